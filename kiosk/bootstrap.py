@@ -1,0 +1,123 @@
+"""Set-up on a fresh machine, standard library only: it runs before any dependency exists.
+
+`python3 main.py` and `python3 main.py test` call `ensure_environment()`; it installs the system
+libraries Kivy (and, for tests, Chromium) need with apt-get, makes `.venv` beside main.py,
+installs the project into it, and re-executes the command with the venv's Python. A machine
+that is already set up pays one `import` check and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+VENV_PYTHON = VENV / "bin" / "python"
+STAMP = VENV / ".installed"
+RUN_PACKAGES = ("libgl1", "libegl1", "libmtdev1")
+TEST_PACKAGES = ("chromium",)
+SYSTEM_LIBRARIES = {"libgl1": "libGL.so.1", "libegl1": "libEGL.so.1", "libmtdev1": "libmtdev.so.1"}
+
+
+class SetupFailed(RuntimeError):
+    """A set-up step failed; the message names the step and how to do it by hand."""
+
+
+def _say(message: str) -> None:
+    print(f"[setup] {message}", file=sys.stderr, flush=True)
+
+
+def _run(command: list[str], what: str) -> None:
+    _say(what)
+    result = subprocess.run(command, cwd=ROOT)
+    if result.returncode != 0:
+        raise SetupFailed(f"{what} failed (exit {result.returncode}): {' '.join(command)}")
+
+
+def _have_library(package: str) -> bool:
+    soname = SYSTEM_LIBRARIES.get(package)
+    if soname is None:
+        return False
+    for folder in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib", "/lib"):
+        if Path(folder, soname).exists():
+            return True
+    return False
+
+
+def _missing_system_packages(with_tests: bool) -> list[str]:
+    missing = [p for p in RUN_PACKAGES if not _have_library(p)]
+    if with_tests and not Path("/usr/bin/chromium").exists():
+        missing += list(TEST_PACKAGES)
+    return missing
+
+
+def _install_system_packages(packages: list[str]) -> None:
+    if not packages:
+        return
+    if shutil.which("apt-get") is None:
+        raise SetupFailed(f"these system packages are needed and apt-get is not here: {packages}")
+    prefix = [] if os.geteuid() == 0 else ["sudo"]
+    env_note = "DEBIAN_FRONTEND=noninteractive"
+    os.environ.setdefault("DEBIAN_FRONTEND", "noninteractive")
+    _run(prefix + ["apt-get", "update", "-qq"], "apt-get update")
+    _run(
+        prefix + ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
+        f"{env_note} apt-get install {' '.join(packages)}",
+    )
+
+
+def _wanted_stamp(with_tests: bool) -> str:
+    pyproject = (ROOT / "pyproject.toml").read_bytes()
+    import hashlib
+
+    return hashlib.sha256(pyproject + (b"test" if with_tests else b"run")).hexdigest()
+
+
+def _stamp_ok(with_tests: bool) -> bool:
+    if not STAMP.exists():
+        return False
+    lines = STAMP.read_text().split()
+    return _wanted_stamp(with_tests) in lines or (
+        not with_tests and _wanted_stamp(True) in lines
+    )
+
+
+def _install_python_packages(with_tests: bool) -> None:
+    if not VENV_PYTHON.exists():
+        result = subprocess.run([sys.executable, "-m", "venv", str(VENV)], cwd=ROOT)
+        if result.returncode != 0:
+            # Debian's own Python splits venv into a package of its own.
+            _install_system_packages(["python3-venv"])
+            _run([sys.executable, "-m", "venv", str(VENV)], "python3 -m venv .venv")
+    target = ".[test]" if with_tests else "."
+    _run(
+        [str(VENV_PYTHON), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e", target],
+        f"pip install -e '{target}' into .venv",
+    )
+    STAMP.write_text(_wanted_stamp(with_tests) + "\n")
+
+
+def ensure_environment(with_tests: bool = False) -> None:
+    """Install what is missing; when not inside .venv, re-exec this command inside it."""
+    try:
+        _install_system_packages(_missing_system_packages(with_tests))
+        if not _stamp_ok(with_tests):
+            _install_python_packages(with_tests)
+    except SetupFailed as error:
+        _say(str(error))
+        raise SystemExit(2) from None
+    if Path(sys.prefix).resolve() != VENV.resolve():
+        os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), *sys.argv])
+
+
+def run_tests(pytest_args: list[str]) -> int:
+    """Lint, then the whole suite; exit code 0 only if both pass."""
+    lint = subprocess.run([str(VENV / "bin" / "ruff"), "check", "."], cwd=ROOT)
+    if lint.returncode != 0:
+        _say("ruff check found problems (above); fix them before the tests count")
+        return lint.returncode
+    return subprocess.run([str(VENV_PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT).returncode

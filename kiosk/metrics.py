@@ -1,0 +1,255 @@
+"""The metric definitions of PRODUCT.md, in one place, used by the kiosk, the central store,
+the dashboard, the export and the tests.
+
+Pure functions over plain values: no database, no Kivy. The central store feeds them rows it
+selected with SQL; the kiosk feeds them rows from its local store. Percentages are 0-100 and
+every figure that has no data is ``None`` (never 0, which would be a lie).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+WAIT_BUCKETS: tuple[tuple[str, float, float], ...] = (
+    ("0-10", 0.0, 10.0),
+    ("10-20", 10.0, 20.0),
+    ("20-30", 20.0, 30.0),
+    ("30+", 30.0, math.inf),
+)
+DEFAULT_TARGET_MIN = 15.0
+# Per-person breakdowns (a desk, a device) are hidden below this many responses.
+SMALL_NUMBER_THRESHOLD = 30
+
+
+@dataclass(frozen=True)
+class VisitTimes:
+    """The timestamps of one visit that the wait figures need (all UTC-aware or None)."""
+
+    checked_in_at: datetime
+    called_at: datetime | None = None
+    checked_out_at: datetime | None = None
+    appointment_at: datetime | None = None
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
+class RatingRow:
+    """One rating; ``wait_min`` is the linked visit's waiting time when there is one."""
+
+    score: int
+    scale: int
+    misuse: bool = False
+    linked: bool = False
+    wait_min: float | None = None
+
+
+def minutes_between(start: datetime | None, end: datetime | None) -> float | None:
+    if start is None or end is None:
+        return None
+    return (end - start).total_seconds() / 60.0
+
+
+def waiting_minutes(visit: VisitTimes) -> float | None:
+    """Waiting time = called_at - checked_in_at."""
+    return minutes_between(visit.checked_in_at, visit.called_at)
+
+
+def chair_minutes(visit: VisitTimes) -> float | None:
+    """Chair time = checked_out_at - called_at."""
+    return minutes_between(visit.called_at, visit.checked_out_at)
+
+
+def lateness_adjusted_wait(visit: VisitTimes) -> float | None:
+    """called_at - max(arrival, appointment time); None without an appointment time."""
+    if visit.appointment_at is None or visit.called_at is None:
+        return None
+    start = max(visit.checked_in_at, visit.appointment_at)
+    return max(0.0, minutes_between(start, visit.called_at))
+
+
+def median(values: Iterable[float]) -> float | None:
+    return percentile(values, 50)
+
+
+def percentile(values: Iterable[float], pct: float) -> float | None:
+    """Linear interpolation between closest ranks (the 'inclusive' method, numpy's default)."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    position = (len(ordered) - 1) * pct / 100.0
+    low = math.floor(position)
+    high = math.ceil(position)
+    if low == high:
+        return float(ordered[low])
+    fraction = position - low
+    return ordered[low] + (ordered[high] - ordered[low]) * fraction
+
+
+def pct(part: int | float, whole: int | float) -> float | None:
+    return None if not whole else 100.0 * part / whole
+
+
+def wait_summary(
+    waits_min: Iterable[float],
+    target_min: float = DEFAULT_TARGET_MIN,
+    current_waits_min: Iterable[float] = (),
+) -> dict:
+    """Median, p90 and % within target of completed waits, with n, plus the longest current wait.
+
+    A wait exactly at the target counts as within it.
+    """
+    waits = sorted(waits_min)
+    current = list(current_waits_min)
+    within = sum(1 for w in waits if w <= target_min)
+    return {
+        "waits": len(waits),
+        "wait_median_min": _round(median(waits)),
+        "wait_p90_min": _round(percentile(waits, 90)),
+        "pct_within_target": _round(pct(within, len(waits))),
+        "longest_current_wait_min": _round(max(current)) if current else None,
+    }
+
+
+def face_weight(score: int, scale: int) -> float:
+    """Evenly spaced weights: 5-point 100/75/50/25/0, 4-point 100/66.7/33.3/0 (5 or 4 = best)."""
+    if scale not in (4, 5):
+        raise ValueError(f"rating scale {scale} is not supported: use 5 or 4")
+    if not 1 <= score <= scale:
+        raise ValueError(f"score {score} is outside 1..{scale}")
+    return 100.0 * (score - 1) / (scale - 1)
+
+
+def is_positive(score: int, scale: int) -> bool:
+    """The top two faces of the scale."""
+    return score >= scale - 1
+
+
+def is_negative(score: int, scale: int) -> bool:
+    """The bottom two faces of the scale."""
+    return score <= 2
+
+
+def rating_summary(counts: Mapping[tuple[int, int], int]) -> dict:
+    """Happy Index, % positive and % negative from counts keyed by (scale, score).
+
+    Counts come pre-aggregated so the central store can group in SQL; misuse must already be
+    left out by the caller (``count_ratings`` does it for plain rows).
+    """
+    total = sum(counts.values())
+    weighted = sum(face_weight(score, scale) * n for (scale, score), n in counts.items())
+    positive = sum(n for (scale, score), n in counts.items() if is_positive(score, scale))
+    negative = sum(n for (scale, score), n in counts.items() if is_negative(score, scale))
+    return {
+        "ratings": total,
+        "happy_index": _round(weighted / total) if total else None,
+        "pct_positive": _round(pct(positive, total)),
+        "pct_negative": _round(pct(negative, total)),
+    }
+
+
+def happy_index(counts: Mapping[tuple[int, int], int]) -> float | None:
+    return rating_summary(counts)["happy_index"]
+
+
+def counts_best_first(counts_best_first: Iterable[int]) -> dict[tuple[int, int], int]:
+    """Counts listed best face first (as HappyOrNot reports them) keyed by (scale, score)."""
+    values = list(counts_best_first)
+    scale = len(values)
+    return {(scale, scale - i): n for i, n in enumerate(values)}
+
+
+def count_ratings(ratings: Iterable[RatingRow]) -> dict[tuple[int, int], int]:
+    """(scale, score) -> n, misuse left out."""
+    counts: dict[tuple[int, int], int] = {}
+    for rating in ratings:
+        if rating.misuse:
+            continue
+        key = (rating.scale, rating.score)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def bucket_of(wait_min: float) -> str:
+    """Lower bound inclusive: exactly 10 minutes is '10-20'; a negative wait (clock skew) is 0-10."""
+    for name, low, high in WAIT_BUCKETS:
+        if low <= wait_min < high:
+            return name
+    return WAIT_BUCKETS[0][0]
+
+
+def by_wait_bucket(ratings: Iterable[RatingRow]) -> list[dict]:
+    """% positive and Happy Index per waiting-time bucket, all four buckets always listed."""
+    per_bucket: dict[str, dict[tuple[int, int], int]] = {name: {} for name, _, _ in WAIT_BUCKETS}
+    for rating in ratings:
+        if rating.misuse or rating.wait_min is None:
+            continue
+        counts = per_bucket[bucket_of(rating.wait_min)]
+        key = (rating.scale, rating.score)
+        counts[key] = counts.get(key, 0) + 1
+    rows = []
+    for name, counts in per_bucket.items():
+        summary = rating_summary(counts)
+        rows.append(
+            {
+                "bucket": name,
+                "ratings": summary["ratings"],
+                "pct_positive": summary["pct_positive"],
+                "happy_index": summary["happy_index"],
+            }
+        )
+    return rows
+
+
+def response_rate(linked_ratings: int, checked_out_visits: int) -> float | None:
+    """Ratings linked to a visit / checked-out visits, as a percentage."""
+    return _round(pct(linked_ratings, checked_out_visits))
+
+
+def report(
+    visits: Iterable[VisitTimes],
+    ratings: Iterable[RatingRow],
+    target_min: float = DEFAULT_TARGET_MIN,
+    now: datetime | None = None,
+) -> dict:
+    """Every headline figure with the field names of the public API (ARCHITECTURE.md).
+
+    ``visits`` are those checked in within the range; ``ratings`` those that occurred in it.
+    ``visits`` counts checked-in visits that were not cancelled; the wait figures use those
+    that were called; the longest current wait is over visits not yet called (needs ``now``).
+    """
+    visits = [v for v in visits if not v.cancelled]
+    ratings = list(ratings)
+    waits = [w for w in (waiting_minutes(v) for v in visits) if w is not None]
+    current = (
+        [minutes_between(v.checked_in_at, now) for v in visits if v.called_at is None]
+        if now is not None
+        else []
+    )
+    checked_out = sum(1 for v in visits if v.checked_out_at is not None)
+    linked = sum(1 for r in ratings if r.linked and not r.misuse)
+    result = {"visits": len(visits), "checked_out": checked_out}
+    result.update(rating_summary(count_ratings(ratings)))
+    result["response_rate"] = response_rate(linked, checked_out)
+    result.update(wait_summary(waits, target_min, current))
+    result["by_wait_bucket"] = by_wait_bucket(ratings)
+    return result
+
+
+def local_day_bounds(day: date, tz_name: str) -> tuple[datetime, datetime]:
+    """The UTC instants where a site's local day starts and ends (DST days are 23 or 25 h)."""
+    zone = ZoneInfo(tz_name)
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    return start.astimezone(ZoneInfo("UTC")), end.astimezone(ZoneInfo("UTC"))
+
+
+def local_today(now_utc: datetime, tz_name: str) -> date:
+    return now_utc.astimezone(ZoneInfo(tz_name)).date()
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)

@@ -1,0 +1,34 @@
+"""Entry point. `python3 main.py` runs the kiosk (with an embedded central store when no central
+URL is configured); `python3 main.py test` runs the test suite. Both set the machine up first.
+
+Commands (a public contract, see README.md):
+  (none) | kiosk [--config FILE] [--windowed]   the touchscreen kiosk
+  central --data DIR [--host H] [--port P]      the central store
+  device add | token add | user add | demo-data the central store's admin commands
+  test [pytest args]                            set up, lint and run the test suite
+"""
+
+import sys
+
+from kiosk.bootstrap import ensure_environment, run_tests
+
+CENTRAL_COMMANDS = {"central", "device", "token", "user", "demo-data"}
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv and not argv[0].startswith("-") else "kiosk"
+    if command == "test":
+        ensure_environment(with_tests=True)
+        return run_tests(argv[1:])
+    ensure_environment()
+    if command in CENTRAL_COMMANDS:
+        from sync.central.cli import main as central_main
+
+        return central_main(argv)
+    from kiosk.launcher import main as kiosk_main
+
+    return kiosk_main(argv[1:] if argv and argv[0] == "kiosk" else argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,192 @@
+"""The event schema both ends share: the wire format of ARCHITECTURE.md, validated per event.
+
+An event is ``{"id", "device_seq", "type", "occurred_at", "visit_id", "data"}``. Unknown types
+and unknown fields (top level or inside ``data``) are rejected with a reason a person can read.
+No field may carry free text: ticket codes are short codes, tags come from a fixed vocabulary
+shape, and nothing here can hold a name, phone number or record number.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from kiosk.timeutil import parse_rfc3339
+
+PROTOCOL_VERSION = 1
+MAX_BATCH_EVENTS = 1000
+MAX_BATCH_BYTES = 1024 * 1024
+
+EVENT_FIELDS = ("id", "device_seq", "type", "occurred_at", "visit_id", "data")
+VISIT_FIELDS = ("checked_in_at", "called_at", "checked_out_at")
+CANCEL_REASONS = ("cancelled", "no_show")
+# What `visit.undone` may take back: the visit's latest state change.
+UNDOABLE_TYPES = ("visit.checked_in", "visit.called", "visit.checked_out", "visit.cancelled")
+TICKET_PATTERN = re.compile(r"^[A-Z]{1,3}-\d{1,4}$")
+TAG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+MAX_TAGS = 6
+VERSION_PATTERN = re.compile(r"^[0-9A-Za-z.+-]{1,32}$")
+
+DEFAULT_TAGS = (
+    "waiting_time",
+    "friendliness",
+    "explanation",
+    "billing",
+    "cleanliness",
+    "other",
+)
+
+
+class EventRejected(ValueError):
+    """An event that does not follow the wire format; the message says why."""
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    device_seq: int
+    type: str
+    occurred_at: str
+    visit_id: str | None
+    data: dict[str, Any]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "device_seq": self.device_seq,
+            "type": self.type,
+            "occurred_at": self.occurred_at,
+            "visit_id": self.visit_id,
+            "data": self.data,
+        }
+
+
+def _check_keys(obj: dict, allowed: tuple[str, ...], required: tuple[str, ...], where: str):
+    unknown = sorted(set(obj) - set(allowed))
+    if unknown:
+        raise EventRejected(f"unknown field(s) in {where}: {', '.join(unknown)}")
+    missing = [key for key in required if key not in obj]
+    if missing:
+        raise EventRejected(f"missing field(s) in {where}: {', '.join(missing)}")
+
+
+def _check_uuid(value: Any, name: str) -> str:
+    if not isinstance(value, str):
+        raise EventRejected(f"{name} must be a UUID string")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise EventRejected(f"{name} {value!r} is not a UUID") from None
+
+
+def _check_instant(value: Any, name: str) -> str:
+    try:
+        parse_rfc3339(value)
+    except ValueError as error:
+        raise EventRejected(f"{name}: {error}") from None
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _data_checked_in(data: dict) -> None:
+    _check_keys(data, ("ticket", "appointment_at"), ("ticket",), "data of visit.checked_in")
+    ticket = data["ticket"]
+    if not isinstance(ticket, str) or not TICKET_PATTERN.match(ticket):
+        raise EventRejected(f"ticket {ticket!r} is not a ticket code like 'A-017'")
+    if data.get("appointment_at") is not None:
+        _check_instant(data["appointment_at"], "appointment_at")
+
+
+def _data_empty(data: dict) -> None:
+    _check_keys(data, (), (), "data (must be {})")
+
+
+def _data_cancelled(data: dict) -> None:
+    _check_keys(data, ("reason",), ("reason",), "data of visit.cancelled")
+    if data["reason"] not in CANCEL_REASONS:
+        raise EventRejected(f"reason {data['reason']!r} is not one of {', '.join(CANCEL_REASONS)}")
+
+
+def _data_corrected(data: dict) -> None:
+    _check_keys(data, ("field", "value"), ("field", "value"), "data of visit.corrected")
+    if data["field"] not in VISIT_FIELDS:
+        raise EventRejected(f"field {data['field']!r} is not one of {', '.join(VISIT_FIELDS)}")
+    _check_instant(data["value"], "value")
+
+
+def _data_undone(data: dict) -> None:
+    _check_keys(data, ("action",), ("action",), "data of visit.undone")
+    if data["action"] not in UNDOABLE_TYPES:
+        raise EventRejected(f"action {data['action']!r} is not one of {', '.join(UNDOABLE_TYPES)}")
+
+
+def _data_rating(data: dict) -> None:
+    _check_keys(data, ("score", "scale", "tags", "misuse"), ("score", "scale"), "data of rating")
+    scale, score = data["scale"], data["score"]
+    if not _is_int(scale) or scale not in (4, 5):
+        raise EventRejected(f"scale {scale!r} is not 5 or 4")
+    if not _is_int(score) or not 1 <= score <= scale:
+        raise EventRejected(f"score {score!r} is outside 1..{scale}")
+    tags = data.get("tags", [])
+    if not isinstance(tags, list) or len(tags) > MAX_TAGS:
+        raise EventRejected(f"tags must be a list of at most {MAX_TAGS} tag names")
+    for tag in tags:
+        if not isinstance(tag, str) or not TAG_PATTERN.match(tag):
+            raise EventRejected(f"tag {tag!r} is not a tag name like 'waiting_time'")
+    if not isinstance(data.get("misuse", False), bool):
+        raise EventRejected("misuse must be true or false")
+
+
+def _data_heartbeat(data: dict) -> None:
+    _check_keys(data, ("backlog", "version", "rejected"), ("backlog", "version"), "heartbeat")
+    for key in ("backlog", "rejected"):
+        if key in data and (not _is_int(data[key]) or data[key] < 0):
+            raise EventRejected(f"{key} must be a whole number ≥ 0")
+    if not isinstance(data["version"], str) or not VERSION_PATTERN.match(data["version"]):
+        raise EventRejected(f"version {data['version']!r} is not a version string")
+
+
+DATA_VALIDATORS = {
+    "visit.checked_in": _data_checked_in,
+    "visit.called": _data_empty,
+    "visit.checked_out": _data_empty,
+    "visit.cancelled": _data_cancelled,
+    "visit.corrected": _data_corrected,
+    "visit.undone": _data_undone,
+    "rating.submitted": _data_rating,
+    "device.heartbeat": _data_heartbeat,
+}
+EVENT_TYPES = tuple(DATA_VALIDATORS)
+VISIT_EVENT_TYPES = tuple(t for t in EVENT_TYPES if t.startswith("visit."))
+
+
+def validate_event(obj: Any) -> Event:
+    """Return the event if it follows the wire format; raise EventRejected with a reason if not."""
+    if not isinstance(obj, dict):
+        raise EventRejected("an event must be a JSON object")
+    _check_keys(obj, EVENT_FIELDS, EVENT_FIELDS[:4] + ("data",), "event")
+    event_id = _check_uuid(obj["id"], "id")
+    seq = obj["device_seq"]
+    if not _is_int(seq) or seq < 1:
+        raise EventRejected(f"device_seq {seq!r} must be a whole number ≥ 1")
+    kind = obj["type"]
+    if kind not in DATA_VALIDATORS:
+        raise EventRejected(f"unknown event type {kind!r}")
+    occurred_at = _check_instant(obj["occurred_at"], "occurred_at")
+    visit_id = obj.get("visit_id")
+    if visit_id is not None:
+        visit_id = _check_uuid(visit_id, "visit_id")
+    if kind in VISIT_EVENT_TYPES and visit_id is None:
+        raise EventRejected(f"{kind} needs a visit_id")
+    if kind == "device.heartbeat" and visit_id is not None:
+        raise EventRejected("device.heartbeat takes no visit_id")
+    data = obj["data"]
+    if not isinstance(data, dict):
+        raise EventRejected("data must be a JSON object")
+    DATA_VALIDATORS[kind](data)
+    return Event(event_id, seq, kind, occurred_at, visit_id, data)
