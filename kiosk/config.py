@@ -1,0 +1,203 @@
+"""One typed settings object for a kiosk: TOML file, then environment variables, validated.
+
+Every key can come from the file (flat keys, e.g. ``target_wait_min = 15``) or from an
+environment variable ``KIOSK_<KEY>`` (e.g. ``KIOSK_ROLE=ratings``), the environment winning.
+A bad value stops the kiosk at start with a sentence naming the key, the value and what is
+allowed: a kiosk that starts with a half-understood config misreports waits all day.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from platformdirs import user_data_dir
+
+from sync.protocol import DEFAULT_TAGS, MAX_TAGS, TAG_PATTERN
+
+ROLES = ("desk", "ratings", "staff")
+FOLLOWUP_MODES = ("negative", "all", "never")
+ENV_PREFIX = "KIOSK_"
+
+
+class ConfigError(ValueError):
+    """A config value that cannot be used; the message names the key, the value and the rule."""
+
+
+def default_data_dir() -> Path:
+    return Path(user_data_dir("clinic-kiosk", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    site: str = "Main site"
+    timezone: str = "UTC"
+    device_name: str = field(default_factory=socket.gethostname)
+    role: str = "desk"
+    ticket_prefix: str = "A"
+    target_wait_min: int = 15
+    rating_scale: int = 5
+    followup_tags: tuple[str, ...] = DEFAULT_TAGS
+    followup_for: str = "negative"
+    idle_timeout_s: int = 20
+    thanks_s: int = 4
+    staff_lock_s: int = 120
+    undo_window_s: int = 10
+    misuse_interval_s: float = 5.0
+    retention_days: int = 400
+    central_url: str | None = None
+    central_token: str | None = None
+    ca_file: str | None = None
+    data_dir: Path = field(default_factory=default_data_dir)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "kiosk.sqlite"
+
+
+def _fail(key: str, value: Any, rule: str) -> ConfigError:
+    return ConfigError(f"config key '{key}' = {value!r} is not allowed: {rule}")
+
+
+def _as_int(key: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value.strip())
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise _fail(key, value, f"use a whole number from {low} to {high}")
+    return value
+
+
+def _as_float(key: str, value: Any, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _fail(key, value, f"use a number from {low} to {high}") from None
+    if isinstance(value, bool) or not low <= number <= high:
+        raise _fail(key, value, f"use a number from {low} to {high}")
+    return number
+
+
+def _as_choice(key: str, value: Any, choices: tuple) -> Any:
+    if isinstance(value, str) and value.isdigit() and all(isinstance(c, int) for c in choices):
+        value = int(value)
+    if value not in choices:
+        raise _fail(key, value, "use one of " + ", ".join(repr(c) for c in choices))
+    return value
+
+
+def _as_text(key: str, value: Any, max_len: int = 80) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+        raise _fail(key, value, f"use a non-empty text of at most {max_len} characters")
+    return value.strip()
+
+
+def _as_tags(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not 1 <= len(value) <= MAX_TAGS:
+        raise _fail(key, value, f"use a list of 1 to {MAX_TAGS} tag names")
+    for tag in value:
+        if not isinstance(tag, str) or not TAG_PATTERN.match(tag):
+            raise _fail(key, value, f"tag {tag!r} must be lower-case letters, digits and _")
+    return tuple(value)
+
+
+def _as_timezone(key: str, value: Any) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise _fail(key, value, "use an IANA time zone such as 'Europe/London'") from None
+    return value
+
+
+def _as_url(key: str, value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise _fail(key, value, "use an http:// or https:// address")
+    return value.rstrip("/")
+
+
+def _as_optional_text(key: str, value: Any) -> str | None:
+    return None if value in (None, "") else _as_text(key, value, 4096)
+
+
+def _as_ticket_prefix(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.isalpha() or not value.isupper() or len(value) > 3:
+        raise _fail(key, value, "use 1 to 3 capital letters, e.g. 'A'")
+    return value
+
+
+def _as_path(key: str, value: Any) -> Path:
+    if not isinstance(value, str | Path) or not str(value).strip():
+        raise _fail(key, value, "use a folder path")
+    return Path(value).expanduser()
+
+
+VALIDATORS = {
+    "site": lambda k, v: _as_text(k, v),
+    "timezone": _as_timezone,
+    "device_name": lambda k, v: _as_text(k, v, 64),
+    "role": lambda k, v: _as_choice(k, v, ROLES),
+    "ticket_prefix": _as_ticket_prefix,
+    "target_wait_min": lambda k, v: _as_int(k, v, 1, 240),
+    "rating_scale": lambda k, v: _as_choice(k, v, (5, 4)),
+    "followup_tags": _as_tags,
+    "followup_for": lambda k, v: _as_choice(k, v, FOLLOWUP_MODES),
+    "idle_timeout_s": lambda k, v: _as_int(k, v, 5, 600),
+    "thanks_s": lambda k, v: _as_int(k, v, 1, 60),
+    "staff_lock_s": lambda k, v: _as_int(k, v, 15, 3600),
+    "undo_window_s": lambda k, v: _as_int(k, v, 3, 120),
+    "misuse_interval_s": lambda k, v: _as_float(k, v, 0, 600),
+    "retention_days": lambda k, v: _as_int(k, v, 1, 3650),
+    "central_url": _as_url,
+    "central_token": _as_optional_text,
+    "ca_file": _as_optional_text,
+    "data_dir": _as_path,
+}
+assert set(VALIDATORS) == {f.name for f in fields(Settings)}, "every setting needs a validator"
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"config file {path} cannot be read: {error.strerror}") from None
+
+
+def load_settings(
+    path: Path | str | None = None,
+    environ: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """File, then ``KIOSK_*`` environment variables, then keyword overrides; all validated."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw.update(_read_file(Path(path)))
+    unknown = sorted(set(raw) - set(VALIDATORS))
+    if unknown:
+        raise ConfigError(
+            f"config file {path} has unknown key(s) {', '.join(unknown)}; "
+            f"known keys: {', '.join(VALIDATORS)}"
+        )
+    environ = os.environ if environ is None else environ
+    for key in VALIDATORS:
+        name = ENV_PREFIX + key.upper()
+        if name in environ:
+            raw[key] = environ[name]
+    raw.update(overrides)
+    values = {key: VALIDATORS[key](key, value) for key, value in raw.items()}
+    settings = Settings(**values)
+    if settings.central_url and not settings.central_token:
+        raise ConfigError("config key 'central_url' is set but 'central_token' is not: add both")
+    return settings
