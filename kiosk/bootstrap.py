@@ -61,12 +61,11 @@ def _install_system_packages(packages: list[str]) -> None:
     if shutil.which("apt-get") is None:
         raise SetupFailed(f"these system packages are needed and apt-get is not here: {packages}")
     prefix = [] if os.geteuid() == 0 else ["sudo"]
-    env_note = "DEBIAN_FRONTEND=noninteractive"
     os.environ.setdefault("DEBIAN_FRONTEND", "noninteractive")
     _run(prefix + ["apt-get", "update", "-qq"], "apt-get update")
     _run(
         prefix + ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages],
-        f"{env_note} apt-get install {' '.join(packages)}",
+        f"apt-get install {' '.join(packages)}",
     )
 
 
@@ -95,7 +94,8 @@ def _install_python_packages(with_tests: bool) -> None:
             _run([sys.executable, "-m", "venv", str(VENV)], "python3 -m venv .venv")
     target = ".[test]" if with_tests else "."
     _run(
-        [str(VENV_PYTHON), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-e", target],
+        [str(VENV_PYTHON), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         "-e", target],
         f"pip install -e '{target}' into .venv",
     )
     STAMP.write_text(_wanted_stamp(with_tests) + "\n")

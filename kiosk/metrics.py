@@ -174,7 +174,7 @@ def count_ratings(ratings: Iterable[RatingRow]) -> dict[tuple[int, int], int]:
 
 
 def bucket_of(wait_min: float) -> str:
-    """Lower bound inclusive: exactly 10 minutes is '10-20'; a negative wait (clock skew) is 0-10."""
+    """Lower bound inclusive: exactly 10 minutes is '10-20'. Negative (clock skew) is 0-10."""
     for name, low, high in WAIT_BUCKETS:
         if low <= wait_min < high:
             return name

@@ -190,9 +190,8 @@ class FrontDesk:
     def call_in(self, visit_id: str) -> dict[str, Any]:
         visit = self._visit(visit_id)
         if visit["status"] == "in_chair":
-            raise InvalidTransition(
-                f"{visit['ticket']} was already called in at {self._clock_time(visit['called_at'])}."
-            )
+            called = self._clock_time(visit["called_at"])
+            raise InvalidTransition(f"{visit['ticket']} was already called in at {called}.")
         self._require(visit, ("waiting",), "call in")
         return self._apply(visit, "visit.called", {})
 
@@ -457,9 +456,8 @@ class PinLock:
     def set_pin(self, new_pin: str, current_pin: str | None = None) -> None:
         """Set the first PIN, or change it (which needs the current one)."""
         self._check_format(new_pin)
-        if self.has_pin():
-            if current_pin is None or not self.verify(current_pin):
-                raise PinError("The current PIN is needed to change it.")
+        if self.has_pin() and (current_pin is None or not self.verify(current_pin)):
+            raise PinError("The current PIN is needed to change it.")
         self.store.set_meta({"pin_hash": self.hasher.hash(new_pin)})
 
     def seconds_locked(self) -> float:
