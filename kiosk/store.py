@@ -431,7 +431,7 @@ def _project(conn: sqlite3.Connection, event: RecordedEvent, extra: dict[str, An
     elif kind == "visit.corrected":
         _update_visit(conn, visit_id, **{data["field"]: data["value"]})
     elif kind == "visit.undone":
-        _project_undo(conn, visit_id, data["action"], extra)
+        _project_undo(conn, visit_id, data["action"])
     elif kind == "rating.submitted":
         conn.execute(
             "INSERT INTO ratings(id, visit_id, score, scale, tags, misuse, occurred_at) "

@@ -1,0 +1,79 @@
+"""Settings: defaults, file + environment, and a clear sentence for every bad value."""
+
+import pytest
+
+from kiosk.config import ConfigError, load_settings
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "kiosk.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults(tmp_path):
+    settings = load_settings(environ={})
+    assert settings.role == "desk"
+    assert settings.target_wait_min == 15
+    assert settings.rating_scale == 5
+    assert settings.misuse_interval_s == 5.0
+    assert settings.central_url is None
+    assert len(settings.followup_tags) == 6
+    assert str(settings.data_dir)  # a platformdirs folder
+
+
+def test_file_then_environment_wins(tmp_path):
+    path = write(tmp_path, 'role = "ratings"\nrating_scale = 4\ntimezone = "Europe/London"\n'
+                           'followup_tags = ["waiting_time", "billing"]\n')
+    settings = load_settings(path, environ={"KIOSK_RATING_SCALE": "5", "KIOSK_SITE": "North"})
+    assert settings.role == "ratings"
+    assert settings.rating_scale == 5
+    assert settings.site == "North"
+    assert settings.followup_tags == ("waiting_time", "billing")
+    assert settings.timezone == "Europe/London"
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('role = "boss"', ["'role'", "'boss'", "'desk', 'ratings', 'staff'"]),
+        ("rating_scale = 3", ["'rating_scale'", "3", "5, 4"]),
+        ("target_wait_min = 0", ["'target_wait_min'", "from 1 to 240"]),
+        ('target_wait_min = "soon"', ["'target_wait_min'", "'soon'"]),
+        ('timezone = "Mars/Olympus"', ["'timezone'", "IANA"]),
+        ('followup_tags = ["Waiting Time"]', ["'followup_tags'", "lower-case"]),
+        ('central_url = "ftp://x"', ["'central_url'", "http"]),
+        ("misuse_interval_s = -1", ["'misuse_interval_s'"]),
+        ('ticket_prefix = "a1"', ["'ticket_prefix'", "capital"]),
+        ("idle_timeout_s = true", ["'idle_timeout_s'"]),
+    ],
+)
+def test_bad_values_name_the_key_the_value_and_the_rule(tmp_path, text, words):
+    with pytest.raises(ConfigError) as raised:
+        load_settings(write(tmp_path, text), environ={})
+    for word in words:
+        assert word in str(raised.value)
+
+
+def test_bad_environment_value_is_named_too():
+    with pytest.raises(ConfigError, match="'role' = 'kiosk'"):
+        load_settings(environ={"KIOSK_ROLE": "kiosk"})
+
+
+def test_unknown_key_and_bad_toml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="unknown key.*target_wait"):
+        load_settings(write(tmp_path, "target_wait = 15"), environ={})
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(write(tmp_path, "role = desk"), environ={})
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml", environ={})
+
+
+def test_central_url_needs_a_token(tmp_path):
+    with pytest.raises(ConfigError, match="central_token"):
+        load_settings(write(tmp_path, 'central_url = "http://127.0.0.1:8700"'), environ={})
+    settings = load_settings(
+        write(tmp_path, 'central_url = "http://127.0.0.1:8700/"\ncentral_token = "dev_x"'),
+        environ={},
+    )
+    assert settings.central_url == "http://127.0.0.1:8700"
