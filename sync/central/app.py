@@ -1,0 +1,43 @@
+"""The central store's FastAPI application: one data directory, one router per area.
+
+The dashboard (login, HTML pages, CSV export) adds its own routers to what ``create_app``
+returns; everything it needs is on ``app.state.store``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from sync.central.routes import events, health, kiosk_config, metrics
+from sync.central.storage import Store
+from sync.protocol import PROTOCOL_VERSION
+
+API_ROUTERS = (events.router, kiosk_config.router, metrics.router, health.router)
+
+
+def create_app(data_dir: Path) -> FastAPI:
+    """The app over ``data_dir`` (created, and its schema migrated, right away)."""
+    store = Store(Path(data_dir))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        store.close()
+
+    app = FastAPI(
+        title="Clinic kiosk central store",
+        version=f"protocol {PROTOCOL_VERSION}",
+        description=(
+            "Kiosks push events (device token); reporting clients read metrics (reporting "
+            "token). Wire format: docs/ARCHITECTURE.md, 'Wire format'."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.store = store
+    for router in API_ROUTERS:
+        app.include_router(router)
+    return app

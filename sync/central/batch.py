@@ -1,0 +1,78 @@
+"""Reading an event batch off the wire: the size limits first, then the JSON.
+
+The 1 MiB limit is checked twice: against ``Content-Length`` before reading anything, and
+against the bytes actually read, because a chunked request has no ``Content-Length`` and a
+client may lie in it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import HTTPException, Request
+
+from sync.protocol import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
+
+TOO_LARGE = (
+    f"The batch is larger than {MAX_BATCH_BYTES} bytes; send at most {MAX_BATCH_EVENTS} "
+    "events and 1 MiB per request."
+)
+# After refusing, read on this far so a client still sending gets our answer instead of a
+# reset connection; beyond it we stop listening.
+DRAIN_LIMIT = 8 * MAX_BATCH_BYTES
+
+
+async def read_limited_body(request: Request, limit: int = MAX_BATCH_BYTES) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise HTTPException(400, "The Content-Length header is not a number.")
+        if int(declared) > limit:
+            raise HTTPException(413, TOO_LARGE)
+    chunks: list[bytes] = []
+    size = 0
+    stream = request.stream()  # one iterator: Starlette allows a body to be streamed once
+    async for chunk in stream:
+        size += len(chunk)
+        if size > limit:
+            await _drain(stream, size)
+            raise HTTPException(413, TOO_LARGE)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _drain(stream: AsyncIterator[bytes], already: int) -> None:
+    async for chunk in stream:
+        already += len(chunk)
+        if already > DRAIN_LIMIT:
+            return
+
+
+def parse_batch(body: bytes) -> list[Any]:
+    """The batch's list of events (each still unvalidated); HTTPException with a sentence."""
+    try:
+        document = json.loads(body)
+    except UnicodeDecodeError:
+        raise HTTPException(400, "The request body is not UTF-8 encoded JSON.") from None
+    except json.JSONDecodeError as error:
+        raise HTTPException(
+            400,
+            f"The request body is not valid JSON: {error.msg} at line {error.lineno} "
+            f"column {error.colno}.",
+        ) from None
+    if not isinstance(document, dict) or "events" not in document:
+        raise HTTPException(422, 'The request body must be a JSON object {"events": [...]}.')
+    unknown = sorted(set(document) - {"events"})
+    if unknown:
+        raise HTTPException(422, f"Unknown field(s) in the batch: {', '.join(unknown)}.")
+    events = document["events"]
+    if not isinstance(events, list):
+        raise HTTPException(422, '"events" must be a JSON list of events.')
+    if len(events) > MAX_BATCH_EVENTS:
+        raise HTTPException(
+            413,
+            f"The batch has {len(events)} events; send at most {MAX_BATCH_EVENTS} per request.",
+        )
+    return events

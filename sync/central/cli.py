@@ -1,0 +1,198 @@
+"""The central store's commands, reached through ``python main.py <command> ...``.
+
+    central --data DIR [--host 127.0.0.1] [--port 8700]   serve the store
+    device add --data DIR --site S --name N               prints {"device_id", "token"}
+    device revoke --data DIR --device ID
+    device list --data DIR
+    token add --data DIR --name N                         prints {"token", "token_id"}
+    token revoke --data DIR --id TOKEN_ID
+    site set --data DIR --site S [--timezone Z] [--target-wait-min N] [--rating-scale 5|4]
+             [--followup-tags a,b,c] [--idle-timeout-s N]
+    site list --data DIR
+
+Output meant for scripts is JSON on stdout; an error is one sentence on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from sync.central import auth, sites
+from sync.central.migrations import SchemaTooNew
+from sync.central.serving import PortUnavailable, bind_socket, make_server, url_for
+from sync.central.storage import Store, StoreUnavailable
+
+USAGE_ERROR = 2
+
+
+class CommandFailed(Exception):
+    """A command that cannot do what was asked; the message is shown to the operator."""
+
+
+def _print_json(value) -> None:
+    print(json.dumps(value, indent=2 if isinstance(value, list) else None))
+
+
+def _open(args: argparse.Namespace) -> Store:
+    return Store(Path(args.data))
+
+
+def cmd_central(args: argparse.Namespace) -> int:
+    from sync.central.app import create_app
+
+    app = create_app(Path(args.data))
+    sock = bind_socket(args.host, args.port)
+    print(
+        f"Central store on {url_for(args.host, args.port)} (data in {args.data}); Ctrl+C stops it.",
+        file=sys.stderr,
+        flush=True,
+    )
+    make_server(app, args.host, args.port, log_level=args.log_level).run(sockets=[sock])
+    return 0
+
+
+def cmd_device_add(args: argparse.Namespace) -> int:
+    store = _open(args)
+    with store.write() as db:
+        device, token = auth.add_device(db, args.site, args.name)
+    _print_json({"device_id": device.id, "token": token})
+    return 0
+
+
+def cmd_device_revoke(args: argparse.Namespace) -> int:
+    store = _open(args)
+    with store.write() as db:
+        auth.revoke_device(db, args.device)
+    _print_json({"device_id": args.device, "revoked": True})
+    return 0
+
+
+def cmd_device_list(args: argparse.Namespace) -> int:
+    _print_json(auth.list_devices(_open(args).db))
+    return 0
+
+
+def cmd_token_add(args: argparse.Namespace) -> int:
+    store = _open(args)
+    with store.write() as db:
+        token_id, token = auth.add_reporting_token(db, args.name)
+    _print_json({"token": token, "token_id": token_id})
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    store = _open(args)
+    with store.write() as db:
+        auth.revoke_reporting_token(db, args.id)
+    _print_json({"token_id": args.id, "revoked": True})
+    return 0
+
+
+def cmd_site_set(args: argparse.Namespace) -> int:
+    tags = None
+    if args.followup_tags is not None:
+        tags = [tag.strip() for tag in args.followup_tags.split(",") if tag.strip()]
+    store = _open(args)
+    with store.write() as db:
+        config = sites.update_site(
+            db,
+            args.site,
+            timezone=args.timezone,
+            target_wait_min=args.target_wait_min,
+            rating_scale=args.rating_scale,
+            followup_tags=tags,
+            idle_timeout_s=args.idle_timeout_s,
+        )
+    _print_json(config.as_dict())
+    return 0
+
+
+def cmd_site_list(args: argparse.Namespace) -> int:
+    _print_json([config.as_dict() for config in sites.list_sites(_open(args).db)])
+    return 0
+
+
+def _data_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, metavar="DIR", help="the data directory")
+
+
+def _command(
+    parent, name: str, handler: Callable[[argparse.Namespace], int], help_text: str
+) -> argparse.ArgumentParser:
+    parser = parent.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(handler=handler)
+    _data_option(parser)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="main.py", description="The central store's commands.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    central = _command(commands, "central", cmd_central, "serve the central store")
+    central.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    central.add_argument("--port", type=int, default=8700, help="port to listen on")
+    central.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+
+    device = commands.add_parser("device", help="enrol, revoke and list kiosks")
+    device_actions = device.add_subparsers(dest="action", required=True, metavar="ACTION")
+    add = _command(device_actions, "add", cmd_device_add, "enrol a kiosk; prints its token once")
+    add.add_argument("--site", required=True)
+    add.add_argument("--name", required=True)
+    revoke = _command(device_actions, "revoke", cmd_device_revoke, "revoke a kiosk's token")
+    revoke.add_argument("--device", required=True, metavar="ID")
+    _command(device_actions, "list", cmd_device_list, "list kiosks and their health")
+
+    token = commands.add_parser("token", help="read-only reporting tokens")
+    token_actions = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    token_add = _command(token_actions, "add", cmd_token_add, "create a reporting token")
+    token_add.add_argument("--name", required=True)
+    token_revoke = _command(token_actions, "revoke", cmd_token_revoke, "revoke a reporting token")
+    token_revoke.add_argument("--id", required=True, metavar="TOKEN_ID")
+
+    site = commands.add_parser("site", help="a site's settings")
+    site_actions = site.add_subparsers(dest="action", required=True, metavar="ACTION")
+    site_set = _command(site_actions, "set", cmd_site_set, "create a site or change settings")
+    site_set.add_argument("--site", required=True)
+    site_set.add_argument("--timezone", help="IANA zone, e.g. Europe/London")
+    site_set.add_argument("--target-wait-min", type=float)
+    site_set.add_argument("--rating-scale", type=int, choices=[4, 5])
+    site_set.add_argument("--followup-tags", help="comma-separated, e.g. waiting_time,billing")
+    site_set.add_argument("--idle-timeout-s", type=int)
+    _command(site_actions, "list", cmd_site_list, "list sites and their settings")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    """Run one command; argv starts with the command word (``["device", "add", ...]``)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (
+        CommandFailed,
+        StoreUnavailable,
+        SchemaTooNew,
+        PortUnavailable,
+        ValueError,
+        LookupError,
+    ) as error:
+        print(f"error: {_sentence(error)}", file=sys.stderr)
+    except sqlite3.Error as error:
+        print(f"error: the database in {args.data} could not be used: {error}.", file=sys.stderr)
+    return USAGE_ERROR
+
+
+def _sentence(error: Exception) -> str:
+    text = str(error).strip().strip("'\"")
+    return text if text.endswith(".") else text + "."
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

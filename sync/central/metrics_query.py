@@ -1,0 +1,158 @@
+"""The API's metrics: SQL picks the rows of a range, ``kiosk.metrics`` does every calculation.
+
+Visits are selected by check-in time and ratings by ``occurred_at``, both as index range scans.
+Ratings are counted in SQL per (scale, score, linked, wait bucket), so a year of ratings is a
+few dozen rows by the time Python sees them; the bucket edges come from
+``kiosk.metrics.WAIT_BUCKETS`` so the SQL cannot drift from the definition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlite_utils import Database
+
+from kiosk import metrics
+from kiosk.timeutil import parse_optional, parse_rfc3339, to_rfc3339
+from sync.central.sites import get_site, list_sites
+
+DEFAULT_RANGE = timedelta(hours=24)
+
+
+class InvalidRange(ValueError):
+    """A metrics range that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class MetricsQuery:
+    start: datetime
+    end: datetime
+    site: str | None = None
+    device: str | None = None
+
+
+def parse_range(
+    from_text: str | None, to_text: str | None, now: datetime
+) -> tuple[datetime, datetime]:
+    """[from, to) as UTC instants; defaults: the 24 hours before ``to``, ``to`` = now."""
+    try:
+        end = parse_rfc3339(to_text) if to_text else now
+    except ValueError as error:
+        raise InvalidRange(
+            f"'to' must be an RFC 3339 instant like 2026-11-23T09:00:00Z ({error})"
+        ) from None
+    try:
+        start = parse_rfc3339(from_text) if from_text else end - DEFAULT_RANGE
+    except ValueError as error:
+        raise InvalidRange(
+            f"'from' must be an RFC 3339 instant like 2026-11-23T09:00:00Z ({error})"
+        ) from None
+    if start >= end:
+        raise InvalidRange("'from' must be before 'to'")
+    return start, end
+
+
+def _filters(query: MetricsQuery, time_column: str) -> tuple[str, list]:
+    clauses = [f"{time_column} >= ?", f"{time_column} < ?"]
+    params: list = [to_rfc3339(query.start), to_rfc3339(query.end)]
+    if query.site is not None:
+        clauses.append("site = ?")
+        params.append(query.site)
+    if query.device is not None:
+        clauses.append("device_id = ?")
+        params.append(query.device)
+    return " AND ".join(clauses), params
+
+
+def select_visits(db: Database, query: MetricsQuery) -> list[metrics.VisitTimes]:
+    """Visits checked in within the range (voided ones never happened, so they are left out)."""
+    where, params = _filters(query, "checked_in_at")
+    rows = db.query(
+        "SELECT checked_in_at, called_at, checked_out_at, appointment_at, cancel_reason "
+        f"FROM visits WHERE voided = 0 AND {where}",
+        params,
+    )
+    return [
+        metrics.VisitTimes(
+            checked_in_at=parse_rfc3339(row["checked_in_at"]),
+            called_at=parse_optional(row["called_at"]),
+            checked_out_at=parse_optional(row["checked_out_at"]),
+            appointment_at=parse_optional(row["appointment_at"]),
+            cancelled=row["cancel_reason"] is not None,
+        )
+        for row in rows
+    ]
+
+
+def _bucket_case() -> str:
+    """SQL giving a rating's bucket index, with ``metrics.bucket_of``'s edges."""
+    whens = " ".join(
+        f"WHEN wait_min < {high} THEN {index}"
+        for index, (_, _, high) in enumerate(metrics.WAIT_BUCKETS[:-1])
+    )
+    last = len(metrics.WAIT_BUCKETS) - 1
+    return f"CASE WHEN wait_min IS NULL THEN NULL {whens} ELSE {last} END"
+
+
+def rating_counts(db: Database, query: MetricsQuery) -> list[dict]:
+    """(scale, score, linked, bucket) -> n over the range, misuse left out."""
+    where, params = _filters(query, "occurred_at")
+    return list(
+        db.query(
+            "SELECT scale, score, visit_id IS NOT NULL AS linked, "
+            f"{_bucket_case()} AS bucket, COUNT(*) AS n "
+            f"FROM ratings WHERE misuse = 0 AND {where} GROUP BY 1, 2, 3, 4",
+            params,
+        )
+    )
+
+
+def target_for(db: Database, site: str | None) -> float:
+    """The site's target; across sites, the target they share, else the default."""
+    if site is not None:
+        return get_site(db, site).target_wait_min
+    targets = {config.target_wait_min for config in list_sites(db)}
+    return targets.pop() if len(targets) == 1 else metrics.DEFAULT_TARGET_MIN
+
+
+def _bucket_row(name: str, counts: dict[tuple[int, int], int]) -> dict:
+    summary = metrics.rating_summary(counts)
+    return {
+        "bucket": name,
+        "ratings": summary["ratings"],
+        "pct_positive": summary["pct_positive"],
+        "happy_index": summary["happy_index"],
+    }
+
+
+def compute_metrics(db: Database, query: MetricsQuery, now: datetime) -> dict:
+    """Every API figure for the query, with the field names of ARCHITECTURE.md."""
+    target = target_for(db, query.site)
+    result = metrics.report(select_visits(db, query), (), target, now)
+    overall: dict[tuple[int, int], int] = {}
+    per_bucket: list[dict[tuple[int, int], int]] = [{} for _ in metrics.WAIT_BUCKETS]
+    linked = 0
+    for row in rating_counts(db, query):
+        key = (row["scale"], row["score"])
+        overall[key] = overall.get(key, 0) + row["n"]
+        linked += row["n"] if row["linked"] else 0
+        if row["bucket"] is not None:
+            bucket = per_bucket[row["bucket"]]
+            bucket[key] = bucket.get(key, 0) + row["n"]
+    result.update(metrics.rating_summary(overall))
+    result["response_rate"] = metrics.response_rate(linked, result["checked_out"])
+    result["by_wait_bucket"] = [
+        _bucket_row(name, counts)
+        for (name, _, _), counts in zip(metrics.WAIT_BUCKETS, per_bucket, strict=True)
+    ]
+    result.update(
+        {
+            "site": query.site,
+            "device": query.device,
+            "from": to_rfc3339(query.start),
+            "to": to_rfc3339(query.end),
+            "target_wait_min": target,
+        }
+    )
+    return result

@@ -1,0 +1,174 @@
+"""The central schema, versioned: ``PRAGMA user_version`` is the number of migrations applied.
+
+Add a migration by appending a function to ``MIGRATIONS``; never edit one that has shipped,
+because data directories out there have already run it.
+
+Timestamps are stored as RFC 3339 UTC strings of one fixed shape ('2026-11-23T09:15:02.000Z'),
+so comparing strings compares instants and a time range is an index range scan.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sqlite_utils import Database
+
+from sync.protocol import DEFAULT_TAGS
+
+
+def _v1_initial(db: Database) -> None:
+    db["sites"].create(
+        {
+            "name": str,
+            "timezone": str,
+            "target_wait_min": float,
+            "rating_scale": int,
+            "followup_tags": str,  # JSON list
+            "idle_timeout_s": int,
+        },
+        pk="name",
+        defaults={
+            "timezone": "UTC",
+            "target_wait_min": 15.0,
+            "rating_scale": 5,
+            "followup_tags": json.dumps(list(DEFAULT_TAGS)),
+            "idle_timeout_s": 20,
+        },
+        not_null={"timezone", "target_wait_min", "rating_scale", "followup_tags"},
+    )
+    db["devices"].create(
+        {
+            "id": str,
+            "site": str,
+            "name": str,
+            "token_sha256": str,
+            "revoked": int,
+            "created_at": str,
+            "last_seen_at": str,
+            "last_heartbeat_at": str,
+            "backlog": int,
+            "rejected": int,
+            "version": str,
+            "clock_skew_s": float,
+        },
+        pk="id",
+        defaults={"revoked": 0},
+        not_null={"site", "name", "token_sha256", "revoked", "created_at"},
+    )
+    db["devices"].create_index(["token_sha256"], unique=True)
+    db["devices"].create_index(["site"])
+    db["reporting_tokens"].create(
+        {
+            "id": str,
+            "name": str,
+            "token_sha256": str,
+            "revoked": int,
+            "created_at": str,
+            "last_used_at": str,
+        },
+        pk="id",
+        defaults={"revoked": 0},
+        not_null={"name", "token_sha256", "revoked", "created_at"},
+    )
+    db["reporting_tokens"].create_index(["token_sha256"], unique=True)
+    db["events"].create(
+        {
+            "device_id": str,
+            "id": str,
+            "device_seq": int,
+            "type": str,
+            "occurred_at": str,
+            "received_at": str,
+            "visit_id": str,
+            "data": str,  # JSON object
+            "clock_suspect": int,
+        },
+        pk=("device_id", "id"),
+        defaults={"clock_suspect": 0},
+        not_null={"device_seq", "type", "occurred_at", "received_at", "data"},
+    )
+    db["events"].create_index(["visit_id"])
+    db["events"].create_index(["device_id", "device_seq"])
+    db["visits"].create(
+        {
+            "id": str,
+            "device_id": str,
+            "site": str,
+            "ticket": str,
+            "appointment_at": str,
+            "checked_in_at": str,
+            "called_at": str,
+            "checked_out_at": str,
+            "cancelled_at": str,
+            "cancel_reason": str,
+            "status": str,
+            "voided": int,
+            "wait_min": float,
+            "updated_at": str,
+        },
+        pk="id",
+        defaults={"voided": 0},
+        not_null={"voided"},
+    )
+    db["visits"].create_index(["site", "checked_in_at"])
+    db["visits"].create_index(["device_id", "checked_in_at"])
+    db["visits"].create_index(["site", "checked_out_at"])
+    db["visits"].create_index(["checked_in_at"])
+    db["ratings"].create(
+        {
+            "id": str,
+            "device_id": str,
+            "site": str,
+            "visit_id": str,
+            "link": str,  # 'direct' (the kiosk named the visit), 'paired' (see projections)
+            "score": int,
+            "scale": int,
+            "tags": str,  # JSON list
+            "misuse": int,
+            "occurred_at": str,
+            "wait_min": float,
+        },
+        pk="id",
+        defaults={"misuse": 0},
+        not_null={"device_id", "site", "score", "scale", "tags", "misuse", "occurred_at"},
+    )
+    db["ratings"].create_index(["site", "occurred_at"])
+    db["ratings"].create_index(["device_id", "occurred_at"])
+    db["ratings"].create_index(["occurred_at"])
+    db["ratings"].create_index(["visit_id"])
+
+
+MIGRATIONS = (_v1_initial,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer version of this program."""
+
+
+def schema_version(db: Database) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def migrate(db: Database) -> int:
+    """Apply the migrations this database has not had yet, each in its own transaction."""
+    while True:
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Read inside the write lock: another process may have migrated meanwhile.
+            current = schema_version(db)
+            if current > SCHEMA_VERSION:
+                raise SchemaTooNew(
+                    f"the database has schema version {current} but this program knows only "
+                    f"up to {SCHEMA_VERSION}; upgrade the program"
+                )
+            if current == SCHEMA_VERSION:
+                db.conn.execute("COMMIT")
+                return current
+            MIGRATIONS[current](db)
+            db.conn.execute(f"PRAGMA user_version = {current + 1}")
+            db.conn.execute("COMMIT")
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise

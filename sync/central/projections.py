@@ -1,0 +1,249 @@
+"""Turn stored events into the ``visits``, ``ratings`` and device-health rows metrics read.
+
+Called inside the ingest transaction, so an event and its projection commit together.
+
+Visits are rebuilt from *all* of the visit's stored events each time one of them arrives, not
+patched incrementally: a visit has a handful of events, and replaying them makes the row right
+whatever order the batches arrived in (a `called` stored before its `checked_in`, a correction
+before the event it corrects). One kiosk's events are replayed in ``device_seq`` order (its own
+clock may be stepped back by NTP, its sequence never is); a visit touched by several devices is
+replayed in ``occurred_at`` order.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from sqlite_utils import Database
+
+from kiosk.metrics import minutes_between
+from kiosk.timeutil import parse_optional, parse_rfc3339, to_rfc3339
+from sync.central.auth import Device
+from sync.protocol import Event
+
+# A ratings tablet's face press is paired with a checkout on another device at most this long
+# before it; the small allowance after covers two tablets whose clocks disagree a little.
+PAIRING_WINDOW = timedelta(minutes=5)
+PAIRING_CLOCK_ALLOWANCE = timedelta(minutes=1)
+# An event stamped further than this in the future of its arrival had a wrong clock.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+VISIT_COLUMNS = (
+    "ticket",
+    "appointment_at",
+    "checked_in_at",
+    "called_at",
+    "checked_out_at",
+    "cancelled_at",
+    "cancel_reason",
+    "voided",
+)
+
+
+def normalize_instant(text: str | None) -> str | None:
+    """One fixed shape for every stored timestamp, so string order is time order."""
+    return None if text is None else to_rfc3339(parse_rfc3339(text))
+
+
+def is_clock_suspect(occurred_at: datetime, received_at: datetime) -> bool:
+    return occurred_at - received_at > FUTURE_TOLERANCE
+
+
+def replay_visit(events: list[dict]) -> dict:
+    """The visit's columns after applying its events (rows of ``events``) in the given order."""
+    state: dict = dict.fromkeys(VISIT_COLUMNS)
+    state["voided"] = 0
+    for event in events:
+        kind, at, data = event["type"], event["occurred_at"], json.loads(event["data"])
+        if kind == "visit.checked_in":
+            state["ticket"] = data["ticket"]
+            state["appointment_at"] = normalize_instant(data.get("appointment_at"))
+            state["checked_in_at"] = at
+            state["voided"] = 0
+        elif kind == "visit.called":
+            state["called_at"] = at
+        elif kind == "visit.checked_out":
+            state["checked_out_at"] = at
+        elif kind == "visit.cancelled":
+            state["cancelled_at"] = at
+            state["cancel_reason"] = data["reason"]
+        elif kind == "visit.corrected":
+            state[data["field"]] = normalize_instant(data["value"])
+        elif kind == "visit.undone":
+            _undo(state, data["action"])
+    state["status"] = visit_status(state)
+    return state
+
+
+def _undo(state: dict, action: str) -> None:
+    if action == "visit.checked_in":
+        # The check-in itself was a mistake: the visit never happened, like a cancellation.
+        state["voided"] = 1
+    elif action == "visit.called":
+        state["called_at"] = None
+    elif action == "visit.checked_out":
+        state["checked_out_at"] = None
+    elif action == "visit.cancelled":
+        state["cancelled_at"] = None
+        state["cancel_reason"] = None
+
+
+def visit_status(state: dict) -> str:
+    """The same status words as the kiosk's store."""
+    if state["voided"]:
+        return "voided"
+    if state["cancel_reason"]:
+        return state["cancel_reason"]
+    if state["checked_out_at"]:
+        return "done"
+    if state["called_at"]:
+        return "in_chair"
+    if state["checked_in_at"]:
+        return "waiting"
+    return "incomplete"  # later events arrived before the check-in did
+
+
+def _ordered(events: list[dict]) -> list[dict]:
+    if len({event["device_id"] for event in events}) <= 1:
+        return sorted(events, key=lambda event: event["device_seq"])
+    return sorted(events, key=lambda event: (event["occurred_at"], event["device_seq"]))
+
+
+def _waiting_minutes(state: dict) -> float | None:
+    return minutes_between(
+        parse_optional(state["checked_in_at"]), parse_optional(state["called_at"])
+    )
+
+
+def project_visit(db: Database, visit_id: str, updated_at: str) -> dict:
+    """Rebuild one visit's row from its events, then keep its ratings' cached wait in step."""
+    events = list(
+        db.query(
+            "SELECT device_id, device_seq, type, occurred_at, data FROM events "
+            "WHERE visit_id = ? AND type LIKE 'visit.%'",
+            [visit_id],
+        )
+    )
+    events = _ordered(events)
+    state = replay_visit(events)
+    check_in = next((e for e in events if e["type"] == "visit.checked_in"), events[0])
+    site = db.execute("SELECT site FROM devices WHERE id = ?", [check_in["device_id"]]).fetchone()
+    row = {
+        "id": visit_id,
+        "device_id": check_in["device_id"],
+        "site": site[0] if site else None,
+        **state,
+        "wait_min": None if state["voided"] else _waiting_minutes(state),
+        "updated_at": updated_at,
+    }
+    db["visits"].upsert(row, pk="id")
+    _keep_ratings_in_step(db, row)
+    return row
+
+
+def _keep_ratings_in_step(db: Database, visit: dict) -> None:
+    rateable = not visit["voided"] and visit["checked_out_at"] is not None
+    if not rateable:
+        # A checkout that was undone (or a visit voided) frees the rating paired with it.
+        db.execute(
+            "UPDATE ratings SET visit_id = NULL, link = NULL, wait_min = NULL "
+            "WHERE visit_id = ? AND link = 'paired'",
+            [visit["id"]],
+        )
+    db.execute(
+        "UPDATE ratings SET wait_min = ? WHERE visit_id = ?", [visit["wait_min"], visit["id"]]
+    )
+    if rateable:
+        _pair_waiting_rating(db, visit)
+
+
+def _pair_waiting_rating(db: Database, visit: dict) -> None:
+    """A checkout that synced after its rating: pair it with the earliest unpaired rating then."""
+    if db.execute("SELECT 1 FROM ratings WHERE visit_id = ?", [visit["id"]]).fetchone():
+        return
+    checked_out = parse_rfc3339(visit["checked_out_at"])
+    found = db.execute(
+        "SELECT id FROM ratings WHERE site = ? AND visit_id IS NULL AND misuse = 0 "
+        "AND occurred_at >= ? AND occurred_at <= ? ORDER BY occurred_at LIMIT 1",
+        [
+            visit["site"],
+            to_rfc3339(checked_out - PAIRING_CLOCK_ALLOWANCE),
+            to_rfc3339(checked_out + PAIRING_WINDOW),
+        ],
+    ).fetchone()
+    if found:
+        db.execute(
+            "UPDATE ratings SET visit_id = ?, link = 'paired', wait_min = ? WHERE id = ?",
+            [visit["id"], visit["wait_min"], found[0]],
+        )
+
+
+def project_rating(db: Database, device: Device, event: Event) -> None:
+    """Store a rating and link it to its visit.
+
+    With a ``visit_id`` (a desk kiosk rating its own checkout) the link is direct. Without one
+    (a ``ratings``-only tablet that never saw the checkout) the rating is paired with the most
+    recent unrated checked-out visit at the same site within 5 minutes before it (1 minute after
+    is allowed for clock differences). If that checkout has not synced yet, the pairing is made
+    when it does (``_pair_waiting_rating``). Ratings flagged as misuse are never paired: they are
+    left out of every figure, and pairing one would take the visit from the real rating.
+    """
+    data = event.data
+    occurred_at = normalize_instant(event.occurred_at)
+    row = {
+        "id": event.id,
+        "device_id": device.id,
+        "site": device.site,
+        "visit_id": event.visit_id,
+        "link": "direct" if event.visit_id else None,
+        "score": data["score"],
+        "scale": data["scale"],
+        "tags": json.dumps(data.get("tags", [])),
+        "misuse": int(bool(data.get("misuse", False))),
+        "occurred_at": occurred_at,
+        "wait_min": None,
+    }
+    if event.visit_id:
+        found = db.execute("SELECT wait_min FROM visits WHERE id = ?", [event.visit_id]).fetchone()
+        row["wait_min"] = found[0] if found else None
+    elif not row["misuse"]:
+        at = parse_rfc3339(occurred_at)
+        found = db.execute(
+            "SELECT v.id, v.wait_min FROM visits v WHERE v.site = ? AND v.voided = 0 "
+            "AND v.checked_out_at >= ? AND v.checked_out_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM ratings r WHERE r.visit_id = v.id) "
+            "ORDER BY v.checked_out_at DESC LIMIT 1",
+            [
+                device.site,
+                to_rfc3339(at - PAIRING_WINDOW),
+                to_rfc3339(at + PAIRING_CLOCK_ALLOWANCE),
+            ],
+        ).fetchone()
+        if found:
+            row.update(visit_id=found[0], link="paired", wait_min=found[1])
+    db.execute(
+        "INSERT OR IGNORE INTO ratings (id, device_id, site, visit_id, link, score, scale, tags, "
+        "misuse, occurred_at, wait_min) VALUES (:id, :device_id, :site, :visit_id, :link, "
+        ":score, :scale, :tags, :misuse, :occurred_at, :wait_min)",
+        row,
+    )
+
+
+def project_heartbeat(db: Database, device: Device, event: Event, received_at: datetime) -> None:
+    """Device health from its newest heartbeat; an older one arriving late changes nothing."""
+    occurred = parse_rfc3339(event.occurred_at)
+    db.execute(
+        "UPDATE devices SET last_heartbeat_at = :at, backlog = :backlog, rejected = :rejected, "
+        "version = :version, clock_skew_s = :skew "
+        "WHERE id = :id AND (last_heartbeat_at IS NULL OR last_heartbeat_at <= :at)",
+        {
+            "at": to_rfc3339(occurred),
+            "backlog": event.data["backlog"],
+            "rejected": event.data.get("rejected"),
+            "version": event.data["version"],
+            # Positive: the kiosk's clock is behind ours (or the heartbeat waited in its outbox).
+            "skew": round((received_at - occurred).total_seconds(), 3),
+            "id": device.id,
+        },
+    )

@@ -1,0 +1,1 @@
+"""One APIRouter per area; ``sync.central.app`` includes them (the dashboard adds its own)."""

@@ -1,0 +1,31 @@
+"""GET /api/v1/config: what a kiosk needs to know about its site."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from kiosk.timeutil import to_rfc3339, utc_now
+from sync.central.schemas import KioskConfig
+from sync.central.security import DeviceDep, StoreDep
+from sync.central.sites import ensure_site
+from sync.protocol import PROTOCOL_VERSION
+
+router = APIRouter(prefix="/api/v1", tags=["sync"])
+
+
+@router.get(
+    "/config",
+    response_model=KioskConfig,
+    summary="The calling kiosk's site settings",
+    responses={401: {"description": "Missing, unknown or revoked device token."}},
+)
+def get_config(device: DeviceDep, store: StoreDep) -> dict:
+    site = ensure_site(store.db, device.site)
+    return {
+        **site.as_dict(),
+        "site": site.name,
+        "protocol_version": PROTOCOL_VERSION,
+        "device_id": device.id,
+        "device_name": device.name,
+        "server_time": to_rfc3339(utc_now()),
+    }

@@ -1,0 +1,61 @@
+"""GET /api/v1/metrics: the headline figures for a site, a device and a time range."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+
+from kiosk.timeutil import utc_now
+from sync.central.metrics_query import InvalidRange, MetricsQuery, compute_metrics, parse_range
+from sync.central.schemas import Metrics
+from sync.central.security import ReporterDep, StoreDep
+from sync.central.sites import UnknownSite, get_site
+
+router = APIRouter(prefix="/api/v1", tags=["reporting"])
+
+
+@router.get(
+    "/metrics",
+    response_model=Metrics,
+    response_model_by_alias=True,
+    summary="Waits and satisfaction over a range",
+    description=(
+        "Definitions as in PRODUCT.md; misuse left out; percentages 0-100; null where n is 0. "
+        "Visits are selected by check-in time, ratings by occurred_at, in [from, to)."
+    ),
+    responses={
+        401: {"description": "Missing, unknown or revoked reporting token."},
+        403: {"description": "A device token was sent; metrics need a reporting token."},
+        404: {"description": "No such site or device."},
+        422: {"description": "A bad 'from' or 'to'."},
+    },
+)
+def get_metrics(
+    reporter: ReporterDep,
+    store: StoreDep,
+    site: Annotated[str | None, Query(description="Site name; all sites when left out.")] = None,
+    device: Annotated[str | None, Query(description="Device id; all when left out.")] = None,
+    from_: Annotated[
+        str | None, Query(alias="from", description="RFC 3339; default: to - 24 h.")
+    ] = None,
+    to: Annotated[str | None, Query(description="RFC 3339; default: now.")] = None,
+) -> dict:
+    now = utc_now()
+    try:
+        start, end = parse_range(from_, to, now)
+    except InvalidRange as error:
+        raise HTTPException(422, f"{error}.") from None
+    db = store.db
+    if site is not None:
+        try:
+            get_site(db, site)
+        except UnknownSite as error:
+            raise HTTPException(404, f"{str(error).capitalize()}.") from None
+    if (
+        device is not None
+        and not db.execute("SELECT 1 FROM devices WHERE id = ?", [device]).fetchone()
+    ):
+        raise HTTPException(404, f"There is no device with id {device!r}.")
+    query = MetricsQuery(start=start, end=end, site=site, device=device)
+    return compute_metrics(db, query, now)

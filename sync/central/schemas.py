@@ -1,0 +1,112 @@
+"""Response shapes of the public API, for the OpenAPI spec and for checking what we send.
+
+The request body of ``POST /api/v1/events`` is validated per event by ``sync.protocol`` (an
+invalid event is answered, not refused with the whole batch), so it is described here as a
+plain JSON schema rather than a model FastAPI would enforce.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from sync.protocol import EVENT_TYPES, MAX_BATCH_BYTES, MAX_BATCH_EVENTS
+
+
+class EventResult(BaseModel):
+    id: str | None = Field(description="The event's id as sent (null if it had none).")
+    status: Literal["stored", "duplicate", "rejected"]
+    reason: str | None = Field(None, description="Why the event was rejected.")
+
+
+class BatchResults(BaseModel):
+    results: list[EventResult] = Field(description="One result per event, in the order sent.")
+
+
+class KioskConfig(BaseModel):
+    site: str
+    timezone: str = Field(description="IANA zone of the site, e.g. Europe/London.")
+    target_wait_min: float
+    rating_scale: Literal[4, 5]
+    followup_tags: list[str]
+    idle_timeout_s: int
+    protocol_version: int
+    device_id: str
+    device_name: str
+    server_time: str = Field(description="The store's clock (RFC 3339), to spot kiosk skew.")
+
+
+class BucketFigures(BaseModel):
+    bucket: Literal["0-10", "10-20", "20-30", "30+"]
+    ratings: int
+    pct_positive: float | None
+    happy_index: float | None
+
+
+class Metrics(BaseModel):
+    site: str | None
+    device: str | None
+    from_: str = Field(alias="from")
+    to: str
+    target_wait_min: float
+    visits: int = Field(description="Checked-in visits in the range that were not cancelled.")
+    checked_out: int
+    waits: int = Field(description="Visits in the range that were called (n of the wait figures).")
+    ratings: int
+    happy_index: float | None
+    pct_positive: float | None
+    pct_negative: float | None
+    response_rate: float | None = Field(description="Linked ratings / checked-out visits, 0-100.")
+    wait_median_min: float | None
+    wait_p90_min: float | None
+    pct_within_target: float | None
+    longest_current_wait_min: float | None
+    by_wait_bucket: list[BucketFigures]
+
+    model_config = {"populate_by_name": True}
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    schema_version: int
+
+
+EVENT_BATCH_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["events"],
+    "properties": {
+        "events": {
+            "type": "array",
+            "maxItems": MAX_BATCH_EVENTS,
+            "description": (
+                f"At most {MAX_BATCH_EVENTS} events and {MAX_BATCH_BYTES} bytes in all "
+                "(else 413). Each event is validated on its own: an invalid one is answered "
+                "'rejected' with a reason and does not stop the others."
+            ),
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["id", "device_seq", "type", "occurred_at", "data"],
+                "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "device_seq": {"type": "integer", "minimum": 1},
+                    "type": {"type": "string", "enum": list(EVENT_TYPES)},
+                    "occurred_at": {"type": "string", "format": "date-time"},
+                    "visit_id": {"type": ["string", "null"], "format": "uuid"},
+                    "data": {
+                        "type": "object",
+                        "description": (
+                            "By type: visit.checked_in {ticket, appointment_at?}; visit.called, "
+                            "visit.checked_out {}; visit.cancelled {reason: cancelled|no_show}; "
+                            "visit.corrected {field, value}; visit.undone {action}; "
+                            "rating.submitted {score, scale, tags?, misuse?}; "
+                            "device.heartbeat {backlog, version, rejected?}."
+                        ),
+                    },
+                },
+            },
+        }
+    },
+}

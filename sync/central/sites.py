@@ -1,0 +1,125 @@
+"""A site's settings (time zone, wait target, rating scale, follow-up tags, idle timeout).
+
+A site comes into being with the defaults when its first device is enrolled; ``site set``
+changes it. Kiosks read it through ``GET /api/v1/config``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlite_utils import Database
+
+from sync.protocol import DEFAULT_TAGS, MAX_TAGS, TAG_PATTERN
+
+SITE_NAME_PATTERN = re.compile(r"^[\w][\w .'&()-]{0,63}$")
+
+
+class InvalidSetting(ValueError):
+    """A site setting that cannot be used; the message says which and why."""
+
+
+class UnknownSite(LookupError):
+    """No site by that name exists in this data directory."""
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    name: str
+    timezone: str = "UTC"
+    target_wait_min: float = 15.0
+    rating_scale: int = 5
+    followup_tags: tuple[str, ...] = DEFAULT_TAGS
+    idle_timeout_s: int = 20
+
+    def as_dict(self) -> dict:
+        values = asdict(self)
+        values["followup_tags"] = list(self.followup_tags)
+        return values
+
+
+def check_site_name(name: str) -> str:
+    if not isinstance(name, str) or not SITE_NAME_PATTERN.match(name.strip()):
+        raise InvalidSetting(
+            f"site name {name!r} must be 1-64 letters, digits, spaces or . ' & ( ) -"
+        )
+    return name.strip()
+
+
+def _check(settings: dict) -> dict:
+    checked = {}
+    for key, value in settings.items():
+        if value is None:
+            continue
+        if key == "timezone":
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise InvalidSetting(
+                    f"time zone {value!r} is not an IANA zone name like 'Europe/London'"
+                ) from None
+        elif key == "target_wait_min":
+            value = float(value)
+            if not 0 < value <= 600:
+                raise InvalidSetting(f"target wait {value} must be between 0 and 600 minutes")
+        elif key == "rating_scale":
+            if value not in (4, 5):
+                raise InvalidSetting(f"rating scale {value} must be 5 or 4")
+        elif key == "followup_tags":
+            value = list(value)
+            if len(value) > MAX_TAGS or not all(TAG_PATTERN.match(tag) for tag in value):
+                raise InvalidSetting(
+                    f"follow-up tags must be at most {MAX_TAGS} names like 'waiting_time'"
+                )
+            value = json.dumps(value)
+        elif key == "idle_timeout_s":
+            value = int(value)
+            if not 5 <= value <= 600:
+                raise InvalidSetting(f"idle timeout {value} must be between 5 and 600 seconds")
+        else:
+            raise InvalidSetting(f"{key!r} is not a site setting")
+        checked[key] = value
+    return checked
+
+
+def _from_row(row: dict) -> SiteConfig:
+    return SiteConfig(
+        name=row["name"],
+        timezone=row["timezone"],
+        target_wait_min=row["target_wait_min"],
+        rating_scale=row["rating_scale"],
+        followup_tags=tuple(json.loads(row["followup_tags"])),
+        idle_timeout_s=row["idle_timeout_s"],
+    )
+
+
+def ensure_site(db: Database, name: str) -> SiteConfig:
+    """The site's settings, creating the site with the defaults if it is new."""
+    name = check_site_name(name)
+    db.execute("INSERT OR IGNORE INTO sites (name) VALUES (?)", [name])
+    return get_site(db, name)
+
+
+def get_site(db: Database, name: str) -> SiteConfig:
+    rows = list(db.query("SELECT * FROM sites WHERE name = ?", [name]))
+    if not rows:
+        raise UnknownSite(f"there is no site named {name!r}")
+    return _from_row(rows[0])
+
+
+def list_sites(db: Database) -> list[SiteConfig]:
+    return [_from_row(row) for row in db.query("SELECT * FROM sites ORDER BY name")]
+
+
+def update_site(db: Database, name: str, **settings) -> SiteConfig:
+    """Change the given settings (None leaves one as it is); creates the site if it is new."""
+    name = check_site_name(name)
+    checked = _check(settings)
+    ensure_site(db, name)
+    if checked:
+        assignments = ", ".join(f"{key} = :{key}" for key in checked)
+        db.execute(f"UPDATE sites SET {assignments} WHERE name = :name", {**checked, "name": name})
+    return get_site(db, name)

@@ -1,0 +1,103 @@
+"""The central store's one SQLite file, opened the same way by the server, the CLI and the tests.
+
+WAL lets the dashboard read while a kiosk's batch is being written; ``synchronous=FULL`` means
+an answered batch survives a power cut (the kiosk marks events synced only after our answer, so
+losing a committed batch would lose data for good). Every write goes through
+:meth:`Store.write`, which takes the write lock up front (``BEGIN IMMEDIATE``) so two writers
+wait for each other with the busy timeout instead of failing half-way through a transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from sync.central.migrations import migrate
+
+DATABASE_FILE = "central.sqlite3"
+BUSY_TIMEOUT_MS = 10_000
+
+
+class StoreUnavailable(RuntimeError):
+    """The data directory or its database cannot be opened; the message says which and why."""
+
+
+def database_path(data_dir: Path) -> Path:
+    return Path(data_dir) / DATABASE_FILE
+
+
+def connect(path: Path) -> Database:
+    """One connection with the pragmas every user of the file needs."""
+    # isolation_level=None: no implicit transactions, so the only ones are those we open.
+    conn = sqlite3.connect(
+        str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return Database(conn)
+
+
+class Store:
+    """The data directory's database: one connection per thread, schema migrated on open."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir)
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreUnavailable(
+                f"cannot create the data directory {self.data_dir}: {error.strerror}"
+            ) from None
+        self.path = database_path(self.data_dir)
+        self._local = threading.local()
+        self._all: list[Database] = []
+        self._lock = threading.Lock()
+        try:
+            migrate(self.db)
+        except sqlite3.DatabaseError as error:
+            raise StoreUnavailable(f"cannot open the database {self.path}: {error}") from None
+
+    @property
+    def db(self) -> Database:
+        """This thread's connection (sqlite3 connections are not shared between threads)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                db = connect(self.path)
+            except sqlite3.DatabaseError as error:
+                raise StoreUnavailable(f"cannot open the database {self.path}: {error}") from None
+            self._local.db = db
+            with self._lock:
+                self._all.append(db)
+        return db
+
+    @contextmanager
+    def write(self) -> Iterator[Database]:
+        """One write transaction: committed when the block ends, rolled back if it raises."""
+        db = self.db
+        db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            if db.conn.in_transaction:
+                db.conn.execute("ROLLBACK")
+            raise
+        else:
+            db.conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple | dict = ()) -> list[dict]:
+        return list(self.db.query(sql, params))
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._all:
+                db.close()
+            self._all.clear()
+        self._local = threading.local()
