@@ -190,7 +190,8 @@ def main(argv: list[str]) -> int:
 
 
 def _sentence(error: Exception) -> str:
-    text = str(error).strip().strip("'\"")
+    # A KeyError's str() is its repr; its first argument is the message itself.
+    text = str(error.args[0] if error.args else error).strip()
     return text if text.endswith(".") else text + "."
 
 

@@ -1,0 +1,15 @@
+"""The live central server for these tests, and a central store opened without a server."""
+
+from __future__ import annotations
+
+import pytest
+
+from sync.central.storage import Store
+from tests.support.central_server import central_server  # noqa: F401  (a fixture)
+
+
+@pytest.fixture
+def central_store(tmp_path):
+    opened = Store(tmp_path / "central-store")
+    yield opened
+    opened.close()

@@ -1,0 +1,1 @@
+"""Helpers shared across test folders (the live central server, wire-event builders)."""

@@ -1,0 +1,102 @@
+"""A real central store on 127.0.0.1 (a port the system picks), for any test that needs one.
+
+Use the ``central_server`` fixture (re-export it from a conftest.py:
+``from tests.support.central_server import central_server  # noqa: F401``) or, outside
+pytest, ``with running_central(tmp_dir) as server: ...``. The server has started and answers
+before either hands it over; nothing sleeps and hopes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from sync.central import auth
+from sync.central.embedded import EmbeddedCentral, start_embedded
+from sync.central.sites import update_site
+
+DEFAULT_SITE = "Test Clinic"
+
+
+@dataclass(frozen=True)
+class DeviceCredentials:
+    device_id: str
+    token: str
+    site: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class LiveCentral:
+    """What a test gets: the server's ``base_url`` and ``data_dir``, and admin shortcuts."""
+
+    base_url: str
+    data_dir: Path
+    embedded: EmbeddedCentral
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def add_device(self, site: str = DEFAULT_SITE, name: str = "Desk 1") -> DeviceCredentials:
+        with self.embedded.store.write() as db:
+            device, token = auth.add_device(db, site, name)
+        return DeviceCredentials(device.id, token, device.site)
+
+    def add_reporting_token(self, name: str = "reports") -> str:
+        with self.embedded.store.write() as db:
+            return auth.add_reporting_token(db, name)[1]
+
+    def revoke_device(self, device_id: str) -> None:
+        with self.embedded.store.write() as db:
+            auth.revoke_device(db, device_id)
+
+    def set_site(self, site: str = DEFAULT_SITE, **settings) -> None:
+        with self.embedded.store.write() as db:
+            update_site(db, site, **settings)
+
+    def rows(self, sql: str, params: tuple | list = ()) -> list[dict]:
+        """Read what the server actually stored (a fresh connection: only committed data)."""
+        from sync.central.storage import connect, database_path
+
+        db = connect(database_path(self.data_dir))
+        try:
+            return list(db.query(sql, params))
+        finally:
+            db.close()
+
+    def post_events(self, device: DeviceCredentials, events: list[dict]) -> requests.Response:
+        return requests.post(
+            self.url("/api/v1/events"), json={"events": events}, headers=device.headers, timeout=10
+        )
+
+    def metrics(self, token: str, **params) -> requests.Response:
+        return requests.get(
+            self.url("/api/v1/metrics"),
+            params=params,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+
+
+@contextmanager
+def running_central(data_dir: Path) -> Iterator[LiveCentral]:
+    embedded = start_embedded(Path(data_dir), host="127.0.0.1", port=0)
+    try:
+        yield LiveCentral(embedded.url, Path(data_dir), embedded)
+    finally:
+        embedded.stop()
+
+
+@pytest.fixture
+def central_server(tmp_path) -> Iterator[LiveCentral]:
+    """A started central store over a fresh data directory; stopped after the test."""
+    with running_central(tmp_path / "central") as server:
+        yield server
