@@ -24,7 +24,13 @@ from pathlib import Path
 
 from sync.central import auth, sites
 from sync.central.migrations import SchemaTooNew
-from sync.central.serving import PortUnavailable, bind_socket, make_server, url_for
+from sync.central.serving import (
+    PortUnavailable,
+    bind_socket,
+    bound_port,
+    make_server,
+    url_for,
+)
 from sync.central.storage import Store, StoreUnavailable
 
 USAGE_ERROR = 2
@@ -47,12 +53,13 @@ def cmd_central(args: argparse.Namespace) -> int:
 
     app = create_app(Path(args.data))
     sock = bind_socket(args.host, args.port)
+    port = bound_port(sock)  # differs from --port when that is 0 (any free port)
     print(
-        f"Central store on {url_for(args.host, args.port)} (data in {args.data}); Ctrl+C stops it.",
+        f"Central store on {url_for(args.host, port)} (data in {args.data}); Ctrl+C stops it.",
         file=sys.stderr,
         flush=True,
     )
-    make_server(app, args.host, args.port, log_level=args.log_level).run(sockets=[sock])
+    make_server(app, args.host, port, log_level=args.log_level).run(sockets=[sock])
     return 0
 
 

@@ -93,15 +93,15 @@ def visit_status(state: dict) -> str:
     """The same status words as the kiosk's store."""
     if state["voided"]:
         return "voided"
+    if not state["checked_in_at"]:
+        return "incomplete"  # later events arrived before the check-in did
     if state["cancel_reason"]:
         return state["cancel_reason"]
     if state["checked_out_at"]:
         return "done"
     if state["called_at"]:
         return "in_chair"
-    if state["checked_in_at"]:
-        return "waiting"
-    return "incomplete"  # later events arrived before the check-in did
+    return "waiting"
 
 
 def _ordered(events: list[dict]) -> list[dict]:

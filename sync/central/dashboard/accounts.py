@@ -1,0 +1,222 @@
+"""Dashboard logins: users (Argon2id), server-side sessions, one-time login links, rate limits.
+
+A session id and a login link token are 256 random bits given to the browser once; the
+database keeps only their SHA-256, so reading the database does not let anyone in. Passwords
+are hashed with Argon2id (argon2-cffi's default type) and checked in constant time; an unknown
+name is checked against a dummy hash so the answer takes as long as for a known one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlite_utils import Database
+
+from kiosk.timeutil import to_rfc3339, utc_now
+
+SESSION_LIFETIME = timedelta(hours=12)
+LOGIN_LINK_LIFETIME = timedelta(minutes=10)
+MIN_PASSWORD_LENGTH = 10
+MAX_NAME_LENGTH = 64
+DEFAULT_ADMIN = "admin"
+
+_hasher = PasswordHasher()  # Argon2id, RFC 9106 "low memory" profile
+_DUMMY_HASH = _hasher.hash("not a password anyone has")
+
+
+class AccountError(ValueError):
+    """A user name or password that cannot be used; the message says why."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Session:
+    user: User
+    csrf_token: str
+    expires_at: str
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def set_hasher(hasher: PasswordHasher) -> None:
+    """Tests use cheaper Argon2id costs; the algorithm stays the same."""
+    global _hasher, _DUMMY_HASH
+    _hasher = hasher
+    _DUMMY_HASH = hasher.hash("not a password anyone has")
+
+
+def _check_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > MAX_NAME_LENGTH or not name.isprintable():
+        raise AccountError(f"a user name must be 1-{MAX_NAME_LENGTH} printable characters")
+    return name
+
+
+def add_user(db: Database, name: str, password: str) -> User:
+    """Create a login, or set a new password if the name exists."""
+    name = _check_name(name)
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters long")
+    password_hash = _hasher.hash(password)
+    found = db.execute("SELECT id FROM users WHERE name = ?", [name]).fetchone()
+    if found:
+        db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [password_hash, found[0]])
+        # A new password ends every session the old one opened.
+        db.execute("DELETE FROM sessions WHERE user_id = ?", [found[0]])
+        return User(found[0], name)
+    user = User(str(uuid.uuid4()), name)
+    db["users"].insert(
+        {
+            "id": user.id,
+            "name": name,
+            "password_hash": password_hash,
+            "created_at": to_rfc3339(utc_now()),
+        }
+    )
+    return user
+
+
+def verify_password(db: Database, name: str, password: str) -> User | None:
+    row = db.execute(
+        "SELECT id, name, password_hash FROM users WHERE name = ?", [(name or "").strip()]
+    ).fetchone()
+    try:
+        _hasher.verify(row[2] if row else _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    return User(row[0], row[1]) if row else None
+
+
+def open_session(db: Database, user: User, now: datetime | None = None) -> str:
+    """A new session for ``user``; returns the id for the cookie (stored only hashed)."""
+    now = now or utc_now()
+    session_id = secrets.token_urlsafe(32)
+    db["sessions"].insert(
+        {
+            "id_sha256": digest(session_id),
+            "user_id": user.id,
+            "csrf_token": secrets.token_urlsafe(32),
+            "created_at": to_rfc3339(now),
+            "expires_at": to_rfc3339(now + SESSION_LIFETIME),
+        }
+    )
+    # Expired sessions are swept here rather than by a timer: logins are rare and cheap.
+    db.execute("DELETE FROM sessions WHERE expires_at < ?", [to_rfc3339(now)])
+    return session_id
+
+
+def find_session(db: Database, session_id: str | None, now: datetime | None = None):
+    if not session_id:
+        return None
+    row = db.execute(
+        "SELECT u.id, u.name, s.csrf_token, s.expires_at FROM sessions s "
+        "JOIN users u ON u.id = s.user_id WHERE s.id_sha256 = ? AND s.expires_at > ?",
+        [digest(session_id), to_rfc3339(now or utc_now())],
+    ).fetchone()
+    return Session(User(row[0], row[1]), row[2], row[3]) if row else None
+
+
+def close_session(db: Database, session_id: str | None) -> None:
+    if session_id:
+        db.execute("DELETE FROM sessions WHERE id_sha256 = ?", [digest(session_id)])
+
+
+def create_login_link_token(db: Database, now: datetime | None = None) -> str:
+    """A token that logs in as the first user once, within LOGIN_LINK_LIFETIME.
+
+    With no user yet, an "admin" user is made with a random password nobody knows: the link is
+    how the embedded store's owner gets in, and `user add` sets a real password later.
+    """
+    now = now or utc_now()
+    row = db.execute("SELECT id FROM users ORDER BY created_at, name LIMIT 1").fetchone()
+    user_id = row[0] if row else add_user(db, DEFAULT_ADMIN, secrets.token_urlsafe(24)).id
+    token = secrets.token_urlsafe(32)
+    db["login_links"].insert(
+        {
+            "token_sha256": digest(token),
+            "user_id": user_id,
+            "created_at": to_rfc3339(now),
+            "expires_at": to_rfc3339(now + LOGIN_LINK_LIFETIME),
+            "used_at": None,
+        }
+    )
+    return token
+
+
+def redeem_login_link(db: Database, token: str, now: datetime | None = None) -> User | None:
+    """The link's user if the token is valid, unused and fresh; it is spent either way."""
+    now_text = to_rfc3339(now or utc_now())
+    spent = db.execute(
+        "UPDATE login_links SET used_at = ? WHERE token_sha256 = ? AND used_at IS NULL "
+        "AND expires_at > ?",
+        [now_text, digest(token or ""), now_text],
+    )
+    if spent.rowcount != 1:
+        return None
+    row = db.execute(
+        "SELECT u.id, u.name FROM login_links l JOIN users u ON u.id = l.user_id "
+        "WHERE l.token_sha256 = ?",
+        [digest(token)],
+    ).fetchone()
+    return User(row[0], row[1]) if row else None
+
+
+def same_secret(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
+
+
+class LoginRateLimiter:
+    """At most ``limit`` failed logins per (name, client address) in ``window_s`` seconds.
+
+    In memory: a restart forgets, which is acceptable for slowing down guessing at a web form
+    (Argon2id makes each guess cost ~50 ms of CPU anyway).
+    """
+
+    def __init__(self, limit: int = 5, window_s: float = 60.0, clock=time.monotonic):
+        self.limit = limit
+        self.window_s = window_s
+        self._clock = clock
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: tuple[str, str]) -> deque[float]:
+        failures = self._failures.setdefault(key, deque())
+        cutoff = self._clock() - self.window_s
+        while failures and failures[0] < cutoff:
+            failures.popleft()
+        return failures
+
+    def retry_after(self, name: str, address: str) -> int:
+        """Seconds to wait before trying again, 0 if a try is allowed now."""
+        with self._lock:
+            failures = self._recent((name.strip().lower(), address))
+            if len(failures) < self.limit:
+                return 0
+            return max(1, int(failures[0] + self.window_s - self._clock()) + 1)
+
+    def failed(self, name: str, address: str) -> None:
+        with self._lock:
+            self._recent((name.strip().lower(), address)).append(self._clock())
+            if len(self._failures) > 10_000:  # a flood of names must not grow memory forever
+                self._failures = {k: v for k, v in self._failures.items() if v}
+
+    def succeeded(self, name: str, address: str) -> None:
+        with self._lock:
+            self._failures.pop((name.strip().lower(), address), None)
