@@ -1,0 +1,209 @@
+"""What every figure shares: the row format, robust statistics, realistic events, a central store
+in its own process, and device enrolment.
+
+A figure is a module with ``run(quick: bool) -> list[dict]``; each dict is one table row built by
+:func:`row`. Every value sits beside a baseline measured in the same run, because this machine's
+speed drifts from minute to minute and only a same-run ratio is comparable between runs.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import requests
+
+from kiosk.timeutil import to_rfc3339
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+SITE = "Bench Clinic"
+
+
+def row(
+    figure: str,
+    value: float | None,
+    unit: str,
+    baseline: float | None,
+    target: str,
+    passed: bool | None,
+    ratio: float | None = None,
+) -> dict:
+    """One table row. ``ratio`` defaults to value / baseline; None where it means nothing."""
+    if ratio is None and value is not None and baseline:
+        ratio = value / baseline
+    return {
+        "figure": figure,
+        "value": value,
+        "unit": unit,
+        "baseline": baseline,
+        "ratio": ratio,
+        "target": target,
+        "pass": passed,
+    }
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    """Nearest-rank percentile: with few samples p99 is the worst one, never an interpolation
+    that hides it."""
+    ordered = sorted(samples)
+    index = max(0, min(len(ordered) - 1, int(-(-fraction * len(ordered) // 1)) - 1))
+    return ordered[index]
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+@contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{prefix}-") as name:
+        yield Path(name)
+
+
+# -- realistic events -------------------------------------------------------------------------
+
+# Events end about now, so the central store's clock-suspect check sees an ordinary past backlog.
+MEAN_GAP_S = 47.5
+TAGS = ("waiting_time", "friendliness", "explanation", "billing", "cleanliness", "other")
+
+
+def wire_events(count: int, seed: int = 7, first_seq: int = 1) -> list[dict]:
+    """``count`` events of one kiosk's day in the wire format, in ``device_seq`` order.
+
+    The mix a desk kiosk writes: each visit is checked in, called and checked out, and about
+    two in three are rated (a third of those with follow-up tags); a cancellation now and then.
+    """
+    rng = random.Random(seed)
+    events: list[dict] = []
+    seq = first_seq
+    clock = datetime.now(UTC) - timedelta(seconds=count * MEAN_GAP_S + 3600)
+
+    def add(kind: str, visit_id: str | None, data: dict) -> None:
+        nonlocal seq, clock
+        clock += timedelta(seconds=rng.randint(5, 90))
+        events.append(
+            {
+                "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "device_seq": seq,
+                "type": kind,
+                "occurred_at": to_rfc3339(clock),
+                "visit_id": visit_id,
+                "data": data,
+            }
+        )
+        seq += 1
+
+    ticket = 0
+    while len(events) < count:
+        ticket = ticket % 9999 + 1
+        visit_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        add("visit.checked_in", visit_id, {"ticket": f"A-{ticket:03d}", "appointment_at": None})
+        if rng.random() < 0.05:
+            add("visit.cancelled", visit_id, {"reason": rng.choice(("cancelled", "no_show"))})
+            continue
+        add("visit.called", visit_id, {})
+        add("visit.checked_out", visit_id, {})
+        if rng.random() < 0.66:
+            score = rng.randint(1, 5)
+            tags = rng.sample(TAGS, rng.randint(1, 2)) if score <= 2 else []
+            add(
+                "rating.submitted",
+                visit_id,
+                {"score": score, "scale": 5, "tags": tags, "misuse": False},
+            )
+    return events[:count]
+
+
+# -- the central store, in its own process ----------------------------------------------------
+
+
+def enrol_devices(data_dir: Path, count: int) -> list[str]:
+    """Enrol ``count`` devices (what `main.py device add` does) and return their tokens."""
+    from sync.central import auth
+    from sync.central.storage import Store
+
+    store = Store(data_dir)
+    try:
+        tokens = []
+        with store.write() as db:
+            for number in range(count):
+                tokens.append(auth.add_device(db, SITE, f"Bench kiosk {number + 1}")[1])
+        return tokens
+    finally:
+        store.close()
+
+
+def count_rows(data_dir: Path, sql: str) -> int:
+    from sync.central.storage import connect, database_path
+
+    db = connect(database_path(data_dir))
+    try:
+        return db.execute(sql).fetchone()[0]
+    finally:
+        db.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class CentralProcess:
+    url: str
+    data_dir: Path
+    pid: int
+
+
+@contextmanager
+def central_process(data_dir: Path, startup_timeout: float = 30.0) -> Iterator[CentralProcess]:
+    """`main.py central` in a subprocess, so the load generator never shares the server's GIL.
+
+    Access logging is off (``--log-level warning``): a log line per request is the operator's
+    choice and would measure the terminal, not the store.
+    """
+    port = _free_port()
+    command = [PYTHON, str(ROOT / "main.py"), "central", "--data", str(data_dir),
+               "--port", str(port), "--log-level", "warning"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"the central store exited with {process.returncode}: "
+                    f"{process.stderr.read().decode(errors='replace')[-2000:]}"
+                )
+            try:
+                if requests.get(url + "/healthz", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the central store did not answer within {startup_timeout} s")
+            time.sleep(0.05)  # polling until it answers, not guessing a start-up time
+        yield CentralProcess(url, data_dir, process.pid)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

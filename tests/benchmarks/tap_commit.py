@@ -1,0 +1,91 @@
+"""Figure 1: a patient's rating with a follow-up tag, from the face tap to a durable commit.
+
+The kiosk side is the real thing: ``RatingFlow`` over a ``Store`` on disk (WAL,
+``synchronous=FULL``), start -> choose(1) -> toggle_tag -> send_followup. The baseline is the
+least any durable write of that event can cost: one plain ``sqlite3`` INSERT + COMMIT of a row
+with the same columns and JSON size, into a table created from the kiosk's own ``events`` DDL
+(same indexes), with the same pragmas, on the same disk. The two are interleaved tap by tap so
+a slow patch of the disk hits both alike.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+
+from kiosk.config import load_settings
+from kiosk.model import RatingFlow
+from kiosk.store import Store
+from kiosk.timeutil import to_rfc3339, utc_now
+from tests.benchmarks.common import median, percentile, row, scratch_dir
+
+TARGET_RATIO = 1.5
+TAG = "waiting_time"
+
+
+def _raw_connection(path, events_ddl: list[str]) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    for statement in events_ddl:
+        conn.execute(statement)
+    return conn
+
+
+def _raw_insert(conn: sqlite3.Connection, seq: int, data: str) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute(
+        "INSERT INTO events(id, device_seq, type, occurred_at, visit_id, data) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [str(uuid.uuid4()), seq, "rating.submitted", to_rfc3339(utc_now()), None, data],
+    )
+    conn.execute("COMMIT")
+
+
+def run(quick: bool) -> list[dict]:
+    taps = 500 if quick else 3000
+    warmup = 20
+    with scratch_dir("tap") as folder:
+        settings = load_settings(environ={}, data_dir=folder / "kiosk")
+        store = Store(settings.database_path)
+        flow = RatingFlow(store, settings)
+        ddl = [
+            sql for (sql,) in store.db.execute(
+                "SELECT sql FROM sqlite_master WHERE tbl_name = 'events' AND sql IS NOT NULL"
+            )
+        ]
+        raw = _raw_connection(folder / "raw.sqlite", ddl)
+        # The same JSON the kiosk writes for this rating, so both rows weigh the same.
+        data = json.dumps({"score": 1, "scale": settings.rating_scale, "tags": [TAG],
+                           "misuse": False})
+        kiosk_times: list[float] = []
+        raw_times: list[float] = []
+        for tap in range(warmup + taps):
+            began = time.perf_counter()
+            flow.start()
+            flow.choose(1)
+            flow.toggle_tag(TAG)
+            flow.send_followup()
+            kiosk_s = time.perf_counter() - began
+
+            began = time.perf_counter()
+            _raw_insert(raw, tap + 1, data)
+            raw_s = time.perf_counter() - began
+            if tap >= warmup:
+                kiosk_times.append(kiosk_s * 1000)
+                raw_times.append(raw_s * 1000)
+        if flow.last_saved is None or flow.last_saved.data["tags"] != [TAG]:
+            raise RuntimeError("the rating flow did not save the follow-up tag it was given")
+        raw.close()
+        store.close()
+
+    rows = []
+    for label, stat in (("median", median), ("p99", lambda s: percentile(s, 0.99))):
+        value, baseline = stat(kiosk_times), stat(raw_times)
+        rows.append(row(
+            f"1. tap to durable commit, {label} ({taps} taps)", value, "ms", baseline,
+            f"ratio <= {TARGET_RATIO}", value / baseline <= TARGET_RATIO,
+        ))
+    return rows
