@@ -1,0 +1,253 @@
+"""A tiny HTTP server on 127.0.0.1 that fails on purpose, in front of a fake or a real central.
+
+Each request to the events endpoint takes the next scripted action (``server.script(...)``),
+then ``server.default`` once the script runs out. An action decides what the kiosk sees: the
+backend's answer, an error status, a hang, a reset, a reply cut after the backend committed, or
+a tampered answer. The backend is either ``FakeCentral`` (in memory) or ``Forwarder`` (a
+pass-through to a real central server), which makes the server a fault-injecting proxy.
+
+Raw sockets rather than ``http.server``: a reset (RST) or a connection closed after the commit
+cannot be produced through a request handler's API.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from sync.protocol import EventRejected, validate_event
+
+EVENTS_PATH = "/api/v1/events"
+REASONS = {200: "OK", 302: "Found", 401: "Unauthorized", 403: "Forbidden",
+           413: "Content Too Large", 429: "Too Many Requests", 500: "Internal Server Error"}
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Reply:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of_json(cls, status: int, document: Any, **headers: str) -> Reply:
+        return cls(status, json.dumps(document).encode(), {"Content-Type": "application/json",
+                                                          **headers})
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+Backend = Callable[[Request], Reply]
+Action = Callable[["ScriptedServer", socket.socket, Request], None]
+
+
+class FakeCentral:
+    """An in-memory central store: per-event answers, dedup by id, the wire format's checks."""
+
+    def __init__(self, token: str, max_body_bytes: int | None = None,
+                 max_events: int | None = None):
+        self.token = token
+        self.max_body_bytes = max_body_bytes
+        self.max_events = max_events
+        self.stored: list[dict] = []
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Request) -> Reply:
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return Reply.of_json(401, {"detail": "This device token is not known here."})
+        if request.path == "/api/v1/config":
+            return Reply.of_json(200, {"site": "Test Clinic", "target_wait_min": 15})
+        events = request.json()["events"]
+        too_many = self.max_events is not None and len(events) > self.max_events
+        too_big = self.max_body_bytes is not None and len(request.body) > self.max_body_bytes
+        if too_many or too_big:
+            return Reply.of_json(413, {"detail": "The batch is too large."})
+        with self._lock:
+            return Reply.of_json(200, {"results": [self._ingest(event) for event in events]})
+
+    def _ingest(self, event: dict) -> dict:
+        try:
+            validate_event(event)
+        except EventRejected as error:
+            return {"id": event["id"], "status": "rejected", "reason": str(error)}
+        if event["id"] in self._ids:
+            return {"id": event["id"], "status": "duplicate"}
+        self._ids.add(event["id"])
+        self.stored.append(event)
+        return {"id": event["id"], "status": "stored"}
+
+    def stored_of_type(self, kind: str) -> list[dict]:
+        with self._lock:
+            return [event for event in self.stored if event["type"] == kind]
+
+
+class Forwarder:
+    """Passes a request on to a real server and returns its answer."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.session = requests.Session()
+
+    def __call__(self, request: Request) -> Reply:
+        passed = {k: v for k, v in request.headers.items()
+                  if k in ("authorization", "content-type", "accept")}
+        response = self.session.request(request.method, self.base_url + request.path,
+                                        data=request.body or None, headers=passed, timeout=10)
+        kept = {k: v for k, v in response.headers.items()
+                if k.lower() in ("content-type", "retry-after", "location")}
+        return Reply(response.status_code, response.content, kept)
+
+
+# -- actions -----------------------------------------------------------------------------
+
+
+def send(conn: socket.socket, reply: Reply) -> None:
+    head = [f"HTTP/1.1 {reply.status} {REASONS.get(reply.status, 'Status')}",
+            f"Content-Length: {len(reply.body)}", "Connection: close"]
+    head += [f"{name}: {value}" for name, value in reply.headers.items()]
+    conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + reply.body)
+
+
+def answer(server: ScriptedServer, conn: socket.socket, request: Request) -> None:
+    """What the backend says, unchanged."""
+    send(conn, server.backend(request))
+
+
+def reply(status: int, body: bytes = b"", **headers: str) -> Action:
+    """A fixed answer; the backend never sees the request (nothing is committed)."""
+    def act(server: ScriptedServer, conn: socket.socket, request: Request) -> None:
+        send(conn, Reply(status, body, headers))
+    return act
+
+
+def hang(server: ScriptedServer, conn: socket.socket, request: Request) -> None:
+    """Read the request, then say nothing until the server closes."""
+    server.released.wait()
+
+
+def reset(server: ScriptedServer, conn: socket.socket, request: Request) -> None:
+    """Close with an RST (SO_LINGER 0) instead of an answer."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def cut_after_commit(server: ScriptedServer, conn: socket.socket, request: Request) -> None:
+    """The backend stores the batch; the kiosk never hears back."""
+    server.backend(request)
+
+
+def tamper(change: Callable[[Any], Any] | None = None, raw: bytes | None = None) -> Action:
+    """The backend commits; the kiosk gets its JSON changed by ``change`` or ``raw`` bytes."""
+    def act(server: ScriptedServer, conn: socket.socket, request: Request) -> None:
+        honest = server.backend(request)
+        if raw is not None:
+            send(conn, Reply(200, raw, {"Content-Type": "text/html"}))
+        else:
+            send(conn, Reply.of_json(200, change(honest.json())))
+    return act
+
+
+# -- the server ----------------------------------------------------------------------------
+
+
+class ScriptedServer:
+    """Listening as soon as it is constructed (the port is bound before the thread starts)."""
+
+    def __init__(self, backend: Backend, default: Action = answer):
+        self.backend = backend
+        self.default = default
+        self.requests: list[Request] = []
+        self.released = threading.Event()
+        self._script: deque[Action] = deque()
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)  # how often the accept loop notices close()
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._threads: list[threading.Thread] = []
+        self._accepting = threading.Thread(target=self._accept, daemon=True)
+        self._accepting.start()
+
+    def script(self, *actions: Action) -> None:
+        with self._lock:
+            self._script.extend(actions)
+
+    def event_posts(self) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.path == EVENTS_PATH and r.method == "POST"]
+
+    def batch_sizes(self) -> list[int]:
+        return [len(request.json()["events"]) for request in self.event_posts()]
+
+    def close(self) -> None:
+        self.released.set()
+        self._accepting.join(5)
+        self._listener.close()
+        for thread in self._threads:
+            thread.join(5)
+
+    def _accept(self) -> None:
+        while not self.released.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            request = _read_request(conn)
+            if request is None:
+                return
+            with self._lock:
+                self.requests.append(request)
+                scripted = request.path == EVENTS_PATH and request.method == "POST"
+                action = self._script.popleft() if scripted and self._script else None
+            (action or (self.default if scripted else answer))(self, conn, request)
+
+
+def _read_request(conn: socket.socket) -> Request | None:
+    conn.settimeout(10)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    method, path, _ = lines[0].split(" ", 2)
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return None
+        body += chunk
+    return Request(method, path, headers, body)

@@ -1,0 +1,253 @@
+"""SyncClient.sync_once against a scripted fake central: order, batching, and every way a
+server can fail or lie. Whatever goes wrong, nothing is marked unless the answer fits."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+
+from sync.client import SyncClient
+from sync.protocol import MAX_BATCH_EVENTS
+from tests.sync.conftest import TEST_TIMEOUTS, TOKEN, check_in, tap
+from tests.sync.scripted_server import (
+    FakeCentral,
+    Reply,
+    ScriptedServer,
+    cut_after_commit,
+    hang,
+    reply,
+    reset,
+    tamper,
+)
+
+
+def test_events_go_in_device_seq_order_in_batches_of_the_chosen_size(kiosk_store, scripted,
+                                                                       fake_central):
+    for number in range(1, 8):
+        check_in(kiosk_store, number)
+    client = SyncClient(kiosk_store, scripted.url, TOKEN, batch_size=3, version="1.2.3")
+
+    result = client.sync_once()
+
+    assert (result.ok, result.sent, result.stored) == (True, 7, 7)
+    assert scripted.batch_sizes() == [3, 3, 1]
+    assert [event["device_seq"] for event in fake_central.stored] == list(range(1, 8))
+    assert kiosk_store.sync_status()["backlog"] == 0
+    headers = scripted.event_posts()[0].headers
+    assert headers["authorization"] == f"Bearer {TOKEN}"
+    assert headers["user-agent"] == "clinic-kiosk/1.2.3"
+
+
+def test_an_empty_outbox_sends_nothing(client, scripted):
+    result = client.sync_once()
+    assert (result.ok, result.sent) == (True, 0)
+    assert scripted.event_posts() == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"batch_size": 0}, {"batch_size": MAX_BATCH_EVENTS + 1}, {"url": "ftp://x"}, {"token": ""}],
+)
+def test_bad_settings_are_refused_at_construction(kiosk_store, options):
+    arguments = {"url": "http://127.0.0.1:1", "token": TOKEN, **options}
+    with pytest.raises(ValueError):
+        SyncClient(kiosk_store, **arguments)
+
+
+def test_tls_verification_is_on_and_takes_a_ca_file(kiosk_store):
+    assert SyncClient(kiosk_store, "https://central.example", TOKEN).session.verify is True
+    with_ca = SyncClient(kiosk_store, "https://central.example", TOKEN, ca_file="/etc/ca.pem")
+    assert with_ca.session.verify == "/etc/ca.pem"
+
+
+def test_a_server_error_marks_nothing_and_the_next_pass_delivers(client, kiosk_store,
+                                                                   scripted, fake_central):
+    tap(kiosk_store)
+    scripted.script(reply(500, b'{"detail": "database is locked"}'))
+
+    failed = client.sync_once()
+
+    assert not failed.ok
+    assert "HTTP 500" in failed.error and "database is locked" in failed.error
+    assert kiosk_store.sync_status()["backlog"] == 1
+    assert client.sync_once().stored == 1
+    assert len(fake_central.stored) == 1
+
+
+def test_retry_after_in_seconds_is_reported(client, kiosk_store, scripted):
+    tap(kiosk_store)
+    scripted.script(reply(429, **{"Retry-After": "7"}))
+    result = client.sync_once()
+    assert result.retry_after == 7.0 and "busy" in result.error
+    assert kiosk_store.sync_status()["backlog"] == 1
+
+
+def test_retry_after_as_an_http_date_is_reported(client, kiosk_store, scripted):
+    tap(kiosk_store)
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    scripted.script(reply(503, **{"Retry-After": later}))
+    assert 25 <= client.sync_once().retry_after <= 30
+
+
+LIES = {
+    "not JSON": (tamper(raw=b"<html>Gateway portal</html>"), "not JSON"),
+    "a short results list": (
+        tamper(lambda doc: {"results": doc["results"][:-1]}), "answered for 2 events instead of 3"
+    ),
+    "results for other ids": (
+        tamper(lambda doc: {"results": doc["results"][::-1]}), "not for the event sent"
+    ),
+    "an unknown status": (
+        tamper(lambda doc: {"results": [{**r, "status": "maybe"} for r in doc["results"]]}),
+        "unknown status 'maybe'",
+    ),
+    "no results at all": (tamper(lambda doc: {"ok": True}), "no list of results"),
+}
+
+
+@pytest.mark.parametrize("lie", LIES.values(), ids=LIES.keys())
+def test_an_answer_that_does_not_fit_the_batch_marks_nothing(client, kiosk_store, scripted,
+                                                               fake_central, lie):
+    action, message = lie
+    for number in range(1, 4):
+        check_in(kiosk_store, number)
+    scripted.script(action)
+
+    result = client.sync_once()
+
+    assert not result.ok and message in result.error
+    assert kiosk_store.sync_status()["backlog"] == 3
+    # The server did commit: the honest retry finds duplicates and the central has one copy each.
+    retry = client.sync_once()
+    assert (retry.duplicate, kiosk_store.sync_status()["backlog"]) == (3, 0)
+    assert len(fake_central.stored) == 3
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_token_is_reported_as_such(client, kiosk_store, scripted, status):
+    tap(kiosk_store)
+    scripted.script(reply(status, b'{"detail": "This device token has been revoked."}'))
+    result = client.sync_once()
+    assert result.token_refused
+    assert f"refused this kiosk's token (HTTP {status})" in result.error
+    assert "revoked" in result.error
+
+
+def test_a_batch_too_large_is_split_until_it_fits(kiosk_store):
+    fake = FakeCentral(TOKEN, max_events=2)
+    server = ScriptedServer(fake)
+    try:
+        for number in range(1, 6):
+            check_in(kiosk_store, number)
+        result = SyncClient(kiosk_store, server.url, TOKEN).sync_once()
+        assert (result.ok, result.sent, result.stored) == (True, 5, 5)
+        assert server.batch_sizes() == [5, 2, 2, 1]
+        assert [event["device_seq"] for event in fake.stored] == [1, 2, 3, 4, 5]
+    finally:
+        server.close()
+
+
+def test_an_event_too_large_on_its_own_is_quarantined_not_retried(kiosk_store):
+    fake = FakeCentral(TOKEN, max_body_bytes=4000)
+    server = ScriptedServer(fake)
+    try:
+        check_in(kiosk_store, 1)
+        huge = kiosk_store.record("visit.called", {"note": "x" * 5000}, visit_id=None)
+        check_in(kiosk_store, 2)
+        result = SyncClient(kiosk_store, server.url, TOKEN).sync_once()
+        assert (result.ok, result.stored, result.rejected) == (True, 2, 1)
+        quarantined = kiosk_store.rejected_events()
+        assert [row["id"] for row in quarantined] == [huge.id]
+        assert "too large" in quarantined[0]["sync_error"]
+    finally:
+        server.close()
+
+
+def test_a_hanging_server_is_bounded_by_the_read_timeout(client, kiosk_store, scripted):
+    tap(kiosk_store)
+    scripted.script(hang)
+    started = time.monotonic()
+    result = client.sync_once()
+    assert time.monotonic() - started < TEST_TIMEOUTS[1] + 1.0
+    assert f"did not answer within {TEST_TIMEOUTS[1]} s" in result.error
+    assert kiosk_store.sync_status()["backlog"] == 1
+
+
+def test_a_reset_connection_is_reported_not_raised(client, kiosk_store, scripted, fake_central):
+    tap(kiosk_store)
+    scripted.script(reset)
+    result = client.sync_once()
+    assert "Cannot reach the central store" in result.error
+    assert fake_central.stored == []
+    assert client.sync_once().stored == 1
+
+
+def test_a_reply_lost_after_commit_is_resent_and_counted_as_duplicate(client, kiosk_store,
+                                                                        scripted, fake_central):
+    for _ in range(3):
+        tap(kiosk_store)
+    scripted.script(cut_after_commit)
+
+    lost = client.sync_once()
+    assert not lost.ok and kiosk_store.sync_status()["backlog"] == 3
+    retry = client.sync_once()
+
+    assert (retry.stored, retry.duplicate) == (0, 3)
+    assert len(fake_central.stored) == 3
+    assert kiosk_store.sync_status()["backlog"] == 0
+
+
+def test_a_rejected_event_is_quarantined_and_does_not_block_the_rest(client, kiosk_store,
+                                                                      fake_central):
+    tap(kiosk_store)
+    bad = kiosk_store.record("rating.submitted", {"score": 3, "scale": 5, "colour": "red"})
+    tap(kiosk_store)
+
+    result = client.sync_once()
+
+    assert (result.ok, result.stored, result.rejected) == (True, 2, 1)
+    quarantined = kiosk_store.rejected_events()
+    assert [row["id"] for row in quarantined] == [bad.id]
+    assert "unknown field" in quarantined[0]["sync_error"]
+    assert client.sync_once().sent == 0  # never retried
+
+
+def test_no_server_at_all_is_reported_not_raised(kiosk_store):
+    server = ScriptedServer(FakeCentral(TOKEN))
+    server.close()  # the port is now closed: connection refused
+    tap(kiosk_store)
+    result = SyncClient(kiosk_store, server.url, TOKEN, timeouts=TEST_TIMEOUTS).sync_once()
+    assert "Cannot reach the central store" in result.error
+
+
+def test_a_redirect_is_not_followed_and_says_where_to(client, kiosk_store, scripted):
+    tap(kiosk_store)
+    scripted.script(reply(302, Location="https://central.example/api/v1/events"))
+    result = client.sync_once()
+    assert "redirected to https://central.example" in result.error
+    assert kiosk_store.sync_status()["backlog"] == 1
+
+
+def test_fetch_config_returns_the_site_config(client):
+    assert client.fetch_config()["site"] == "Test Clinic"
+
+
+def test_fetch_config_returns_none_when_the_server_fails(kiosk_store):
+    server = ScriptedServer(lambda request: Reply(500, b"<html>oops</html>"))
+    try:
+        assert SyncClient(kiosk_store, server.url, TOKEN).fetch_config() is None
+    finally:
+        server.close()
+
+
+def test_fetch_config_returns_none_when_the_server_is_gone(kiosk_store):
+    server = ScriptedServer(FakeCentral(TOKEN))
+    server.close()
+    assert SyncClient(kiosk_store, server.url, TOKEN, timeouts=TEST_TIMEOUTS).fetch_config() is None
+
+
+def test_fetch_config_returns_none_for_a_refused_token(kiosk_store, scripted):
+    assert SyncClient(kiosk_store, scripted.url, "dev_wrong").fetch_config() is None
