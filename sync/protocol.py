@@ -175,7 +175,7 @@ def validate_event(obj: Any) -> Event:
     if not _is_int(seq) or seq < 1:
         raise EventRejected(f"device_seq {seq!r} must be a whole number ≥ 1")
     kind = obj["type"]
-    if kind not in DATA_VALIDATORS:
+    if not isinstance(kind, str) or kind not in DATA_VALIDATORS:
         raise EventRejected(f"unknown event type {kind!r}")
     occurred_at = _check_instant(obj["occurred_at"], "occurred_at")
     visit_id = obj.get("visit_id")

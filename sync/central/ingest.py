@@ -9,6 +9,7 @@ what is already committed: the whole batch (events and projections) commits befo
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,10 @@ from sync.protocol import Event, EventRejected, validate_event
 STORED = "stored"
 DUPLICATE = "duplicate"
 REJECTED = "rejected"
+# SQLite integers are 64-bit signed; a kiosk would need 10^11 taps a second for a century.
+MAX_DEVICE_SEQ = 2**63 - 1
+
+logger = logging.getLogger(__name__)
 
 
 def _echo_id(raw: Any) -> str | None:
@@ -73,6 +78,17 @@ def ingest_batch(
                 event = validate_event(raw)
             except EventRejected as error:
                 results.append({"id": _echo_id(raw), "status": REJECTED, "reason": str(error)})
+                continue
+            except Exception:
+                # A validator bug must not fail the whole batch: the kiosk would resend it
+                # forever and every event behind this one would be stuck.
+                logger.exception("validating an event from device %s failed", device.id)
+                reason = "the event could not be checked; it was set aside (server log has why)"
+                results.append({"id": _echo_id(raw), "status": REJECTED, "reason": reason})
+                continue
+            if event.device_seq > MAX_DEVICE_SEQ:
+                reason = f"device_seq {event.device_seq} is larger than {MAX_DEVICE_SEQ}"
+                results.append({"id": _echo_id(raw), "status": REJECTED, "reason": reason})
                 continue
             if not _insert_event(db, device, event, received_at):
                 results.append({"id": _echo_id(raw), "status": DUPLICATE})

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import errno
 import socket
+from typing import TYPE_CHECKING
 
-import uvicorn
-from fastapi import FastAPI
+if TYPE_CHECKING:  # the admin commands import this module and need neither
+    import uvicorn
+    from fastapi import FastAPI
 
 PORT_TRIES = 20
 
@@ -51,6 +53,8 @@ def bound_port(sock: socket.socket) -> int:
 
 
 def make_server(app: FastAPI, host: str, port: int, log_level: str = "info") -> uvicorn.Server:
+    import uvicorn
+
     config = uvicorn.Config(
         app,
         host=host,

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from sync.central import cli
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -26,43 +28,42 @@ def run(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    """Commands main.py does not route yet, straight through sync.central.cli."""
-    return subprocess.run(
-        [sys.executable, "-m", "sync.central.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def run_in_process(capsys, *args: str) -> tuple[int, str, str]:
+    """The same command without a new interpreter: exit code, stdout, stderr."""
+    code = cli.main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
-def test_device_add_prints_the_device_id_and_a_token_once(tmp_path):
+def test_device_add_prints_the_device_id_and_a_token_once(tmp_path, capsys):
     result = run("device", "add", "--data", str(tmp_path), "--site", "Main St", "--name", "Desk 1")
 
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
     assert set(printed) == {"device_id", "token"}
     assert printed["token"].startswith("dev_")
-    listed = json.loads(run("device", "list", "--data", str(tmp_path)).stdout)
+    listed = json.loads(run_in_process(capsys, "device", "list", "--data", str(tmp_path))[1])
     assert [(d["id"], d["site"], d["name"]) for d in listed] == [
         (printed["device_id"], "Main St", "Desk 1")
     ]
     assert printed["token"] not in json.dumps(listed)
 
 
-def test_device_revoke_and_an_unknown_device(tmp_path):
+def test_device_revoke_and_an_unknown_device(tmp_path, capsys):
+    data = str(tmp_path)
     added = json.loads(
-        run("device", "add", "--data", str(tmp_path), "--site", "S", "--name", "N").stdout
+        run_in_process(capsys, "device", "add", "--data", data, "--site", "S", "--name", "N")[1]
     )
 
-    revoked = run("device", "revoke", "--data", str(tmp_path), "--device", added["device_id"])
-    unknown = run("device", "revoke", "--data", str(tmp_path), "--device", "nope")
+    revoked = run_in_process(
+        capsys, "device", "revoke", "--data", data, "--device", added["device_id"]
+    )
+    listed = json.loads(run_in_process(capsys, "device", "list", "--data", data)[1])
+    unknown = run_in_process(capsys, "device", "revoke", "--data", data, "--device", "nope")
 
-    assert revoked.returncode == 0
-    assert json.loads(run("device", "list", "--data", str(tmp_path)).stdout)[0]["revoked"] == 1
-    assert unknown.returncode == 2
-    assert unknown.stderr.strip() == "error: there is no device with id 'nope'; see `device list`."
+    assert revoked[0] == 0 and listed[0]["revoked"] == 1
+    assert unknown[0] == 2
+    assert unknown[2].strip() == "error: there is no device with id 'nope'; see `device list`."
 
 
 def test_token_add_prints_a_reporting_token(tmp_path):
@@ -72,27 +73,30 @@ def test_token_add_prints_a_reporting_token(tmp_path):
     assert json.loads(result.stdout)["token"].startswith("rep_")
 
 
-def test_bad_input_is_one_sentence_and_exit_code_2(tmp_path):
-    blank_name = run("device", "add", "--data", str(tmp_path), "--site", "S", "--name", " ")
-    bad_zone = run_cli(
-        "site", "set", "--data", str(tmp_path), "--site", "S", "--timezone", "Mars/Base"
+def test_bad_input_is_one_sentence_and_exit_code_2(tmp_path, capsys):
+    data = str(tmp_path)
+    blank_name = run_in_process(
+        capsys, "device", "add", "--data", data, "--site", "S", "--name", " "
+    )
+    bad_zone = run_in_process(
+        capsys, "site", "set", "--data", data, "--site", "S", "--timezone", "Mars/Base"
     )
 
-    assert blank_name.returncode == 2 and "device name must be" in blank_name.stderr
-    assert bad_zone.returncode == 2
-    assert bad_zone.stderr.strip() == (
+    assert blank_name[0] == 2 and "device name must be" in blank_name[2]
+    assert bad_zone[0] == 2
+    assert bad_zone[2].strip() == (
         "error: time zone 'Mars/Base' is not an IANA zone name like 'Europe/London'."
     )
 
 
-def test_site_set_changes_what_kiosks_are_told(tmp_path):
-    result = run_cli(
-        "site", "set", "--data", str(tmp_path), "--site", "Main St", "--timezone",
+def test_site_set_changes_what_kiosks_are_told(tmp_path, capsys):
+    code, out, err = run_in_process(
+        capsys, "site", "set", "--data", str(tmp_path), "--site", "Main St", "--timezone",
         "Europe/London", "--target-wait-min", "20", "--followup-tags", "waiting_time,billing",
     )  # fmt: skip
 
-    assert result.returncode == 0, result.stderr
-    config = json.loads(result.stdout)
+    assert code == 0, err
+    config = json.loads(out)
     assert (config["timezone"], config["target_wait_min"]) == ("Europe/London", 20.0)
     assert config["followup_tags"] == ["waiting_time", "billing"]
 

@@ -94,6 +94,30 @@ def test_invalid_events_are_rejected_with_a_reason_without_blocking_the_others(c
     assert stored_ids == {good_before["id"], good_after["id"]}
 
 
+def test_an_event_with_a_type_that_is_not_a_string_is_rejected_not_a_500(central_server):
+    # Found by the OpenAPI fuzz test: {"type": {}} used to crash the whole batch.
+    device = central_server.add_device()
+    event = WireEvents().heartbeat(at(0))
+    event["type"] = {"nested": "object"}
+
+    response = central_server.post_events(device, [event])
+
+    assert response.status_code == 200
+    assert statuses(response) == ["rejected"]
+    assert "unknown event type" in response.json()["results"][0]["reason"]
+
+
+def test_a_device_seq_too_large_for_sqlite_is_rejected_not_a_500(central_server):
+    device = central_server.add_device()
+    event = WireEvents().heartbeat(at(0))
+    event["device_seq"] = 2**64
+
+    response = central_server.post_events(device, [event])
+
+    assert statuses(response) == ["rejected"]
+    assert "device_seq" in response.json()["results"][0]["reason"]
+
+
 def test_an_event_claiming_another_device_is_rejected(central_server):
     device = central_server.add_device(name="Desk 1")
     other = central_server.add_device(name="Desk 2")

@@ -1,0 +1,386 @@
+"""Realistic sample data for a first look at the dashboard, and volume for the benchmark.
+
+Two sites, four desks, a ratings tablet that has gone silent. Mornings are busy, Tuesday is
+slow, and Northgate's desk-2 runs late and is rated lower. Ratings follow their visit's
+checkout and get worse as waits grow; negative ones often carry a follow-up tag; a few
+repeated presses are flagged as misuse; a few visits are cancelled or no-shows. A handful of
+patients are waiting right now, so the live queue has something to show.
+
+The data is made as wire events (``sync.protocol``) and written one of two ways:
+
+* :func:`write_via_ingest` sends them through ``ingest_batch``, the code path of a real kiosk
+  (the default for ``demo-data``; a few seconds for 28 days);
+* :func:`write_bulk` inserts the events and their projections in one transaction, building
+  each visit row with ``projections.replay_visit`` so it matches what ingest would store
+  (for the million-row benchmark, where per-event ingest would take far too long).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from kiosk.timeutil import to_rfc3339, utc_now
+from sync.central import auth, sites
+from sync.central.ingest import ingest_batch
+from sync.central.projections import replay_visit
+from sync.central.storage import Store
+from sync.protocol import MAX_BATCH_EVENTS, validate_event
+
+VERSION = "0.1.0"
+
+# site -> (zone, desks); desk name -> (lateness minutes, rating penalty in faces, days in use)
+# Riverside's desk-3 was set up two days ago: too few responses to be shown on its own.
+SITES = {
+    "Northgate Dental": (
+        "Europe/London",
+        {"desk-1": (0.0, 0.0, None), "desk-2": (9.0, 0.45, None)},
+    ),
+    "Riverside Medical": (
+        "Europe/London",
+        {"desk-1": (2.0, 0.0, None), "desk-2": (0.0, 0.1, None), "desk-3": (1.0, 0.0, 2)},
+    ),
+}
+SILENT_DEVICE = ("Northgate Dental", "tablet-1")
+# Arrivals per desk per local hour on an ordinary weekday: busy mornings, a lunch dip.
+HOURLY_ARRIVALS = {8: 4, 9: 7, 10: 7, 11: 6, 12: 3, 13: 3, 14: 4, 15: 4, 16: 4, 17: 2}
+WEEKDAY_FACTOR = {0: 1.0, 1: 0.55, 2: 1.0, 3: 0.95, 4: 0.9, 5: 0.4, 6: 0.0}  # slow Tuesday
+NEGATIVE_TAGS = ("friendliness", "explanation", "billing", "cleanliness", "other")
+
+
+@dataclass
+class DemoDevice:
+    id: str
+    site: str
+    name: str
+    zone: ZoneInfo
+    lateness: float = 0.0
+    penalty: float = 0.0
+    days_in_use: int | None = None
+    seq: int = 0
+    events: list[dict] = field(default_factory=list)
+
+    def emit(self, kind: str, at: datetime, visit_id: str | None, data: dict) -> None:
+        self.seq += 1
+        self.events.append(
+            {
+                "id": str(uuid.UUID(int=random.getrandbits(128), version=4)),
+                "device_seq": self.seq,
+                "type": kind,
+                "occurred_at": to_rfc3339(at),
+                "visit_id": visit_id,
+                "data": data,
+            }
+        )
+
+
+def enrol_devices(store: Store) -> list[DemoDevice]:
+    """The demo's sites and kiosks (enrolled like `device add` does)."""
+    made = []
+    with store.write() as db:
+        for site, (zone, desks) in SITES.items():
+            sites.update_site(db, site, timezone=zone, target_wait_min=15)
+            for name, (lateness, penalty, days_in_use) in desks.items():
+                device, _ = auth.add_device(db, site, name)
+                made.append(
+                    DemoDevice(
+                        device.id, site, name, ZoneInfo(zone), lateness, penalty, days_in_use
+                    )
+                )
+        silent, _ = auth.add_device(db, SILENT_DEVICE[0], SILENT_DEVICE[1])
+        made.append(DemoDevice(silent.id, silent.site, silent.name, ZoneInfo("Europe/London")))
+    return made
+
+
+def _score(wait: float, penalty: float, rng: random.Random) -> int:
+    """Happier with short waits; a late desk's patients a little less happy overall."""
+    mood = 4.75 - 0.055 * max(wait - 5, 0) - penalty + rng.gauss(0, 0.75)
+    return max(1, min(5, round(mood)))
+
+
+def _tags(score: int, wait: float, rng: random.Random) -> list[str]:
+    if score > 2 or rng.random() < 0.3:
+        return []
+    tags = []
+    if wait > 15 and rng.random() < 0.8:
+        tags.append("waiting_time")
+    if not tags or rng.random() < 0.3:
+        tags.append(rng.choice(NEGATIVE_TAGS))
+    return tags
+
+
+def _visit(device: DemoDevice, arrival: datetime, load: float, now: datetime, rng) -> None:
+    visit_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    prefix = "ABCD"[int(device.name[-1]) - 1] if device.name[-1].isdigit() else "A"
+    ticket = f"{prefix}-{rng.randint(1, 999):03d}"
+    device.emit("visit.checked_in", arrival, visit_id, {"ticket": ticket, "appointment_at": None})
+    if rng.random() < 0.03:
+        at = arrival + timedelta(minutes=rng.uniform(2, 30))
+        if at < now:
+            reason = rng.choice(("cancelled", "no_show"))
+            device.emit("visit.cancelled", at, visit_id, {"reason": reason})
+        return
+    wait = rng.gammavariate(2.0, 2.2 + 2.6 * load) + device.lateness * rng.uniform(0.5, 1.5)
+    called = arrival + timedelta(minutes=wait, seconds=rng.randint(0, 59))
+    if called >= now:
+        return  # still waiting
+    device.emit("visit.called", called, visit_id, {})
+    checked_out = called + timedelta(minutes=rng.uniform(8, 30))
+    if checked_out >= now:
+        return  # in the chair
+    device.emit("visit.checked_out", checked_out, visit_id, {})
+    if rng.random() > 0.72:
+        return  # walked past the tablet
+    wait_min = (called - arrival).total_seconds() / 60
+    score = _score(wait_min, device.penalty, rng)
+    rated = checked_out + timedelta(seconds=rng.randint(5, 50))
+    if rated >= now:
+        return
+    data = {"score": score, "scale": 5, "tags": _tags(score, wait_min, rng), "misuse": False}
+    device.emit("rating.submitted", rated, visit_id, data)
+    if rng.random() < 0.01:  # a child hammering the faces: stored, flagged, left out
+        for extra in range(1, rng.randint(2, 4)):
+            press = {"score": rng.randint(1, 5), "scale": 5, "tags": [], "misuse": True}
+            device.emit("rating.submitted", rated + timedelta(seconds=extra), None, press)
+
+
+def generate(
+    devices: list[DemoDevice], days: int, now: datetime, rate: float = 1.0, seed: int = 7
+) -> None:
+    """Fill each device's ``events`` with ``days`` local days of activity ending today."""
+    rng = random.Random(seed)
+    random.seed(seed)
+    desks = [device for device in devices if (device.site, device.name) != SILENT_DEVICE]
+    for device in desks:
+        today = now.astimezone(device.zone).date()
+        for offset in range(min(days, device.days_in_use or days) - 1, -1, -1):
+            day = today - timedelta(days=offset)
+            _day(device, day, now, rate, rng)
+        # A few patients waiting right now, whatever the hour, so the live queue is not empty.
+        for minutes in sorted(rng.sample(range(1, 40), 3), reverse=True):
+            visit_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+            ticket = f"Q-{rng.randint(1, 999):03d}"
+            at = now - timedelta(minutes=minutes + device.lateness)
+            device.emit(
+                "visit.checked_in", at, visit_id, {"ticket": ticket, "appointment_at": None}
+            )
+
+
+def _day(device: DemoDevice, day: date, now: datetime, rate: float, rng: random.Random) -> None:
+    factor = WEEKDAY_FACTOR[day.weekday()] * rate
+    for hour, per_hour in HOURLY_ARRIVALS.items():
+        if day.weekday() == 5 and hour >= 12:
+            break  # Saturday mornings only
+        expected = per_hour * factor
+        load = per_hour / 7
+        start = datetime.combine(day, time(hour), tzinfo=device.zone)
+        for _ in range(_poisson(expected, rng)):
+            arrival = start + timedelta(seconds=rng.uniform(0, 3600))
+            if arrival.astimezone(now.tzinfo) < now:
+                _visit(device, arrival, load, now, rng)
+    heartbeat_at = datetime.combine(day, time(18, 5), tzinfo=device.zone)
+    if heartbeat_at < now:
+        device.emit("device.heartbeat", heartbeat_at, None, {"backlog": 0, "version": VERSION})
+
+
+def _poisson(expected: float, rng: random.Random) -> int:
+    if expected > 30:
+        return max(0, round(rng.gauss(expected, math.sqrt(expected))))
+    limit, k, product = math.exp(-expected), 0, rng.random()
+    while product > limit:
+        k += 1
+        product *= rng.random()
+    return k
+
+
+def _final_heartbeats(devices: list[DemoDevice], now: datetime) -> dict[str, datetime]:
+    """Each device's last contact: recent for the desks, three hours ago for the silent one."""
+    last_contact = {}
+    for device in devices:
+        silent = (device.site, device.name) == SILENT_DEVICE
+        contact = now - (timedelta(hours=3) if silent else timedelta(seconds=20))
+        # desk-2 of Riverside has a clock 95 s behind: the Devices panel shows the skew.
+        skew = 95 if (device.site, device.name) == ("Riverside Medical", "desk-2") else 0.4
+        backlog = 4 if silent else 0
+        device.emit(
+            "device.heartbeat",
+            contact - timedelta(seconds=skew),
+            None,
+            {"backlog": backlog, "version": "0.0.9" if silent else VERSION, "rejected": 0},
+        )
+        last_contact[device.id] = contact
+    return last_contact
+
+
+def write_via_ingest(store: Store, devices: list[DemoDevice], now: datetime) -> int:
+    """Send every device's events through the kiosks' ingest path, in batches, in order."""
+    last_contact = _final_heartbeats(devices, now)
+    total = 0
+    for device in devices:
+        who = auth.Device(device.id, device.site, device.name)
+        events = sorted(device.events, key=lambda e: e["device_seq"])
+        for start in range(0, len(events), MAX_BATCH_EVENTS):
+            batch = events[start : start + MAX_BATCH_EVENTS]
+            received = last_contact[device.id] if start + MAX_BATCH_EVENTS >= len(events) else now
+            results = ingest_batch(store, who, batch, received)
+            rejected = [r for r in results if r["status"] == "rejected"]
+            if rejected:
+                raise ValueError(f"demo event rejected: {rejected[0]['reason']}")
+            total += len(batch)
+    return total
+
+
+def write_bulk(store: Store, devices: list[DemoDevice], now: datetime) -> int:
+    """Insert events, visits and ratings directly, in one transaction (see module docstring)."""
+    last_contact = _final_heartbeats(devices, now)
+    received = to_rfc3339(now)
+    event_rows, visit_rows, rating_rows = [], [], []
+    for device in devices:
+        per_visit: dict[str, list[dict]] = defaultdict(list)
+        for event in device.events:
+            event_rows.append(
+                (
+                    device.id,
+                    event["id"],
+                    event["device_seq"],
+                    event["type"],
+                    event["occurred_at"],
+                    received,
+                    event["visit_id"],
+                    json.dumps(event["data"], separators=(",", ":")),
+                )
+            )
+            if event["type"].startswith("visit."):
+                per_visit[event["visit_id"]].append(
+                    {**event, "device_id": device.id, "data": event_rows[-1][-1]}
+                )
+        waits = {}
+        for visit_id, events in per_visit.items():
+            state = replay_visit(events)
+            wait = None
+            if state["called_at"] and not state["voided"]:
+                wait = (
+                    datetime.fromisoformat(state["called_at"])
+                    - datetime.fromisoformat(state["checked_in_at"])
+                ).total_seconds() / 60
+            waits[visit_id] = wait
+            visit_rows.append(
+                (
+                    visit_id,
+                    device.id,
+                    device.site,
+                    state["ticket"],
+                    state["appointment_at"],
+                    state["checked_in_at"],
+                    state["called_at"],
+                    state["checked_out_at"],
+                    state["cancelled_at"],
+                    state["cancel_reason"],
+                    state["status"],
+                    state["voided"],
+                    wait,
+                    received,
+                )
+            )
+        for event in device.events:
+            if event["type"] == "rating.submitted":
+                data = event["data"]
+                visit_id = event["visit_id"]
+                rating_rows.append(
+                    (
+                        event["id"],
+                        device.id,
+                        device.site,
+                        visit_id,
+                        "direct" if visit_id else None,
+                        data["score"],
+                        data["scale"],
+                        json.dumps(data["tags"]),
+                        int(data["misuse"]),
+                        event["occurred_at"],
+                        waits.get(visit_id) if visit_id else None,
+                    )
+                )
+    with store.write() as db:
+        conn = db.conn
+        conn.executemany(
+            "INSERT INTO events (device_id, id, device_seq, type, occurred_at, received_at, "
+            "visit_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            event_rows,
+        )
+        conn.executemany(
+            "INSERT INTO visits (id, device_id, site, ticket, appointment_at, checked_in_at, "
+            "called_at, checked_out_at, cancelled_at, cancel_reason, status, voided, wait_min, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            visit_rows,
+        )
+        conn.executemany(
+            "INSERT INTO ratings (id, device_id, site, visit_id, link, score, scale, tags, "
+            "misuse, occurred_at, wait_min) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rating_rows,
+        )
+        for device in devices:
+            last = max(
+                (e for e in device.events if e["type"] == "device.heartbeat"),
+                key=lambda e: e["device_seq"],
+            )
+            contact = last_contact[device.id]
+            conn.execute(
+                "UPDATE devices SET last_seen_at = ?, last_heartbeat_at = ?, backlog = ?, "
+                "rejected = ?, version = ?, clock_skew_s = ? WHERE id = ?",
+                [
+                    to_rfc3339(contact),
+                    last["occurred_at"],
+                    last["data"]["backlog"],
+                    last["data"].get("rejected"),
+                    last["data"]["version"],
+                    round(
+                        (contact - datetime.fromisoformat(last["occurred_at"])).total_seconds(), 3
+                    ),
+                    device.id,
+                ],
+            )
+    return len(event_rows)
+
+
+def fill(
+    store: Store,
+    days: int = 28,
+    visits: int | None = None,
+    now: datetime | None = None,
+    bulk: bool | None = None,
+    seed: int = 7,
+) -> dict:
+    """Enrol the demo devices and fill ``days`` days; ``visits`` scales the arrival rate so
+    about that many visits are made (bulk-inserted when large). Returns what was written."""
+    if days < 1 or days > 3660:
+        raise ValueError("days must be between 1 and 3660")
+    now = now or utc_now()
+    devices = enrol_devices(store)
+    rate = 1.0
+    if visits:
+        desks = sum(1 for _, desks in SITES.values() for d in desks.values() if d[2] is None)
+        per_desk_day = sum(HOURLY_ARRIVALS.values()) * sum(WEEKDAY_FACTOR.values()) / 7
+        rate = visits / (desks * days * per_desk_day)
+    generate(devices, days, now, rate, seed)
+    if bulk is None:
+        bulk = bool(visits and visits > 50_000)
+    writer = write_bulk if bulk else write_via_ingest
+    events = writer(store, devices, now)
+    counts = store.db.execute(
+        "SELECT (SELECT COUNT(*) FROM visits), (SELECT COUNT(*) FROM ratings)"
+    ).fetchone()
+    return {"events": events, "visits": counts[0], "ratings": counts[1], "bulk": bulk}
+
+
+def check_events(devices: list[DemoDevice]) -> None:
+    """Every generated event follows the wire format (used by the tests)."""
+    for device in devices:
+        for event in device.events:
+            validate_event(event)
