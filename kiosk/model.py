@@ -448,6 +448,10 @@ class PinLock:
     def has_pin(self) -> bool:
         return self.store.get_meta("pin_hash") is not None
 
+    def check_format(self, pin: str) -> None:
+        """PinError unless ``pin`` could be a PIN: set-up checks it before asking to confirm."""
+        self._check_format(pin)
+
     def _check_format(self, pin: str) -> None:
         if not (isinstance(pin, str) and pin.isdigit()
                 and self.MIN_DIGITS <= len(pin) <= self.MAX_DIGITS):

@@ -1,0 +1,112 @@
+"""The Kivy App: builds the screens, routes every tap into the ``KioskFlow``, ticks its timers.
+
+Nothing else lives here. Each tap is ``app.act(flow_method, *args)``: the method runs, a
+refusal (``ModelError``) or a storage problem (``StoreError``, e.g. a full disk) becomes a
+sentence in the banner instead of a crash, and the screen is redrawn from the flow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kivy.app import App
+from kivy.clock import Clock
+from kivy.logger import Logger
+from kivy.properties import NumericProperty
+
+from kiosk.flow import KioskFlow
+from kiosk.model import ModelError
+from kiosk.screens import theme
+from kiosk.store import StoreError
+
+TICK_S = 1.0
+
+
+def register_fonts() -> None:
+    """Every label in DejaVu Sans (wide language coverage, shipped in assets/fonts)."""
+    from kivy.core.text import DEFAULT_FONT, LabelBase
+
+    LabelBase.register(DEFAULT_FONT, str(theme.FONT_REGULAR), fn_bold=str(theme.FONT_BOLD))
+
+
+class KioskApp(App):
+    u = NumericProperty(1.0)  # window size / design size: every length in the .kv uses it
+
+    def __init__(
+        self,
+        flow: KioskFlow,
+        sync_status: Callable[[], dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.flow = flow
+        self.sync_status = sync_status or flow.store.sync_status
+        self.start_hooks: list[Callable[[], None]] = []
+        self.stop_hooks: list[Callable[[], None]] = []
+        self.title = "Clinic front desk"
+        self._ticker = None
+
+    def build(self):
+        from kivy.core.window import Window
+
+        register_fonts()
+        from kiosk.screens.root import KioskRoot
+
+        Window.bind(on_resize=self._rescale, on_request_close=self._on_request_close,
+                    on_touch_down=self._on_any_touch)
+        self._rescale(Window, *Window.size)
+        return KioskRoot()
+
+    def on_start(self) -> None:
+        for hook in self.start_hooks:
+            hook()
+        self._ticker = Clock.schedule_interval(self.tick, TICK_S)
+        self.refresh()
+
+    def on_stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+        from kivy.core.window import Window
+
+        Window.unbind(on_resize=self._rescale, on_request_close=self._on_request_close,
+                      on_touch_down=self._on_any_touch)
+        for hook in self.stop_hooks:
+            hook()
+
+    # -- the only two ways anything changes: a tap, or the clock -----------------------------
+
+    def act(self, action: Callable[..., Any], *args: Any) -> None:
+        try:
+            action(*args)
+        except (ModelError, StoreError) as error:
+            self.flow.notify(str(error))
+        except Exception as error:  # a kiosk must not crash in front of a patient
+            Logger.exception(f"Kiosk: {action.__name__} failed: {error}")
+            self.flow.notify("Something went wrong; the last tap may not have been saved. "
+                             "If it happens again, call IT.")
+        self.refresh()
+
+    def tick(self, _dt: float = 0) -> None:
+        self.act(self.flow.tick)
+
+    def refresh(self) -> None:
+        if self.root is not None:
+            self.root.show(self.flow)
+
+    def leave(self) -> None:
+        if not self.flow.can_leave():
+            raise ModelError("Unlock the staff screen to close the kiosk.")
+        self.stop()
+
+    # -- window events -----------------------------------------------------------------------
+
+    def _on_any_touch(self, _window, _touch) -> None:
+        self.flow.touched()
+
+    def _on_request_close(self, *_args, **_kwargs) -> bool:
+        """True keeps the window open: closing (Escape, Alt+F4) needs the staff screen open."""
+        return not self.flow.can_leave()
+
+    def _rescale(self, _window, width: int, height: int) -> None:
+        self.u = theme.scale_for(width, height)

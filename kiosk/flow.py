@@ -1,0 +1,381 @@
+"""The kiosk as a whole, as plain state: which screen is up and what each tap does. No Kivy.
+
+``KioskFlow`` composes the model's parts (``FrontDesk``, ``RatingFlow``, ``PinLock``,
+``StaffSession``) and adds the little state a touchscreen needs between taps: the digits on
+the PIN pad, the first-PIN set-up, the visit whose actions page is open, the draft of a
+corrected time, the hidden corner gesture and the message banner. The Kivy app only calls
+these methods and shows ``screen()``; every test of what a tap *does* runs without a window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from argon2 import PasswordHasher
+
+from kiosk.config import Settings
+from kiosk.model import (
+    FrontDesk,
+    ModelError,
+    PinError,
+    PinLock,
+    RatingFlow,
+    StaffSession,
+)
+from kiosk.store import Store
+from kiosk.timeutil import Clock, parse_optional, utc_now
+
+# How long a message stays in the banner: long enough to read twice, short enough not to
+# blame the next person at the desk for the last one's mistake.
+NOTICE_S = 10
+# Fields a receptionist can fix from the queue (a checked-out visit has left the queue).
+FIXABLE_FIELDS = ("checked_in_at", "called_at")
+
+
+class PinPad:
+    """The digits typed so far on the on-screen keypad (never shown, only counted)."""
+
+    def __init__(self, max_digits: int = PinLock.MAX_DIGITS):
+        self.max_digits = max_digits
+        self.digits = ""
+
+    def press(self, digit: str) -> None:
+        if not (isinstance(digit, str) and len(digit) == 1 and digit.isdigit()):
+            raise ValueError(f"{digit!r} is not a digit")
+        if len(self.digits) < self.max_digits:
+            self.digits += digit
+
+    def back(self) -> None:
+        self.digits = self.digits[:-1]
+
+    def take(self) -> str:
+        """The digits typed, emptying the pad: a PIN is never left lying in memory for reuse."""
+        digits, self.digits = self.digits, ""
+        return digits
+
+
+class PinSetup:
+    """The first PIN: typed once, then again to confirm, then stored (hashed) by ``PinLock``."""
+
+    def __init__(self, pin: PinLock):
+        self.pin = pin
+        self._first: str | None = None
+
+    @property
+    def stage(self) -> str:
+        return "choose" if self._first is None else "confirm"
+
+    def submit(self, candidate: str) -> bool:
+        """True once the PIN is stored; raises PinError for a bad or mismatched one."""
+        if self._first is None:
+            self.pin.check_format(candidate)
+            self._first = candidate
+            return False
+        first, self._first = self._first, None
+        if candidate != first:
+            raise PinError("The two PINs were not the same. Please choose a PIN again.")
+        self.pin.set_pin(candidate)
+        return True
+
+    def restart(self) -> None:
+        self._first = None
+
+
+class CornerGesture:
+    """Three taps on the hidden corner within a couple of seconds: how staff reach the PIN.
+
+    Discreet on purpose: a patient tapping around the screen should not stumble into it, and a
+    receptionist should not need to hunt for it.
+    """
+
+    TAPS = 3
+    WINDOW_S = 2.0
+
+    def __init__(self, clock: Clock):
+        self.clock = clock
+        self._taps: list[datetime] = []
+
+    def tap(self) -> bool:
+        now = self.clock()
+        window = timedelta(seconds=self.WINDOW_S)
+        self._taps = [t for t in self._taps if now - t <= window] + [now]
+        if len(self._taps) >= self.TAPS:
+            self._taps = []
+            return True
+        return False
+
+
+class TimeFix:
+    """A forgotten time being corrected with +/- minute steps: no keyboard at a busy desk."""
+
+    def __init__(self, desk: FrontDesk, visit_id: str):
+        visit = desk.store.visit(visit_id)
+        if visit is None:
+            raise ModelError("That visit does not exist on this kiosk.")
+        self.desk = desk
+        self.visit_id = visit_id
+        self.ticket = visit["ticket"]
+        self.original = {f: parse_optional(visit[f]) for f in FIXABLE_FIELDS}
+        self.fields = tuple(f for f in FIXABLE_FIELDS if self.original[f] is not None)
+        self.field = self.fields[-1]
+        self.value = self.original[self.field]
+
+    def choose(self, field: str) -> None:
+        if field not in self.fields:
+            raise ModelError(f"{self.ticket} has no such time to fix yet.")
+        self.field = field
+        self.value = self.original[field]
+
+    def step(self, minutes: int) -> datetime:
+        self.value = self.value + timedelta(minutes=minutes)
+        return self.value
+
+    @property
+    def changed(self) -> bool:
+        return self.value != self.original[self.field]
+
+    def local(self, moment: datetime | None = None) -> str:
+        moment = self.value if moment is None else moment
+        return moment.astimezone(ZoneInfo(self.desk.settings.timezone)).strftime("%H:%M")
+
+    def save(self) -> dict:
+        if not self.changed:
+            raise ModelError("The time is unchanged: use + or - to move it first.")
+        return self.desk.correct(self.visit_id, self.field, self.value)
+
+
+@dataclass(frozen=True)
+class Notice:
+    text: str
+    level: str  # "error" or "info"
+    until: datetime
+
+
+class KioskFlow:
+    """The whole touchscreen's state. Modes: ``staff`` (behind the PIN) or ``patient`` (faces)."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        clock: Clock = utc_now,
+        hasher: PasswordHasher | None = None,
+    ):
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.desk = FrontDesk(store, settings, clock)
+        self.rating = RatingFlow(store, settings, clock)
+        self.pin = PinLock(store, clock, hasher=hasher)
+        self.staff = StaffSession(self.pin, settings, clock)
+        self.pad = PinPad()
+        self.setup = PinSetup(self.pin)
+        self.corner = CornerGesture(clock)
+        self.mode = "patient" if settings.role == "ratings" else "staff"
+        self.open_visit_id: str | None = None
+        self.fix: TimeFix | None = None
+        self.notice: Notice | None = None
+        self._pin_set = self.pin.has_pin()
+
+    # -- what is on screen -------------------------------------------------------------------
+
+    def screen(self) -> str:
+        if not self._pin_set:
+            return "pin_setup"
+        if self.mode == "patient":
+            return {"ask": "rating", "followup": "followup", "thanks": "thanks"}.get(
+                self.rating.state, "rating"
+            )
+        if not self.staff.unlocked:
+            return "pin"
+        if self.fix is not None:
+            return "fix"
+        if self.open_visit_id is not None:
+            return "visit"
+        return "staff"
+
+    @property
+    def shows_desk(self) -> bool:
+        """A ratings tablet's staff screen has no queue: visits are logged at the desk."""
+        return self.settings.role != "ratings"
+
+    def can_leave(self) -> bool:
+        """Closing the kiosk app needs an unlocked staff screen."""
+        return self.mode == "staff" and self.staff.unlocked
+
+    def tick(self) -> str:
+        """About once a second: timers run out, screens move on by themselves."""
+        self.staff.tick()
+        if self.mode == "patient" and self.rating.tick() == "done":
+            self.mode = "staff"
+        if not self.staff.unlocked:
+            self.open_visit_id = None
+            self.fix = None
+        if self.notice is not None and self.clock() >= self.notice.until:
+            self.notice = None
+        return self.screen()
+
+    def touched(self) -> None:
+        """Any touch keeps the staff screen open and the patient's question up a while longer."""
+        if self.mode == "staff":
+            self.staff.touch()
+        elif self.rating.state in ("ask", "followup"):
+            self.rating.timer.touch()
+
+    def notify(self, text: str, level: str = "error", seconds: float = NOTICE_S) -> None:
+        text = text.strip()
+        text = text[:1].upper() + text[1:]
+        self.notice = Notice(text, level, self.clock() + timedelta(seconds=seconds))
+
+    def banner(self) -> Notice | None:
+        """The message to show now; patients only ever see errors, not the desk's chatter."""
+        if self.notice is None or (self.mode == "patient" and self.notice.level != "error"):
+            return None
+        return self.notice
+
+    def dismiss_notice(self) -> None:
+        self.notice = None
+
+    # -- PIN ---------------------------------------------------------------------------------
+
+    def pin_digit(self, digit: str) -> None:
+        self.pad.press(digit)
+
+    def pin_back(self) -> None:
+        self.pad.back()
+
+    def pin_submit(self) -> None:
+        """The OK key: sets up the first PIN, or unlocks the staff screen."""
+        typed = self.pad.take()
+        if not self._pin_set:
+            if self.setup.submit(typed):
+                self._pin_set = True
+                self.staff.unlock(typed)
+                self.notify("The staff PIN is set. Keep it somewhere safe.", "info")
+            return
+        if not self.staff.unlock(typed):
+            left = PinLock.FREE_ATTEMPTS - self.pin.failures()
+            if left > 0:
+                raise PinError(f"That PIN is not right. {left} more tries before a pause.")
+            raise PinError("That PIN is not right. Entry is paused for a while.")
+        self.dismiss_notice()
+
+    def leave_pin(self) -> None:
+        """Back to the faces from the PIN screen (a ratings tablet only)."""
+        self.pad.take()
+        if self.settings.role == "ratings":
+            self.to_patient()
+
+    # -- the hidden way from the faces to staff mode -------------------------------------------
+
+    def corner_tap(self) -> None:
+        if self.corner.tap():
+            # A desk's rating in progress is dropped: staff took the screen back on purpose.
+            self.staff.lock()
+            self.rating.start()
+            self.mode = "staff"
+
+    def to_patient(self) -> None:
+        """Hand a ratings tablet back to patients (locking staff mode behind it)."""
+        self.staff.lock()
+        self.rating.start()
+        self.mode = "patient"
+
+    def lock(self) -> None:
+        self.staff.lock()
+        self.open_visit_id = None
+        self.fix = None
+        if self.settings.role == "ratings":
+            self.to_patient()
+
+    # -- the desk --------------------------------------------------------------------------------
+
+    def check_in(self) -> dict:
+        visit = self.desk.check_in()
+        self.notify(f"Checked in: ticket {visit['ticket']}.", "info")
+        return visit
+
+    def call_in(self, visit_id: str) -> dict:
+        return self.desk.call_in(visit_id)
+
+    def check_out(self, visit_id: str) -> dict:
+        """On a desk device the screen then turns to the patient, for this visit's rating."""
+        visit = self.desk.check_out(visit_id)
+        if self.settings.role == "desk":
+            self.rating.start(visit_id)
+            self.mode = "patient"
+        return visit
+
+    def undo(self) -> dict:
+        visit = self.desk.undo()
+        self.notify(f"Undone: {visit['ticket']} is back as it was.", "info")
+        return visit
+
+    def open_visit(self, visit_id: str) -> None:
+        if self.store.visit(visit_id) is None:
+            raise ModelError("That visit does not exist on this kiosk.")
+        self.open_visit_id = visit_id
+        self.fix = None
+
+    def close_visit(self) -> None:
+        self.open_visit_id = None
+        self.fix = None
+
+    def open_visit_entry(self):
+        """The open visit as the queue shows it (None once it has left the queue)."""
+        for entry in self.desk.queue():
+            if entry.visit_id == self.open_visit_id:
+                return entry
+        return None
+
+    def cancel_visit(self, reason: str) -> dict:
+        visit = self.desk.cancel(self._open_id(), reason)
+        self.close_visit()
+        return visit
+
+    def start_fix(self, field: str | None = None) -> None:
+        self.fix = TimeFix(self.desk, self._open_id())
+        if field is not None:
+            self.fix.choose(field)
+
+    def fix_field(self, field: str) -> None:
+        self._fix().choose(field)
+
+    def fix_step(self, minutes: int) -> None:
+        self._fix().step(minutes)
+
+    def save_fix(self) -> dict:
+        fix = self._fix()
+        visit = fix.save()
+        self.notify(f"Fixed: {fix.ticket} now shows {fix.local()}. The change is logged.", "info")
+        self.close_visit()
+        return visit
+
+    def cancel_fix(self) -> None:
+        self.fix = None
+
+    def _open_id(self) -> str:
+        if self.open_visit_id is None:
+            raise ModelError("Choose a visit in the list first.")
+        return self.open_visit_id
+
+    def _fix(self) -> TimeFix:
+        if self.fix is None:
+            raise ModelError("Choose which time to fix first.")
+        return self.fix
+
+    # -- the patient -----------------------------------------------------------------------------
+
+    def choose_face(self, score: int) -> str:
+        return self.rating.choose(score)
+
+    def toggle_tag(self, tag: str) -> list[str]:
+        return self.rating.toggle_tag(tag)
+
+    def send_followup(self) -> str:
+        return self.rating.send_followup()
+
+    def skip_followup(self) -> str:
+        return self.rating.skip_followup()

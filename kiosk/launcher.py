@@ -1,0 +1,119 @@
+"""Start the touchscreen kiosk: `python main.py [kiosk] [--config FILE] [--windowed] [--data DIR]`.
+
+``build_kiosk()`` is the seam for what runs beside the screens: pass a ``sync_runner`` (the
+sync client, or an embedded central store plus its client) and the kiosk starts it with the
+app, stops it with the app, and shows its ``status()`` in the staff screen's sync corner.
+Without one the kiosk records locally and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from argon2 import PasswordHasher
+
+from kiosk.config import ConfigError, Settings, load_settings
+from kiosk.store import Store, StoreError
+from kiosk.timeutil import Clock, utc_now
+
+if TYPE_CHECKING:
+    from kiosk.app import KioskApp
+
+WINDOWED_SIZE = (1280, 800)
+# A warning that the database was replaced must stay up long enough for someone to see it.
+RECOVERY_NOTICE_S = 120
+
+
+class SyncRunner(Protocol):
+    """What the launcher needs from whatever moves data off the kiosk."""
+
+    def start(self, store: Store, settings: Settings) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def status(self) -> dict[str, Any]:
+        """At least ``backlog``, ``rejected``, ``last_synced_at``; optionally ``error``."""
+        ...
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="main.py kiosk", description="The touchscreen kiosk.")
+    parser.add_argument("--config", type=Path, help="settings file (TOML)")
+    parser.add_argument("--windowed", action="store_true",
+                        help=f"a {WINDOWED_SIZE[0]}x{WINDOWED_SIZE[1]} window, not fullscreen")
+    parser.add_argument("--data", type=Path, help="folder for the local database")
+    return parser.parse_args(argv)
+
+
+def configure_kivy(windowed: bool) -> None:
+    """Window settings; must run before anything imports kivy.core.window."""
+    os.environ.setdefault("KIVY_NO_ARGS", "1")  # our flags are not Kivy's
+    from kivy.config import Config
+
+    if windowed:
+        Config.set("graphics", "fullscreen", "0")
+        Config.set("graphics", "borderless", "0")
+        Config.set("graphics", "width", str(WINDOWED_SIZE[0]))
+        Config.set("graphics", "height", str(WINDOWED_SIZE[1]))
+    else:
+        Config.set("graphics", "fullscreen", "auto")
+        Config.set("graphics", "borderless", "1")
+        Config.set("graphics", "show_cursor", "0")
+    # A right click must not leave red multitouch dots on a kiosk tried out with a mouse.
+    Config.set("input", "mouse", "mouse,multitouch_on_demand")
+
+
+def build_kiosk(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    clock: Clock = utc_now,
+    hasher: PasswordHasher | None = None,
+    sync_runner: SyncRunner | None = None,
+) -> KioskApp:
+    """The app for these settings, ready to ``run()`` (or to drive from a test)."""
+    from kiosk.app import KioskApp
+    from kiosk.flow import KioskFlow
+
+    store = store or Store(settings.database_path, clock=clock)
+    flow = KioskFlow(store, settings, clock=clock, hasher=hasher)
+    if store.recovered_from is not None:
+        flow.notify(
+            f"The local database was damaged. It was moved aside to {store.recovered_from.name} "
+            "and the kiosk started with an empty one. Please tell IT.",
+            seconds=RECOVERY_NOTICE_S,
+        )
+    app = KioskApp(flow, sync_status=sync_runner.status if sync_runner else store.sync_status)
+    if sync_runner is not None:
+        app.start_hooks.append(lambda: sync_runner.start(store, settings))
+        app.stop_hooks.append(sync_runner.stop)
+    return app
+
+
+def main(argv: list[str] | None = None, sync_runner: SyncRunner | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    overrides = {"data_dir": str(args.data)} if args.data else {}
+    try:
+        settings = load_settings(args.config, **overrides)
+    except ConfigError as error:
+        print(f"kiosk: {error}", file=sys.stderr)
+        return 2
+    try:
+        store = Store(settings.database_path)
+    except StoreError as error:
+        print(f"kiosk: cannot open the local database: {error}", file=sys.stderr)
+        return 1
+    if store.recovered_from is not None:
+        print(f"kiosk: the local database was damaged and moved aside to {store.recovered_from}",
+              file=sys.stderr)
+    configure_kivy(windowed=args.windowed)
+    app = build_kiosk(settings, store=store, sync_runner=sync_runner)
+    try:
+        app.run()
+    finally:
+        store.close()
+    return 0

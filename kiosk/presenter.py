@@ -1,0 +1,155 @@
+"""Words and numbers as the screens show them. Pure functions, no Kivy, tested without a window.
+
+Every level of a wait is shown as a colour AND a symbol AND a word, never colour alone; a
+face always has its word under it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from kiosk.timeutil import parse_optional
+
+# Best first: the row of faces reads from the happiest on the left.
+FACES = {
+    5: ((5, "Very good", "very-good"), (4, "Good", "good"), (3, "Okay", "okay"),
+        (2, "Poor", "poor"), (1, "Very poor", "very-poor")),
+    4: ((4, "Very good", "very-good"), (3, "Good", "good"), (2, "Poor", "poor"),
+        (1, "Very poor", "very-poor")),
+}
+
+TAG_WORDS = {
+    "waiting_time": "Waiting time",
+    "friendliness": "Friendliness",
+    "explanation": "Explanation",
+    "billing": "Billing",
+    "cleanliness": "Cleanliness",
+    "other": "Something else",
+}
+
+LEVELS = {
+    "ok": ("\u2713", "On target"),
+    "near": ("\u25b2", "Near target"),
+    "over": ("\u26a0", "Over target"),
+}
+
+
+def faces(scale: int) -> tuple[tuple[int, str, str], ...]:
+    """(score, word, image name) for each face of the scale, happiest first."""
+    if scale not in FACES:
+        raise ValueError(f"a rating scale is 5 or 4, not {scale!r}")
+    return FACES[scale]
+
+
+def tag_word(tag: str) -> str:
+    return TAG_WORDS.get(tag, tag.replace("_", " ").capitalize())
+
+
+def level_text(level: str) -> str:
+    symbol, word = LEVELS[level]
+    return f"{symbol} {word}"
+
+
+def clock_minutes(minutes: float) -> str:
+    """A running timer: '7:05' (minutes:seconds), '1:02:05' past the hour."""
+    seconds = max(0, int(minutes * 60))
+    hours, rest = divmod(seconds, 3600)
+    mins, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}:{mins:02d}:{secs:02d}"
+    return f"{mins}:{secs:02d}"
+
+
+def whole_minutes(minutes: float | None) -> str:
+    if minutes is None:
+        return "–"
+    return "<1 min" if minutes < 1 else f"{round(minutes)} min"
+
+
+def summary_parts(summary: Mapping[str, Any], target_min: int) -> list[tuple[str, str]]:
+    """Today's figures as (value, caption) pairs, each with its n where it has one."""
+    waits = summary.get("waits") or 0
+    median = summary.get("wait_median_min")
+    within = summary.get("pct_within_target")
+    return [
+        (whole_minutes(median) if waits else "–", f"median wait\nn = {waits}"),
+        (f"{round(within)}%" if within is not None and waits else "–",
+         f"seen within\n{target_min} min"),
+        (str(summary.get("visits") or 0), "visits\ntoday"),
+    ]
+
+
+def sync_lines(
+    status: Mapping[str, Any], central_url: str | None, now: datetime, timezone: str
+) -> list[str]:
+    """The sync corner: where the data goes, when it last went, what is waiting or refused."""
+    backlog = status.get("backlog") or 0
+    rejected = status.get("rejected") or 0
+    last = parse_optional(status.get("last_synced_at"))
+    if central_url is None and not status.get("central"):
+        lines = ["Recording locally", "no central store configured"]
+    elif last is None:
+        lines = ["Not synced yet"]
+    else:
+        lines = [f"Last sync {_ago(last, now, timezone)}"]
+    lines.append("all saved here" if backlog == 0 else f"{backlog} waiting to sync")
+    if rejected:
+        lines.append(f"\u26a0 {rejected} refused by the central store")
+    if status.get("error"):
+        lines.append(str(status["error"]))
+    return lines
+
+
+def _ago(moment: datetime, now: datetime, timezone: str) -> str:
+    seconds = (now - moment).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    return "at " + moment.astimezone(ZoneInfo(timezone)).strftime("%H:%M")
+
+
+def seconds_left(seconds: float | None) -> int:
+    """A countdown as people read it: 3.2 s left shows as 4, and never below 0."""
+    if seconds is None or seconds <= 0:
+        return 0
+    return int(seconds) + (0 if float(seconds).is_integer() else 1)
+
+
+def undo_text(label: str | None, remaining: float) -> str:
+    if not label:
+        return "Nothing to undo"
+    return f"\u21b6 {label}  ({seconds_left(remaining)} s)"
+
+
+def lockout_text(seconds: float) -> str:
+    left = seconds_left(seconds)
+    if left >= 90:
+        return f"Too many wrong PINs. Try again in {round(left / 60)} min."
+    return f"Too many wrong PINs. Try again in {left} s."
+
+
+def local_clock(moment: datetime, timezone: str) -> str:
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%H:%M")
+
+
+def pin_dots(typed: int, shown_at_least: int = 4) -> str:
+    """The PIN as filled and empty circles: how many digits, never which."""
+    return " ".join(["\u25cf"] * typed + ["\u25cb"] * max(0, shown_at_least - typed))
+
+
+def patient_countdown(state: str, seconds: float | None, role: str) -> str:
+    """The quiet line at the bottom of the patient screens: when the screen moves on by itself."""
+    if seconds is None:
+        return ""
+    left = seconds_left(seconds)
+    if state == "followup":
+        return f"Your answer is already counted. This closes by itself in {left} s."
+    if state == "thanks":
+        return f"Back to the start in {left} s."
+    if role == "desk":
+        return f"This screen goes back to the desk in {left} s."
+    return f"Back to the start in {left} s."
