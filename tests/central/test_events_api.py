@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
@@ -264,3 +265,21 @@ def test_a_heartbeat_updates_the_devices_health(central_server):
     assert row["last_heartbeat_at"] == at(10)
     assert row["last_seen_at"] is not None
     assert row["clock_skew_s"] > 0  # the fixed morning is in the past of the server's clock
+
+
+def test_kiosks_sending_at_the_same_time_all_get_stored(central_server):
+    devices = [central_server.add_device(name=f"Desk {n}") for n in range(4)]
+
+    def send_batches(device) -> list[str]:
+        kiosk = WireEvents()
+        answers = []
+        for batch in range(5):
+            events = [kiosk.heartbeat(at(batch)) for _ in range(20)]
+            answers += statuses(central_server.post_events(device, events))
+        return answers
+
+    with ThreadPoolExecutor(max_workers=len(devices)) as pool:
+        answers = [status for result in pool.map(send_batches, devices) for status in result]
+
+    assert answers == ["stored"] * 400
+    assert central_server.rows("SELECT COUNT(*) AS n FROM events") == [{"n": 400}]
