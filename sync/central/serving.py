@@ -28,7 +28,10 @@ def bind_socket(host: str, port: int, tries: int = 1) -> socket.socket:
     last_error: OSError | None = None
     candidates = [0] if port == 0 else range(port, min(port + tries, 65536))
     for candidate in candidates:
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # Naming IPPROTO_TCP matters: asyncio turns Nagle off (TCP_NODELAY) only on sockets
+        # whose proto says TCP, and with Nagle on every keep-alive request waits ~40 ms for a
+        # delayed ACK.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         # Lets a restarted store reuse its port while old connections sit in TIME_WAIT; a port
         # another process is listening on still refuses us.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -115,7 +115,16 @@ def _tags(score: int, wait: float, rng: random.Random) -> list[str]:
     return tags
 
 
-def _visit(device: DemoDevice, arrival: datetime, load: float, now: datetime, rng) -> None:
+def _unlinked_rating(device: DemoDevice, around: datetime, plan: Plan) -> None:
+    at = around + timedelta(minutes=plan.rng.uniform(0, 50))
+    if at < plan.now:
+        score = _score(plan.rng.uniform(0, 25), device.penalty, plan.rng)
+        data = {"score": score, "scale": 5, "tags": [], "misuse": False}
+        device.emit("rating.submitted", at, None, data)
+
+
+def _visit(device: DemoDevice, arrival: datetime, load: float, plan: Plan) -> None:
+    rng, now = plan.rng, plan.now
     visit_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
     prefix = "ABCD"[int(device.name[-1]) - 1] if device.name[-1].isdigit() else "A"
     ticket = f"{prefix}-{rng.randint(1, 999):03d}"
@@ -150,30 +159,44 @@ def _visit(device: DemoDevice, arrival: datetime, load: float, now: datetime, rn
             device.emit("rating.submitted", rated + timedelta(seconds=extra), None, press)
 
 
-def generate(
-    devices: list[DemoDevice], days: int, now: datetime, rate: float = 1.0, seed: int = 7
-) -> None:
-    """Fill each device's ``events`` with ``days`` local days of activity ending today."""
-    rng = random.Random(seed)
-    random.seed(seed)
-    desks = [device for device in devices if (device.site, device.name) != SILENT_DEVICE]
-    for device in desks:
-        today = now.astimezone(device.zone).date()
-        for offset in range(min(days, device.days_in_use or days) - 1, -1, -1):
-            day = today - timedelta(days=offset)
-            _day(device, day, now, rate, rng)
-        # A few patients waiting right now, whatever the hour, so the live queue is not empty.
+@dataclass
+class Plan:
+    """How much to make: ``rate`` scales arrivals; ``extra_ratings`` adds unlinked presses
+    (a patient who rated without a checkout to pair with) per visit, to reach a rating count."""
+
+    now: datetime
+    rate: float = 1.0
+    extra_ratings: float = 0.0
+    rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+
+def generate(devices: list[DemoDevice], days: list[int], plan: Plan) -> None:
+    """Append to each device's ``events`` the given days (days before today, oldest first)."""
+    for device in devices:
+        if (device.site, device.name) == SILENT_DEVICE:
+            continue
+        today = plan.now.astimezone(device.zone).date()
+        for offset in days:
+            if device.days_in_use is None or offset < device.days_in_use:
+                _day(device, today - timedelta(days=offset), plan)
+
+
+def add_current_queue(devices: list[DemoDevice], plan: Plan) -> None:
+    """A few patients waiting right now, whatever the hour, so the live queue is not empty."""
+    rng = plan.rng
+    for device in devices:
+        if (device.site, device.name) == SILENT_DEVICE:
+            continue
         for minutes in sorted(rng.sample(range(1, 40), 3), reverse=True):
             visit_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            ticket = f"Q-{rng.randint(1, 999):03d}"
-            at = now - timedelta(minutes=minutes + device.lateness)
-            device.emit(
-                "visit.checked_in", at, visit_id, {"ticket": ticket, "appointment_at": None}
-            )
+            at = plan.now - timedelta(minutes=minutes + device.lateness)
+            data = {"ticket": f"Q-{rng.randint(1, 999):03d}", "appointment_at": None}
+            device.emit("visit.checked_in", at, visit_id, data)
 
 
-def _day(device: DemoDevice, day: date, now: datetime, rate: float, rng: random.Random) -> None:
-    factor = WEEKDAY_FACTOR[day.weekday()] * rate
+def _day(device: DemoDevice, day: date, plan: Plan) -> None:
+    rng, now = plan.rng, plan.now
+    factor = WEEKDAY_FACTOR[day.weekday()] * plan.rate
     for hour, per_hour in HOURLY_ARRIVALS.items():
         if day.weekday() == 5 and hour >= 12:
             break  # Saturday mornings only
@@ -183,7 +206,9 @@ def _day(device: DemoDevice, day: date, now: datetime, rate: float, rng: random.
         for _ in range(_poisson(expected, rng)):
             arrival = start + timedelta(seconds=rng.uniform(0, 3600))
             if arrival.astimezone(now.tzinfo) < now:
-                _visit(device, arrival, load, now, rng)
+                _visit(device, arrival, load, plan)
+                if rng.random() < plan.extra_ratings:
+                    _unlinked_rating(device, arrival, plan)
     heartbeat_at = datetime.combine(day, time(18, 5), tzinfo=device.zone)
     if heartbeat_at < now:
         device.emit("device.heartbeat", heartbeat_at, None, {"backlog": 0, "version": VERSION})
@@ -236,143 +261,186 @@ def write_via_ingest(store: Store, devices: list[DemoDevice], now: datetime) -> 
     return total
 
 
-def write_bulk(store: Store, devices: list[DemoDevice], now: datetime) -> int:
-    """Insert events, visits and ratings directly, in one transaction (see module docstring)."""
-    last_contact = _final_heartbeats(devices, now)
-    received = to_rfc3339(now)
+def _bulk_rows(device: DemoDevice, received: str) -> tuple[list, list, list]:
+    """Rows for events, visits and ratings as ingest would store them."""
     event_rows, visit_rows, rating_rows = [], [], []
-    for device in devices:
-        per_visit: dict[str, list[dict]] = defaultdict(list)
-        for event in device.events:
-            event_rows.append(
-                (
-                    device.id,
-                    event["id"],
-                    event["device_seq"],
-                    event["type"],
-                    event["occurred_at"],
-                    received,
-                    event["visit_id"],
-                    json.dumps(event["data"], separators=(",", ":")),
-                )
+    per_visit: dict[str, list[dict]] = defaultdict(list)
+    for event in device.events:
+        data_text = json.dumps(event["data"], separators=(",", ":"))
+        event_rows.append(
+            (
+                device.id,
+                event["id"],
+                event["device_seq"],
+                event["type"],
+                event["occurred_at"],
+                received,
+                event["visit_id"],
+                data_text,
             )
-            if event["type"].startswith("visit."):
-                per_visit[event["visit_id"]].append(
-                    {**event, "device_id": device.id, "data": event_rows[-1][-1]}
-                )
-        waits = {}
-        for visit_id, events in per_visit.items():
-            state = replay_visit(events)
-            wait = None
-            if state["called_at"] and not state["voided"]:
-                wait = (
-                    datetime.fromisoformat(state["called_at"])
-                    - datetime.fromisoformat(state["checked_in_at"])
-                ).total_seconds() / 60
-            waits[visit_id] = wait
-            visit_rows.append(
+        )
+        if event["type"].startswith("visit."):
+            per_visit[event["visit_id"]].append(
+                {**event, "device_id": device.id, "data": data_text}
+            )
+    waits: dict[str, float | None] = {}
+    for visit_id, events in per_visit.items():
+        state = replay_visit(events)  # the projection's own replay: the same row ingest makes
+        wait = None
+        if state["called_at"] and not state["voided"]:
+            called = datetime.fromisoformat(state["called_at"])
+            wait = (called - datetime.fromisoformat(state["checked_in_at"])).total_seconds() / 60
+        waits[visit_id] = wait
+        visit_rows.append(
+            (
+                visit_id,
+                device.id,
+                device.site,
+                state["ticket"],
+                state["appointment_at"],
+                state["checked_in_at"],
+                state["called_at"],
+                state["checked_out_at"],
+                state["cancelled_at"],
+                state["cancel_reason"],
+                state["status"],
+                state["voided"],
+                wait,
+                received,
+            )
+        )
+    for event in device.events:
+        if event["type"] == "rating.submitted":
+            data, visit_id = event["data"], event["visit_id"]
+            rating_rows.append(
                 (
-                    visit_id,
+                    event["id"],
                     device.id,
                     device.site,
-                    state["ticket"],
-                    state["appointment_at"],
-                    state["checked_in_at"],
-                    state["called_at"],
-                    state["checked_out_at"],
-                    state["cancelled_at"],
-                    state["cancel_reason"],
-                    state["status"],
-                    state["voided"],
-                    wait,
-                    received,
+                    visit_id,
+                    "direct" if visit_id else None,
+                    data["score"],
+                    data["scale"],
+                    json.dumps(data["tags"]),
+                    int(data["misuse"]),
+                    event["occurred_at"],
+                    waits.get(visit_id) if visit_id else None,
                 )
             )
-        for event in device.events:
-            if event["type"] == "rating.submitted":
-                data = event["data"]
-                visit_id = event["visit_id"]
-                rating_rows.append(
-                    (
-                        event["id"],
-                        device.id,
-                        device.site,
-                        visit_id,
-                        "direct" if visit_id else None,
-                        data["score"],
-                        data["scale"],
-                        json.dumps(data["tags"]),
-                        int(data["misuse"]),
-                        event["occurred_at"],
-                        waits.get(visit_id) if visit_id else None,
-                    )
-                )
+    return event_rows, visit_rows, rating_rows
+
+
+def _insert_rows(conn, event_rows: list, visit_rows: list, rating_rows: list) -> None:
+    conn.executemany(
+        "INSERT INTO events (device_id, id, device_seq, type, occurred_at, received_at, "
+        "visit_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        event_rows,
+    )
+    conn.executemany(
+        "INSERT INTO visits (id, device_id, site, ticket, appointment_at, checked_in_at, "
+        "called_at, checked_out_at, cancelled_at, cancel_reason, status, voided, wait_min, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        visit_rows,
+    )
+    conn.executemany(
+        "INSERT INTO ratings (id, device_id, site, visit_id, link, score, scale, tags, "
+        "misuse, occurred_at, wait_min) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rating_rows,
+    )
+
+
+def _flush(conn, devices: list[DemoDevice], received: str) -> int:
+    written = 0
+    for device in devices:
+        rows = _bulk_rows(device, received)
+        _insert_rows(conn, *rows)
+        written += len(rows[0])
+        device.events.clear()
+    return written
+
+
+def write_bulk(store: Store, devices: list[DemoDevice], days: int, plan: Plan) -> int:
+    """Generate and insert ``days`` days a fortnight at a time, in one transaction.
+
+    The big page cache keeps the random-UUID primary-key indexes in memory while they grow;
+    it is this connection's setting only and is put back afterwards.
+    """
+    received = to_rfc3339(plan.now)
+    written = 0
     with store.write() as db:
         conn = db.conn
-        conn.executemany(
-            "INSERT INTO events (device_id, id, device_seq, type, occurred_at, received_at, "
-            "visit_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            event_rows,
-        )
-        conn.executemany(
-            "INSERT INTO visits (id, device_id, site, ticket, appointment_at, checked_in_at, "
-            "called_at, checked_out_at, cancelled_at, cancel_reason, status, voided, wait_min, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            visit_rows,
-        )
-        conn.executemany(
-            "INSERT INTO ratings (id, device_id, site, visit_id, link, score, scale, tags, "
-            "misuse, occurred_at, wait_min) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rating_rows,
-        )
-        for device in devices:
-            last = max(
-                (e for e in device.events if e["type"] == "device.heartbeat"),
-                key=lambda e: e["device_seq"],
-            )
-            contact = last_contact[device.id]
-            conn.execute(
-                "UPDATE devices SET last_seen_at = ?, last_heartbeat_at = ?, backlog = ?, "
-                "rejected = ?, version = ?, clock_skew_s = ? WHERE id = ?",
-                [
-                    to_rfc3339(contact),
-                    last["occurred_at"],
-                    last["data"]["backlog"],
-                    last["data"].get("rejected"),
-                    last["data"]["version"],
-                    round(
-                        (contact - datetime.fromisoformat(last["occurred_at"])).total_seconds(), 3
-                    ),
-                    device.id,
-                ],
-            )
-    return len(event_rows)
+        conn.execute("PRAGMA cache_size = -1000000")  # 1 GB, for this load only
+        try:
+            offsets = list(range(days - 1, -1, -1))
+            for start in range(0, len(offsets), 14):
+                generate(devices, offsets[start : start + 14], plan)
+                written += _flush(conn, devices, received)
+            add_current_queue(devices, plan)
+            last_contact = _final_heartbeats(devices, plan.now)
+            heartbeats = {d.id: d.events[-1] for d in devices}
+            written += _flush(conn, devices, received)
+            for device in devices:
+                beat, contact = heartbeats[device.id], last_contact[device.id]
+                skew = (contact - datetime.fromisoformat(beat["occurred_at"])).total_seconds()
+                conn.execute(
+                    "UPDATE devices SET last_seen_at = ?, last_heartbeat_at = ?, backlog = ?, "
+                    "rejected = ?, version = ?, clock_skew_s = ? WHERE id = ?",
+                    [
+                        to_rfc3339(contact),
+                        beat["occurred_at"],
+                        beat["data"]["backlog"],
+                        beat["data"].get("rejected"),
+                        beat["data"]["version"],
+                        round(skew, 3),
+                        device.id,
+                    ],
+                )
+        finally:
+            conn.execute("PRAGMA cache_size = -2000")
+    conn.execute("ANALYZE")  # so the planner knows the covering indexes are worth using
+    return written
 
 
 def fill(
     store: Store,
     days: int = 28,
     visits: int | None = None,
+    ratings: int | None = None,
     now: datetime | None = None,
-    bulk: bool | None = None,
     seed: int = 7,
 ) -> dict:
-    """Enrol the demo devices and fill ``days`` days; ``visits`` scales the arrival rate so
-    about that many visits are made (bulk-inserted when large). Returns what was written."""
-    if days < 1 or days > 3660:
+    """Enrol the demo devices and fill ``days`` days ending today.
+
+    ``visits`` scales the arrival rate so about that many visits are made, and ``ratings``
+    adds unlinked presses to reach about that many ratings; above 50,000 visits the rows are
+    bulk-inserted (see the module docstring). Returns what was written.
+    """
+    if not 1 <= days <= 3660:
         raise ValueError("days must be between 1 and 3660")
-    now = now or utc_now()
+    if visits is not None and visits < 1:
+        raise ValueError("visits must be a positive number")
+    plan = Plan(now or utc_now(), rng=random.Random(seed))
+    random.seed(seed)  # event ids: reproducible demo data
     devices = enrol_devices(store)
-    rate = 1.0
     if visits:
         desks = sum(1 for _, desks in SITES.values() for d in desks.values() if d[2] is None)
-        per_desk_day = sum(HOURLY_ARRIVALS.values()) * sum(WEEKDAY_FACTOR.values()) / 7
-        rate = visits / (desks * days * per_desk_day)
-    generate(devices, days, now, rate, seed)
-    if bulk is None:
-        bulk = bool(visits and visits > 50_000)
-    writer = write_bulk if bulk else write_via_ingest
-    events = writer(store, devices, now)
+        morning = sum(n for hour, n in HOURLY_ARRIVALS.items() if hour < 12)
+        per_desk_week = sum(
+            (morning if weekday == 5 else sum(HOURLY_ARRIVALS.values())) * factor
+            for weekday, factor in WEEKDAY_FACTOR.items()
+        )
+        per_desk_day = per_desk_week / 7
+        plan.rate = visits / (desks * days * per_desk_day)
+        if ratings:
+            # About 0.68 linked ratings per visit (72% of the ~95% checked out).
+            plan.extra_ratings = max(0.0, ratings / visits - 0.68)
+    bulk = bool(visits and visits > 50_000)
+    if bulk:
+        events = write_bulk(store, devices, days, plan)
+    else:
+        generate(devices, list(range(days - 1, -1, -1)), plan)
+        add_current_queue(devices, plan)
+        events = write_via_ingest(store, devices, plan.now)
     counts = store.db.execute(
         "SELECT (SELECT COUNT(*) FROM visits), (SELECT COUNT(*) FROM ratings)"
     ).fetchone()
