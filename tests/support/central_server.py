@@ -19,6 +19,7 @@ import requests
 from sync.central import auth
 from sync.central.embedded import EmbeddedCentral, start_embedded
 from sync.central.sites import update_site
+from sync.central.storage import connect, database_path
 
 DEFAULT_SITE = "Test Clinic"
 
@@ -64,8 +65,6 @@ class LiveCentral:
 
     def rows(self, sql: str, params: tuple | list = ()) -> list[dict]:
         """Read what the server actually stored (a fresh connection: only committed data)."""
-        from sync.central.storage import connect, database_path
-
         db = connect(database_path(self.data_dir))
         try:
             return list(db.query(sql, params))
