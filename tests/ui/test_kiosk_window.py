@@ -1,0 +1,140 @@
+"""Real taps on real widgets in an offscreen window; every test checks the store as well."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_first_start_asks_for_a_pin_twice_then_opens_the_desk(make_kiosk):
+    kiosk = make_kiosk(pin=None)
+    assert kiosk.screen == "pin_setup"
+    kiosk.type_pin("2468")
+    kiosk.type_pin("2469")
+    assert kiosk.screen == "pin_setup"
+    assert "not the same" in kiosk.banner()
+    assert not kiosk.flow.pin.has_pin()
+    kiosk.type_pin("2468")
+    kiosk.type_pin("2468")
+    assert kiosk.screen == "staff"
+    assert kiosk.flow.pin.has_pin() and kiosk.flow.pin.verify("2468")
+
+
+def test_check_in_to_rating_and_back_to_the_desk(make_kiosk):
+    kiosk = make_kiosk(staff_lock_s=900)
+    kiosk.type_pin("2468")
+    kiosk.tap("Check in")
+    visit_id = kiosk.flow.desk.waiting()[0].visit_id
+    ticket = kiosk.store.visit(visit_id)["ticket"]
+    kiosk.advance(240)
+    kiosk.tap(kiosk.row(ticket, "Call in"))
+    assert kiosk.store.visit(visit_id)["status"] == "in_chair"
+    kiosk.advance(60)
+    kiosk.tap(kiosk.row(ticket, "Check out"))
+    assert kiosk.screen == "rating"
+
+    kiosk.tap("Very poor")
+    assert kiosk.screen == "followup"
+    kiosk.tap("Waiting time")
+    kiosk.tap("Send")
+    assert kiosk.screen == "thanks"
+    kiosk.advance(kiosk.flow.settings.thanks_s)
+    assert kiosk.screen == "staff"
+
+    visit = kiosk.store.visit(visit_id)
+    assert visit["status"] == "done" and visit["checked_out_at"] is not None
+    [rating] = kiosk.store._query("SELECT * FROM ratings")
+    assert rating["visit_id"] == visit_id
+    assert (rating["score"], rating["scale"]) == (1, 5)
+    assert json.loads(rating["tags"]) == ["waiting_time"]
+
+
+def test_a_wrong_pin_is_refused_and_counted(make_kiosk):
+    kiosk = make_kiosk()
+    assert kiosk.screen == "pin"
+    kiosk.type_pin("1357")
+    assert kiosk.screen == "pin"
+    assert "not right" in kiosk.banner()
+    assert kiosk.store.get_meta("pin_failures") == "1"
+    kiosk.type_pin("2468")
+    assert kiosk.screen == "staff"
+    assert kiosk.store.get_meta("pin_failures") is None
+
+
+def test_an_unanswered_question_goes_back_to_the_desk_by_itself(make_kiosk, ui_clock):
+    kiosk = make_kiosk()
+    kiosk.type_pin("2468")
+    visit = kiosk.flow.check_in()
+    kiosk.flow.call_in(visit["id"])
+    kiosk.tap("Check in")  # redraw with the visit in the chair
+    kiosk.tap(kiosk.row(visit["ticket"], "Check out"))
+    assert kiosk.screen == "rating"
+    assert "20 s" in kiosk.app.root.manager.current_screen.countdown_text
+    kiosk.advance(kiosk.flow.settings.idle_timeout_s - 1)
+    assert kiosk.screen == "rating"
+    assert "1 s" in kiosk.app.root.manager.current_screen.countdown_text
+    kiosk.advance(1)
+    assert kiosk.screen == "staff"
+    assert kiosk.store._query("SELECT COUNT(*) AS n FROM ratings")[0]["n"] == 0
+    assert kiosk.store.visit(visit["id"])["status"] == "done"
+
+
+def test_a_ratings_tablet_saves_a_face_and_returns_to_the_faces(make_kiosk):
+    kiosk = make_kiosk(role="ratings", followup_for="never")
+    assert kiosk.screen == "rating"
+    kiosk.tap("Good")
+    assert kiosk.screen == "thanks"
+    kiosk.advance(kiosk.flow.settings.thanks_s)
+    assert kiosk.screen == "rating"
+    [rating] = kiosk.store._query("SELECT * FROM ratings")
+    assert rating["score"] == 4 and rating["visit_id"] is None
+
+
+def test_the_corner_gesture_and_pin_reach_staff_mode_and_escape_is_blocked(make_kiosk):
+    kiosk = make_kiosk(role="ratings")
+    assert kiosk.app._on_request_close() is True  # window close refused on the faces
+    for _ in range(3):
+        kiosk.tap(kiosk.corner())
+    assert kiosk.screen == "pin"
+    kiosk.type_pin("2468")
+    assert kiosk.screen == "staff"
+    assert kiosk.app._on_request_close() is False
+    kiosk.tap("Back to the faces")
+    assert kiosk.screen == "rating"
+
+
+def test_a_refusal_shows_in_the_banner_and_a_full_disk_does_not_crash(make_kiosk, monkeypatch):
+    from kiosk.store import StoreFull
+
+    kiosk = make_kiosk()
+    kiosk.type_pin("2468")
+
+    def full(*_args, **_kwargs):
+        raise StoreFull("the disk is full: the last action was not saved.")
+
+    monkeypatch.setattr(kiosk.store, "record", full)
+    kiosk.tap("Check in")
+    assert kiosk.screen == "staff"
+    assert kiosk.banner().startswith("The disk is full")
+    assert kiosk.store._query("SELECT COUNT(*) AS n FROM visits")[0]["n"] == 0
+
+
+def test_undo_and_fix_a_time_from_the_screen(make_kiosk, ui_clock):
+    kiosk = make_kiosk(staff_lock_s=900)
+    kiosk.type_pin("2468")
+    kiosk.tap("Check in")
+    kiosk.tap("Undo")
+    assert kiosk.store._query("SELECT status FROM visits")[0]["status"] == "voided"
+
+    ui_clock.advance(minutes=10)
+    kiosk.tap("Check in")
+    visit_id = kiosk.flow.desk.waiting()[0].visit_id
+    ticket = kiosk.store.visit(visit_id)["ticket"]
+    kiosk.tap(kiosk.row(ticket, "More"))
+    kiosk.tap("Fix a time")
+    kiosk.tap("\u22125 min")
+    kiosk.tap("\u22121 min")
+    kiosk.tap("Save the time")
+    assert kiosk.screen == "staff"
+    events = [e["type"] for e in kiosk.store.events()]
+    assert events[-1] == "visit.corrected"
+    assert kiosk.flow.desk.waiting()[0].wait_min == 6
