@@ -63,6 +63,8 @@ def _cell(value) -> str:
         return "-"
     if isinstance(value, bool):
         return "PASS" if value else "FAIL"
+    if isinstance(value, int):
+        return f"{value:,}"
     if isinstance(value, float):
         if value == 0 or abs(value) >= 100:
             return f"{value:,.0f}"
