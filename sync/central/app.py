@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from sync.central.dashboard import install_dashboard
 from sync.central.routes import events, health, kiosk_config, metrics
 from sync.central.storage import Store
 from sync.protocol import PROTOCOL_VERSION
@@ -40,4 +41,5 @@ def create_app(data_dir: Path) -> FastAPI:
     app.state.store = store
     for router in API_ROUTERS:
         app.include_router(router)
+    install_dashboard(app)
     return app

@@ -9,6 +9,8 @@
     site set --data DIR --site S [--timezone Z] [--target-wait-min N] [--rating-scale 5|4]
              [--followup-tags a,b,c] [--idle-timeout-s N]
     site list --data DIR
+    user add --data DIR --name N [--password-stdin]       a dashboard login
+    demo-data --data DIR [--days 28] [--visits N] [--ratings N]
 
 Output meant for scripts is JSON on stdout; an error is one sentence on stderr and exit code 2.
 """
@@ -124,6 +126,18 @@ def cmd_site_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from sync.central.dashboard.commands import user_add
+
+    return user_add(Path(args.data), args.name, args.password_stdin)
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from sync.central.dashboard.commands import demo_data
+
+    return demo_data(Path(args.data), args.days, args.visits, args.ratings)
+
+
 def _data_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, metavar="DIR", help="the data directory")
 
@@ -174,6 +188,18 @@ def build_parser() -> argparse.ArgumentParser:
     site_set.add_argument("--followup-tags", help="comma-separated, e.g. waiting_time,billing")
     site_set.add_argument("--idle-timeout-s", type=int)
     _command(site_actions, "list", cmd_site_list, "list sites and their settings")
+    user = commands.add_parser("user", help="dashboard logins")
+    user_actions = user.add_subparsers(dest="action", required=True, metavar="ACTION")
+    user_add = _command(user_actions, "add", cmd_user_add, "create a login or set its password")
+    user_add.add_argument("--name", required=True)
+    user_add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+
+    demo = _command(commands, "demo-data", cmd_demo_data, "fill a fresh store with sample data")
+    demo.add_argument("--days", type=int, default=28, help="days of data ending today")
+    demo.add_argument("--visits", type=int, help="about this many visits (e.g. 1000000)")
+    demo.add_argument("--ratings", type=int, help="about this many ratings")
     return parser
 
 

@@ -138,7 +138,15 @@ def _v1_initial(db: Database) -> None:
     db["ratings"].create_index(["visit_id"])
 
 
-MIGRATIONS = (_v1_initial,)
+def _v2_dashboard(db: Database) -> None:
+    # The dashboard's logins and sessions, and its covering indexes (defined beside the code
+    # that uses them); imported here, not at the top, to keep the CLI's imports light.
+    from sync.central.dashboard.schema import create_dashboard_tables
+
+    create_dashboard_tables(db)
+
+
+MIGRATIONS = (_v1_initial, _v2_dashboard)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

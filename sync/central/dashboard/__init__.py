@@ -1,0 +1,96 @@
+"""The practice manager's dashboard, served by the central store at ``/``.
+
+``install_dashboard(app)`` adds its routes to the app ``sync.central.app.create_app`` made;
+``one_time_login_url`` gives the embedded store's launcher a link to print.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the web stack is imported only when a dashboard is served, not by the CLI
+    from fastapi import FastAPI, Request
+
+# No inline scripts anywhere (figures travel as JSON data blocks), so scripts can be 'self'
+# only; Plotly injects <style> elements, hence 'unsafe-inline' for styles alone.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self'; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+
+
+def _wants_html(request: Request) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/dashboard/", "/export/", "/static/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def install_dashboard(app: FastAPI) -> FastAPI:
+    """Add the dashboard to a central store app (once; a second call changes nothing)."""
+    from fastapi.exception_handlers import http_exception_handler
+    from fastapi.responses import JSONResponse, RedirectResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    from sync.central.dashboard import accounts
+    from sync.central.dashboard.pages import api_router, router
+    from sync.central.dashboard.web import LoginRequired, login_redirect_url, templates
+
+    if getattr(app.state, "dashboard_installed", False):
+        return app
+
+    app.state.dashboard_installed = True
+    app.state.login_limiter = accounts.LoginRateLimiter()
+    app.include_router(router)
+    app.include_router(api_router)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired):
+        if _wants_html(request) or request.method == "POST":
+            return RedirectResponse(login_redirect_url(request), status_code=303)
+        return JSONResponse(
+            {"detail": "Log in to the dashboard first (your session may have expired)."},
+            status_code=401,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if not _wants_html(request):
+            return await http_exception_handler(request, exc)
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {"status": exc.status_code, "message": exc.detail},
+            status_code=exc.status_code,
+        )
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        response = await call_next(request)
+        if not request.url.path.startswith("/api/"):
+            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+            response.headers.setdefault("X-Frame-Options", "DENY")
+            response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app
+
+
+def one_time_login_url(data_dir: Path, base_url: str) -> str:
+    """A link that logs in once within a few minutes (as the first user; "admin" is made
+    with a random password if there is no user yet). The embedded launcher prints it."""
+    from sync.central.dashboard import accounts
+    from sync.central.storage import Store
+
+    store = Store(Path(data_dir))
+    try:
+        with store.write() as db:
+            token = accounts.create_login_link_token(db)
+    finally:
+        store.close()
+    return f"{base_url.rstrip('/')}/login/once?token={token}"

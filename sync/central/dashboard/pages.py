@@ -1,0 +1,341 @@
+"""The dashboard's routes: login/logout, one page per panel, the live queue, CSV downloads.
+
+Routes stay thin: ``queries`` computes, ``charts`` shapes the figures, the templates show.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import plotly
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
+
+from kiosk.timeutil import to_rfc3339, utc_now
+from sync.central.dashboard import accounts, charts, export, queries
+from sync.central.dashboard.web import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    Filters,
+    FiltersDep,
+    SessionDep,
+    check_csrf,
+    new_login_csrf,
+    safe_next,
+    set_cookie,
+    store_of,
+    templates,
+)
+from sync.central.metrics_query import InvalidRange, parse_range
+from sync.central.security import ReporterDep
+from sync.central.storage import connect
+
+router = APIRouter(include_in_schema=False)
+api_router = APIRouter(prefix="/api/v1/export", tags=["reporting"])
+
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+FONTS = Path(__file__).resolve().parents[3] / "assets" / "fonts"
+STATIC = Path(__file__).parent / "static"
+NAV = (
+    ("today", "/", "Today"),
+    ("trends", "/trends", "Trends"),
+    ("waits", "/rating-by-wait", "Rating by wait"),
+    ("reasons", "/reasons", "Follow-up reasons"),
+    ("compare", "/compare", "Compare"),
+    ("devices", "/devices", "Devices"),
+    ("export", "/export", "Export"),
+)
+
+
+def limiter(request: Request) -> accounts.LoginRateLimiter:
+    return request.app.state.login_limiter
+
+
+def _page(request: Request, name: str, session, flt: Filters | None, **context) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        name,
+        {"nav": NAV, "session": session, "filters": flt, "charts": {}, **context},
+    )
+
+
+# --- login ---------------------------------------------------------------------------------
+
+
+def _login_form(request: Request, next_url: str, error: str | None = None, status: int = 200):
+    token = new_login_csrf()
+    response = templates.TemplateResponse(
+        request,
+        "login.html",
+        {"csrf": token, "next": next_url, "error": error},
+        status_code=status,
+    )
+    set_cookie(request, response, LOGIN_CSRF_COOKIE, token, max_age=3600)
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/"):
+    return _login_form(request, safe_next(next))
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+):
+    check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE), csrf)
+    address = request.client.host if request.client else "unknown"
+    wait = limiter(request).retry_after(username, address)
+    if wait:
+        response = _login_form(
+            request,
+            safe_next(next),
+            f"Too many failed logins for this name. Wait {wait} seconds, then try again.",
+            status=429,
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
+    store = store_of(request)
+    user = accounts.verify_password(store.db, username, password)
+    if user is None:
+        limiter(request).failed(username, address)
+        return _login_form(
+            request, safe_next(next), "The name or password is not right. Try again.", 401
+        )
+    limiter(request).succeeded(username, address)
+    return _logged_in(request, store, user, safe_next(next))
+
+
+def _logged_in(request: Request, store, user: accounts.User, target: str):
+    with store.write() as db:
+        session_id = accounts.open_session(db, user)
+    response = RedirectResponse(target, status_code=303)
+    set_cookie(
+        request,
+        response,
+        SESSION_COOKIE,
+        session_id,
+        max_age=int(accounts.SESSION_LIFETIME.total_seconds()),
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    return response
+
+
+@router.get("/login/once")
+def login_once(request: Request, token: str = ""):
+    """The embedded store's one-time link: valid once, for a few minutes."""
+    store = store_of(request)
+    with store.write() as db:
+        user = accounts.redeem_login_link(db, token)
+    if user is None:
+        return _login_form(
+            request,
+            "/",
+            "This login link has been used or has expired. Log in with a name and password, "
+            "or start the kiosk again for a new link.",
+            status=401,
+        )
+    return _logged_in(request, store, user, "/")
+
+
+@router.post("/logout")
+def logout(request: Request, session: SessionDep, csrf: Annotated[str, Form()] = ""):
+    check_csrf(session.csrf_token, csrf)
+    with store_of(request).write() as db:
+        accounts.close_session(db, request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# --- panels --------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def today_page(request: Request, session: SessionDep, flt: FiltersDep):
+    now = utc_now()
+    db = store_of(request).db
+    figures = queries.today(db, flt.sites, None, now)
+    queue = queries.live_queue(db, flt.sites, None, now)
+    return _page(request, "today.html", session, flt, active="today", t=figures, queue=queue)
+
+
+@router.get("/dashboard/queue.json")
+def queue_json(request: Request, session: SessionDep, flt: FiltersDep) -> dict:
+    return queries.live_queue(store_of(request).db, flt.sites, None, utc_now())
+
+
+@router.get("/trends", response_class=HTMLResponse)
+def trends_page(request: Request, session: SessionDep, flt: FiltersDep):
+    data = queries.trends(store_of(request).db, flt.sites, flt.first, flt.last, None)
+    target = data["target_wait_min"]
+    figures = {
+        "waits-by-day": charts.waits_by_day(data["days"], target),
+        "satisfaction-by-day": charts.satisfaction_by_day(data["days"]),
+        "by-hour": charts.by_hour(data["hours"], target),
+    }
+    return _page(request, "trends.html", session, flt, active="trends", data=data, charts=figures)
+
+
+@router.get("/rating-by-wait", response_class=HTMLResponse)
+def rating_by_wait_page(request: Request, session: SessionDep, flt: FiltersDep):
+    data = queries.rating_by_wait(store_of(request).db, flt.sites, flt.first, flt.last, None)
+    figures = {"rating-by-wait": charts.rating_by_wait(data["buckets"])}
+    return _page(
+        request, "rating_by_wait.html", session, flt, active="waits", data=data, charts=figures
+    )
+
+
+@router.get("/reasons", response_class=HTMLResponse)
+def reasons_page(request: Request, session: SessionDep, flt: FiltersDep):
+    data = queries.followup_reasons(store_of(request).db, flt.sites, flt.first, flt.last, None)
+    tags = [row["tag"] for row in data["tags"]]
+    figures = {"reasons": charts.reasons_over_time(data["days"], tags)} if tags else {}
+    return _page(request, "reasons.html", session, flt, active="reasons", data=data, charts=figures)
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(request: Request, session: SessionDep, flt: FiltersDep):
+    db = store_of(request).db
+    names = {row[0]: row[1] for row in db.execute("SELECT id, name FROM devices")}
+    site_of = {row[0]: row[1] for row in db.execute("SELECT id, site FROM devices")}
+    labels = {key: f"{site_of[key]} · {name}" for key, name in names.items()}
+    data = queries.compare(db, flt.sites, flt.first, flt.last, labels)
+    figures = {
+        "compare-happy": charts.compare_bars(
+            data["desks"], "happy_index", "Happy Index", "", charts.GREEN
+        ),
+        "compare-wait": charts.compare_bars(
+            data["desks"], "wait_median_min", "median wait (minutes)", " min", charts.BLUE
+        ),
+    }
+    return _page(request, "compare.html", session, flt, active="compare", data=data, charts=figures)
+
+
+@router.get("/devices", response_class=HTMLResponse)
+def devices_page(request: Request, session: SessionDep, flt: FiltersDep):
+    now = utc_now()
+    rows = queries.devices(store_of(request).db, flt.sites, now)
+    return _page(
+        request,
+        "devices.html",
+        session,
+        flt,
+        active="devices",
+        devices=rows,
+        silent_after=int(queries.SILENT_AFTER.total_seconds() // 60),
+    )
+
+
+@router.get("/export", response_class=HTMLResponse)
+def export_page(request: Request, session: SessionDep, flt: FiltersDep):
+    return _page(request, "export.html", session, flt, active="export")
+
+
+def _csv_response(chunks, name: str) -> StreamingResponse:
+    return StreamingResponse(
+        chunks,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+def _streamed(request: Request, make, ranges):
+    """CSV rows read on a connection of their own: the stream is consumed in other threads."""
+
+    def chunks():
+        db = connect(store_of(request).path)
+        try:
+            yield from make(db, ranges)
+        finally:
+            db.close()
+
+    return chunks()
+
+
+def _local_ranges(flt: Filters) -> list[tuple[str | None, str, str]]:
+    return [(w.site.name, w.start, w.end) for w in queries.windows(flt.sites, flt.first, flt.last)]
+
+
+@router.get("/export/visits.csv")
+def export_visits(request: Request, session: SessionDep, flt: FiltersDep):
+    chunks = _streamed(request, export.visits_csv, _local_ranges(flt))
+    return _csv_response(chunks, f"visits_{flt.first}_{flt.last}.csv")
+
+
+@router.get("/export/ratings.csv")
+def export_ratings(request: Request, session: SessionDep, flt: FiltersDep):
+    chunks = _streamed(request, export.ratings_csv, _local_ranges(flt))
+    return _csv_response(chunks, f"ratings_{flt.first}_{flt.last}.csv")
+
+
+# --- static files (no CDN: a clinic network may have no internet) --------------------------
+
+
+@router.get("/static/dashboard/plotly.min.js")
+def plotly_js():
+    return FileResponse(
+        PLOTLY_JS,
+        media_type="text/javascript",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+@router.get("/static/dashboard/fonts/{name}")
+def font(name: str):
+    if name not in ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"):
+        raise HTTPException(404, "There is no such font here.")
+    return FileResponse(
+        FONTS / name, media_type="font/ttf", headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
+@router.get("/static/dashboard/{name}")
+def static_file(name: str):
+    types = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
+    if name not in types:
+        raise HTTPException(404, "There is no such file here.")
+    return FileResponse(STATIC / name, media_type=types[name])
+
+
+# --- the same exports for reporting tokens -------------------------------------------------
+
+RANGE_HELP = "RFC 3339 instant like 2026-11-23T00:00:00Z; default: the 24 hours before 'to'."
+
+
+def _api_ranges(from_: str | None, to: str | None, site: str | None):
+    try:
+        start, end = parse_range(from_, to, utc_now())
+    except InvalidRange as error:
+        raise HTTPException(422, f"{error}.") from None
+    return [(site, to_rfc3339(start), to_rfc3339(end))]
+
+
+@api_router.get("/visits.csv", summary="Visits checked in within a range, as CSV")
+async def api_export_visits(
+    request: Request,
+    reporter: ReporterDep,
+    site: Annotated[str | None, Query(description="Site name; all when left out.")] = None,
+    from_: Annotated[str | None, Query(alias="from", description=RANGE_HELP)] = None,
+    to: Annotated[str | None, Query(description="RFC 3339; default: now.")] = None,
+):
+    ranges = await run_in_threadpool(_api_ranges, from_, to, site)
+    return _csv_response(_streamed(request, export.visits_csv, ranges), "visits.csv")
+
+
+@api_router.get("/ratings.csv", summary="Ratings that occurred within a range, as CSV")
+async def api_export_ratings(
+    request: Request,
+    reporter: ReporterDep,
+    site: Annotated[str | None, Query(description="Site name; all when left out.")] = None,
+    from_: Annotated[str | None, Query(alias="from", description=RANGE_HELP)] = None,
+    to: Annotated[str | None, Query(description="RFC 3339; default: now.")] = None,
+):
+    ranges = await run_in_threadpool(_api_ranges, from_, to, site)
+    return _csv_response(_streamed(request, export.ratings_csv, ranges), "ratings.csv")
