@@ -50,6 +50,16 @@ async def _drain(stream: AsyncIterator[bytes], already: int) -> None:
             return
 
 
+def _has_lone_surrogate(body: bytes, document: Any) -> bool:
+    if b"\\u" not in body:
+        return False  # the common case: no escapes at all, nothing to encode again
+    try:
+        json.dumps(document, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_batch(body: bytes) -> list[Any]:
     """The batch's list of events (each still unvalidated); HTTPException with a sentence."""
     try:
@@ -62,6 +72,16 @@ def parse_batch(body: bytes) -> list[Any]:
             f"The request body is not valid JSON: {error.msg} at line {error.lineno} "
             f"column {error.colno}.",
         ) from None
+    except RecursionError:
+        # Valid JSON can nest deeper than Python's stack; a batch never nests more than 4.
+        raise HTTPException(400, "The request body nests JSON too deeply.") from None
+    except ValueError:
+        # An integer literal longer than Python's int_max_str_digits (4300 digits).
+        raise HTTPException(400, "The request body has a number too long to read.") from None
+    if _has_lone_surrogate(body, document):
+        # JSON may spell half a UTF-16 pair (\ud800); it cannot be stored or echoed back as
+        # UTF-8, so refuse it here rather than fail while answering.
+        raise HTTPException(400, "The request body has an unpaired \\uD800-\\uDFFF escape.")
     if not isinstance(document, dict) or "events" not in document:
         raise HTTPException(422, 'The request body must be a JSON object {"events": [...]}.')
     unknown = sorted(set(document) - {"events"})

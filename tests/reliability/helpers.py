@@ -1,0 +1,151 @@
+"""What the reliability scenarios share: polling, the central store as a real process, and
+counting a process's open files, threads and memory."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import requests
+
+from sync.central import auth
+from sync.central.storage import Store as CentralStore
+from sync.central.storage import connect, database_path
+
+ROOT = Path(__file__).resolve().parents[2]
+URL_PATTERN = re.compile(r"http://127\.0\.0\.1:(\d+)")
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
+    """Poll ``condition`` until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what or condition}")
+        time.sleep(0.005)
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process, from /proc (KiB)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise LookupError(f"no VmRSS for process {pid}")
+
+
+def snapshot() -> tuple[int, int]:
+    """(open file descriptors, live threads) of this process."""
+    return open_fds(), threading.active_count()
+
+
+class CentralProcess:
+    """``python main.py central --data DIR --port P`` as a child process, killable for real.
+
+    It prints its bound port on its first line of stderr (before uvicorn starts); ``start()``
+    then polls ``/healthz`` until it answers. Everything it logs is kept in ``log``.
+    """
+
+    def __init__(self, data_dir: Path, port: int = 0, log_level: str = "info"):
+        self.data_dir = Path(data_dir)
+        self.port = port
+        self.log_level = log_level
+        self.process: subprocess.Popen | None = None
+        self.log: list[str] = []
+        self._reader: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def start(self, timeout: float = 30.0) -> CentralProcess:
+        self.process = subprocess.Popen(
+            [sys.executable, "main.py", "central", "--data", str(self.data_dir),
+             "--port", str(self.port), "--log-level", self.log_level],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        first = self.process.stderr.readline()
+        found = URL_PATTERN.search(first)
+        if not found:
+            rest = self.process.stderr.read() if self.process.poll() is not None else ""
+            raise RuntimeError(f"central did not say its port: {first!r} {rest[-2000:]}")
+        self.port = int(found.group(1))
+        self.log.append(first)
+        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            if self.process.poll() is not None:
+                raise RuntimeError(f"central exited while starting: {''.join(self.log)[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"central did not answer within {timeout} s")
+            time.sleep(0.01)
+
+    def _read_log(self) -> None:
+        for line in self.process.stderr:
+            self.log.append(line)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handler, no flush, no goodbye."""
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self._reader.join(timeout=5)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+
+    def enrol(self, site: str = "Test Clinic", name: str = "Desk 1") -> tuple[str, str]:
+        """(device id, token): what `device add` does, on the same file, without a new process."""
+        return enrol(self.data_dir, site, name)
+
+    def rows(self, sql: str, params: tuple | list = ()) -> list[dict]:
+        return central_rows(self.data_dir, sql, params)
+
+
+def enrol(data_dir: Path, site: str = "Test Clinic", name: str = "Desk 1") -> tuple[str, str]:
+    store = CentralStore(Path(data_dir))
+    try:
+        with store.write() as db:
+            device, token = auth.add_device(db, site, name)
+    finally:
+        store.close()
+    return device.id, token
+
+
+def central_rows(data_dir: Path, sql: str, params: tuple | list = ()) -> list[dict]:
+    """What the central store has committed, read through a connection of our own."""
+    db = connect(database_path(Path(data_dir)))
+    try:
+        return list(db.query(sql, params))
+    finally:
+        db.close()
