@@ -1,0 +1,265 @@
+"""Crash tests: SIGKILL the kiosk while it writes, and the central store while it ingests.
+
+The kiosk: a writer process (forked from ``kiosk_writer``'s zygote) checks patients in, calls
+them, checks them out and rates as fast as the disk allows, syncing in the background, and
+says ``ACK <id>`` after each commit. It is SIGKILLed at a random moment (while starting, after a
+random time, or after a random number of acks), over and over; after each kill the kiosk's own
+start-up path reopens the file. Every acknowledged write must be there, the file must pass
+``PRAGMA integrity_check`` and must not be mistaken for a corrupt one, and the sequence must stay
+gapless. Then a sync pass runs and the central store must hold each event exactly once.
+
+The central store: ``main.py central`` runs as a process and is SIGKILLed while a 500-event
+batch is in flight; read straight from its file afterwards, each batch is stored wholly or not
+at all, and after a restart the kiosk's retry completes the delivery, once.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from kiosk.store import Store
+from sync.client import SyncClient, SyncLoop
+from tests.reliability import figures
+from tests.reliability.helpers import ROOT, CentralProcess, wait_until
+
+KIOSK_KILLS = 120
+CENTRAL_KILLS = 8
+SEED = int(os.environ.get("RELIABILITY_SEED", time.time_ns() % 1_000_000))
+
+
+class Zygote:
+    """The writer factory (see kiosk_writer): spawn a writer, read its acks, see it end."""
+
+    def __init__(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.reliability.kiosk_writer"],
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.errors: list[str] = []
+        threading.Thread(target=self._pump, args=(self.process.stdout, self.lines.put),
+                         daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.process.stderr, self.errors.append),
+                         daemon=True).start()
+
+    @staticmethod
+    def _pump(stream, put) -> None:
+        for line in stream:
+            put(line.rstrip("\n"))
+
+    def spawn(self, data_dir: Path, url: str, token: str) -> int:
+        self.process.stdin.write(f"spawn {data_dir} {url} {token}\n")
+        self.process.stdin.flush()
+        line = self.line(timeout=30)
+        if line is None or not line.startswith("PID "):
+            pytest.fail(f"the zygote did not spawn a writer: {line!r} {self.errors[-20:]}")
+        return int(line.split()[1])
+
+    def line(self, timeout: float) -> str | None:
+        try:
+            return self.lines.get(timeout=max(0.0, timeout))
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def _verify_kiosk_file(path: Path, acknowledged: set[str]) -> int:
+    """Reopen as the kiosk does at start; returns how many events the file holds."""
+    store = Store(path)
+    try:
+        assert store.recovered_from is None, "a SIGKILL made a good database look corrupt"
+        assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        events = store.events()
+        on_disk = {event["id"] for event in events}
+        missing = acknowledged - on_disk
+        assert not missing, f"{len(missing)} acknowledged writes are gone: {sorted(missing)[:3]}"
+        seqs = [event["device_seq"] for event in events]
+        assert seqs == list(range(1, len(seqs) + 1)), "device_seq has a gap or a repeat"
+        return len(events)
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_a_kiosk_killed_at_random_moments_loses_no_acknowledged_write(tmp_path, central_server):
+    started = time.monotonic()
+    device = central_server.add_device(name="Crash desk")
+    data_dir = tmp_path / "kiosk"
+    chance = random.Random(SEED)
+    acknowledged: set[str] = set()
+    ends: Counter[str] = Counter()
+    moments: Counter[str] = Counter()
+    zygote = Zygote()
+    try:
+        for _ in range(KIOSK_KILLS):
+            pid = zygote.spawn(data_dir, central_server.base_url, device.token)
+            spawned = time.monotonic()
+            roll = chance.random()
+            if roll < 0.15:  # while the interpreter opens, checks and migrates the file
+                moment, deadline, target = "starting", spawned + chance.uniform(0, 0.005), None
+            elif roll < 0.55:
+                moment, target = "after a time", None
+                deadline = spawned + chance.uniform(0.005, 0.1)
+            else:
+                moment, deadline, target = "after acks", spawned + 10, chance.randint(1, 40)
+            moments[moment] += 1
+            acks = 0
+            while target is None or acks < target:
+                line = zygote.line(deadline - time.monotonic())
+                if line is None:
+                    break
+                assert not line.startswith("END"), f"a writer died by itself: {zygote.errors[-30:]}"
+                acknowledged.add(line.split()[1])
+                acks += 1
+            os.kill(pid, signal.SIGKILL)
+            while (line := zygote.line(timeout=30)) is not None and not line.startswith("END"):
+                acknowledged.add(line.split()[1])  # committed and said before the kill landed
+            assert line is not None, "a killed writer was never reaped"
+            ends[line.split(maxsplit=2)[2]] += 1
+            _verify_kiosk_file(data_dir / "kiosk.sqlite", acknowledged)
+    finally:
+        zygote.close()
+    assert ends == {"signal 9": KIOSK_KILLS}, f"writers ended otherwise: {ends} {zygote.errors}"
+
+    store = Store(data_dir / "kiosk.sqlite")
+    client = SyncClient(store, central_server.base_url, device.token)
+    try:
+        for _ in range(20):
+            if store.sync_status()["backlog"] == 0:
+                break
+            client.sync_once()
+        assert store.sync_status() | {"last_synced_at": None} == {
+            "backlog": 0, "rejected": 0, "last_synced_at": None}, store.rejected_events()[:3]
+        local = store.events()
+        rating_count = len(store.ratings_between("0", "9"))
+    finally:
+        client.close()
+        store.close()
+
+    central = central_server.rows(
+        "SELECT id, device_seq FROM events WHERE device_id = ?", [device.device_id])
+    ids = Counter(row["id"] for row in central)
+    seqs = Counter(row["device_seq"] for row in central)
+    duplicated = sum(n - 1 for n in ids.values()) + sum(n - 1 for n in seqs.values())
+    lost = len({event["id"] for event in local} - set(ids)) + len(acknowledged - set(ids))
+    assert (lost, duplicated) == (0, 0)
+    assert len(central) == len(local) >= len(acknowledged)
+    assert central_server.rows("SELECT COUNT(*) AS n FROM ratings WHERE device_id = ?",
+                               [device.device_id]) == [{"n": rating_count}]
+    figures.record(
+        "crash_kiosk",
+        title="Kiosk SIGKILLed at random moments",
+        figures={"kills": KIOSK_KILLS, "acknowledged_writes_checked": len(acknowledged),
+                 "events_synced": len(central), "integrity_checks_ok": KIOSK_KILLS,
+                 "kill_moments": dict(moments), "seed": SEED},
+        lost=lost, duplicated=duplicated, seconds=time.monotonic() - started,
+    )
+
+
+class WatchedClient(SyncClient):
+    """The real client; it also says when a batch is on its way and which events it holds."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.posting = threading.Event()
+        self.batches: list[list[str]] = []
+
+    def _post(self, batch):
+        self.batches.append([event.id for event in batch])
+        self.posting.set()
+        return super()._post(batch)
+
+
+@pytest.mark.slow
+def test_the_central_store_killed_mid_batch_stores_it_whole_or_not_at_all(tmp_path):
+    started = time.monotonic()
+    chance = random.Random(SEED + 1)
+    central = CentralProcess(tmp_path / "central", log_level="warning").start()
+    store = Store(tmp_path / "kiosk" / "kiosk.sqlite")
+    client: WatchedClient | None = None
+    outcomes: Counter[str] = Counter()
+    try:
+        _, token = central.enrol(name="Desk under fire")
+        batch = 500
+        for n in range((CENTRAL_KILLS + 1) * batch):
+            store.record("rating.submitted", {"score": 1 + n % 5, "scale": 5, "tags": [],
+                                              "misuse": False})
+        client = WatchedClient(store, central.url, token, batch_size=batch, timeouts=(1, 10))
+        # One batch without a kill, to learn how long the store takes over one.
+        store_one = SyncClient(store, central.url, token, batch_size=batch)
+        took = time.monotonic()
+        first = store_one.store.unsynced(batch)
+        store_one._post(first)
+        store_one.store.mark_synced([event.id for event in first])
+        took = time.monotonic() - took
+        store_one.close()
+
+        for _ in range(CENTRAL_KILLS):
+            client.posting.clear()
+            client.batches.clear()
+            passing = threading.Thread(target=client.sync_once)
+            passing.start()
+            assert client.posting.wait(10)
+            time.sleep(chance.uniform(0, took * 1.2))  # the fault's timing, not a wait for a state
+            central.kill()
+            passing.join(15)
+            assert not passing.is_alive()
+            for sent in client.batches:
+                placeholders = ",".join("?" * len(sent))
+                stored = central.rows(
+                    f"SELECT COUNT(*) AS n FROM events WHERE id IN ({placeholders})", sent
+                )[0]["n"]
+                assert stored in (0, len(sent)), f"a batch was stored in part: {stored}/{len(sent)}"
+                outcomes["whole" if stored else "none"] += 1
+            central.start()  # the same port: the kiosk's URL does not change
+
+        loop = SyncLoop(store, client, heartbeat_s=3600, base_delay=0.05, max_delay=0.5)
+        loop.start()
+        try:
+            wait_until(lambda: store.sync_status()["backlog"] == 0, timeout=60,
+                       what="the retries to deliver the backlog")
+        finally:
+            assert loop.stop(timeout=5)
+        local = {event["id"] for event in store.events() if event["type"] == "rating.submitted"}
+        rows = central.rows("SELECT id, device_seq FROM events WHERE type = 'rating.submitted'")
+        ids = Counter(row["id"] for row in rows)
+        duplicated = sum(n - 1 for n in ids.values())
+        lost = len(local - set(ids))
+        assert (lost, duplicated, len(ids)) == (0, 0, len(local))
+        assert central.rows("SELECT COUNT(*) AS n FROM ratings") == [{"n": len(local)}]
+        assert store.sync_status()["rejected"] == 0
+    finally:
+        if client is not None:
+            client.close()
+        store.close()
+        central.stop()
+    server_errors = sum(" 500 " in line or "Traceback" in line for line in central.log)
+    assert server_errors == 0, "".join(central.log)[-3000:]
+    figures.record(
+        "crash_central",
+        title="Central store SIGKILLed mid-batch",
+        figures={"kills": CENTRAL_KILLS, "batches_in_flight": sum(outcomes.values()),
+                 "stored_whole": outcomes["whole"], "stored_not_at_all": outcomes["none"],
+                 "stored_in_part": 0, "events_checked": len(local), "seed": SEED},
+        lost=lost, duplicated=duplicated, server_errors=server_errors,
+        seconds=time.monotonic() - started,
+    )
