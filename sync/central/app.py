@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from sync.central.dashboard import install_dashboard
 from sync.central.routes import events, health, kiosk_config, metrics
+from sync.central.security import AuthFailures
 from sync.central.storage import Store
 from sync.protocol import PROTOCOL_VERSION
 
@@ -39,6 +40,7 @@ def create_app(data_dir: Path) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.store = store
+    app.state.auth_failures = AuthFailures()
     for router in API_ROUTERS:
         app.include_router(router)
     install_dashboard(app)

@@ -2,10 +2,18 @@
 
 401 (with ``WWW-Authenticate``) when the token is missing, unknown or revoked; 403 when it is a
 valid token of the other kind, so a person who pasted the wrong token is told which one to use.
+429 (with ``Retry-After``) once an address has had too many tokens refused in a minute: a
+guesser gets a handful of tries a minute, not thousands a second. A kiosk with a revoked token
+retries at most once a minute (its backoff cap), so it never trips the limit.
 """
 
 from __future__ import annotations
 
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -32,8 +40,80 @@ reporting_bearer = HTTPBearer(
 )
 
 
+AUTH_FAILURE_LIMIT = 20
+AUTH_FAILURE_WINDOW_S = 60.0
+MAX_TRACKED_ADDRESSES = 10_000
+
+
+class AuthFailures:
+    """Refused tokens per client address over a sliding window; thread-safe."""
+
+    def __init__(
+        self,
+        limit: int = AUTH_FAILURE_LIMIT,
+        window_s: float = AUTH_FAILURE_WINDOW_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.limit = limit
+        self.window_s = window_s
+        self.clock = clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, address: str, now: float) -> deque[float]:
+        times = self._failures.get(address, deque())
+        while times and now - times[0] >= self.window_s:
+            times.popleft()
+        return times
+
+    def retry_after(self, address: str) -> int:
+        """Seconds until this address may try again; 0 when it may try now."""
+        with self._lock:
+            now = self.clock()
+            times = self._recent(address, now)
+            if len(times) < self.limit:
+                return 0
+            return max(1, math.ceil(self.window_s - (now - times[0])))
+
+    def failed(self, address: str) -> None:
+        with self._lock:
+            now = self.clock()
+            if len(self._failures) >= MAX_TRACKED_ADDRESSES:
+                # Many addresses at once: forget those whose window has passed.
+                self._failures = {
+                    key: times for key, times in self._failures.items()
+                    if self._recent(key, now)
+                }
+            times = self._recent(address, now)
+            times.append(now)
+            self._failures[address] = times
+
+
 def get_store(request: Request) -> Store:
     return request.app.state.store
+
+
+def _client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _authenticated(request: Request, check: Callable[[], object], guessed: bool):
+    """Run ``check``; count a 401 against the caller's address, refuse with 429 past the limit."""
+    failures: AuthFailures | None = getattr(request.app.state, "auth_failures", None)
+    address = _client_address(request)
+    if failures is not None and (wait := failures.retry_after(address)):
+        raise HTTPException(
+            429,
+            f"Too many refused tokens from this address; try again in {wait} s.",
+            headers={"Retry-After": str(wait)},
+        )
+    try:
+        return check()
+    except TokenRefused as error:
+        # A guess is a token that was sent and is wrong; no token at all guesses nothing.
+        if failures is not None and error.status == 401 and guessed:
+            failures.failed(address)
+        raise _refused(error) from None
 
 
 def _refused(error: TokenRefused) -> HTTPException:
@@ -44,23 +124,21 @@ StoreDep = Annotated[Store, Depends(get_store)]
 
 
 def current_device(
+    request: Request,
     store: StoreDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(device_bearer)],
 ) -> Device:
-    try:
-        return authenticate_device(store.db, credentials.credentials if credentials else None)
-    except TokenRefused as error:
-        raise _refused(error) from None
+    token = credentials.credentials if credentials else None
+    return _authenticated(request, lambda: authenticate_device(store.db, token), bool(token))
 
 
 def current_reporter(
+    request: Request,
     store: StoreDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(reporting_bearer)],
 ) -> Reporter:
-    try:
-        return authenticate_reporter(store.db, credentials.credentials if credentials else None)
-    except TokenRefused as error:
-        raise _refused(error) from None
+    token = credentials.credentials if credentials else None
+    return _authenticated(request, lambda: authenticate_reporter(store.db, token), bool(token))
 
 
 DeviceDep = Annotated[Device, Depends(current_device)]

@@ -25,6 +25,7 @@ router = APIRouter(prefix="/api/v1", tags=["sync"])
     responses={
         400: {"description": "The body is not JSON."},
         401: {"description": "Missing, unknown or revoked device token."},
+        429: {"description": "Too many refused tokens from this address; see Retry-After."},
         403: {"description": "A reporting token was sent; events need a device token."},
         413: {"description": "More than 1000 events or 1 MiB."},
         422: {"description": 'The body is not {"events": [...]}.'},

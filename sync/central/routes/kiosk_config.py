@@ -17,7 +17,10 @@ router = APIRouter(prefix="/api/v1", tags=["sync"])
     "/config",
     response_model=KioskConfig,
     summary="The calling kiosk's site settings",
-    responses={401: {"description": "Missing, unknown or revoked device token."}},
+    responses={
+        401: {"description": "Missing, unknown or revoked device token."},
+        429: {"description": "Too many refused tokens from this address; see Retry-After."},
+    },
 )
 def get_config(device: DeviceDep, store: StoreDep) -> dict:
     site = ensure_site(store.db, device.site)

@@ -26,6 +26,7 @@ router = APIRouter(prefix="/api/v1", tags=["reporting"])
     ),
     responses={
         401: {"description": "Missing, unknown or revoked reporting token."},
+        429: {"description": "Too many refused tokens from this address; see Retry-After."},
         403: {"description": "A device token was sent; metrics need a reporting token."},
         404: {"description": "No such site or device."},
         422: {"description": "A bad 'from' or 'to'."},
