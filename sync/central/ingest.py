@@ -64,6 +64,15 @@ def _insert_event(db: Database, device: Device, event: Event, received_at: datet
     return cursor.rowcount == 1
 
 
+def _visit_of_another_site(db: Database, device: Device, visit_id: str) -> bool:
+    """A visit belongs to the site whose device checked it in; until then to nobody (so a
+    device cannot claim a visit id early and lock its real kiosk out)."""
+    row = db.execute(
+        "SELECT site FROM visits WHERE id = ? AND checked_in_at IS NOT NULL", [visit_id]
+    ).fetchone()
+    return row is not None and row[0] is not None and row[0] != device.site
+
+
 def ingest_batch(
     store: Store, device: Device, raw_events: list[Any], received_at: datetime
 ) -> list[dict]:
@@ -88,6 +97,11 @@ def ingest_batch(
                 continue
             if event.device_seq > MAX_DEVICE_SEQ:
                 reason = f"device_seq {event.device_seq} is larger than {MAX_DEVICE_SEQ}"
+                results.append({"id": _echo_id(raw), "status": REJECTED, "reason": reason})
+                continue
+            if event.visit_id is not None and _visit_of_another_site(db, device, event.visit_id):
+                reason = (f"visit {event.visit_id} belongs to another site; a device writes only "
+                          "its own site's visits")
                 results.append({"id": _echo_id(raw), "status": REJECTED, "reason": reason})
                 continue
             if not _insert_event(db, device, event, received_at):

@@ -137,9 +137,16 @@ def project_visit(db: Database, visit_id: str, updated_at: str) -> dict:
         )
     )
     events = _ordered(events)
-    state = replay_visit(events)
     check_in = next((e for e in events if e["type"] == "visit.checked_in"), events[0])
-    site = db.execute("SELECT site FROM devices WHERE id = ?", [check_in["device_id"]]).fetchone()
+    sites = {
+        device_id: db.execute("SELECT site FROM devices WHERE id = ?", [device_id]).fetchone()
+        for device_id in {event["device_id"] for event in events}
+    }
+    site = sites[check_in["device_id"]]
+    # Only the visit's own site changes it. Ingest refuses another site's device once the
+    # visit is known; this covers one whose events arrived before the check-in did.
+    events = _ordered([event for event in events if sites[event["device_id"]] == site])
+    state = replay_visit(events)
     row = {
         "id": visit_id,
         "device_id": check_in["device_id"],
