@@ -67,6 +67,22 @@ class Metrics(BaseModel):
     model_config = {"populate_by_name": True}
 
 
+class ErrorDetail(BaseModel):
+    """What every refusal carries: a sentence a person can act on (FastAPI's own request
+    validation, which answers with a list of problems, is the one exception)."""
+
+    detail: str | list[dict] = Field(description="Why the request was refused.")
+
+
+RANGE_ERROR = {"model": ErrorDetail, "description": "A bad 'from' or 'to', or 'from' ≥ 'to'."}
+CSV_RESPONSE = {"description": "CSV with a header row.", "content": {"text/csv": {}}}
+REPORTING_REFUSALS = {
+    401: {"model": ErrorDetail, "description": "Missing, unknown or revoked reporting token."},
+    403: {"model": ErrorDetail, "description": "A device token cannot read."},
+    429: {"model": ErrorDetail, "description": "Too many refused tokens; see Retry-After."},
+}
+
+
 class Health(BaseModel):
     status: Literal["ok"]
     schema_version: int

@@ -29,6 +29,7 @@ from sync.central.dashboard.web import (
     templates,
 )
 from sync.central.metrics_query import InvalidRange, parse_range
+from sync.central.schemas import CSV_RESPONSE, RANGE_ERROR, REPORTING_REFUSALS
 from sync.central.security import ReporterDep
 from sync.central.storage import connect
 
@@ -306,6 +307,7 @@ def static_file(name: str):
 
 # --- the same exports for reporting tokens -------------------------------------------------
 
+DATE_TIME = {"format": "date-time"}
 RANGE_HELP = "RFC 3339 instant like 2026-11-23T00:00:00Z; default: the 24 hours before 'to'."
 
 
@@ -317,25 +319,39 @@ def _api_ranges(from_: str | None, to: str | None, site: str | None):
     return [(site, to_rfc3339(start), to_rfc3339(end))]
 
 
-@api_router.get("/visits.csv", summary="Visits checked in within a range, as CSV")
+@api_router.get(
+    "/visits.csv",
+    response_class=StreamingResponse,
+    responses={200: CSV_RESPONSE, 422: RANGE_ERROR, **REPORTING_REFUSALS},
+    summary="Visits checked in within a range, as CSV",
+)
 async def api_export_visits(
     request: Request,
     reporter: ReporterDep,
     site: Annotated[str | None, Query(description="Site name; all when left out.")] = None,
-    from_: Annotated[str | None, Query(alias="from", description=RANGE_HELP)] = None,
-    to: Annotated[str | None, Query(description="RFC 3339; default: now.")] = None,
+    from_: Annotated[str | None, Query(alias="from", description=RANGE_HELP,
+                                       json_schema_extra=DATE_TIME)] = None,
+    to: Annotated[str | None, Query(description="RFC 3339; default: now.",
+                                    json_schema_extra=DATE_TIME)] = None,
 ):
     ranges = await run_in_threadpool(_api_ranges, from_, to, site)
     return _csv_response(_streamed(request, export.visits_csv, ranges), "visits.csv")
 
 
-@api_router.get("/ratings.csv", summary="Ratings that occurred within a range, as CSV")
+@api_router.get(
+    "/ratings.csv",
+    response_class=StreamingResponse,
+    responses={200: CSV_RESPONSE, 422: RANGE_ERROR, **REPORTING_REFUSALS},
+    summary="Ratings that occurred within a range, as CSV",
+)
 async def api_export_ratings(
     request: Request,
     reporter: ReporterDep,
     site: Annotated[str | None, Query(description="Site name; all when left out.")] = None,
-    from_: Annotated[str | None, Query(alias="from", description=RANGE_HELP)] = None,
-    to: Annotated[str | None, Query(description="RFC 3339; default: now.")] = None,
+    from_: Annotated[str | None, Query(alias="from", description=RANGE_HELP,
+                                       json_schema_extra=DATE_TIME)] = None,
+    to: Annotated[str | None, Query(description="RFC 3339; default: now.",
+                                    json_schema_extra=DATE_TIME)] = None,
 ):
     ranges = await run_in_threadpool(_api_ranges, from_, to, site)
     return _csv_response(_streamed(request, export.ratings_csv, ranges), "ratings.csv")

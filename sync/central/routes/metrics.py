@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from kiosk.timeutil import utc_now
 from sync.central.metrics_query import InvalidRange, MetricsQuery, compute_metrics, parse_range
-from sync.central.schemas import Metrics
+from sync.central.schemas import RANGE_ERROR, Metrics
 from sync.central.security import ReporterDep, StoreDep
 from sync.central.sites import UnknownSite, get_site
 
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/api/v1", tags=["reporting"])
         429: {"description": "Too many refused tokens from this address; see Retry-After."},
         403: {"description": "A device token was sent; metrics need a reporting token."},
         404: {"description": "No such site or device."},
-        422: {"description": "A bad 'from' or 'to'."},
+        422: RANGE_ERROR,
     },
 )
 def get_metrics(
@@ -38,9 +38,14 @@ def get_metrics(
     site: Annotated[str | None, Query(description="Site name; all sites when left out.")] = None,
     device: Annotated[str | None, Query(description="Device id; all when left out.")] = None,
     from_: Annotated[
-        str | None, Query(alias="from", description="RFC 3339; default: to - 24 h.")
+        str | None,
+        Query(alias="from", description="RFC 3339; default: to - 24 h.",
+              json_schema_extra={"format": "date-time"}),
     ] = None,
-    to: Annotated[str | None, Query(description="RFC 3339; default: now.")] = None,
+    to: Annotated[
+        str | None,
+        Query(description="RFC 3339; default: now.", json_schema_extra={"format": "date-time"}),
+    ] = None,
 ) -> dict:
     now = utc_now()
     try:
