@@ -48,7 +48,7 @@ def _start(which: str, data_dir, env) -> dict:
 
 
 def run(quick: bool) -> list[dict]:
-    runs = 3 if quick else 9
+    runs = 5 if quick else 11
     with scratch_dir("start") as folder:
         env = _env(folder / "kivy-home")
         data_dir = folder / "kiosk"
