@@ -1,7 +1,7 @@
 """The dashboard's admin commands, called from ``sync.central.cli``.
 
-    user add --data DIR --name NAME [--password-stdin]    a dashboard login (Argon2id)
-    demo-data --data DIR [--days 28] [--visits N] [--ratings N]
+user add --data DIR --name NAME [--password-stdin]    a dashboard login (Argon2id)
+demo-data --data DIR [--days 28] [--visits N] [--ratings N]
 """
 
 from __future__ import annotations

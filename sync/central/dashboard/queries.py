@@ -15,6 +15,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
@@ -112,6 +113,43 @@ GROUPS = {
     "bucket": lambda local: bucket_sql(),
     "site": lambda local: "site",
 }
+# The rollup column each grouping reads ("hour" is mapped to local time in Python).
+ROLLUP_KEYS = {
+    "all": "''",
+    "day": "hour",
+    "hour": "hour",
+    "device": "device_id",
+    "bucket": "bucket",
+    "site": "site",
+}
+
+
+@lru_cache(maxsize=256)
+def hour_map(timezone: str, start: str, end: str) -> dict[str, str] | None:
+    """UTC hour ('2026-11-23T09') -> local 'YYYY-MM-DD HH' for each hour of [start, end).
+
+    None when the zone's offset is not a whole number of hours in the range (India, Nepal,
+    parts of Australia): an hourly rollup cannot be cut at their local hours, so the rows
+    themselves are read instead.
+    """
+    zone = ZoneInfo(timezone)
+    moment, stop = parse_rfc3339(start), parse_rfc3339(end)
+    mapping = {}
+    while moment < stop:
+        local = moment.astimezone(zone)
+        if local.utcoffset().total_seconds() % 3600:
+            return None
+        mapping[to_rfc3339(moment)[:13]] = local.strftime("%Y-%m-%d %H")
+        moment += timedelta(hours=1)
+    return mapping
+
+
+def _local_key(group: str, key, hours: dict[str, str]):
+    if group == "day":
+        return hours[key][:10]
+    if group == "hour":
+        return hours[key][11:]
+    return key
 
 
 def _device_clause(device: str | None) -> tuple[str, list]:
@@ -134,42 +172,78 @@ def rating_groups(
     result: dict[str, RatingGroup] = defaultdict(lambda: RatingGroup({}))
     extra, extra_params = _device_clause(device)
     for win in wins:
-        key = GROUPS[group](local_hour_sql("occurred_at", win))
-        rows = db.execute(
-            f"SELECT {key} AS k, scale, score, visit_id IS NOT NULL AS linked, COUNT(*) "
-            "FROM ratings WHERE site = ? AND occurred_at >= ? AND occurred_at < ? "
-            f"AND misuse = 0 {extra} GROUP BY 1, 2, 3, 4",
-            [win.site.name, win.start, win.end, *extra_params],
-        ).fetchall()
+        hours = hour_map(win.site.timezone, win.start, win.end)
+        if hours is not None:
+            key = ROLLUP_KEYS[group]
+            rows = db.execute(
+                f"SELECT {key}, scale, score, linked, SUM(n) FROM rating_hours WHERE site = ? "
+                f"AND hour >= ? AND hour < ? {extra} GROUP BY 1, 2, 3, 4 HAVING SUM(n) > 0",
+                [win.site.name, win.start[:13], win.end[:13], *extra_params],
+            ).fetchall()
+        else:
+            key = GROUPS[group](local_hour_sql("occurred_at", win))
+            rows = db.execute(
+                f"SELECT {key} AS k, scale, score, visit_id IS NOT NULL AS linked, COUNT(*) "
+                "FROM ratings WHERE site = ? AND occurred_at >= ? AND occurred_at < ? "
+                f"AND misuse = 0 {extra} GROUP BY 1, 2, 3, 4",
+                [win.site.name, win.start, win.end, *extra_params],
+            ).fetchall()
+            hours = None
         for k, scale, score, linked, n in rows:
-            entry = result[NO_WAIT if k is None else k]
+            if hours is not None:
+                k = _local_key(group, k, hours)
+            entry = result[NO_WAIT if k in (None, "") and group == "bucket" else k]
             entry.counts[(scale, score)] = entry.counts.get((scale, score), 0) + n
             if linked:
                 entry.linked += n
     return dict(result)
 
 
+def _local_text(checked_in_at: str, zone: ZoneInfo) -> str:
+    return parse_rfc3339(checked_in_at).astimezone(zone).strftime("%Y-%m-%d %H")
+
+
 def wait_lists(
     db: Database, wins: list[Window], group: str, device: str | None = None
 ) -> dict[str, list[float]]:
-    """Waiting minutes of the called visits checked in within the windows, per group.
+    return wait_lists_by(db, wins, (group,), device)[group]
 
-    Only the one column the percentiles need is fetched; cancelled and voided visits are out,
-    as in ``metrics.report``.
+
+def wait_lists_by(
+    db: Database, wins: list[Window], groups: tuple[str, ...], device: str | None = None
+) -> dict[str, dict[str, list[float]]]:
+    """Waiting minutes of the called visits checked in within the windows, per group, for
+    several groupings from one read.
+
+    Only the columns the grouping and the percentiles need are read, from a covering partial
+    index; cancelled and voided visits are out, as in ``metrics.report``.
     """
-    result: dict[str, list[float]] = defaultdict(list)
+    result: dict[str, dict[str, list[float]]] = {g: defaultdict(list) for g in groups}
     extra, extra_params = _device_clause(device)
     for win in wins:
-        key = GROUPS[group](local_hour_sql("checked_in_at", win))
         rows = db.execute(
-            f"SELECT {key}, wait_min FROM visits WHERE site = ? AND checked_in_at >= ? "
-            "AND checked_in_at < ? AND voided = 0 AND cancel_reason IS NULL "
-            f"AND wait_min IS NOT NULL {extra}",
+            "SELECT checked_in_at, wait_min, device_id FROM visits WHERE site = ? "
+            "AND checked_in_at >= ? AND checked_in_at < ? AND voided = 0 "
+            f"AND cancel_reason IS NULL AND wait_min IS NOT NULL {extra}",
             [win.site.name, win.start, win.end, *extra_params],
         ).fetchall()
-        for k, wait in rows:
-            result[k].append(wait)
-    return dict(result)
+        for group in groups:
+            target = result[group]
+            if group in ("day", "hour"):
+                hours = hour_map(win.site.timezone, win.start, win.end)
+                zone = ZoneInfo(win.site.timezone)
+                cut = slice(0, 10) if group == "day" else slice(11, 13)
+                for checked_in_at, wait, _ in rows:
+                    at = checked_in_at[:13]
+                    local = hours[at] if hours else _local_text(checked_in_at, zone)
+                    target[local[cut]].append(wait)
+            elif group == "device":
+                for _, wait, device_id in rows:
+                    target[device_id].append(wait)
+            else:
+                key = win.site.name if group == "site" else ""
+                target[key].extend(row[1] for row in rows)
+    return {g: dict(v) for g, v in result.items()}
 
 
 def visit_counts(
@@ -179,17 +253,27 @@ def visit_counts(
     result: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     extra, extra_params = _device_clause(device)
     for win in wins:
-        key = GROUPS[group](local_hour_sql("checked_in_at", win))
-        rows = db.execute(
-            f"SELECT {key}, COUNT(*), COUNT(checked_out_at) FROM visits WHERE site = ? "
-            "AND checked_in_at >= ? AND checked_in_at < ? AND voided = 0 "
-            f"AND cancel_reason IS NULL {extra} GROUP BY 1",
-            [win.site.name, win.start, win.end, *extra_params],
-        ).fetchall()
+        hours = hour_map(win.site.timezone, win.start, win.end)
+        if hours is not None:
+            rows = db.execute(
+                f"SELECT {ROLLUP_KEYS[group]}, SUM(visits), SUM(checked_out) FROM visit_hours "
+                f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY 1",
+                [win.site.name, win.start[:13], win.end[:13], *extra_params],
+            ).fetchall()
+        else:
+            key = GROUPS[group](local_hour_sql("checked_in_at", win))
+            rows = db.execute(
+                f"SELECT {key}, COUNT(*), COUNT(checked_out_at) FROM visits WHERE site = ? "
+                "AND checked_in_at >= ? AND checked_in_at < ? AND voided = 0 "
+                f"AND cancel_reason IS NULL {extra} GROUP BY 1",
+                [win.site.name, win.start, win.end, *extra_params],
+            ).fetchall()
         for k, visits, checked_out in rows:
+            if hours is not None:
+                k = _local_key(group, k, hours)
             result[k][0] += visits
             result[k][1] += checked_out
-    return {k: (v[0], v[1]) for k, v in result.items()}
+    return {k: (v[0], v[1]) for k, v in result.items() if v[0]}
 
 
 def target_of(sites: list[SiteConfig]) -> float:
@@ -296,7 +380,8 @@ def trends(
     target = target_of(sites)
     days = []
     day_ratings = rating_groups(db, wins, "day", device)
-    day_waits = wait_lists(db, wins, "day", device)
+    waits = wait_lists_by(db, wins, ("day", "hour"), device)
+    day_waits = waits["day"]
     day_counts = visit_counts(db, wins, "day", device)
     day = first
     while day <= last:
@@ -309,7 +394,7 @@ def trends(
         )
         day += timedelta(days=1)
     hour_ratings = rating_groups(db, wins, "hour", device)
-    hour_waits = wait_lists(db, wins, "hour", device)
+    hour_waits = waits["hour"]
     hour_counts = visit_counts(db, wins, "hour", device)
     keys = sorted(set(hour_ratings) | set(hour_waits) | set(hour_counts))
     hours = [
@@ -347,21 +432,30 @@ def followup_reasons(
     """Tags chosen with negative ratings (the bottom two faces), per local day and in all."""
     per_day: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     totals: dict[str, int] = defaultdict(int)
-    negatives = 0
     extra, extra_params = _device_clause(device)
-    for win in windows(sites, first, last):
-        base = (
-            "FROM ratings WHERE site = ? AND occurred_at >= ? AND occurred_at < ? "
-            f"AND misuse = 0 AND score <= 2 {extra}"
-        )
-        params = [win.site.name, win.start, win.end, *extra_params]
-        negatives += db.execute(f"SELECT COUNT(*) {base}", params).fetchone()[0]
-        local = local_hour_sql("occurred_at", win)
-        rows = db.execute(
-            f"SELECT substr({local}, 1, 10), tag.value, COUNT(*) "
-            f"FROM (SELECT occurred_at, tags {base}) r, json_each(r.tags) tag GROUP BY 1, 2",
-            params,
-        ).fetchall()
+    wins = windows(sites, first, last)
+    negatives = sum(
+        n
+        for (scale, score), n in _merged(rating_groups(db, wins, "all", device)).items()
+        if metrics.is_negative(score, scale)
+    )
+    for win in wins:
+        hours = hour_map(win.site.timezone, win.start, win.end)
+        if hours is not None:
+            rows = db.execute(
+                "SELECT hour, tag, SUM(n) FROM negative_tag_hours WHERE site = ? AND hour >= ? "
+                f"AND hour < ? {extra} GROUP BY 1, 2 HAVING SUM(n) > 0",
+                [win.site.name, win.start[:13], win.end[:13], *extra_params],
+            ).fetchall()
+            rows = [(hours[hour][:10], tag, n) for hour, tag, n in rows]
+        else:
+            local = local_hour_sql("occurred_at", win)
+            rows = db.execute(
+                f"SELECT substr({local}, 1, 10), tag.value, COUNT(DISTINCT ratings.rowid) "
+                "FROM ratings, json_each(ratings.tags) tag WHERE site = ? AND occurred_at >= ? "
+                f"AND occurred_at < ? AND misuse = 0 AND score <= 2 {extra} GROUP BY 1, 2",
+                [win.site.name, win.start, win.end, *extra_params],
+            ).fetchall()
         for day, tag, n in rows:
             per_day[day][tag] += n
             totals[tag] += n
@@ -380,6 +474,14 @@ def followup_reasons(
     }
 
 
+def _merged(groups: dict[str, RatingGroup]) -> Counts:
+    merged: Counts = {}
+    for group in groups.values():
+        for key, n in group.counts.items():
+            merged[key] = merged.get(key, 0) + n
+    return merged
+
+
 def compare(
     db: Database, sites: list[SiteConfig], first: date, last: date, device_names: dict[str, str]
 ) -> dict:
@@ -387,9 +489,11 @@ def compare(
     wins = windows(sites, first, last)
     target = target_of(sites)
 
+    all_waits = wait_lists_by(db, wins, ("site", "device"))
+
     def rows_for(group: str, label) -> list[dict]:
         ratings = rating_groups(db, wins, group)
-        waits = wait_lists(db, wins, group)
+        waits = all_waits[group]
         counts = visit_counts(db, wins, group)
         rows = []
         for key in sorted(set(ratings) | set(waits) | set(counts), key=lambda k: label(k)):

@@ -1,0 +1,155 @@
+"""A real central store with demo data on 127.0.0.1, and one warm headless Chromium.
+
+The store is filled through the kiosks' ingest path (``demo.fill``), plus a site whose name
+and desk name carry markup and a spreadsheet formula, as another tool might have written them.
+Chromium is Debian's (never ``playwright install``); one persistent context for the session
+keeps V8's code cache, so plotly.min.js is parsed once, and cookies are cleared per test.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+from playwright.sync_api import sync_playwright
+
+from kiosk.timeutil import to_rfc3339, utc_now
+from sync.central import auth
+from sync.central.dashboard import accounts, demo
+from sync.central.ingest import ingest_batch
+from sync.central.storage import Store
+from tests.support.central_server import running_central
+
+MANAGER = "manager"
+PASSWORD = "calm waters 2026"
+MARKUP_SITE = "<b>x</b>"
+MARKUP_DESK = "<b>x</b>"
+FORMULA_DESK = "=SUM(A1)"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    # Hermetic: any CDN reference fails at once instead of loading from the internet.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+
+
+def _rated_visits(store: Store, device: auth.Device, count: int, ticket_prefix: str) -> None:
+    """``count`` visits at ``device``, each rated, ending an hour ago (wire events, ingested)."""
+    events, seq = [], 0
+    start = utc_now() - timedelta(hours=2)
+
+    def add(kind, at, visit_id, data):
+        nonlocal seq
+        seq += 1
+        events.append(
+            {
+                "id": str(uuid.uuid4()),
+                "device_seq": seq,
+                "type": kind,
+                "occurred_at": to_rfc3339(at),
+                "visit_id": visit_id,
+                "data": data,
+            }
+        )
+
+    for i in range(count):
+        visit_id = str(uuid.uuid4())
+        at = start + timedelta(minutes=i)
+        add("visit.checked_in", at, visit_id, {"ticket": f"{ticket_prefix}-{i + 1:03d}"})
+        add("visit.called", at + timedelta(minutes=4 + i % 20), visit_id, {})
+        add("visit.checked_out", at + timedelta(minutes=30 + i % 20), visit_id, {})
+        rating = {"score": 1 + i % 5, "scale": 5, "tags": [], "misuse": False}
+        add("rating.submitted", at + timedelta(minutes=31 + i % 20), visit_id, rating)
+    ingest_batch(store, device, events, utc_now())
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    with tempfile.TemporaryDirectory(prefix="dashboard-tests-") as name:
+        directory = Path(name)
+        # Cheap Argon2id for the tests' logins: the same algorithm, a fraction of the time.
+        accounts.set_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        store = Store(directory)
+        demo.fill(store, days=35)
+        with store.write() as db:
+            accounts.add_user(db, MANAGER, PASSWORD)
+            # Written straight to the table, as another tool could: `site set` would refuse it.
+            db.execute(
+                "INSERT INTO sites (name, timezone) VALUES (?, 'Europe/London')", [MARKUP_SITE]
+            )
+            markup, _ = auth.add_device(db, "Riverside Medical", "placeholder")
+            formula, _ = auth.add_device(db, "Riverside Medical", "placeholder-2")
+            db.execute(
+                "UPDATE devices SET site = ?, name = ? WHERE id = ?",
+                [MARKUP_SITE, MARKUP_DESK, markup.id],
+            )
+            db.execute(
+                "UPDATE devices SET site = ?, name = ? WHERE id = ?",
+                [MARKUP_SITE, FORMULA_DESK, formula.id],
+            )
+        _rated_visits(store, auth.Device(markup.id, MARKUP_SITE, MARKUP_DESK), 40, "M")
+        _rated_visits(store, auth.Device(formula.id, MARKUP_SITE, FORMULA_DESK), 2, "F")
+        store.close()
+        yield directory
+
+
+@pytest.fixture(scope="session")
+def central(data_dir):
+    with running_central(data_dir) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def browser_context(central, tmp_path_factory):
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    downloads = tmp_path_factory.mktemp("downloads")
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            base_url=central.base_url,
+            viewport={"width": 1440, "height": 900},
+            accept_downloads=True,
+            downloads_path=str(downloads),
+        )
+        context.set_default_timeout(15_000)
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser_context):
+    """A fresh, logged-out tab (cookies cleared) in the warm browser."""
+    browser_context.clear_cookies()
+    tab = browser_context.new_page()
+    tab.set_viewport_size({"width": 1440, "height": 900})
+    yield tab
+    tab.close()
+
+
+def log_in(page, name: str = MANAGER, password: str = PASSWORD, next_path: str = "/") -> None:
+    page.goto(f"/login?next={next_path}")
+    page.fill("#username", name)
+    page.fill("#password", password)
+    page.click("#login")
+
+
+@pytest.fixture
+def logged_in(page):
+    log_in(page)
+    page.wait_for_selector("#tile-happy-index")
+    return page
