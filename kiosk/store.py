@@ -169,6 +169,10 @@ class Store:
                 conn.close()
             stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
             aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+            tries = 1
+            while aside.exists():  # a second damaged file within the second: keep both
+                tries += 1
+                aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{tries}")
             for suffix in ("", "-wal", "-shm"):
                 source = Path(str(self.path) + suffix)
                 if source.exists():
