@@ -18,6 +18,8 @@ from kiosk.timeutil import parse_optional, parse_rfc3339, to_rfc3339
 from sync.central.sites import get_site, list_sites
 
 DEFAULT_RANGE = timedelta(hours=24)
+# A heartbeat's received_at - occurred_at smaller than this is transit, not a wrong clock.
+CLOCK_SKEW_TOLERANCE_S = 120.0
 
 
 class InvalidRange(ValueError):
@@ -65,17 +67,39 @@ def _filters(query: MetricsQuery, time_column: str) -> tuple[str, list]:
     return " AND ".join(clauses), params
 
 
+def on_server_clock(device_instant: datetime, clock_skew_s: float | None) -> datetime:
+    """A kiosk's timestamp moved onto the store's clock, for comparing it with *now*.
+
+    Waits are differences of one kiosk's own timestamps and need no correction; only a wait
+    still running (now - checked_in_at) mixes two clocks. ``clock_skew_s`` is the device's
+    latest heartbeat's received_at - occurred_at; below CLOCK_SKEW_TOLERANCE_S it is network
+    and queueing time, not a wrong clock, and is left alone.
+    """
+    if clock_skew_s is None or abs(clock_skew_s) < CLOCK_SKEW_TOLERANCE_S:
+        return device_instant
+    return device_instant + timedelta(seconds=clock_skew_s)
+
+
 def select_visits(db: Database, query: MetricsQuery) -> list[metrics.VisitTimes]:
-    """Visits checked in within the range (voided ones never happened, so they are left out)."""
+    """Visits checked in within the range (voided ones never happened, so they are left out).
+
+    A visit still waiting has its check-in moved onto the store's clock (``on_server_clock``),
+    so a kiosk whose clock is hours off does not report a wait of hours, or of minus hours.
+    """
     where, params = _filters(query, "checked_in_at")
     rows = db.query(
-        "SELECT checked_in_at, called_at, checked_out_at, appointment_at, cancel_reason "
+        "SELECT checked_in_at, called_at, checked_out_at, appointment_at, cancel_reason, "
+        "(SELECT clock_skew_s FROM devices WHERE devices.id = visits.device_id) AS skew "
         f"FROM visits WHERE voided = 0 AND {where}",
         params,
     )
     return [
         metrics.VisitTimes(
-            checked_in_at=parse_rfc3339(row["checked_in_at"]),
+            checked_in_at=(
+                parse_rfc3339(row["checked_in_at"])
+                if row["called_at"]
+                else on_server_clock(parse_rfc3339(row["checked_in_at"]), row["skew"])
+            ),
             called_at=parse_optional(row["called_at"]),
             checked_out_at=parse_optional(row["checked_out_at"]),
             appointment_at=parse_optional(row["appointment_at"]),
