@@ -142,6 +142,8 @@ def satisfaction_by_day(days: list[dict]) -> dict:
                 "side": "right",
                 "showgrid": False,
                 "rangemode": "tozero",
+                "tickmode": "auto",
+                "tickformat": ",d",
             },
             margin={"l": 56, "r": 56, "t": 36, "b": 48},
         ),
@@ -181,6 +183,8 @@ def by_hour(hours: list[dict], target: float) -> dict:
                 "side": "right",
                 "range": [0, 100],
                 "showgrid": False,
+                "tickmode": "linear",
+                "dtick": 20,
             },
             margin={"l": 56, "r": 56, "t": 36, "b": 48},
             **_target_line(target),
@@ -215,7 +219,7 @@ def rating_by_wait(buckets: list[dict]) -> dict:
                 "y": index,
                 "text": text(index),
                 "textposition": "outside",
-                "marker": {"color": GREEN, "pattern": {"shape": "/", "fgcolor": "#ffffff"}},
+                "marker": {"color": GREEN},
                 "hovertemplate": "Happy Index %{y:.1f}<extra></extra>",
             },
         ],
@@ -243,7 +247,11 @@ def reasons_over_time(days: list[dict], tags: list[str]) -> dict:
             }
             for i, tag in enumerate(tags)
         ],
-        "layout": _layout("negative ratings with this tag", barmode="stack"),
+        "layout": _layout(
+            "negative ratings with this tag",
+            barmode="stack",
+            legend={"orientation": "h", "x": 0, "y": 1.12, "traceorder": "normal"},
+        ),
     }
 
 

@@ -329,10 +329,12 @@ async def api_export_visits(
     request: Request,
     reporter: ReporterDep,
     site: Annotated[str | None, Query(description="Site name; all when left out.")] = None,
-    from_: Annotated[str | None, Query(alias="from", description=RANGE_HELP,
-                                       json_schema_extra=DATE_TIME)] = None,
-    to: Annotated[str | None, Query(description="RFC 3339; default: now.",
-                                    json_schema_extra=DATE_TIME)] = None,
+    from_: Annotated[
+        str | None, Query(alias="from", description=RANGE_HELP, json_schema_extra=DATE_TIME)
+    ] = None,
+    to: Annotated[
+        str | None, Query(description="RFC 3339; default: now.", json_schema_extra=DATE_TIME)
+    ] = None,
 ):
     ranges = await run_in_threadpool(_api_ranges, from_, to, site)
     return _csv_response(_streamed(request, export.visits_csv, ranges), "visits.csv")
@@ -348,10 +350,12 @@ async def api_export_ratings(
     request: Request,
     reporter: ReporterDep,
     site: Annotated[str | None, Query(description="Site name; all when left out.")] = None,
-    from_: Annotated[str | None, Query(alias="from", description=RANGE_HELP,
-                                       json_schema_extra=DATE_TIME)] = None,
-    to: Annotated[str | None, Query(description="RFC 3339; default: now.",
-                                    json_schema_extra=DATE_TIME)] = None,
+    from_: Annotated[
+        str | None, Query(alias="from", description=RANGE_HELP, json_schema_extra=DATE_TIME)
+    ] = None,
+    to: Annotated[
+        str | None, Query(description="RFC 3339; default: now.", json_schema_extra=DATE_TIME)
+    ] = None,
 ):
     ranges = await run_in_threadpool(_api_ranges, from_, to, site)
     return _csv_response(_streamed(request, export.ratings_csv, ranges), "ratings.csv")

@@ -38,8 +38,9 @@ function renderQueue(container, queue) {
       if (visit.over_target) row.className = "over";
       row.appendChild(cell("td", visit.ticket));
       row.appendChild(cell("td", visit.status));
-      const wait = Math.round(visit.wait_min) + " min" + (visit.over_target ? " · over target" : "");
-      row.appendChild(cell("td", wait, "num"));
+      const wait = cell("td", Math.round(visit.wait_min) + " min", "num");
+      if (visit.over_target) wait.appendChild(cell("span", " over target", "sr-only"));
+      row.appendChild(wait);
     });
     box.appendChild(table);
     return box;
