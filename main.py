@@ -12,7 +12,7 @@ import sys
 
 from kiosk.bootstrap import ensure_environment, run_tests
 
-CENTRAL_COMMANDS = {"central", "device", "token", "site", "user", "demo-data"}
+CENTRAL_COMMANDS = {"central", "device", "token", "site", "user", "demo-data", "purge"}
 
 
 def main(argv: list[str]) -> int:

@@ -10,6 +10,7 @@
              [--followup-tags a,b,c] [--idle-timeout-s N]
     site list --data DIR
     user add --data DIR --name N [--password-stdin]       a dashboard login
+    purge --data DIR [--days 400]                          delete data older than the retention
     demo-data --data DIR [--days 28] [--visits N] [--ratings N]
 
 Output meant for scripts is JSON on stdout; an error is one sentence on stderr and exit code 2.
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from sync.central import auth, sites
 from sync.central.migrations import SchemaTooNew
+from sync.central.retention import DEFAULT_RETENTION_DAYS
 from sync.central.serving import (
     PortUnavailable,
     bind_socket,
@@ -126,6 +128,17 @@ def cmd_site_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_purge(args: argparse.Namespace) -> int:
+    from kiosk.timeutil import utc_now
+    from sync.central.retention import purge
+
+    store = _open(args)
+    with store.write() as db:
+        deleted = purge(db, args.days, utc_now())
+    _print_json({"retention_days": args.days, "deleted": deleted})
+    return 0
+
+
 def cmd_user_add(args: argparse.Namespace) -> int:
     from sync.central.dashboard.commands import user_add
 
@@ -188,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     site_set.add_argument("--followup-tags", help="comma-separated, e.g. waiting_time,billing")
     site_set.add_argument("--idle-timeout-s", type=int)
     _command(site_actions, "list", cmd_site_list, "list sites and their settings")
+    purge = _command(commands, "purge", cmd_purge, "delete data older than the retention period")
+    purge.add_argument("--days", type=int, default=DEFAULT_RETENTION_DAYS,
+                       help=f"retention in days (default {DEFAULT_RETENTION_DAYS})")
+
     user = commands.add_parser("user", help="dashboard logins")
     user_actions = user.add_subparsers(dest="action", required=True, metavar="ACTION")
     user_add = _command(user_actions, "add", cmd_user_add, "create a login or set its password")

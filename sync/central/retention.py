@@ -1,0 +1,36 @@
+"""Retention: data older than the configured period is deleted from the central store.
+
+PRODUCT.md: "Data older than the configured retention period is purged on both sides." The
+kiosk purges its synced events (``kiosk.store.Store.purge``, run by the sync loop); the central
+store runs ``python main.py purge --data DIR [--days 400]`` (from cron or a systemd timer).
+Events and ratings go by ``occurred_at``, visits by check-in time (a visit never checked in,
+whose other events are all older, goes by its last update). The dashboard's rollups follow by
+their own triggers. Device, site and login records are not data about visits and stay.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlite_utils import Database
+
+from kiosk.timeutil import to_rfc3339
+
+DEFAULT_RETENTION_DAYS = 400  # the kiosk's default too (kiosk.config.Settings.retention_days)
+MIN_RETENTION_DAYS = 1
+
+
+def purge(db: Database, retention_days: int, now: datetime) -> dict[str, int]:
+    """Delete what is older than ``retention_days`` before ``now``; rows deleted per table."""
+    if not isinstance(retention_days, int) or retention_days < MIN_RETENTION_DAYS:
+        raise ValueError(f"retention must be a whole number of days ≥ {MIN_RETENTION_DAYS}")
+    cutoff = to_rfc3339(now - timedelta(days=retention_days))
+    return {
+        "events": db.execute("DELETE FROM events WHERE occurred_at < ?", [cutoff]).rowcount,
+        "ratings": db.execute("DELETE FROM ratings WHERE occurred_at < ?", [cutoff]).rowcount,
+        "visits": db.execute(
+            "DELETE FROM visits WHERE checked_in_at < ? "
+            "OR (checked_in_at IS NULL AND updated_at < ?)",
+            [cutoff, cutoff],
+        ).rowcount,
+    }
