@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -38,6 +38,7 @@ CONFIG_PATH = "/api/v1/config"
 DEFAULT_TIMEOUTS = (3.05, 10.0)  # (connect, read); 3.05: just over a TCP SYN retransmit
 DEFAULT_BATCH_SIZE = 500
 HEARTBEAT_INTERVAL_S = 30.0
+PURGE_INTERVAL = timedelta(days=1)
 SYNCED_STATUSES = ("stored", "duplicate")
 RESULT_STATUSES = (*SYNCED_STATUSES, "rejected")
 MAX_REASON_CHARS = 500
@@ -354,6 +355,7 @@ class SyncLoop:
         pause: Callable[[float], object] | None = None,
         clock: Clock = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
+        retention_days: int | None = None,
     ):
         if heartbeat_s <= 0 or base_delay <= 0 or max_delay < base_delay:
             raise ValueError("heartbeat_s and base_delay must be > 0 and max_delay ≥ base_delay")
@@ -377,6 +379,8 @@ class SyncLoop:
         self._token_refused = False
         self._site_config: dict[str, Any] | None = None
         self.last_delay: float | None = None
+        self.retention_days = retention_days
+        self._purged_at: datetime | None = None
         store.on_record(self._on_record)
 
     # -- control -----------------------------------------------------------------------------
@@ -442,6 +446,7 @@ class SyncLoop:
             if heartbeat_due:
                 next_heartbeat = self._monotonic() + self.heartbeat_s
                 self._record_heartbeat()
+                self._purge_if_due()
             self._wake.clear()  # before the pass: an event recorded during it wakes us again
             result = self._pass()
             self._after_pass(result)
@@ -475,6 +480,23 @@ class SyncLoop:
             self.store.record("device.heartbeat", data)
         except StoreError as error:
             log.warning("could not record a heartbeat: %s", error)
+
+    def _purge_if_due(self) -> None:
+        """Once a day, delete local data older than the retention period (never unsynced
+        events: ``Store.purge`` keeps those whatever their age)."""
+        if not self.retention_days:
+            return
+        now = self._clock()
+        if self._purged_at is not None and now - self._purged_at < PURGE_INTERVAL:
+            return
+        try:
+            gone = self.store.purge(self.retention_days)
+        except StoreError as error:
+            log.warning("could not purge old data: %s", error)
+            return
+        self._purged_at = now
+        if gone:
+            log.info("purged %d events older than %d days", gone, self.retention_days)
 
     def _refresh_site_config(self) -> None:
         config = self.client.fetch_config()
@@ -511,4 +533,5 @@ class SyncLoop:
 
 def sync_loop_for(store: Store, settings: Settings, **options: Any) -> SyncLoop:
     """The loop for a kiosk's settings (not started); without a central URL it only reports."""
+    options.setdefault("retention_days", settings.retention_days)
     return SyncLoop(store, client_for(store, settings), **options)
