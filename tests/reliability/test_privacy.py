@@ -1,0 +1,157 @@
+"""Privacy: no field for a name, phone, date of birth, record number or free text in any table
+(kiosk and central) or in the API's schema; unknown fields refused; old data purged both sides.
+
+The denylist works on field *names*: a new column or property whose name suggests personal data
+fails here until someone decides, in ALLOWED below, that it is about a device, a site or a staff
+login and not about a patient.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+from kiosk.store import Store
+from kiosk.timeutil import to_rfc3339, utc_now
+from sync.central import cli
+from sync.central.storage import Store as CentralStore
+from sync.client import SyncClient, SyncLoop
+from sync.protocol import EVENT_TYPES
+from tests.conftest import FakeClock
+from tests.reliability import figures
+from tests.reliability.helpers import wait_until
+from tests.support.wire_events import WireEvents
+
+PERSONAL = re.compile(
+    r"name|phone|mobile|dob|birth|nhs|mrn|record_?no|record_?number|email|e_mail|address|"
+    r"postcode|zip_?code|comment|note|free_?text|surname|patient|ssn|insurance|gender|"
+    r"^text$|message|remark|description"
+)
+# Decided one by one: these name devices, sites, tokens and staff logins, never a patient.
+VISIT_ID = "5f0f3c1e-6c1e-4b8a-9d55-1e7c2b1c0a11"
+ALLOWED = {
+    "central.devices.name",  # "Desk 1"
+    "central.sites.name",  # "Main St Clinic"
+    "central.reporting_tokens.name",  # "Power BI"
+    "central.users.name",  # the practice manager's login name
+    "api.KioskConfig.device_name",
+}
+
+
+def _tables(db) -> dict[str, list[str]]:
+    names = [row[0] for row in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    return {table: [row[1] for row in db.execute(f"PRAGMA table_info('{table}')")]
+            for table in names}
+
+
+def _schema_fields(node, where: str = ""):
+    """Every property and parameter name in an OpenAPI document, with where it is."""
+    if isinstance(node, dict):
+        for key in node.get("properties", {}):
+            yield f"{where}.{key}", key
+        if "name" in node and "in" in node:  # a parameter
+            yield f"{where}.param.{node['name']}", node["name"]
+        for key, value in node.items():
+            yield from _schema_fields(value, key if key[:1].isupper() else where)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _schema_fields(value, where)
+
+
+def test_no_table_or_api_field_can_hold_personal_data(tmp_path, central_server):
+    kiosk = Store(tmp_path / "kiosk.sqlite")
+    central = CentralStore(tmp_path / "central")
+    fields: dict[str, str] = {}
+    try:
+        for side, db in (("kiosk", kiosk.db), ("central", central.db)):
+            for table, columns in _tables(db).items():
+                fields.update({f"{side}.{table}.{column}": column for column in columns})
+    finally:
+        kiosk.close()
+        central.close()
+    spec = central_server.embedded.app.openapi()
+    fields.update({f"api.{where.lstrip('.')}": name for where, name in _schema_fields(spec)})
+
+    suspicious = sorted(path for path, name in fields.items()
+                        if PERSONAL.search(name.lower()) and path not in ALLOWED)
+    assert not suspicious, f"fields that may hold personal data: {suspicious}"
+    assert len(fields) > 80  # the walk really saw the schemas
+    assert ALLOWED <= set(fields), f"stale allowances: {ALLOWED - set(fields)}"
+    figures.record("privacy_fields", title="Tables and API fields checked for personal data",
+                   figures={"fields_checked": len(fields), "allowed_by_decision": len(ALLOWED)})
+
+
+def test_an_unknown_field_is_refused_at_every_level_for_every_type(central_server):
+    device = central_server.add_device()
+    kiosk = WireEvents()
+    samples = {
+        "visit.checked_in": {"ticket": "A-001"}, "visit.called": {}, "visit.checked_out": {},
+        "visit.cancelled": {"reason": "no_show"},
+        "visit.corrected": {"field": "called_at", "value": "2026-03-02T09:00:00Z"},
+        "visit.undone": {"action": "visit.called"},
+        "rating.submitted": {"score": 5, "scale": 5},
+        "device.heartbeat": {"backlog": 0, "version": "1"},
+    }
+    assert set(samples) == set(EVENT_TYPES)
+    events = []
+    for kind, data in samples.items():
+        visit_id = None if kind.startswith(("rating", "device")) else VISIT_ID
+        inside = kiosk.event(kind, "2026-03-02T09:00:00Z", visit_id, {**data, "patient_name": "X"})
+        outside = kiosk.event(kind, "2026-03-02T09:00:00Z", visit_id, dict(data))
+        outside["phone"] = "0123"
+        events += [inside, outside]
+    results = central_server.post_events(device, events).json()["results"]
+    assert [r["status"] for r in results] == ["rejected"] * len(events)
+    assert all(("patient_name" in r["reason"]) or ("phone" in r["reason"]) for r in results)
+    assert central_server.rows("SELECT COUNT(*) AS n FROM events") == [{"n": 0}]
+
+
+def test_retention_purges_old_data_on_the_central_store(central_server, capsys):
+    device = central_server.add_device()
+    kiosk = WireEvents()
+    now = utc_now()
+    old, recent = now - timedelta(days=401), now - timedelta(days=1)
+    batch = []
+    for when in (old, recent):
+        visit_id, visit_events = kiosk.visit(0, 10, 20)
+        for event in visit_events:
+            event["occurred_at"] = to_rfc3339(when + timedelta(minutes=len(batch)))
+        batch += visit_events
+        batch.append(kiosk.rating(4, to_rfc3339(when + timedelta(minutes=30)), visit_id=visit_id))
+    assert {r["status"] for r in central_server.post_events(device, batch).json()["results"]} \
+        == {"stored"}
+
+    assert cli.main(["purge", "--data", str(central_server.data_dir), "--days", "400"]) == 0
+    report = json.loads(capsys.readouterr().out)
+
+    assert report["deleted"] == {"events": 4, "ratings": 1, "visits": 1}
+    assert central_server.rows("SELECT COUNT(*) AS n FROM events") == [{"n": 4}]
+    assert central_server.rows("SELECT COUNT(*) AS n FROM visits") == [{"n": 1}]
+    (rating,) = central_server.rows("SELECT occurred_at FROM ratings")
+    assert rating["occurred_at"] > to_rfc3339(now - timedelta(days=400))
+
+
+def test_retention_purges_old_synced_data_on_the_kiosk(tmp_path, central_server):
+    device = central_server.add_device()
+    clock = FakeClock(utc_now() - timedelta(days=40))
+    store = Store(tmp_path / "kiosk.sqlite", clock=clock)
+    old = store.record("rating.submitted", {"score": 5, "scale": 5, "tags": [], "misuse": False})
+    client = SyncClient(store, central_server.base_url, device.token)
+    assert client.sync_once().stored == 1
+    clock.now = utc_now()
+    recent = store.record("rating.submitted", {"score": 2, "scale": 5, "tags": [],
+                                               "misuse": False})
+    loop = SyncLoop(store, client, heartbeat_s=3600, clock=clock, retention_days=30)
+    loop.start()
+    try:
+        wait_until(lambda: old.id not in {e["id"] for e in store.events()}, timeout=10,
+                   what="the loop's daily purge")
+        wait_until(lambda: store.sync_status()["backlog"] == 0, timeout=10)
+    finally:
+        assert loop.stop(timeout=5)
+        client.close()
+    assert recent.id in {event["id"] for event in store.events()}
+    assert [row["id"] for row in store.ratings_between("0", "9")] == [recent.id]
+    store.close()
