@@ -26,6 +26,7 @@ from tests.benchmarks.common import (
     central_process,
     count_rows,
     enrol_devices,
+    median,
     row,
     scratch_dir,
     wire_events,
@@ -112,7 +113,9 @@ def run(quick: bool) -> list[dict]:
     per_client = [wire_events(per_client_events, seed=100 + c) for c in range(CLIENTS)]
     total = per_client_events * CLIENTS
     with scratch_dir("ingest") as folder:
-        raw_rate = _raw_rate(per_client, folder / "raw")
+        # The raw rate swings most with the machine's load (a short, single-threaded burst), so
+        # it is measured three times around the HTTP run and the median kept.
+        raw_rates = [_raw_rate(per_client, folder / "raw-1")]
         central_dir = folder / "central"
         tokens = enrol_devices(central_dir, CLIENTS)
         bodies = [
@@ -121,6 +124,8 @@ def run(quick: bool) -> list[dict]:
         ]
         with central_process(central_dir) as central:
             elapsed, answers = post_concurrently(central.url, bodies)
+        raw_rates += [_raw_rate(per_client, folder / f"raw-{n}") for n in (2, 3)]
+        raw_rate = median(raw_rates)
         stored = sum(1 for results in answers for r in results if r["status"] == "stored")
         in_db = count_rows(central_dir, "SELECT COUNT(*) FROM events")
     if stored != total or in_db != total:
