@@ -69,9 +69,12 @@ async def _bursts(url: str, tokens: list[str], rounds: list[list[bytes]]) -> lis
     """rounds[r][k] is kiosk k's body in round r; all kiosks post each round together."""
     clients = [_client(url, token) for token in tokens]
     try:
-        await asyncio.gather(*(client.get("/api/v1/config") for client in clients))
         latencies = []
         for bodies in rounds:
+            # Open (or re-open) every connection just before the burst: the store closes
+            # keep-alive connections idle for 5 s, and a kiosk that meets a closed one retries,
+            # which would measure the retry rather than the store.
+            await asyncio.gather(*(client.get("/api/v1/config") for client in clients))
             latencies.append(await asyncio.gather(
                 *(_post(client, body) for client, body in zip(clients, bodies, strict=True))
             ))
