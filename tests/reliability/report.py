@@ -1,0 +1,132 @@
+"""The README's "Reliability" table from the last run's figures.
+
+    .venv/bin/python -m pytest tests/reliability     # run the scenarios (writes the figures)
+    .venv/bin/python -m tests.reliability.report     # print the table (markdown)
+
+Figures come from test-output/reliability.json, which each scenario writes once its checks
+have passed; a scenario that has not run (or failed) shows as "not run".
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.reliability.figures import FIGURES_PATH, load
+
+Describe = Callable[[dict], tuple[str, str]]
+
+SCENARIOS: list[tuple[str, str, Describe]] = [
+    ("crash_kiosk", "Kiosk SIGKILLed while writing", lambda f: (
+        f"{f['kills']} kills at random moments (starting, mid-write, after n acks)",
+        f"{f['acknowledged_writes_checked']:,} acknowledged writes found after each restart; "
+        f"{f['integrity_checks_ok']} integrity checks ok; {f['events_synced']:,} events "
+        "synced once")),
+    ("crash_central", "Central store SIGKILLed mid-batch", lambda f: (
+        f"{f['kills']} kills with a 500-event batch in flight",
+        f"{f['batches_in_flight']} batches: {f['stored_whole']} whole, "
+        f"{f['stored_not_at_all']} not at all, {f['stored_in_part']} in part; "
+        f"{f['events_checked']:,} events delivered by the retries")),
+    ("network_faults", "Fault proxy kiosk → central", lambda f: (
+        f"{f['faults_injected']} faults of {f['fault_kinds']} kinds over {f['requests']} "
+        "requests (latency, hang, reset, reply cut after commit, 500, 502, 429, every 5th)",
+        f"{f['events_checked']:,} events; slowest attempt {f['slowest_attempt_s']} s "
+        f"(bound {f['attempt_bound_s']} s); fds {f['fds_before']}→{f['fds_after']}, "
+        f"threads {f['threads_before']}→{f['threads_after']}")),
+    ("long_outage", "A week offline at a busy desk", lambda f: (
+        f"{f['days']} days, {f['visits']} visits, central down throughout",
+        f"{f['backlog_events']:,} queued events drained once, in order; desk action p99 "
+        f"{f['record_p99_ms']} ms (p50 {f['record_p50_ms']} ms)")),
+    ("many_kiosks", "Many kiosks at once", lambda f: (
+        f"{f['kiosks']} kiosks, {f['pushes']} concurrent pushes, dashboard and metrics read "
+        f"meanwhile ({sum(f['reads_during_push'].values())} reads)",
+        f"{f['events_checked']:,} events; \"database is locked\" seen "
+        f"{f['database_is_locked_seen']} times")),
+    ("api_fuzzing", "Schemathesis on the live /openapi.json", lambda f: (
+        f"{f['fuzz_cases_run']:,} generated cases, {f['modes']}, missing and wrong auth, "
+        f"{f['operations']} operations",
+        f"checks: {f['checks']}; every response as documented")),
+    ("hostile_bodies", "Oversized, chunked and malformed bodies", lambda f: (
+        f"{f['requests']} requests of {f['kinds']} kinds, {f['oversized_mib_sent']} MiB sent",
+        f"413/400/422 each; server RSS {f['rss_before_mib']}→{f['rss_after_mib']} MiB")),
+    ("auth_refusals", "No, wrong, revoked tokens", lambda f: (
+        f"{f['requests_refused_401']} requests on {f['routes']} API routes",
+        "401 each; kiosk tokens refused by every dashboard route; no device writes another "
+        "site's visits")),
+    ("token_brute_force", "Token guessing", lambda f: (
+        f"{f['guesses']} guesses from one address",
+        f"{f['answered_401']} answered 401, then 429 + Retry-After "
+        f"(limit {f['limit_per_minute']}/min)")),
+    ("secrets", "Token and PIN in clear", lambda f: (
+        f"{f['log_lines_checked']} log lines, {f['files_checked']} database files",
+        f"found in clear: {f['found_in_clear']}; PIN lockout survives SIGKILL + restart")),
+    ("full_disk", "Full disk under a working desk", lambda f: (
+        f"a real {f['how']} filled up",
+        f"clear message; {f['acknowledged_events_checked']} acknowledged events all kept")),
+    ("privacy_fields", "Personal-data fields", lambda f: (
+        f"{f['fields_checked']} table columns and API fields",
+        f"none for a name, phone, birth date, record number or free text "
+        f"({f['allowed_by_decision']} device/site/login names allowed by decision)")),
+]
+
+
+def _totals(document: dict) -> dict[str, int]:
+    figures = {key: entry["figures"] for key, entry in document.items()}
+
+    def pick(scenario: str, key: str) -> int:
+        return int(figures.get(scenario, {}).get(key, 0) or 0)
+
+    return {
+        "kills": pick("crash_kiosk", "kills") + pick("crash_central", "kills"),
+        "events": sum(pick(s, k) for s, k in (
+            ("crash_kiosk", "events_synced"), ("crash_central", "events_checked"),
+            ("network_faults", "events_checked"), ("long_outage", "backlog_events"),
+            ("many_kiosks", "events_checked"))),
+        "faults": pick("network_faults", "faults_injected") + pick("hostile_bodies", "requests")
+        + pick("token_brute_force", "guesses"),
+        "fuzz": pick("api_fuzzing", "fuzz_cases_run"),
+        "lost": sum(entry["lost"] for entry in document.values()),
+        "duplicated": sum(entry["duplicated"] for entry in document.values()),
+        "server_errors": sum(entry["server_errors"] for entry in document.values()),
+    }
+
+
+def render(document: dict) -> str:
+    totals = _totals(document)
+    moments = sorted(entry["at"] for entry in document.values()) or ["never"]
+    lines = [
+        f"Last run: {moments[-1]} · **{totals['kills']} kills survived · "
+        f"{totals['events']:,} events checked · {totals['faults']:,} faults injected · "
+        f"{totals['fuzz']:,} fuzz cases run · {totals['lost']} lost · "
+        f"{totals['duplicated']} duplicated · {totals['server_errors']} server errors**",
+        "",
+        "| Scenario | Thrown at it | Checked | Lost | Dup. | 5xx |",
+        "|---|---|---|---|---|---|",
+    ]
+    for key, name, describe in SCENARIOS:
+        entry = document.get(key)
+        if entry is None:
+            lines.append(f"| {name} | not run | | | | |")
+            continue
+        attack, checked = describe(entry["figures"])
+        lines.append(f"| {name} | {attack} | {checked} | {entry['lost']} | "
+                     f"{entry['duplicated']} | {entry['server_errors']} |")
+    lines += ["", "Reproduce: `python3 main.py test tests/reliability`, then "
+                  "`.venv/bin/python -m tests.reliability.report`."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    path = Path(argv[0]) if argv else FIGURES_PATH
+    document = load(path)
+    if not document:
+        print(f"No figures in {path}: run `python3 main.py test tests/reliability` first.",
+              file=sys.stderr)
+        return 1
+    print(render(document))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
