@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -52,6 +53,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def configure_kivy(windowed: bool) -> None:
     """Window settings; must run before anything imports kivy.core.window."""
     os.environ.setdefault("KIVY_NO_ARGS", "1")  # our flags are not Kivy's
+    # SDL would turn SIGTERM into a window-close request, which the kiosk refuses without the
+    # PIN: then `systemctl stop` or a shutdown could not stop it. We handle the signals.
+    os.environ.setdefault("SDL_NO_SIGNAL_HANDLERS", "1")
     from kivy.config import Config
 
     if windowed:
@@ -94,6 +98,17 @@ def build_kiosk(
     return app
 
 
+def stop_on_signal(app: KioskApp) -> None:
+    """SIGTERM / SIGINT from the operating system stop the kiosk cleanly (the PIN is for people
+    at the screen, not for the service manager): hooks run, the store is closed."""
+
+    def stop(_signum: int, _frame: Any) -> None:
+        app.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+
 def main(argv: list[str] | None = None, sync_runner: SyncRunner | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     overrides = {"data_dir": str(args.data)} if args.data else {}
@@ -112,6 +127,7 @@ def main(argv: list[str] | None = None, sync_runner: SyncRunner | None = None) -
               file=sys.stderr)
     configure_kivy(windowed=args.windowed)
     app = build_kiosk(settings, store=store, sync_runner=sync_runner)
+    stop_on_signal(app)
     try:
         app.run()
     finally:
