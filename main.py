@@ -26,8 +26,13 @@ def main(argv: list[str]) -> int:
 
         return central_main(argv)
     from kiosk.launcher import main as kiosk_main
+    from sync.runner import KioskSync
 
-    return kiosk_main(argv[1:] if argv and argv[0] == "kiosk" else argv)
+    if argv and argv[0] == "kiosk":
+        # The kiosk alone: it syncs to the central store its config names, if any.
+        return kiosk_main(argv[1:], sync_runner=KioskSync())
+    # The default: an embedded central store beside the kiosk unless a central URL is set.
+    return kiosk_main(argv, sync_runner=KioskSync(embedded=True))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,96 @@
+"""What runs beside the kiosk's screens: the sync loop, and for `python main.py` an embedded
+central store on this machine, so a newcomer sees the whole loop (tap -> central -> dashboard).
+
+``KioskSync`` is the launcher's ``SyncRunner``: started and stopped with the app, its
+``status()`` feeds the staff screen's sync corner without touching the network.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from kiosk.config import Settings
+from kiosk.store import Store
+from kiosk.timeutil import to_rfc3339
+from sync.client import SyncLoop, sync_loop_for
+
+EMBEDDED_PORT = 8700
+# Every sync pass would otherwise print its HTTP requests in the kiosk's console log.
+for _chatty in ("urllib3", "asyncio"):
+    logging.getLogger(_chatty).setLevel(logging.WARNING)
+
+
+class KioskSync:
+    """The sync loop for a kiosk. With ``embedded`` and no central URL configured, an embedded
+    central store is started first (data in ``<data_dir>/central``, or ``embedded_data_dir``)
+    and the kiosk enrols itself in it."""
+
+    def __init__(
+        self,
+        embedded: bool = False,
+        embedded_data_dir: Path | None = None,
+        port: int = EMBEDDED_PORT,
+        announce: Callable[[str], None] = print,
+    ):
+        self.embedded = embedded
+        self.embedded_data_dir = embedded_data_dir
+        self.port = port
+        self.announce = announce
+        self.central = None
+        self.loop: SyncLoop | None = None
+        self.dashboard_link: str | None = None
+
+    def start(self, store: Store, settings: Settings) -> None:
+        if self.embedded and settings.central_url is None:
+            settings = self._start_embedded(settings)
+        self.loop = sync_loop_for(store, settings)
+        self.loop.start()
+
+    def _start_embedded(self, settings: Settings) -> Settings:
+        # Imported here: a kiosk that syncs to a remote store never loads the server.
+        from sync.central.dashboard import one_time_login_url
+        from sync.central.embedded import start_embedded
+
+        if self.embedded_data_dir is None:
+            self.embedded_data_dir = settings.data_dir / "central"
+        self.central = start_embedded(self.embedded_data_dir, port=self.port)
+        token = self.central.enrol(settings.site, settings.device_name)
+        self.dashboard_link = one_time_login_url(self.embedded_data_dir, self.central.url)
+        self.announce(
+            f"Central store running at {self.central.url} (data in {self.embedded_data_dir}).\n"
+            f"Dashboard: open this one-time login link within a few minutes:\n"
+            f"  {self.dashboard_link}"
+        )
+        return replace(settings, central_url=self.central.url, central_token=token)
+
+    def stop(self) -> None:
+        if self.loop is not None:
+            self.loop.stop()
+        if self.central is not None:
+            self.central.stop()
+
+    def status(self) -> dict[str, Any]:
+        """The keys the staff screen reads: central, backlog, rejected, last_synced_at, error."""
+        if self.loop is None:
+            return {"central": False, "backlog": 0, "rejected": 0, "last_synced_at": None}
+        state = self.loop.status()
+        return {
+            "central": state.configured,
+            "backlog": state.backlog,
+            "rejected": state.rejected,
+            "last_synced_at": to_rfc3339(state.last_success_at) if state.last_success_at else None,
+            "error": _error_words(state),
+            "site_name": state.site_name,
+        }
+
+
+def _error_words(state) -> str | None:
+    if state.token_refused:
+        return "the central store refused this kiosk's token: ask IT to enrol it again"
+    if state.consecutive_failures:
+        return "central store unreachable; saving here and retrying"
+    return None
