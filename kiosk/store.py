@@ -281,15 +281,14 @@ class Store:
         moment = to_rfc3339(occurred_at or self.clock())
         event_id = str(uuid.uuid4())
         with self._write() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'next_seq'").fetchone()
-            seq = int(row[0]) if row else 1
+            # The unique index on device_seq makes MAX a single b-tree step, and reading it
+            # inside BEGIN IMMEDIATE keeps the sequence gapless without a counter row to write
+            # on every tap (purge always keeps the newest event, so MAX never goes back).
+            seq = conn.execute("SELECT COALESCE(MAX(device_seq), 0) + 1 FROM events").fetchone()[0]
             conn.execute(
                 "INSERT INTO events(id, device_seq, type, occurred_at, visit_id, data) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [event_id, seq, event_type, moment, visit_id, json.dumps(data)],
-            )
-            conn.execute(
-                "INSERT OR REPLACE INTO meta(key, value) VALUES ('next_seq', ?)", [str(seq + 1)]
             )
             event = RecordedEvent(event_id, seq, event_type, moment, visit_id, data)
             _project(conn, event, project or {})
@@ -394,12 +393,14 @@ class Store:
     # -- retention -----------------------------------------------------------------------------
 
     def purge(self, retention_days: int) -> int:
-        """Delete data older than the retention period; unsynced events are never deleted."""
+        """Delete data older than the retention period; unsynced events are never deleted, and
+        neither is the newest event, which carries the device's sequence forward."""
         cutoff = to_rfc3339(self.clock() - timedelta(days=retention_days))
         with self._write() as conn:
             gone = conn.execute(
                 "DELETE FROM events WHERE occurred_at < ? "
-                "AND (synced_at IS NOT NULL OR sync_error IS NOT NULL)",
+                "AND (synced_at IS NOT NULL OR sync_error IS NOT NULL) "
+                "AND device_seq < (SELECT MAX(device_seq) FROM events)",
                 [cutoff],
             ).rowcount
             conn.execute("DELETE FROM ratings WHERE occurred_at < ?", [cutoff])

@@ -150,3 +150,12 @@ def test_purge_keeps_unsynced_events_and_recent_data(store, clock):
     assert remaining == [old_unsynced.id, recent.id]
     assert [r["id"] for r in store.ratings_between("2000", "3000")] == [recent.id]
     assert json.loads(store.events()[1]["data"])["score"] == 1
+
+
+def test_the_sequence_carries_on_after_everything_old_is_purged(store, clock):
+    first = store.record("device.heartbeat", {"backlog": 0, "version": "1"})
+    second = store.record("device.heartbeat", {"backlog": 0, "version": "1"})
+    store.mark_synced([first.id, second.id])
+    clock.advance(minutes=60 * 24 * 40)
+    assert store.purge(retention_days=30) == 1  # the newest stays
+    assert store.record("device.heartbeat", {"backlog": 0, "version": "1"}).device_seq == 3
