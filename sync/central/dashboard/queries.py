@@ -23,6 +23,7 @@ from sqlite_utils import Database
 from kiosk import metrics
 from kiosk.timeutil import parse_rfc3339, to_rfc3339
 from sync.central.auth import list_devices
+from sync.central.metrics_query import on_server_clock
 from sync.central.sites import SiteConfig
 
 SILENT_AFTER = timedelta(minutes=5)
@@ -366,7 +367,7 @@ def today(db: Database, sites: list[SiteConfig], device: str | None, now: dateti
     """Today's figures (each site's own local today) and its longest current wait."""
     wins = today_windows(sites, now)
     current = [
-        metrics.minutes_between(parse_rfc3339(row["checked_in_at"]), now)
+        metrics.minutes_between(checked_in_on_server_clock(row), now)
         for row in queue_rows(db, wins, device, now)
         if row["status"] == "waiting"
     ]
@@ -389,13 +390,21 @@ def queue_rows(db: Database, wins: list[Window], device: str | None, now: dateti
     rows: list[dict] = []
     for win in wins:
         rows += db.query(
-            "SELECT v.ticket, v.status, v.checked_in_at, v.called_at, v.site, "
-            "d.name AS desk FROM visits v LEFT JOIN devices d ON d.id = v.device_id "
+            "SELECT v.ticket, v.status, v.checked_in_at, v.called_at, v.site, d.name AS desk, "
+            "d.clock_skew_s AS skew FROM visits v LEFT JOIN devices d ON d.id = v.device_id "
             "WHERE v.site = ? AND v.checked_in_at >= ? AND v.status IN ('waiting', 'in_chair') "
             f"{extra.replace('device_id', 'v.device_id')}",
             [win.site.name, max(win.start, horizon), *extra_params],
         )
     return sorted(rows, key=lambda row: row["checked_in_at"])
+
+
+def checked_in_on_server_clock(row: dict) -> datetime:
+    """A queue row's check-in on the store's clock, to subtract it from the store's *now*:
+    a kiosk whose clock is hours off would otherwise show a wait of hours (or of minus hours).
+    A wait that has ended (called_at - checked_in_at) is one clock's difference and needs none.
+    """
+    return on_server_clock(parse_rfc3339(row["checked_in_at"]), row["skew"])
 
 
 def live_queue(db: Database, sites: list[SiteConfig], device: str | None, now: datetime) -> dict:
@@ -404,11 +413,13 @@ def live_queue(db: Database, sites: list[SiteConfig], device: str | None, now: d
     desks: dict[str, list[dict]] = defaultdict(list)
     target = target_of(sites)
     for row in queue_rows(db, day_windows, device, now):
-        checked_in = parse_rfc3339(row["checked_in_at"])
         waiting = row["status"] == "waiting"
-        wait = metrics.minutes_between(
-            checked_in, now if waiting else parse_rfc3339(row["called_at"])
-        )
+        if waiting:
+            wait = metrics.minutes_between(checked_in_on_server_clock(row), now)
+        else:
+            wait = metrics.minutes_between(
+                parse_rfc3339(row["checked_in_at"]), parse_rfc3339(row["called_at"])
+            )
         desks[f"{row['site']} · {row['desk'] or 'unknown desk'}"].append(
             {
                 "ticket": row["ticket"],

@@ -1,0 +1,72 @@
+"""The live queue's running waits are on the store's clock, whatever the kiosk's clock says."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from kiosk.timeutil import to_rfc3339
+from sync.central import auth
+from sync.central.dashboard import queries
+from sync.central.ingest import ingest_batch
+from sync.central.sites import get_site
+from sync.central.storage import Store
+
+NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # server clock
+KIOSK_BEHIND = timedelta(hours=3)
+
+
+def _event(seq: int, kind: str, at: datetime, visit_id: str, data: dict) -> dict:
+    return {
+        "id": str(uuid.uuid4()),
+        "device_seq": seq,
+        "type": kind,
+        "occurred_at": to_rfc3339(at),
+        "visit_id": visit_id,
+        "data": data,
+    }
+
+
+def test_waits_still_running_are_corrected_by_the_devices_clock_skew(tmp_path):
+    store = Store(tmp_path)
+    try:
+        with store.write() as db:
+            device, _ = auth.add_device(db, "Skewed Clinic", "Desk 1")
+        kiosk_now = NOW - KIOSK_BEHIND
+        waiting, in_chair = str(uuid.uuid4()), str(uuid.uuid4())
+        events = [
+            # Waiting for 5 minutes (by the kiosk's own clock, 3 hours behind the store's).
+            _event(
+                1, "visit.checked_in", kiosk_now - timedelta(minutes=5), waiting, {"ticket": "S-1"}
+            ),
+            # Waited 12 minutes, called 20 minutes ago: a difference of one clock's timestamps.
+            _event(
+                2,
+                "visit.checked_in",
+                kiosk_now - timedelta(minutes=32),
+                in_chair,
+                {"ticket": "S-2"},
+            ),
+            _event(3, "visit.called", kiosk_now - timedelta(minutes=20), in_chair, {}),
+        ]
+        ingest_batch(store, device, events, NOW)
+        with store.write() as db:
+            db.execute(
+                "UPDATE devices SET clock_skew_s = ? WHERE id = ?",
+                [KIOSK_BEHIND.total_seconds(), device.id],
+            )
+        db = store.db
+        sites = [get_site(db, "Skewed Clinic")]
+        queue = queries.live_queue(db, sites, None, NOW)
+        waits = {visit["ticket"]: visit["wait_min"] for visit in queue["desks"][0]["visits"]}
+        assert waits == {"S-1": 5.0, "S-2": 12.0}
+        assert queries.today(db, sites, None, NOW)["longest_current_wait_min"] == 5.0
+
+        # A skew within the tolerance is transit time, not a wrong clock: left alone.
+        with store.write() as db:
+            db.execute("UPDATE devices SET clock_skew_s = 30 WHERE id = ?", [device.id])
+        queue = queries.live_queue(store.db, sites, None, NOW)
+        waits = {visit["ticket"]: visit["wait_min"] for visit in queue["desks"][0]["visits"]}
+        assert waits == {"S-1": 185.0, "S-2": 12.0}
+    finally:
+        store.close()
