@@ -183,40 +183,67 @@ def same_secret(a: str | None, b: str | None) -> bool:
 
 
 class LoginRateLimiter:
-    """At most ``limit`` failed logins per (name, client address) in ``window_s`` seconds.
+    """At most ``limit`` failed logins per (name, client address) in ``window_s`` seconds, and
+    at most ``address_limit`` per client address whatever the names (one password tried
+    against many names is guessing too).
 
     In memory: a restart forgets, which is acceptable for slowing down guessing at a web form
-    (Argon2id makes each guess cost ~50 ms of CPU anyway).
+    (Argon2id makes each guess cost ~50 ms of CPU anyway). A successful login clears its own
+    name's failures but not its address's, so an account of one's own cannot reset the cap.
     """
 
-    def __init__(self, limit: int = 5, window_s: float = 60.0, clock=time.monotonic):
+    def __init__(
+        self,
+        limit: int = 5,
+        window_s: float = 60.0,
+        clock=time.monotonic,
+        address_limit: int = 20,
+    ):
         self.limit = limit
+        self.address_limit = address_limit
         self.window_s = window_s
         self._clock = clock
         self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._address_failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        failures = self._failures.setdefault(key, deque())
+    def _recent(self, table: dict, key) -> deque[float]:
+        failures = table.setdefault(key, deque())
         cutoff = self._clock() - self.window_s
         while failures and failures[0] < cutoff:
             failures.popleft()
         return failures
 
+    def _wait(self, failures: deque[float], limit: int) -> int:
+        if len(failures) < limit:
+            return 0
+        return max(1, int(failures[-limit] + self.window_s - self._clock()) + 1)
+
     def retry_after(self, name: str, address: str) -> int:
-        """Seconds to wait before trying again, 0 if a try is allowed now."""
+        """Seconds to wait before this name may try again from this address, 0 if allowed."""
         with self._lock:
-            failures = self._recent((name.strip().lower(), address))
-            if len(failures) < self.limit:
-                return 0
-            return max(1, int(failures[0] + self.window_s - self._clock()) + 1)
+            return self._wait(self._recent(self._failures, (_key(name), address)), self.limit)
+
+    def address_retry_after(self, address: str) -> int:
+        """Seconds to wait before any name may try again from this address, 0 if allowed."""
+        with self._lock:
+            return self._wait(self._recent(self._address_failures, address), self.address_limit)
 
     def failed(self, name: str, address: str) -> None:
         with self._lock:
-            self._recent((name.strip().lower(), address)).append(self._clock())
-            if len(self._failures) > 10_000:  # a flood of names must not grow memory forever
+            now = self._clock()
+            self._recent(self._failures, (_key(name), address)).append(now)
+            self._recent(self._address_failures, address).append(now)
+            # A flood of names or addresses must not grow memory forever.
+            if len(self._failures) > 10_000:
                 self._failures = {k: v for k, v in self._failures.items() if v}
+            if len(self._address_failures) > 10_000:
+                self._address_failures = {k: v for k, v in self._address_failures.items() if v}
 
     def succeeded(self, name: str, address: str) -> None:
         with self._lock:
-            self._failures.pop((name.strip().lower(), address), None)
+            self._failures.pop((_key(name), address), None)
+
+
+def _key(name: str) -> str:
+    return name.strip().lower()

@@ -92,12 +92,16 @@ def login(
 ):
     check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE), csrf)
     address = request.client.host if request.client else "unknown"
-    wait = limiter(request).retry_after(username, address)
-    if wait:
+    refusal = None
+    if wait := limiter(request).address_retry_after(address):
+        refusal = "Too many failed logins from this computer's network address."
+    elif wait := limiter(request).retry_after(username, address):
+        refusal = "Too many failed logins for this name."
+    if refusal:
         response = _login_form(
             request,
             safe_next(next),
-            f"Too many failed logins for this name. Wait {wait} seconds, then try again.",
+            f"{refusal} Wait {wait} seconds, then try again.",
             status=429,
         )
         response.headers["Retry-After"] = str(wait)
