@@ -28,6 +28,8 @@ TICKET_PATTERN = re.compile(r"^[A-Z]{1,3}-\d{1,4}$")
 TAG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_TAGS = 6
 VERSION_PATTERN = re.compile(r"^[0-9A-Za-z.+-]{1,32}$")
+# The shape ``str(uuid.UUID(...))`` produces; every kiosk sends it, so most ids need no parsing.
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 DEFAULT_TAGS = (
     "waiting_time",
@@ -75,6 +77,8 @@ def _check_keys(obj: dict, allowed: tuple[str, ...], required: tuple[str, ...], 
 def _check_uuid(value: Any, name: str) -> str:
     if not isinstance(value, str):
         raise EventRejected(f"{name} must be a UUID string")
+    if CANONICAL_UUID.fullmatch(value):
+        return value  # already what str(uuid.UUID(value)) would give back
     try:
         return str(uuid.UUID(value))
     except ValueError:

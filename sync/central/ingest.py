@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -18,8 +20,8 @@ from sqlite_utils import Database
 from kiosk.timeutil import parse_rfc3339, to_rfc3339
 from sync.central.auth import Device
 from sync.central.projections import (
+    FUTURE_TOLERANCE,
     is_clock_suspect,
-    normalize_instant,
     project_heartbeat,
     project_rating,
     project_visit,
@@ -43,84 +45,150 @@ def _echo_id(raw: Any) -> str | None:
     return None
 
 
-def _insert_event(db: Database, device: Device, event: Event, received_at: datetime) -> bool:
-    """True if stored now, False if this device already sent an event with this id."""
-    occurred = parse_rfc3339(event.occurred_at)
-    cursor = db.execute(
-        "INSERT OR IGNORE INTO events (device_id, id, device_seq, type, occurred_at, "
-        "received_at, visit_id, data, clock_suspect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            device.id,
-            event.id,
-            event.device_seq,
-            event.type,
-            normalize_instant(event.occurred_at),
-            to_rfc3339(received_at),
-            event.visit_id,
-            json.dumps(event.data, separators=(",", ":")),
-            int(is_clock_suspect(occurred, received_at)),
-        ],
-    )
-    return cursor.rowcount == 1
+# to_rfc3339's own shape, which every kiosk sends: such a text is stored as it came (parsing
+# and formatting it again gives it back), and compares with others of its shape as time does.
+CANONICAL_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+# The largest IN (...) list per query, well under SQLite's default limit of host parameters.
+IN_CHUNK = 500
+_encode_data = json.JSONEncoder(separators=(",", ":")).encode
+
+INSERT_EVENT = (
+    "INSERT INTO events (device_id, id, device_seq, type, occurred_at, received_at, visit_id, "
+    "data, clock_suspect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
-def _visit_of_another_site(db: Database, device: Device, visit_id: str) -> bool:
+def _chunks(values: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start:start + IN_CHUNK]
+
+
+def _column_where_in(db: Database, sql: str, first: list, values: list[str]) -> list[tuple]:
+    """Rows of ``sql`` (ending in ``IN ({})``) for every value, a chunk of values at a time."""
+    rows: list[tuple] = []
+    for chunk in _chunks(values):
+        marks = ", ".join("?" * len(chunk))
+        rows.extend(db.execute(sql.format(marks), [*first, *chunk]).fetchall())
+    return rows
+
+
+def _already_stored(db: Database, device: Device, ids: list[str]) -> set[str]:
+    sql = "SELECT id FROM events WHERE device_id = ? AND id IN ({})"
+    return {row[0] for row in _column_where_in(db, sql, [device.id], ids)}
+
+
+def _visits_of_other_sites(db: Database, device: Device, visit_ids: list[str]) -> set[str]:
     """A visit belongs to the site whose device checked it in; until then to nobody (so a
     device cannot claim a visit id early and lock its real kiosk out)."""
-    row = db.execute(
-        "SELECT site FROM visits WHERE id = ? AND checked_in_at IS NOT NULL", [visit_id]
-    ).fetchone()
-    return row is not None and row[0] is not None and row[0] != device.site
+    sql = "SELECT id, site FROM visits WHERE checked_in_at IS NOT NULL AND id IN ({})"
+    return {
+        visit_id for visit_id, site in _column_where_in(db, sql, [], visit_ids)
+        if site is not None and site != device.site
+    }
+
+
+def _visits_with_events(db: Database, visit_ids: list[str]) -> set[str]:
+    sql = "SELECT DISTINCT visit_id FROM events WHERE visit_id IN ({})"
+    return {row[0] for row in _column_where_in(db, sql, [], visit_ids)}
+
+
+def _validated(raw: Any, device: Device) -> Event | str:
+    """The event, or the reason it is rejected."""
+    try:
+        event = validate_event(raw)
+    except EventRejected as error:
+        return str(error)
+    except Exception:
+        # A validator bug must not fail the whole batch: the kiosk would resend it
+        # forever and every event behind this one would be stuck.
+        logger.exception("validating an event from device %s failed", device.id)
+        return "the event could not be checked; it was set aside (server log has why)"
+    if event.device_seq > MAX_DEVICE_SEQ:
+        return f"device_seq {event.device_seq} is larger than {MAX_DEVICE_SEQ}"
+    return event
 
 
 def ingest_batch(
     store: Store, device: Device, raw_events: list[Any], received_at: datetime
 ) -> list[dict]:
-    """Validate, store and project a batch; one result per event, in the order sent."""
-    results: list[dict] = []
-    visits_touched: dict[str, None] = {}  # ordered set: each visit replayed once per batch
-    ratings: list[Event] = []
-    heartbeats: list[Event] = []
+    """Validate, store and project a batch in a transaction of its own; one result per event."""
     with store.write() as db:
-        for raw in raw_events:
-            try:
-                event = validate_event(raw)
-            except EventRejected as error:
-                results.append({"id": _echo_id(raw), "status": REJECTED, "reason": str(error)})
-                continue
-            except Exception:
-                # A validator bug must not fail the whole batch: the kiosk would resend it
-                # forever and every event behind this one would be stuck.
-                logger.exception("validating an event from device %s failed", device.id)
-                reason = "the event could not be checked; it was set aside (server log has why)"
-                results.append({"id": _echo_id(raw), "status": REJECTED, "reason": reason})
-                continue
-            if event.device_seq > MAX_DEVICE_SEQ:
-                reason = f"device_seq {event.device_seq} is larger than {MAX_DEVICE_SEQ}"
-                results.append({"id": _echo_id(raw), "status": REJECTED, "reason": reason})
-                continue
-            if event.visit_id is not None and _visit_of_another_site(db, device, event.visit_id):
-                reason = (f"visit {event.visit_id} belongs to another site; a device writes only "
-                          "its own site's visits")
-                results.append({"id": _echo_id(raw), "status": REJECTED, "reason": reason})
-                continue
-            if not _insert_event(db, device, event, received_at):
-                results.append({"id": _echo_id(raw), "status": DUPLICATE})
-                continue
-            results.append({"id": _echo_id(raw), "status": STORED})
-            if event.type.startswith("visit."):
-                visits_touched[event.visit_id] = None
-            elif event.type == "rating.submitted":
-                ratings.append(event)
-            elif event.type == "device.heartbeat":
-                heartbeats.append(event)
-        now_text = to_rfc3339(received_at)
-        # Visits first, so a rating in the same batch as its checkout finds the visit.
-        for visit_id in visits_touched:
-            project_visit(db, visit_id, now_text)
-        for event in ratings:
-            project_rating(db, device, event)
-        for event in heartbeats:
-            project_heartbeat(db, device, event, received_at)
-        db.execute("UPDATE devices SET last_seen_at = ? WHERE id = ?", [now_text, device.id])
+        return ingest_into(db, device, raw_events, received_at)
+
+
+def ingest_into(
+    db: Database, device: Device, raw_events: list[Any], received_at: datetime
+) -> list[dict]:
+    """Validate, store and project a batch inside the caller's open transaction (which must
+    commit before the results are sent); one result per event, in the order sent."""
+    results: list[dict] = []
+    checked = [_validated(raw, device) for raw in raw_events]
+    valid = [event for event in checked if isinstance(event, Event)]
+    # What each event is checked against is the store as it was before this batch, read in
+    # three queries for the whole batch rather than one or two per event.
+    stored_before = _already_stored(db, device, list({event.id: None for event in valid}))
+    visit_ids = list({event.visit_id: None for event in valid if event.visit_id is not None})
+    foreign_visits = _visits_of_other_sites(db, device, visit_ids)
+    received_text = to_rfc3339(received_at)
+    suspect_after = to_rfc3339(received_at + FUTURE_TOLERANCE)
+    rows: list[tuple] = []
+    stored_ids: set[str] = set()
+    # Per visit, its stored events as rows ``project_visit`` reads (ordered set of visits:
+    # each visit replayed once per batch).
+    visits_touched: dict[str, list[dict]] = {}
+    ratings: list[tuple[Event, str]] = []
+    heartbeats: list[Event] = []
+    for raw, event in zip(raw_events, checked, strict=True):
+        if not isinstance(event, Event):
+            results.append({"id": _echo_id(raw), "status": REJECTED, "reason": event})
+            continue
+        if event.visit_id is not None and event.visit_id in foreign_visits:
+            reason = (f"visit {event.visit_id} belongs to another site; a device writes only "
+                      "its own site's visits")
+            results.append({"id": _echo_id(raw), "status": REJECTED, "reason": reason})
+            continue
+        if event.id in stored_before or event.id in stored_ids:
+            results.append({"id": _echo_id(raw), "status": DUPLICATE})
+            continue
+        stored_ids.add(event.id)
+        occurred_text = event.occurred_at
+        if CANONICAL_INSTANT.fullmatch(occurred_text):
+            clock_suspect = occurred_text > suspect_after  # both millisecond-exact, same shape
+        else:
+            occurred = parse_rfc3339(occurred_text)
+            occurred_text = to_rfc3339(occurred)
+            clock_suspect = is_clock_suspect(occurred, received_at)
+        data_text = _encode_data(event.data)
+        rows.append((device.id, event.id, event.device_seq, event.type, occurred_text,
+                     received_text, event.visit_id, data_text, int(clock_suspect)))
+        results.append({"id": _echo_id(raw), "status": STORED})
+        if event.type.startswith("visit."):
+            visits_touched.setdefault(event.visit_id, []).append({
+                "device_id": device.id, "device_seq": event.device_seq, "type": event.type,
+                "occurred_at": occurred_text, "data": event.data,
+            })
+        elif event.type == "rating.submitted":
+            ratings.append((event, occurred_text))
+        elif event.type == "device.heartbeat":
+            heartbeats.append(event)
+    # A visit none of whose events was stored before this batch has exactly the events this
+    # batch stores (all of this device's): replay those without reading them back.
+    visits_seen_before = _visits_with_events(db, list(visits_touched)) if visits_touched else set()
+    # Every id was checked above (against the store and within the batch), so a plain INSERT
+    # cannot meet a conflict; if it ever did, the batch fails whole rather than half-stored.
+    db.conn.executemany(INSERT_EVENT, rows)
+    device_site = None
+    if len(visits_seen_before) < len(visits_touched):
+        device_site = db.execute("SELECT site FROM devices WHERE id = ?", [device.id]).fetchone()
+    # Visits first, so a rating in the same batch as its checkout finds the visit.
+    for visit_id, events in visits_touched.items():
+        if visit_id in visits_seen_before:
+            project_visit(db, visit_id, received_text)
+        else:
+            project_visit(db, visit_id, received_text, only_events=events, device_site=device_site)
+    for event, occurred_text in ratings:
+        project_rating(db, device, event, occurred_text)
+    for event in heartbeats:
+        project_heartbeat(db, device, event, received_at)
+    db.execute("UPDATE devices SET last_seen_at = ? WHERE id = ?", [received_text, device.id])
     return results

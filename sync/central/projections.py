@@ -51,11 +51,16 @@ def is_clock_suspect(occurred_at: datetime, received_at: datetime) -> bool:
 
 
 def replay_visit(events: list[dict]) -> dict:
-    """The visit's columns after applying its events (rows of ``events``) in the given order."""
+    """The visit's columns after applying its events (rows of ``events``) in the given order.
+
+    Each row's ``data`` is its JSON text (as stored) or the dict itself.
+    """
     state: dict = dict.fromkeys(VISIT_COLUMNS)
     state["voided"] = 0
     for event in events:
-        kind, at, data = event["type"], event["occurred_at"], json.loads(event["data"])
+        kind, at, data = event["type"], event["occurred_at"], event["data"]
+        if isinstance(data, str):  # a stored row's JSON text; ingest passes what it just parsed
+            data = json.loads(data)
         if kind == "visit.checked_in":
             state["ticket"] = data["ticket"]
             state["appointment_at"] = normalize_instant(data.get("appointment_at"))
@@ -127,25 +132,41 @@ UPSERT_VISIT = (
 )
 
 
-def project_visit(db: Database, visit_id: str, updated_at: str) -> dict:
-    """Rebuild one visit's row from its events, then keep its ratings' cached wait in step."""
-    events = list(
-        db.query(
-            "SELECT device_id, device_seq, type, occurred_at, data FROM events "
-            "WHERE visit_id = ? AND type LIKE 'visit.%'",
-            [visit_id],
+def project_visit(
+    db: Database,
+    visit_id: str,
+    updated_at: str,
+    only_events: list[dict] | None = None,
+    device_site: tuple | None = None,
+) -> dict:
+    """Rebuild one visit's row from its events, then keep its ratings' cached wait in step.
+
+    ``only_events``: when the caller knows these rows (one device's, whose ``devices.site`` row
+    is ``device_site``) are *all* the visit's stored events, as ingest does for a visit none of
+    whose events were stored before its batch, they are replayed without reading them back.
+    """
+    if only_events is not None:
+        events = _ordered(only_events)
+        site = device_site
+        check_in = next((e for e in events if e["type"] == "visit.checked_in"), events[0])
+    else:
+        events = list(
+            db.query(
+                "SELECT device_id, device_seq, type, occurred_at, data FROM events "
+                "WHERE visit_id = ? AND type LIKE 'visit.%'",
+                [visit_id],
+            )
         )
-    )
-    events = _ordered(events)
-    check_in = next((e for e in events if e["type"] == "visit.checked_in"), events[0])
-    sites = {
-        device_id: db.execute("SELECT site FROM devices WHERE id = ?", [device_id]).fetchone()
-        for device_id in {event["device_id"] for event in events}
-    }
-    site = sites[check_in["device_id"]]
-    # Only the visit's own site changes it. Ingest refuses another site's device once the
-    # visit is known; this covers one whose events arrived before the check-in did.
-    events = _ordered([event for event in events if sites[event["device_id"]] == site])
+        events = _ordered(events)
+        check_in = next((e for e in events if e["type"] == "visit.checked_in"), events[0])
+        sites = {
+            device_id: db.execute("SELECT site FROM devices WHERE id = ?", [device_id]).fetchone()
+            for device_id in {event["device_id"] for event in events}
+        }
+        site = sites[check_in["device_id"]]
+        # Only the visit's own site changes it. Ingest refuses another site's device once the
+        # visit is known; this covers one whose events arrived before the check-in did.
+        events = _ordered([event for event in events if sites[event["device_id"]] == site])
     state = replay_visit(events)
     row = {
         "id": visit_id,
@@ -197,7 +218,9 @@ def _pair_waiting_rating(db: Database, visit: dict) -> None:
         )
 
 
-def project_rating(db: Database, device: Device, event: Event) -> None:
+def project_rating(
+    db: Database, device: Device, event: Event, occurred_at: str | None = None
+) -> None:
     """Store a rating and link it to its visit.
 
     With a ``visit_id`` (a desk kiosk rating its own checkout) the link is direct. Without one
@@ -206,9 +229,11 @@ def project_rating(db: Database, device: Device, event: Event) -> None:
     is allowed for clock differences). If that checkout has not synced yet, the pairing is made
     when it does (``_pair_waiting_rating``). Ratings flagged as misuse are never paired: they are
     left out of every figure, and pairing one would take the visit from the real rating.
+    ``occurred_at``: the event's instant already normalised (ingest has it), else worked out.
     """
     data = event.data
-    occurred_at = normalize_instant(event.occurred_at)
+    if occurred_at is None:
+        occurred_at = normalize_instant(event.occurred_at)
     row = {
         "id": event.id,
         "device_id": device.id,

@@ -65,6 +65,7 @@ class Store:
         # ingest about 40% of its rate (benchmark figure 3). Other processes (the CLI) still
         # wait on SQLite's own lock via BEGIN IMMEDIATE and the busy timeout.
         self._write_lock = threading.RLock()
+        self._group_writer = None
         try:
             migrate(self.db)
         except sqlite3.DatabaseError as error:
@@ -83,6 +84,23 @@ class Store:
             with self._lock:
                 self._all.append(db)
         return db
+
+    @property
+    def write_lock(self) -> threading.RLock:
+        """Held by whoever writes in this process; taken in turn, in arrival order."""
+        return self._write_lock
+
+    @property
+    def group_writer(self):
+        """The :class:`~sync.central.group_commit.GroupCommitWriter` for batches from the
+        network (started on first use, so the CLI and tests that never ingest start no thread)."""
+        if self._group_writer is None:
+            from sync.central.group_commit import GroupCommitWriter
+
+            with self._lock:
+                if self._group_writer is None:
+                    self._group_writer = GroupCommitWriter(self)
+        return self._group_writer
 
     @contextmanager
     def write(self) -> Iterator[Database]:
@@ -103,6 +121,9 @@ class Store:
         return list(self.db.query(sql, params))
 
     def close(self) -> None:
+        writer, self._group_writer = self._group_writer, None
+        if writer is not None:
+            writer.close()
         with self._lock:
             for db in self._all:
                 db.close()
