@@ -15,7 +15,6 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from kiosk.timeutil import Clock, to_rfc3339, utc_now
+from sync.protocol import Event
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5000
@@ -40,24 +40,8 @@ class StoreCorrupt(StoreError):
     """The database file is damaged and was moved aside."""
 
 
-@dataclass(frozen=True)
-class RecordedEvent:
-    id: str
-    device_seq: int
-    type: str
-    occurred_at: str
-    visit_id: str | None
-    data: dict[str, Any]
-
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "device_seq": self.device_seq,
-            "type": self.type,
-            "occurred_at": self.occurred_at,
-            "visit_id": self.visit_id,
-            "data": self.data,
-        }
+# An event as written to the outbox is exactly the wire format's event.
+RecordedEvent = Event
 
 
 def _migration_1(db: Database) -> None:
