@@ -92,6 +92,11 @@ def _visits_with_events(db: Database, visit_ids: list[str]) -> set[str]:
     return {row[0] for row in _column_where_in(db, sql, [], visit_ids)}
 
 
+def _visits_with_ratings(db: Database, visit_ids: list[str]) -> set[str]:
+    sql = "SELECT DISTINCT visit_id FROM ratings WHERE visit_id IN ({})"
+    return {row[0] for row in _column_where_in(db, sql, [], visit_ids)}
+
+
 def _validated(raw: Any, device: Device) -> Event | str:
     """The event, or the reason it is rejected."""
     try:
@@ -108,49 +113,49 @@ def _validated(raw: Any, device: Device) -> Event | str:
     return event
 
 
-def ingest_batch(
-    store: Store, device: Device, raw_events: list[Any], received_at: datetime
-) -> list[dict]:
-    """Validate, store and project a batch in a transaction of its own; one result per event."""
-    with store.write() as db:
-        return ingest_into(db, device, raw_events, received_at)
+class _Prepared:
+    """One valid event with what storing it needs that does not depend on the store."""
+
+    __slots__ = ("event", "echo_id", "occurred_at", "clock_suspect", "data_text")
+
+    def __init__(self, event: Event, echo_id: str | None, occurred_at: str, clock_suspect: bool,
+                 data_text: str):
+        self.event = event
+        self.echo_id = echo_id
+        self.occurred_at = occurred_at
+        self.clock_suspect = clock_suspect
+        self.data_text = data_text
 
 
-def ingest_into(
-    db: Database, device: Device, raw_events: list[Any], received_at: datetime
-) -> list[dict]:
-    """Validate, store and project a batch inside the caller's open transaction (which must
-    commit before the results are sent); one result per event, in the order sent."""
-    results: list[dict] = []
-    checked = [_validated(raw, device) for raw in raw_events]
-    valid = [event for event in checked if isinstance(event, Event)]
-    # What each event is checked against is the store as it was before this batch, read in
-    # three queries for the whole batch rather than one or two per event.
-    stored_before = _already_stored(db, device, list({event.id: None for event in valid}))
-    visit_ids = list({event.visit_id: None for event in valid if event.visit_id is not None})
-    foreign_visits = _visits_of_other_sites(db, device, visit_ids)
-    received_text = to_rfc3339(received_at)
+class PreparedBatch:
+    """A batch checked against the wire format, before it meets the store (see
+    :func:`prepare_batch`); :func:`store_prepared` writes it."""
+
+    __slots__ = ("device", "received_at", "received_text", "entries")
+
+    def __init__(self, device: Device, received_at: datetime, entries: list):
+        self.device = device
+        self.received_at = received_at
+        self.received_text = to_rfc3339(received_at)
+        # Per event sent, in order: a _Prepared, or the result of a rejected event.
+        self.entries = entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+def prepare_batch(device: Device, raw_events: list[Any], received_at: datetime) -> PreparedBatch:
+    """The part of ingest that needs no database: validation, timestamps, the JSON to store.
+
+    The server runs it on the request's side so the single writer only writes.
+    """
     suspect_after = to_rfc3339(received_at + FUTURE_TOLERANCE)
-    rows: list[tuple] = []
-    stored_ids: set[str] = set()
-    # Per visit, its stored events as rows ``project_visit`` reads (ordered set of visits:
-    # each visit replayed once per batch).
-    visits_touched: dict[str, list[dict]] = {}
-    ratings: list[tuple[Event, str]] = []
-    heartbeats: list[Event] = []
-    for raw, event in zip(raw_events, checked, strict=True):
+    entries: list = []
+    for raw in raw_events:
+        event = _validated(raw, device)
         if not isinstance(event, Event):
-            results.append({"id": _echo_id(raw), "status": REJECTED, "reason": event})
+            entries.append({"id": _echo_id(raw), "status": REJECTED, "reason": event})
             continue
-        if event.visit_id is not None and event.visit_id in foreign_visits:
-            reason = (f"visit {event.visit_id} belongs to another site; a device writes only "
-                      "its own site's visits")
-            results.append({"id": _echo_id(raw), "status": REJECTED, "reason": reason})
-            continue
-        if event.id in stored_before or event.id in stored_ids:
-            results.append({"id": _echo_id(raw), "status": DUPLICATE})
-            continue
-        stored_ids.add(event.id)
         occurred_text = event.occurred_at
         if CANONICAL_INSTANT.fullmatch(occurred_text):
             clock_suspect = occurred_text > suspect_after  # both millisecond-exact, same shape
@@ -158,10 +163,59 @@ def ingest_into(
             occurred = parse_rfc3339(occurred_text)
             occurred_text = to_rfc3339(occurred)
             clock_suspect = is_clock_suspect(occurred, received_at)
-        data_text = _encode_data(event.data)
+        entries.append(_Prepared(event, _echo_id(raw), occurred_text, clock_suspect,
+                                 _encode_data(event.data)))
+    return PreparedBatch(device, received_at, entries)
+
+
+def ingest_batch(
+    store: Store, device: Device, raw_events: list[Any], received_at: datetime
+) -> list[dict]:
+    """Validate, store and project a batch in a transaction of its own; one result per event."""
+    prepared = prepare_batch(device, raw_events, received_at)
+    with store.write() as db:
+        return store_prepared(db, prepared)
+
+
+def store_prepared(db: Database, batch: PreparedBatch) -> list[dict]:
+    """Store and project a prepared batch inside the caller's open transaction (which must
+    commit before the results are sent); one result per event, in the order sent."""
+    device = batch.device
+    results: list[dict] = []
+    valid = [entry for entry in batch.entries if isinstance(entry, _Prepared)]
+    # What each event is checked against is the store as it was before this batch, read in
+    # three queries for the whole batch rather than one or two per event.
+    stored_before = _already_stored(db, device, list({entry.event.id: None for entry in valid}))
+    visit_ids = list({
+        entry.event.visit_id: None for entry in valid if entry.event.visit_id is not None
+    })
+    foreign_visits = _visits_of_other_sites(db, device, visit_ids)
+    received_text = batch.received_text
+    rows: list[tuple] = []
+    stored_ids: set[str] = set()
+    # Per visit, its stored events as rows ``project_visit`` reads (ordered set of visits:
+    # each visit replayed once per batch).
+    visits_touched: dict[str, list[dict]] = {}
+    ratings: list[tuple[Event, str]] = []
+    heartbeats: list[Event] = []
+    for entry in batch.entries:
+        if not isinstance(entry, _Prepared):
+            results.append(entry)
+            continue
+        event = entry.event
+        if event.visit_id is not None and event.visit_id in foreign_visits:
+            reason = (f"visit {event.visit_id} belongs to another site; a device writes only "
+                      "its own site's visits")
+            results.append({"id": entry.echo_id, "status": REJECTED, "reason": reason})
+            continue
+        if event.id in stored_before or event.id in stored_ids:
+            results.append({"id": entry.echo_id, "status": DUPLICATE})
+            continue
+        stored_ids.add(event.id)
+        occurred_text = entry.occurred_at
         rows.append((device.id, event.id, event.device_seq, event.type, occurred_text,
-                     received_text, event.visit_id, data_text, int(clock_suspect)))
-        results.append({"id": _echo_id(raw), "status": STORED})
+                     received_text, event.visit_id, entry.data_text, int(entry.clock_suspect)))
+        results.append({"id": entry.echo_id, "status": STORED})
         if event.type.startswith("visit."):
             visits_touched.setdefault(event.visit_id, []).append({
                 "device_id": device.id, "device_seq": event.device_seq, "type": event.type,
@@ -180,15 +234,24 @@ def ingest_into(
     device_site = None
     if len(visits_seen_before) < len(visits_touched):
         device_site = db.execute("SELECT site FROM devices WHERE id = ?", [device.id]).fetchone()
+    # Ratings naming these visits, asked once: projecting one visit changes only which ratings
+    # name that visit, so the answer holds through the loop below.
+    rated = _visits_with_ratings(db, list(visits_touched)) if visits_touched else set()
+    visit_rows: dict[str, dict] = {}
     # Visits first, so a rating in the same batch as its checkout finds the visit.
     for visit_id, events in visits_touched.items():
         if visit_id in visits_seen_before:
-            project_visit(db, visit_id, received_text)
+            visit_rows[visit_id] = project_visit(
+                db, visit_id, received_text, has_ratings=visit_id in rated
+            )
         else:
-            project_visit(db, visit_id, received_text, only_events=events, device_site=device_site)
+            visit_rows[visit_id] = project_visit(
+                db, visit_id, received_text, only_events=events, device_site=device_site,
+                has_ratings=visit_id in rated,
+            )
     for event, occurred_text in ratings:
-        project_rating(db, device, event, occurred_text)
+        project_rating(db, device, event, occurred_text, visit_rows)
     for event in heartbeats:
-        project_heartbeat(db, device, event, received_at)
+        project_heartbeat(db, device, event, batch.received_at)
     db.execute("UPDATE devices SET last_seen_at = ? WHERE id = ?", [received_text, device.id])
     return results

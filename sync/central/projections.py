@@ -138,12 +138,15 @@ def project_visit(
     updated_at: str,
     only_events: list[dict] | None = None,
     device_site: tuple | None = None,
+    has_ratings: bool = True,
 ) -> dict:
     """Rebuild one visit's row from its events, then keep its ratings' cached wait in step.
 
     ``only_events``: when the caller knows these rows (one device's, whose ``devices.site`` row
     is ``device_site``) are *all* the visit's stored events, as ingest does for a visit none of
     whose events were stored before its batch, they are replayed without reading them back.
+    ``has_ratings=False``: the caller knows no rating names this visit (ingest asks once per
+    batch), so there are none to keep in step.
     """
     if only_events is not None:
         events = _ordered(only_events)
@@ -177,12 +180,17 @@ def project_visit(
         "updated_at": updated_at,
     }
     db.execute(UPSERT_VISIT, row)
-    _keep_ratings_in_step(db, row)
+    _keep_ratings_in_step(db, row, has_ratings)
     return row
 
 
-def _keep_ratings_in_step(db: Database, visit: dict) -> None:
+def _keep_ratings_in_step(db: Database, visit: dict, has_ratings: bool = True) -> None:
     rateable = not visit["voided"] and visit["checked_out_at"] is not None
+    if not has_ratings:
+        # Nothing to unpair or update; only a rating waiting for this checkout may pair.
+        if rateable:
+            _pair_waiting_rating(db, visit, already_rated=False)
+        return
     if not rateable:
         # A checkout that was undone (or a visit voided) frees the rating paired with it.
         db.execute(
@@ -197,9 +205,13 @@ def _keep_ratings_in_step(db: Database, visit: dict) -> None:
         _pair_waiting_rating(db, visit)
 
 
-def _pair_waiting_rating(db: Database, visit: dict) -> None:
+def _pair_waiting_rating(db: Database, visit: dict, already_rated: bool | None = None) -> None:
     """A checkout that synced after its rating: pair it with the earliest unpaired rating then."""
-    if db.execute("SELECT 1 FROM ratings WHERE visit_id = ?", [visit["id"]]).fetchone():
+    if already_rated is None:
+        already_rated = bool(
+            db.execute("SELECT 1 FROM ratings WHERE visit_id = ?", [visit["id"]]).fetchone()
+        )
+    if already_rated:
         return
     checked_out = parse_rfc3339(visit["checked_out_at"])
     found = db.execute(
@@ -219,7 +231,11 @@ def _pair_waiting_rating(db: Database, visit: dict) -> None:
 
 
 def project_rating(
-    db: Database, device: Device, event: Event, occurred_at: str | None = None
+    db: Database,
+    device: Device,
+    event: Event,
+    occurred_at: str | None = None,
+    visit_rows: dict[str, dict] | None = None,
 ) -> None:
     """Store a rating and link it to its visit.
 
@@ -230,6 +246,8 @@ def project_rating(
     when it does (``_pair_waiting_rating``). Ratings flagged as misuse are never paired: they are
     left out of every figure, and pairing one would take the visit from the real rating.
     ``occurred_at``: the event's instant already normalised (ingest has it), else worked out.
+    ``visit_rows``: visits rows as just written in this transaction (by ``project_visit``),
+    which need not be read back.
     """
     data = event.data
     if occurred_at is None:
@@ -248,8 +266,13 @@ def project_rating(
         "wait_min": None,
     }
     if event.visit_id:
-        found = db.execute("SELECT wait_min FROM visits WHERE id = ?", [event.visit_id]).fetchone()
-        row["wait_min"] = found[0] if found else None
+        if visit_rows and event.visit_id in visit_rows:
+            row["wait_min"] = visit_rows[event.visit_id]["wait_min"]
+        else:
+            found = db.execute(
+                "SELECT wait_min FROM visits WHERE id = ?", [event.visit_id]
+            ).fetchone()
+            row["wait_min"] = found[0] if found else None
     elif not row["misuse"]:
         at = parse_rfc3339(occurred_at)
         found = db.execute(

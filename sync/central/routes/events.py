@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from functools import partial
 
 from fastapi import APIRouter, Request, Response
 
 from kiosk.timeutil import utc_now
 from sync.central.batch import parse_batch, read_limited_body
-from sync.central.ingest import ingest_into
+from sync.central.ingest import prepare_batch, store_prepared
 from sync.central.schemas import EVENT_BATCH_SCHEMA, BatchResults
 from sync.central.security import DeviceDep, StoreDep
 
@@ -44,13 +45,12 @@ router = APIRouter(prefix="/api/v1", tags=["sync"])
 )
 async def post_events(request: Request, device: DeviceDep, store: StoreDep) -> Response:
     events = parse_batch(await read_limited_body(request))
-    received_at = utc_now()
+    # Checking the events needs no database: done here, it overlaps the writer's work.
+    prepared = prepare_batch(device, events, utc_now())
     # SQLite blocks, so the batch is written by the store's writer thread, off the event loop,
     # and shares a commit with the batches other kiosks sent meanwhile; the answer comes only
     # once that commit is done.
-    future = store.group_writer.submit(
-        lambda db: ingest_into(db, device, events, received_at), size=len(events)
-    )
+    future = store.group_writer.submit(partial(store_prepared, batch=prepared), size=len(events))
     results = await asyncio.wrap_future(future)
     # The results are plain dicts of str already: encoding them directly, in the shape the
     # response model gives (which stays, for the OpenAPI spec), spares validating 1000 of them.
