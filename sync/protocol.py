@@ -66,12 +66,15 @@ class Event:
 
 
 def _check_keys(obj: dict, allowed: tuple[str, ...], required: tuple[str, ...], where: str):
-    unknown = sorted(set(obj) - set(allowed))
-    if unknown:
-        raise EventRejected(f"unknown field(s) in {where}: {', '.join(unknown)}")
-    missing = [key for key in required if key not in obj]
-    if missing:
-        raise EventRejected(f"missing field(s) in {where}: {', '.join(missing)}")
+    # Loops rather than set arithmetic: run for every event, and the usual event passes both.
+    for key in obj:
+        if key not in allowed:
+            unknown = sorted(set(obj) - set(allowed))
+            raise EventRejected(f"unknown field(s) in {where}: {', '.join(unknown)}")
+    for key in required:
+        if key not in obj:
+            missing = [key for key in required if key not in obj]
+            raise EventRejected(f"missing field(s) in {where}: {', '.join(missing)}")
 
 
 def _check_uuid(value: Any, name: str) -> str:

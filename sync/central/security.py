@@ -89,7 +89,9 @@ class AuthFailures:
             self._failures[address] = times
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
+    # async: FastAPI would run a plain function in the thread pool, a hop per request for an
+    # attribute read.
     return request.app.state.store
 
 
