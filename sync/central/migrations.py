@@ -146,7 +146,14 @@ def _v2_dashboard(db: Database) -> None:
     create_dashboard_tables(db)
 
 
-MIGRATIONS = (_v1_initial, _v2_dashboard)
+def _v3_visit_hour_versions(db: Database) -> None:
+    # A change counter per hour of visits, so the dashboard can cache each hour's waits.
+    from sync.central.dashboard.schema import version_visit_hours
+
+    version_visit_hours(db)
+
+
+MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

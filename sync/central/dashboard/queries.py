@@ -12,6 +12,9 @@ Ranges over several sites are read per site (each with its own time zone) and me
 from __future__ import annotations
 
 import json
+import os
+import threading
+from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -200,6 +203,62 @@ def rating_groups(
     return dict(result)
 
 
+# Every face of the supported scales, as the columns of a per-hour pivot of the rollup.
+FACES = tuple((scale, score) for scale in (5, 4) for score in range(scale, 0, -1))
+LOCAL_KEYS = {
+    "day": lambda local: local[:10],
+    "hour": lambda local: local[11:],
+    "all": lambda local: "",
+}
+
+
+def rating_groups_by(
+    db: Database, wins: list[Window], groups: tuple[str, ...], device: str | None = None
+) -> dict[str, dict[str, RatingGroup]]:
+    """``rating_groups`` for several groupings by local time ('day', 'hour', 'all') from one
+    read of the hourly rollup per window.
+
+    SQLite sums each UTC hour's counts into one row (a column per face of ``FACES``, plus the
+    linked ones), so a 90-day range is ~1,000 rows per site, each mapped to its local day and
+    hour in Python. A window the rollup cannot serve (an offset of part of an hour) or holding
+    a scale outside ``FACES`` is read by ``rating_groups`` as before.
+    """
+    result: dict[str, dict[str, RatingGroup]] = {
+        g: defaultdict(lambda: RatingGroup({})) for g in groups
+    }
+    extra, extra_params = _device_clause(device)
+    faces = ", ".join(f"SUM(n) FILTER (WHERE scale = {sc} AND score = {k})" for sc, k in FACES)
+    for win in wins:
+        hours = hour_map(win.site.timezone, win.start, win.end)
+        rows = None
+        if hours is not None:
+            rows = db.execute(
+                f"SELECT hour, SUM(n), SUM(n) FILTER (WHERE linked), {faces} FROM rating_hours "
+                f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY hour "
+                "HAVING SUM(n) > 0",
+                [win.site.name, win.start[:13], win.end[:13], *extra_params],
+            ).fetchall()
+            if any(row[1] != sum(n or 0 for n in row[3:]) for row in rows):
+                rows = None  # a face outside FACES: let the generic read count (and refuse) it
+        if rows is None:
+            for group in groups:
+                for key, part in rating_groups(db, [win], group, device).items():
+                    entry = result[group][key]
+                    entry.linked += part.linked
+                    for face, n in part.counts.items():
+                        entry.counts[face] = entry.counts.get(face, 0) + n
+            continue
+        for hour, _, linked, *counts in rows:
+            local = hours[hour]
+            for group in groups:
+                entry = result[group][LOCAL_KEYS[group](local)]
+                entry.linked += linked or 0
+                for face, n in zip(FACES, counts, strict=True):
+                    if n:
+                        entry.counts[face] = entry.counts.get(face, 0) + n
+    return {g: dict(v) for g, v in result.items()}
+
+
 def _local_text(checked_in_at: str, zone: ZoneInfo) -> str:
     return parse_rfc3339(checked_in_at).astimezone(zone).strftime("%Y-%m-%d %H")
 
@@ -223,9 +282,9 @@ def wait_lists_by(
     several groupings from one read.
 
     Only what the grouping and the percentiles need is read, from a covering partial index
-    (cancelled and voided visits are out, as in ``metrics.report``). Rows arrive in check-in
-    order, so days and hours are cut out of the list by bisecting at each hour's start rather
-    than by looking at every row in Python; desks are read one by one, filtered in SQLite.
+    (cancelled and voided visits are out, as in ``metrics.report``). Days and hours are made
+    of whole UTC hours, whose sorted waits ``WAIT_RUNS`` keeps (reading only the hours that
+    changed); desks are read one by one, filtered in SQLite.
     """
     result: dict[str, dict[str, list[float]]] = {g: defaultdict(list) for g in groups}
     extra, extra_params = _device_clause(device)
@@ -249,48 +308,131 @@ def wait_lists_by(
         if not local_groups:
             continue
         hours = hour_map(win.site.timezone, win.start, win.end)
-        waits = [
-            wait
-            for (wait,) in db.execute(
-                f"SELECT wait_min FROM visits WHERE {WAITS_WHERE} {extra} ORDER BY checked_in_at",
-                params,
-            )
-        ]
-        if "all" in groups:
-            result["all"][""].extend(waits)
-        per_hour = db.execute(
-            "SELECT hour, SUM(waits) FROM visit_hours WHERE site = ? AND hour >= ? "
-            f"AND hour < ? {extra} GROUP BY hour HAVING SUM(waits) > 0 ORDER BY hour",
-            [win.site.name, win.start[:13], win.end[:13], *extra_params],
-        ).fetchall()
-        if hours is None or sum(n for _, n in per_hour) != len(waits):
+        runs = None if hours is None else WAIT_RUNS.runs(db, win, device)
+        if runs is None:
             # An offset of part of an hour (or a rollup out of step): each row's local time.
-            _group_rows_by_local_time(db, win, params, extra, local_groups, result)
+            _group_rows_by_local_time(db, win, params, extra, groups, result)
             continue
-        # The waits arrive in check-in order and the rollup says how many fall in each UTC
-        # hour, so each hour's waits are a slice: no per-row work in Python.
-        offset = 0
-        for utc_hour, n in per_hour:
-            chunk = waits[offset : offset + n]
-            offset += n
+        # Each UTC hour's waits, sorted: a group is the concatenation of its hours' runs,
+        # which its one sort then merges rather than sorts from scratch.
+        for utc_hour, run in runs:
             local = hours[utc_hour]
-            if "day" in local_groups:
-                result["day"][local[:10]].extend(chunk)
-            if "hour" in local_groups:
-                result["hour"][local[11:]].extend(chunk)
+            for group in local_groups:
+                result[group][LOCAL_KEYS[group](local)].extend(run)
     return {g: dict(v) for g, v in result.items()}
 
 
-def _group_rows_by_local_time(db, win: Window, params, extra, local_groups, result) -> None:
+class WaitRuns:
+    """Each UTC hour's waits (per site, or per site and desk), sorted, kept in memory.
+
+    An hour is read again only when its ``visit_hours`` row says it changed: ``changes`` is
+    bumped by the rollup triggers on every visit of the hour added, removed or edited
+    (migration 3), so a cached hour is exactly what the table holds. A range therefore reads
+    from the database only the hours that changed since the last look (typically the current
+    one), and a year of waits (under ``max_values``) stays in memory as sorted runs.
+    """
+
+    def __init__(self, max_values: int = 2_000_000):
+        self.max_values = max_values
+        self._runs: dict[tuple, tuple[int, int, tuple[float, ...]]] = {}
+        self._values = 0
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._runs.clear()
+            self._values = 0
+
+    def runs(
+        self, db: Database, win: Window, device: str | None
+    ) -> list[tuple[str, tuple[float, ...]]] | None:
+        """(UTC hour, its sorted waits) for the window's hours that have waits, in order;
+        None when the rows do not match the rollup (read the rows instead)."""
+        extra, extra_params = _device_clause(device)
+        per_hour = db.execute(
+            "SELECT hour, SUM(waits), SUM(changes) FROM visit_hours WHERE site = ? "
+            f"AND hour >= ? AND hour < ? {extra} GROUP BY hour HAVING SUM(waits) > 0 "
+            "ORDER BY hour",
+            [win.site.name, win.start[:13], win.end[:13], *extra_params],
+        ).fetchall()
+        store = _database_identity(db)
+        base = (store, win.site.name, device or "")
+        known: dict[str, tuple[float, ...]] = {}
+        stale = []
+        for index, (hour, n, changes) in enumerate(per_hour):
+            cached = self._runs.get((*base, hour))
+            if cached is not None and cached[:2] == (n, changes):
+                known[hour] = cached[2]
+            else:
+                stale.append(index)
+        if stale:
+            # One read from the first stale hour to the last, in check-in order (the covering
+            # index's order): the rollup says how many waits each hour holds, so each hour is
+            # a slice, sorted on its own.
+            first, last = stale[0], stale[-1]
+            span = per_hour[first : last + 1]
+            waits = [
+                wait
+                for (wait,) in db.execute(
+                    f"SELECT wait_min FROM visits WHERE {WAITS_WHERE} {extra} "
+                    "ORDER BY checked_in_at",
+                    [win.site.name, span[0][0], _next_hour(span[-1][0]), *extra_params],
+                )
+            ]
+            if sum(n for _, n, _ in span) != len(waits):
+                return None
+            offset = 0
+            for hour, n, changes in span:
+                known[hour] = run = tuple(sorted(waits[offset : offset + n]))
+                offset += n
+                if store is not None:
+                    self._put((*base, hour), (n, changes, run))
+        return [(hour, known[hour]) for hour, _, _ in per_hour]
+
+    def _put(self, key: tuple, entry: tuple[int, int, tuple[float, ...]]) -> None:
+        with self._lock:
+            old = self._runs.pop(key, None)
+            self._values += entry[0] - (old[0] if old else 0)
+            self._runs[key] = entry
+            while self._values > self.max_values and self._runs:
+                _, evicted = self._runs.pop(next(iter(self._runs)))
+                self._values -= evicted[0]
+
+
+WAIT_RUNS = WaitRuns()
+
+
+def _next_hour(hour: str) -> str:
+    """'2026-11-23T09' -> '2026-11-23T10' (a bound every timestamp of the hour is below)."""
+    moment = datetime.fromisoformat(hour + ":00+00:00") + timedelta(hours=1)
+    return moment.strftime("%Y-%m-%dT%H")
+
+
+def _database_identity(db: Database) -> tuple | None:
+    """The database file (path, inode): the cache's key, so two stores never share hours."""
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    if not path:
+        return None  # in memory: nothing to key a cache on
+    try:
+        return (path, os.stat(path).st_ino)
+    except OSError:
+        return None
+
+
+def _group_rows_by_local_time(db, win: Window, params, extra, groups, result) -> None:
     zone = ZoneInfo(win.site.timezone)
     rows = db.execute(
         f"SELECT checked_in_at, wait_min FROM visits WHERE {WAITS_WHERE} {extra}", params
     ).fetchall()
     for checked_in_at, wait in rows:
+        if "all" in groups:
+            result["all"][""].append(wait)
+        if "day" not in groups and "hour" not in groups:
+            continue
         local = _local_text(checked_in_at, zone)
-        if "day" in local_groups:
+        if "day" in groups:
             result["day"][local[:10]].append(wait)
-        if "hour" in local_groups:
+        if "hour" in groups:
             result["hour"][local[11:]].append(wait)
 
 
@@ -328,6 +470,34 @@ def visit_counts(
     return {k: (v[0], v[1]) for k, v in result.items() if v[0]}
 
 
+def visit_counts_by(
+    db: Database, wins: list[Window], groups: tuple[str, ...], device: str | None = None
+) -> dict[str, dict[str, tuple[int, int]]]:
+    """``visit_counts`` for several groupings by local time from one rollup read per window."""
+    result: dict[str, dict[str, list[int]]] = {g: defaultdict(lambda: [0, 0]) for g in groups}
+    extra, extra_params = _device_clause(device)
+    for win in wins:
+        hours = hour_map(win.site.timezone, win.start, win.end)
+        if hours is None:
+            for group in groups:
+                for key, (visits, checked_out) in visit_counts(db, [win], group, device).items():
+                    result[group][key][0] += visits
+                    result[group][key][1] += checked_out
+            continue
+        rows = db.execute(
+            "SELECT hour, SUM(visits), SUM(checked_out) FROM visit_hours WHERE site = ? "
+            f"AND hour >= ? AND hour < ? {extra} GROUP BY hour",
+            [win.site.name, win.start[:13], win.end[:13], *extra_params],
+        ).fetchall()
+        for hour, visits, checked_out in rows:
+            local = hours[hour]
+            for group in groups:
+                entry = result[group][LOCAL_KEYS[group](local)]
+                entry[0] += visits
+                entry[1] += checked_out
+    return {g: {k: (v[0], v[1]) for k, v in part.items() if v[0]} for g, part in result.items()}
+
+
 def target_of(sites: list[SiteConfig]) -> float:
     """The target the sites share, else the default (as the metrics API does)."""
     targets = {site.target_wait_min for site in sites}
@@ -347,8 +517,27 @@ def figures(
     result = {"visits": visits, "checked_out": checked_out}
     result.update(ratings.summary())
     result["response_rate"] = metrics.response_rate(ratings.linked, checked_out)
-    result.update(metrics.wait_summary(waits or [], target, current))
+    result.update(wait_summary(waits or [], target, current))
     return result
+
+
+def wait_summary(waits: list[float], target: float, current=()) -> dict:
+    """``metrics.wait_summary``, the same figures, with one sort of ``waits`` (in place).
+
+    The median and p90 are ``metrics.median`` / ``metrics.percentile`` themselves over the
+    sorted list (their own sort of a sorted list is a single linear pass), and the count within
+    the target is a bisection of it, so a group of 25,000 waits is not walked three more times
+    in Python. ``tests/dashboard/test_wait_summary.py`` checks it against the metric function.
+    """
+    waits.sort()
+    current = list(current)
+    return {
+        "waits": len(waits),
+        "wait_median_min": metrics._round(metrics.median(waits)),
+        "wait_p90_min": metrics._round(metrics.percentile(waits, 90)),
+        "pct_within_target": metrics._round(metrics.pct(bisect_right(waits, target), len(waits))),
+        "longest_current_wait_min": metrics._round(max(current)) if current else None,
+    }
 
 
 def today_windows(sites: list[SiteConfig], now: datetime) -> list[Window]:
@@ -441,10 +630,10 @@ def trends(
     wins = windows(sites, first, last)
     target = target_of(sites)
     days = []
-    day_ratings = rating_groups(db, wins, "day", device)
+    ratings = rating_groups_by(db, wins, ("day", "hour"), device)
     waits = wait_lists_by(db, wins, ("day", "hour"), device)
-    day_waits = waits["day"]
-    day_counts = visit_counts(db, wins, "day", device)
+    counts = visit_counts_by(db, wins, ("day", "hour"), device)
+    day_ratings, day_waits, day_counts = ratings["day"], waits["day"], counts["day"]
     day = first
     while day <= last:
         key = day.isoformat()
@@ -455,9 +644,7 @@ def trends(
             }
         )
         day += timedelta(days=1)
-    hour_ratings = rating_groups(db, wins, "hour", device)
-    hour_waits = waits["hour"]
-    hour_counts = visit_counts(db, wins, "hour", device)
+    hour_ratings, hour_waits, hour_counts = ratings["hour"], waits["hour"], counts["hour"]
     keys = sorted(set(hour_ratings) | set(hour_waits) | set(hour_counts))
     hours = [
         {

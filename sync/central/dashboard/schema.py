@@ -111,24 +111,58 @@ VISIT_COUNTED = (
 )
 
 
-def _visit_add(row: str) -> str:
+def _visit_add(row: str, versioned: bool = False) -> str:
+    bump = ", changes = changes + 1" if versioned else ""
     return (
         "INSERT INTO visit_hours (site, device_id, hour, visits, checked_out, waits) VALUES "
         f"(coalesce({row}.site, ''), {row}.device_id, substr({row}.checked_in_at, 1, 13), 1, "
         f"{row}.checked_out_at IS NOT NULL, {row}.wait_min IS NOT NULL) "
         "ON CONFLICT DO UPDATE SET visits = visits + 1, "
-        "checked_out = checked_out + excluded.checked_out, waits = waits + excluded.waits;"
+        f"checked_out = checked_out + excluded.checked_out, waits = waits + excluded.waits{bump};"
     )
 
 
-def _visit_remove(row: str) -> str:
+def _visit_remove(row: str, versioned: bool = False) -> str:
+    bump = ", changes = changes + 1" if versioned else ""
     return (
         f"UPDATE visit_hours SET visits = visits - 1, "
         f"checked_out = checked_out - ({row}.checked_out_at IS NOT NULL), "
-        f"waits = waits - ({row}.wait_min IS NOT NULL) "
+        f"waits = waits - ({row}.wait_min IS NOT NULL){bump} "
         f"WHERE site = coalesce({row}.site, '') AND device_id = {row}.device_id "
         f"AND hour = substr({row}.checked_in_at, 1, 13);"
     )
+
+
+def _visit_triggers(versioned: bool) -> dict[str, tuple[str, str]]:
+    return {
+        "visits_rollup_insert": (
+            f"AFTER INSERT ON visits WHEN {VISIT_COUNTED.format(row='NEW')}",
+            _visit_add("NEW", versioned),
+        ),
+        "visits_rollup_delete": (
+            f"AFTER DELETE ON visits WHEN {VISIT_COUNTED.format(row='OLD')}",
+            _visit_remove("OLD", versioned),
+        ),
+        "visits_rollup_update_old": (
+            f"AFTER UPDATE ON visits WHEN {VISIT_COUNTED.format(row='OLD')}",
+            _visit_remove("OLD", versioned),
+        ),
+        "visits_rollup_update_new": (
+            f"AFTER UPDATE ON visits WHEN {VISIT_COUNTED.format(row='NEW')}",
+            _visit_add("NEW", versioned),
+        ),
+    }
+
+
+def version_visit_hours(db: Database) -> None:
+    """Migration 3: ``visit_hours.changes`` counts every change to an hour's counted visits
+    (one added, removed or edited: a wait fixed later moves no count but bumps this), so the
+    dashboard can keep each hour's sorted waits in memory and know exactly when to read them
+    again (``queries.WaitRuns``)."""
+    db.execute("ALTER TABLE visit_hours ADD COLUMN changes INTEGER NOT NULL DEFAULT 0")
+    for name, (when, body) in _visit_triggers(versioned=True).items():
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+        db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
 
 
 def create_rollups(db: Database) -> None:
@@ -169,22 +203,8 @@ def create_rollups(db: Database) -> None:
             "AFTER UPDATE ON ratings WHEN NEW.misuse = 0",
             _rating_add("NEW"),
         ),
-        "visits_rollup_insert": (
-            f"AFTER INSERT ON visits WHEN {VISIT_COUNTED.format(row='NEW')}",
-            _visit_add("NEW"),
-        ),
-        "visits_rollup_delete": (
-            f"AFTER DELETE ON visits WHEN {VISIT_COUNTED.format(row='OLD')}",
-            _visit_remove("OLD"),
-        ),
-        "visits_rollup_update_old": (
-            f"AFTER UPDATE ON visits WHEN {VISIT_COUNTED.format(row='OLD')}",
-            _visit_remove("OLD"),
-        ),
-        "visits_rollup_update_new": (
-            f"AFTER UPDATE ON visits WHEN {VISIT_COUNTED.format(row='NEW')}",
-            _visit_add("NEW"),
-        ),
+        # Migration 2's form; migration 3 (version_visit_hours) replaces these four.
+        **_visit_triggers(versioned=False),
     }
     for name, (when, body) in triggers.items():
         db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")

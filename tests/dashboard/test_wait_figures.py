@@ -1,0 +1,104 @@
+"""The dashboard's wait figures: the metric function's, and never stale after an edit."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from kiosk import metrics
+from kiosk.timeutil import to_rfc3339
+from sync.central import auth
+from sync.central.dashboard import queries
+from sync.central.ingest import ingest_batch
+from sync.central.sites import get_site
+from sync.central.storage import Store
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_wait_summary_is_the_metric_functions(seed):
+    rng = random.Random(seed)
+    size = rng.choice([0, 1, 2, 3, 10, 101, 2500])
+    waits = [rng.choice([rng.uniform(-2, 60), 15.0, 7.5, 0.0]) for _ in range(size)]
+    target = rng.choice([15.0, 7.5, 10.0])
+    current = [rng.uniform(0, 40) for _ in range(rng.randint(0, 3))]
+    expected = metrics.wait_summary(list(waits), target, current)
+    assert queries.wait_summary(list(waits), target, current) == expected
+
+
+def _event(seq: int, kind: str, at: datetime, visit_id: str, data: dict) -> dict:
+    return {
+        "id": str(uuid.uuid4()),
+        "device_seq": seq,
+        "type": kind,
+        "occurred_at": to_rfc3339(at),
+        "visit_id": visit_id,
+        "data": data,
+    }
+
+
+def _expected_waits(db) -> dict:
+    waits = [
+        row[0]
+        for row in db.execute(
+            "SELECT wait_min FROM visits WHERE voided = 0 AND cancel_reason IS NULL "
+            "AND wait_min IS NOT NULL"
+        )
+    ]
+    return metrics.wait_summary(waits, 15.0)
+
+
+def _trend_waits(db, sites, day) -> dict:
+    data = queries.trends(db, sites, day, day, None)
+    (row,) = [d for d in data["days"] if d["waits"]]
+    return {key: row[key] for key in ("waits", "wait_median_min", "wait_p90_min")}
+
+
+def test_cached_hours_are_read_again_once_a_visit_changes(tmp_path):
+    queries.WAIT_RUNS.clear()
+    store = Store(tmp_path)
+    try:
+        with store.write() as db:
+            device, _ = auth.add_device(db, "Cache Clinic", "Desk 1")
+        day = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)  # London is on UTC in March before DST
+        events, seq = [], 0
+        for index in range(12):
+            visit_id = str(uuid.uuid4())
+            at = day + timedelta(minutes=7 * index)
+            for kind, when, data in (
+                ("visit.checked_in", at, {"ticket": f"C-{index:03d}"}),
+                ("visit.called", at + timedelta(minutes=3 + index), {}),
+            ):
+                seq += 1
+                events.append(_event(seq, kind, when, visit_id, data))
+        ingest_batch(store, device, events, day + timedelta(hours=3))
+        sites = [get_site(store.db, "Cache Clinic")]
+
+        def figures():
+            expected = _expected_waits(store.db)
+            return _trend_waits(store.db, sites, day.date()), {
+                key: expected[key] for key in ("waits", "wait_median_min", "wait_p90_min")
+            }
+
+        seen, expected = figures()
+        assert seen == expected and seen["waits"] == 12
+        assert figures()[0] == seen  # from the cache now
+
+        # A wait fixed later (as another tool or a correction would): same count, new value.
+        with store.write() as db:
+            db.execute(
+                "UPDATE visits SET wait_min = 90.0 WHERE ticket IN ('C-009', 'C-010', 'C-011')"
+            )
+        seen, expected = figures()
+        assert seen == expected and seen["wait_p90_min"] == 90.0
+
+        # A visit voided: one wait fewer.
+        with store.write() as db:
+            db.execute("UPDATE visits SET voided = 1 WHERE ticket = 'C-000'")
+        seen, expected = figures()
+        assert seen == expected and seen["waits"] == 11
+    finally:
+        store.close()
+        queries.WAIT_RUNS.clear()
