@@ -292,14 +292,19 @@ def wait_lists_by(
         params = [win.site.name, win.start, win.end, *extra_params]
         if "device" in groups or "site" in groups:
             ids = [device] if device else _site_devices(db, win.site.name)
+            whole_hours = hour_map(win.site.timezone, win.start, win.end) is not None
             for device_id in ids:
-                waits = [
-                    row[0]
-                    for row in db.execute(
-                        f"SELECT wait_min FROM visits WHERE {WAITS_WHERE} AND device_id = ?",
-                        [*params[:3], device_id],
-                    )
-                ]
+                runs = WAIT_RUNS.runs(db, win, device_id) if whole_hours else None
+                if runs is not None:
+                    waits = [wait for _, run in runs for wait in run]
+                else:
+                    waits = [
+                        row[0]
+                        for row in db.execute(
+                            f"SELECT wait_min FROM visits WHERE {WAITS_WHERE} AND device_id = ?",
+                            [*params[:3], device_id],
+                        )
+                    ]
                 if waits and "device" in groups:
                     result["device"][device_id].extend(waits)
                 if waits and "site" in groups:
