@@ -96,6 +96,15 @@ class GroupCommitWriter:
                 group.append(more)
                 events += more.size
             self._write(group)
+        # Whatever was queued after the stop (a request racing the shutdown) is refused,
+        # never left waiting.
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None and job.future.set_running_or_notify_cancel():
+                job.future.set_exception(WriterClosed("the central store is shutting down"))
 
     def _write(self, group: list[_Job]) -> None:
         group = [job for job in group if job.future.set_running_or_notify_cancel()]

@@ -47,7 +47,7 @@ def _echo_id(raw: Any) -> str | None:
 
 # to_rfc3339's own shape, which every kiosk sends: such a text is stored as it came (parsing
 # and formatting it again gives it back), and compares with others of its shape as time does.
-CANONICAL_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+CANONICAL_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z")
 # The largest IN (...) list per query, well under SQLite's default limit of host parameters.
 IN_CHUNK = 500
 _encode_data = json.JSONEncoder(separators=(",", ":")).encode
