@@ -10,6 +10,7 @@ retries at most once a minute (its backoff cap), so it never trips the limit.
 from __future__ import annotations
 
 import math
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sync.central.auth import (
@@ -125,13 +127,22 @@ def _refused(error: TokenRefused) -> HTTPException:
 StoreDep = Annotated[Store, Depends(get_store)]
 
 
-def current_device(
+async def current_device(
     request: Request,
     store: StoreDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(device_bearer)],
 ) -> Device:
     token = credentials.credentials if credentials else None
-    return _authenticated(request, lambda: authenticate_device(store.db, token), bool(token))
+    # Every kiosk request passes here. The lookup is one indexed read, cheaper on the event
+    # loop than a hop to the thread pool, so it is tried there on a connection that never
+    # waits; only if SQLite would have to wait does it go to the thread pool.
+    try:
+        reader = store.quick_reader
+        return _authenticated(request, lambda: authenticate_device(reader, token), bool(token))
+    except sqlite3.OperationalError:
+        return await run_in_threadpool(
+            _authenticated, request, lambda: authenticate_device(store.db, token), bool(token)
+        )
 
 
 def current_reporter(

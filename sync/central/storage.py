@@ -102,6 +102,24 @@ class Store:
                     self._group_writer = GroupCommitWriter(self)
         return self._group_writer
 
+    @property
+    def quick_reader(self) -> Database:
+        """This thread's connection that never waits for a lock (no busy timeout): for a short
+        indexed read on the event loop, which must not block. WAL readers do not wait for
+        the writer, so it seldom matters; when it does, SQLite raises
+        ``sqlite3.OperationalError`` at once and the caller reads elsewhere."""
+        db = getattr(self._local, "quick_reader", None)
+        if db is None:
+            try:
+                db = connect(self.path)
+            except sqlite3.DatabaseError as error:
+                raise StoreUnavailable(f"cannot open the database {self.path}: {error}") from None
+            db.conn.execute("PRAGMA busy_timeout = 0")
+            self._local.quick_reader = db
+            with self._lock:
+                self._all.append(db)
+        return db
+
     @contextmanager
     def write(self) -> Iterator[Database]:
         """One write transaction: committed when the block ends, rolled back if it raises."""
