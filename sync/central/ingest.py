@@ -21,10 +21,13 @@ from kiosk.timeutil import parse_rfc3339, to_rfc3339
 from sync.central.auth import Device
 from sync.central.projections import (
     FUTURE_TOLERANCE,
+    insert_ratings,
+    insert_rows,
     is_clock_suspect,
     project_heartbeat,
     project_rating,
     project_visit,
+    upsert_visits,
 )
 from sync.central.storage import Store
 from sync.protocol import Event, EventRejected, validate_event
@@ -52,9 +55,9 @@ CANONICAL_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0
 IN_CHUNK = 500
 _encode_data = json.JSONEncoder(separators=(",", ":")).encode
 
-INSERT_EVENT = (
+INSERT_EVENTS_HEAD = (
     "INSERT INTO events (device_id, id, device_seq, type, occurred_at, received_at, visit_id, "
-    "data, clock_suspect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "data, clock_suspect)"
 )
 
 
@@ -230,7 +233,7 @@ def store_prepared(db: Database, batch: PreparedBatch) -> list[dict]:
     visits_seen_before = _visits_with_events(db, list(visits_touched)) if visits_touched else set()
     # Every id was checked above (against the store and within the batch), so a plain INSERT
     # cannot meet a conflict; if it ever did, the batch fails whole rather than half-stored.
-    db.conn.executemany(INSERT_EVENT, rows)
+    insert_rows(db, INSERT_EVENTS_HEAD, rows)
     device_site = None
     if len(visits_seen_before) < len(visits_touched):
         device_site = db.execute("SELECT site FROM devices WHERE id = ?", [device.id]).fetchone()
@@ -238,19 +241,24 @@ def store_prepared(db: Database, batch: PreparedBatch) -> list[dict]:
     # name that visit, so the answer holds through the loop below.
     rated = _visits_with_ratings(db, list(visits_touched)) if visits_touched else set()
     visit_rows: dict[str, dict] = {}
+    pending_visits: list[dict] = []
     # Visits first, so a rating in the same batch as its checkout finds the visit.
     for visit_id, events in visits_touched.items():
         if visit_id in visits_seen_before:
             visit_rows[visit_id] = project_visit(
-                db, visit_id, received_text, has_ratings=visit_id in rated
+                db, visit_id, received_text, has_ratings=visit_id in rated,
+                pending_upserts=pending_visits,
             )
         else:
             visit_rows[visit_id] = project_visit(
                 db, visit_id, received_text, only_events=events, device_site=device_site,
-                has_ratings=visit_id in rated,
+                has_ratings=visit_id in rated, pending_upserts=pending_visits,
             )
+    upsert_visits(db, pending_visits)
+    pending_ratings: list[tuple] = []
     for event, occurred_text in ratings:
-        project_rating(db, device, event, occurred_text, visit_rows)
+        project_rating(db, device, event, occurred_text, visit_rows, pending_ratings)
+    insert_ratings(db, pending_ratings)
     for event in heartbeats:
         project_heartbeat(db, device, event, batch.received_at)
     db.execute("UPDATE devices SET last_seen_at = ? WHERE id = ?", [received_text, device.id])

@@ -12,6 +12,7 @@ replayed in ``occurred_at`` order.
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime, timedelta
 
@@ -139,6 +140,7 @@ def project_visit(
     only_events: list[dict] | None = None,
     device_site: tuple | None = None,
     has_ratings: bool = True,
+    pending_upserts: list[dict] | None = None,
 ) -> dict:
     """Rebuild one visit's row from its events, then keep its ratings' cached wait in step.
 
@@ -147,6 +149,9 @@ def project_visit(
     whose events were stored before its batch, they are replayed without reading them back.
     ``has_ratings=False``: the caller knows no rating names this visit (ingest asks once per
     batch), so there are none to keep in step.
+    ``pending_upserts``: the row is added there for the caller to write with
+    :func:`upsert_visits` (before anything reads ``visits`` again) instead of written now;
+    keeping ratings in step reads only ``ratings``, so it need not wait for the row.
     """
     if only_events is not None:
         events = _ordered(only_events)
@@ -179,9 +184,45 @@ def project_visit(
         "wait_min": None if state["voided"] else _waiting_minutes(state),
         "updated_at": updated_at,
     }
-    db.execute(UPSERT_VISIT, row)
+    if pending_upserts is None:
+        db.execute(UPSERT_VISIT, row)
+    else:
+        pending_upserts.append(row)
     _keep_ratings_in_step(db, row, has_ratings)
     return row
+
+
+# Rows per multi-row statement: one statement (and one GIL release in the sqlite3 module)
+# per chunk instead of per row, well inside SQLite's limit of 32766 host parameters.
+ROWS_PER_STATEMENT = 200
+
+
+@functools.lru_cache(maxsize=8)
+def _multi_row(sql_head: str, columns: int, rows: int, tail: str = "") -> str:
+    values = "(" + ", ".join("?" * columns) + ")"
+    return f"{sql_head} VALUES {', '.join([values] * rows)}{tail}"
+
+
+def insert_rows(db: Database, sql_head: str, rows: list[tuple], tail: str = "") -> None:
+    """``sql_head VALUES (...), (...) tail`` for every row, a chunk of rows per statement;
+    the rows are written in order, as that many single-row statements would write them."""
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[start:start + ROWS_PER_STATEMENT]
+        sql = _multi_row(sql_head, len(chunk[0]), len(chunk), tail)
+        db.conn.execute(sql, [value for row in chunk for value in row])
+
+
+UPSERT_VISITS_HEAD = f"INSERT INTO visits ({', '.join(VISIT_ROW)})"
+UPSERT_VISITS_TAIL = " ON CONFLICT(id) DO UPDATE SET " + ", ".join(
+    f"{column} = excluded.{column}" for column in VISIT_ROW[1:]
+)
+
+
+def upsert_visits(db: Database, rows: list[dict]) -> None:
+    """Write visit rows ``project_visit`` left pending, in order."""
+    if rows:
+        insert_rows(db, UPSERT_VISITS_HEAD, [tuple(row[c] for c in VISIT_ROW) for row in rows],
+                    UPSERT_VISITS_TAIL)
 
 
 def _keep_ratings_in_step(db: Database, visit: dict, has_ratings: bool = True) -> None:
@@ -236,6 +277,7 @@ def project_rating(
     event: Event,
     occurred_at: str | None = None,
     visit_rows: dict[str, dict] | None = None,
+    pending_inserts: list[tuple] | None = None,
 ) -> None:
     """Store a rating and link it to its visit.
 
@@ -247,7 +289,9 @@ def project_rating(
     left out of every figure, and pairing one would take the visit from the real rating.
     ``occurred_at``: the event's instant already normalised (ingest has it), else worked out.
     ``visit_rows``: visits rows as just written in this transaction (by ``project_visit``),
-    which need not be read back.
+    which need not be read back. ``pending_inserts``: the rating's row is added there for the
+    caller to write with :func:`insert_ratings`; a rating that must look for its visit writes
+    what is pending first, because the look-up reads ``ratings``.
     """
     data = event.data
     if occurred_at is None:
@@ -274,6 +318,9 @@ def project_rating(
             ).fetchone()
             row["wait_min"] = found[0] if found else None
     elif not row["misuse"]:
+        if pending_inserts:
+            insert_ratings(db, pending_inserts)
+            pending_inserts.clear()
         at = parse_rfc3339(occurred_at)
         found = db.execute(
             "SELECT v.id, v.wait_min FROM visits v WHERE v.site = ? AND v.voided = 0 "
@@ -288,12 +335,21 @@ def project_rating(
         ).fetchone()
         if found:
             row.update(visit_id=found[0], link="paired", wait_min=found[1])
-    db.execute(
-        "INSERT OR IGNORE INTO ratings (id, device_id, site, visit_id, link, score, scale, tags, "
-        "misuse, occurred_at, wait_min) VALUES (:id, :device_id, :site, :visit_id, :link, "
-        ":score, :scale, :tags, :misuse, :occurred_at, :wait_min)",
-        row,
-    )
+    if pending_inserts is None:
+        insert_ratings(db, [tuple(row[column] for column in RATING_ROW)])
+    else:
+        pending_inserts.append(tuple(row[column] for column in RATING_ROW))
+
+
+RATING_ROW = ("id", "device_id", "site", "visit_id", "link", "score", "scale", "tags", "misuse",
+              "occurred_at", "wait_min")
+INSERT_RATINGS_HEAD = f"INSERT OR IGNORE INTO ratings ({', '.join(RATING_ROW)})"
+
+
+def insert_ratings(db: Database, rows: list[tuple]) -> None:
+    """Write rating rows (``RATING_ROW`` order), in order; one already stored is left as is."""
+    if rows:
+        insert_rows(db, INSERT_RATINGS_HEAD, rows)
 
 
 def project_heartbeat(db: Database, device: Device, event: Event, received_at: datetime) -> None:
