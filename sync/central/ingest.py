@@ -2,8 +2,13 @@
 
 The kiosk marks an event synced only after reading our answer, so the answer must describe
 what is already committed: the whole batch (events and projections) commits before
-``ingest_batch`` returns. A lost answer makes the kiosk send the batch again; the
-``(device_id, id)`` primary key turns the second copy into ``duplicate``.
+``ingest_batch`` returns. The server splits the same work in two: ``prepare_batch`` (no
+database) on the request's side, ``store_prepared`` in the group-commit writer, which answers
+only once the transaction holding the batch has committed. A lost answer makes the kiosk send
+the batch again; the ``(device_id, id)`` primary key turns the second copy into ``duplicate``.
+
+Every check of a batch against the store reads the store as it was before that batch (as
+storing it event by event, then projecting, always did), so they are asked once per batch.
 """
 
 from __future__ import annotations
