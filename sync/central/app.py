@@ -36,7 +36,7 @@ def create_app(data_dir: Path) -> FastAPI:
         version=f"protocol {PROTOCOL_VERSION}",
         description=(
             "Kiosks push events (device token); reporting clients read metrics (reporting "
-            "token). Wire format: docs/ARCHITECTURE.md, 'Wire format'."
+            "token). The wire format and the rules of delivery are in the README, 'HTTP API'."
         ),
         lifespan=lifespan,
     )
