@@ -13,7 +13,6 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from sync.central.dashboard import install_dashboard
-from sync.central.response_headers import use_asgi_security_headers
 from sync.central.routes import events, health, kiosk_config, metrics
 from sync.central.security import AuthFailures
 from sync.central.storage import Store
@@ -45,5 +44,4 @@ def create_app(data_dir: Path) -> FastAPI:
     for router in API_ROUTERS:
         app.include_router(router)
     install_dashboard(app)
-    use_asgi_security_headers(app)
     return app

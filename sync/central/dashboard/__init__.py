@@ -37,6 +37,7 @@ def install_dashboard(app: FastAPI) -> FastAPI:
     from sync.central.dashboard import accounts
     from sync.central.dashboard.pages import api_router, router
     from sync.central.dashboard.web import LoginRequired, login_redirect_url, templates
+    from sync.central.response_headers import SecurityHeaders
 
     if getattr(app.state, "dashboard_installed", False):
         return app
@@ -66,17 +67,8 @@ def install_dashboard(app: FastAPI) -> FastAPI:
             status_code=exc.status_code,
         )
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        if not request.url.path.startswith("/api/"):
-            response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        if response.headers.get("content-type", "").startswith("text/html"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    # A pure ASGI middleware: BaseHTTPMiddleware would wrap every kiosk batch too.
+    app.add_middleware(SecurityHeaders, content_security_policy=CONTENT_SECURITY_POLICY)
 
     return app
 
