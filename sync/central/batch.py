@@ -24,6 +24,19 @@ TOO_LARGE = (
 DRAIN_LIMIT = 8 * MAX_BATCH_BYTES
 
 
+def require_json_content_type(request: Request) -> None:
+    """Refuse a body declared as something other than JSON (415); a request that declares no
+    type is read as JSON, as the wire format says the body is."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media_type = declared.split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        raise HTTPException(
+            415, f"The batch must be sent as Content-Type: application/json, not {media_type!r}."
+        )
+
+
 async def read_limited_body(request: Request, limit: int = MAX_BATCH_BYTES) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:

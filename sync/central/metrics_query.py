@@ -1,9 +1,10 @@
 """The API's metrics: SQL picks the rows of a range, ``kiosk.metrics`` does every calculation.
 
 Visits are selected by check-in time and ratings by ``occurred_at``, both as index range scans.
-Ratings are counted in SQL per (scale, score, linked, wait bucket), so a year of ratings is a
-few dozen rows by the time Python sees them; the bucket edges come from
-``kiosk.metrics.WAIT_BUCKETS`` so the SQL cannot drift from the definition.
+Waits are read as the projection's ``wait_min`` column and summarised by the kiosk's own
+``metrics.wait_summary``. Ratings are counted in SQL per (scale, score, linked, wait bucket),
+so a year of ratings is a few dozen rows by the time Python sees them; the bucket edges come
+from ``kiosk.metrics.WAIT_BUCKETS`` so the SQL cannot drift from the definition.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlite_utils import Database
 
 from kiosk import metrics
-from kiosk.timeutil import parse_optional, parse_rfc3339, to_rfc3339
+from kiosk.timeutil import parse_rfc3339, to_rfc3339
 from sync.central.sites import get_site, list_sites
 
 DEFAULT_RANGE = timedelta(hours=24)
@@ -80,33 +81,63 @@ def on_server_clock(device_instant: datetime, clock_skew_s: float | None) -> dat
     return device_instant + timedelta(seconds=clock_skew_s)
 
 
-def select_visits(db: Database, query: MetricsQuery) -> list[metrics.VisitTimes]:
-    """Visits checked in within the range (voided ones never happened, so they are left out).
+def _visit_scopes(db: Database, query: MetricsQuery) -> list[tuple[str, list]]:
+    """(WHERE clause, params) pieces that together cover the query's visits, each one an index
+    range scan: per site (the dashboard's covering index on site + check-in time), or one
+    device's range."""
+    time_range = "checked_in_at >= ? AND checked_in_at < ? AND voided = 0"
+    bounds = [to_rfc3339(query.start), to_rfc3339(query.end)]
+    if query.device is not None:
+        where = f"device_id = ? AND {time_range}"
+        if query.site is not None:
+            return [(f"{where} AND site = ?", [query.device, *bounds, query.site])]
+        return [(where, [query.device, *bounds])]
+    if query.site is not None:
+        names = [query.site]
+    else:
+        sites = db.execute("SELECT name FROM sites UNION SELECT site FROM devices")
+        names = [row[0] for row in sites]
+    return [(f"site = ? AND {time_range}", [name, *bounds]) for name in names]
 
-    A visit still waiting has its check-in moved onto the store's clock (``on_server_clock``),
-    so a kiosk whose clock is hours off does not report a wait of hours, or of minus hours.
+
+def visit_figures(db: Database, query: MetricsQuery, target_min: float, now: datetime) -> dict:
+    """The visit half of ``kiosk.metrics.report`` over the projection's columns.
+
+    Same definitions, same ``metrics.wait_summary``: visits checked in within the range, not
+    cancelled (voided ones never happened); waits are the projection's ``wait_min`` (computed
+    by ``metrics.minutes_between`` at ingest), so a month of visits is a list of floats read
+    from a covering index, not a million timestamps parsed. A visit still waiting has its
+    check-in moved onto the store's clock (``on_server_clock``), so a kiosk whose clock is
+    hours off does not report a wait of hours, or of minus hours.
     """
-    where, params = _filters(query, "checked_in_at")
-    rows = db.query(
-        "SELECT checked_in_at, called_at, checked_out_at, appointment_at, cancel_reason, "
-        "(SELECT clock_skew_s FROM devices WHERE devices.id = visits.device_id) AS skew "
-        f"FROM visits WHERE voided = 0 AND {where}",
-        params,
-    )
-    return [
-        metrics.VisitTimes(
-            checked_in_at=(
-                parse_rfc3339(row["checked_in_at"])
-                if row["called_at"]
-                else on_server_clock(parse_rfc3339(row["checked_in_at"]), row["skew"])
-            ),
-            called_at=parse_optional(row["called_at"]),
-            checked_out_at=parse_optional(row["checked_out_at"]),
-            appointment_at=parse_optional(row["appointment_at"]),
-            cancelled=row["cancel_reason"] is not None,
+    visits = checked_out = 0
+    waits: list[float] = []
+    current: list[float] = []
+    for where, params in _visit_scopes(db, query):
+        not_cancelled = f"{where} AND cancel_reason IS NULL"
+        n, out = db.execute(
+            f"SELECT COUNT(*), COUNT(checked_out_at) FROM visits WHERE {not_cancelled}", params
+        ).fetchone()
+        visits += n
+        checked_out += out
+        waits += (
+            row[0]
+            for row in db.execute(
+                f"SELECT wait_min FROM visits WHERE {not_cancelled} AND wait_min IS NOT NULL",
+                params,
+            )
         )
-        for row in rows
-    ]
+        for checked_in_at, skew in db.execute(
+            "SELECT checked_in_at, "
+            "(SELECT clock_skew_s FROM devices WHERE devices.id = visits.device_id) "
+            f"FROM visits WHERE {not_cancelled} AND called_at IS NULL",
+            params,
+        ):
+            arrived = on_server_clock(parse_rfc3339(checked_in_at), skew)
+            current.append(metrics.minutes_between(arrived, now))
+    result = {"visits": visits, "checked_out": checked_out}
+    result.update(metrics.wait_summary(waits, target_min, current))
+    return result
 
 
 def _bucket_case() -> str:
@@ -153,7 +184,7 @@ def _bucket_row(name: str, counts: dict[tuple[int, int], int]) -> dict:
 def compute_metrics(db: Database, query: MetricsQuery, now: datetime) -> dict:
     """Every API figure for the query, with the field names of ARCHITECTURE.md."""
     target = target_for(db, query.site)
-    result = metrics.report(select_visits(db, query), (), target, now)
+    result = visit_figures(db, query, target, now)
     overall: dict[tuple[int, int], int] = {}
     per_bucket: list[dict[tuple[int, int], int]] = [{} for _ in metrics.WAIT_BUCKETS]
     linked = 0

@@ -74,6 +74,12 @@ class ErrorDetail(BaseModel):
     detail: str | list[dict] = Field(description="Why the request was refused.")
 
 
+# A range bound as the query string carries it: an RFC 3339 instant, or empty for "the default"
+# (``from=&to=`` as ARCHITECTURE.md writes the template), so generated clients and fuzzers know
+# that an empty value is valid and anything else that is not an instant is a 422.
+OPTIONAL_INSTANT = {
+    "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "maxLength": 0}]
+}
 RANGE_ERROR = {"model": ErrorDetail, "description": "A bad 'from' or 'to', or 'from' ≥ 'to'."}
 CSV_RESPONSE = {"description": "CSV with a header row.", "content": {"text/csv": {}}}
 REPORTING_REFUSALS = {

@@ -225,6 +225,41 @@ def test_malformed_json_gets_400_with_a_sentence(central_server):
     assert response.json()["detail"].startswith("The request body is not valid JSON")
 
 
+def test_a_body_declared_as_something_other_than_json_gets_415_and_stores_nothing(
+    central_server,
+):
+    device = central_server.add_device()
+    url = central_server.url("/api/v1/events")
+    body = json.dumps({"events": [WireEvents().heartbeat(at(0))]}).encode()
+
+    as_text = requests.post(
+        url, data=body, headers={**device.headers, "Content-Type": "text/plain"}, timeout=10
+    )
+    as_form = requests.post(url, data={"events": "[]"}, headers=device.headers, timeout=10)
+
+    assert as_text.status_code == 415 and "application/json" in as_text.json()["detail"]
+    assert as_form.status_code == 415
+    assert central_server.rows("SELECT COUNT(*) AS n FROM events") == [{"n": 0}]
+
+
+def test_a_body_with_no_declared_type_or_a_charset_is_read_as_json(central_server):
+    device = central_server.add_device()
+    url = central_server.url("/api/v1/events")
+    events = WireEvents()
+
+    untyped = requests.post(
+        url, data=json.dumps({"events": [events.heartbeat(at(0))]}).encode(),
+        headers=device.headers, timeout=10,
+    )
+    with_charset = requests.post(
+        url, data=json.dumps({"events": [events.heartbeat(at(1))]}).encode(),
+        headers={**device.headers, "Content-Type": "application/json; charset=utf-8"},
+        timeout=10,
+    )
+
+    assert statuses(untyped) == ["stored"] and statuses(with_charset) == ["stored"]
+
+
 def test_a_body_that_is_not_a_batch_gets_422_with_a_sentence(central_server):
     device = central_server.add_device()
     url = central_server.url("/api/v1/events")

@@ -29,7 +29,7 @@ from sync.central.dashboard.web import (
     templates,
 )
 from sync.central.metrics_query import InvalidRange, parse_range
-from sync.central.schemas import CSV_RESPONSE, RANGE_ERROR, REPORTING_REFUSALS
+from sync.central.schemas import CSV_RESPONSE, OPTIONAL_INSTANT, RANGE_ERROR, REPORTING_REFUSALS
 from sync.central.security import ReporterDep
 from sync.central.storage import connect
 
@@ -311,7 +311,6 @@ def static_file(name: str):
 
 # --- the same exports for reporting tokens -------------------------------------------------
 
-DATE_TIME = {"format": "date-time"}
 RANGE_HELP = "RFC 3339 instant like 2026-11-23T00:00:00Z; default: the 24 hours before 'to'."
 
 
@@ -334,10 +333,10 @@ async def api_export_visits(
     reporter: ReporterDep,
     site: Annotated[str | None, Query(description="Site name; all when left out.")] = None,
     from_: Annotated[
-        str | None, Query(alias="from", description=RANGE_HELP, json_schema_extra=DATE_TIME)
+        str | None, Query(alias="from", description=RANGE_HELP, json_schema_extra=OPTIONAL_INSTANT)
     ] = None,
     to: Annotated[
-        str | None, Query(description="RFC 3339; default: now.", json_schema_extra=DATE_TIME)
+        str | None, Query(description="RFC 3339; default: now.", json_schema_extra=OPTIONAL_INSTANT)
     ] = None,
 ):
     ranges = await run_in_threadpool(_api_ranges, from_, to, site)
@@ -355,10 +354,10 @@ async def api_export_ratings(
     reporter: ReporterDep,
     site: Annotated[str | None, Query(description="Site name; all when left out.")] = None,
     from_: Annotated[
-        str | None, Query(alias="from", description=RANGE_HELP, json_schema_extra=DATE_TIME)
+        str | None, Query(alias="from", description=RANGE_HELP, json_schema_extra=OPTIONAL_INSTANT)
     ] = None,
     to: Annotated[
-        str | None, Query(description="RFC 3339; default: now.", json_schema_extra=DATE_TIME)
+        str | None, Query(description="RFC 3339; default: now.", json_schema_extra=OPTIONAL_INSTANT)
     ] = None,
 ):
     ranges = await run_in_threadpool(_api_ranges, from_, to, site)

@@ -9,7 +9,7 @@ from functools import partial
 from fastapi import APIRouter, Request, Response
 
 from kiosk.timeutil import utc_now
-from sync.central.batch import parse_batch, read_limited_body
+from sync.central.batch import parse_batch, read_limited_body, require_json_content_type
 from sync.central.ingest import prepare_batch, store_prepared
 from sync.central.schemas import EVENT_BATCH_SCHEMA, BatchResults
 from sync.central.security import DeviceDep, StoreDep
@@ -34,6 +34,7 @@ router = APIRouter(prefix="/api/v1", tags=["sync"])
         429: {"description": "Too many refused tokens from this address; see Retry-After."},
         403: {"description": "A reporting token was sent; events need a device token."},
         413: {"description": "More than 1000 events or 1 MiB."},
+        415: {"description": "The body is declared as something other than JSON."},
         422: {"description": 'The body is not {"events": [...]}.'},
     },
     openapi_extra={
@@ -44,6 +45,7 @@ router = APIRouter(prefix="/api/v1", tags=["sync"])
     },
 )
 async def post_events(request: Request, device: DeviceDep, store: StoreDep) -> Response:
+    require_json_content_type(request)
     events = parse_batch(await read_limited_body(request))
     # Checking the events needs no database: done here, it overlaps the writer's work.
     prepared = prepare_batch(device, events, utc_now())

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from kiosk.timeutil import utc_now
 from sync.central.metrics_query import InvalidRange, MetricsQuery, compute_metrics, parse_range
-from sync.central.schemas import RANGE_ERROR, Metrics
+from sync.central.schemas import OPTIONAL_INSTANT, RANGE_ERROR, Metrics
 from sync.central.security import ReporterDep, StoreDep
 from sync.central.sites import UnknownSite, get_site
 
@@ -40,11 +40,11 @@ def get_metrics(
     from_: Annotated[
         str | None,
         Query(alias="from", description="RFC 3339; default: to - 24 h.",
-              json_schema_extra={"format": "date-time"}),
+              json_schema_extra=OPTIONAL_INSTANT),
     ] = None,
     to: Annotated[
         str | None,
-        Query(description="RFC 3339; default: now.", json_schema_extra={"format": "date-time"}),
+        Query(description="RFC 3339; default: now.", json_schema_extra=OPTIONAL_INSTANT),
     ] = None,
 ) -> dict:
     now = utc_now()

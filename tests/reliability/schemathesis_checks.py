@@ -1,0 +1,42 @@
+"""Checks schemathesis runs beside its own (loaded through ``SCHEMATHESIS_HOOKS``).
+
+They make the two widened expectations in ``schemathesis.toml`` exact again:
+- ``POST /api/v1/events`` answers an invalid event with 200 and ``rejected`` for that event (the
+  wire contract: one bad event never blocks the rest). So a 200 must carry one result per event
+  sent, and a batch generated as invalid must have at least one of them ``rejected``.
+- The reporting routes answer ``from`` ≥ ``to`` with 422, a rule across two parameters that
+  OpenAPI cannot state. So a 422 to data generated as valid must be for that rule and no other.
+"""
+
+from __future__ import annotations
+
+import schemathesis
+
+RANGE_RULE = "'from' must be before 'to'."
+
+
+def _generated_as_invalid(case) -> bool:
+    return case.meta is not None and case.meta.generation.mode.is_negative
+
+
+@schemathesis.check
+def answers_every_event_and_rejects_invalid_ones(ctx, response, case):
+    if case.operation.path != "/api/v1/events" or response.status_code != 200:
+        return None
+    sent = case.body.get("events") if isinstance(case.body, dict) else None
+    results = response.json()["results"]
+    if not isinstance(sent, list) or len(results) != len(sent):
+        raise AssertionError(f"{len(results)} results for a batch of {sent!r:.200}")
+    if _generated_as_invalid(case) and not any(r["status"] == "rejected" for r in results):
+        raise AssertionError(f"an invalid batch was answered without a rejection: {results}")
+    return None
+
+
+@schemathesis.check
+def valid_data_is_refused_only_for_the_range_rule(ctx, response, case):
+    if _generated_as_invalid(case) or response.status_code != 422:
+        return None
+    detail = response.json().get("detail")
+    if detail != RANGE_RULE:
+        raise AssertionError(f"valid data refused with 422: {detail!r}")
+    return None
