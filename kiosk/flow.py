@@ -272,7 +272,8 @@ class KioskFlow:
 
     def corner_tap(self) -> None:
         if self.corner.tap():
-            # A desk's rating in progress is dropped: staff took the screen back on purpose.
+            # Staff took the screen back on purpose: a face not yet pressed is not asked for
+            # any more; one pressed is kept (RatingFlow.start saves it without its follow-up).
             self.staff.lock()
             self.rating.start()
             self.mode = "staff"

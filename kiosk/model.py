@@ -305,7 +305,8 @@ class RatingFlow:
     States: ``ask`` (faces shown), ``followup`` (tags shown), ``thanks``, and ``done`` once a
     desk device should hand the screen back to staff. The rating is written once, when it is
     complete: at the face when no follow-up is asked, else when the tags are sent, skipped, or
-    the follow-up times out (then without tags), so an abandoned follow-up still counts.
+    the follow-up is abandoned (timed out, or the screen taken back; then without tags). Until
+    then the face is held on disk (``Store.hold_rating``), so not even a crash loses it.
     """
 
     def __init__(self, store: Store, settings: Settings, clock: Clock = utc_now):
@@ -318,6 +319,8 @@ class RatingFlow:
         self.tags: list[str] = []
         self.last_saved: RecordedEvent | None = None
         self._pending_at: datetime | None = None
+        self._misuse = False
+        self._held_id: str | None = None
         self.timer = IdleTimer(settings.idle_timeout_s, clock)
 
     @property
@@ -326,7 +329,13 @@ class RatingFlow:
         return self.settings.role == "ratings"
 
     def start(self, visit_id: str | None = None) -> None:
-        """Turn to the patient; ``visit_id`` links the rating to the visit just checked out."""
+        """Turn to the patient; ``visit_id`` links the rating to the visit just checked out.
+
+        A face still waiting for its follow-up is saved first, without tags: it was pressed.
+        """
+        if self.state == "followup":
+            self.tags = []
+            self._save()
         self.state = "ask"
         self.visit_id = visit_id
         self.score = None
@@ -343,7 +352,11 @@ class RatingFlow:
             raise ModelError(f"score {score} is outside 1..{scale}")
         self.score = score
         self._pending_at = self.clock()
+        self._misuse = self._is_misuse(self._pending_at)
         if self._wants_followup(score):
+            self._held_id = self.store.hold_rating(
+                self._rating_data(), self.visit_id, self._pending_at
+            )
             self.state = "followup"
             self.timer = IdleTimer(self.settings.idle_timeout_s, self.clock)
         else:
@@ -406,17 +419,23 @@ class RatingFlow:
             return False
         return (at - parse_rfc3339(last)).total_seconds() < self.settings.misuse_interval_s
 
-    def _save(self) -> None:
-        at = self._pending_at or self.clock()
-        data = {
+    def _rating_data(self) -> dict[str, Any]:
+        return {
             "score": self.score,
             "scale": self.settings.rating_scale,
             "tags": list(self.tags),
-            "misuse": self._is_misuse(at),
+            "misuse": self._misuse,
         }
+
+    def _save(self) -> None:
         self.last_saved = self.store.record(
-            "rating.submitted", data, visit_id=self.visit_id, occurred_at=at
+            "rating.submitted",
+            self._rating_data(),
+            visit_id=self.visit_id,
+            occurred_at=self._pending_at,
+            event_id=self._held_id,
         )
+        self._held_id = None
         self.state = "thanks"
         self.timer = IdleTimer(self.settings.thanks_s, self.clock)
 

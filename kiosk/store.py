@@ -4,6 +4,11 @@ Every event is written in one ``BEGIN IMMEDIATE`` transaction together with its 
 (``visits``, ``ratings``) and the device's sequence counter, with ``synchronous=FULL`` in WAL
 mode: when ``record()`` returns, the tap is on disk and survives a power cut. The pusher reads
 unsynced events in ``device_seq`` order and marks them synced or rejected.
+
+A face whose follow-up is still open is *held* (``hold_rating``: one durable commit at the
+face tap) until its tags are sent; a kiosk that dies meanwhile records the held face, without
+tags, when it next opens the store. So no face pressed is lost, and the event is still written
+once, complete, as the wire format has it.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from kiosk.timeutil import Clock, to_rfc3339, utc_now
+from kiosk.timeutil import Clock, parse_rfc3339, to_rfc3339, utc_now
 from sync.protocol import Event
 
 SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 5000
+# The meta key of the face held while its follow-up is open (see the module's docstring).
+HELD_RATING = "held_rating"
 
 
 class StoreError(RuntimeError):
@@ -134,6 +141,7 @@ class Store:
         self.db = self._open_checked()
         self.migrate(SCHEMA_VERSION if target_version is None else target_version)
         self.device_id = self._meta_default("device_id", lambda: str(uuid.uuid4()))
+        self.recovered_rating: RecordedEvent | None = self._record_held_rating()
 
     # -- opening, integrity, migrations -------------------------------------------------
 
@@ -256,14 +264,16 @@ class Store:
         visit_id: str | None = None,
         occurred_at: datetime | None = None,
         project: dict[str, Any] | None = None,
+        event_id: str | None = None,
     ) -> RecordedEvent:
         """Append one event and apply its projection in one durable transaction.
 
         ``project`` carries projection-only columns (e.g. the visit's local day and ticket
         number) that are derived on the kiosk and are not part of the wire format.
+        ``event_id`` is given for a held rating (its id was chosen when it was held).
         """
         moment = to_rfc3339(occurred_at or self.clock())
-        event_id = str(uuid.uuid4())
+        event_id = event_id or str(uuid.uuid4())
         with self._write() as conn:
             # The unique index on device_seq makes MAX a single b-tree step, and reading it
             # inside BEGIN IMMEDIATE keeps the sequence gapless without a counter row to write
@@ -279,6 +289,43 @@ class Store:
         for listener in list(self._listeners):
             listener(event)
         return event
+
+    # -- a face held while its follow-up is open ---------------------------------------------
+
+    def hold_rating(
+        self, data: dict[str, Any], visit_id: str | None, occurred_at: datetime
+    ) -> str:
+        """Keep a chosen face on disk until ``record(..., event_id=<returned id>)`` writes it
+        complete. One row, overwritten by the next hold, so the send tap's transaction stays
+        the plain event write: a hold whose event exists is simply spent."""
+        event_id = str(uuid.uuid4())
+        held = {"id": event_id, "data": data, "visit_id": visit_id,
+                "occurred_at": to_rfc3339(occurred_at)}
+        self.set_meta({HELD_RATING: json.dumps(held)})
+        return event_id
+
+    def _record_held_rating(self) -> RecordedEvent | None:
+        """At open: the face a dead kiosk held is recorded now, as it was held (no tags)."""
+        text = self.get_meta(HELD_RATING)
+        if text is None:
+            return None
+        try:
+            held = json.loads(text)
+            if self._query("SELECT 1 FROM events WHERE id = ?", [held["id"]]):
+                event = None  # its follow-up was sent: the hold is spent
+            else:
+                event = self.record(
+                    "rating.submitted", held["data"], visit_id=held["visit_id"],
+                    occurred_at=parse_rfc3339(held["occurred_at"]), event_id=held["id"],
+                )
+            self.set_meta({HELD_RATING: None})
+            return event
+        except StoreFull:
+            return None  # kept held: recorded at a later start, once there is room
+        except (ValueError, KeyError, TypeError):
+            # Not what hold_rating writes (edited by hand?): nothing to recover from it.
+            self.set_meta({HELD_RATING: None})
+            return None
 
     # -- reading for the UI ------------------------------------------------------------------
 

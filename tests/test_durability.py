@@ -52,3 +52,42 @@ def test_a_rating_reported_committed_survives_sigkill(tmp_path):
     events = [e["device_seq"] for e in store.events()]
     assert events == list(range(1, len(events) + 1))  # gapless
     store.close()
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from kiosk.config import load_settings
+    from kiosk.model import RatingFlow
+    from kiosk.store import Store
+
+    settings = load_settings(environ={}, data_dir=sys.argv[1], role="ratings",
+                             followup_for="negative")
+    flow = RatingFlow(Store(settings.database_path), settings)
+    flow.start()
+    flow.choose(1)
+    flow.toggle_tag("waiting_time")
+    print("held", flush=True)
+    time.sleep(60)  # the patient is still choosing tags when the power goes
+    """
+)
+
+
+def test_a_face_pressed_before_its_follow_up_survives_sigkill(tmp_path):
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)],
+        stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )
+    try:
+        assert child.stdout.readline().strip() == "held"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    store = Store(tmp_path / "kiosk.sqlite")
+    try:
+        rows = store.ratings_between("2000", "3000")
+        assert [(row["score"], row["tags"]) for row in rows] == [(1, "[]")]
+        assert store.recovered_rating is not None and store.recovered_rating.id == rows[0]["id"]
+    finally:
+        store.close()

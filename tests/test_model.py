@@ -14,6 +14,7 @@ from kiosk.model import (
     NothingToUndo,
     RatingFlow,
 )
+from kiosk.store import Store
 
 
 def events_of(store, visit_id):
@@ -213,6 +214,75 @@ def test_an_abandoned_follow_up_is_still_saved_without_tags(rating, store, clock
     assert json.loads(store.ratings_between("2000", "3000")[0]["tags"]) == []
     clock.advance(seconds=settings.thanks_s)
     assert rating.tick() == "done"
+
+
+def test_a_face_held_for_its_follow_up_is_recorded_when_the_kiosk_comes_back(
+    desk, rating, store, settings, clock
+):
+    visit = desk.check_in()
+    desk.call_in(visit["id"])
+    desk.check_out(visit["id"])
+    rating.start(visit["id"])
+    rating.choose(1)
+    rating.toggle_tag("billing")  # the kiosk dies before "Send"
+    store.close()
+
+    reopened = Store(settings.database_path, clock=clock)
+    try:
+        recovered = reopened.recovered_rating
+        assert recovered is not None and recovered.visit_id == visit["id"]
+        assert recovered.data == {"score": 1, "scale": 5, "tags": [], "misuse": False}
+        assert recovered.occurred_at == "2026-11-23T09:00:00.000Z"  # when the face was pressed
+        rows = reopened.ratings_between("2000", "3000")
+        assert [(r["id"], r["score"]) for r in rows] == [(recovered.id, 1)]
+    finally:
+        reopened.close()
+    again = Store(settings.database_path, clock=clock)
+    assert again.recovered_rating is None and len(again.events()) == len(rows) + 3  # once
+    again.close()
+
+
+def test_a_sent_follow_up_leaves_nothing_to_recover(rating, store, settings, clock):
+    rating.start()
+    rating.choose(2)
+    held = store.get_meta("held_rating")
+    rating.toggle_tag("waiting_time")
+    rating.send_followup()
+    store.close()
+
+    reopened = Store(settings.database_path, clock=clock)
+    try:
+        assert reopened.recovered_rating is None
+        assert reopened.get_meta("held_rating") is None
+        rows = reopened.ratings_between("2000", "3000")
+        assert [json.loads(r["tags"]) for r in rows] == [["waiting_time"]]
+        assert rows[0]["id"] == json.loads(held)["id"]  # the held id is the event's id
+    finally:
+        reopened.close()
+
+
+def test_a_face_is_kept_when_staff_take_the_screen_back_during_its_follow_up(
+    rating, store, clock
+):
+    rating.start()
+    rating.choose(2)
+    rating.toggle_tag("friendliness")
+    rating.start()  # the corner gesture, or the next checkout
+    rows = store.ratings_between("2000", "3000")
+    assert [(r["score"], json.loads(r["tags"])) for r in rows] == [(2, [])]
+    assert rating.state == "ask" and rating.tags == []
+
+
+def test_a_held_face_that_cannot_be_read_is_dropped_with_nothing_else(settings, clock):
+    store = Store(settings.database_path, clock=clock)
+    store.set_meta({"held_rating": "{not json"})
+    store.close()
+    reopened = Store(settings.database_path, clock=clock)
+    try:
+        assert reopened.recovered_rating is None and reopened.events() == []
+        assert reopened.get_meta("held_rating") is None
+    finally:
+        reopened.close()
 
 
 def test_a_ratings_tablet_returns_to_the_faces(store, settings, clock):

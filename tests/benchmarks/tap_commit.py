@@ -1,11 +1,13 @@
-"""Figure 1: a patient's rating with a follow-up tag, from the face tap to a durable commit.
+"""Figure 1: a patient's rating with a follow-up tag, each tap to its durable commit.
 
 The kiosk side is the real thing: ``RatingFlow`` over a ``Store`` on disk (WAL,
-``synchronous=FULL``), start -> choose(1) -> toggle_tag -> send_followup. The baseline is the
-least any durable write of that event can cost: one plain ``sqlite3`` INSERT + COMMIT of a row
-with the same columns and JSON size, into a table created from the kiosk's own ``events`` DDL
-(same indexes), with the same pragmas, on the same disk. The two are interleaved tap by tap so
-a slow patch of the disk hits both alike.
+``synchronous=FULL``). A rating with a follow-up is two taps, each one durable commit: the face
+(start -> choose(1): the face is held on disk while the follow-up is open) and the send
+(toggle_tag -> send_followup: the event and its projection). Each is timed beside the least any
+durable write of that event can cost: one plain ``sqlite3`` INSERT + COMMIT of a row with the
+same columns and JSON size, into a table created from the kiosk's own ``events`` DDL (same
+indexes), with the same pragmas, on the same disk. Kiosk and raw writes are interleaved tap by
+tap so a slow patch of the disk hits both alike.
 """
 
 from __future__ import annotations
@@ -60,32 +62,46 @@ def run(quick: bool) -> list[dict]:
         # The same JSON the kiosk writes for this rating, so both rows weigh the same.
         data = json.dumps({"score": 1, "scale": settings.rating_scale, "tags": [TAG],
                            "misuse": False})
-        kiosk_times: list[float] = []
+        face_times: list[float] = []
+        send_times: list[float] = []
         raw_times: list[float] = []
+        seq = 0
+
+        def raw_tap() -> float:
+            nonlocal seq
+            seq += 1
+            began = time.perf_counter()
+            _raw_insert(raw, seq, data)
+            return (time.perf_counter() - began) * 1000
+
         for tap in range(warmup + taps):
             began = time.perf_counter()
             flow.start()
             flow.choose(1)
-            flow.toggle_tag(TAG)
-            flow.send_followup()
-            kiosk_s = time.perf_counter() - began
+            face_ms = (time.perf_counter() - began) * 1000
+            first_raw_ms = raw_tap()
 
             began = time.perf_counter()
-            _raw_insert(raw, tap + 1, data)
-            raw_s = time.perf_counter() - began
+            flow.toggle_tag(TAG)
+            flow.send_followup()
+            send_ms = (time.perf_counter() - began) * 1000
+            second_raw_ms = raw_tap()
             if tap >= warmup:
-                kiosk_times.append(kiosk_s * 1000)
-                raw_times.append(raw_s * 1000)
+                face_times.append(face_ms)
+                send_times.append(send_ms)
+                raw_times += [first_raw_ms, second_raw_ms]
         if flow.last_saved is None or flow.last_saved.data["tags"] != [TAG]:
             raise RuntimeError("the rating flow did not save the follow-up tag it was given")
         raw.close()
         store.close()
 
     rows = []
-    for label, stat in (("median", median), ("p99", lambda s: percentile(s, 0.99))):
-        value, baseline = stat(kiosk_times), stat(raw_times)
-        rows.append(row(
-            f"1. tap to durable commit, {label} ({taps} taps)", value, "ms", baseline,
-            f"ratio <= {TARGET_RATIO}", value / baseline <= TARGET_RATIO,
-        ))
+    for tap, times in (("face tap", face_times), ("send tap", send_times)):
+        for label, stat in (("median", median), ("p99", lambda s: percentile(s, 0.99))):
+            value, baseline = stat(times), stat(raw_times)
+            rows.append(row(
+                f"1. tap to durable commit, {tap} of a rating with follow-up, {label} "
+                f"({taps} ratings)", value, "ms", baseline,
+                f"ratio <= {TARGET_RATIO}", value / baseline <= TARGET_RATIO,
+            ))
     return rows
