@@ -56,18 +56,6 @@ def parse_range(
     return start, end
 
 
-def _filters(query: MetricsQuery, time_column: str) -> tuple[str, list]:
-    clauses = [f"{time_column} >= ?", f"{time_column} < ?"]
-    params: list = [to_rfc3339(query.start), to_rfc3339(query.end)]
-    if query.site is not None:
-        clauses.append("site = ?")
-        params.append(query.site)
-    if query.device is not None:
-        clauses.append("device_id = ?")
-        params.append(query.device)
-    return " AND ".join(clauses), params
-
-
 def on_server_clock(device_instant: datetime, clock_skew_s: float | None) -> datetime:
     """A kiosk's timestamp moved onto the store's clock, for comparing it with *now*.
 
@@ -81,63 +69,121 @@ def on_server_clock(device_instant: datetime, clock_skew_s: float | None) -> dat
     return device_instant + timedelta(seconds=clock_skew_s)
 
 
-def _visit_scopes(db: Database, query: MetricsQuery) -> list[tuple[str, list]]:
-    """(WHERE clause, params) pieces that together cover the query's visits, each one an index
-    range scan: per site (the dashboard's covering index on site + check-in time), or one
-    device's range."""
-    time_range = "checked_in_at >= ? AND checked_in_at < ? AND voided = 0"
-    bounds = [to_rfc3339(query.start), to_rfc3339(query.end)]
-    if query.device is not None:
-        where = f"device_id = ? AND {time_range}"
-        if query.site is not None:
-            return [(f"{where} AND site = ?", [query.device, *bounds, query.site])]
-        return [(where, [query.device, *bounds])]
+HOUR = timedelta(hours=1)
+BUCKET_INDEX = {name: index for index, (name, _, _) in enumerate(metrics.WAIT_BUCKETS)}
+
+
+def split_at_hours(
+    start: datetime, end: datetime
+) -> tuple[tuple[str, str] | None, list[tuple[datetime, datetime]]]:
+    """[start, end) as its whole UTC hours, as the rollups' hour keys [first, last), and the
+    partial hours at either end, which are read from the rows."""
+    first = start.replace(minute=0, second=0, microsecond=0)
+    if first < start:
+        first += HOUR
+    last = end.replace(minute=0, second=0, microsecond=0)
+    if first >= last:
+        return None, [(start, end)]
+    edges = [(a, b) for a, b in ((start, first), (last, end)) if a < b]
+    return (to_rfc3339(first)[:13], to_rfc3339(last)[:13]), edges
+
+
+def _site_names(db: Database, query: MetricsQuery) -> list[str]:
     if query.site is not None:
-        names = [query.site]
-    else:
-        sites = db.execute("SELECT name FROM sites UNION SELECT site FROM devices")
-        names = [row[0] for row in sites]
-    return [(f"site = ? AND {time_range}", [name, *bounds]) for name in names]
+        return [query.site]
+    return [row[0] for row in db.execute("SELECT name FROM sites UNION SELECT site FROM devices")]
+
+
+def _device_clause(query: MetricsQuery) -> tuple[str, list]:
+    return ("AND device_id = ?", [query.device]) if query.device is not None else ("", [])
 
 
 def visit_figures(db: Database, query: MetricsQuery, target_min: float, now: datetime) -> dict:
-    """The visit half of ``kiosk.metrics.report`` over the projection's columns.
+    """The visit half of ``kiosk.metrics.report``, same definitions, same
+    ``metrics.wait_summary``: visits checked in within the range, not cancelled (voided ones
+    never happened), the waits of those that were called, the longest wait still running.
 
-    Same definitions, same ``metrics.wait_summary``: visits checked in within the range, not
-    cancelled (voided ones never happened); waits are the projection's ``wait_min`` (computed
-    by ``metrics.minutes_between`` at ingest), so a month of visits is a list of floats read
-    from a covering index, not a million timestamps parsed. A visit still waiting has its
-    check-in moved onto the store's clock (``on_server_clock``), so a kiosk whose clock is
-    hours off does not report a wait of hours, or of minus hours.
+    Read per site, so every read is a range of an index that starts with the site: counts
+    from the hourly rollup (``visit_hours``, kept by triggers) for whole hours and from the
+    rows for the partial hours at the ends; waits are the projection's ``wait_min`` (computed
+    by ``metrics.minutes_between`` at ingest) from a covering index; visits still waiting are
+    read only in the hours whose rollup says some are. A waiting visit's check-in is moved
+    onto the store's clock (``on_server_clock``), so a kiosk whose clock is hours off does
+    not report a wait of hours, or of minus hours.
     """
+    device, device_params = _device_clause(query)
+    whole, edges = split_at_hours(query.start, query.end)
+    counted = "voided = 0 AND cancel_reason IS NULL"
     visits = checked_out = 0
     waits: list[float] = []
-    current: list[float] = []
-    for where, params in _visit_scopes(db, query):
-        not_cancelled = f"{where} AND cancel_reason IS NULL"
-        n, out = db.execute(
-            f"SELECT COUNT(*), COUNT(checked_out_at) FROM visits WHERE {not_cancelled}", params
-        ).fetchone()
-        visits += n
-        checked_out += out
+    waiting_ranges: list[tuple[str, str]] = []
+    for site in _site_names(db, query):
+        if whole is not None:
+            rows = db.execute(
+                "SELECT hour, SUM(visits), SUM(checked_out), SUM(visits) - SUM(waits) "
+                f"FROM visit_hours WHERE site = ? AND hour >= ? AND hour < ? {device} "
+                "GROUP BY hour HAVING SUM(visits) > 0",
+                [site, *whole, *device_params],
+            ).fetchall()
+            for hour, n, out, not_called in rows:
+                visits += n
+                checked_out += out
+                if not_called:
+                    waiting_ranges.append((site, hour))
+        for a, b in edges:
+            n, out = db.execute(
+                f"SELECT COUNT(*), COUNT(checked_out_at) FROM visits WHERE site = ? "
+                f"AND checked_in_at >= ? AND checked_in_at < ? AND {counted} {device}",
+                [site, to_rfc3339(a), to_rfc3339(b), *device_params],
+            ).fetchone()
+            visits += n
+            checked_out += out
         waits += (
             row[0]
             for row in db.execute(
-                f"SELECT wait_min FROM visits WHERE {not_cancelled} AND wait_min IS NOT NULL",
-                params,
+                "SELECT wait_min FROM visits WHERE site = ? AND checked_in_at >= ? "
+                f"AND checked_in_at < ? AND {counted} AND wait_min IS NOT NULL {device}",
+                [site, to_rfc3339(query.start), to_rfc3339(query.end), *device_params],
             )
         )
-        for checked_in_at, skew in db.execute(
-            "SELECT checked_in_at, "
-            "(SELECT clock_skew_s FROM devices WHERE devices.id = visits.device_id) "
-            f"FROM visits WHERE {not_cancelled} AND called_at IS NULL",
-            params,
-        ):
-            arrived = on_server_clock(parse_rfc3339(checked_in_at), skew)
-            current.append(metrics.minutes_between(arrived, now))
+    current = [
+        metrics.minutes_between(on_server_clock(parse_rfc3339(checked_in_at), skew), now)
+        for checked_in_at, skew in _still_waiting(db, query, waiting_ranges, edges)
+    ]
     result = {"visits": visits, "checked_out": checked_out}
     result.update(metrics.wait_summary(waits, target_min, current))
     return result
+
+
+def _still_waiting(
+    db: Database,
+    query: MetricsQuery,
+    hours: list[tuple[str, str]],
+    edges: list[tuple[datetime, datetime]],
+) -> list[tuple[str, float | None]]:
+    """(checked_in_at, the device's clock skew) of the visits not yet called, not cancelled:
+    in the given (site, UTC hour)s and in the partial hours at the range's ends."""
+    device, device_params = _device_clause(query)
+    ranges = [(site, f"{hour}:00:00.000Z", _next_hour_key(hour)) for site, hour in hours]
+    ranges += [
+        (site, to_rfc3339(a), to_rfc3339(b)) for site in _site_names(db, query) for a, b in edges
+    ]
+    found = []
+    for site, a, b in ranges:
+        found += db.execute(
+            "SELECT checked_in_at, "
+            "(SELECT clock_skew_s FROM devices WHERE devices.id = visits.device_id) "
+            "FROM visits WHERE site = ? AND checked_in_at >= ? AND checked_in_at < ? "
+            f"AND voided = 0 AND cancel_reason IS NULL AND called_at IS NULL {device}",
+            [site, a, b, *device_params],
+        ).fetchall()
+    return found
+
+
+def _next_hour_key(hour: str) -> str:
+    """'2026-11-23T09' -> '2026-11-23T10:00:00.000Z', the instant the hour ends."""
+    moment = parse_rfc3339(f"{hour}:00:00Z") + HOUR
+    return to_rfc3339(moment)
 
 
 def _bucket_case() -> str:
@@ -151,16 +197,33 @@ def _bucket_case() -> str:
 
 
 def rating_counts(db: Database, query: MetricsQuery) -> list[dict]:
-    """(scale, score, linked, bucket) -> n over the range, misuse left out."""
-    where, params = _filters(query, "occurred_at")
-    return list(
-        db.query(
-            "SELECT scale, score, visit_id IS NOT NULL AS linked, "
-            f"{_bucket_case()} AS bucket, COUNT(*) AS n "
-            f"FROM ratings WHERE misuse = 0 AND {where} GROUP BY 1, 2, 3, 4",
-            params,
-        )
-    )
+    """(scale, score, linked, bucket) -> n over the range, misuse left out.
+
+    Whole hours from the hourly rollup (``rating_hours``: misuse-free counts per face, link
+    and wait bucket, kept by triggers), the partial hours at the ends from the rows.
+    """
+    device, device_params = _device_clause(query)
+    whole, edges = split_at_hours(query.start, query.end)
+    result = []
+    for site in _site_names(db, query):
+        if whole is not None:
+            for scale, score, linked, bucket, n in db.execute(
+                "SELECT scale, score, linked, bucket, SUM(n) FROM rating_hours "
+                f"WHERE site = ? AND hour >= ? AND hour < ? {device} GROUP BY 1, 2, 3, 4 "
+                "HAVING SUM(n) > 0",
+                [site, *whole, *device_params],
+            ):
+                result.append({"scale": scale, "score": score, "linked": linked,
+                               "bucket": BUCKET_INDEX.get(bucket), "n": n})
+        for a, b in edges:
+            result += db.query(
+                "SELECT scale, score, visit_id IS NOT NULL AS linked, "
+                f"{_bucket_case()} AS bucket, COUNT(*) AS n FROM ratings WHERE site = ? "
+                f"AND occurred_at >= ? AND occurred_at < ? AND misuse = 0 {device} "
+                "GROUP BY 1, 2, 3, 4",
+                [site, to_rfc3339(a), to_rfc3339(b), *device_params],
+            )
+    return result
 
 
 def target_for(db: Database, site: str | None) -> float:
