@@ -150,7 +150,7 @@ def run(quick: bool) -> list[dict]:
             result = []
 
             def add(name: str, value: float) -> None:
-                result.append(row(f"dashboard: {name}, p95 ({size})", round(value, 1), "ms",
+                result.append(row(f"6. {name}, p95 ({size})", round(value, 1), "ms",
                                   round(baseline, 1), f"< {TARGET_MS:.0f} ms", value < TARGET_MS))
 
             for name, path in _requests():
@@ -161,7 +161,7 @@ def run(quick: bool) -> list[dict]:
                 headers = reporting if path.startswith("/api/") else None
                 first, whole = _download_ms(session, central.url + path, samples // 4, headers)
                 add(f"{name}, first bytes", first)
-                result.append(row(f"dashboard: {name}, whole file, median ({size})",
+                result.append(row(f"6. {name}, whole file, median ({size})",
                                   round(whole, 1), "ms", round(baseline, 1), "(information)",
                                   None))
             return result

@@ -89,7 +89,10 @@ def waits_by_day(days: list[dict], target: float) -> dict:
             },
             {
                 "type": "scatter",
-                "mode": "lines",
+                # Markers too: a day between two closed days is a lone point, which a line
+                # alone would not draw.
+                "mode": "lines+markers",
+                "marker": {"size": 5, "symbol": "diamond"},
                 "name": "90th percentile",
                 "x": x,
                 "y": [d["wait_p90_min"] for d in days],
@@ -102,6 +105,12 @@ def waits_by_day(days: list[dict], target: float) -> dict:
 
 
 def satisfaction_by_day(days: list[dict]) -> dict:
+    """Responses as bars, Happy Index and % negative as lines over them.
+
+    Plotly draws an overlaying axis's traces above the base axis's, so the bars take the base
+    axis (shown on the right) and the lines the overlaying one (on the left): a low day's
+    Happy Index is never hidden behind its own bar.
+    """
     x = [d["day"] for d in days]
     return {
         "data": [
@@ -110,7 +119,6 @@ def satisfaction_by_day(days: list[dict]) -> dict:
                 "name": "responses (n)",
                 "x": x,
                 "y": [d["ratings"] for d in days],
-                "yaxis": "y2",
                 "marker": {"color": "#d9e2ec"},
                 "hovertemplate": "n = %{y}<extra></extra>",
             },
@@ -120,30 +128,42 @@ def satisfaction_by_day(days: list[dict]) -> dict:
                 "name": "Happy Index",
                 "x": x,
                 "y": [d["happy_index"] for d in days],
+                "yaxis": "y2",
                 "line": {"color": GREEN, "width": 2.5},
                 "hovertemplate": "Happy Index %{y:.1f}<extra></extra>",
             },
             {
                 "type": "scatter",
-                "mode": "lines",
+                "mode": "lines+markers",
+                "marker": {"size": 5, "symbol": "square"},
                 "name": "% negative",
                 "x": x,
                 "y": [d["pct_negative"] for d in days],
+                "yaxis": "y2",
                 "line": {"color": VERMILLION, "width": 2, "dash": "dot"},
                 "hovertemplate": "%{y:.1f}% negative<extra></extra>",
             },
         ],
         "layout": _layout(
             "Happy Index / %",
-            yaxis={"title": {"text": "Happy Index / %"}, "range": [0, 100], "gridcolor": "#e5e7eb"},
-            yaxis2={
+            yaxis={
                 "title": {"text": "responses"},
-                "overlaying": "y",
                 "side": "right",
                 "showgrid": False,
                 "rangemode": "tozero",
                 "tickmode": "auto",
                 "tickformat": ",d",
+            },
+            yaxis2={
+                "title": {"text": "Happy Index / %"},
+                "overlaying": "y",
+                "side": "left",
+                "range": [0, 100],
+                "tickmode": "linear",
+                "tick0": 0,
+                "dtick": 20,
+                "showgrid": True,
+                "gridcolor": "#e5e7eb",
             },
             margin={"l": 56, "r": 56, "t": 36, "b": 48},
         ),
