@@ -73,15 +73,18 @@ class Store:
         except sqlite3.DatabaseError as error:
             raise StoreUnavailable(f"cannot open the database {self.path}: {error}") from None
 
+    def _connect(self) -> Database:
+        try:
+            return connect(self.path)
+        except sqlite3.DatabaseError as error:
+            raise StoreUnavailable(f"cannot open the database {self.path}: {error}") from None
+
     @property
     def db(self) -> Database:
         """This thread's connection (sqlite3 connections are not shared between threads)."""
         db = getattr(self._local, "db", None)
         if db is None:
-            try:
-                db = connect(self.path)
-            except sqlite3.DatabaseError as error:
-                raise StoreUnavailable(f"cannot open the database {self.path}: {error}") from None
+            db = self._connect()
             self._local.db = db
             with self._lock:
                 self._all.append(db)
@@ -112,10 +115,7 @@ class Store:
         ``sqlite3.OperationalError`` at once and the caller reads elsewhere."""
         db = getattr(self._local, "quick_reader", None)
         if db is None:
-            try:
-                db = connect(self.path)
-            except sqlite3.DatabaseError as error:
-                raise StoreUnavailable(f"cannot open the database {self.path}: {error}") from None
+            db = self._connect()
             db.conn.execute("PRAGMA busy_timeout = 0")
             self._local.quick_reader = db
             with self._lock:

@@ -200,49 +200,39 @@ def test_an_event_from_the_future_is_stored_but_flagged(central_store, enrol):
     assert central_store.query("SELECT clock_suspect FROM events") == [{"clock_suspect": 1}]
 
 
-def test_sql_aggregated_metrics_equal_the_kiosk_report_on_the_same_rows(central_store, enrol):
-    """The central figures are kiosk.metrics' figures: same rows, same numbers."""
-    desk = enrol()
+def _random_visits(rng: random.Random, count: int, span_min: float, unrated_p: float) -> list:
+    """One kiosk's morning: visits checked in over ``span_min`` minutes, most called and
+    checked out, most of those rated (a tenth as misuse), some cancelled; with ``unrated_p``,
+    ratings with no visit (a ratings tablet) at random moments too."""
     kiosk = WireEvents()
-    rng = random.Random(7)
     events = []
-    for n in range(60):
-        start = rng.uniform(0, 300)
-        called = start + rng.uniform(0, 50) if rng.random() < 0.9 else None
+    for n in range(count):
+        start = rng.uniform(0, span_min)
+        called = start + rng.uniform(0, 50) if rng.random() < 0.85 else None
         out = called + rng.uniform(5, 30) if called is not None and rng.random() < 0.9 else None
         visit_id, visit_events = kiosk.visit(start, called, out, ticket=f"B-{n:03d}")
         events += visit_events
         if out is not None and rng.random() < 0.7:
             score = rng.randint(1, 5)
             events.append(kiosk.rating(score, at(out + 0.5), visit_id, misuse=rng.random() < 0.1))
+        if rng.random() < unrated_p:
+            events.append(kiosk.rating(rng.randint(1, 5), at(rng.uniform(0, span_min + 20))))
         if rng.random() < 0.1:
             events.append(kiosk.cancelled(visit_id, at(start + 1)))
+    return events
+
+
+def test_sql_aggregated_metrics_equal_the_kiosk_report_on_the_same_rows(central_store, enrol):
+    """The central figures are kiosk.metrics' figures: same rows, same numbers."""
+    desk = enrol()
+    events = _random_visits(random.Random(7), 60, span_min=300, unrated_p=0.0)
     assert set(send(central_store, desk, events)) == {"stored"}
     start, end = MORNING, parse_rfc3339(at(400))
     now = parse_rfc3339(at(200))
 
     central = compute_metrics(central_store.db, MetricsQuery(start, end), now)
 
-    visits = [
-        metrics.VisitTimes(
-            checked_in_at=parse_rfc3339(row["checked_in_at"]),
-            called_at=parse_optional(row["called_at"]),
-            checked_out_at=parse_optional(row["checked_out_at"]),
-            cancelled=row["cancel_reason"] is not None,
-        )
-        for row in central_store.query("SELECT * FROM visits")
-    ]
-    ratings = [
-        metrics.RatingRow(
-            score=row["score"],
-            scale=row["scale"],
-            misuse=bool(row["misuse"]),
-            linked=row["visit_id"] is not None,
-            wait_min=row["wait_min"],
-        )
-        for row in central_store.query("SELECT * FROM ratings")
-    ]
-    expected = metrics.report(visits, ratings, 15.0, now)
+    expected = _kiosk_report(central_store, start, end, now)
     assert {key: central[key] for key in expected} == expected
     assert central["ratings"] > 20 and central["visits"] > 40
 
@@ -289,21 +279,7 @@ def test_metrics_from_rollups_and_row_edges_equal_the_kiosk_report(
     desks = [enrol("Desk 1", "North"), enrol("Desk 2", "North"), enrol("Desk 3", "South")]
     rng = random.Random(first_min * 1000 + last_min)
     for desk in desks:
-        kiosk = WireEvents()
-        events = []
-        for n in range(70):
-            start = rng.uniform(0, 540)
-            called = start + rng.uniform(0, 50) if rng.random() < 0.85 else None
-            out = called + rng.uniform(5, 30) if called is not None and rng.random() < 0.9 else None
-            visit_id, visit_events = kiosk.visit(start, called, out, ticket=f"C-{n:03d}")
-            events += visit_events
-            if out is not None and rng.random() < 0.7:
-                events.append(kiosk.rating(rng.randint(1, 5), at(out + 0.5), visit_id,
-                                           misuse=rng.random() < 0.1))
-            if rng.random() < 0.2:
-                events.append(kiosk.rating(rng.randint(1, 5), at(rng.uniform(0, 560))))
-            if rng.random() < 0.1:
-                events.append(kiosk.cancelled(visit_id, at(start + 1)))
+        events = _random_visits(rng, 70, span_min=540, unrated_p=0.2)
         assert set(send(central_store, desk, events)) == {"stored"}
     start, end = parse_rfc3339(at(first_min)), parse_rfc3339(at(last_min))
     now = parse_rfc3339(at(300))

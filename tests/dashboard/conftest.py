@@ -18,12 +18,13 @@ import pytest
 from argon2 import PasswordHasher
 from playwright.sync_api import sync_playwright
 
-from kiosk.timeutil import to_rfc3339, utc_now
+from kiosk.timeutil import utc_now
 from sync.central import auth
 from sync.central.dashboard import accounts, demo
 from sync.central.ingest import ingest_batch
 from sync.central.storage import Store
 from tests.support.central_server import running_central
+from tests.support.wire_events import wire_event
 
 MANAGER = "manager"
 PASSWORD = "calm waters 2026"
@@ -53,16 +54,7 @@ def _rated_visits(store: Store, device: auth.Device, count: int, ticket_prefix: 
     def add(kind, at, visit_id, data):
         nonlocal seq
         seq += 1
-        events.append(
-            {
-                "id": str(uuid.uuid4()),
-                "device_seq": seq,
-                "type": kind,
-                "occurred_at": to_rfc3339(at),
-                "visit_id": visit_id,
-                "data": data,
-            }
-        )
+        events.append(wire_event(seq, kind, at, visit_id, data))
 
     for i in range(count):
         visit_id = str(uuid.uuid4())

@@ -5,26 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from kiosk.timeutil import to_rfc3339
 from sync.central import auth
 from sync.central.dashboard import queries
 from sync.central.ingest import ingest_batch
 from sync.central.sites import get_site
 from sync.central.storage import Store
+from tests.support.wire_events import wire_event
 
 NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # server clock
 KIOSK_BEHIND = timedelta(hours=3)
-
-
-def _event(seq: int, kind: str, at: datetime, visit_id: str, data: dict) -> dict:
-    return {
-        "id": str(uuid.uuid4()),
-        "device_seq": seq,
-        "type": kind,
-        "occurred_at": to_rfc3339(at),
-        "visit_id": visit_id,
-        "data": data,
-    }
 
 
 def test_waits_still_running_are_corrected_by_the_devices_clock_skew(tmp_path):
@@ -36,18 +25,18 @@ def test_waits_still_running_are_corrected_by_the_devices_clock_skew(tmp_path):
         waiting, in_chair = str(uuid.uuid4()), str(uuid.uuid4())
         events = [
             # Waiting for 5 minutes (by the kiosk's own clock, 3 hours behind the store's).
-            _event(
+            wire_event(
                 1, "visit.checked_in", kiosk_now - timedelta(minutes=5), waiting, {"ticket": "S-1"}
             ),
             # Waited 12 minutes, called 20 minutes ago: a difference of one clock's timestamps.
-            _event(
+            wire_event(
                 2,
                 "visit.checked_in",
                 kiosk_now - timedelta(minutes=32),
                 in_chair,
                 {"ticket": "S-2"},
             ),
-            _event(3, "visit.called", kiosk_now - timedelta(minutes=20), in_chair, {}),
+            wire_event(3, "visit.called", kiosk_now - timedelta(minutes=20), in_chair, {}),
         ]
         ingest_batch(store, device, events, NOW)
         with store.write() as db:

@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kiosk import metrics
-from kiosk.timeutil import to_rfc3339
 from sync.central import auth
 from sync.central.dashboard import queries
 from sync.central.ingest import ingest_batch
 from sync.central.sites import get_site
 from sync.central.storage import Store
+from tests.support.wire_events import wire_event
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -26,17 +26,6 @@ def test_wait_summary_is_the_metric_functions(seed):
     current = [rng.uniform(0, 40) for _ in range(rng.randint(0, 3))]
     expected = metrics.wait_summary(list(waits), target, current)
     assert queries.wait_summary(list(waits), target, current) == expected
-
-
-def _event(seq: int, kind: str, at: datetime, visit_id: str, data: dict) -> dict:
-    return {
-        "id": str(uuid.uuid4()),
-        "device_seq": seq,
-        "type": kind,
-        "occurred_at": to_rfc3339(at),
-        "visit_id": visit_id,
-        "data": data,
-    }
 
 
 def _expected_waits(db) -> dict:
@@ -72,7 +61,7 @@ def test_cached_hours_are_read_again_once_a_visit_changes(tmp_path):
                 ("visit.called", at + timedelta(minutes=3 + index), {}),
             ):
                 seq += 1
-                events.append(_event(seq, kind, when, visit_id, data))
+                events.append(wire_event(seq, kind, when, visit_id, data))
         ingest_batch(store, device, events, day + timedelta(hours=3))
         sites = [get_site(store.db, "Cache Clinic")]
 

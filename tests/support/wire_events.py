@@ -15,6 +15,18 @@ def at(minutes: float, start: datetime = MORNING) -> str:
     return to_rfc3339(start + timedelta(minutes=minutes))
 
 
+def wire_event(seq: int, kind: str, at: datetime, visit_id: str | None, data: dict) -> dict:
+    """One event with an explicit ``device_seq`` (for tests that interleave devices by hand)."""
+    return {
+        "id": str(uuid.uuid4()),
+        "device_seq": seq,
+        "type": kind,
+        "occurred_at": to_rfc3339(at),
+        "visit_id": visit_id,
+        "data": data,
+    }
+
+
 class WireEvents:
     """One device's events: each call returns a wire event with the next ``device_seq``."""
 
