@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import plotly
-from fastapi import APIRouter, Form, HTTPException, Query, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
 
 from kiosk.timeutil import to_rfc3339, utc_now
@@ -314,12 +313,24 @@ def static_file(name: str):
 RANGE_HELP = "RFC 3339 instant like 2026-11-23T00:00:00Z; default: the 24 hours before 'to'."
 
 
-def _api_ranges(from_: str | None, to: str | None, site: str | None):
+def _api_ranges(
+    site: Annotated[str | None, Query(description="Site name; all when left out.")] = None,
+    from_: Annotated[
+        str | None, Query(alias="from", description=RANGE_HELP, json_schema_extra=OPTIONAL_INSTANT)
+    ] = None,
+    to: Annotated[
+        str | None, Query(description="RFC 3339; default: now.", json_schema_extra=OPTIONAL_INSTANT)
+    ] = None,
+) -> list[tuple[str | None, str, str]]:
+    """The export's (site, from, to) from the query string; a bad range is a 422."""
     try:
         start, end = parse_range(from_, to, utc_now())
     except InvalidRange as error:
         raise HTTPException(422, f"{error}.") from None
     return [(site, to_rfc3339(start), to_rfc3339(end))]
+
+
+ApiRangesDep = Annotated[list, Depends(_api_ranges)]
 
 
 @api_router.get(
@@ -328,18 +339,7 @@ def _api_ranges(from_: str | None, to: str | None, site: str | None):
     responses={200: CSV_RESPONSE, 422: RANGE_ERROR, **REPORTING_REFUSALS},
     summary="Visits checked in within a range, as CSV",
 )
-async def api_export_visits(
-    request: Request,
-    reporter: ReporterDep,
-    site: Annotated[str | None, Query(description="Site name; all when left out.")] = None,
-    from_: Annotated[
-        str | None, Query(alias="from", description=RANGE_HELP, json_schema_extra=OPTIONAL_INSTANT)
-    ] = None,
-    to: Annotated[
-        str | None, Query(description="RFC 3339; default: now.", json_schema_extra=OPTIONAL_INSTANT)
-    ] = None,
-):
-    ranges = await run_in_threadpool(_api_ranges, from_, to, site)
+async def api_export_visits(request: Request, reporter: ReporterDep, ranges: ApiRangesDep):
     return _csv_response(_streamed(request, export.visits_csv, ranges), "visits.csv")
 
 
@@ -349,16 +349,5 @@ async def api_export_visits(
     responses={200: CSV_RESPONSE, 422: RANGE_ERROR, **REPORTING_REFUSALS},
     summary="Ratings that occurred within a range, as CSV",
 )
-async def api_export_ratings(
-    request: Request,
-    reporter: ReporterDep,
-    site: Annotated[str | None, Query(description="Site name; all when left out.")] = None,
-    from_: Annotated[
-        str | None, Query(alias="from", description=RANGE_HELP, json_schema_extra=OPTIONAL_INSTANT)
-    ] = None,
-    to: Annotated[
-        str | None, Query(description="RFC 3339; default: now.", json_schema_extra=OPTIONAL_INSTANT)
-    ] = None,
-):
-    ranges = await run_in_threadpool(_api_ranges, from_, to, site)
+async def api_export_ratings(request: Request, reporter: ReporterDep, ranges: ApiRangesDep):
     return _csv_response(_streamed(request, export.ratings_csv, ranges), "ratings.csv")
