@@ -159,3 +159,42 @@ def test_the_sequence_carries_on_after_everything_old_is_purged(store, clock):
     clock.advance(minutes=60 * 24 * 40)
     assert store.purge(retention_days=30) == 1  # the newest stays
     assert store.record("device.heartbeat", {"backlog": 0, "version": "1"}).device_seq == 3
+
+
+def test_a_long_history_is_purged_a_chunk_per_transaction(store, clock, monkeypatch):
+    monkeypatch.setattr("kiosk.store.PURGE_CHUNK", 10)
+    rating = {"score": 4, "scale": 5, "tags": [], "misuse": False}
+    old = [store.record("rating.submitted", rating) for _ in range(35)]
+    store.mark_synced([event.id for event in old])
+    clock.advance(minutes=60 * 24 * 40)
+    recent = store.record("rating.submitted", rating)
+    commits = []
+    real_write = store._write
+
+    def counting_write():
+        commits.append(1)
+        return real_write()
+
+    monkeypatch.setattr(store, "_write", counting_write)
+    assert store.purge(retention_days=30) == 35
+    assert [e["id"] for e in store.events()] == [recent.id]
+    assert [r["id"] for r in store.ratings_between("2000", "3000")] == [recent.id]
+    assert len(commits) >= 4 + 4  # 35 events and 35 ratings, 10 at a time
+
+
+def test_the_sync_state_is_read_from_indexes_not_the_whole_history(store):
+    """The staff screen asks every second: no query of it may scan the events table."""
+    first = store.record("device.heartbeat", {"backlog": 0, "version": "1"})
+    second = store.record("device.heartbeat", {"backlog": 0, "version": "1"})
+    store.mark_synced([first.id])
+    store.mark_rejected({second.id: "no"})
+    statements = []
+    store.db.conn.set_trace_callback(statements.append)
+    try:
+        assert store.sync_status() == {
+            "backlog": 0, "rejected": 1, "last_synced_at": store.events()[0]["synced_at"]}
+    finally:
+        store.db.conn.set_trace_callback(None)
+    for sql in [s for s in statements if "FROM events" in s and "synced" in s]:
+        plan = " ".join(row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        assert "INDEX" in plan, (sql, plan)  # e.g. SCAN events USING COVERING INDEX events_rejected
