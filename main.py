@@ -2,10 +2,13 @@
 URL is configured); `python3 main.py test` runs the test suite. Both set the machine up first.
 
 Commands (a public contract, see README.md):
-  (none) | kiosk [--config FILE] [--windowed]   the touchscreen kiosk
-  central --data DIR [--host H] [--port P]      the central store
-  device add | token add | user add | demo-data the central store's admin commands
-  test [pytest args]                            set up, lint and run the test suite
+  (none) [--windowed] [--data DIR]                 the kiosk with an embedded central store
+  kiosk [--config FILE] [--windowed] [--data DIR]  the kiosk, syncing to its configured store
+  central --data DIR [--host H] [--port P]         the central store
+  device add|revoke|list, token add|revoke, site set|list, user add, purge, demo-data
+                                                   the central store's admin commands (--data DIR)
+  test [pytest args]                               set up, lint and run the test suite
+  help                                             this text; `COMMAND --help` for one command
 """
 
 import sys
@@ -13,10 +16,22 @@ import sys
 from kiosk.bootstrap import ensure_environment, run_tests
 
 CENTRAL_COMMANDS = {"central", "device", "token", "site", "user", "demo-data", "purge"}
+COMMANDS = {"kiosk", "test", "help", *CENTRAL_COMMANDS}
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] in (["help"], ["--help"], ["-h"]):
+        commands = __doc__.split("Commands", 1)[1].split(":", 1)[1].strip("\n")
+        print(f"usage: python3 main.py [COMMAND] [OPTIONS]\n\n{commands}")
+        return 0
     command = argv[0] if argv and not argv[0].startswith("-") else "kiosk"
+    if command not in COMMANDS:
+        print(
+            f"main.py: there is no command {command!r}; the commands are "
+            f"{', '.join(sorted(COMMANDS))} (python3 main.py help).",
+            file=sys.stderr,
+        )
+        return 2
     if command == "test":
         ensure_environment(with_tests=True)
         return run_tests(argv[1:])

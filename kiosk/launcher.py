@@ -122,6 +122,13 @@ def main(argv: list[str] | None = None, sync_runner: SyncRunner | None = None) -
     except StoreError as error:
         print(f"kiosk: cannot open the local database: {error}", file=sys.stderr)
         return 1
+    except OSError as error:  # e.g. data_dir names a file, or a folder it may not write to
+        print(
+            f"kiosk: data_dir = {str(settings.data_dir)!r} cannot hold the local database "
+            f"({error.strerror or error}); set data_dir (or --data) to a folder it can write to.",
+            file=sys.stderr,
+        )
+        return 2
     if store.recovered_from is not None:
         print(f"kiosk: the local database was damaged and moved aside to {store.recovered_from}",
               file=sys.stderr)

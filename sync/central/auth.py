@@ -150,7 +150,9 @@ def authenticate_device(db: Database, token: str | None) -> Device:
     if row is None:
         if token.startswith(REPORTING_PREFIX) and _find(db, "reporting_tokens", token):
             raise TokenRefused(
-                403, "A reporting token can only read; sending events needs a device token."
+                403,
+                "This route is for kiosks and needs a device token; a reporting token only "
+                "reads metrics and exports.",
             )
         raise TokenRefused(
             401, "This device token is not known here; enrol the device with `device add`."
@@ -170,7 +172,8 @@ def authenticate_reporter(db: Database, token: str | None) -> Reporter:
         if token.startswith(DEVICE_PREFIX) and _find(db, "devices", token):
             raise TokenRefused(
                 403,
-                "A device token cannot read metrics; create a reporting token with `token add`.",
+                "A device token cannot read metrics or exports; create a reporting token with "
+                "`token add`.",
             )
         raise TokenRefused(
             401, "This reporting token is not known here; create one with `token add`."

@@ -35,7 +35,7 @@ from sync.central.serving import (
     make_server,
     url_for,
 )
-from sync.central.storage import Store, StoreUnavailable
+from sync.central.storage import DATABASE_FILE, Store, StoreUnavailable
 
 USAGE_ERROR = 2
 
@@ -48,8 +48,46 @@ def _print_json(value) -> None:
     print(json.dumps(value, indent=2 if isinstance(value, list) else None))
 
 
-def _open(args: argparse.Namespace) -> Store:
-    return Store(Path(args.data))
+def _existing_dir(args: argparse.Namespace) -> Path:
+    """The data directory, which must exist: a mistyped path must not quietly become a new,
+    empty store that no server reads (``central`` creates the directory on its first start)."""
+    data = Path(args.data)
+    if not data.is_dir():
+        raise CommandFailed(
+            f"there is no directory {args.data}: check the path (the central store creates "
+            f"its data directory when first started with `main.py central --data DIR`)"
+        )
+    return data
+
+
+def _open(args: argparse.Namespace, create: bool = False) -> Store:
+    """The store in --data; with ``create``, a new one in an existing empty directory."""
+    data = _existing_dir(args)
+    if not create and not (data / DATABASE_FILE).exists():
+        raise CommandFailed(
+            f"there is no central store in {args.data} (no {DATABASE_FILE}): check the path"
+        )
+    return Store(data)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port: use 1 to 65535, or 0 for any")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is too small: it must be 1 or more")
+    return value
 
 
 def cmd_central(args: argparse.Namespace) -> int:
@@ -68,7 +106,7 @@ def cmd_central(args: argparse.Namespace) -> int:
 
 
 def cmd_device_add(args: argparse.Namespace) -> int:
-    store = _open(args)
+    store = _open(args, create=True)
     with store.write() as db:
         device, token = auth.add_device(db, args.site, args.name)
     _print_json({"device_id": device.id, "token": token})
@@ -89,7 +127,7 @@ def cmd_device_list(args: argparse.Namespace) -> int:
 
 
 def cmd_token_add(args: argparse.Namespace) -> int:
-    store = _open(args)
+    store = _open(args, create=True)
     with store.write() as db:
         token_id, token = auth.add_reporting_token(db, args.name)
     _print_json({"token": token, "token_id": token_id})
@@ -108,7 +146,7 @@ def cmd_site_set(args: argparse.Namespace) -> int:
     tags = None
     if args.followup_tags is not None:
         tags = [tag.strip() for tag in args.followup_tags.split(",") if tag.strip()]
-    store = _open(args)
+    store = _open(args, create=True)
     with store.write() as db:
         config = sites.update_site(
             db,
@@ -142,7 +180,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
 def cmd_user_add(args: argparse.Namespace) -> int:
     from sync.central.dashboard.commands import user_add
 
-    return user_add(Path(args.data), args.name, args.password_stdin)
+    return user_add(_existing_dir(args), args.name, args.password_stdin)
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
@@ -170,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     central = _command(commands, "central", cmd_central, "serve the central store")
     central.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    central.add_argument("--port", type=int, default=8700, help="port to listen on")
+    central.add_argument("--port", type=_port, default=8700, help="port to listen on (0: any)")
     central.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
@@ -202,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     site_set.add_argument("--idle-timeout-s", type=int)
     _command(site_actions, "list", cmd_site_list, "list sites and their settings")
     purge = _command(commands, "purge", cmd_purge, "delete data older than the retention period")
-    purge.add_argument("--days", type=int, default=DEFAULT_RETENTION_DAYS,
+    purge.add_argument("--days", type=_at_least_one, default=DEFAULT_RETENTION_DAYS,
                        help=f"retention in days (default {DEFAULT_RETENTION_DAYS})")
 
     user = commands.add_parser("user", help="dashboard logins")
@@ -214,9 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     demo = _command(commands, "demo-data", cmd_demo_data, "fill a fresh store with sample data")
-    demo.add_argument("--days", type=int, default=28, help="days of data ending today")
-    demo.add_argument("--visits", type=int, help="about this many visits (e.g. 1000000)")
-    demo.add_argument("--ratings", type=int, help="about this many ratings")
+    demo.add_argument("--days", type=_at_least_one, default=28, help="days of data ending today")
+    demo.add_argument("--visits", type=_at_least_one, help="about this many visits (e.g. 1000000)")
+    demo.add_argument("--ratings", type=_at_least_one, help="about this many ratings")
     return parser
 
 

@@ -70,9 +70,15 @@ def _check(settings: dict) -> dict:
                 raise InvalidSetting(f"rating scale {value} must be 5 or 4")
         elif key == "followup_tags":
             value = list(value)
-            if len(value) > MAX_TAGS or not all(TAG_PATTERN.match(tag) for tag in value):
+            if len(value) > MAX_TAGS:
                 raise InvalidSetting(
-                    f"follow-up tags must be at most {MAX_TAGS} names like 'waiting_time'"
+                    f"{len(value)} follow-up tags are too many: a patient sees at most {MAX_TAGS}"
+                )
+            bad = [tag for tag in value if not TAG_PATTERN.match(tag)]
+            if bad:
+                raise InvalidSetting(
+                    f"follow-up tag {bad[0]!r} is not a tag name: use lower-case letters, digits "
+                    "and underscores, like 'waiting_time'"
                 )
             value = json.dumps(value)
         elif key == "idle_timeout_s":

@@ -138,3 +138,50 @@ def test_central_on_a_taken_port_says_so(tmp_path):
 
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1 port {port}" in result.stderr
+
+
+def test_a_mistyped_data_directory_is_refused_not_made_into_a_new_store(tmp_path, capsys):
+    missing = str(tmp_path / "kiosk-centrl")
+    commands = [
+        (["device", "add"], ["--site", "S", "--name", "N"]),
+        (["token", "add"], ["--name", "N"]),
+        (["site", "set"], ["--site", "S"]),
+        (["device", "list"], []),
+        (["site", "list"], []),
+        (["purge"], []),
+    ]
+    for words, options in commands:
+        code, out, err = run_in_process(capsys, *words, "--data", missing, *options)
+        assert code == 2 and out == "" and "there is no directory" in err, words
+    assert not Path(missing).exists()
+    # An existing directory without a store: listing and purging say so, adding creates it.
+    empty = str(tmp_path)
+    code, _, err = run_in_process(capsys, "device", "list", "--data", empty)
+    assert code == 2 and "no central store" in err and "central.sqlite3" in err
+    assert run_in_process(capsys, "token", "add", "--data", empty, "--name", "bi")[0] == 0
+
+
+@pytest.mark.parametrize("port", ["-1", "65536", "99999", "http"])
+def test_a_bad_port_is_a_sentence_not_a_traceback(tmp_path, port):
+    result = run("central", "--data", str(tmp_path), "--port", port)
+    assert result.returncode == 2
+    assert "--port" in result.stderr and "Traceback" not in result.stderr
+    assert "port" in result.stderr.splitlines()[-1]
+
+
+def test_counts_below_one_are_refused_before_anything_is_written(tmp_path, capsys):
+    target = tmp_path / "fresh"
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["demo-data", "--data", str(target), "--days", "0"])
+    assert stopped.value.code == 2 and not target.exists()
+    assert "1 or more" in capsys.readouterr().err
+
+
+def test_follow_up_tags_are_refused_for_what_is_wrong_with_them(tmp_path, capsys):
+    data = str(tmp_path)
+    bad_name = run_in_process(capsys, "site", "set", "--data", data, "--site", "S",
+                              "--followup-tags", "billing,Bad Tag!")
+    too_many = run_in_process(capsys, "site", "set", "--data", data, "--site", "S",
+                              "--followup-tags", "a,b,c,d,e,f,g")
+    assert bad_name[0] == 2 and "'Bad Tag!' is not a tag name" in bad_name[2]
+    assert too_many[0] == 2 and "7 follow-up tags are too many" in too_many[2]
