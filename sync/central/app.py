@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from sync.central.dashboard import install_dashboard
+from sync.central.query_params import refuse_unknown_query_parameters
 from sync.central.routes import events, health, kiosk_config, metrics
 from sync.central.security import AuthFailures
 from sync.central.storage import Store
@@ -42,6 +43,6 @@ def create_app(data_dir: Path) -> FastAPI:
     app.state.store = store
     app.state.auth_failures = AuthFailures()
     for router in API_ROUTERS:
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(refuse_unknown_query_parameters)])
     install_dashboard(app)
     return app

@@ -12,6 +12,8 @@ import json
 import re
 from datetime import timedelta
 
+import requests
+
 from kiosk.store import Store
 from kiosk.timeutil import to_rfc3339, utc_now
 from sync.central import cli
@@ -105,6 +107,25 @@ def test_an_unknown_field_is_refused_at_every_level_for_every_type(central_serve
     results = central_server.post_events(device, events).json()["results"]
     assert [r["status"] for r in results] == ["rejected"] * len(events)
     assert all(("patient_name" in r["reason"]) or ("phone" in r["reason"]) for r in results)
+    assert central_server.rows("SELECT COUNT(*) AS n FROM events") == [{"n": 0}]
+
+
+def test_an_unknown_query_parameter_is_refused_on_every_api_route(central_server):
+    device = central_server.add_device()
+    reporting = {"Authorization": f"Bearer {central_server.add_reporting_token()}"}
+    calls = [
+        ("POST", "/api/v1/events", device.headers, {"events": []}),
+        ("GET", "/api/v1/config", device.headers, None),
+        ("GET", "/api/v1/metrics", reporting, None),
+        ("GET", "/api/v1/export/visits.csv", reporting, None),
+        ("GET", "/api/v1/export/ratings.csv", reporting, None),
+        ("GET", "/healthz", {}, None),
+    ]
+    for method, path, headers, body in calls:
+        answer = requests.request(method, central_server.url(f"{path}?patient_name=X"),
+                                  headers=headers, json=body, timeout=10)
+        assert answer.status_code == 422, path
+        assert "'patient_name'" in answer.json()["detail"], path
     assert central_server.rows("SELECT COUNT(*) AS n FROM events") == [{"n": 0}]
 
 

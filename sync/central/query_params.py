@@ -1,0 +1,37 @@
+"""The public API refuses query parameters it does not know (422), as its bodies refuse unknown
+fields: a misspelt ``form=`` must not silently mean "the default range", and nothing extra
+(a patient's name, say) is ever accepted and ignored.
+
+What a route knows is what its OpenAPI description lists, the same document clients read.
+"""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Request
+
+_known_by_operation: dict[tuple[str, str], frozenset[str]] = {}
+
+
+def _known(request: Request, path: str) -> frozenset[str]:
+    key = (path, request.method.lower())
+    known = _known_by_operation.get(key)
+    if known is None:
+        operation = request.app.openapi()["paths"].get(path, {}).get(key[1], {})
+        known = frozenset(
+            param["name"] for param in operation.get("parameters", []) if param["in"] == "query"
+        )
+        _known_by_operation[key] = known
+    return known
+
+
+async def refuse_unknown_query_parameters(request: Request) -> None:
+    route = request.scope.get("route")
+    if route is None or not request.query_params:
+        return
+    known = _known(request, route.path)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) if known else "no query parameters"
+        raise HTTPException(
+            422, f"Unknown query parameter {unknown[0]!r}; this route takes {takes}."
+        )
