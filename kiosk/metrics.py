@@ -68,7 +68,8 @@ def lateness_adjusted_wait(visit: VisitTimes) -> float | None:
     if visit.appointment_at is None or visit.called_at is None:
         return None
     start = max(visit.checked_in_at, visit.appointment_at)
-    return max(0.0, minutes_between(start, visit.called_at))
+    # Negative when the patient was called before the appointment time: kept, as defined.
+    return minutes_between(start, visit.called_at)
 
 
 def median(values: Iterable[float]) -> float | None:
@@ -134,12 +135,18 @@ def is_negative(score: int, scale: int) -> bool:
 
 
 def rating_summary(counts: Mapping[tuple[int, int], int]) -> dict:
-    """Happy Index, % positive and % negative from counts keyed by (scale, score).
+    """Happy Index, % positive, % negative and CSAT from counts keyed by (scale, score).
 
-    Counts come pre-aggregated so the central store can group in SQL; misuse must already be
-    left out by the caller (``count_ratings`` does it for plain rows).
+    CSAT is % positive over the 5-point ratings alone (PRODUCT.md: "the same as % positive on
+    the 5-point scale"), None when there are none. Counts come pre-aggregated so the central
+    store can group in SQL; misuse must already be left out by the caller (``count_ratings``
+    does it for plain rows).
     """
     total = sum(counts.values())
+    five_point = sum(n for (scale, _), n in counts.items() if scale == 5)
+    five_positive = sum(
+        n for (scale, score), n in counts.items() if scale == 5 and is_positive(score, scale)
+    )
     weighted = sum(face_weight(score, scale) * n for (scale, score), n in counts.items())
     positive = sum(n for (scale, score), n in counts.items() if is_positive(score, scale))
     negative = sum(n for (scale, score), n in counts.items() if is_negative(score, scale))
@@ -148,6 +155,7 @@ def rating_summary(counts: Mapping[tuple[int, int], int]) -> dict:
         "happy_index": _round(weighted / total) if total else None,
         "pct_positive": _round(pct(positive, total)),
         "pct_negative": _round(pct(negative, total)),
+        "csat": _round(pct(five_positive, five_point)),
     }
 
 

@@ -34,7 +34,16 @@ def test_positive_and_negative_are_the_top_and_bottom_two_faces():
 def test_no_ratings_gives_none_not_zero():
     assert metrics.rating_summary({}) == {
         "ratings": 0, "happy_index": None, "pct_positive": None, "pct_negative": None,
+        "csat": None,
     }
+
+
+def test_csat_is_percent_positive_over_the_five_point_ratings_alone():
+    five = metrics.counts_best_first([51, 23, 12, 2, 4])
+    four = metrics.counts_best_first([126, 60, 16, 17])
+    assert metrics.rating_summary(five)["csat"] == metrics.rating_summary(five)["pct_positive"]
+    assert metrics.rating_summary(four)["csat"] is None
+    assert metrics.rating_summary({**five, **four})["csat"] == round(100 * 74 / 92, 2)
 
 
 def test_face_weights_are_evenly_spaced():
@@ -71,6 +80,9 @@ def test_wait_and_chair_and_lateness_adjusted_times():
     early_patient_late_clinic = VisitTimes(checked_in_at=at(0), called_at=at(5),
                                            appointment_at=at(-10))
     assert metrics.lateness_adjusted_wait(early_patient_late_clinic) == 5
+    called_before_the_appointment = VisitTimes(checked_in_at=at(0), called_at=at(5),
+                                               appointment_at=at(15))
+    assert metrics.lateness_adjusted_wait(called_before_the_appointment) == -10
 
 
 def test_buckets_have_inclusive_lower_bounds():

@@ -57,6 +57,9 @@ class Metrics(BaseModel):
     happy_index: float | None
     pct_positive: float | None
     pct_negative: float | None
+    csat: float | None = Field(
+        default=None, description="% positive over the 5-point ratings alone (top two faces)."
+    )
     response_rate: float | None = Field(description="Linked ratings / checked-out visits, 0-100.")
     wait_median_min: float | None
     wait_p90_min: float | None
