@@ -37,11 +37,14 @@ class KioskApp(App):
         self,
         flow: KioskFlow,
         sync_status: Callable[[], dict[str, Any]] | None = None,
+        site_settings: Callable[[], dict[str, Any] | None] | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.flow = flow
         self.sync_status = sync_status or flow.store.sync_status
+        # The site's settings as last fetched from the central store (None: not yet, or none).
+        self.site_settings = site_settings or (lambda: None)
         self.start_hooks: list[Callable[[], None]] = []
         self.stop_hooks: list[Callable[[], None]] = []
         self.title = "Clinic front desk"
@@ -88,6 +91,7 @@ class KioskApp(App):
         self.refresh()
 
     def tick(self, _dt: float = 0) -> None:
+        self.flow.offer_site_settings(self.site_settings())
         self.act(self.flow.tick)
 
     def refresh(self) -> None:

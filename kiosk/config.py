@@ -54,6 +54,9 @@ class Settings:
     central_token: str | None = None
     ca_file: str | None = None
     data_dir: Path = field(default_factory=default_data_dir)
+    # The keys this kiosk's file, environment or command line set: the site's settings from
+    # the central store never override them (see kiosk/site_settings.py).
+    pinned: frozenset[str] = frozenset()
 
     @property
     def database_path(self) -> Path:
@@ -160,7 +163,9 @@ VALIDATORS = {
     "ca_file": _as_optional_text,
     "data_dir": _as_path,
 }
-assert set(VALIDATORS) == {f.name for f in fields(Settings)}, "every setting needs a validator"
+assert set(VALIDATORS) == {f.name for f in fields(Settings)} - {"pinned"}, (
+    "every setting needs a validator"
+)
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -197,7 +202,7 @@ def load_settings(
             raw[key] = environ[name]
     raw.update(overrides)
     values = {key: VALIDATORS[key](key, value) for key, value in raw.items()}
-    settings = Settings(**values)
+    settings = Settings(**values, pinned=frozenset(values))
     if settings.central_url and not settings.central_token:
         raise ConfigError("config key 'central_url' is set but 'central_token' is not: add both")
     return settings

@@ -9,6 +9,8 @@ these methods and shows ``screen()``; every test of what a tap *does* runs witho
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -24,12 +26,16 @@ from kiosk.model import (
     RatingFlow,
     StaffSession,
 )
+from kiosk.site_settings import site_part, with_site_settings
 from kiosk.store import Store
 from kiosk.timeutil import Clock, parse_optional, utc_now
 
 # How long a message stays in the banner: long enough to read twice, short enough not to
 # blame the next person at the desk for the last one's mistake.
 NOTICE_S = 10
+# The store's meta key holding the site's settings as last received from the central store.
+SITE_SETTINGS_KEY = "site_settings"
+log = logging.getLogger(__name__)
 # Fields a receptionist can fix from the queue (a checked-out visit has left the queue).
 FIXABLE_FIELDS = ("checked_in_at", "called_at")
 
@@ -178,6 +184,9 @@ class KioskFlow:
         self.fix: TimeFix | None = None
         self.notice: Notice | None = None
         self._pin_set = self.pin.has_pin()
+        self._site_seen: dict | None = None
+        self._site_pending: dict | None = None
+        self._use_cached_site_settings()
 
     # -- what is on screen -------------------------------------------------------------------
 
@@ -207,6 +216,7 @@ class KioskFlow:
 
     def tick(self) -> str:
         """About once a second: timers run out, screens move on by themselves."""
+        self._apply_site_settings()
         self.staff.tick()
         if self.mode == "patient" and self.rating.tick() == "done":
             self.mode = "staff"
@@ -237,6 +247,42 @@ class KioskFlow:
 
     def dismiss_notice(self) -> None:
         self.notice = None
+
+    # -- the site's settings from the central store ---------------------------------------------
+
+    def offer_site_settings(self, config: dict | None) -> None:
+        """The config last fetched from the central store (None: none yet). Applied at once,
+        or, while a patient is choosing follow-up tags, as soon as they are done (a face and
+        its tags must stay on one scale)."""
+        if config is None:
+            return
+        part = site_part(config)
+        if part == self._site_seen:
+            return
+        self._site_seen = part
+        self._site_pending = part
+        self._apply_site_settings()
+
+    def _use_cached_site_settings(self) -> None:
+        """The site's settings as last received, so a restart while offline keeps them."""
+        try:
+            cached = json.loads(self.store.get_meta(SITE_SETTINGS_KEY) or "null")
+        except ValueError:
+            cached = None
+        if isinstance(cached, dict):
+            self._site_seen = self._site_pending = cached
+            self._apply_site_settings(save=False)
+
+    def _apply_site_settings(self, save: bool = True) -> None:
+        if self._site_pending is None or self.rating.state == "followup":
+            return
+        part, self._site_pending = self._site_pending, None
+        settings, refused = with_site_settings(self.settings, part)
+        for sentence in refused:
+            log.warning("kiosk: %s; keeping this kiosk's own value", sentence)
+        self.settings = self.desk.settings = self.rating.settings = settings
+        if save:
+            self.store.set_meta({SITE_SETTINGS_KEY: json.dumps(part)})
 
     # -- PIN ---------------------------------------------------------------------------------
 

@@ -40,6 +40,9 @@ class SyncRunner(Protocol):
         """At least ``backlog``, ``rejected``, ``last_synced_at``; optionally ``error``."""
         ...
 
+    # Optionally ``site_config() -> dict | None``: the site's settings last fetched from the
+    # central store, which the kiosk lays over its own (kiosk/site_settings.py).
+
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="main.py kiosk", description="The touchscreen kiosk.")
@@ -91,7 +94,11 @@ def build_kiosk(
             "and the kiosk started with an empty one. Please tell IT.",
             seconds=RECOVERY_NOTICE_S,
         )
-    app = KioskApp(flow, sync_status=sync_runner.status if sync_runner else store.sync_status)
+    app = KioskApp(
+        flow,
+        sync_status=sync_runner.status if sync_runner else store.sync_status,
+        site_settings=getattr(sync_runner, "site_config", None),
+    )
     if sync_runner is not None:
         app.start_hooks.append(lambda: sync_runner.start(store, settings))
         app.stop_hooks.append(sync_runner.stop)

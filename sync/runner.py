@@ -58,6 +58,7 @@ class KioskSync:
         if self.embedded_data_dir is None:
             self.embedded_data_dir = settings.data_dir / "central"
         self.central = start_embedded(self.embedded_data_dir, port=self.port)
+        self.central.seed_site(settings)
         token = self.central.enrol(settings.site, settings.device_name)
         self.dashboard_link = one_time_login_url(self.embedded_data_dir, self.central.url)
         self.announce(
@@ -66,6 +67,10 @@ class KioskSync:
             f"  {self.dashboard_link}"
         )
         return replace(settings, central_url=self.central.url, central_token=token)
+
+    def site_config(self) -> dict[str, Any] | None:
+        """The site's settings as last fetched from the central store, None before that."""
+        return self.loop.site_config() if self.loop is not None else None
 
     def stop(self) -> None:
         if self.loop is not None:

@@ -155,3 +155,34 @@ def test_the_pin_pad_keeps_at_most_eight_digits():
     assert pad.take() == "1111111" and pad.digits == ""
     with pytest.raises(ValueError):
         pad.press("x")
+
+
+SITE = {"site": "North", "target_wait_min": 25.0, "rating_scale": 4,
+        "followup_tags": ["waiting_time", "other"], "idle_timeout_s": 40,
+        "timezone": "Europe/London", "server_time": "2026-11-23T09:00:00Z"}
+
+
+def test_the_sites_settings_apply_and_survive_a_restart(make_flow, store, tmp_path, clock,
+                                                        fast_hasher):
+    flow = make_flow()
+    flow.offer_site_settings(SITE)
+    assert flow.settings.target_wait_min == 25 and flow.rating.settings.rating_scale == 4
+    assert flow.desk.settings.timezone == "Europe/London"
+    writes = store.get_meta("site_settings")
+    flow.offer_site_settings({**SITE, "server_time": "2026-11-23T09:00:30Z"})  # same settings
+    assert store.get_meta("site_settings") == writes
+    settings = load_settings(environ={}, data_dir=str(tmp_path))
+    restarted = KioskFlow(store, settings, clock=clock, hasher=fast_hasher)  # offline restart
+    assert restarted.settings.rating_scale == 4 and restarted.settings.site == "North"
+
+
+def test_a_new_scale_waits_until_the_patient_has_finished_the_follow_up(make_flow, store):
+    flow = make_flow(role="ratings")
+    assert flow.choose_face(2) == "followup"
+    flow.offer_site_settings(SITE)
+    assert flow.settings.rating_scale == 5  # not while a face of the old scale is open
+    flow.send_followup()
+    flow.tick()
+    assert flow.settings.rating_scale == 4
+    saved = store.ratings_between("2000", "3000")
+    assert [(r["score"], r["scale"]) for r in saved] == [(2, 5)]

@@ -41,6 +41,25 @@ class EmbeddedCentral:
     def store(self):
         return self.app.state.store
 
+    def seed_site(self, settings) -> None:
+        """A site this store does not know yet takes the local kiosk's settings, so the kiosk
+        and its embedded store agree from the first start; later changes are `site set`'s."""
+        from sync.central.sites import UnknownSite, get_site, update_site
+
+        with self.store.write() as db:
+            try:
+                get_site(db, settings.site)
+            except UnknownSite:
+                update_site(
+                    db,
+                    settings.site,
+                    timezone=settings.timezone,
+                    target_wait_min=settings.target_wait_min,
+                    rating_scale=settings.rating_scale,
+                    followup_tags=list(settings.followup_tags),
+                    idle_timeout_s=settings.idle_timeout_s,
+                )
+
     def enrol(self, site: str, name: str) -> str:
         """The local kiosk's device token, enrolled once and reused on every later start.
 

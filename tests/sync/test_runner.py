@@ -62,3 +62,45 @@ def test_the_kiosk_alone_without_a_central_url_records_locally(tmp_path):
     finally:
         runner.stop()
         store.close()
+
+
+def test_the_sites_settings_on_the_central_store_reach_the_kiosk(tmp_path):
+    """`site set` on the central store -> GET /api/v1/config -> the kiosk's flow, for every key
+    the kiosk does not pin; a site the embedded store does not know takes the kiosk's own."""
+    from kiosk.flow import KioskFlow
+    from sync.central.sites import get_site, update_site
+    from sync.central.storage import Store as CentralStore
+
+    central_dir = tmp_path / "central"
+    central_dir.mkdir()
+    existing = CentralStore(central_dir)
+    with existing.write() as db:
+        update_site(db, "North", target_wait_min=30, followup_tags=["billing", "other"])
+    existing.close()
+    settings = load_settings(environ={}, data_dir=str(tmp_path), site="North",
+                             device_name="desk-1", idle_timeout_s=45)
+    store = Store(settings.database_path)
+    runner = KioskSync(embedded=True, embedded_data_dir=central_dir, port=0,
+                       announce=lambda _text: None)
+    runner.start(store, settings)
+    try:
+        flow = KioskFlow(store, settings)
+        config = wait_for(runner.site_config)
+        flow.offer_site_settings(config)
+        assert flow.settings.target_wait_min == 30
+        assert flow.settings.followup_tags == ("billing", "other")
+        assert flow.settings.idle_timeout_s == 45  # pinned on this kiosk
+    finally:
+        runner.stop()
+        store.close()
+
+    fresh = load_settings(environ={}, data_dir=str(tmp_path / "other"), site="South",
+                          target_wait_min=12)
+    other_store = Store(fresh.database_path)
+    seeded_runner = KioskSync(embedded=True, port=0, announce=lambda _text: None)
+    seeded_runner.start(other_store, fresh)
+    try:
+        assert get_site(seeded_runner.central.store.db, "South").target_wait_min == 12
+    finally:
+        seeded_runner.stop()
+        other_store.close()
