@@ -254,8 +254,15 @@ class SyncClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One HTTP request; every requests failure becomes a SyncFailed with a sentence."""
         try:
+            # verify per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the
+            # environment override a session's verify, which would silently drop ca_file.
             return self.session.request(
-                method, self.url + path, timeout=self.timeouts, allow_redirects=False, **kwargs
+                method,
+                self.url + path,
+                timeout=self.timeouts,
+                allow_redirects=False,
+                verify=self.session.verify,
+                **kwargs,
             )
         except requests.exceptions.SSLError as error:
             raise CentralUnreachable(
