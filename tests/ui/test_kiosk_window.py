@@ -138,3 +138,24 @@ def test_undo_and_fix_a_time_from_the_screen(make_kiosk, ui_clock):
     events = [e["type"] for e in kiosk.store.events()]
     assert events[-1] == "visit.corrected"
     assert kiosk.flow.desk.waiting()[0].wait_min == 6
+
+
+def test_the_staff_screen_never_shows_which_face_was_pressed(make_kiosk):
+    from tests.ui.driver import _words
+
+    kiosk = make_kiosk(staff_lock_s=900)
+    kiosk.type_pin("2468")
+    kiosk.tap("Check in")
+    visit_id = kiosk.flow.desk.waiting()[0].visit_id
+    ticket = kiosk.store.visit(visit_id)["ticket"]
+    kiosk.tap(kiosk.row(ticket, "Call in"))
+    kiosk.tap(kiosk.row(ticket, "Check out"))
+    kiosk.tap("Very good")
+    kiosk.advance(kiosk.flow.settings.thanks_s)
+    assert kiosk.screen == "staff"
+    assert kiosk.store._query("SELECT score FROM ratings") == [{"score": 5}]
+
+    on_screen = _words(kiosk.app.root.manager.current_screen).lower()
+    assert "check in" in on_screen and "waiting" in on_screen  # the words were read
+    for face_word in ("very good", "good", "okay", "poor", "happy index", "rated", "score"):
+        assert face_word not in on_screen, face_word
