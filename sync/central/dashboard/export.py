@@ -26,6 +26,9 @@ VISIT_COLUMNS = (
     "checked_out_at",
     "cancelled_at",
     "wait_min",
+    # Added after the first release, so at the end: readers of the first columns keep working.
+    "cancel_reason",
+    "appointment_at",
 )
 RATING_COLUMNS = (
     "rating_id",
@@ -69,7 +72,8 @@ def visit_rows(db: Database, ranges: list[tuple[str | None, str, str]]) -> Itera
         params = [start, end, *([site] if site else [])]
         cursor = db.execute(
             "SELECT v.id, v.site, d.name, v.ticket, v.status, v.checked_in_at, v.called_at, "
-            "v.checked_out_at, v.cancelled_at, round(v.wait_min, 2) FROM visits v "
+            "v.checked_out_at, v.cancelled_at, round(v.wait_min, 2), v.cancel_reason, "
+            "v.appointment_at FROM visits v "
             "LEFT JOIN devices d ON d.id = v.device_id WHERE v.checked_in_at >= ? "
             f"AND v.checked_in_at < ? AND v.voided = 0 {site_clause} ORDER BY v.checked_in_at",
             params,
