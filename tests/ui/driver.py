@@ -103,6 +103,15 @@ class KioskDriver:
                         return widget
         raise LookupError(f"no {text!r} button in the row of {ticket}")
 
+    def whole_visit(self) -> tuple[str, str]:
+        """Check in, call in and check out one visit by tapping; (visit id, ticket)."""
+        self.tap("Check in")
+        visit_id = self.flow.desk.waiting()[-1].visit_id
+        ticket = self.store.visit(visit_id)["ticket"]
+        self.tap(self.row(ticket, "Call in"))
+        self.tap(self.row(ticket, "Check out"))
+        return visit_id, ticket
+
     def corner(self):
         from kiosk.screens.widgets import CornerArea
 

@@ -152,11 +152,7 @@ def test_the_staff_screen_never_shows_which_face_was_pressed(make_kiosk):
 
     kiosk = make_kiosk(staff_lock_s=900)
     kiosk.type_pin("2468")
-    kiosk.tap("Check in")
-    visit_id = kiosk.flow.desk.waiting()[0].visit_id
-    ticket = kiosk.store.visit(visit_id)["ticket"]
-    kiosk.tap(kiosk.row(ticket, "Call in"))
-    kiosk.tap(kiosk.row(ticket, "Check out"))
+    kiosk.whole_visit()
     kiosk.tap("Very good")
     kiosk.advance(kiosk.flow.settings.thanks_s)
     assert kiosk.screen == "staff"
