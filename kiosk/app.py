@@ -91,8 +91,11 @@ class KioskApp(App):
         self.refresh()
 
     def tick(self, _dt: float = 0) -> None:
+        self.act(self._tick)
+
+    def _tick(self) -> None:
         self.flow.offer_site_settings(self.site_settings())
-        self.act(self.flow.tick)
+        self.flow.tick()
 
     def refresh(self) -> None:
         if self.root is not None:

@@ -27,7 +27,7 @@ from kiosk.model import (
     StaffSession,
 )
 from kiosk.site_settings import site_part, with_site_settings
-from kiosk.store import Store
+from kiosk.store import Store, StoreError
 from kiosk.timeutil import Clock, parse_optional, utc_now
 
 # How long a message stays in the banner: long enough to read twice, short enough not to
@@ -282,7 +282,10 @@ class KioskFlow:
             log.warning("kiosk: %s; keeping this kiosk's own value", sentence)
         self.settings = self.desk.settings = self.rating.settings = settings
         if save:
-            self.store.set_meta({SITE_SETTINGS_KEY: json.dumps(part)})
+            try:
+                self.store.set_meta({SITE_SETTINGS_KEY: json.dumps(part)})
+            except StoreError as error:  # applied all the same, only not kept for a restart
+                log.warning("kiosk: could not keep the site's settings: %s", error)
 
     # -- PIN ---------------------------------------------------------------------------------
 
