@@ -31,6 +31,10 @@ class KioskConfig(BaseModel):
     rating_scale: Literal[4, 5]
     followup_tags: list[str]
     idle_timeout_s: int
+    languages: list[str] = Field(
+        description="The languages the kiosk's screens are offered in (IETF tags); "
+        "English only in this version."
+    )
     protocol_version: int
     device_id: str
     device_name: str

@@ -190,6 +190,7 @@ def test_config_tells_the_kiosk_its_site_settings(central_server):
     assert config["rating_scale"] == 5
     assert config["followup_tags"] == list(DEFAULT_TAGS)
     assert config["idle_timeout_s"] == 20
+    assert config["languages"] == ["en"]
     assert config["protocol_version"] == PROTOCOL_VERSION
     assert config["device_id"] == device.device_id
 

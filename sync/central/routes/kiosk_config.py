@@ -11,6 +11,9 @@ from sync.central.sites import ensure_site
 from sync.protocol import PROTOCOL_VERSION
 
 router = APIRouter(prefix="/api/v1", tags=["sync"])
+# What the kiosk's screens are written in: the config names them (ARCHITECTURE.md lists
+# languages in it) so a later kiosk that offers more can be told which to show.
+SCREEN_LANGUAGES = ("en",)
 
 
 @router.get(
@@ -27,6 +30,7 @@ def get_config(device: DeviceDep, store: StoreDep) -> dict:
     return {
         **site.as_dict(),
         "site": site.name,
+        "languages": list(SCREEN_LANGUAGES),
         "protocol_version": PROTOCOL_VERSION,
         "device_id": device.id,
         "device_name": device.name,
