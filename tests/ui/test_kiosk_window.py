@@ -162,3 +162,30 @@ def test_the_staff_screen_never_shows_which_face_was_pressed(make_kiosk):
     assert "check in" in on_screen and "waiting" in on_screen  # the words were read
     for face_word in ("very good", "good", "okay", "poor", "happy index", "rated", "score"):
         assert face_word not in on_screen, face_word
+
+
+def test_the_sites_new_settings_reach_the_screen_without_a_restart(make_kiosk):
+    """A manager's `site set` arrives through the sync loop: the faces and tags on screen
+    change at the next tick, and a patient mid-follow-up finishes on the old scale first."""
+    from kiosk.screens.widgets import FaceButton
+
+    kiosk = make_kiosk(role="ratings")
+    site = {"rating_scale": 4, "followup_tags": ["waiting_time", "billing"],
+            "target_wait_min": 25.0}
+    kiosk.tap("Poor")  # 2 of 5: the follow-up opens
+    assert kiosk.screen == "followup"
+    kiosk.app.site_settings = lambda: site
+    kiosk.advance(1)
+    assert kiosk.flow.settings.rating_scale == 5  # not while this face's tags are open
+    kiosk.tap("Billing")
+    kiosk.tap("Send")
+    kiosk.advance(kiosk.flow.settings.thanks_s)
+    assert kiosk.screen == "rating" and kiosk.flow.settings.rating_scale == 4
+    faces = [w for w in kiosk.app.root.manager.current_screen.walk(restrict=True)
+             if isinstance(w, FaceButton)]
+    assert len(faces) == 4
+    kiosk.tap("Very poor")
+    assert kiosk.screen == "followup"
+    assert {b.tag for b in kiosk.buttons() if hasattr(b, "tag")} == {"waiting_time", "billing"}
+    saved = kiosk.store._query("SELECT score, scale FROM ratings ORDER BY occurred_at")
+    assert [(r["score"], r["scale"]) for r in saved] == [(2, 5)]
