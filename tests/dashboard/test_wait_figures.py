@@ -12,7 +12,7 @@ from kiosk import metrics
 from sync.central import auth
 from sync.central.dashboard import queries
 from sync.central.ingest import ingest_batch
-from sync.central.sites import get_site
+from sync.central.sites import get_site, update_site
 from sync.central.storage import Store
 from tests.support.wire_events import wire_event
 
@@ -91,3 +91,40 @@ def test_cached_hours_are_read_again_once_a_visit_changes(tmp_path):
     finally:
         store.close()
         queries.WAIT_RUNS.clear()
+
+
+def test_each_site_and_desk_is_measured_against_its_own_sites_target(tmp_path):
+    """Compare and the live queue: a 20-minute wait is over a 10-minute target and within a
+    30-minute one, whatever the other sites' targets."""
+    now = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # fixed: the test never straddles midnight
+    store = Store(tmp_path)
+    try:
+        with store.write() as db:
+            update_site(db, "Strict", timezone="UTC", target_wait_min=10)
+            update_site(db, "Relaxed", timezone="UTC", target_wait_min=30)
+            strict, _ = auth.add_device(db, "Strict", "Desk 1")
+            relaxed, _ = auth.add_device(db, "Relaxed", "Desk 1")
+        for device in (strict, relaxed):
+            done, waiting = str(uuid.uuid4()), str(uuid.uuid4())
+            start = now - timedelta(minutes=40)
+            events = [
+                wire_event(1, "visit.checked_in", start, done, {"ticket": "D-001"}),
+                wire_event(2, "visit.called", start + timedelta(minutes=20), done, {}),
+                wire_event(3, "visit.checked_in", now - timedelta(minutes=20), waiting,
+                           {"ticket": "D-002"}),
+            ]
+            ingest_batch(store, device, events, now)
+        sites = [get_site(store.db, "Strict"), get_site(store.db, "Relaxed")]
+        names = {strict.id: "Strict desk", relaxed.id: "Relaxed desk"}
+        today = now.date()
+        compared = queries.compare(store.db, sites, today - timedelta(days=1), today, names)
+        within = {row["name"]: row["pct_within_target"] for row in compared["sites"]}
+        assert within == {"Strict": 0.0, "Relaxed": 100.0}
+        desks = {row["name"]: row["pct_within_target"] for row in compared["desks"]}
+        assert desks == {"Strict desk": 0.0, "Relaxed desk": 100.0}
+        queue = queries.live_queue(store.db, sites, None, now)
+        over = {d["desk"]: [v["over_target"] for v in d["visits"]] for d in queue["desks"]}
+        # Each desk: the visit in the chair (waited 20) and the one waiting (20 so far).
+        assert over == {"Relaxed · Desk 1": [False, False], "Strict · Desk 1": [True, True]}
+    finally:
+        store.close()

@@ -606,6 +606,7 @@ def live_queue(db: Database, sites: list[SiteConfig], device: str | None, now: d
     day_windows = today_windows(sites, now)
     desks: dict[str, list[dict]] = defaultdict(list)
     target = target_of(sites)
+    site_targets = {site.name: site.target_wait_min for site in sites}
     for row in queue_rows(db, day_windows, device, now):
         waiting = row["status"] == "waiting"
         if waiting:
@@ -619,7 +620,7 @@ def live_queue(db: Database, sites: list[SiteConfig], device: str | None, now: d
                 "ticket": row["ticket"],
                 "status": "waiting" if waiting else "in the chair",
                 "wait_min": round(wait, 1),
-                "over_target": wait > target,
+                "over_target": wait > site_targets.get(row["site"], target),
             }
         )
     return {
@@ -742,6 +743,13 @@ def compare(
     """Sites and desks side by side; a group under the threshold has its figures hidden."""
     wins = windows(sites, first, last)
     target = target_of(sites)
+    # Each site, and each desk, is measured against its own site's target.
+    site_targets = {site.name: site.target_wait_min for site in sites}
+    device_sites = dict(db.execute("SELECT id, site FROM devices").fetchall())
+
+    def target_for(group: str, key: str) -> float:
+        site = key if group == "site" else device_sites.get(key)
+        return site_targets.get(site, target)
 
     all_waits = wait_lists_by(db, wins, ("site", "device"))
 
@@ -753,7 +761,10 @@ def compare(
         for key in sorted(set(ratings) | set(waits) | set(counts), key=lambda k: label(k)):
             row = {
                 "name": label(key),
-                **figures(ratings.get(key), waits.get(key), counts.get(key), target),
+                **figures(
+                    ratings.get(key), waits.get(key), counts.get(key), target_for(group, key)
+                ),
+                "target_wait_min": target_for(group, key),
             }
             row["ratings_hidden"] = row["ratings"] < THRESHOLD
             row["waits_hidden"] = row["waits"] < THRESHOLD
