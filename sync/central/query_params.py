@@ -24,7 +24,10 @@ def _known(request: Request, path: str) -> frozenset[str]:
     return known
 
 
-async def refuse_unknown_query_parameters(request: Request) -> None:
+def check_query_parameters(request: Request) -> None:
+    """422 for a query parameter the route does not take. Called by the token checks once the
+    token is accepted (a missing or wrong token is a 401 first, whatever the query string),
+    and as a dependency on routes without a token."""
     route = request.scope.get("route")
     if route is None or not request.query_params:
         return
@@ -35,3 +38,7 @@ async def refuse_unknown_query_parameters(request: Request) -> None:
         raise HTTPException(
             422, f"Unknown query parameter {unknown[0]!r}; this route takes {takes}."
         )
+
+
+async def refuse_unknown_query_parameters(request: Request) -> None:
+    check_query_parameters(request)

@@ -28,6 +28,7 @@ from sync.central.auth import (
     authenticate_device,
     authenticate_reporter,
 )
+from sync.central.query_params import check_query_parameters
 from sync.central.storage import Store
 
 device_bearer = HTTPBearer(
@@ -138,11 +139,13 @@ async def current_device(
     # waits; only if SQLite would have to wait does it go to the thread pool.
     try:
         reader = store.quick_reader
-        return _authenticated(request, lambda: authenticate_device(reader, token), bool(token))
+        device = _authenticated(request, lambda: authenticate_device(reader, token), bool(token))
     except sqlite3.OperationalError:
-        return await run_in_threadpool(
+        device = await run_in_threadpool(
             _authenticated, request, lambda: authenticate_device(store.db, token), bool(token)
         )
+    check_query_parameters(request)
+    return device
 
 
 def current_reporter(
@@ -151,7 +154,9 @@ def current_reporter(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(reporting_bearer)],
 ) -> Reporter:
     token = credentials.credentials if credentials else None
-    return _authenticated(request, lambda: authenticate_reporter(store.db, token), bool(token))
+    reporter = _authenticated(request, lambda: authenticate_reporter(store.db, token), bool(token))
+    check_query_parameters(request)
+    return reporter
 
 
 DeviceDep = Annotated[Device, Depends(current_device)]

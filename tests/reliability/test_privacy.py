@@ -127,6 +127,9 @@ def test_an_unknown_query_parameter_is_refused_on_every_api_route(central_server
         assert answer.status_code == 422, path
         assert "'patient_name'" in answer.json()["detail"], path
     assert central_server.rows("SELECT COUNT(*) AS n FROM events") == [{"n": 0}]
+    # The token comes first: without one, the answer is a 401 whatever the query string.
+    anonymous = requests.get(central_server.url("/api/v1/metrics?patient_name=X"), timeout=10)
+    assert anonymous.status_code == 401
 
 
 def test_retention_purges_old_data_on_the_central_store(central_server, capsys):

@@ -30,7 +30,6 @@ def _wants_html(request: Request) -> bool:
 
 def install_dashboard(app: FastAPI) -> FastAPI:
     """Add the dashboard to a central store app (once; a second call changes nothing)."""
-    from fastapi import Depends
     from fastapi.exception_handlers import http_exception_handler
     from fastapi.responses import JSONResponse, RedirectResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -38,7 +37,6 @@ def install_dashboard(app: FastAPI) -> FastAPI:
     from sync.central.dashboard import accounts
     from sync.central.dashboard.pages import api_router, router
     from sync.central.dashboard.web import LoginRequired, login_redirect_url, templates
-    from sync.central.query_params import refuse_unknown_query_parameters
     from sync.central.response_headers import SecurityHeaders
 
     if getattr(app.state, "dashboard_installed", False):
@@ -47,7 +45,7 @@ def install_dashboard(app: FastAPI) -> FastAPI:
     app.state.dashboard_installed = True
     app.state.login_limiter = accounts.LoginRateLimiter()
     app.include_router(router)
-    app.include_router(api_router, dependencies=[Depends(refuse_unknown_query_parameters)])
+    app.include_router(api_router)  # its token check refuses unknown query parameters
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired):
