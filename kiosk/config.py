@@ -113,7 +113,8 @@ def _as_tags(key: str, value: Any) -> tuple[str, ...]:
 def _as_timezone(key: str, value: Any) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+        # OSError: a folder of the zone database ('Europe'), or a name too long for a path
         raise _fail(key, value, "use an IANA time zone such as 'Europe/London'") from None
     return value
 

@@ -13,6 +13,7 @@ Every refusal is a ``ModelError`` whose message is a sentence for the person at 
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,8 +25,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from kiosk import metrics
 from kiosk.config import Settings
-from kiosk.store import RecordedEvent, Store
+from kiosk.store import RecordedEvent, Store, StoreError
 from kiosk.timeutil import Clock, parse_optional, parse_rfc3339, to_rfc3339, utc_now
+
+log = logging.getLogger(__name__)
 
 VISIT_TIME_FIELDS = ("checked_in_at", "called_at", "checked_out_at")
 # A timestamp this far ahead of the kiosk's clock is a typing mistake, not a forgotten time.
@@ -334,8 +337,7 @@ class RatingFlow:
         A face still waiting for its follow-up is saved first, without tags: it was pressed.
         """
         if self.state == "followup":
-            self.tags = []
-            self._save()
+            self._save_abandoned()
         self.state = "ask"
         self.visit_id = visit_id
         self.score = None
@@ -401,8 +403,7 @@ class RatingFlow:
         if not self.timer.expired() or self.state == "done":
             return self.state
         if self.state == "followup":
-            self.tags = []
-            self._save()
+            self._save_abandoned()
         elif self.state == "thanks" or self.state == "ask":
             self._finish()
         return self.state
@@ -418,6 +419,20 @@ class RatingFlow:
         if last is None:
             return False
         return (at - parse_rfc3339(last)).total_seconds() < self.settings.misuse_interval_s
+
+    def _save_abandoned(self) -> None:
+        """The follow-up was left (timed out, or the screen taken back): the face without tags.
+        If the disk cannot take it now, the face stays held on disk (recorded at the next
+        start or before the next held face) and the screen moves on all the same: a full disk
+        must not trap the patient's screen, and the face is already safe."""
+        self.tags = []
+        try:
+            self._save()
+        except StoreError as error:
+            log.warning("kiosk: a face stays held on disk for now: %s", error)
+            self._held_id = None
+            self.state = "thanks"
+            self.timer = IdleTimer(self.settings.thanks_s, self.clock)
 
     def _rating_data(self) -> dict[str, Any]:
         return {

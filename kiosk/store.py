@@ -316,36 +316,55 @@ class Store:
         self, data: dict[str, Any], visit_id: str | None, occurred_at: datetime
     ) -> str:
         """Keep a chosen face on disk until ``record(..., event_id=<returned id>)`` writes it
-        complete. One row, overwritten by the next hold, so the send tap's transaction stays
-        the plain event write: a hold whose event exists is simply spent."""
+        complete. One row, replaced by the next hold; a hold whose event exists is spent, so
+        the send tap's transaction stays the plain event write. A face still held and not
+        recorded (the disk was full when it should have been) is recorded first: StoreFull
+        if it still cannot be, and then the earlier face stays held."""
+        self._record_unsent_hold()
         event_id = str(uuid.uuid4())
         held = {"id": event_id, "data": data, "visit_id": visit_id,
                 "occurred_at": to_rfc3339(occurred_at)}
         self.set_meta({HELD_RATING: json.dumps(held)})
         return event_id
 
+    def _held(self) -> dict[str, Any] | None:
+        try:
+            held = json.loads(self.get_meta(HELD_RATING) or "null")
+            return held if isinstance(held, dict) and isinstance(held.get("id"), str) else None
+        except ValueError:
+            return None
+
+    def _record_unsent_hold(self) -> RecordedEvent | None:
+        held = self._held()
+        if held is None or self._query("SELECT 1 FROM events WHERE id = ?", [held["id"]]):
+            return None  # nothing held, or held and since sent
+        try:
+            occurred_at = parse_rfc3339(held["occurred_at"])
+            data, visit_id = held["data"], held["visit_id"]
+        except (ValueError, KeyError, TypeError):
+            return None  # not what hold_rating writes (edited by hand?): nothing to recover
+        return self.record(
+            "rating.submitted", data, visit_id=visit_id, occurred_at=occurred_at,
+            event_id=held["id"],
+        )
+
     def _record_held_rating(self) -> RecordedEvent | None:
         """At open: the face a dead kiosk held is recorded now, as it was held (no tags)."""
-        text = self.get_meta(HELD_RATING)
-        if text is None:
+        if self.get_meta(HELD_RATING) is None:
             return None
         try:
-            held = json.loads(text)
-            if self._query("SELECT 1 FROM events WHERE id = ?", [held["id"]]):
-                event = None  # its follow-up was sent: the hold is spent
-            else:
-                event = self.record(
-                    "rating.submitted", held["data"], visit_id=held["visit_id"],
-                    occurred_at=parse_rfc3339(held["occurred_at"]), event_id=held["id"],
-                )
-            self.set_meta({HELD_RATING: None})
-            return event
+            event = self._record_unsent_hold()
         except StoreFull:
-            return None  # kept held: recorded at a later start, once there is room
-        except (ValueError, KeyError, TypeError):
-            # Not what hold_rating writes (edited by hand?): nothing to recover from it.
+            return None  # kept held: recorded at a later start, or before the next hold
+        self.set_meta({HELD_RATING: None})
+        return event
+
+    def _drop_spent_hold(self) -> None:
+        """A hold whose event exists is spent; dropped before a purge could delete that event
+        and make the hold look unsent (which would record the face a second time)."""
+        held = self._held()
+        if held is not None and self._query("SELECT 1 FROM events WHERE id = ?", [held["id"]]):
             self.set_meta({HELD_RATING: None})
-            return None
 
     # -- reading for the UI ------------------------------------------------------------------
 
@@ -448,6 +467,7 @@ class Store:
         neither is the newest event, which carries the device's sequence forward. Deleted a
         chunk per transaction, so the first purge of a long history never holds up a tap."""
         cutoff = to_rfc3339(self.clock() - timedelta(days=retention_days))
+        self._drop_spent_hold()
         gone = self._delete_in_chunks(
             "events",
             "occurred_at < ? AND (synced_at IS NOT NULL OR sync_error IS NOT NULL) "

@@ -14,7 +14,7 @@ from kiosk.model import (
     NothingToUndo,
     RatingFlow,
 )
-from kiosk.store import Store
+from kiosk.store import Store, StoreError
 
 
 def events_of(store, visit_id):
@@ -336,3 +336,74 @@ def test_idle_timer_counts_down_from_the_last_touch(clock):
     assert timer.remaining() == 5 and not timer.expired()
     clock.advance(seconds=5)
     assert timer.expired()
+
+
+def _writes_refused(store) -> None:
+    """SQLite refuses every write from now on (query_only): what a full or failing disk does
+    to the kiosk, deterministically (the full-disk tests with a real tmpfs are in
+    tests/reliability and tests/ui)."""
+    store.db.execute("PRAGMA query_only = ON")
+
+
+def _writes_allowed(store) -> None:
+    store.db.execute("PRAGMA query_only = OFF")
+
+
+def test_a_refused_write_never_traps_the_follow_up_and_the_face_stays_held(
+    rating, store, settings, clock
+):
+    rating.start()
+    rating.choose(1)
+    held = json.loads(store.get_meta("held_rating"))["id"]
+    _writes_refused(store)
+    rating.start()  # staff take the screen back (or the next checkout hands it over)
+    assert rating.state == "ask"
+    clock.advance(seconds=10)
+    with pytest.raises(StoreError):
+        rating.choose(2)  # holding a new face records the earlier one first: refused
+    assert json.loads(store.get_meta("held_rating"))["id"] == held  # not overwritten
+    _writes_allowed(store)
+    store.close()
+    reopened = Store(settings.database_path, clock=clock)
+    try:
+        assert reopened.recovered_rating is not None and reopened.recovered_rating.id == held
+        assert [r["score"] for r in reopened.ratings_between("2000", "3000")] == [1]
+    finally:
+        reopened.close()
+
+
+def test_a_face_still_held_is_recorded_before_the_next_is_held(
+    rating, store, settings, clock
+):
+    rating.start()
+    rating.choose(1)
+    _writes_refused(store)
+    clock.advance(seconds=settings.idle_timeout_s)
+    assert rating.tick() == "thanks"  # the follow-up timed out; the screen moves on
+    assert store.ratings_between("2000", "3000") == []
+    _writes_allowed(store)
+    clock.advance(seconds=settings.misuse_interval_s + 1)
+    rating.start()
+    rating.choose(2)  # holding this face records the earlier one first
+    assert [r["score"] for r in store.ratings_between("2000", "3000")] == [1]
+    rating.send_followup()
+    assert [r["score"] for r in store.ratings_between("2000", "3000")] == [1, 2]
+
+
+def test_a_sent_face_is_not_recorded_again_after_its_event_is_purged(
+    rating, store, settings, clock
+):
+    rating.start()
+    rating.choose(1)
+    rating.send_followup()
+    store.mark_synced([rating.last_saved.id])
+    clock.advance(minutes=60 * 24 * 500)
+    store.record("device.heartbeat", {"backlog": 0, "version": "1"})  # the newest is kept
+    assert store.purge(retention_days=400) == 1
+    store.close()
+    reopened = Store(settings.database_path, clock=clock)
+    try:
+        assert reopened.recovered_rating is None
+        assert reopened.ratings_between("2000", "3000") == []
+    finally:
+        reopened.close()

@@ -57,19 +57,26 @@ def _check(settings: dict) -> dict:
         if key == "timezone":
             try:
                 ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+                # OSError: a name that is a folder of the zone database ('Europe'), or too long
                 raise InvalidSetting(
                     f"time zone {value!r} is not an IANA zone name like 'Europe/London'"
                 ) from None
         elif key == "target_wait_min":
+            # Whole minutes, 1 to 240: what a kiosk accepts, so the dashboard and the desks
+            # always measure against the same target.
             value = float(value)
-            if not 0 < value <= 600:
-                raise InvalidSetting(f"target wait {value} must be between 0 and 600 minutes")
+            if not (value.is_integer() and 1 <= value <= 240):
+                raise InvalidSetting(
+                    f"target wait {value:g} must be a whole number of minutes from 1 to 240"
+                )
         elif key == "rating_scale":
             if value not in (4, 5):
                 raise InvalidSetting(f"rating scale {value} must be 5 or 4")
         elif key == "followup_tags":
             value = list(value)
+            if not value:
+                raise InvalidSetting("give at least one follow-up tag")
             if len(value) > MAX_TAGS:
                 raise InvalidSetting(
                     f"{len(value)} follow-up tags are too many: a patient sees at most {MAX_TAGS}"

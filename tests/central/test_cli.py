@@ -185,3 +185,17 @@ def test_follow_up_tags_are_refused_for_what_is_wrong_with_them(tmp_path, capsys
                               "--followup-tags", "a,b,c,d,e,f,g")
     assert bad_name[0] == 2 and "'Bad Tag!' is not a tag name" in bad_name[2]
     assert too_many[0] == 2 and "7 follow-up tags are too many" in too_many[2]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "sentence"),
+    [("--timezone", "Europe", "not an IANA zone"), ("--timezone", "x" * 300, "not an IANA zone"),
+     ("--target-wait-min", "12.5", "whole number of minutes"),
+     ("--target-wait-min", "0", "whole number of minutes"),
+     ("--followup-tags", "", "at least one follow-up tag")],
+)
+def test_site_settings_a_kiosk_could_not_use_are_refused(tmp_path, capsys, option, value,
+                                                         sentence):
+    code, _, err = run_in_process(capsys, "site", "set", "--data", str(tmp_path), "--site", "S",
+                                  option, value)
+    assert code == 2 and sentence in err and "Traceback" not in err
