@@ -164,7 +164,9 @@ def _still_waiting(
     """(checked_in_at, the device's clock skew) of the visits not yet called, not cancelled:
     in the given (site, UTC hour)s and in the partial hours at the range's ends."""
     device, device_params = _device_clause(query)
-    ranges = [(site, f"{hour}:00:00.000Z", _next_hour_key(hour)) for site, hour in hours]
+    ranges = [
+        (site, f"{hour}:00:00.000Z", f"{next_hour(hour)}:00:00.000Z") for site, hour in hours
+    ]
     ranges += [
         (site, to_rfc3339(a), to_rfc3339(b)) for site in _site_names(db, query) for a, b in edges
     ]
@@ -180,10 +182,11 @@ def _still_waiting(
     return found
 
 
-def _next_hour_key(hour: str) -> str:
-    """'2026-11-23T09' -> '2026-11-23T10:00:00.000Z', the instant the hour ends."""
-    moment = parse_rfc3339(f"{hour}:00:00Z") + HOUR
-    return to_rfc3339(moment)
+def next_hour(hour: str) -> str:
+    """'2026-11-23T09' -> '2026-11-23T10': the rollups' key of the following UTC hour (a
+    bound every timestamp of the hour sorts below)."""
+    moment = datetime.fromisoformat(hour + ":00+00:00") + HOUR
+    return moment.strftime("%Y-%m-%dT%H")
 
 
 def _bucket_case() -> str:

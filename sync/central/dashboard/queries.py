@@ -26,7 +26,7 @@ from sqlite_utils import Database
 from kiosk import metrics
 from kiosk.timeutil import parse_rfc3339, to_rfc3339
 from sync.central.auth import list_devices
-from sync.central.metrics_query import on_server_clock
+from sync.central.metrics_query import next_hour, on_server_clock
 from sync.central.sites import SiteConfig
 
 SILENT_AFTER = timedelta(minutes=5)
@@ -381,7 +381,7 @@ class WaitRuns:
                 for (wait,) in db.execute(
                     f"SELECT wait_min FROM visits WHERE {WAITS_WHERE} {extra} "
                     "ORDER BY checked_in_at",
-                    [win.site.name, span[0][0], _next_hour(span[-1][0]), *extra_params],
+                    [win.site.name, span[0][0], next_hour(span[-1][0]), *extra_params],
                 )
             ]
             if sum(n for _, n, _ in span) != len(waits):
@@ -405,12 +405,6 @@ class WaitRuns:
 
 
 WAIT_RUNS = WaitRuns()
-
-
-def _next_hour(hour: str) -> str:
-    """'2026-11-23T09' -> '2026-11-23T10' (a bound every timestamp of the hour is below)."""
-    moment = datetime.fromisoformat(hour + ":00+00:00") + timedelta(hours=1)
-    return moment.strftime("%Y-%m-%dT%H")
 
 
 def _database_identity(db: Database) -> tuple | None:
