@@ -18,6 +18,7 @@ import pytest
 from argon2 import PasswordHasher
 from playwright.sync_api import sync_playwright
 
+from kiosk import metrics
 from kiosk.timeutil import utc_now
 from sync.central import auth
 from sync.central.dashboard import accounts, demo
@@ -31,6 +32,7 @@ PASSWORD = "calm waters 2026"
 MARKUP_SITE = "<b>x</b>"
 MARKUP_DESK = "<b>x</b>"
 FORMULA_DESK = "=SUM(A1)"
+ZONE = "Europe/London"  # every site of the tests' store
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -47,24 +49,31 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots
 
 
 def _rated_visits(store: Store, device: auth.Device, count: int, ticket_prefix: str) -> None:
-    """``count`` visits at ``device``, each rated, ending an hour ago (wire events, ingested)."""
-    events, seq = [], 0
-    start = utc_now() - timedelta(hours=2)
+    """``count`` visits at ``device``, each rated, all of them today in the site's zone.
 
-    def add(kind, at, visit_id, data):
+    Their timeline (about 90 minutes at full length) is squeezed into the part of today that
+    has passed, at most the last two hours, so the Today page has them at 00:05 as at 15:00.
+    """
+    now = utc_now()
+    midnight, _ = metrics.local_day_bounds(metrics.local_today(now, ZONE), ZONE)
+    start = max(midnight, now - timedelta(hours=2))
+    scale = (now - start) / timedelta(hours=2)
+    events, seq = [], 0
+
+    def add(kind, minutes, visit_id, data):
         nonlocal seq
         seq += 1
-        events.append(wire_event(seq, kind, at, visit_id, data))
+        events.append(wire_event(seq, kind, start + minutes * scale * timedelta(minutes=1),
+                                 visit_id, data))
 
     for i in range(count):
         visit_id = str(uuid.uuid4())
-        at = start + timedelta(minutes=i)
-        add("visit.checked_in", at, visit_id, {"ticket": f"{ticket_prefix}-{i + 1:03d}"})
-        add("visit.called", at + timedelta(minutes=4 + i % 20), visit_id, {})
-        add("visit.checked_out", at + timedelta(minutes=30 + i % 20), visit_id, {})
+        add("visit.checked_in", i, visit_id, {"ticket": f"{ticket_prefix}-{i + 1:03d}"})
+        add("visit.called", i + 4 + i % 20, visit_id, {})
+        add("visit.checked_out", i + 30 + i % 20, visit_id, {})
         rating = {"score": 1 + i % 5, "scale": 5, "tags": [], "misuse": False}
-        add("rating.submitted", at + timedelta(minutes=31 + i % 20), visit_id, rating)
-    ingest_batch(store, device, events, utc_now())
+        add("rating.submitted", i + 31 + i % 20, visit_id, rating)
+    ingest_batch(store, device, events, now)
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +88,7 @@ def data_dir():
             accounts.add_user(db, MANAGER, PASSWORD)
             # Written straight to the table, as another tool could: `site set` would refuse it.
             db.execute(
-                "INSERT INTO sites (name, timezone) VALUES (?, 'Europe/London')", [MARKUP_SITE]
+                "INSERT INTO sites (name, timezone) VALUES (?, ?)", [MARKUP_SITE, ZONE]
             )
             markup, _ = auth.add_device(db, "Riverside Medical", "placeholder")
             formula, _ = auth.add_device(db, "Riverside Medical", "placeholder-2")

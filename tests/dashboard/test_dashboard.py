@@ -166,20 +166,51 @@ def eval_tags(text: str) -> list[str]:
     return json.loads(text)
 
 
+def _device_id(data_dir, site: str, desk: str) -> str:
+    db = connect(database_path(data_dir))
+    try:
+        return db.execute(
+            "SELECT id FROM devices WHERE name = ? AND site = ?", [desk, site]
+        ).fetchone()[0]
+    finally:
+        db.close()
+
+
+def _responses_at(data_dir, first, last, site: str, desk: str) -> int:
+    """The responses (ratings, misuse left out) a desk has in the range, from the store's rows."""
+    device = _device_id(data_dir, site, desk)
+    _, ratings = expected.rows_in(data_dir, first, last, site)
+    return sum(1 for r in ratings if r["device_id"] == device and not r["misuse"])
+
+
 def test_compare_hides_small_groups_and_escapes_stored_names(logged_in, data_dir):
     page = logged_in
     page.goto("/compare")
     page.wait_for_selector("#chart-compare-happy svg.main-svg")
+    last = local_today()
+    first = last - timedelta(days=27)
+    # The formula desk has two rated visits by construction: always under the threshold.
+    assert _responses_at(data_dir, first, last, MARKUP_SITE, FORMULA_DESK) == 2
+    small = page.locator(f"#compare-desks tr[data-name='{MARKUP_SITE} · {FORMULA_DESK}']")
+    expect(small).to_contain_text("fewer than 30 responses")
+    expect(small).to_have_class(re.compile("small-n"))
+    # Riverside's desk-3 is new: small or not depends on the days it has had, so ask its rows.
+    desk3_responses = _responses_at(data_dir, first, last, "Riverside Medical", "desk-3")
     desk3 = page.locator("#compare-desks tr[data-name='Riverside Medical · desk-3']")
-    expect(desk3).to_contain_text("fewer than 30 responses")
-    expect(desk3).to_have_class(re.compile("small-n"))
+    if desk3_responses < 30:
+        expect(desk3).to_contain_text("fewer than 30 responses")
+        expect(desk3).to_have_class(re.compile("small-n"))
+    else:
+        expect(desk3).not_to_contain_text("fewer than 30 responses")
+        expect(desk3).not_to_have_class(re.compile("small-n"))
     # The markup site and desk are shown as the text they are, never as bold markup.
     markup_row = page.locator("#compare-sites tbody th", has_text=MARKUP_SITE)
     expect(markup_row).to_have_count(1)
     assert page.locator("#compare-sites b, #compare-desks b, select b").count() == 0
     labels = page.locator("#chart-compare-happy g.ytick text").all_text_contents()
     assert f"{MARKUP_SITE} · {MARKUP_DESK}" in labels
-    assert "Riverside Medical · desk-3" not in labels  # under the threshold: not charted
+    assert f"{MARKUP_SITE} · {FORMULA_DESK}" not in labels  # under the threshold: not charted
+    assert ("Riverside Medical · desk-3" in labels) == (desk3_responses >= 30)
     assert (
         page.locator(
             "#chart-compare-happy svg b, #chart-compare-happy tspan[style*='bold']"
@@ -187,15 +218,8 @@ def test_compare_hides_small_groups_and_escapes_stored_names(logged_in, data_dir
         == 0
     )
     # A full-size desk matches the metric functions over its own rows.
-    last = local_today()
-    visits, ratings = expected.rows_in(
-        data_dir, last - timedelta(days=27), last, "Northgate Dental"
-    )
-    db = connect(database_path(data_dir))
-    desk2 = db.execute(
-        "SELECT id FROM devices WHERE name = 'desk-2' AND site = 'Northgate Dental'"
-    ).fetchone()[0]
-    db.close()
+    visits, ratings = expected.rows_in(data_dir, first, last, "Northgate Dental")
+    desk2 = _device_id(data_dir, "Northgate Dental", "desk-2")
     want = metrics.report(
         [expected.as_visit(v) for v in visits if v["device_id"] == desk2],
         [expected.as_rating(r) for r in ratings if r["device_id"] == desk2],

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from kiosk.metrics import local_day_bounds
 from kiosk.timeutil import to_rfc3339, utc_now
 from sync.central import auth, sites
 from sync.central.ingest import ingest_batch
@@ -187,9 +188,14 @@ def add_current_queue(devices: list[DemoDevice], plan: Plan) -> None:
     for device in devices:
         if (device.site, device.name) == SILENT_DEVICE:
             continue
+        # Within today in the desk's zone (the live queue shows today's visits), so that at
+        # 00:05 the waits are squeezed into the five minutes since midnight.
+        midnight, _ = local_day_bounds(plan.now.astimezone(device.zone).date(), device.zone.key)
+        since_midnight = plan.now - midnight
+        window = min(timedelta(minutes=40 + device.lateness), since_midnight)
         for minutes in sorted(rng.sample(range(1, 40), 3), reverse=True):
             visit_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            at = plan.now - timedelta(minutes=minutes + device.lateness)
+            at = plan.now - window * (minutes / 40)
             data = {"ticket": f"Q-{rng.randint(1, 999):03d}", "appointment_at": None}
             device.emit("visit.checked_in", at, visit_id, data)
 
