@@ -7,16 +7,19 @@ Commands (a public contract, see README.md):
   central --data DIR [--host H] [--port P]         the central store
   device add|revoke|list, token add|revoke, site set|list, user add, purge, demo-data
                                                    the central store's admin commands (--data DIR)
-  test [pytest args]                               set up, lint and run the test suite
+  test [pytest args]                               set up, lint and run the test suite (and,
+                                                   with no pytest args, the calendar sweep)
+  sweep [LABEL ...]                                the clock-sensitive tests at fixed instants
+                                                   (every weekday, clock changes, 31 Dec, 29 Feb)
   help                                             this text; `COMMAND --help` for one command
 """
 
 import sys
 
-from kiosk.bootstrap import ensure_environment, run_tests
+from kiosk.bootstrap import ensure_environment, run_calendar_sweep, run_tests
 
 CENTRAL_COMMANDS = {"central", "device", "token", "site", "user", "demo-data", "purge"}
-COMMANDS = {"kiosk", "test", "help", *CENTRAL_COMMANDS}
+COMMANDS = {"kiosk", "test", "sweep", "help", *CENTRAL_COMMANDS}
 
 
 def main(argv: list[str]) -> int:
@@ -35,6 +38,9 @@ def main(argv: list[str]) -> int:
     if command == "test":
         ensure_environment(with_tests=True)
         return run_tests(argv[1:])
+    if command == "sweep":
+        ensure_environment(with_tests=True)
+        return run_calendar_sweep(argv[1:])
     ensure_environment()
     if command in CENTRAL_COMMANDS:
         from sync.central.cli import main as central_main

@@ -8,6 +8,7 @@ that is already set up pays one `import` check and nothing else.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -19,7 +20,11 @@ VENV = ROOT / ".venv"
 VENV_PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".installed"
 RUN_PACKAGES = ("libgl1", "libegl1", "libmtdev1")
-TEST_PACKAGES = ("chromium",)
+# Chromium for the dashboard tests; faketime moves the clock of the calendar sweep's children.
+TEST_PACKAGES = {
+    "chromium": "/usr/bin/chromium",
+    "faketime": "/usr/lib/*/faketime/libfaketime.so.1",
+}
 SYSTEM_LIBRARIES = {"libgl1": "libGL.so.1", "libegl1": "libEGL.so.1", "libmtdev1": "libmtdev.so.1"}
 
 
@@ -50,8 +55,8 @@ def _have_library(package: str) -> bool:
 
 def _missing_system_packages(with_tests: bool) -> list[str]:
     missing = [p for p in RUN_PACKAGES if not _have_library(p)]
-    if with_tests and not Path("/usr/bin/chromium").exists():
-        missing += list(TEST_PACKAGES)
+    if with_tests:
+        missing += [p for p, path in TEST_PACKAGES.items() if not glob.glob(path)]
     return missing
 
 
@@ -115,9 +120,21 @@ def ensure_environment(with_tests: bool = False) -> None:
 
 
 def run_tests(pytest_args: list[str]) -> int:
-    """Lint, then the whole suite; exit code 0 only if both pass."""
+    """Lint, the whole suite, then the calendar sweep; exit code 0 only if all three pass.
+
+    With pytest arguments (a selection) only lint and that selection run.
+    """
     lint = subprocess.run([str(VENV / "bin" / "ruff"), "check", "."], cwd=ROOT)
     if lint.returncode != 0:
         _say("ruff check found problems (above); fix them before the tests count")
         return lint.returncode
-    return subprocess.run([str(VENV_PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT).returncode
+    suite = subprocess.run([str(VENV_PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT)
+    if suite.returncode != 0 or pytest_args:
+        return suite.returncode
+    return run_calendar_sweep([])
+
+
+def run_calendar_sweep(labels: list[str]) -> int:
+    """The clock-sensitive tests again at fixed instants (tests/calendar_sweep.py)."""
+    return subprocess.run([str(VENV_PYTHON), "-m", "tests.calendar_sweep", *labels],
+                          cwd=ROOT).returncode

@@ -7,6 +7,7 @@ A window's size is fixed per process, so the 800x480 set is taken by a child pyt
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ TOUCH_MIN_PX = 119
 def test_every_screen_is_shot_and_every_button_is_big_enough(make_kiosk, ui_clock):
     width, height = window_size()
     folder = OUT / f"{width}x{height}"
+    shutil.rmtree(folder, ignore_errors=True)  # only this run's screens are there to look at
     seen, too_small = set(), []
     for name, driver in tour(make_kiosk, ui_clock):
         seen.add(driver.screen)
@@ -39,17 +41,22 @@ def test_every_screen_is_shot_and_every_button_is_big_enough(make_kiosk, ui_cloc
     assert not too_small, "touch targets under 20 mm:\n" + "\n".join(too_small)
 
 
-def test_the_same_screens_at_800x480():
-    if os.environ.get("KIOSK_TEST_SIZE"):
-        return  # already the child process
-    env = dict(os.environ, KIOSK_TEST_SIZE="800x480")
+def test_the_same_screens_at_the_other_size():
+    """A process has one window size: a child pytest shoots the other one (800x480 from the
+    default 1280x800, 1280x800 when this process already runs at 800x480)."""
+    other = (800, 480) if window_size() != (800, 480) else (1280, 800)
+    folder = OUT / f"{other[0]}x{other[1]}"
+    shutil.rmtree(folder, ignore_errors=True)
+    env = dict(os.environ, KIOSK_TEST_SIZE=f"{other[0]}x{other[1]}")
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          f"{__file__}::test_every_screen_is_shot_and_every_button_is_big_enough"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert len(list((OUT / "800x480").glob("*.png"))) >= 12
+    assert "1 passed" in result.stdout, result.stdout[-3000:]
+    shots = list(folder.glob("*.png"))
+    assert len(shots) >= 12 and all(shot.stat().st_size > 10_000 for shot in shots)
 
 
 def _label(widget) -> str:
