@@ -50,7 +50,8 @@ def ui_clock() -> FakeClock:
 
 @pytest.fixture
 def make_kiosk(window, tmp_path, ui_clock, fast_hasher):
-    """Build a kiosk app on the shared window; `make_kiosk(role="ratings", pin="2468")`."""
+    """Build a kiosk app on the shared window; `make_kiosk(role="ratings", pin="2468")`
+    (``sync_runner=`` starts and stops with the app, as the launcher's does)."""
     from tests.ui.driver import KioskDriver
 
     drivers = []
