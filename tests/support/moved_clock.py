@@ -7,7 +7,9 @@ there; the monotonic clock is left alone, so timeouts, sleeps and waits behave a
 Child processes (Chromium, the commands a test runs) get the same offset from libfaketime
 through ``LD_PRELOAD``. libfaketime is not used in this process: under it Python 3.11 cannot
 sleep (EINVAL from ``clock_nanosleep``) or wait with a timeout (``sem_clockwait`` never
-returns), so the server's and the sync loop's threads would hang.
+returns), so the server's and the sync loop's threads would hang. What reads the clock in C
+inside this process (OpenSSL checking a certificate's dates, SQLite's 'now') still sees the real
+one: the product reads its clock in Python only, so the sweep's tests see one moved clock.
 """
 
 from __future__ import annotations
