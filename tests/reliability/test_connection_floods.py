@@ -86,8 +86,9 @@ def test_headers_sent_a_byte_at_a_time_are_cut_off_with_a_408(guarded):
     assert head.startswith(b"HTTP/1.1 408")
     assert json.loads(body) == {"detail": "The request's headers did not arrive within 1 s; "
                                           "the connection is closed."}
-    figures.record("slowloris", title="Slow clients", figures={
-        "header_cut_s": round(took, 2), "header_deadline_s": FAST.header_timeout_s})
+    figures.record("slow_headers", title="Headers a byte at a time", figures={
+        "every_s": 0.2, "cut_s": round(took, 2), "deadline_s": FAST.header_timeout_s,
+        "default_deadline_s": HEADER_TIMEOUT_S})
 
 
 def test_a_body_sent_a_byte_at_a_time_is_cut_off_and_nothing_is_stored(guarded):
@@ -112,6 +113,9 @@ def test_a_body_sent_a_byte_at_a_time_is_cut_off_and_nothing_is_stored(guarded):
     assert guarded.rows("SELECT COUNT(*) AS n FROM events") == [{"n": 0}]
     # Whoever sends properly is served meanwhile.
     assert requests.get(guarded.url("/healthz"), timeout=5).status_code == 200
+    figures.record("slow_bodies", title="A body a byte at a time", figures={
+        "every_s": 0.2, "cut_s": round(took, 2), "deadline_s": FAST.body_timeout_s,
+        "default_deadline_s": BODY_TIMEOUT_S, "events_stored": 0})
 
 
 def test_idle_sockets_are_closed_at_the_header_deadline(guarded):
