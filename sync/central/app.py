@@ -13,6 +13,7 @@ from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from sync.central import disk_full
@@ -62,11 +63,14 @@ async def _database_error(request: Request, error: Exception) -> Response:
     and Retry-After. Any other database error stays a 500 (and is logged)."""
     if not disk_full.is_disk_full(error):
         raise error
-    return JSONResponse(
-        {"detail": disk_full.SENTENCE},
-        status_code=507,
-        headers={"Retry-After": str(disk_full.RETRY_AFTER_S)},
+    full = StarletteHTTPException(
+        507, disk_full.SENTENCE, headers={"Retry-After": str(disk_full.RETRY_AFTER_S)}
     )
+    # The app's own handler: JSON for the API, the dashboard's error page for a browser.
+    handler = request.app.exception_handlers.get(StarletteHTTPException)
+    if handler is not None:
+        return await handler(request, full)
+    return JSONResponse({"detail": full.detail}, status_code=507, headers=full.headers)
 
 
 async def _client_gone(request: Request, error: Exception) -> Response:
