@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import resource
 import selectors
 import signal
 import socket
@@ -72,7 +72,7 @@ def _trickle(sock: socket.socket, data: bytes, every_s: float,
 def test_the_default_deadlines_and_cap_are_the_documented_ones():
     assert (HEADER_TIMEOUT_S, BODY_TIMEOUT_S, MAX_CONNECTIONS) == (10.0, 30.0, 1000)
     assert ConnectionLimits().overload_retry_after_s == 5
-    soft = __import__("resource").getrlimit(__import__("resource").RLIMIT_NOFILE)[0]
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     assert connection_cap(10**9) <= max(1, soft - RESERVED_FDS)
 
 
@@ -252,7 +252,7 @@ def test_a_flood_of_bad_requests_and_refused_connections_keeps_the_log_short(tmp
 
 def test_ctrl_c_stops_the_central_store_cleanly(tmp_path):
     central = CentralProcess(tmp_path / "central").start()
-    device_id, token = central.enrol()
+    _device_id, token = central.enrol()
     kept_alive = requests.Session()  # a kiosk's keep-alive connection, open at the stop
     assert kept_alive.get(central.url + "/api/v1/config", timeout=5,
                           headers={"Authorization": f"Bearer {token}"}).status_code == 200
@@ -266,5 +266,4 @@ def test_ctrl_c_stops_the_central_store_cleanly(tmp_path):
     assert "Traceback" not in log and "KeyboardInterrupt" not in log
     assert log.rstrip().endswith("Central store stopped.")
     assert took < 5
-    assert not os.path.exists(f"/proc/{central.pid}/status") or code == 0
     figures.record("sigint", title="Ctrl+C on central", figures={"stop_s": round(took, 2)})
