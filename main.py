@@ -5,6 +5,7 @@ Commands (a public contract, see README.md):
   (none) [--windowed] [--data DIR]                 the kiosk with an embedded central store
   kiosk [--config FILE] [--windowed] [--data DIR]  the kiosk, syncing to its configured store
   central --data DIR [--host H] [--port P]         the central store
+          [--trusted-proxy ADDR] [--max-connections N]
   device add|revoke|list, token add|revoke, site set|list, user add, purge, demo-data
                                                    the central store's admin commands (--data DIR)
   test [pytest args]                               set up, lint and run the test suite (and,

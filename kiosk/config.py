@@ -8,12 +8,14 @@ allowed: a kiosk that starts with a half-understood config misreports waits all 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_data_dir
@@ -125,6 +127,27 @@ def _as_url(key: str, value: Any) -> str | None:
     if not isinstance(value, str) or not value.startswith(("http://", "https://")):
         raise _fail(key, value, "use an http:// or https:// address")
     return value.rstrip("/")
+
+
+def cleartext_token_warning(central_url: str | None) -> str | None:
+    """A sentence when the device token would travel unencrypted over a network: an
+    ``http://`` central URL whose host is not this machine. None otherwise (https, or the
+    loopback address, where nothing leaves the machine)."""
+    if not central_url or not central_url.lower().startswith("http://"):
+        return None
+    host = (urlsplit(central_url).hostname or "").rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:
+            return None
+    except ValueError:
+        pass  # a name: it may resolve anywhere
+    return (
+        f"central_url {central_url} is plain http:// to another machine: this kiosk's token "
+        "and its events travel in clear and can be read or reused by anyone on the network. "
+        "Use an https:// address (a TLS reverse proxy in front of the central store)."
+    )
 
 
 def _as_optional_text(key: str, value: Any) -> str | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from argon2 import PasswordHasher
 
-from kiosk.config import ConfigError, Settings, load_settings
+from kiosk.config import ConfigError, Settings, cleartext_token_warning, load_settings
 from kiosk.store import Store, StoreError
 from kiosk.timeutil import Clock, utc_now
 
@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None, sync_runner: SyncRunner | None = None) -
     except ConfigError as error:
         print(f"kiosk: {error}", file=sys.stderr)
         return 2
+    if warning := cleartext_token_warning(settings.central_url):
+        print(f"kiosk: warning: {warning}", file=sys.stderr)
     try:
         store = Store(settings.database_path)
     except StoreError as error:

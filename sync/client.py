@@ -25,7 +25,7 @@ from typing import Any
 
 import requests
 
-from kiosk.config import Settings
+from kiosk.config import Settings, cleartext_token_warning
 from kiosk.store import RecordedEvent, Store, StoreError
 from kiosk.timeutil import Clock, parse_optional, utc_now
 from sync.backoff import BASE_DELAY_S, MAX_DELAY_S, parse_retry_after, retry_delay
@@ -323,6 +323,8 @@ def client_for(store: Store, settings: Settings, **options: Any) -> SyncClient |
     """A client for the configured central store, or None when none is configured."""
     if not settings.central_url or not settings.central_token:
         return None
+    if warning := cleartext_token_warning(settings.central_url):
+        log.warning(warning)
     return SyncClient(
         store, settings.central_url, settings.central_token, ca_file=settings.ca_file, **options
     )

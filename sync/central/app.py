@@ -6,12 +6,17 @@ returns; everything it needs is on ``app.state.store``.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
+from sync.central import disk_full
 from sync.central.dashboard import install_dashboard
 from sync.central.query_params import refuse_unknown_query_parameters
 from sync.central.routes import events, health, kiosk_config, metrics
@@ -47,5 +52,28 @@ def create_app(data_dir: Path) -> FastAPI:
         # /healthz has none, so it is checked here.
         checks = [Depends(refuse_unknown_query_parameters)] if router is health.router else []
         app.include_router(router, dependencies=checks)
+    app.add_exception_handler(sqlite3.OperationalError, _database_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     install_dashboard(app)
     return app
+
+
+async def _database_error(request: Request, error: Exception) -> Response:
+    """A full disk is the operator's to fix and the client's to retry: 507 with a sentence
+    and Retry-After. Any other database error stays a 500 (and is logged)."""
+    if not disk_full.is_disk_full(error):
+        raise error
+    full = StarletteHTTPException(
+        507, disk_full.SENTENCE, headers={"Retry-After": str(disk_full.RETRY_AFTER_S)}
+    )
+    # The app's own handler: JSON for the API, the dashboard's error page for a browser.
+    handler = request.app.exception_handlers.get(StarletteHTTPException)
+    if handler is not None:
+        return await handler(request, full)
+    return JSONResponse({"detail": full.detail}, status_code=507, headers=full.headers)
+
+
+async def _client_gone(request: Request, error: Exception) -> Response:
+    # The client left (or was cut off for sending too slowly) before its body was in: there
+    # is nobody to answer and nothing to log.
+    return Response(status_code=400)

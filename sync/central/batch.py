@@ -25,8 +25,16 @@ DRAIN_LIMIT = 8 * MAX_BATCH_BYTES
 
 
 def require_json_content_type(request: Request) -> None:
-    """Refuse a body declared as something other than JSON (415); a request that declares no
-    type is read as JSON, as the wire format says the body is."""
+    """Refuse a body declared as something other than JSON (415), or compressed (415: the
+    store reads the bytes as they come, and the 1 MiB limit is on those bytes); a request
+    that declares no type is read as JSON, as the wire format says the body is."""
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise HTTPException(
+            415,
+            f"The batch is sent with Content-Encoding: {encoding}, which this store does not "
+            "read; send it as plain JSON, without Content-Encoding.",
+        )
     declared = request.headers.get("content-type")
     if declared is None:
         return

@@ -1,6 +1,7 @@
 """The central store's commands, reached through ``python main.py <command> ...``.
 
-    central --data DIR [--host 127.0.0.1] [--port 8700]   serve the store
+    central --data DIR [--host 127.0.0.1] [--port 8700] [--trusted-proxy ADDR]
+            [--max-connections N]                      serve the store
     device add --data DIR --site S --name N               prints {"device_id", "token"}
     device revoke --data DIR --device ID
     device list --data DIR
@@ -19,6 +20,7 @@ Output meant for scripts is JSON on stdout; an error is one sentence on stderr a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sqlite3
 import sys
@@ -29,15 +31,18 @@ from sync.central import auth, sites
 from sync.central.migrations import SchemaTooNew
 from sync.central.retention import DEFAULT_RETENTION_DAYS
 from sync.central.serving import (
+    BadProxyAddress,
     PortUnavailable,
     bind_socket,
     bound_port,
     make_server,
+    trusted_proxies,
     url_for,
 )
 from sync.central.storage import DATABASE_FILE, Store, StoreUnavailable
 
 USAGE_ERROR = 2
+MAX_CONNECTIONS = 1000  # sync.central.connection_guard's default, without importing uvicorn
 
 
 class CommandFailed(Exception):
@@ -92,7 +97,10 @@ def _at_least_one(text: str) -> int:
 
 def cmd_central(args: argparse.Namespace) -> int:
     from sync.central.app import create_app
+    from sync.central.connection_guard import ConnectionLimits, connection_cap
 
+    proxies = trusted_proxies(args.trusted_proxy)
+    limits = ConnectionLimits(max_connections=connection_cap(args.max_connections))
     app = create_app(Path(args.data))
     sock = bind_socket(args.host, args.port)
     port = bound_port(sock)  # differs from --port when that is 0 (any free port)
@@ -101,7 +109,11 @@ def cmd_central(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    make_server(app, args.host, port, log_level=args.log_level).run(sockets=[sock])
+    server = make_server(app, args.host, port, args.log_level, proxies=proxies, limits=limits)
+    # uvicorn stops on the first Ctrl+C, then raises it again for whoever called it.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
+    print("Central store stopped.", file=sys.stderr, flush=True)
     return 0
 
 
@@ -212,6 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
     central.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
+    central.add_argument(
+        "--trusted-proxy", action="append", default=[], metavar="ADDR",
+        help="a reverse proxy whose X-Forwarded-For names the client (an IP address or "
+             "network; repeat it or separate with commas). Without it the client is the "
+             "socket's peer.",
+    )
+    central.add_argument(
+        "--max-connections", type=_at_least_one, default=MAX_CONNECTIONS, metavar="N",
+        help=f"connections served at once; more get 503 + Retry-After (default "
+             f"{MAX_CONNECTIONS}, lowered to fit the open-file limit)",
+    )
 
     device = commands.add_parser("device", help="enrol, revoke and list kiosks")
     device_actions = device.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -268,6 +291,7 @@ def main(argv: list[str]) -> int:
         StoreUnavailable,
         SchemaTooNew,
         PortUnavailable,
+        BadProxyAddress,
         ValueError,
         LookupError,
     ) as error:

@@ -127,14 +127,20 @@ def start_embedded(
     port: int = 8700,
     log_level: str = "warning",
     startup_timeout: float = STARTUP_TIMEOUT_S,
+    proxies: tuple[str, ...] = (),
+    limits=None,
 ) -> EmbeddedCentral:
     """Serve the store over ``data_dir`` on ``port`` (or the next free one; 0 = any) and return
-    once it accepts requests. Raises EmbeddedStartFailed or serving.PortUnavailable."""
+    once it accepts requests. Raises EmbeddedStartFailed or serving.PortUnavailable.
+    ``proxies`` and ``limits``: as for ``serving.make_server`` (the kiosk's own store listens
+    on 127.0.0.1 and needs neither; tests use them)."""
     data_dir = Path(data_dir)
     app = create_app(data_dir)
     sock = bind_socket(host, port, tries=PORT_TRIES)
     actual_port = bound_port(sock)
-    server = make_server(app, host, actual_port, log_level=log_level)
+    server = make_server(
+        app, host, actual_port, log_level=log_level, proxies=proxies, limits=limits
+    )
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="embedded-central", daemon=True
     )

@@ -21,6 +21,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from sync.central.disk_full import is_disk_full
+
 # A group stops growing at this many events, so the first batch in it is not kept waiting
 # for a commit that grows without bound under a long burst.
 MAX_GROUP_EVENTS = 10_000
@@ -145,8 +147,10 @@ class GroupCommitWriter:
                         conn.execute("RELEASE batch")
                         outcomes.append((True, result))
                 conn.execute("COMMIT")
-            except BaseException:
+            except BaseException as error:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                store.note_write(error)
                 raise
+        store.note_write(next((v for ok, v in outcomes if not ok and is_disk_full(v)), None))
         return outcomes

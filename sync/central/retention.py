@@ -10,7 +10,7 @@ their own triggers. Device, site and login records are not data about visits and
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
@@ -18,12 +18,24 @@ from kiosk.timeutil import to_rfc3339
 
 DEFAULT_RETENTION_DAYS = 400  # the kiosk's default too (kiosk.config.Settings.retention_days)
 MIN_RETENTION_DAYS = 1
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC)  # datetime's first day: a cutoff cannot be earlier
+
+
+def max_retention_days(now: datetime) -> int:
+    """The longest retention whose cutoff is still a date (from 1 January of the year 1)."""
+    return (now - EARLIEST).days
 
 
 def purge(db: Database, retention_days: int, now: datetime) -> dict[str, int]:
     """Delete what is older than ``retention_days`` before ``now``; rows deleted per table."""
     if not isinstance(retention_days, int) or retention_days < MIN_RETENTION_DAYS:
         raise ValueError(f"retention must be a whole number of days ≥ {MIN_RETENTION_DAYS}")
+    longest = max_retention_days(now)
+    if retention_days > longest:
+        raise ValueError(
+            f"a retention of {retention_days:,} days reaches back before the year 1; use at "
+            f"most {longest:,} days (nothing was deleted)"
+        )
     cutoff = to_rfc3339(now - timedelta(days=retention_days))
     return {
         "events": db.execute("DELETE FROM events WHERE occurred_at < ?", [cutoff]).rowcount,

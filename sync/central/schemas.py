@@ -101,6 +101,13 @@ class Health(BaseModel):
     schema_version: int
 
 
+class HealthDegraded(BaseModel):
+    status: Literal["degraded"]
+    disk: Literal["full"]
+    schema_version: int
+    detail: str
+
+
 EVENT_BATCH_SCHEMA = {
     "type": "object",
     "additionalProperties": False,

@@ -3,17 +3,20 @@
 401 (with ``WWW-Authenticate``) when the token is missing, unknown or revoked; 403 when it is a
 valid token of the other kind, so a person who pasted the wrong token is told which one to use.
 429 (with ``Retry-After``) once an address has had too many tokens refused in a minute: a
-guesser gets a handful of tries a minute, not thousands a second. A kiosk with a revoked token
-retries at most once a minute (its backoff cap), so it never trips the limit.
+guesser gets a handful of wrong answers a minute, not thousands a second. A kiosk with a
+revoked token retries at most once a minute (its backoff cap), so it never trips the limit.
+
+A presented token is looked up before the address's failures are counted, so a working kiosk
+is never refused because a neighbour behind the same NAT keeps sending a wrong token; a valid
+token cannot be found by guessing anyway (``secrets.token_urlsafe``, 256 bits). The address is
+the socket's peer: uvicorn replaces it from ``X-Forwarded-For`` only for a proxy the operator
+names (``central --trusted-proxy``), so a client cannot pick its own address.
 """
 
 from __future__ import annotations
 
-import math
 import sqlite3
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Annotated
 
@@ -29,6 +32,7 @@ from sync.central.auth import (
     authenticate_reporter,
 )
 from sync.central.query_params import check_query_parameters
+from sync.central.rate_limit import MAX_TRACKED_KEYS, FailureLimiter
 from sync.central.storage import Store
 
 device_bearer = HTTPBearer(
@@ -45,10 +49,10 @@ reporting_bearer = HTTPBearer(
 
 AUTH_FAILURE_LIMIT = 20
 AUTH_FAILURE_WINDOW_S = 60.0
-MAX_TRACKED_ADDRESSES = 10_000
+MAX_TRACKED_ADDRESSES = MAX_TRACKED_KEYS
 
 
-class AuthFailures:
+class AuthFailures(FailureLimiter):
     """Refused tokens per client address over a sliding window; thread-safe."""
 
     def __init__(
@@ -56,40 +60,9 @@ class AuthFailures:
         limit: int = AUTH_FAILURE_LIMIT,
         window_s: float = AUTH_FAILURE_WINDOW_S,
         clock: Callable[[], float] = time.monotonic,
+        max_addresses: int = MAX_TRACKED_ADDRESSES,
     ):
-        self.limit = limit
-        self.window_s = window_s
-        self.clock = clock
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, address: str, now: float) -> deque[float]:
-        times = self._failures.get(address, deque())
-        while times and now - times[0] >= self.window_s:
-            times.popleft()
-        return times
-
-    def retry_after(self, address: str) -> int:
-        """Seconds until this address may try again; 0 when it may try now."""
-        with self._lock:
-            now = self.clock()
-            times = self._recent(address, now)
-            if len(times) < self.limit:
-                return 0
-            return max(1, math.ceil(self.window_s - (now - times[0])))
-
-    def failed(self, address: str) -> None:
-        with self._lock:
-            now = self.clock()
-            if len(self._failures) >= MAX_TRACKED_ADDRESSES:
-                # Many addresses at once: forget those whose window has passed.
-                self._failures = {
-                    key: times for key, times in self._failures.items()
-                    if self._recent(key, now)
-                }
-            times = self._recent(address, now)
-            times.append(now)
-            self._failures[address] = times
+        super().__init__(limit, window_s, clock, max_keys=max_addresses)
 
 
 async def get_store(request: Request) -> Store:
@@ -103,20 +76,20 @@ def _client_address(request: Request) -> str:
 
 
 def _authenticated(request: Request, check: Callable[[], object], guessed: bool):
-    """Run ``check``; count a 401 against the caller's address, refuse with 429 past the limit."""
-    failures: AuthFailures | None = getattr(request.app.state, "auth_failures", None)
-    address = _client_address(request)
-    if failures is not None and (wait := failures.retry_after(address)):
-        raise HTTPException(
-            429,
-            f"Too many refused tokens from this address; try again in {wait} s.",
-            headers={"Retry-After": str(wait)},
-        )
+    """Run ``check``; a wrong token counts against the caller's address, 429 past the limit."""
     try:
         return check()
     except TokenRefused as error:
+        failures: AuthFailures | None = getattr(request.app.state, "auth_failures", None)
         # A guess is a token that was sent and is wrong; no token at all guesses nothing.
         if failures is not None and error.status == 401 and guessed:
+            address = _client_address(request)
+            if wait := failures.retry_after(address):
+                raise HTTPException(
+                    429,
+                    f"Too many refused tokens from this address; try again in {wait} s.",
+                    headers={"Retry-After": str(wait)},
+                ) from None
             failures.failed(address)
         raise _refused(error) from None
 

@@ -8,12 +8,16 @@ which port the system picked before the server has even started.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the admin commands import this module and need neither
+if TYPE_CHECKING:  # the admin commands import this module and need none of these
     import uvicorn
     from fastapi import FastAPI
+
+    from sync.central.connection_guard import ConnectionLimits
 
 PORT_TRIES = 20
 
@@ -55,18 +59,65 @@ def bound_port(sock: socket.socket) -> int:
     return sock.getsockname()[1]
 
 
-def make_server(app: FastAPI, host: str, port: int, log_level: str = "info") -> uvicorn.Server:
+class BadProxyAddress(ValueError):
+    """A --trusted-proxy value that is not an IP address or network; the message says so."""
+
+
+def trusted_proxies(values: Iterable[str]) -> list[str]:
+    """The proxies whose ``X-Forwarded-For`` is believed, from ``--trusted-proxy`` values
+    (each may list several, comma-separated): IP addresses or networks, e.g. ``10.0.0.5``,
+    ``127.0.0.1``, ``10.1.0.0/16``."""
+    proxies: list[str] = []
+    for value in values:
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            try:
+                network = ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise BadProxyAddress(
+                    f"--trusted-proxy {item!r} is not an IP address or network "
+                    "(e.g. 127.0.0.1 or 10.1.0.0/16)"
+                ) from None
+            proxies.append(str(network.network_address) if network.num_addresses == 1
+                           else str(network))
+    return proxies
+
+
+def make_server(
+    app: FastAPI,
+    host: str,
+    port: int,
+    log_level: str = "info",
+    proxies: Iterable[str] = (),
+    limits: ConnectionLimits | None = None,
+) -> uvicorn.Server:
+    """A uvicorn server for ``app``. A client's address is the socket's peer, except behind
+    one of ``proxies``, whose ``X-Forwarded-For`` is believed (the token and login limits
+    count by address, so anyone else's header must not choose it). ``limits``: read
+    deadlines and the connection cap (``sync.central.connection_guard``)."""
     import uvicorn
 
+    from sync.central.connection_guard import ConnectionLimits, connection_cap, guarded_protocol
+    from sync.central.log_dedup import limit_repeated_logs
+
+    limits = limits or ConnectionLimits(max_connections=connection_cap())
+    proxies = list(proxies)
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level=log_level,
         access_log=log_level in ("debug", "info"),
+        http=guarded_protocol(limits),
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: a client on
+        # the same machine could then be anyone it liked.
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies,
         # Kiosks hold keep-alive connections; do not let them keep a stopping store alive.
         timeout_graceful_shutdown=3,
     )
+    limit_repeated_logs()  # after uvicorn.Config, which configures its loggers
     return uvicorn.Server(config)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from sync.central.disk_full import is_disk_full, low_on_space
 from sync.central.migrations import migrate
 
 DATABASE_FILE = "central.sqlite3"
@@ -68,6 +69,7 @@ class Store:
         # wait on SQLite's own lock via BEGIN IMMEDIATE and the busy timeout.
         self._write_lock = threading.RLock()
         self._group_writer = None
+        self._last_write_found_disk_full = False
         try:
             migrate(self.db)
         except sqlite3.DatabaseError as error:
@@ -89,6 +91,19 @@ class Store:
             with self._lock:
                 self._all.append(db)
         return db
+
+    @property
+    def disk_full(self) -> bool:
+        """The last write failed for want of space (and none has committed since), or the
+        data directory's disk has almost no space left."""
+        return self._last_write_found_disk_full or low_on_space(self.data_dir)
+
+    def note_write(self, error: BaseException | None) -> None:
+        """Writers report each commit (``None``) or failure, for :attr:`disk_full`."""
+        if error is None:
+            self._last_write_found_disk_full = False
+        elif is_disk_full(error):
+            self._last_write_found_disk_full = True
 
     @property
     def write_lock(self) -> threading.RLock:
@@ -130,12 +145,13 @@ class Store:
             db.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield db
-            except BaseException:
+                db.conn.execute("COMMIT")
+            except BaseException as error:
                 if db.conn.in_transaction:
                     db.conn.execute("ROLLBACK")
+                self.note_write(error)
                 raise
-            else:
-                db.conn.execute("COMMIT")
+            self.note_write(None)
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[dict]:
         return list(self.db.query(sql, params))

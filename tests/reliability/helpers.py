@@ -57,10 +57,12 @@ class CentralProcess:
     then polls ``/healthz`` until it answers. Everything it logs is kept in ``log``.
     """
 
-    def __init__(self, data_dir: Path, port: int = 0, log_level: str = "info"):
+    def __init__(self, data_dir: Path, port: int = 0, log_level: str = "info",
+                 extra_args: tuple[str, ...] = ()):
         self.data_dir = Path(data_dir)
         self.port = port
         self.log_level = log_level
+        self.extra_args = extra_args
         self.process: subprocess.Popen | None = None
         self.log: list[str] = []
         self._reader: threading.Thread | None = None
@@ -76,7 +78,7 @@ class CentralProcess:
     def start(self, timeout: float = 30.0) -> CentralProcess:
         self.process = subprocess.Popen(
             [sys.executable, "main.py", "central", "--data", str(self.data_dir),
-             "--port", str(self.port), "--log-level", self.log_level],
+             "--port", str(self.port), "--log-level", self.log_level, *self.extra_args],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )

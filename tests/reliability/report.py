@@ -68,6 +68,39 @@ SCENARIOS: list[tuple[str, str, Describe]] = [
         f"{f['fields_checked']} table columns and API fields",
         f"none for a name, phone, birth date, record number or free text "
         f"({f['allowed_by_decision']} device/site/login names allowed by decision)")),
+    ("hostile_limits", "Hostile clients: spoofed X-Forwarded-For", lambda f: (
+        f"{f['spoofed_guesses']} wrong tokens, each with a new X-Forwarded-For; the same "
+        "for logins",
+        f"{f['guesses_allowed']} allowed, then 429 (limit {f['limit_per_minute']}/min); a valid "
+        "kiosk behind the noisy address still syncs")),
+    ("hostile_tables", "Hostile clients: failure tables", lambda f: (
+        f"{f['addresses']:,} addresses failing",
+        f"table held at {f['table_bound']:,}; {f['us_per_request_filling']} µs per request "
+        f"filling, {f['us_per_request_full']} µs full")),
+    ("slow_headers", "Connection floods: headers a byte at a time", lambda f: (
+        f"a byte every {f['every_s']} s",
+        f"cut off with 408 after {f['cut_s']} s (deadline {f['deadline_s']:g} s in the test, "
+        f"{f['default_deadline_s']:g} s by default)")),
+    ("slow_bodies", "Connection floods: a body a byte at a time", lambda f: (
+        f"a byte every {f['every_s']} s",
+        f"cut off after {f['cut_s']} s (deadline {f['deadline_s']:g} s in the test, "
+        f"{f['default_deadline_s']:g} s by default); {f['events_stored']} events stored")),
+    ("idle_sockets", "Connection floods: idle sockets", lambda f: (
+        f"{f['sockets']} sockets that send nothing",
+        f"all closed after {f['all_closed_s']} s (deadline {f['header_deadline_s']:g} s)")),
+    ("connection_cap", "Connection floods: over the cap", lambda f: (
+        f"{f['over_the_cap']} connections past a cap of {f['cap']}",
+        f"{f['answered_503_retry_after']} answered 503 + Retry-After + a sentence; the kiosk "
+        "backs off and syncs once served")),
+    ("connection_floods", "Connection floods: the log", lambda f: (
+        f"{f['bad_requests']} malformed requests, {f['refused_connections']} refused "
+        "connections",
+        f"log {f['log_bytes']:,} bytes, {f['log_lines']} lines (each warning once a minute, "
+        "with a count)")),
+    ("central_full_disk", "Full disk under the central store", lambda f: (
+        f"a real {f['how']} filled up",
+        f"{f['answer']} + Retry-After, /healthz {f['healthz']} \"degraded\"; "
+        f"{f['resent_events_stored']} resent events stored once freed")),
 ]
 
 

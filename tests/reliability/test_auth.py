@@ -131,8 +131,8 @@ def test_token_guessing_is_rate_limited_per_address(central_server):
     blocked = _call(central_server, "POST", "/api/v1/events", "dev_guess")
     assert 1 <= int(blocked.headers["Retry-After"]) <= 60
     assert "Too many refused tokens" in blocked.json()["detail"]
-    # The whole address waits, the right token included: a guess that hits must look the same.
-    assert _call(central_server, "POST", "/api/v1/events", device.token).status_code == 429
+    # A valid token is looked up first: the kiosk behind the same address still syncs.
+    assert _call(central_server, "POST", "/api/v1/events", device.token).status_code == 200
     figures.record("token_brute_force", title="Token guessing from one address",
                    figures={"guesses": limit + 30, "answered_401": limit,
                             "answered_429": 30, "limit_per_minute": limit})

@@ -11,10 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlite_utils import Database
 
 from kiosk.timeutil import to_rfc3339, utc_now
+from sync.central.rate_limit import FailureLimiter
 
 SESSION_LIFETIME = timedelta(hours=12)
 LOGIN_LINK_LIFETIME = timedelta(minutes=10)
@@ -187,9 +186,11 @@ class LoginRateLimiter:
     at most ``address_limit`` per client address whatever the names (one password tried
     against many names is guessing too).
 
-    In memory: a restart forgets, which is acceptable for slowing down guessing at a web form
-    (Argon2id makes each guess cost ~50 ms of CPU anyway). A successful login clears its own
-    name's failures but not its address's, so an account of one's own cannot reset the cap.
+    The same limiter as the API's tokens (``sync.central.rate_limit``), twice. Unlike a token,
+    a password is checked only while the address and name are under their limits: passwords
+    can be guessed, so a guesser past the limit must learn nothing (Argon2id makes each guess
+    cost ~50 ms of CPU anyway). A successful login clears its own name's failures but not its
+    address's, so an account of one's own cannot reset the cap.
     """
 
     def __init__(
@@ -199,50 +200,35 @@ class LoginRateLimiter:
         clock=time.monotonic,
         address_limit: int = 20,
     ):
-        self.limit = limit
-        self.address_limit = address_limit
-        self.window_s = window_s
-        self._clock = clock
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._address_failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self._names = FailureLimiter(limit, window_s, clock)
+        self._addresses = FailureLimiter(address_limit, window_s, clock)
 
-    def _recent(self, table: dict, key) -> deque[float]:
-        failures = table.setdefault(key, deque())
-        cutoff = self._clock() - self.window_s
-        while failures and failures[0] < cutoff:
-            failures.popleft()
-        return failures
+    @property
+    def limit(self) -> int:
+        return self._names.limit
 
-    def _wait(self, failures: deque[float], limit: int) -> int:
-        if len(failures) < limit:
-            return 0
-        return max(1, int(failures[-limit] + self.window_s - self._clock()) + 1)
+    @property
+    def address_limit(self) -> int:
+        return self._addresses.limit
 
     def retry_after(self, name: str, address: str) -> int:
         """Seconds to wait before this name may try again from this address, 0 if allowed."""
-        with self._lock:
-            return self._wait(self._recent(self._failures, (_key(name), address)), self.limit)
+        return self._names.retry_after((_key(name), address))
 
     def address_retry_after(self, address: str) -> int:
         """Seconds to wait before any name may try again from this address, 0 if allowed."""
-        with self._lock:
-            return self._wait(self._recent(self._address_failures, address), self.address_limit)
+        return self._addresses.retry_after(address)
 
     def failed(self, name: str, address: str) -> None:
-        with self._lock:
-            now = self._clock()
-            self._recent(self._failures, (_key(name), address)).append(now)
-            self._recent(self._address_failures, address).append(now)
-            # A flood of names or addresses must not grow memory forever.
-            if len(self._failures) > 10_000:
-                self._failures = {k: v for k, v in self._failures.items() if v}
-            if len(self._address_failures) > 10_000:
-                self._address_failures = {k: v for k, v in self._address_failures.items() if v}
+        self._names.failed((_key(name), address))
+        self._addresses.failed(address)
 
     def succeeded(self, name: str, address: str) -> None:
-        with self._lock:
-            self._failures.pop((_key(name), address), None)
+        self._names.forget((_key(name), address))
+
+    def tracked(self) -> int:
+        """Keys held (names at addresses, and addresses): bounded by the limiters' size."""
+        return len(self._names) + len(self._addresses)
 
 
 def _key(name: str) -> str:

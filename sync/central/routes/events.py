@@ -34,7 +34,9 @@ router = APIRouter(prefix="/api/v1", tags=["sync"])
         429: {"description": "Too many refused tokens from this address; see Retry-After."},
         403: {"description": "A reporting token was sent; events need a device token."},
         413: {"description": "More than 1000 events or 1 MiB."},
-        415: {"description": "The body is declared as something other than JSON."},
+        415: {"description": "The body is declared as something other than JSON, or is "
+                             "compressed (Content-Encoding)."},
+        507: {"description": "The store's disk is full; nothing was stored. See Retry-After."},
         422: {"description": 'The body is not {"events": [...]}.'},
     },
     openapi_extra={

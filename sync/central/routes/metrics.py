@@ -57,7 +57,9 @@ def get_metrics(
         try:
             get_site(db, site)
         except UnknownSite as error:
-            raise HTTPException(404, f"{str(error).capitalize()}.") from None
+            # Upper-case the first letter only: the site's name stays as it was written.
+            message = str(error.args[0] if error.args else error)
+            raise HTTPException(404, f"{message[:1].upper()}{message[1:]}.") from None
     if (
         device is not None
         and not db.execute("SELECT 1 FROM devices WHERE id = ?", [device]).fetchone()

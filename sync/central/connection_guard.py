@@ -1,0 +1,197 @@
+"""Connection hygiene for the central store: read deadlines and a cap on open connections.
+
+uvicorn (0.54, h11) closes a keep-alive connection that sends nothing for a few seconds, but
+a client that sends a byte now and then is never cut off, whether it is still sending its
+request's headers or its body, and it accepts every connection it is offered until the
+process runs out of file descriptors. ``guarded_protocol(limits)`` is uvicorn's own h11
+protocol with three additions:
+
+- the request line and headers must arrive within ``header_timeout_s`` of the connection
+  opening, or of the first byte of the next request on a kept-alive connection (else a 408
+  with a sentence, and the connection closes);
+- a request's body must arrive within ``body_timeout_s`` of its headers (else the connection
+  closes; the route sees the client gone and answers nobody);
+- at most ``max_connections`` connections are served at once; one more is answered at once
+  with a 503, ``Retry-After`` and a JSON sentence, then closed. Kiosks honour Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+from dataclasses import dataclass
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+HEADER_TIMEOUT_S = 10.0
+BODY_TIMEOUT_S = 30.0  # 1 MiB (the largest batch) at ~35 KB/s, a poor mobile link
+MAX_CONNECTIONS = 1000
+OVERLOAD_RETRY_AFTER_S = 5
+# File descriptors kept for the database, logs and the listening socket whatever the load.
+RESERVED_FDS = 64
+# A refused client gets this long to read our answer before its socket is closed.
+REFUSAL_LINGER_S = 1.0
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    header_timeout_s: float = HEADER_TIMEOUT_S
+    body_timeout_s: float = BODY_TIMEOUT_S
+    max_connections: int = MAX_CONNECTIONS
+    overload_retry_after_s: int = OVERLOAD_RETRY_AFTER_S
+
+
+def connection_cap(wanted: int = MAX_CONNECTIONS) -> int:
+    """``wanted``, lowered so that open connections can never use up the process's file
+    descriptors (each connection holds one)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - RESERVED_FDS))
+
+
+def _raw_response(status: str, sentence: str, extra_headers: tuple[str, ...] = ()) -> bytes:
+    """A whole HTTP/1.1 response written before (or instead of) reading a request: h11 will
+    not let a server answer a request it has not received."""
+    body = json.dumps({"detail": sentence}).encode()
+    head = [
+        f"HTTP/1.1 {status}",
+        "content-type: application/json",
+        f"content-length: {len(body)}",
+        "connection: close",
+        *extra_headers,
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with read deadlines and a connection cap (module docstring)."""
+
+    limits: ConnectionLimits = ConnectionLimits()
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_deadline: asyncio.TimerHandle | None = None
+        self._body_deadline: asyncio.TimerHandle | None = None
+        self._timed_cycle = None
+        self._refused = False
+
+    # --- the cap -------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:
+            self._refuse_overloaded()
+            return
+        self._arm_header_deadline()
+
+    def _refuse_overloaded(self) -> None:
+        self._refused = True
+        # Not counted as served: what is served stays within the cap.
+        self.connections.discard(self)
+        wait = self.limits.overload_retry_after_s
+        self.logger.warning(
+            "Refused a connection: %d connections are open (the cap); answered 503.",
+            self.limits.max_connections,
+        )
+        self.transport.write(_raw_response(
+            "503 Service Unavailable",
+            f"The central store is serving as many connections as it can "
+            f"({self.limits.max_connections}); try again in {wait} s.",
+            (f"retry-after: {wait}",),
+        ))
+        # Half-close, read and drop what the client sends, then close: closing with its
+        # request unread would reset the connection and could lose our answer on the way.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(REFUSAL_LINGER_S, self.transport.close)
+
+    # --- the deadlines -------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if self._header_deadline is None and self._awaiting_request():
+            self._arm_header_deadline()  # the first byte of a kept-alive connection's next request
+        super().data_received(data)
+        self._follow_request()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._follow_request()  # a pipelined request may have started just now
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_deadlines()
+        super().connection_lost(exc)
+
+    def _body_done(self) -> bool:
+        cycle = self.cycle
+        if cycle is None or not cycle.more_body:
+            return True
+        # Answered before its body was read (a 401, a 413): h11 moves on to the next request
+        # once the rest of the body is in, without telling the request's cycle.
+        return cycle.response_complete and self.conn.their_state is not h11.SEND_BODY
+
+    def _awaiting_request(self) -> bool:
+        return self.cycle is None or (self.cycle.response_complete and self._body_done())
+
+    def _follow_request(self) -> None:
+        cycle = self.cycle
+        if cycle is not None and cycle is not self._timed_cycle:
+            # A new request's headers are in.
+            self._timed_cycle = cycle
+            self._cancel_deadlines()
+            if not self._body_done():
+                self._body_deadline = self.loop.call_later(
+                    self.limits.body_timeout_s, self._body_too_slow
+                )
+        elif self._body_deadline is not None and self._body_done():
+            self._cancel(self._body_deadline)
+            self._body_deadline = None
+
+    def _arm_header_deadline(self) -> None:
+        self._header_deadline = self.loop.call_later(
+            self.limits.header_timeout_s, self._headers_too_slow
+        )
+
+    def _headers_too_slow(self) -> None:
+        self._header_deadline = None
+        if self.transport.is_closing() or not self._awaiting_request():
+            return
+        self.logger.warning(
+            "Closed a connection whose request headers took more than %g s.",
+            self.limits.header_timeout_s,
+        )
+        self.transport.write(_raw_response(
+            "408 Request Timeout",
+            f"The request's headers did not arrive within {self.limits.header_timeout_s:g} s; "
+            "the connection is closed.",
+        ))
+        self.transport.close()
+
+    def _body_too_slow(self) -> None:
+        self._body_deadline = None
+        if self.transport.is_closing() or self._body_done():
+            return
+        self.logger.warning(
+            "Closed a connection whose request body took more than %g s.",
+            self.limits.body_timeout_s,
+        )
+        self.transport.close()
+
+    def _cancel_deadlines(self) -> None:
+        self._cancel(self._header_deadline)
+        self._cancel(self._body_deadline)
+        self._header_deadline = self._body_deadline = None
+
+    @staticmethod
+    def _cancel(handle: asyncio.TimerHandle | None) -> None:
+        if handle is not None:
+            handle.cancel()
+
+
+def guarded_protocol(limits: ConnectionLimits) -> type[GuardedH11Protocol]:
+    """The protocol class for uvicorn's ``http`` setting, with these limits."""
+    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": limits})
