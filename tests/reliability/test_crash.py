@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.store import Store
-from sync.client import SyncClient, SyncLoop
+from sync.client import CentralUnreachable, SyncClient, SyncLoop
 from tests.reliability import figures
 from tests.reliability.helpers import ROOT, CentralProcess, wait_until
 
@@ -176,14 +176,21 @@ def test_a_kiosk_killed_at_random_moments_loses_no_acknowledged_write(tmp_path, 
 
 
 class WatchedClient(SyncClient):
-    """The real client; it also says when a batch is on its way and which events it holds."""
+    """The real client; it also says when a batch is on its way and which events it holds.
+
+    One batch per pass: on a fast moment the real client would drain every batch before the
+    kill, leave nothing for the next pass to post, and the test would wait for a post in vain.
+    """
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.posting = threading.Event()
         self.batches: list[list[str]] = []
+        self.one_batch_per_pass = True
 
     def _post(self, batch):
+        if self.one_batch_per_pass and self.batches:
+            raise CentralUnreachable("this test's client sends one batch per pass")
         self.batches.append([event.id for event in batch])
         self.posting.set()
         return super()._post(batch)
@@ -232,6 +239,7 @@ def test_the_central_store_killed_mid_batch_stores_it_whole_or_not_at_all(tmp_pa
                 outcomes["whole" if stored else "none"] += 1
             central.start()  # the same port: the kiosk's URL does not change
 
+        client.one_batch_per_pass = False
         loop = SyncLoop(store, client, heartbeat_s=3600, base_delay=0.05, max_delay=0.5)
         loop.start()
         try:
