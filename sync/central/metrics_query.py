@@ -196,7 +196,8 @@ def _still_waiting(
             "SELECT checked_in_at, "
             "(SELECT clock_skew_s FROM devices WHERE devices.id = visits.device_id) "
             "FROM visits WHERE site = ? AND checked_in_at >= ? AND checked_in_at < ? "
-            f"AND voided = 0 AND cancel_reason IS NULL AND called_at IS NULL {device}",
+            "AND voided = 0 AND cancel_reason IS NULL AND called_at IS NULL "
+            f"AND checked_out_at IS NULL {device}",
             [site, a, b, *device_params],
         ).fetchall()
     return found
