@@ -268,11 +268,13 @@ def _store_checked(db: Database, batch: PreparedBatch) -> list[dict]:
     # a few queries for the whole batch rather than one or two per event.
     stored_before = _already_stored(db, device, list({entry.event.id: None for entry in valid}))
     seqs_before = _seqs_stored(db, device, list({entry.event.device_seq: None for entry in valid}))
-    visit_ids = list({
-        entry.event.visit_id: None for entry in valid
-        if entry.event.visit_id is not None and entry.event.type.startswith("visit.")
+    named_visits = list({
+        entry.event.visit_id: None for entry in valid if entry.event.visit_id is not None
     })
-    foreign_visits = _visits_of_other_sites(db, device, visit_ids)
+    foreign_visits = _visits_of_other_sites(db, device, named_visits)
+    visit_ids = list({
+        entry.event.visit_id: None for entry in valid if entry.event.type.startswith("visit.")
+    })
     # A visit none of whose events was stored before this batch has exactly the events this
     # batch stores (all of this device's): replay those without reading them back.
     visits_seen_before = _visits_with_events(db, visit_ids) if visit_ids else set()

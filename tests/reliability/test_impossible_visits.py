@@ -115,3 +115,18 @@ def test_one_response_per_visit_and_none_for_a_visit_that_does_not_exist(central
     figures.record("impossible_visits_ratings", title="Impossible visits: extra ratings",
                    figures={"ratings_sent": 4, "ratings_counted": result["ratings"],
                             "response_rate": result["response_rate"]})
+
+
+def test_a_rating_naming_another_sites_visit_is_refused(central_server):
+    desk = central_server.add_device()
+    elsewhere = central_server.add_device(site="North", name="Tablet")
+    now = utc_now()
+    visit_id, events = WireEvents().visit(checked_in=0, called=5, checked_out=10)
+    central_server.post_events(desk, events)
+
+    answer = central_server.post_events(
+        elsewhere, [WireEvents().rating(5, to_rfc3339(now), visit_id)])
+
+    assert _results(answer) == [("rejected", f"visit {visit_id} belongs to another site; a "
+                                 "device writes only its own site's visits")]
+    assert central_server.rows("SELECT COUNT(*) AS n FROM ratings") == [{"n": 0}]
