@@ -347,6 +347,7 @@ def _store_checked(db: Database, batch: PreparedBatch) -> list[dict]:
     rated = _visits_with_ratings(db, list(visits_touched)) if visits_touched else set()
     visit_rows: dict[str, dict] = {}
     pending_visits: list[dict] = []
+    rated_next = {event.visit_id for event, _ in ratings if event.visit_id is not None}
     # Visits first, so a rating in the same batch as its checkout finds the visit.
     for visit_id, events in visits_touched.items():
         if visit_id in visits_seen_before:
@@ -354,11 +355,13 @@ def _store_checked(db: Database, batch: PreparedBatch) -> list[dict]:
                 db, visit_id, received_text, has_ratings=visit_id in rated,
                 pending_upserts=pending_visits,
                 all_events=[*stored_events[visit_id], *events],
+                rated_next=visit_id in rated_next,
             )
         else:
             visit_rows[visit_id] = project_visit(
                 db, visit_id, received_text, only_events=events, device_site=device_site,
                 has_ratings=visit_id in rated, pending_upserts=pending_visits,
+                rated_next=visit_id in rated_next,
             )
     upsert_visits(db, pending_visits)
     pending_ratings: list[tuple] = []

@@ -158,6 +158,7 @@ def project_visit(
     has_ratings: bool = True,
     pending_upserts: list[dict] | None = None,
     all_events: list[dict] | None = None,
+    rated_next: bool = False,
 ) -> dict:
     """Rebuild one visit's row from its events, then keep its ratings' cached wait in step.
 
@@ -171,6 +172,8 @@ def project_visit(
     keeping ratings in step reads only ``ratings``, so it need not wait for the row.
     ``all_events``: every stored event of the visit (any devices'), already read by the
     caller, so they are not read again.
+    ``rated_next``: a rating naming this visit is about to be stored (the desk's own, in the
+    same batch), so no waiting rating from a tablet is paired with it meanwhile.
     """
     if only_events is not None:
         events = order_events(only_events)
@@ -208,7 +211,7 @@ def project_visit(
         db.execute(UPSERT_VISIT, row)
     else:
         pending_upserts.append(row)
-    _keep_ratings_in_step(db, row, has_ratings)
+    _keep_ratings_in_step(db, row, has_ratings, pair_waiting=not rated_next)
     return row
 
 
@@ -245,11 +248,13 @@ def upsert_visits(db: Database, rows: list[dict]) -> None:
                     UPSERT_VISITS_TAIL)
 
 
-def _keep_ratings_in_step(db: Database, visit: dict, has_ratings: bool = True) -> None:
+def _keep_ratings_in_step(
+    db: Database, visit: dict, has_ratings: bool = True, pair_waiting: bool = True
+) -> None:
     rateable = not visit["voided"] and visit["checked_out_at"] is not None
     if not has_ratings:
         # Nothing to unpair or update; only a rating waiting for this checkout may pair.
-        if rateable:
+        if rateable and pair_waiting:
             _pair_waiting_rating(db, visit, already_rated=False)
         return
     if not rateable:
@@ -262,7 +267,7 @@ def _keep_ratings_in_step(db: Database, visit: dict, has_ratings: bool = True) -
     db.execute(
         "UPDATE ratings SET wait_min = ? WHERE visit_id = ?", [visit["wait_min"], visit["id"]]
     )
-    if rateable:
+    if rateable and pair_waiting:
         _pair_waiting_rating(db, visit)
 
 

@@ -130,3 +130,26 @@ def test_a_rating_naming_another_sites_visit_is_refused(central_server):
     assert _results(answer) == [("rejected", f"visit {visit_id} belongs to another site; a "
                                  "device writes only its own site's visits")]
     assert central_server.rows("SELECT COUNT(*) AS n FROM ratings") == [{"n": 0}]
+
+
+def test_a_desks_own_rating_keeps_its_visit_from_a_tablets_waiting_one(central_server):
+    desk = central_server.add_device()
+    tablet = central_server.add_device(name="Tablet")
+    start = utc_now() - timedelta(minutes=30)
+
+    def at(minutes: float) -> str:
+        return to_rfc3339(start + timedelta(minutes=minutes))
+
+    kiosk = WireEvents()
+    visit_id = str(uuid.uuid4())
+    central_server.post_events(desk, [kiosk.checked_in(visit_id, at(0)),
+                                      kiosk.called(visit_id, at(5))])
+    # A tablet's press a minute after the checkout syncs before the desk's checkout does.
+    central_server.post_events(tablet, [WireEvents().rating(2, at(16))])
+    own = kiosk.rating(5, at(15.5), visit_id)
+    central_server.post_events(desk, [kiosk.checked_out(visit_id, at(15)), own])
+
+    rows = central_server.rows("SELECT id, visit_id, link FROM ratings ORDER BY occurred_at")
+    assert [(row["visit_id"], row["link"]) for row in rows] == [(visit_id, "direct"),
+                                                                (None, None)]
+    assert rows[0]["id"] == own["id"]
