@@ -126,16 +126,21 @@ def _check_instant(value: Any, name: str, received_at: datetime | None = None) -
     return value
 
 
+def _shown(moment: datetime) -> str:
+    # isoformat, not strftime: strftime writes year 1 as '1', not '0001'.
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def check_plausible(moment: datetime, name: str, received_at: datetime) -> None:
     """EventRejected unless ``moment`` lies in the plausible window (see PRODUCT_EPOCH)."""
     if moment < PRODUCT_EPOCH:
         raise EventRejected(
-            f"{name} {moment:%Y-%m-%dT%H:%M:%SZ} is before {PRODUCT_EPOCH:%Y-%m-%d}, when no "
+            f"{name} {_shown(moment)} is before {PRODUCT_EPOCH:%Y-%m-%d}, when no "
             "kiosk existed: the kiosk's clock is wrong; set it and record the event again"
         )
     if moment - received_at > MAX_AHEAD:
         raise EventRejected(
-            f"{name} {moment:%Y-%m-%dT%H:%M:%SZ} is more than a day ahead of the central "
+            f"{name} {_shown(moment)} is more than a day ahead of the central "
             "store's clock: the kiosk's clock is wrong; set it and record the event again"
         )
 

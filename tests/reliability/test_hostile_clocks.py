@@ -111,6 +111,7 @@ def test_instants_outside_the_plausible_window_are_refused_and_nothing_breaks(ce
         assert words in reason and "the kiosk's clock is wrong" in reason, (name, reason)
     assert reasons["correction to 1970"].startswith("value 1970-01-01T00:00:00Z")
     assert reasons["appointment in 9999"].startswith("appointment_at 9999-12-31T23:59:59Z")
+    assert reasons["rating in year 1"].startswith("occurred_at 0001-01-01T00:00:00Z is before")
     assert _stored_ids(central_server) == {event["id"] for event in good}
     (row,) = central_server.rows(
         "SELECT last_heartbeat_at, backlog, version, clock_skew_s FROM devices")
@@ -166,7 +167,8 @@ def test_a_wait_checked_in_ahead_of_the_store_is_zero_not_negative(central_serve
 def _poisoned_store(data_dir: Path) -> dict:
     """A schema-3 store holding what the old ingest stored from lying kiosks: a heartbeat in
     year 9999 (the device row frozen on it), a visit called in 1970 (a wait of minus decades),
-    three ratings linked to one visit and one naming a visit that does not exist."""
+    one called ten minutes before its check-in (a wait of minus ten minutes), three ratings
+    linked to one visit and one naming a visit that does not exist."""
     data_dir.mkdir(parents=True)
     db = connect(database_path(data_dir))
     for migration in MIGRATIONS[:3]:
@@ -176,7 +178,8 @@ def _poisoned_store(data_dir: Path) -> dict:
     now = utc_now()
     received = to_rfc3339(now)
     checked_in = now - timedelta(minutes=40)
-    poisoned_visit, good_visit, waiting_visit = (str(uuid.uuid4()) for _ in range(3))
+    poisoned_visit, good_visit, waiting_visit, reversed_visit = (
+        str(uuid.uuid4()) for _ in range(4))
     kiosk = WireEvents()
     events = [
         kiosk.heartbeat("9999-12-31T23:59:59.000Z", backlog=3, version="0.9.0"),
@@ -186,6 +189,9 @@ def _poisoned_store(data_dir: Path) -> dict:
         kiosk.checked_in(good_visit, to_rfc3339(checked_in), ticket="A-002"),
         kiosk.called(good_visit, to_rfc3339(checked_in + timedelta(minutes=6))),
         kiosk.checked_out(good_visit, to_rfc3339(checked_in + timedelta(minutes=16))),
+        kiosk.checked_in(reversed_visit, to_rfc3339(checked_in), ticket="A-004"),
+        kiosk.called(reversed_visit, to_rfc3339(checked_in - timedelta(minutes=10))),
+        kiosk.checked_out(reversed_visit, to_rfc3339(checked_in + timedelta(minutes=10))),
         kiosk.checked_in(waiting_visit, to_rfc3339(now - timedelta(minutes=4)), ticket="A-003"),
     ]
     for event in events:
@@ -197,6 +203,8 @@ def _poisoned_store(data_dir: Path) -> dict:
          to_rfc3339(checked_in + timedelta(minutes=20)), wait_poisoned, "done"),
         (good_visit, "A-002", to_rfc3339(checked_in + timedelta(minutes=6)),
          to_rfc3339(checked_in + timedelta(minutes=16)), 6.0, "done"),
+        (reversed_visit, "A-004", events[8]["occurred_at"], events[9]["occurred_at"], -10.0,
+         "done"),
     ):
         db["visits"].insert({"id": visit_id, "device_id": device.id, "site": "Test Clinic",
                              "ticket": ticket, "checked_in_at": to_rfc3339(checked_in),
@@ -217,7 +225,8 @@ def _poisoned_store(data_dir: Path) -> dict:
     db.close()
     return {"device": device.id, "poisoned_visit": poisoned_visit, "good_visit": good_visit,
             "waiting_since": events[-1]["occurred_at"], "heartbeat": events[0]["id"],
-            "bad_called": events[2]["id"]}
+            "bad_called": events[2]["id"], "reversed_visit": reversed_visit,
+            "reversed_called": events[8]["id"]}
 
 
 def test_a_store_poisoned_before_the_rules_is_repaired_by_the_migration(tmp_path):
@@ -241,16 +250,20 @@ def test_a_store_poisoned_before_the_rules_is_repaired_by_the_migration(tmp_path
     result = answer.json()
     assert out_of_bounds(result, minutes_since(made["waiting_since"], utc_now())) == []
     assert result["wait_median_min"] == 6.0  # the 1970 call is set aside, not counted
-    assert result["response_rate"] == 50.0  # one of the two checked-out visits answered
+    assert result["response_rate"] == 33.33  # one of the three checked-out visits answered
     assert 3.5 <= result["longest_current_wait_min"] <= 4.6
-    assert {row["id"] for row in set_aside} == {made["heartbeat"], made["bad_called"]}
-    assert all("before 2020-01-01" in row["reason"] or "more than a day ahead" in row["reason"]
-               for row in set_aside)
+    reasons = {row["id"]: row["reason"] for row in set_aside}
+    assert set(reasons) == {made["heartbeat"], made["bad_called"], made["reversed_called"]}
+    assert "more than a day ahead" in reasons[made["heartbeat"]]
+    assert "is before 2020-01-01" in reasons[made["bad_called"]]
+    assert "put the visit's times out of order (called in " in reasons[made["reversed_called"]]
+    reversed_row = visits[made["reversed_visit"]]
+    assert reversed_row["called_at"] is None and reversed_row["wait_min"] is None
     poisoned = visits[made["poisoned_visit"]]
     assert poisoned["called_at"] is None and poisoned["wait_min"] is None
     assert linked == [{"visit_id": made["good_visit"], "n": 1}]
     assert device["last_heartbeat_at"] is None and device["clock_skew_s"] is None
-    assert device["seq_max"] == 8 and device["seq_stored"] == 6
+    assert device["seq_max"] == 11 and device["seq_stored"] == 8
     figures.record("hostile_clocks_repair", title="Hostile clocks: a poisoned store repaired",
                    figures={"events_set_aside": len(set_aside),
                             "pages_answering_200": len(statuses),
