@@ -8,11 +8,13 @@ import json
 import time
 import uuid
 from datetime import timedelta
+from functools import partial
 
 import requests
 
 from kiosk.timeutil import to_rfc3339, utc_now
-from sync.central import cli, ingest
+from sync.central import auth, cli, ingest
+from sync.central.storage import Store
 from sync.protocol import MAX_COUNT
 from tests.reliability import figures
 from tests.reliability.bounds import manager_session
@@ -172,3 +174,43 @@ def test_ranges_at_the_ends_of_the_calendar_are_a_422_with_a_sentence(central_se
     tomorrow = to_rfc3339(utc_now() + timedelta(days=1))
     assert requests.get(central_server.url("/api/v1/metrics"), params={"to": tomorrow},
                         headers=headers, timeout=10).status_code == 200
+
+
+def test_isolation_holds_inside_a_group_commit(tmp_path, monkeypatch):
+    # Two kiosks' batches sharing one transaction of the group-commit writer, as the server
+    # writes them under load: the unprojectable event of one is rejected alone, and every
+    # other event of both batches commits.
+    real = ingest.project_heartbeat
+
+    def failing_for_backlog_13(db, device, event, received_at):
+        if event.data["backlog"] == 13:
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        real(db, device, event, received_at)
+
+    monkeypatch.setattr(ingest, "project_heartbeat", failing_for_backlog_13)
+    store = Store(tmp_path / "central")
+    try:
+        with store.write() as db:
+            first, _ = auth.add_device(db, "Test Clinic", "Desk 1")
+            second, _ = auth.add_device(db, "Test Clinic", "Desk 2")
+        now = utc_now()
+        one, two = WireEvents(), WireEvents()
+        batches = {
+            first: [one.checked_in(str(uuid.uuid4()), to_rfc3339(now)),
+                    one.heartbeat(to_rfc3339(now), backlog=13)],
+            second: [two.heartbeat(to_rfc3339(now), backlog=1)],
+        }
+        writer = store.group_writer
+        # Holding the write lock keeps the writer waiting, so both land in one group.
+        with store.write_lock:
+            futures = [writer.submit(partial(ingest.store_prepared,
+                                             batch=ingest.prepare_batch(device, events, now)))
+                       for device, events in batches.items()]
+        results = [[result["status"] for result in future.result(10)] for future in futures]
+        stored = store.query("SELECT device_id, type FROM events ORDER BY device_id, type")
+    finally:
+        store.close()
+
+    assert results == [["stored", "rejected"], ["stored"]]
+    assert sorted((row["device_id"], row["type"]) for row in stored) == sorted(
+        [(first.id, "visit.checked_in"), (second.id, "device.heartbeat")])
