@@ -159,10 +159,13 @@ def _rebuild_device_health(db: Database, now: datetime) -> None:
             "rejected = :rejected, version = :version, clock_skew_s = :skew "
             "WHERE id = :id", {**values, "id": device_id},
         )
+    # Numbers below the oldest event kept or set aside count as stored: a purge may have
+    # deleted them. Those set aside count as missing, as a rejected event's number does.
     db.execute(
-        "UPDATE devices SET seq_max = (SELECT MAX(device_seq) FROM events e "
-        "WHERE e.device_id = devices.id), seq_stored = (SELECT COUNT(*) FROM events e "
-        "WHERE e.device_id = devices.id), seq_reversals = 0"
+        "UPDATE devices SET (seq_max, seq_stored, seq_reversals) = (SELECT MAX(device_seq), "
+        "SUM(kept) + MIN(device_seq) - 1, 0 FROM (SELECT device_seq, 1 AS kept FROM events "
+        "WHERE device_id = devices.id UNION ALL SELECT device_seq, 0 FROM events_set_aside "
+        "WHERE device_id = devices.id))"
     )
 
 

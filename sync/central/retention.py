@@ -6,6 +6,7 @@ store runs ``python main.py purge --data DIR [--days 400]`` (from cron or a syst
 Events and ratings go by ``occurred_at``, visits by check-in time (a visit never checked in,
 whose other events are all older, goes by its last update). The dashboard's rollups follow by
 their own triggers. Device, site and login records are not data about visits and stay.
+Events set aside by migration 4 (``sync.central.repair``) go by when they were received.
 """
 
 from __future__ import annotations
@@ -32,5 +33,9 @@ def purge(db: Database, retention_days: int, now: datetime) -> dict[str, int]:
             "DELETE FROM visits WHERE checked_in_at < ? "
             "OR (checked_in_at IS NULL AND updated_at < ?)",
             [cutoff, cutoff],
+        ).rowcount,
+        # Their own instants are the implausible ones, so they go by when they arrived.
+        "events_set_aside": db.execute(
+            "DELETE FROM events_set_aside WHERE received_at < ?", [cutoff]
         ).rowcount,
     }

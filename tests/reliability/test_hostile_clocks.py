@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kiosk.timeutil import to_rfc3339, utc_now
-from sync.central import auth
+from sync.central import auth, retention
 from sync.central.migrations import MIGRATIONS
-from sync.central.storage import connect, database_path
+from sync.central.storage import Store, connect, database_path
 from sync.protocol import MAX_AHEAD, PRODUCT_EPOCH
 from tests.reliability import figures
 from tests.reliability.bounds import (
@@ -264,6 +264,13 @@ def test_a_store_poisoned_before_the_rules_is_repaired_by_the_migration(tmp_path
     assert linked == [{"visit_id": made["good_visit"], "n": 1}]
     assert device["last_heartbeat_at"] is None and device["clock_skew_s"] is None
     assert device["seq_max"] == 11 and device["seq_stored"] == 8
+    store = Store(data_dir)  # what is set aside is purged with the rest, by when it arrived
+    try:
+        with store.write() as db:
+            purged = retention.purge(db, 1, utc_now() + timedelta(days=2))
+        assert purged["events_set_aside"] == 3
+    finally:
+        store.close()
     figures.record("hostile_clocks_repair", title="Hostile clocks: a poisoned store repaired",
                    figures={"events_set_aside": len(set_aside),
                             "pages_answering_200": len(statuses),
