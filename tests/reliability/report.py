@@ -79,7 +79,8 @@ SCENARIOS: list[tuple[str, str, Describe]] = [
         f"{f['events_stored']} events stored; every figure within bounds, no visit out of "
         "order, one rating per visit, dashboard 200")),
     ("hostile_clocks_repair", "A store poisoned before the rules", lambda f: (
-        "heartbeat in 9999, a call in 1970, 3 ratings on one visit, one on no visit",
+        "heartbeat in 9999, a call in 1970, a call before its check-in, 3 ratings on one "
+        "visit, one on no visit",
         f"migration 4: {f['events_set_aside']} events set aside, "
         f"{f['pages_answering_200']} pages 200, median {f['wait_median_min_after']} min, "
         f"response rate {f['response_rate_after']}%")),
