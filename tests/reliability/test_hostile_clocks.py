@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import requests
@@ -20,7 +20,7 @@ from kiosk.timeutil import to_rfc3339, utc_now
 from sync.central import auth, retention
 from sync.central.migrations import MIGRATIONS
 from sync.central.storage import Store, connect, database_path
-from sync.protocol import MAX_AHEAD, PRODUCT_EPOCH
+from sync.protocol import MAX_AHEAD, PRODUCT_EPOCH, EventRejected, validate_event
 from tests.reliability import figures
 from tests.reliability.bounds import (
     dashboard_statuses,
@@ -401,3 +401,38 @@ def test_any_instants_and_orders_keep_every_figure_in_bounds(central_server):
     figures.record("hostile_clocks_property", title="Hostile clocks: any instants, any order",
                    figures={"examples": _Shared.count, "events_stored": stored},
                    seconds=time.monotonic() - started)
+
+
+RECEIVED = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)  # the store's clock, pinned
+OFFSETS = st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59).map(
+    lambda minutes: timezone(timedelta(minutes=minutes)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(moment=st.one_of(
+    # Mostly around the window's edges, some anywhere in the calendar.
+    st.datetimes(min_value=datetime(2019, 12, 30), max_value=datetime(2020, 1, 3),
+                 timezones=OFFSETS),
+    st.datetimes(min_value=datetime(2026, 11, 30), max_value=datetime(2026, 12, 4),
+                 timezones=OFFSETS),
+    st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31),
+                 timezones=OFFSETS),
+),
+       fraction=st.sampled_from(["", ".1", ".123", ".123456789"]))
+def test_any_strict_instant_is_accepted_exactly_inside_the_window(moment, fraction):
+    whole = moment.replace(microsecond=0)
+    text = whole.replace(tzinfo=None).isoformat() + fraction + whole.isoformat()[19:]
+    event = {**WireEvents().heartbeat(text), "occurred_at": text}
+    instant = whole.astimezone(UTC)
+    try:
+        validate_event(event, RECEIVED)
+    except EventRejected as error:
+        reason = str(error)
+    else:
+        reason = None
+    if instant < PRODUCT_EPOCH:
+        assert reason is not None and "is before 2020-01-01" in reason
+    elif instant - RECEIVED > MAX_AHEAD + timedelta(seconds=1):
+        assert reason is not None and "more than a day ahead" in reason
+    elif instant - RECEIVED <= MAX_AHEAD:
+        assert reason is None
