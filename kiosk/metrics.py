@@ -213,8 +213,14 @@ def by_wait_bucket(ratings: Iterable[RatingRow]) -> list[dict]:
 
 
 def response_rate(linked_ratings: int, checked_out_visits: int) -> float | None:
-    """Ratings linked to a visit / checked-out visits, as a percentage."""
-    return _round(pct(linked_ratings, checked_out_visits))
+    """Ratings linked to a visit / checked-out visits, as a percentage (0-100).
+
+    A visit has at most one linked rating, so over one set of visits the ratio cannot pass
+    100%. Over a time range the two counts select by different instants (ratings by when they
+    were given, visits by check-in), so a visit checked in just before the range and rated
+    inside it could tip it over: at most every checked-out visit responded.
+    """
+    return _round(pct(min(linked_ratings, checked_out_visits), checked_out_visits))
 
 
 def report(

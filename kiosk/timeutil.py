@@ -30,7 +30,11 @@ def parse_rfc3339(text: str) -> datetime:
         raise ValueError(f"{text!r} is not an RFC 3339 timestamp") from None
     if moment.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone offset (add 'Z' for UTC)")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 is a valid text whose UTC instant is before year 1.
+        raise ValueError(f"{text!r} is outside the years 1 to 9999 once moved to UTC") from None
 
 
 def parse_optional(text: str | None) -> datetime | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kiosk.timeutil import parse_rfc3339
@@ -24,10 +25,27 @@ VISIT_FIELDS = ("checked_in_at", "called_at", "checked_out_at")
 CANCEL_REASONS = ("cancelled", "no_show")
 # What `visit.undone` may take back: the visit's latest state change.
 UNDOABLE_TYPES = ("visit.checked_in", "visit.called", "visit.checked_out", "visit.cancelled")
-TICKET_PATTERN = re.compile(r"^[A-Z]{1,3}-\d{1,4}$")
+# ASCII digits only (``\d`` takes Arabic-Indic ones too) and matched whole (``$`` lets a
+# trailing newline through): a ticket is printed and read out at the desk.
+TICKET_PATTERN = re.compile(r"[A-Z]{1,3}-[0-9]{1,4}")
 TAG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_TAGS = 6
-VERSION_PATTERN = re.compile(r"^[0-9A-Za-z.+-]{1,32}$")
+VERSION_PATTERN = re.compile(r"[0-9A-Za-z.+-]{1,32}")
+# A heartbeat's counts (events waiting in the outbox, events quarantined): a kiosk holds far
+# fewer; the bound keeps every count inside SQLite's 64-bit integers and every sum of them.
+MAX_COUNT = 10**9
+# RFC 3339's date-time, strictly: ASCII digits, 'T' between date and time, seconds present,
+# a 'Z' or a ±hh:mm offset. ISO 8601's other spellings (week dates, basic format, a space for
+# the 'T') are refused, so every end reads an instant the same way.
+RFC3339_INSTANT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+# The plausible window for any instant a kiosk sends: nothing happened before the product
+# existed, and no kiosk's clock may run more than a day ahead of the store's. Outside it the
+# event is refused (never stored), so no figure and no device row can be built on it.
+PRODUCT_EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
+MAX_AHEAD = timedelta(days=1)
 # The shape ``str(uuid.UUID(...))`` produces; every kiosk sends it, so most ids need no parsing.
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -88,51 +106,82 @@ def _check_uuid(value: Any, name: str) -> str:
         raise EventRejected(f"{name} {value!r} is not a UUID") from None
 
 
-def _check_instant(value: Any, name: str) -> str:
+def parse_wire_instant(value: Any) -> datetime:
+    """A strict RFC 3339 instant as a UTC datetime; ValueError with a sentence if not."""
+    if not isinstance(value, str) or not RFC3339_INSTANT.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an RFC 3339 instant like 2026-11-23T09:15:02Z "
+            "(date, 'T', time with seconds, then 'Z' or an offset like +01:00)"
+        )
+    return parse_rfc3339(value)
+
+
+def _check_instant(value: Any, name: str, received_at: datetime | None = None) -> str:
     try:
-        parse_rfc3339(value)
+        moment = parse_wire_instant(value)
     except ValueError as error:
         raise EventRejected(f"{name}: {error}") from None
+    if received_at is not None:
+        check_plausible(moment, name, received_at)
     return value
+
+
+def _shown(moment: datetime) -> str:
+    # isoformat, not strftime: strftime writes year 1 as '1', not '0001'.
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def check_plausible(moment: datetime, name: str, received_at: datetime) -> None:
+    """EventRejected unless ``moment`` lies in the plausible window (see PRODUCT_EPOCH)."""
+    if moment < PRODUCT_EPOCH:
+        raise EventRejected(
+            f"{name} {_shown(moment)} is before {PRODUCT_EPOCH:%Y-%m-%d}, when no "
+            "kiosk existed: the kiosk's clock is wrong; set it and record the event again"
+        )
+    if moment - received_at > MAX_AHEAD:
+        raise EventRejected(
+            f"{name} {_shown(moment)} is more than a day ahead of the central "
+            "store's clock: the kiosk's clock is wrong; set it and record the event again"
+        )
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _data_checked_in(data: dict) -> None:
+def _data_checked_in(data: dict, received_at: datetime | None) -> None:
     _check_keys(data, ("ticket", "appointment_at"), ("ticket",), "data of visit.checked_in")
     ticket = data["ticket"]
-    if not isinstance(ticket, str) or not TICKET_PATTERN.match(ticket):
+    if not isinstance(ticket, str) or not TICKET_PATTERN.fullmatch(ticket):
         raise EventRejected(f"ticket {ticket!r} is not a ticket code like 'A-017'")
     if data.get("appointment_at") is not None:
-        _check_instant(data["appointment_at"], "appointment_at")
+        _check_instant(data["appointment_at"], "appointment_at", received_at)
 
 
-def _data_empty(data: dict) -> None:
+def _data_empty(data: dict, received_at: datetime | None) -> None:
     _check_keys(data, (), (), "data (must be {})")
 
 
-def _data_cancelled(data: dict) -> None:
+def _data_cancelled(data: dict, received_at: datetime | None) -> None:
     _check_keys(data, ("reason",), ("reason",), "data of visit.cancelled")
     if data["reason"] not in CANCEL_REASONS:
         raise EventRejected(f"reason {data['reason']!r} is not one of {', '.join(CANCEL_REASONS)}")
 
 
-def _data_corrected(data: dict) -> None:
+def _data_corrected(data: dict, received_at: datetime | None) -> None:
     _check_keys(data, ("field", "value"), ("field", "value"), "data of visit.corrected")
     if data["field"] not in VISIT_FIELDS:
         raise EventRejected(f"field {data['field']!r} is not one of {', '.join(VISIT_FIELDS)}")
-    _check_instant(data["value"], "value")
+    _check_instant(data["value"], "value", received_at)
 
 
-def _data_undone(data: dict) -> None:
+def _data_undone(data: dict, received_at: datetime | None) -> None:
     _check_keys(data, ("action",), ("action",), "data of visit.undone")
     if data["action"] not in UNDOABLE_TYPES:
         raise EventRejected(f"action {data['action']!r} is not one of {', '.join(UNDOABLE_TYPES)}")
 
 
-def _data_rating(data: dict) -> None:
+def _data_rating(data: dict, received_at: datetime | None) -> None:
     _check_keys(data, ("score", "scale", "tags", "misuse"), ("score", "scale"), "data of rating")
     scale, score = data["scale"], data["score"]
     if not _is_int(scale) or scale not in (4, 5):
@@ -143,19 +192,20 @@ def _data_rating(data: dict) -> None:
     if not isinstance(tags, list) or len(tags) > MAX_TAGS:
         raise EventRejected(f"tags must be a list of at most {MAX_TAGS} tag names")
     for tag in tags:
-        if not isinstance(tag, str) or not TAG_PATTERN.match(tag):
+        if not isinstance(tag, str) or not TAG_PATTERN.fullmatch(tag):
             raise EventRejected(f"tag {tag!r} is not a tag name like 'waiting_time'")
     if not isinstance(data.get("misuse", False), bool):
         raise EventRejected("misuse must be true or false")
 
 
-def _data_heartbeat(data: dict) -> None:
+def _data_heartbeat(data: dict, received_at: datetime | None) -> None:
     _check_keys(data, ("backlog", "version", "rejected"), ("backlog", "version"), "heartbeat")
     for key in ("backlog", "rejected"):
-        if key in data and (not _is_int(data[key]) or data[key] < 0):
-            raise EventRejected(f"{key} must be a whole number ≥ 0")
-    if not isinstance(data["version"], str) or not VERSION_PATTERN.match(data["version"]):
-        raise EventRejected(f"version {data['version']!r} is not a version string")
+        if key in data and (not _is_int(data[key]) or not 0 <= data[key] <= MAX_COUNT):
+            raise EventRejected(f"{key} must be a whole number from 0 to {MAX_COUNT}")
+    version = data["version"]
+    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version):
+        raise EventRejected(f"version {version!r} is not a version string")
 
 
 DATA_VALIDATORS = {
@@ -172,8 +222,12 @@ EVENT_TYPES = tuple(DATA_VALIDATORS)
 VISIT_EVENT_TYPES = tuple(t for t in EVENT_TYPES if t.startswith("visit."))
 
 
-def validate_event(obj: Any) -> Event:
-    """Return the event if it follows the wire format; raise EventRejected with a reason if not."""
+def validate_event(obj: Any, received_at: datetime | None = None) -> Event:
+    """Return the event if it follows the wire format; raise EventRejected with a reason if not.
+
+    With ``received_at`` (the store's clock when the batch arrived), every instant of the
+    event (``occurred_at`` and any inside ``data``) must also lie in the plausible window.
+    """
     if not isinstance(obj, dict):
         raise EventRejected("an event must be a JSON object")
     _check_keys(obj, EVENT_FIELDS, EVENT_FIELDS[:4] + ("data",), "event")
@@ -184,7 +238,7 @@ def validate_event(obj: Any) -> Event:
     kind = obj["type"]
     if not isinstance(kind, str) or kind not in DATA_VALIDATORS:
         raise EventRejected(f"unknown event type {kind!r}")
-    occurred_at = _check_instant(obj["occurred_at"], "occurred_at")
+    occurred_at = _check_instant(obj["occurred_at"], "occurred_at", received_at)
     visit_id = obj.get("visit_id")
     if visit_id is not None:
         visit_id = _check_uuid(visit_id, "visit_id")
@@ -195,5 +249,5 @@ def validate_event(obj: Any) -> Event:
     data = obj["data"]
     if not isinstance(data, dict):
         raise EventRejected("data must be a JSON object")
-    DATA_VALIDATORS[kind](data)
+    DATA_VALIDATORS[kind](data, received_at)
     return Event(event_id, seq, kind, occurred_at, visit_id, data)

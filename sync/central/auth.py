@@ -95,11 +95,18 @@ def revoke_device(db: Database, device_id: str) -> None:
 
 
 def list_devices(db: Database) -> list[dict]:
-    """Every device with its health (never its token hash)."""
+    """Every device with its health (never its token hash).
+
+    ``seq_missing``: sequence numbers below the highest stored that were never stored (events
+    the store rejected keep their number, or events not sent yet); ``seq_late``: events that
+    arrived after one with a higher number had (a resend, or a kiosk's outbox rebuilt).
+    """
     return list(
         db.query(
             "SELECT id, site, name, revoked, created_at, last_seen_at, last_heartbeat_at, "
-            "backlog, rejected, version, clock_skew_s FROM devices ORDER BY site, name"
+            "backlog, rejected, version, clock_skew_s, seq_max, "
+            "seq_max - seq_stored AS seq_missing, seq_reversals AS seq_late "
+            "FROM devices ORDER BY site, name"
         )
     )
 

@@ -84,9 +84,17 @@ def _has_lone_surrogate(body: bytes, document: Any) -> bool:
 def parse_batch(body: bytes) -> list[Any]:
     """The batch's list of events (each still unvalidated); HTTPException with a sentence."""
     try:
-        document = json.loads(body)
-    except UnicodeDecodeError:
-        raise HTTPException(400, "The request body is not UTF-8 encoded JSON.") from None
+        # Strict UTF-8 first: json.loads(bytes) would let the bytes of a UTF-16 surrogate
+        # (ED A0 80) through as text that can be stored but never encoded again for the answer.
+        text = body.decode("utf-8-sig")  # strict, and a leading BOM is read as before
+    except UnicodeDecodeError as error:
+        raise HTTPException(
+            400,
+            f"The request body is not UTF-8 encoded JSON (byte {error.start} cannot be read "
+            "as UTF-8).",
+        ) from None
+    try:
+        document = json.loads(text)
     except json.JSONDecodeError as error:
         raise HTTPException(
             400,

@@ -29,9 +29,13 @@ from sync.central.projections import (
     insert_ratings,
     insert_rows,
     is_clock_suspect,
+    order_events,
     project_heartbeat,
     project_rating,
     project_visit,
+    record_sequence,
+    replay_visit,
+    times_out_of_order,
     upsert_visits,
 )
 from sync.central.storage import Store
@@ -105,10 +109,29 @@ def _visits_with_ratings(db: Database, visit_ids: list[str]) -> set[str]:
     return {row[0] for row in _column_where_in(db, sql, [], visit_ids)}
 
 
-def _validated(raw: Any, device: Device) -> Event | str:
+def _seqs_stored(db: Database, device: Device, seqs: list[int]) -> dict[int, str]:
+    """device_seq -> the id of this device's event stored with it."""
+    sql = "SELECT device_seq, id FROM events WHERE device_id = ? AND device_seq IN ({})"
+    return dict(_column_where_in(db, sql, [device.id], seqs))
+
+
+def _stored_visit_events(db: Database, visit_ids: list[str]) -> dict[str, list[dict]]:
+    """Per visit, its stored events as rows ``project_visit`` reads."""
+    found: dict[str, list[dict]] = {visit_id: [] for visit_id in visit_ids}
+    sql = ("SELECT visit_id, device_id, device_seq, type, occurred_at, data FROM events "
+           "WHERE type LIKE 'visit.%' AND visit_id IN ({})")
+    for visit_id, device_id, seq, kind, occurred_at, data in _column_where_in(
+        db, sql, [], visit_ids
+    ):
+        found[visit_id].append({"device_id": device_id, "device_seq": seq, "type": kind,
+                                "occurred_at": occurred_at, "data": data})
+    return found
+
+
+def _validated(raw: Any, device: Device, received_at: datetime) -> Event | str:
     """The event, or the reason it is rejected."""
     try:
-        event = validate_event(raw)
+        event = validate_event(raw, received_at)
     except EventRejected as error:
         return str(error)
     except Exception:
@@ -160,7 +183,7 @@ def prepare_batch(device: Device, raw_events: list[Any], received_at: datetime) 
     suspect_after = to_rfc3339(received_at + FUTURE_TOLERANCE)
     entries: list = []
     for raw in raw_events:
-        event = _validated(raw, device)
+        event = _validated(raw, device, received_at)
         if not isinstance(event, Event):
             entries.append({"id": _echo_id(raw), "status": REJECTED, "reason": event})
             continue
@@ -187,22 +210,82 @@ def ingest_batch(
 
 def store_prepared(db: Database, batch: PreparedBatch) -> list[dict]:
     """Store and project a prepared batch inside the caller's open transaction (which must
-    commit before the results are sent); one result per event, in the order sent."""
+    commit before the results are sent); one result per event, in the order sent.
+
+    Every rule an event can break is checked before it is written, so a batch normally goes
+    in whole. Should projecting it fail all the same (a bug, a value SQLite cannot hold), the
+    batch is rolled back to where it started and stored again one event at a time, each in a
+    savepoint of its own: the event that fails is rejected alone and the others are stored.
+    The kiosk would otherwise resend the batch forever, and everything behind it would wait.
+    """
+    conn = db.conn
+    conn.execute("SAVEPOINT ingest_batch")
+    try:
+        results = _store_checked(db, batch)
+    except Exception:
+        if not conn.in_transaction:
+            raise  # SQLite rolled the whole transaction back: nothing to isolate any more
+        conn.execute("ROLLBACK TO ingest_batch")
+        conn.execute("RELEASE ingest_batch")
+        logger.exception("a batch from device %s failed; storing it event by event",
+                         batch.device.id)
+        return _store_one_by_one(db, batch)
+    conn.execute("RELEASE ingest_batch")
+    return results
+
+
+UNSTORABLE = "the event could not be stored; it was set aside (the server log has why)"
+
+
+def _store_one_by_one(db: Database, batch: PreparedBatch) -> list[dict]:
+    conn = db.conn
+    results: list[dict] = []
+    for entry in batch.entries:
+        single = PreparedBatch(batch.device, batch.received_at, [entry])
+        conn.execute("SAVEPOINT ingest_event")
+        try:
+            results += _store_checked(db, single)
+        except Exception:
+            if not conn.in_transaction:
+                raise
+            conn.execute("ROLLBACK TO ingest_event")
+            logger.exception("an event from device %s could not be stored", batch.device.id)
+            echo = entry.echo_id if isinstance(entry, _Prepared) else entry.get("id")
+            results.append({"id": echo, "status": REJECTED, "reason": UNSTORABLE})
+        conn.execute("RELEASE ingest_event")
+    return results
+
+
+def _rejected(entry: _Prepared, reason: str) -> dict:
+    return {"id": entry.echo_id, "status": REJECTED, "reason": reason}
+
+
+def _store_checked(db: Database, batch: PreparedBatch) -> list[dict]:
     device = batch.device
     results: list[dict] = []
     valid = [entry for entry in batch.entries if isinstance(entry, _Prepared)]
     # What each event is checked against is the store as it was before this batch, read in
-    # three queries for the whole batch rather than one or two per event.
+    # a few queries for the whole batch rather than one or two per event.
     stored_before = _already_stored(db, device, list({entry.event.id: None for entry in valid}))
-    visit_ids = list({
+    seqs_before = _seqs_stored(db, device, list({entry.event.device_seq: None for entry in valid}))
+    named_visits = list({
         entry.event.visit_id: None for entry in valid if entry.event.visit_id is not None
     })
-    foreign_visits = _visits_of_other_sites(db, device, visit_ids)
+    foreign_visits = _visits_of_other_sites(db, device, named_visits)
+    visit_ids = list({
+        entry.event.visit_id: None for entry in valid if entry.event.type.startswith("visit.")
+    })
+    # A visit none of whose events was stored before this batch has exactly the events this
+    # batch stores (all of this device's): replay those without reading them back.
+    visits_seen_before = _visits_with_events(db, visit_ids) if visit_ids else set()
+    stored_events = _stored_visit_events(db, list(visits_seen_before)) if visits_seen_before \
+        else {}
     received_text = batch.received_text
     rows: list[tuple] = []
     stored_ids: set[str] = set()
-    # Per visit, its stored events as rows ``project_visit`` reads (ordered set of visits:
-    # each visit replayed once per batch).
+    seqs_taken: dict[int, str] = {}
+    # Per visit, the batch's accepted events as rows ``project_visit`` reads (ordered set of
+    # visits: each visit replayed once per batch).
     visits_touched: dict[str, list[dict]] = {}
     ratings: list[tuple[Event, str]] = []
     heartbeats: list[Event] = []
@@ -212,32 +295,49 @@ def store_prepared(db: Database, batch: PreparedBatch) -> list[dict]:
             continue
         event = entry.event
         if event.visit_id is not None and event.visit_id in foreign_visits:
-            reason = (f"visit {event.visit_id} belongs to another site; a device writes only "
-                      "its own site's visits")
-            results.append({"id": entry.echo_id, "status": REJECTED, "reason": reason})
+            results.append(_rejected(entry, (
+                f"visit {event.visit_id} belongs to another site; a device writes only "
+                "its own site's visits")))
             continue
         if event.id in stored_before or event.id in stored_ids:
             results.append({"id": entry.echo_id, "status": DUPLICATE})
             continue
-        stored_ids.add(event.id)
+        taken_by = seqs_before.get(event.device_seq) or seqs_taken.get(event.device_seq)
+        if taken_by is not None:
+            results.append(_rejected(entry, (
+                f"device_seq {event.device_seq} was already used by event {taken_by}: each "
+                "event of a device needs a sequence number of its own (was the kiosk's "
+                "database reset while keeping its token? enrol it again)")))
+            continue
         occurred_text = entry.occurred_at
+        visit_row = None
+        if event.type.startswith("visit."):
+            visit_row = {"device_id": device.id, "device_seq": event.device_seq,
+                         "type": event.type, "occurred_at": occurred_text, "data": event.data}
+            accepted = visits_touched.get(event.visit_id, [])
+            problem = times_out_of_order(
+                replay_visit(order_events([*stored_events.get(event.visit_id, ()),
+                                           *accepted, visit_row]))
+            )
+            if problem is not None:
+                results.append(_rejected(entry, (
+                    f"{event.type} would put the visit's times out of order ({problem}): times "
+                    "must run check-in, then called in, then check-out")))
+                continue
+        stored_ids.add(event.id)
+        seqs_taken[event.device_seq] = event.id
         rows.append((device.id, event.id, event.device_seq, event.type, occurred_text,
                      received_text, event.visit_id, entry.data_text, int(entry.clock_suspect)))
         results.append({"id": entry.echo_id, "status": STORED})
-        if event.type.startswith("visit."):
-            visits_touched.setdefault(event.visit_id, []).append({
-                "device_id": device.id, "device_seq": event.device_seq, "type": event.type,
-                "occurred_at": occurred_text, "data": event.data,
-            })
+        if visit_row is not None:
+            visits_touched.setdefault(event.visit_id, []).append(visit_row)
         elif event.type == "rating.submitted":
             ratings.append((event, occurred_text))
         elif event.type == "device.heartbeat":
             heartbeats.append(event)
-    # A visit none of whose events was stored before this batch has exactly the events this
-    # batch stores (all of this device's): replay those without reading them back.
-    visits_seen_before = _visits_with_events(db, list(visits_touched)) if visits_touched else set()
-    # Every id was checked above (against the store and within the batch), so a plain INSERT
-    # cannot meet a conflict; if it ever did, the batch fails whole rather than half-stored.
+    # Every id and sequence number was checked above (against the store and within the
+    # batch), so a plain INSERT cannot meet a conflict; if it ever did, the batch is stored
+    # again event by event (see store_prepared).
     insert_rows(db, INSERT_EVENTS_HEAD, rows)
     device_site = None
     if len(visits_seen_before) < len(visits_touched):
@@ -247,24 +347,31 @@ def store_prepared(db: Database, batch: PreparedBatch) -> list[dict]:
     rated = _visits_with_ratings(db, list(visits_touched)) if visits_touched else set()
     visit_rows: dict[str, dict] = {}
     pending_visits: list[dict] = []
+    rated_next = {event.visit_id for event, _ in ratings if event.visit_id is not None}
     # Visits first, so a rating in the same batch as its checkout finds the visit.
     for visit_id, events in visits_touched.items():
         if visit_id in visits_seen_before:
             visit_rows[visit_id] = project_visit(
                 db, visit_id, received_text, has_ratings=visit_id in rated,
                 pending_upserts=pending_visits,
+                all_events=[*stored_events[visit_id], *events],
+                rated_next=visit_id in rated_next,
             )
         else:
             visit_rows[visit_id] = project_visit(
                 db, visit_id, received_text, only_events=events, device_site=device_site,
                 has_ratings=visit_id in rated, pending_upserts=pending_visits,
+                rated_next=visit_id in rated_next,
             )
     upsert_visits(db, pending_visits)
     pending_ratings: list[tuple] = []
+    linked_here: set[str] = set()
     for event, occurred_text in ratings:
-        project_rating(db, device, event, occurred_text, visit_rows, pending_ratings)
+        project_rating(db, device, event, occurred_text, visit_rows, pending_ratings,
+                       linked_here)
     insert_ratings(db, pending_ratings)
     for event in heartbeats:
         project_heartbeat(db, device, event, batch.received_at)
+    record_sequence(db, device, [row[2] for row in rows])
     db.execute("UPDATE devices SET last_seen_at = ? WHERE id = ?", [received_text, device.id])
     return results

@@ -10,15 +10,20 @@ from ``kiosk.metrics.WAIT_BUCKETS`` so the SQL cannot drift from the definition.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
 from kiosk import metrics
 from kiosk.timeutil import parse_rfc3339, to_rfc3339
 from sync.central.sites import get_site, list_sites
+from sync.protocol import MAX_AHEAD
 
 DEFAULT_RANGE = timedelta(hours=24)
+# A range's ends must leave room for the day of arithmetic done around them (the default
+# 24 hours, whole hours, local days) inside Python's years 1-9999.
+EARLIEST_BOUND = datetime(1, 1, 2, tzinfo=UTC)
+LATEST_BOUND = datetime(9999, 12, 30, tzinfo=UTC)
 # A heartbeat's received_at - occurred_at smaller than this is transit, not a wrong clock.
 CLOCK_SKEW_TOLERANCE_S = 120.0
 
@@ -46,11 +51,16 @@ def parse_range(
             f"'to' must be an RFC 3339 instant like 2026-11-23T09:00:00Z ({error})"
         ) from None
     try:
-        start = parse_rfc3339(from_text) if from_text else end - DEFAULT_RANGE
+        start = parse_rfc3339(from_text) if from_text else max(end, EARLIEST_BOUND) - DEFAULT_RANGE
     except ValueError as error:
         raise InvalidRange(
             f"'from' must be an RFC 3339 instant like 2026-11-23T09:00:00Z ({error})"
         ) from None
+    for name, moment in (("to", end), ("from", start)):
+        if not EARLIEST_BOUND <= moment <= LATEST_BOUND:
+            raise InvalidRange(
+                f"'{name}' must lie between {EARLIEST_BOUND.date()} and {LATEST_BOUND.date()}"
+            )
     if start >= end:
         raise InvalidRange("'from' must be before 'to'")
     return start, end
@@ -66,7 +76,17 @@ def on_server_clock(device_instant: datetime, clock_skew_s: float | None) -> dat
     """
     if clock_skew_s is None or abs(clock_skew_s) < CLOCK_SKEW_TOLERANCE_S:
         return device_instant
+    if clock_skew_s < -MAX_AHEAD.total_seconds():
+        # Only a heartbeat from before the plausible window (migration 4 repairs those) can
+        # say a kiosk runs more than a day ahead; trusting it would invent a wait of years.
+        return device_instant
     return device_instant + timedelta(seconds=clock_skew_s)
+
+
+def current_wait_min(checked_in_at: datetime, clock_skew_s: float | None, now: datetime) -> float:
+    """How long a visit still waiting has waited by now, on the store's clock; never below 0
+    (a check-in stamped a little ahead of the store's clock has not started waiting yet)."""
+    return max(0.0, metrics.minutes_between(on_server_clock(checked_in_at, clock_skew_s), now))
 
 
 HOUR = timedelta(hours=1)
@@ -147,7 +167,7 @@ def visit_figures(db: Database, query: MetricsQuery, target_min: float, now: dat
             )
         )
     current = [
-        metrics.minutes_between(on_server_clock(parse_rfc3339(checked_in_at), skew), now)
+        current_wait_min(parse_rfc3339(checked_in_at), skew, now)
         for checked_in_at, skew in _still_waiting(db, query, waiting_ranges, edges)
     ]
     result = {"visits": visits, "checked_out": checked_out}
@@ -176,7 +196,8 @@ def _still_waiting(
             "SELECT checked_in_at, "
             "(SELECT clock_skew_s FROM devices WHERE devices.id = visits.device_id) "
             "FROM visits WHERE site = ? AND checked_in_at >= ? AND checked_in_at < ? "
-            f"AND voided = 0 AND cancel_reason IS NULL AND called_at IS NULL {device}",
+            "AND voided = 0 AND cancel_reason IS NULL AND called_at IS NULL "
+            f"AND checked_out_at IS NULL {device}",
             [site, a, b, *device_params],
         ).fetchall()
     return found

@@ -153,7 +153,19 @@ def _v3_visit_hour_versions(db: Database) -> None:
     version_visit_hours(db)
 
 
-MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions)
+def _v4_plausible_time(db: Database) -> None:
+    # The sequence's health per device (numbers missing, numbers arriving late); then the
+    # store is repaired of what the plausible-time and visit rules now refuse (see
+    # sync.central.repair).
+    from kiosk.timeutil import utc_now
+    from sync.central.repair import repair_store
+
+    for column in ("seq_max", "seq_stored", "seq_reversals"):
+        db.execute(f"ALTER TABLE devices ADD COLUMN {column} INTEGER")
+    repair_store(db, utc_now())
+
+
+MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions, _v4_plausible_time)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

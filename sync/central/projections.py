@@ -110,7 +110,23 @@ def visit_status(state: dict) -> str:
     return "waiting"
 
 
-def _ordered(events: list[dict]) -> list[dict]:
+ORDERED_FIELDS = (("checked_in_at", "check-in"), ("called_at", "called in"),
+                  ("checked_out_at", "check-out"))
+
+
+def times_out_of_order(state: dict) -> str | None:
+    """What is out of order in a replayed visit's times (the kiosk model's rule: check-in,
+    then called in, then check-out; equal instants allowed), or None when all is in order."""
+    present = [(state[field], words) for field, words in ORDERED_FIELDS if state[field]]
+    for (earlier, earlier_words), (later, later_words) in zip(present, present[1:], strict=False):
+        # Stored instants share one fixed shape, so comparing the texts compares the times.
+        if later < earlier:
+            return f"{later_words} {later} is before {earlier_words} {earlier}"
+    return None
+
+
+def order_events(events: list[dict]) -> list[dict]:
+    """A visit's events in replay order (see the module docstring)."""
     if len({event["device_id"] for event in events}) <= 1:
         return sorted(events, key=lambda event: event["device_seq"])
     return sorted(events, key=lambda event: (event["occurred_at"], event["device_seq"]))
@@ -141,6 +157,8 @@ def project_visit(
     device_site: tuple | None = None,
     has_ratings: bool = True,
     pending_upserts: list[dict] | None = None,
+    all_events: list[dict] | None = None,
+    rated_next: bool = False,
 ) -> dict:
     """Rebuild one visit's row from its events, then keep its ratings' cached wait in step.
 
@@ -152,20 +170,25 @@ def project_visit(
     ``pending_upserts``: the row is added there for the caller to write with
     :func:`upsert_visits` (before anything reads ``visits`` again) instead of written now;
     keeping ratings in step reads only ``ratings``, so it need not wait for the row.
+    ``all_events``: every stored event of the visit (any devices'), already read by the
+    caller, so they are not read again.
+    ``rated_next``: a rating naming this visit is about to be stored (the desk's own, in the
+    same batch), so no waiting rating from a tablet is paired with it meanwhile.
     """
     if only_events is not None:
-        events = _ordered(only_events)
+        events = order_events(only_events)
         site = device_site
         check_in = next((e for e in events if e["type"] == "visit.checked_in"), events[0])
     else:
-        events = list(
-            db.query(
-                "SELECT device_id, device_seq, type, occurred_at, data FROM events "
-                "WHERE visit_id = ? AND type LIKE 'visit.%'",
-                [visit_id],
+        if all_events is None:
+            all_events = list(
+                db.query(
+                    "SELECT device_id, device_seq, type, occurred_at, data FROM events "
+                    "WHERE visit_id = ? AND type LIKE 'visit.%'",
+                    [visit_id],
+                )
             )
-        )
-        events = _ordered(events)
+        events = order_events(all_events)
         check_in = next((e for e in events if e["type"] == "visit.checked_in"), events[0])
         sites = {
             device_id: db.execute("SELECT site FROM devices WHERE id = ?", [device_id]).fetchone()
@@ -174,7 +197,7 @@ def project_visit(
         site = sites[check_in["device_id"]]
         # Only the visit's own site changes it. Ingest refuses another site's device once the
         # visit is known; this covers one whose events arrived before the check-in did.
-        events = _ordered([event for event in events if sites[event["device_id"]] == site])
+        events = order_events([event for event in events if sites[event["device_id"]] == site])
     state = replay_visit(events)
     row = {
         "id": visit_id,
@@ -188,7 +211,7 @@ def project_visit(
         db.execute(UPSERT_VISIT, row)
     else:
         pending_upserts.append(row)
-    _keep_ratings_in_step(db, row, has_ratings)
+    _keep_ratings_in_step(db, row, has_ratings, pair_waiting=not rated_next)
     return row
 
 
@@ -225,11 +248,13 @@ def upsert_visits(db: Database, rows: list[dict]) -> None:
                     UPSERT_VISITS_TAIL)
 
 
-def _keep_ratings_in_step(db: Database, visit: dict, has_ratings: bool = True) -> None:
+def _keep_ratings_in_step(
+    db: Database, visit: dict, has_ratings: bool = True, pair_waiting: bool = True
+) -> None:
     rateable = not visit["voided"] and visit["checked_out_at"] is not None
     if not has_ratings:
         # Nothing to unpair or update; only a rating waiting for this checkout may pair.
-        if rateable:
+        if rateable and pair_waiting:
             _pair_waiting_rating(db, visit, already_rated=False)
         return
     if not rateable:
@@ -242,7 +267,7 @@ def _keep_ratings_in_step(db: Database, visit: dict, has_ratings: bool = True) -
     db.execute(
         "UPDATE ratings SET wait_min = ? WHERE visit_id = ?", [visit["wait_min"], visit["id"]]
     )
-    if rateable:
+    if rateable and pair_waiting:
         _pair_waiting_rating(db, visit)
 
 
@@ -278,6 +303,7 @@ def project_rating(
     occurred_at: str | None = None,
     visit_rows: dict[str, dict] | None = None,
     pending_inserts: list[tuple] | None = None,
+    linked_here: set[str] | None = None,
 ) -> None:
     """Store a rating and link it to its visit.
 
@@ -292,7 +318,14 @@ def project_rating(
     which need not be read back. ``pending_inserts``: the rating's row is added there for the
     caller to write with :func:`insert_ratings`; a rating that must look for its visit writes
     what is pending first, because the look-up reads ``ratings``.
+
+    A visit has at most one rating linked to it: a rating naming a visit that already has one,
+    or a visit the store does not know, is stored unlinked (a rating, never a response), so
+    the response rate cannot pass 100%. ``linked_here``: the visits linked by ratings still
+    pending, which the store cannot see yet.
     """
+    if linked_here is None:
+        linked_here = set()
     data = event.data
     if occurred_at is None:
         occurred_at = normalize_instant(event.occurred_at)
@@ -311,12 +344,21 @@ def project_rating(
     }
     if event.visit_id:
         if visit_rows and event.visit_id in visit_rows:
-            row["wait_min"] = visit_rows[event.visit_id]["wait_min"]
+            visit = visit_rows[event.visit_id]
+            found = (visit["wait_min"],) if visit["checked_in_at"] else None
         else:
             found = db.execute(
-                "SELECT wait_min FROM visits WHERE id = ?", [event.visit_id]
+                "SELECT wait_min FROM visits WHERE id = ? AND checked_in_at IS NOT NULL",
+                [event.visit_id],
             ).fetchone()
-            row["wait_min"] = found[0] if found else None
+        taken = event.visit_id in linked_here or db.execute(
+            "SELECT 1 FROM ratings WHERE visit_id = ? LIMIT 1", [event.visit_id]
+        ).fetchone()
+        if found and not taken:
+            row["wait_min"] = found[0]
+            linked_here.add(event.visit_id)
+        else:
+            row.update(visit_id=None, link=None)
     elif not row["misuse"]:
         if pending_inserts:
             insert_ratings(db, pending_inserts)
@@ -333,8 +375,9 @@ def project_rating(
                 to_rfc3339(at + PAIRING_CLOCK_ALLOWANCE),
             ],
         ).fetchone()
-        if found:
+        if found and found[0] not in linked_here:
             row.update(visit_id=found[0], link="paired", wait_min=found[1])
+            linked_here.add(found[0])
     if pending_inserts is None:
         insert_ratings(db, [tuple(row[column] for column in RATING_ROW)])
     else:
@@ -353,14 +396,21 @@ def insert_ratings(db: Database, rows: list[tuple]) -> None:
 
 
 def project_heartbeat(db: Database, device: Device, event: Event, received_at: datetime) -> None:
-    """Device health from its newest heartbeat; an older one arriving late changes nothing."""
+    """Device health from its newest heartbeat; an older one arriving late changes nothing.
+
+    A stored heartbeat stamped further ahead of the store's clock than FUTURE_TOLERANCE came
+    from a clock glitch and is not "newer" than anything: the next heartbeat replaces it, so a
+    future stamp can never freeze the device's row until that time comes.
+    """
     occurred = parse_rfc3339(event.occurred_at)
     db.execute(
         "UPDATE devices SET last_heartbeat_at = :at, backlog = :backlog, rejected = :rejected, "
         "version = :version, clock_skew_s = :skew "
-        "WHERE id = :id AND (last_heartbeat_at IS NULL OR last_heartbeat_at <= :at)",
+        "WHERE id = :id AND (last_heartbeat_at IS NULL OR last_heartbeat_at <= :at "
+        "OR last_heartbeat_at > :trusted_until)",
         {
             "at": to_rfc3339(occurred),
+            "trusted_until": to_rfc3339(received_at + FUTURE_TOLERANCE),
             "backlog": event.data["backlog"],
             "rejected": event.data.get("rejected"),
             "version": event.data["version"],
@@ -368,4 +418,26 @@ def project_heartbeat(db: Database, device: Device, event: Event, received_at: d
             "skew": round((received_at - occurred).total_seconds(), 3),
             "id": device.id,
         },
+    )
+
+
+def record_sequence(db: Database, device: Device, seqs: list[int]) -> None:
+    """Keep the device's sequence health: the highest ``device_seq`` stored, how many events
+    are stored (so ``seq_max - seq_stored`` numbers were never stored: events the store
+    rejected, which keep their number, or not sent yet) and how many arrived after a higher
+    number had (a resend after a lost answer, or a kiosk whose outbox was rebuilt)."""
+    if not seqs:
+        return
+    highest, reversals = db.execute(
+        "SELECT seq_max, seq_reversals FROM devices WHERE id = ?", [device.id]
+    ).fetchone()
+    reversals = reversals or 0
+    for seq in seqs:
+        if highest is not None and seq < highest:
+            reversals += 1
+        highest = seq if highest is None else max(highest, seq)
+    db.execute(
+        "UPDATE devices SET seq_max = ?, seq_stored = coalesce(seq_stored, 0) + ?, "
+        "seq_reversals = ? WHERE id = ?",
+        [highest, len(seqs), reversals, device.id],
     )

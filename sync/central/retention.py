@@ -6,6 +6,7 @@ store runs ``python main.py purge --data DIR [--days 400]`` (from cron or a syst
 Events and ratings go by ``occurred_at``, visits by check-in time (a visit never checked in,
 whose other events are all older, goes by its last update). The dashboard's rollups follow by
 their own triggers. Device, site and login records are not data about visits and stay.
+Events set aside by migration 4 (``sync.central.repair``) go by when they were received.
 """
 
 from __future__ import annotations
@@ -37,8 +38,14 @@ def purge(db: Database, retention_days: int, now: datetime) -> dict[str, int]:
             f"most {longest:,} days (nothing was deleted)"
         )
     cutoff = to_rfc3339(now - timedelta(days=retention_days))
+    events = db.execute("DELETE FROM events WHERE occurred_at < ?", [cutoff]).rowcount
+    # Events set aside by migration 4 are events too; their own instants are the implausible
+    # ones, so they go by when they arrived.
+    events += db.execute(
+        "DELETE FROM events_set_aside WHERE received_at < ?", [cutoff]
+    ).rowcount
     return {
-        "events": db.execute("DELETE FROM events WHERE occurred_at < ?", [cutoff]).rowcount,
+        "events": events,
         "ratings": db.execute("DELETE FROM ratings WHERE occurred_at < ?", [cutoff]).rowcount,
         "visits": db.execute(
             "DELETE FROM visits WHERE checked_in_at < ? "

@@ -129,7 +129,15 @@ EVENT_BATCH_SCHEMA = {
                     "id": {"type": "string", "format": "uuid"},
                     "device_seq": {"type": "integer", "minimum": 1},
                     "type": {"type": "string", "enum": list(EVENT_TYPES)},
-                    "occurred_at": {"type": "string", "format": "date-time"},
+                    "occurred_at": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": (
+                            "Strict RFC 3339, from 2020-01-01T00:00:00Z to one day after the "
+                            "store's clock (else the event is rejected with a reason); so is "
+                            "every instant inside data."
+                        ),
+                    },
                     "visit_id": {"type": ["string", "null"], "format": "uuid"},
                     "data": {
                         "type": "object",
@@ -138,7 +146,8 @@ EVENT_BATCH_SCHEMA = {
                             "visit.checked_out {}; visit.cancelled {reason: cancelled|no_show}; "
                             "visit.corrected {field, value}; visit.undone {action}; "
                             "rating.submitted {score, scale, tags?, misuse?}; "
-                            "device.heartbeat {backlog, version, rejected?}."
+                            "device.heartbeat {backlog, version, rejected?} (backlog and "
+                            "rejected 0 to 1000000000)."
                         ),
                     },
                 },

@@ -183,10 +183,10 @@ def test_undoing_a_checkout_frees_its_paired_rating(central_store, enrol):
 def test_a_direct_rating_learns_its_wait_when_the_visit_is_corrected(central_store, enrol):
     desk = enrol()
     kiosk = WireEvents()
-    visit_id, events = kiosk.visit(checked_in=0, called=8, checked_out=10)
-    send(central_store, desk, events + [kiosk.rating(5, at(11), visit_id)])
+    visit_id, events = kiosk.visit(checked_in=0, called=8, checked_out=30)
+    send(central_store, desk, events + [kiosk.rating(5, at(31), visit_id)])
 
-    send(central_store, desk, [kiosk.corrected(visit_id, at(12), "called_at", at(25))])
+    send(central_store, desk, [kiosk.corrected(visit_id, at(32), "called_at", at(25))])
 
     assert rating_rows(central_store)[0]["wait_min"] == 25.0
 

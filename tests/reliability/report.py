@@ -101,6 +101,34 @@ SCENARIOS: list[tuple[str, str, Describe]] = [
         f"a real {f['how']} filled up",
         f"{f['answer']} + Retry-After, /healthz {f['healthz']} \"degraded\"; "
         f"{f['resent_events_stored']} resent events stored once freed")),
+    ("hostile_clocks", "Hostile clocks", lambda f: (
+        f"{f['not_rfc3339_refused']} instants not in strict RFC 3339, {f['refused']} outside "
+        "the plausible window (years 1, 1970, 9999, a day ahead) beside valid events",
+        f"each refused alone with a reason, {f['stored']} valid stored; longest current wait "
+        f"{f['longest_current_wait_min']} min for a 4-minute wait; every page 200")),
+    ("hostile_clocks_property", "Hostile clocks, any instants and orders", lambda f: (
+        f"{f['examples']} Hypothesis examples: instants from year 1 to 9999 and around now, "
+        "events shuffled and split into batches",
+        f"{f['events_stored']} events stored; every figure within bounds, no visit out of "
+        "order, one rating per visit, dashboard 200")),
+    ("hostile_clocks_repair", "A store poisoned before the rules", lambda f: (
+        "heartbeat in 9999, a call in 1970, a call before its check-in, 3 ratings on one "
+        "visit, one on no visit",
+        f"migration 4: {f['events_set_aside']} events set aside, "
+        f"{f['pages_answering_200']} pages 200, median {f['wait_median_min_after']} min, "
+        f"response rate {f['response_rate_after']}%")),
+    ("impossible_visits", "Impossible visits", lambda f: (
+        "called before check-in, out before called, corrections out of order",
+        f"{f['refused']} refused with a reason, {f['stored']} stored; median "
+        f"{f['wait_median_min']} min, negative waits {f['negative_waits']}")),
+    ("impossible_visits_ratings", "Extra ratings for one visit", lambda f: (
+        f"{f['ratings_sent']} ratings: 3 for one visit, 1 for a visit never seen",
+        f"{f['ratings_counted']} counted as ratings, 1 as a response; response rate "
+        f"{f['response_rate']}%")),
+    ("event_isolation", "One unprojectable event in a batch", lambda f: (
+        f"{f['events_sent']} events, one whose projection fails",
+        f"{f['stored']} stored, {f['rejected']} rejected alone; the answer 200, the resend "
+        "the same")),
 ]
 
 

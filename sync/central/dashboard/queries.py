@@ -26,7 +26,7 @@ from sqlite_utils import Database
 from kiosk import metrics
 from kiosk.timeutil import parse_rfc3339, to_rfc3339
 from sync.central.auth import list_devices
-from sync.central.metrics_query import next_hour, on_server_clock
+from sync.central.metrics_query import current_wait_min, next_hour
 from sync.central.sites import SiteConfig
 
 SILENT_AFTER = timedelta(minutes=5)
@@ -555,7 +555,7 @@ def today(db: Database, sites: list[SiteConfig], device: str | None, now: dateti
     """Today's figures (each site's own local today) and its longest current wait."""
     wins = today_windows(sites, now)
     current = [
-        metrics.minutes_between(checked_in_on_server_clock(row), now)
+        current_wait_min(parse_rfc3339(row["checked_in_at"]), row["skew"], now)
         for row in queue_rows(db, wins, device, now)
         if row["status"] == "waiting"
     ]
@@ -587,14 +587,6 @@ def queue_rows(db: Database, wins: list[Window], device: str | None, now: dateti
     return sorted(rows, key=lambda row: row["checked_in_at"])
 
 
-def checked_in_on_server_clock(row: dict) -> datetime:
-    """A queue row's check-in on the store's clock, to subtract it from the store's *now*:
-    a kiosk whose clock is hours off would otherwise show a wait of hours (or of minus hours).
-    A wait that has ended (called_at - checked_in_at) is one clock's difference and needs none.
-    """
-    return on_server_clock(parse_rfc3339(row["checked_in_at"]), row["skew"])
-
-
 def live_queue(db: Database, sites: list[SiteConfig], device: str | None, now: datetime) -> dict:
     """The queue per desk, with each visit's wait so far (or its wait, once called)."""
     day_windows = today_windows(sites, now)
@@ -604,7 +596,7 @@ def live_queue(db: Database, sites: list[SiteConfig], device: str | None, now: d
     for row in queue_rows(db, day_windows, device, now):
         waiting = row["status"] == "waiting"
         if waiting:
-            wait = metrics.minutes_between(checked_in_on_server_clock(row), now)
+            wait = current_wait_min(parse_rfc3339(row["checked_in_at"]), row["skew"], now)
         else:
             wait = metrics.minutes_between(
                 parse_rfc3339(row["checked_in_at"]), parse_rfc3339(row["called_at"])

@@ -130,15 +130,27 @@ class Filters:
         return "&".join(f"{k}={quote(str(v))}" for k, v in values.items() if v not in ("", None))
 
 
+# Days a page can show: each is turned into local midnights and the next day's, which must
+# stay inside Python's years 1-9999 in every zone.
+FIRST_DAY = date(1, 1, 2)
+LAST_DAY = date(9999, 12, 30)
+
+
 def _parse_day(text: str | None, name: str) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise HTTPException(
             422, f"The '{name}' date {text!r} is not a date like 2026-11-23; pick one again."
         ) from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise HTTPException(
+            422, f"The '{name}' date {text!r} is outside the days this dashboard can show "
+            f"({FIRST_DAY} to {LAST_DAY}); pick one again.",
+        )
+    return day
 
 
 def build_filters(

@@ -29,7 +29,7 @@ router = APIRouter(prefix="/api/v1", tags=["sync"])
         "event: stored, duplicate or rejected with a reason. The device is the token's."
     ),
     responses={
-        400: {"description": "The body is not JSON."},
+        400: {"description": "The body is not strict UTF-8 JSON."},
         401: {"description": "Missing, unknown or revoked device token."},
         429: {"description": "Too many refused tokens from this address; see Retry-After."},
         403: {"description": "A reporting token was sent; events need a device token."},
