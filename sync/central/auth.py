@@ -99,13 +99,16 @@ def list_devices(db: Database) -> list[dict]:
 
     ``seq_missing``: sequence numbers below the highest stored that were never stored (events
     the store rejected keep their number, or events not sent yet); ``seq_late``: events that
-    arrived after one with a higher number had (a resend, or a kiosk's outbox rebuilt).
+    arrived after one with a higher number had (a resend, or a kiosk's outbox rebuilt);
+    ``seq_reused``: events stored under a number the device had already used (a kiosk that
+    started a new database while keeping its token).
     """
     return list(
         db.query(
             "SELECT id, site, name, revoked, created_at, last_seen_at, last_heartbeat_at, "
             "backlog, rejected, version, clock_skew_s, seq_max, "
-            "seq_max - seq_stored AS seq_missing, seq_reversals AS seq_late "
+            "max(seq_max - seq_stored + coalesce(seq_reused, 0), 0) AS seq_missing, "
+            "seq_reversals AS seq_late, seq_reused "
             "FROM devices ORDER BY site, name"
         )
     )

@@ -284,6 +284,7 @@ def _store_checked(db: Database, batch: PreparedBatch) -> list[dict]:
     rows: list[tuple] = []
     stored_ids: set[str] = set()
     seqs_taken: dict[int, str] = {}
+    reused = 0
     # Per visit, the batch's accepted events as rows ``project_visit`` reads (ordered set of
     # visits: each visit replayed once per batch).
     visits_touched: dict[str, list[dict]] = {}
@@ -302,13 +303,11 @@ def _store_checked(db: Database, batch: PreparedBatch) -> list[dict]:
         if event.id in stored_before or event.id in stored_ids:
             results.append({"id": entry.echo_id, "status": DUPLICATE})
             continue
-        taken_by = seqs_before.get(event.device_seq) or seqs_taken.get(event.device_seq)
-        if taken_by is not None:
-            results.append(_rejected(entry, (
-                f"device_seq {event.device_seq} was already used by event {taken_by}: each "
-                "event of a device needs a sequence number of its own (was the kiosk's "
-                "database reset while keeping its token? enrol it again)")))
-            continue
+        # A number this device already used under another id is stored all the same and
+        # counted (``seq_reused``): a kiosk whose damaged database was moved aside starts its
+        # sequence again with its token, and refusing it would lose every later tap.
+        if seqs_before.get(event.device_seq) or seqs_taken.get(event.device_seq):
+            reused += 1
         occurred_text = entry.occurred_at
         visit_row = None
         if event.type.startswith("visit."):
@@ -372,6 +371,6 @@ def _store_checked(db: Database, batch: PreparedBatch) -> list[dict]:
     insert_ratings(db, pending_ratings)
     for event in heartbeats:
         project_heartbeat(db, device, event, batch.received_at)
-    record_sequence(db, device, [row[2] for row in rows])
+    record_sequence(db, device, [row[2] for row in rows], reused)
     db.execute("UPDATE devices SET last_seen_at = ? WHERE id = ?", [received_text, device.id])
     return results

@@ -160,7 +160,7 @@ def _v4_plausible_time(db: Database) -> None:
     from kiosk.timeutil import utc_now
     from sync.central.repair import repair_store
 
-    for column in ("seq_max", "seq_stored", "seq_reversals"):
+    for column in ("seq_max", "seq_stored", "seq_reversals", "seq_reused"):
         db.execute(f"ALTER TABLE devices ADD COLUMN {column} INTEGER")
     repair_store(db, utc_now())
 

@@ -421,11 +421,12 @@ def project_heartbeat(db: Database, device: Device, event: Event, received_at: d
     )
 
 
-def record_sequence(db: Database, device: Device, seqs: list[int]) -> None:
+def record_sequence(db: Database, device: Device, seqs: list[int], reused: int = 0) -> None:
     """Keep the device's sequence health: the highest ``device_seq`` stored, how many events
-    are stored (so ``seq_max - seq_stored`` numbers were never stored: events the store
-    rejected, which keep their number, or not sent yet) and how many arrived after a higher
-    number had (a resend after a lost answer, or a kiosk whose outbox was rebuilt)."""
+    are stored (so ``seq_max - (seq_stored - seq_reused)`` numbers were never stored: events
+    the store rejected, which keep their number, or not sent yet), how many arrived after a
+    higher number had (a resend after a lost answer, or a kiosk whose outbox was rebuilt) and
+    how many reused a number already stored (a kiosk that started a new database)."""
     if not seqs:
         return
     highest, reversals = db.execute(
@@ -438,6 +439,6 @@ def record_sequence(db: Database, device: Device, seqs: list[int]) -> None:
         highest = seq if highest is None else max(highest, seq)
     db.execute(
         "UPDATE devices SET seq_max = ?, seq_stored = coalesce(seq_stored, 0) + ?, "
-        "seq_reversals = ? WHERE id = ?",
-        [highest, len(seqs), reversals, device.id],
+        "seq_reversals = ?, seq_reused = coalesce(seq_reused, 0) + ? WHERE id = ?",
+        [highest, len(seqs), reversals, reused, device.id],
     )

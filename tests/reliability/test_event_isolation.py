@@ -116,7 +116,8 @@ def test_ticket_codes_must_be_ascii_digits_and_match_whole(central_server):
     assert central_server.rows("SELECT ticket FROM visits") == [{"ticket": "A-017"}]
 
 
-def test_reused_sequence_numbers_are_refused_and_gaps_are_shown(central_server, capsys):
+def test_reused_sequence_numbers_are_stored_and_counted_and_gaps_are_shown(central_server,
+                                                                          capsys):
     device = central_server.add_device()
     manager = manager_session(central_server)
     now = to_rfc3339(utc_now())
@@ -124,25 +125,30 @@ def test_reused_sequence_numbers_are_refused_and_gaps_are_shown(central_server, 
     first = kiosk.heartbeat(now)  # seq 1
     skipped = kiosk.heartbeat(now)  # seq 2, sent late
     third = kiosk.heartbeat(now)  # seq 3
+    # A kiosk whose damaged database was moved aside starts at 1 again, with its token:
+    # its taps are stored (never refused for the number) and the reuse is counted.
     reused = {**kiosk.heartbeat(now), "device_seq": 1}
 
     results = _results(central_server.post_events(device, [first, third, reused]))
-    health = central_server.rows("SELECT seq_max, seq_stored, seq_reversals FROM devices")
+    health = central_server.rows(
+        "SELECT seq_max, seq_stored, seq_reversals, seq_reused FROM devices")
     late = _results(central_server.post_events(device, [skipped]))
     page = manager.get(central_server.url("/devices"), timeout=10)
-    after = central_server.rows("SELECT seq_max, seq_stored, seq_reversals FROM devices")
+    after = central_server.rows(
+        "SELECT seq_max, seq_stored, seq_reversals, seq_reused FROM devices")
 
-    assert results[:2] == [("stored", None)] * 2
-    assert results[2][0] == "rejected"
-    assert results[2][1].startswith(f"device_seq 1 was already used by event {first['id']}")
-    assert health == [{"seq_max": 3, "seq_stored": 2, "seq_reversals": 0}]  # 1 missing
+    assert results == [("stored", None)] * 3
+    assert len(central_server.rows("SELECT id FROM events WHERE device_seq = 1")) == 2
+    # seq 2 missing: 3 - (3 stored - 1 reused) = 1; the reused one arrived after seq 3.
+    assert health == [{"seq_max": 3, "seq_stored": 3, "seq_reversals": 1, "seq_reused": 1}]
     assert late == [("stored", None)]
-    assert after == [{"seq_max": 3, "seq_stored": 3, "seq_reversals": 1}]
+    assert after == [{"seq_max": 3, "seq_stored": 4, "seq_reversals": 2, "seq_reused": 1}]
     assert page.status_code == 200
-    assert "Sequence gaps" in page.text and '<td class="num seq-late">1</td>' in page.text
+    assert "Sequence gaps" in page.text and '<td class="num seq-late">2</td>' in page.text
+    assert '<td class="num seq-reused">1</td>' in page.text
     assert cli.main(["device", "list", "--data", str(central_server.data_dir)]) == 0
     (listed,) = json.loads(capsys.readouterr().out)
-    assert (listed["seq_missing"], listed["seq_late"]) == (0, 1)
+    assert (listed["seq_missing"], listed["seq_late"], listed["seq_reused"]) == (0, 2, 1)
 
 
 def test_ranges_at_the_ends_of_the_calendar_are_a_422_with_a_sentence(central_server):
