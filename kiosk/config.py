@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_data_dir
 
-from sync.protocol import DEFAULT_TAGS, MAX_TAGS, TAG_PATTERN
+from kiosk.shared.wire import DEFAULT_TAGS, MAX_TAGS, TAG_PATTERN
 
 ROLES = ("desk", "ratings", "staff")
 FOLLOWUP_MODES = ("negative", "all", "never")

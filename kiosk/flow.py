@@ -26,9 +26,9 @@ from kiosk.model import (
     RatingFlow,
     StaffSession,
 )
+from kiosk.shared.timeutil import Clock, parse_optional, utc_now
 from kiosk.site_settings import site_part, with_site_settings
 from kiosk.store import Store, StoreError
-from kiosk.timeutil import Clock, parse_optional, utc_now
 
 # How long a message stays in the banner: long enough to read twice, short enough not to
 # blame the next person at the desk for the last one's mistake.

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 from argon2 import PasswordHasher
 
 from kiosk.config import ConfigError, Settings, cleartext_token_warning, load_settings
+from kiosk.shared.timeutil import Clock, utc_now
 from kiosk.store import Store, StoreError
-from kiosk.timeutil import Clock, utc_now
 
 if TYPE_CHECKING:
     from kiosk.app import KioskApp

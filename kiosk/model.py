@@ -23,10 +23,10 @@ from zoneinfo import ZoneInfo
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from kiosk import metrics
 from kiosk.config import Settings
+from kiosk.shared import metrics
+from kiosk.shared.timeutil import Clock, parse_optional, parse_rfc3339, to_rfc3339, utc_now
 from kiosk.store import RecordedEvent, Store, StoreError
-from kiosk.timeutil import Clock, parse_optional, parse_rfc3339, to_rfc3339, utc_now
 
 log = logging.getLogger(__name__)
 

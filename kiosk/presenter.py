@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kiosk.timeutil import parse_optional
+from kiosk.shared.timeutil import parse_optional
 
 # Best first: the row of faces reads from the happiest on the left.
 FACES = {

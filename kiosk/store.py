@@ -26,8 +26,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from kiosk.timeutil import Clock, parse_rfc3339, to_rfc3339, utc_now
-from sync.protocol import Event
+from kiosk.shared.timeutil import Clock, parse_rfc3339, to_rfc3339, utc_now
+from kiosk.shared.wire import Event
 
 SCHEMA_VERSION = 3
 BUSY_TIMEOUT_MS = 5000

@@ -26,10 +26,10 @@ from typing import Any
 import requests
 
 from kiosk.config import Settings, cleartext_token_warning
+from kiosk.shared.timeutil import Clock, parse_optional, utc_now
+from kiosk.shared.wire import MAX_BATCH_EVENTS
 from kiosk.store import RecordedEvent, Store, StoreError
-from kiosk.timeutil import Clock, parse_optional, utc_now
 from sync.backoff import BASE_DELAY_S, MAX_DELAY_S, parse_retry_after, retry_delay
-from sync.protocol import MAX_BATCH_EVENTS
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import Settings
+from kiosk.shared.timeutil import to_rfc3339
 from kiosk.store import Store
-from kiosk.timeutil import to_rfc3339
 from sync.client import SyncLoop, sync_loop_for
 
 EMBEDDED_PORT = 8700

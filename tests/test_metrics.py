@@ -4,8 +4,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from kiosk import metrics
-from kiosk.metrics import RatingRow, VisitTimes
+from kiosk.shared import metrics
+from kiosk.shared.metrics import RatingRow, VisitTimes
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

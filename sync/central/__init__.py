@@ -6,7 +6,7 @@ sites.py          a site's settings (time zone, wait target, scale, tags, idle t
 auth.py           device and reporting tokens: issue, hash, check, revoke
 ingest.py         one batch: validate, store at most once, project, commit, answer
 projections.py    visits, ratings (with pairing) and device health from stored events
-metrics_query.py  SQL range selection feeding kiosk.metrics
+metrics_query.py  SQL range selection feeding kiosk.shared.metrics
 batch.py          size limits and JSON parsing of a request body
 security.py       FastAPI dependencies for the two kinds of token
 schemas.py        response models and the batch's JSON schema for OpenAPI

@@ -16,13 +16,13 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from kiosk.shared.wire import PROTOCOL_VERSION
 from sync.central import disk_full
 from sync.central.dashboard import install_dashboard
 from sync.central.query_params import refuse_unknown_query_parameters
 from sync.central.routes import events, health, kiosk_config, metrics
 from sync.central.security import AuthFailures
 from sync.central.storage import Store
-from sync.protocol import PROTOCOL_VERSION
 
 API_ROUTERS = (events.router, kiosk_config.router, metrics.router, health.router)
 

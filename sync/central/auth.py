@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from kiosk.timeutil import to_rfc3339, utc_now
+from kiosk.shared.timeutil import to_rfc3339, utc_now
 from sync.central.sites import ensure_site
 
 DEVICE_PREFIX = "dev_"

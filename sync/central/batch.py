@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 
-from sync.protocol import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
+from kiosk.shared.wire import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 
 TOO_LARGE = (
     f"The batch is larger than {MAX_BATCH_BYTES} bytes; send at most {MAX_BATCH_EVENTS} "

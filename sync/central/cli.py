@@ -179,7 +179,7 @@ def cmd_site_list(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
-    from kiosk.timeutil import utc_now
+    from kiosk.shared.timeutil import utc_now
     from sync.central.retention import purge
 
     store = _open(args)

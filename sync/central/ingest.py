@@ -22,7 +22,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from kiosk.timeutil import parse_rfc3339, to_rfc3339
+from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
+from kiosk.shared.wire import Event, EventRejected, validate_event
 from sync.central.auth import Device
 from sync.central.projections import (
     FUTURE_TOLERANCE,
@@ -39,7 +40,6 @@ from sync.central.projections import (
     upsert_visits,
 )
 from sync.central.storage import Store
-from sync.protocol import Event, EventRejected, validate_event
 
 STORED = "stored"
 DUPLICATE = "duplicate"

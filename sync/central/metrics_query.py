@@ -1,10 +1,11 @@
-"""The API's metrics: SQL picks the rows of a range, ``kiosk.metrics`` does every calculation.
+"""The API's metrics: SQL picks the rows of a range, ``kiosk.shared.metrics`` does every
+calculation.
 
 Visits are selected by check-in time and ratings by ``occurred_at``, both as index range scans.
 Waits are read as the projection's ``wait_min`` column and summarised by the kiosk's own
 ``metrics.wait_summary``. Ratings are counted in SQL per (scale, score, linked, wait bucket),
 so a year of ratings is a few dozen rows by the time Python sees them; the bucket edges come
-from ``kiosk.metrics.WAIT_BUCKETS`` so the SQL cannot drift from the definition.
+from ``kiosk.shared.metrics.WAIT_BUCKETS`` so the SQL cannot drift from the definition.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
-from kiosk import metrics
-from kiosk.timeutil import parse_rfc3339, to_rfc3339
+from kiosk.shared import metrics
+from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
+from kiosk.shared.wire import MAX_AHEAD
 from sync.central.sites import get_site, list_sites
-from sync.protocol import MAX_AHEAD
 
 DEFAULT_RANGE = timedelta(hours=24)
 # A range's ends must leave room for the day of arithmetic done around them (the default
@@ -119,7 +120,7 @@ def _device_clause(query: MetricsQuery) -> tuple[str, list]:
 
 
 def visit_figures(db: Database, query: MetricsQuery, target_min: float, now: datetime) -> dict:
-    """The visit half of ``kiosk.metrics.report``, same definitions, same
+    """The visit half of ``kiosk.shared.metrics.report``, same definitions, same
     ``metrics.wait_summary``: visits checked in within the range, not cancelled (voided ones
     never happened), the waits of those that were called, the longest wait still running.
 

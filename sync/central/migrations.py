@@ -13,7 +13,7 @@ import json
 
 from sqlite_utils import Database
 
-from sync.protocol import DEFAULT_TAGS
+from kiosk.shared.wire import DEFAULT_TAGS
 
 
 def _v1_initial(db: Database) -> None:
@@ -157,7 +157,7 @@ def _v4_plausible_time(db: Database) -> None:
     # The sequence's health per device (numbers missing, numbers arriving late); then the
     # store is repaired of what the plausible-time and visit rules now refuse (see
     # sync.central.repair).
-    from kiosk.timeutil import utc_now
+    from kiosk.shared.timeutil import utc_now
     from sync.central.repair import repair_store
 
     for column in ("seq_max", "seq_stored", "seq_reversals", "seq_reused"):

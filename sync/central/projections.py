@@ -18,10 +18,10 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-from kiosk.metrics import minutes_between
-from kiosk.timeutil import parse_optional, parse_rfc3339, to_rfc3339
+from kiosk.shared.metrics import minutes_between
+from kiosk.shared.timeutil import parse_optional, parse_rfc3339, to_rfc3339
+from kiosk.shared.wire import Event
 from sync.central.auth import Device
-from sync.protocol import Event
 
 # A ratings tablet's face press is paired with a checkout on another device at most this long
 # before it; the small allowance after covers two tablets whose clocks disagree a little.

@@ -16,20 +16,20 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
-from kiosk.timeutil import to_rfc3339
+from kiosk.shared.timeutil import to_rfc3339
+from kiosk.shared.wire import (
+    MAX_AHEAD,
+    PRODUCT_EPOCH,
+    EventRejected,
+    check_plausible,
+    parse_wire_instant,
+)
 from sync.central.projections import (
     FUTURE_TOLERANCE,
     order_events,
     project_visit,
     replay_visit,
     times_out_of_order,
-)
-from sync.protocol import (
-    MAX_AHEAD,
-    PRODUCT_EPOCH,
-    EventRejected,
-    check_plausible,
-    parse_wire_instant,
 )
 
 EVENT_COLUMNS = ("device_id", "id", "device_seq", "type", "occurred_at", "received_at",

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlite_utils import Database
 
-from kiosk.timeutil import to_rfc3339
+from kiosk.shared.timeutil import to_rfc3339
 
 DEFAULT_RETENTION_DAYS = 400  # the kiosk's default too (kiosk.config.Settings.retention_days)
 MIN_RETENTION_DAYS = 1

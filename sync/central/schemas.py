@@ -1,6 +1,6 @@
 """Response shapes of the public API, for the OpenAPI spec and for checking what we send.
 
-The request body of ``POST /api/v1/events`` is validated per event by ``sync.protocol`` (an
+The request body of ``POST /api/v1/events`` is validated per event by ``kiosk.shared.wire`` (an
 invalid event is answered, not refused with the whole batch), so it is described here as a
 plain JSON schema rather than a model FastAPI would enforce.
 """
@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from sync.protocol import EVENT_TYPES, MAX_BATCH_BYTES, MAX_BATCH_EVENTS
+from kiosk.shared.wire import EVENT_TYPES, MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 
 
 class EventResult(BaseModel):

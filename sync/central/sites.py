@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlite_utils import Database
 
-from sync.protocol import DEFAULT_TAGS, MAX_TAGS, TAG_PATTERN
+from kiosk.shared.wire import DEFAULT_TAGS, MAX_TAGS, TAG_PATTERN
 
 SITE_NAME_PATTERN = re.compile(r"^[\w][\w .'&()-]{0,63}$")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import time
 
+from kiosk.shared.timeutil import utc_now
 from kiosk.store import Store as KioskStore
-from kiosk.timeutil import utc_now
 from sync.central.auth import authenticate_device
 from sync.central.ingest import ingest_batch
 from sync.central.storage import Store as CentralStore

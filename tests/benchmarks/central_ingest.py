@@ -19,7 +19,7 @@ import time
 
 import requests
 
-from kiosk.timeutil import to_rfc3339, utc_now
+from kiosk.shared.timeutil import to_rfc3339, utc_now
 from sync.central.migrations import migrate
 from sync.central.storage import connect, database_path
 from tests.benchmarks.common import (

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from kiosk.timeutil import to_rfc3339
+from kiosk.shared.timeutil import to_rfc3339
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable

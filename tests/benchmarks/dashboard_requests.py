@@ -25,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from kiosk.timeutil import utc_now
+from kiosk.shared.timeutil import utc_now
 from sync.central import auth
 from sync.central.dashboard import accounts, demo
 from sync.central.storage import Store

@@ -19,8 +19,8 @@ import uuid
 
 from kiosk.config import load_settings
 from kiosk.model import RatingFlow
+from kiosk.shared.timeutil import to_rfc3339, utc_now
 from kiosk.store import Store
-from kiosk.timeutil import to_rfc3339, utc_now
 from tests.benchmarks.common import median, percentile, row, scratch_dir
 
 TARGET_RATIO = 1.5

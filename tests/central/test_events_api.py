@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from sync.protocol import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
+from kiosk.shared.wire import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 from tests.support.wire_events import WireEvents, at
 
 

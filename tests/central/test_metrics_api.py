@@ -28,9 +28,9 @@ from datetime import timedelta
 import pytest
 import requests
 
-from kiosk.timeutil import to_rfc3339, utc_now
+from kiosk.shared.timeutil import to_rfc3339, utc_now
+from kiosk.shared.wire import DEFAULT_TAGS, PROTOCOL_VERSION
 from sync.central.migrations import SCHEMA_VERSION
-from sync.protocol import DEFAULT_TAGS, PROTOCOL_VERSION
 from tests.support.wire_events import WireEvents, at
 
 RANGE = {"from": at(0), "to": at(180)}

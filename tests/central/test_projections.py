@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kiosk import metrics
-from kiosk.timeutil import parse_optional, parse_rfc3339
+from kiosk.shared import metrics
+from kiosk.shared.timeutil import parse_optional, parse_rfc3339
 from sync.central.auth import Device, add_device
 from sync.central.ingest import ingest_batch
 from sync.central.metrics_query import MetricsQuery, compute_metrics
@@ -223,7 +223,7 @@ def _random_visits(rng: random.Random, count: int, span_min: float, unrated_p: f
 
 
 def test_sql_aggregated_metrics_equal_the_kiosk_report_on_the_same_rows(central_store, enrol):
-    """The central figures are kiosk.metrics' figures: same rows, same numbers."""
+    """The central figures are kiosk.shared.metrics' figures: same rows, same numbers."""
     desk = enrol()
     events = _random_visits(random.Random(7), 60, span_min=300, unrated_p=0.0)
     assert set(send(central_store, desk, events)) == {"stored"}
@@ -238,7 +238,7 @@ def test_sql_aggregated_metrics_equal_the_kiosk_report_on_the_same_rows(central_
 
 
 def _kiosk_report(store, start, end, now, site=None, device=None) -> dict:
-    """kiosk.metrics.report over the rows themselves, selected in Python."""
+    """kiosk.shared.metrics.report over the rows themselves, selected in Python."""
 
     def inside(text: str) -> bool:
         return start <= parse_rfc3339(text) < end
@@ -275,7 +275,7 @@ def test_metrics_from_rollups_and_row_edges_equal_the_kiosk_report(
     central_store, enrol, first_min, last_min
 ):
     """Whole hours come from the hourly rollups, partial ones from the rows: any range, any
-    site or device, the figures are kiosk.metrics.report's over the same rows."""
+    site or device, the figures are kiosk.shared.metrics.report's over the same rows."""
     desks = [enrol("Desk 1", "North"), enrol("Desk 2", "North"), enrol("Desk 3", "South")]
     rng = random.Random(first_min * 1000 + last_min)
     for desk in desks:

@@ -18,8 +18,8 @@ import pytest
 from argon2 import PasswordHasher
 from playwright.sync_api import sync_playwright
 
-from kiosk import metrics
-from kiosk.timeutil import utc_now
+from kiosk.shared import metrics
+from kiosk.shared.timeutil import utc_now
 from sync.central import auth
 from sync.central.dashboard import accounts, demo
 from sync.central.ingest import ingest_batch

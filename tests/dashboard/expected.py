@@ -1,12 +1,13 @@
 """The figures the dashboard should show, computed the slow, obvious way: every raw row of the
-range through ``kiosk.metrics.report`` (no rollups, no SQL grouping), to check the pages by."""
+range through ``kiosk.shared.metrics.report`` (no rollups, no SQL grouping), to check the pages
+by."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from kiosk import metrics
-from kiosk.timeutil import parse_optional, parse_rfc3339, to_rfc3339
+from kiosk.shared import metrics
+from kiosk.shared.timeutil import parse_optional, parse_rfc3339, to_rfc3339
 from sync.central.storage import connect, database_path
 
 

@@ -13,8 +13,8 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from kiosk import metrics
-from kiosk.timeutil import utc_now
+from kiosk.shared import metrics
+from kiosk.shared.timeutil import utc_now
 from sync.central.dashboard import one_time_login_url
 from sync.central.dashboard.export import neutralise
 from sync.central.storage import connect, database_path

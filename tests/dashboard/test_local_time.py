@@ -1,7 +1,7 @@
 """Days and hours are the site's local time on the dashboard, across a daylight-saving change
 (London's 25-hour 25 October 2026) and in a zone whose offset is not whole hours (India, where
 the hourly rollups cannot be cut and the rows are read): each day's and each hour's figures are
-kiosk.metrics' figures over the rows that fall in it, by the site's clock."""
+kiosk.shared.metrics' figures over the rows that fall in it, by the site's clock."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from kiosk import metrics
-from kiosk.timeutil import parse_optional, parse_rfc3339
+from kiosk.shared import metrics
+from kiosk.shared.timeutil import parse_optional, parse_rfc3339
 from sync.central import auth
 from sync.central.dashboard import queries
 from sync.central.ingest import ingest_batch
@@ -60,7 +60,7 @@ def store(tmp_path_factory):
 
 
 def _expected(db, site: str, key_of) -> dict[str, dict]:
-    """kiosk.metrics.report per local day (or hour) over the site's own rows."""
+    """kiosk.shared.metrics.report per local day (or hour) over the site's own rows."""
     zone = ZoneInfo(get_site(db, site).timezone)
     first, last = FIRST.isoformat(), LAST.isoformat()
     visits, ratings = defaultdict(list), defaultdict(list)

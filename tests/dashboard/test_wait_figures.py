@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kiosk import metrics
+from kiosk.shared import metrics
 from sync.central import auth
 from sync.central.dashboard import queries
 from sync.central.ingest import ingest_batch

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import requests
 
-from kiosk.timeutil import parse_rfc3339
+from kiosk.shared.timeutil import parse_rfc3339
 from sync.central.dashboard import accounts
 from sync.central.dashboard.web import SESSION_COOKIE
 from tests.support.central_server import LiveCentral

@@ -12,10 +12,10 @@ from functools import partial
 
 import requests
 
-from kiosk.timeutil import to_rfc3339, utc_now
+from kiosk.shared.timeutil import to_rfc3339, utc_now
+from kiosk.shared.wire import MAX_COUNT
 from sync.central import auth, cli, ingest
 from sync.central.storage import Store
-from sync.protocol import MAX_COUNT
 from tests.reliability import figures
 from tests.reliability.bounds import manager_session
 from tests.support.wire_events import WireEvents

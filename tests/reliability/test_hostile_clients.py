@@ -19,8 +19,8 @@ from argon2 import PasswordHasher
 
 from kiosk.config import cleartext_token_warning, load_settings
 from kiosk.launcher import main as kiosk_main
+from kiosk.shared.timeutil import to_rfc3339, utc_now
 from kiosk.store import Store as KioskStore
-from kiosk.timeutil import to_rfc3339, utc_now
 from sync.central import cli
 from sync.central.dashboard import accounts
 from sync.central.embedded import start_embedded

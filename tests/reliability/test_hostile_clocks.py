@@ -16,11 +16,11 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kiosk.timeutil import to_rfc3339, utc_now
+from kiosk.shared.timeutil import to_rfc3339, utc_now
+from kiosk.shared.wire import MAX_AHEAD, PRODUCT_EPOCH, EventRejected, validate_event
 from sync.central import auth, retention
 from sync.central.migrations import MIGRATIONS
 from sync.central.storage import Store, connect, database_path
-from sync.protocol import MAX_AHEAD, PRODUCT_EPOCH, EventRejected, validate_event
 from tests.reliability import figures
 from tests.reliability.bounds import (
     dashboard_statuses,

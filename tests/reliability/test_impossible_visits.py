@@ -10,7 +10,7 @@ import time
 import uuid
 from datetime import timedelta
 
-from kiosk.timeutil import to_rfc3339, utc_now
+from kiosk.shared.timeutil import to_rfc3339, utc_now
 from tests.reliability import figures
 from tests.reliability.bounds import dashboard_statuses, manager_session, out_of_bounds
 from tests.support.wire_events import WireEvents

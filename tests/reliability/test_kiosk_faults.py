@@ -17,8 +17,8 @@ import pytest
 from kiosk.config import load_settings
 from kiosk.flow import KioskFlow
 from kiosk.model import FrontDesk
+from kiosk.shared.timeutil import to_rfc3339, utc_now
 from kiosk.store import Store, StoreFull
-from kiosk.timeutil import to_rfc3339, utc_now
 from sync.central import cli
 from sync.client import SyncClient
 from tests.conftest import FakeClock

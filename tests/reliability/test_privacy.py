@@ -14,12 +14,12 @@ from datetime import timedelta
 
 import requests
 
+from kiosk.shared.timeutil import to_rfc3339, utc_now
+from kiosk.shared.wire import EVENT_TYPES
 from kiosk.store import Store
-from kiosk.timeutil import to_rfc3339, utc_now
 from sync.central import cli
 from sync.central.storage import Store as CentralStore
 from sync.client import SyncClient, SyncLoop
-from sync.protocol import EVENT_TYPES
 from tests.conftest import FakeClock
 from tests.reliability import figures
 from tests.reliability.helpers import wait_until

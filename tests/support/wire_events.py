@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from kiosk.timeutil import to_rfc3339
+from kiosk.shared.timeutil import to_rfc3339
 
 # A fixed morning, so hand-computed figures stay true whatever day the tests run.
 MORNING = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from sync.protocol import EventRejected, validate_event
+from kiosk.shared.wire import EventRejected, validate_event
 
 EVENTS_PATH = "/api/v1/events"
 REASONS = {200: "OK", 302: "Found", 401: "Unauthorized", 403: "Forbidden",

@@ -9,8 +9,8 @@ from email.utils import format_datetime
 
 import pytest
 
+from kiosk.shared.wire import MAX_BATCH_EVENTS
 from sync.client import SyncClient
-from sync.protocol import MAX_BATCH_EVENTS
 from tests.sync.conftest import TEST_TIMEOUTS, TOKEN, check_in, tap
 from tests.sync.scripted_server import (
     FakeCentral,

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 import requests
 
-from kiosk.timeutil import to_rfc3339, utc_now
+from kiosk.shared.timeutil import to_rfc3339, utc_now
 from sync.runner import KioskSync
 from tests.conftest import FakeClock
 from tests.support.central_server import running_central

@@ -20,7 +20,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlite_utils import Database
 
-from kiosk.timeutil import to_rfc3339, utc_now
+from kiosk.shared.timeutil import to_rfc3339, utc_now
 from sync.central.rate_limit import FailureLimiter
 
 SESSION_LIFETIME = timedelta(hours=12)

@@ -6,7 +6,7 @@ checkout and get worse as waits grow; negative ones often carry a follow-up tag;
 repeated presses are flagged as misuse; a few visits are cancelled or no-shows. A handful of
 patients are waiting right now, so the live queue has something to show.
 
-The data is made as wire events (``sync.protocol``) and written one of two ways:
+The data is made as wire events (``kiosk.shared.wire``) and written one of two ways:
 
 * :func:`write_via_ingest` sends them through ``ingest_batch``, the code path of a real kiosk
   (the default for ``demo-data``; a few seconds for 28 days);
@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from kiosk.metrics import local_day_bounds
-from kiosk.timeutil import to_rfc3339, utc_now
+from kiosk.shared.metrics import local_day_bounds
+from kiosk.shared.timeutil import to_rfc3339, utc_now
+from kiosk.shared.wire import MAX_BATCH_EVENTS, validate_event
 from sync.central import auth, sites
 from sync.central.ingest import ingest_batch
 from sync.central.projections import replay_visit
 from sync.central.storage import Store
-from sync.protocol import MAX_BATCH_EVENTS, validate_event
 
 VERSION = "0.1.0"
 

@@ -12,7 +12,7 @@ import plotly
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
 
-from kiosk.timeutil import to_rfc3339, utc_now
+from kiosk.shared.timeutil import to_rfc3339, utc_now
 from sync.central.dashboard import accounts, charts, export, queries
 from sync.central.dashboard.web import (
     LOGIN_CSRF_COOKIE,

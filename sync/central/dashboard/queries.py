@@ -1,4 +1,4 @@
-"""The dashboard's figures: SQL selects and counts a range, ``kiosk.metrics`` computes.
+"""The dashboard's figures: SQL selects and counts a range, ``kiosk.shared.metrics`` computes.
 
 Every figure comes from the metric functions (``rating_summary``, ``wait_summary``,
 ``response_rate``, ``by_wait_bucket``'s bucket edges) fed with SQL-aggregated inputs: ratings
@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from kiosk import metrics
-from kiosk.timeutil import parse_rfc3339, to_rfc3339
+from kiosk.shared import metrics
+from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from sync.central.auth import list_devices
 from sync.central.metrics_query import current_wait_min, next_hour
 from sync.central.sites import SiteConfig

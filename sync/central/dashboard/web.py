@@ -20,8 +20,8 @@ from fastapi import Depends, HTTPException, Request, Response
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from kiosk import metrics
-from kiosk.timeutil import utc_now
+from kiosk.shared import metrics
+from kiosk.shared.timeutil import utc_now
 from sync.central.dashboard import accounts
 from sync.central.sites import SiteConfig, list_sites
 from sync.central.storage import Store

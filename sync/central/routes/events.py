@@ -8,7 +8,7 @@ from functools import partial
 
 from fastapi import APIRouter, Request, Response
 
-from kiosk.timeutil import utc_now
+from kiosk.shared.timeutil import utc_now
 from sync.central.batch import parse_batch, read_limited_body, require_json_content_type
 from sync.central.ingest import prepare_batch, store_prepared
 from sync.central.schemas import EVENT_BATCH_SCHEMA, BatchResults

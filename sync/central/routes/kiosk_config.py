@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from kiosk.timeutil import to_rfc3339, utc_now
+from kiosk.shared.timeutil import to_rfc3339, utc_now
+from kiosk.shared.wire import PROTOCOL_VERSION
 from sync.central.schemas import KioskConfig
 from sync.central.security import DeviceDep, StoreDep
 from sync.central.sites import ensure_site
-from sync.protocol import PROTOCOL_VERSION
 
 router = APIRouter(prefix="/api/v1", tags=["sync"])
 # What the kiosk's screens are written in: the config names them (ARCHITECTURE.md lists

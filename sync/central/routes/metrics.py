@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from kiosk.timeutil import utc_now
+from kiosk.shared.timeutil import utc_now
 from sync.central.metrics_query import InvalidRange, MetricsQuery, compute_metrics, parse_range
 from sync.central.schemas import OPTIONAL_INSTANT, RANGE_ERROR, Metrics
 from sync.central.security import ReporterDep, StoreDep

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kiosk.timeutil import parse_rfc3339
+from kiosk.shared.timeutil import parse_rfc3339
 
 PROTOCOL_VERSION = 1
 MAX_BATCH_EVENTS = 1000
