@@ -9,6 +9,7 @@ that is already set up pays one `import` check and nothing else.
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -106,10 +107,30 @@ def _install_python_packages(with_tests: bool) -> None:
     STAMP.write_text(_wanted_stamp(with_tests) + "\n")
 
 
+# What the commands import (and, for the tests, run): when the interpreter already has them in
+# a virtual environment of its own, that environment is the one to use.
+RUN_MODULES = ("kivy", "sqlite_utils", "requests", "argon2", "fastapi", "uvicorn", "jinja2",
+               "plotly")
+TEST_MODULES = ("pytest", "playwright", "schemathesis", "httpx", "ruff", "time_machine")
+
+
+def _in_other_environment(with_tests: bool) -> bool:
+    """True inside a virtual environment other than .venv (a packager's, a CI image's, an
+    IDE's) that already holds the project's dependencies: it is used as it is, never replaced
+    by .venv, so a test that runs ``main.py`` runs it with the interpreter running the tests."""
+    if sys.prefix == sys.base_prefix or Path(sys.prefix).resolve() == VENV.resolve():
+        return False
+    wanted = RUN_MODULES + (TEST_MODULES if with_tests else ())
+    return all(importlib.util.find_spec(name) is not None for name in wanted)
+
+
 def ensure_environment(with_tests: bool = False) -> None:
-    """Install what is missing; when not inside .venv, re-exec this command inside it."""
+    """Install what is missing; when not inside .venv (or another virtual environment that has
+    everything), re-exec this command inside .venv."""
     try:
         _install_system_packages(_missing_system_packages(with_tests))
+        if _in_other_environment(with_tests):
+            return
         if not _stamp_ok(with_tests):
             _install_python_packages(with_tests)
     except SetupFailed as error:
@@ -124,11 +145,12 @@ def run_tests(pytest_args: list[str]) -> int:
 
     With pytest arguments (a selection) only lint and that selection run.
     """
-    lint = subprocess.run([str(VENV / "bin" / "ruff"), "check", "."], cwd=ROOT)
+    # sys.executable: .venv's Python after ensure_environment, or the environment it accepted.
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=ROOT)
     if lint.returncode != 0:
         _say("ruff check found problems (above); fix them before the tests count")
         return lint.returncode
-    suite = subprocess.run([str(VENV_PYTHON), "-m", "pytest", *pytest_args], cwd=ROOT)
+    suite = subprocess.run([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT)
     if suite.returncode != 0 or pytest_args:
         return suite.returncode
     return run_calendar_sweep([])
@@ -136,5 +158,5 @@ def run_tests(pytest_args: list[str]) -> int:
 
 def run_calendar_sweep(labels: list[str]) -> int:
     """The clock-sensitive tests again at fixed instants (tests/calendar_sweep.py)."""
-    return subprocess.run([str(VENV_PYTHON), "-m", "tests.calendar_sweep", *labels],
+    return subprocess.run([sys.executable, "-m", "tests.calendar_sweep", *labels],
                           cwd=ROOT).returncode
