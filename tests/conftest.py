@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import hypothesis
 import pytest
 
 from kiosk.config import load_settings
 from kiosk.model import FrontDesk, PinLock, RatingFlow
 from kiosk.store import Store
+
+# No example database: a run never replays what an earlier run (or another checkout) left in
+# .hypothesis/, and leaves nothing behind itself. A failure prints its example to reproduce it.
+hypothesis.settings.register_profile("no-leftovers", database=None, print_blob=True)
+hypothesis.settings.load_profile("no-leftovers")
 
 
 class FakeClock:
