@@ -198,7 +198,10 @@ def _still_waiting(
             "(SELECT clock_skew_s FROM devices WHERE devices.id = visits.device_id) "
             "FROM visits WHERE site = ? AND checked_in_at >= ? AND checked_in_at < ? "
             "AND voided = 0 AND cancel_reason IS NULL AND called_at IS NULL "
-            f"AND checked_out_at IS NULL {device}",
+            # The unary + keeps SQLite on the (site, checked_in_at) range: offered the index on
+            # (site, checked_out_at) for "IS NULL" it took it, and read every visit never
+            # checked out (the 28-day metrics went from 71 ms to 952 ms on a million rows).
+            f"AND +checked_out_at IS NULL {device}",
             [site, a, b, *device_params],
         ).fetchall()
     return found
