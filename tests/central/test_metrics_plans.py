@@ -12,7 +12,6 @@ from sync.central.metrics_query import MetricsQuery, compute_metrics
 from sync.central.storage import Store
 
 
-
 def test_visits_still_waiting_are_read_as_a_range_on_site_and_check_in(tmp_path):
     store = Store(tmp_path)
     # Above 50,000 visits the demo is bulk-written and ANALYZEd, as a large store is: with those
