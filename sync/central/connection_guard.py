@@ -117,10 +117,26 @@ class GuardedH11Protocol(H11Protocol):
             self._arm_header_deadline()  # the first byte of a kept-alive connection's next request
         super().data_received(data)
         self._follow_request()
+        self._keep_a_timer_running()
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         self._follow_request()  # a pipelined request may have started just now
+        self._keep_a_timer_running()
+
+    def _keep_a_timer_running(self) -> None:
+        """Between requests some timer must be running, or the connection is held forever.
+
+        The rest of a body answered early (a 401 before the body was read) can arrive after
+        the response: uvicorn then cancels its keep-alive timer on those bytes and never
+        starts it again, and the body deadline has just been cancelled as done."""
+        if (
+            self._header_deadline is None
+            and self.timeout_keep_alive_task is None
+            and not self.transport.is_closing()
+            and self._awaiting_request()
+        ):
+            self._arm_header_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_deadlines()
