@@ -6,6 +6,7 @@ short deadlines here are the same code as the defaults (10 s headers, 30 s body)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import resource
@@ -13,6 +14,7 @@ import selectors
 import signal
 import socket
 import time
+from collections.abc import Iterator
 
 import pytest
 import requests
@@ -26,7 +28,7 @@ from sync.central.connection_guard import (
     connection_cap,
 )
 from sync.central.embedded import start_embedded
-from sync.central.log_dedup import RepeatedRecordFilter
+from sync.central.log_dedup import FLOOD_LOGGERS, FLOOD_MESSAGES, RepeatedRecordFilter
 from sync.client import SyncClient
 from tests.reliability import figures
 from tests.reliability.helpers import CentralProcess, open_fds, wait_until
@@ -70,6 +72,27 @@ def _trickle(sock: socket.socket, data: bytes, every_s: float, limit_s: float,
     return time.monotonic() - started, answer
 
 
+@contextlib.contextmanager
+def _errors_logged(names: tuple[str, ...] = FLOOD_LOGGERS) -> Iterator[list[logging.LogRecord]]:
+    """The errors logged on ``names`` meanwhile, seen before any filter (the store's
+    de-duplication is process-wide: an earlier test may have logged the same line)."""
+    errors: list[logging.LogRecord] = []
+
+    def catch(record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR:
+            errors.append(record)
+        return True
+
+    loggers = [logging.getLogger(name) for name in names]
+    for logger in loggers:
+        logger.filters.insert(0, catch)
+    try:
+        yield errors
+    finally:
+        for logger in loggers:
+            logger.removeFilter(catch)
+
+
 def test_the_default_deadlines_and_cap_are_the_documented_ones():
     assert (HEADER_TIMEOUT_S, BODY_TIMEOUT_S, MAX_CONNECTIONS) == (10.0, 30.0, 1000)
     assert ConnectionLimits().overload_retry_after_s == 5
@@ -94,21 +117,14 @@ def test_headers_sent_a_byte_at_a_time_are_cut_off_with_a_408(guarded):
 
 def test_a_body_sent_a_byte_at_a_time_is_cut_off_and_nothing_is_stored(guarded):
     device = guarded.add_device()
-    errors: list[logging.LogRecord] = []
-    catcher = logging.Handler(logging.ERROR)
-    catcher.emit = errors.append
-    logging.getLogger("uvicorn.error").addHandler(catcher)
     body = b'{"events": []}' + b" " * 486
     head = (f"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
             f"{device.token}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
             "\r\n\r\n").encode()
-    try:
-        with _connect(guarded) as sock:
-            started = time.monotonic()  # before the headers: the server's clock starts on them
-            sock.sendall(head)
-            took, answer = _trickle(sock, body, every_s=0.2, limit_s=10, started=started)
-    finally:
-        logging.getLogger("uvicorn.error").removeHandler(catcher)
+    with _errors_logged() as errors, _connect(guarded) as sock:
+        started = time.monotonic()  # before the headers: the server's clock starts on them
+        sock.sendall(head)
+        took, answer = _trickle(sock, body, every_s=0.2, limit_s=10, started=started)
     assert FAST.body_timeout_s <= took < FAST.body_timeout_s + 1.5, took
     assert answer == b""  # cut off: the route never answered a half-sent batch
     assert errors == []  # a client cut off is no server error: no traceback in the log
@@ -229,31 +245,88 @@ def test_connections_over_the_cap_are_answered_503_with_retry_after(tmp_path):
         "cap": 40, "over_the_cap": 300, "answered_503_retry_after": len(refused)})
 
 
+class _FloodLog:
+    """A logger with the de-duplicating filter, a fake clock, and the lines that got through;
+    the count of a stopped flood is written when the test says the timer fires."""
+
+    def __init__(self, name: str, messages: tuple[str, ...] = ("Invalid request from",)):
+        self.now = 0.0
+        self.timers: list[float] = []
+        self.filter = RepeatedRecordFilter(
+            interval_s=60, clock=lambda: self.now, messages=messages,
+            later=lambda delay, _action: self.timers.append(delay))
+        self.lines: list[str] = []
+        self.logger = logging.getLogger(name)
+        self.catcher = logging.Handler()
+        self.catcher.emit = lambda record: self.lines.append(record.getMessage())
+
+    def __enter__(self) -> _FloodLog:
+        self.logger.addHandler(self.catcher)
+        self.logger.addFilter(self.filter)
+        self.logger.propagate = False
+        self.logger.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.logger.removeHandler(self.catcher)
+        self.logger.removeFilter(self.filter)
+
+
 def test_repeated_warnings_are_logged_once_per_interval_with_a_count():
-    now = [0.0]
-    shared = RepeatedRecordFilter(interval_s=60, clock=lambda: now[0])
-    logger = logging.getLogger("tests.flood")
-    lines: list[str] = []
-    catcher = logging.Handler()
-    catcher.emit = lambda record: lines.append(record.getMessage())
-    logger.addHandler(catcher)
-    logger.addFilter(shared)
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    try:
+    with _FloodLog("tests.flood") as log:
         for n in range(5000):
-            logger.warning("Invalid request from %s.", f"10.0.0.{n % 250}")
-            logger.info("an access line %d", n)  # INFO is never held back
-        now[0] = 61
-        logger.warning("Invalid request from %s.", "10.0.0.1")
-    finally:
-        logger.removeHandler(catcher)
-        logger.removeFilter(shared)
-    warnings = [line for line in lines if line.startswith("Invalid")]
+            log.logger.warning("Invalid request from %s.", f"10.0.0.{n % 250}")
+            log.logger.info("an access line %d", n)  # INFO is never held back
+        log.now = 61
+        log.logger.warning("Invalid request from %s.", "10.0.0.1")
+    warnings = [line for line in log.lines if line.startswith("Invalid")]
     assert warnings == ["Invalid request from 10.0.0.0.",
                         "Invalid request from 10.0.0.1. (and 4,999 more like it in the last "
-                        "60 s)"]
-    assert sum(line.startswith("an access line") for line in lines) == 5000
+                        "61 s)"]
+    assert sum(line.startswith("an access line") for line in log.lines) == 5000
+
+
+def test_the_count_of_a_flood_that_stopped_is_written_with_the_time_that_passed():
+    with _FloodLog("tests.flood.stopped") as log:
+        for n in range(300):
+            log.now = n / 100
+            log.logger.warning("Invalid request from %s.", f"10.0.0.{n % 250}")
+        # One timer for the count, due when the interval since the logged line is over.
+        assert log.timers == [pytest.approx(60 - 0.01)]
+        log.now = 60
+        log.filter.write_due_counts()
+        log.now = 3 * 3600  # hours later: a new flood starts afresh, with no stale count
+        log.logger.warning("Invalid request from %s.", "10.0.0.9")
+    assert log.lines == ["Invalid request from 10.0.0.0.",
+                         "Invalid request from 10.0.0.49. (and 298 more like it in the last "
+                         "60 s)",
+                         "Invalid request from 10.0.0.9."]
+
+
+def test_different_errors_are_never_hidden_behind_one():
+    """Two unrelated tracebacks of the same exception type, and any line that is not one a
+    flood repeats, are each logged, however close together."""
+    with _FloodLog("tests.flood.errors") as log:
+        for reason in ("no such table: visits", "database disk image is malformed"):
+            try:
+                raise RuntimeError(reason)
+            except RuntimeError:
+                log.logger.exception("Exception in ASGI application\n")
+        for _ in range(3):
+            log.logger.warning("The kiosk %s sent a clock %d s ahead.", "A-017", 90)
+    assert log.lines == ["Exception in ASGI application\n"] * 2 + [
+        "The kiosk A-017 sent a clock 90 s ahead."] * 3
+
+
+def test_a_repeated_flood_error_is_held_back_only_with_the_same_exception_text():
+    with _FloodLog("tests.flood.accept", messages=FLOOD_MESSAGES) as log:
+        for error in (OSError(24, "Too many open files"), OSError(24, "Too many open files"),
+                      OSError(23, "Too many open files in system")):
+            try:
+                raise error
+            except OSError:
+                log.logger.exception("socket.accept() out of system resource")
+    assert log.lines == ["socket.accept() out of system resource"] * 2
 
 
 def test_a_flood_of_bad_requests_and_refused_connections_keeps_the_log_short(tmp_path):
