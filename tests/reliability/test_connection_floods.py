@@ -73,21 +73,23 @@ def _trickle(sock: socket.socket, data: bytes, every_s: float, limit_s: float,
 
 
 @contextlib.contextmanager
-def _errors_logged(names: tuple[str, ...] = FLOOD_LOGGERS) -> Iterator[list[logging.LogRecord]]:
-    """The errors logged on ``names`` meanwhile, seen before any filter (the store's
-    de-duplication is process-wide: an earlier test may have logged the same line)."""
-    errors: list[logging.LogRecord] = []
+def records_logged(level: int = logging.ERROR, names: tuple[str, ...] = FLOOD_LOGGERS,
+                   ) -> Iterator[list[logging.LogRecord]]:
+    """The records of ``level`` or above logged on ``names`` meanwhile, seen before any filter
+    (the store's de-duplication is process-wide: an earlier test may have logged the same
+    line, which the filter would then hold back from a handler)."""
+    caught: list[logging.LogRecord] = []
 
     def catch(record: logging.LogRecord) -> bool:
-        if record.levelno >= logging.ERROR:
-            errors.append(record)
+        if record.levelno >= level:
+            caught.append(record)
         return True
 
     loggers = [logging.getLogger(name) for name in names]
     for logger in loggers:
         logger.filters.insert(0, catch)
     try:
-        yield errors
+        yield caught
     finally:
         for logger in loggers:
             logger.removeFilter(catch)
@@ -121,7 +123,7 @@ def test_a_body_sent_a_byte_at_a_time_is_cut_off_and_nothing_is_stored(guarded):
     head = (f"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
             f"{device.token}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
             "\r\n\r\n").encode()
-    with _errors_logged() as errors, _connect(guarded) as sock:
+    with records_logged() as errors, _connect(guarded) as sock:
         started = time.monotonic()  # before the headers: the server's clock starts on them
         sock.sendall(head)
         took, answer = _trickle(sock, body, every_s=0.2, limit_s=10, started=started)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import re
 import secrets
 import subprocess
@@ -30,6 +31,7 @@ from sync.central.retention import max_retention_days
 from sync.client import SyncClient, client_for
 from tests.reliability import figures
 from tests.reliability.helpers import ROOT
+from tests.reliability.test_connection_floods import records_logged
 from tests.reliability.test_kiosk_faults import _fill, _tiny_disk
 from tests.support.central_server import LiveCentral
 from tests.support.wire_events import WireEvents
@@ -115,6 +117,30 @@ def test_behind_a_named_proxy_each_client_has_its_own_count(tmp_path):
         for n in range(300):
             _guess(server, f"10.{n // 250}.{n % 250}.1")
         assert len(failures) == 100
+
+
+@pytest.mark.parametrize("proxies", [(), ("127.0.0.1",)], ids=["no-flag", "trusted-proxy"])
+def test_a_proxy_forwarding_to_a_store_not_told_of_it_is_warned_of_once(tmp_path, proxies):
+    """Before --trusted-proxy, uvicorn believed X-Forwarded-For from 127.0.0.1; a store behind
+    nginx upgraded without the flag now sees one address for everyone, and says so, once."""
+    with (start_embedded(tmp_path / "central", port=0, proxies=proxies) as central,
+          records_logged(logging.WARNING) as records):
+        server = LiveCentral(central.url, tmp_path / "central", central)
+        for n in range(3):
+            answer = requests.get(server.url("/healthz"), timeout=10,
+                                  headers={"X-Forwarded-For": f"198.51.100.{n}"})
+            assert answer.status_code == 200  # served as before: the header only is ignored
+        assert requests.get(server.url("/healthz"), timeout=10).status_code == 200
+    warnings = [r.getMessage() for r in records if "X-Forwarded-For" in r.getMessage()]
+    if proxies:
+        assert warnings == []  # told of its proxy: nothing to say
+    else:
+        assert warnings == [
+            "A request from 127.0.0.1 carries X-Forwarded-For, but no --trusted-proxy is set, "
+            "so the header is ignored: every client behind that proxy shares its address, and "
+            "a few refused passwords or tokens lock them all out together. If a proxy forwards "
+            "to this store, start it with --trusted-proxy 127.0.0.1 (this is said once per "
+            "run)."]
 
 
 class _NoScanTable(OrderedDict):
