@@ -12,7 +12,10 @@ protocol with three additions:
 - a request's body must arrive within ``body_timeout_s`` of its headers (else the connection
   closes; the route sees the client gone and answers nobody);
 - at most ``max_connections`` connections are served at once; one more is answered at once
-  with a 503, ``Retry-After`` and a JSON sentence, then closed. Kiosks honour Retry-After.
+  with a 503, ``Retry-After`` and a JSON sentence, then closed when the client closes its end
+  (or after ``REFUSAL_LINGER_S``; at once when ``max_refusals_open`` are already waiting).
+  Kiosks honour Retry-After. The cap leaves ``RESERVED_FDS`` of the process's file
+  descriptors free, its soft limit raised to the hard one at startup.
 """
 
 from __future__ import annotations
@@ -29,9 +32,20 @@ HEADER_TIMEOUT_S = 10.0
 BODY_TIMEOUT_S = 30.0  # 1 MiB (the largest batch) at ~35 KB/s, a poor mobile link
 MAX_CONNECTIONS = 1000
 OVERLOAD_RETRY_AFTER_S = 5
-# File descriptors kept for the database, logs and the listening socket whatever the load.
-RESERVED_FDS = 64
-# A refused client gets this long to read our answer before its socket is closed.
+# File descriptors kept for the logs, the listening socket, the wheels' own files and the
+# write path's connection whatever the load ...
+BASE_RESERVED_FDS = 64
+# ... and for the worker threads the sync routes run on (anyio's default thread limiter, 40
+# tokens; a test checks it), each with its own SQLite connection: the database, its -wal and
+# its -shm file ...
+WORKER_THREADS = 40
+FDS_PER_WORKER_THREAD = 3
+# ... and for refused connections still open: each stays until the client, having read the
+# 503, closes its end (closing first with its request unread would reset the connection and
+# could lose the answer), at most this many; beyond, a refusal is dropped at once.
+MAX_REFUSALS_OPEN = 64
+RESERVED_FDS = BASE_RESERVED_FDS + WORKER_THREADS * FDS_PER_WORKER_THREAD + MAX_REFUSALS_OPEN
+# A refused client that does not close its end gets this long to read our answer.
 REFUSAL_LINGER_S = 1.0
 
 
@@ -41,12 +55,27 @@ class ConnectionLimits:
     body_timeout_s: float = BODY_TIMEOUT_S
     max_connections: int = MAX_CONNECTIONS
     overload_retry_after_s: int = OVERLOAD_RETRY_AFTER_S
+    max_refusals_open: int = MAX_REFUSALS_OPEN
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit (a plain user may), and
+    return the soft limit now in force: the usual soft limit, 1024, would cap connections
+    far below what the machine allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):  # an unlimited hard limit the kernel will not grant
+            return soft
+        soft = hard
+    return soft
 
 
 def connection_cap(wanted: int = MAX_CONNECTIONS) -> int:
     """``wanted``, lowered so that open connections can never use up the process's file
-    descriptors (each connection holds one)."""
-    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    descriptors (each connection holds one); raises the soft limit first (at startup)."""
+    soft = raise_open_file_limit()
     if soft == resource.RLIM_INFINITY:
         return wanted
     return max(1, min(wanted, soft - RESERVED_FDS))
@@ -70,6 +99,8 @@ class GuardedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol with read deadlines and a connection cap (module docstring)."""
 
     limits: ConnectionLimits = ConnectionLimits()
+    # Refused connections still open, per server (each server has its own class).
+    refusals_open: set[GuardedH11Protocol] = set()
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -102,8 +133,13 @@ class GuardedH11Protocol(H11Protocol):
             f"({self.limits.max_connections}); try again in {wait} s.",
             (f"retry-after: {wait}",),
         ))
-        # Half-close, read and drop what the client sends, then close: closing with its
-        # request unread would reset the connection and could lose our answer on the way.
+        if len(self.refusals_open) >= self.limits.max_refusals_open:
+            # The descriptors kept for refusals are all in use: drop this one at once.
+            self.transport.abort()
+            return
+        # Half-close, read what the client sends, then close: closing with its request unread
+        # would reset the connection and could lose our answer on the way.
+        self.refusals_open.add(self)
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.loop.call_later(REFUSAL_LINGER_S, self.transport.close)
@@ -112,7 +148,7 @@ class GuardedH11Protocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
-            return
+            return  # read and dropped: the client closes once it has read the 503 (then so do we)
         if self._header_deadline is None and self._awaiting_request():
             self._arm_header_deadline()  # the first byte of a kept-alive connection's next request
         super().data_received(data)
@@ -139,6 +175,7 @@ class GuardedH11Protocol(H11Protocol):
             self._arm_header_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.refusals_open.discard(self)
         self._cancel_deadlines()
         super().connection_lost(exc)
 
@@ -210,4 +247,5 @@ class GuardedH11Protocol(H11Protocol):
 
 def guarded_protocol(limits: ConnectionLimits) -> type[GuardedH11Protocol]:
     """The protocol class for uvicorn's ``http`` setting, with these limits."""
-    return type("GuardedH11Protocol", (GuardedH11Protocol,), {"limits": limits})
+    return type("GuardedH11Protocol", (GuardedH11Protocol,),
+                {"limits": limits, "refusals_open": set()})

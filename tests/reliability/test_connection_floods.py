@@ -16,6 +16,7 @@ import socket
 import time
 from collections.abc import Iterator
 
+import anyio
 import pytest
 import requests
 
@@ -23,7 +24,9 @@ from sync.central.connection_guard import (
     BODY_TIMEOUT_S,
     HEADER_TIMEOUT_S,
     MAX_CONNECTIONS,
+    MAX_REFUSALS_OPEN,
     RESERVED_FDS,
+    WORKER_THREADS,
     ConnectionLimits,
     connection_cap,
 )
@@ -100,6 +103,28 @@ def test_the_default_deadlines_and_cap_are_the_documented_ones():
     assert ConnectionLimits().overload_retry_after_s == 5
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     assert connection_cap(10**9) <= max(1, soft - RESERVED_FDS)
+
+
+def test_the_cap_raises_the_open_file_limit_and_keeps_room_for_threads_and_refusals():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard < 512:
+        pytest.skip(f"needs a finite hard limit on open files of 512 or more (it is {hard})")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))  # a low soft limit, as often set
+    try:
+        cap = connection_cap(10**9)
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
+        assert cap == max(1, hard - RESERVED_FDS)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 256), hard))
+    # Each worker thread a sync route runs on holds a SQLite connection (3 files with WAL):
+    # the reserve is sized from the thread limiter the routes really use.
+    tokens = anyio.run(lambda: _async(anyio.to_thread.current_default_thread_limiter))
+    assert tokens.total_tokens == WORKER_THREADS
+    assert RESERVED_FDS >= 64 + 3 * WORKER_THREADS + MAX_REFUSALS_OPEN
+
+
+async def _async(make):
+    return make()
 
 
 def test_headers_sent_a_byte_at_a_time_are_cut_off_with_a_408(guarded):
@@ -245,6 +270,29 @@ def test_connections_over_the_cap_are_answered_503_with_retry_after(tmp_path):
         kiosk.close()
     figures.record("connection_cap", title="Connections over the cap", figures={
         "cap": 40, "over_the_cap": 300, "answered_503_retry_after": len(refused)})
+
+
+def test_refused_connections_kept_open_are_bounded_and_the_rest_dropped_at_once(tmp_path):
+    """A refused client that never closes its end keeps a descriptor for a second; past
+    ``max_refusals_open`` of them, a refusal is dropped at once, so refusals cannot use up
+    the descriptors the cap leaves free."""
+    limits = ConnectionLimits(header_timeout_s=60, max_connections=2, max_refusals_open=3)
+    with start_embedded(tmp_path / "central", port=0, limits=limits) as central:
+        server = LiveCentral(central.url, tmp_path / "central", central)
+        refusals_open = central._server.config.http.refusals_open
+        holders = [_connect(server) for _ in range(2)]
+        wait_until(lambda: len(central._server.server_state.connections) == 2, timeout=5,
+                   what="2 connections open")
+        silent = [_connect(server) for _ in range(12)]  # refused, and never closing their end
+        most = 0
+        for sock in silent:
+            most = max(most, len(refusals_open))
+            took = _seconds_until_closed(sock, limit_s=5)
+            assert took < 3, took  # answered and closed: by the server, at once or in 1 s
+        assert 1 <= most <= limits.max_refusals_open, most
+        wait_until(lambda: not refusals_open, timeout=5, what="the refusals closed")
+        for sock in holders + silent:
+            sock.close()
 
 
 class _FloodLog:
