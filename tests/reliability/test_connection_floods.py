@@ -17,8 +17,10 @@ import time
 from collections.abc import Iterator
 
 import anyio
+import h11
 import pytest
 import requests
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from sync.central.connection_guard import (
     BODY_TIMEOUT_S,
@@ -125,6 +127,31 @@ def test_the_cap_raises_the_open_file_limit_and_keeps_room_for_threads_and_refus
 
 async def _async(make):
     return make()
+
+
+def test_the_uvicorn_internals_the_guard_relies_on_are_there(guarded):
+    """The guard subclasses uvicorn's h11 protocol and reads its private state; pyproject pins
+    uvicorn to the minor version it was written for, and this fails loudly on an upgrade that
+    moved any of it (look at a live connection, mid-request)."""
+    device = guarded.add_device()
+    with _connect(guarded) as sock:
+        sock.sendall(f"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: "
+                     f"Bearer {device.token}\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 10\r\n\r\n01234".encode())  # headers in, half a body
+        connections = guarded.embedded._server.server_state.connections
+        wait_until(lambda: any(p.cycle is not None for p in connections), timeout=5,
+                   what="the request's headers read")
+        protocol = next(p for p in connections if p.cycle is not None)
+        assert isinstance(protocol, H11Protocol) and protocol.connections is connections
+        assert isinstance(protocol.conn, h11.Connection)
+        assert protocol.conn.their_state is h11.SEND_BODY
+        assert protocol.timeout_keep_alive_task is None  # none while a request is under way
+        assert callable(protocol.timeout_keep_alive_handler)
+        assert (protocol.cycle.more_body, protocol.cycle.response_complete) == (True, False)
+        assert protocol.cycle.on_response == protocol.on_response_complete
+        for name in ("connection_made", "data_received", "on_response_complete",
+                     "connection_lost", "handle_events"):
+            assert callable(getattr(H11Protocol, name)), name
 
 
 def test_headers_sent_a_byte_at_a_time_are_cut_off_with_a_408(guarded):
