@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import secrets
+import sqlite3
 import subprocess
 import sys
 import time
@@ -249,6 +250,31 @@ def test_a_full_disk_is_507_with_retry_after_and_healthz_reports_it(tmp_path, wa
         figures.record("central_full_disk", title="A full disk under the central store",
                        figures={"how": how, "answer": 507, "healthz": 503,
                                 "resent_events_stored": 500})
+
+
+def test_a_database_that_cannot_be_read_is_a_503_of_the_documented_shape(central_server,
+                                                                           monkeypatch):
+    """Both 503 bodies of /healthz are in the OpenAPI document; this one keeps its ``detail``
+    and gains ``status`` and ``database``. (A failure no real file here can be made to give
+    on demand, WAL keeps serving a damaged file's cached pages: the read itself is replaced.)"""
+    from sync.central.routes import health
+
+    def unreadable(_db):
+        raise sqlite3.DatabaseError("database disk image is malformed")
+
+    monkeypatch.setattr(health, "schema_version", unreadable)
+    answer = requests.get(central_server.url("/healthz"), timeout=10)
+    assert answer.status_code == 503
+    assert answer.json() == {
+        "status": "degraded", "database": "unreadable",
+        "detail": "The database cannot be read: database disk image is malformed."}
+    spec = requests.get(central_server.url("/openapi.json"), timeout=10).json()
+    shapes = spec["paths"]["/healthz"]["get"]["responses"]["503"]["content"][
+        "application/json"]["schema"]["anyOf"]
+    assert [shape["$ref"].rsplit("/", 1)[1] for shape in shapes] == [
+        "HealthDegraded", "HealthUnreadable"]
+    assert set(spec["components"]["schemas"]["HealthUnreadable"]["required"]) == set(
+        answer.json())
 
 
 # --- small answers --------------------------------------------------------------------------
