@@ -9,8 +9,10 @@ protocol with three additions:
 - the request line and headers must arrive within ``header_timeout_s`` of the connection
   opening, or of the first byte of the next request on a kept-alive connection (else a 408
   with a sentence, and the connection closes);
-- a request's body must arrive within ``body_timeout_s`` of its headers (else the connection
-  closes; the route sees the client gone and answers nobody);
+- a request's body must keep coming: at least ``body_min_bytes`` (or all the rest of it) in
+  each ``body_timeout_s`` after its headers (else the connection closes; the route sees the
+  client gone and answers nobody). A minimum rate, not a total: a kiosk on a slow link
+  still gets its 117 KB batch through, as long as it is not slower than 1 KiB per 10 s;
 - at most ``max_connections`` connections are served at once; one more is answered at once
   with a 503, ``Retry-After`` and a JSON sentence, then closed when the client closes its end
   (or after ``REFUSAL_LINGER_S``; at once when ``max_refusals_open`` are already waiting).
@@ -29,7 +31,10 @@ import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 HEADER_TIMEOUT_S = 10.0
-BODY_TIMEOUT_S = 30.0  # 1 MiB (the largest batch) at ~35 KB/s, a poor mobile link
+# A body must bring at least BODY_MIN_BYTES in every BODY_TIMEOUT_S: ~100 bytes a second, far
+# below a poor mobile link, while a client that sends a byte now and then is cut off.
+BODY_TIMEOUT_S = 10.0
+BODY_MIN_BYTES = 1024
 MAX_CONNECTIONS = 1000
 OVERLOAD_RETRY_AFTER_S = 5
 # File descriptors kept for the logs, the listening socket, the wheels' own files and the
@@ -53,6 +58,7 @@ REFUSAL_LINGER_S = 1.0
 class ConnectionLimits:
     header_timeout_s: float = HEADER_TIMEOUT_S
     body_timeout_s: float = BODY_TIMEOUT_S
+    body_min_bytes: int = BODY_MIN_BYTES
     max_connections: int = MAX_CONNECTIONS
     overload_retry_after_s: int = OVERLOAD_RETRY_AFTER_S
     max_refusals_open: int = MAX_REFUSALS_OPEN
@@ -106,6 +112,7 @@ class GuardedH11Protocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self._header_deadline: asyncio.TimerHandle | None = None
         self._body_deadline: asyncio.TimerHandle | None = None
+        self._bytes_this_window = 0  # received since the body's current window began
         self._timed_cycle = None
         self._refused = False
 
@@ -151,6 +158,7 @@ class GuardedH11Protocol(H11Protocol):
             return  # read and dropped: the client closes once it has read the 503 (then so do we)
         if self._header_deadline is None and self._awaiting_request():
             self._arm_header_deadline()  # the first byte of a kept-alive connection's next request
+        self._bytes_this_window += len(data)
         super().data_received(data)
         self._follow_request()
         self._keep_a_timer_running()
@@ -197,12 +205,16 @@ class GuardedH11Protocol(H11Protocol):
             self._timed_cycle = cycle
             self._cancel_deadlines()
             if not self._body_done():
-                self._body_deadline = self.loop.call_later(
-                    self.limits.body_timeout_s, self._body_too_slow
-                )
+                self._start_body_window()
         elif self._body_deadline is not None and self._body_done():
             self._cancel(self._body_deadline)
             self._body_deadline = None
+
+    def _start_body_window(self) -> None:
+        self._bytes_this_window = 0
+        self._body_deadline = self.loop.call_later(
+            self.limits.body_timeout_s, self._body_too_slow
+        )
 
     def _arm_header_deadline(self) -> None:
         self._header_deadline = self.loop.call_later(
@@ -228,9 +240,12 @@ class GuardedH11Protocol(H11Protocol):
         self._body_deadline = None
         if self.transport.is_closing() or self._body_done():
             return
+        if self._bytes_this_window >= self.limits.body_min_bytes:
+            self._start_body_window()  # slow but coming: another window
+            return
         self.logger.warning(
-            "Closed a connection whose request body took more than %g s.",
-            self.limits.body_timeout_s,
+            "Closed a connection whose request body brought less than %d bytes in %g s.",
+            self.limits.body_min_bytes, self.limits.body_timeout_s,
         )
         self.transport.close()
 

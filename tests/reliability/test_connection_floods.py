@@ -22,7 +22,9 @@ import pytest
 import requests
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from kiosk.shared.timeutil import to_rfc3339, utc_now
 from sync.central.connection_guard import (
+    BODY_MIN_BYTES,
     BODY_TIMEOUT_S,
     HEADER_TIMEOUT_S,
     MAX_CONNECTIONS,
@@ -38,6 +40,7 @@ from sync.client import SyncClient
 from tests.reliability import figures
 from tests.reliability.helpers import CentralProcess, open_fds, wait_until
 from tests.support.central_server import LiveCentral
+from tests.support.wire_events import WireEvents
 
 FAST = ConnectionLimits(header_timeout_s=1.0, body_timeout_s=1.5, max_connections=400)
 
@@ -101,7 +104,8 @@ def records_logged(level: int = logging.ERROR, names: tuple[str, ...] = FLOOD_LO
 
 
 def test_the_default_deadlines_and_cap_are_the_documented_ones():
-    assert (HEADER_TIMEOUT_S, BODY_TIMEOUT_S, MAX_CONNECTIONS) == (10.0, 30.0, 1000)
+    assert (HEADER_TIMEOUT_S, BODY_TIMEOUT_S, BODY_MIN_BYTES, MAX_CONNECTIONS) == (
+        10.0, 10.0, 1024, 1000)
     assert ConnectionLimits().overload_retry_after_s == 5
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     assert connection_cap(10**9) <= max(1, soft - RESERVED_FDS)
@@ -187,7 +191,40 @@ def test_a_body_sent_a_byte_at_a_time_is_cut_off_and_nothing_is_stored(guarded):
     assert requests.get(guarded.url("/healthz"), timeout=5).status_code == 200
     figures.record("slow_bodies", title="A body a byte at a time", figures={
         "every_s": 0.2, "cut_s": round(took, 2), "deadline_s": FAST.body_timeout_s,
-        "default_deadline_s": BODY_TIMEOUT_S, "events_stored": 0})
+        "default_deadline_s": BODY_TIMEOUT_S, "default_min_bytes": BODY_MIN_BYTES,
+        "events_stored": 0})
+
+
+def test_a_slow_but_steady_body_is_stored_however_long_it_takes(tmp_path):
+    """The body limit is a minimum rate, not a total: a batch sent at a steady ~2.5 KB/s
+    takes several windows of 0.5 s (each must bring 256 bytes) and is stored whole. (A kiosk
+    on a slow link used to be cut off at the same point on every resend, for ever.)"""
+    limits = ConnectionLimits(body_timeout_s=0.5, body_min_bytes=256)
+    with start_embedded(tmp_path / "central", port=0, limits=limits) as central:
+        server = LiveCentral(central.url, tmp_path / "central", central)
+        device = server.add_device()
+        wire = WireEvents()
+        now = to_rfc3339(utc_now())
+        body = json.dumps({"events": [wire.heartbeat(now) for _ in range(30)]}).encode()
+        head = (f"POST /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                f"{device.token}\r\nContent-Type: application/json\r\nContent-Length: "
+                f"{len(body)}\r\n\r\n").encode()
+        with _connect(server) as sock:
+            started = time.monotonic()
+            sock.sendall(head)
+            for at in range(0, len(body), 512):
+                time.sleep(0.2)
+                sock.sendall(body[at:at + 512])
+            took = time.monotonic() - started
+            answer = b""
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+        assert took > 3 * limits.body_timeout_s, took  # longer than a total limit would allow
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        assert server.rows("SELECT COUNT(*) AS n FROM events") == [{"n": 30}]
 
 
 def _seconds_until_closed(sock: socket.socket, limit_s: float) -> float:
