@@ -225,6 +225,10 @@ def test_a_slow_but_steady_body_is_stored_however_long_it_takes(tmp_path):
         assert took > 3 * limits.body_timeout_s, took  # longer than a total limit would allow
         assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
         assert server.rows("SELECT COUNT(*) AS n FROM events") == [{"n": 30}]
+    figures.record("slow_steady_body", title="A slow but steady body", figures={
+        "body_bytes": len(body), "took_s": round(took, 2), "window_s": limits.body_timeout_s,
+        "min_bytes": limits.body_min_bytes, "events_stored": 30,
+        "default_window_s": BODY_TIMEOUT_S, "default_min_bytes": BODY_MIN_BYTES})
 
 
 def _seconds_until_closed(sock: socket.socket, limit_s: float) -> float:
@@ -260,6 +264,9 @@ def test_a_body_sent_after_an_early_401_does_not_hold_the_connection_open(guarde
         took = _seconds_until_closed(sock, limit_s=limit)
     # Closed at the header deadline (or uvicorn's 5 s keep-alive, whichever runs), not never.
     assert took < limit - 0.5, took
+    if next_request:
+        figures.record("early_answer_body", title="A body sent after an early 401", figures={
+            "closed_after_s": round(took, 2), "header_deadline_s": FAST.header_timeout_s})
 
 
 def test_idle_sockets_are_closed_at_the_header_deadline(guarded):
@@ -357,6 +364,9 @@ def test_refused_connections_kept_open_are_bounded_and_the_rest_dropped_at_once(
         wait_until(lambda: not refusals_open, timeout=5, what="the refusals closed")
         for sock in holders + silent:
             sock.close()
+    figures.record("refusals_open", title="Refused connections kept open", figures={
+        "silent_refused": len(silent), "most_open": most,
+        "bound": limits.max_refusals_open, "default_bound": MAX_REFUSALS_OPEN})
 
 
 class _FloodLog:
