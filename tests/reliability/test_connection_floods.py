@@ -15,6 +15,7 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import anyio
 import h11
@@ -124,8 +125,11 @@ def test_the_cap_raises_the_open_file_limit_and_keeps_room_for_threads_and_refus
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 256), hard))
     # Each worker thread a sync route runs on holds a SQLite connection (3 files with WAL):
     # the reserve is sized from the thread limiter the routes really use.
-    tokens = anyio.run(lambda: _async(anyio.to_thread.current_default_thread_limiter))
-    assert tokens.total_tokens == WORKER_THREADS
+    # (On a thread of its own: an earlier test may have left an event loop on this one.)
+    with ThreadPoolExecutor(1) as thread:
+        limiter = thread.submit(
+            anyio.run, _async, anyio.to_thread.current_default_thread_limiter).result()
+    assert limiter.total_tokens == WORKER_THREADS
     assert RESERVED_FDS >= 64 + 3 * WORKER_THREADS + MAX_REFUSALS_OPEN
 
 
