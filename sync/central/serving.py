@@ -94,17 +94,20 @@ def make_server(
 ) -> uvicorn.Server:
     """A uvicorn server for ``app``. A client's address is the socket's peer, except behind
     one of ``proxies``, whose ``X-Forwarded-For`` is believed (the token and login limits
-    count by address, so anyone else's header must not choose it). ``limits``: read
+    count by address, so anyone else's header must not choose it); with none, a proxy that
+    forwards anyway is warned of once (``forwarded_warning``). ``limits``: read
     deadlines and the connection cap (``sync.central.connection_guard``)."""
     import uvicorn
 
     from sync.central.connection_guard import ConnectionLimits, connection_cap, guarded_protocol
+    from sync.central.forwarded_warning import WarnUnconfiguredProxy
     from sync.central.log_dedup import limit_repeated_logs
 
     limits = limits or ConnectionLimits(max_connections=connection_cap())
     proxies = list(proxies)
     config = uvicorn.Config(
-        app,
+        # With no proxy named, say once if a proxy seems to forward to us anyway.
+        app if proxies else WarnUnconfiguredProxy(app),
         host=host,
         port=port,
         log_level=log_level,
