@@ -83,8 +83,9 @@ SCENARIOS: list[tuple[str, str, Describe]] = [
         f"{f['default_deadline_s']:g} s by default)")),
     ("slow_bodies", "Connection floods: a body a byte at a time", lambda f: (
         f"a byte every {f['every_s']} s",
-        f"cut off after {f['cut_s']} s (deadline {f['deadline_s']:g} s in the test, "
-        f"{f['default_deadline_s']:g} s by default); {f['events_stored']} events stored")),
+        f"cut off after {f['cut_s']} s (at least 1 KiB per {f['deadline_s']:g} s in the test, "
+        f"{f['default_min_bytes'] // 1024} KiB per {f['default_deadline_s']:g} s by default); "
+        f"{f['events_stored']} events stored")),
     ("idle_sockets", "Connection floods: idle sockets", lambda f: (
         f"{f['sockets']} sockets that send nothing",
         f"all closed after {f['all_closed_s']} s (deadline {f['header_deadline_s']:g} s)")),
@@ -97,6 +98,20 @@ SCENARIOS: list[tuple[str, str, Describe]] = [
         "connections",
         f"log {f['log_bytes']:,} bytes, {f['log_lines']} lines (each warning once a minute, "
         "with a count)")),
+    ("early_answer_body", "Connection floods: a body after an early 401", lambda f: (
+        "the 10 body bytes of an unauthenticated POST sent after its 401, with the start of a "
+        "next request",
+        f"closed after {f['closed_after_s']} s (header deadline {f['header_deadline_s']:g} s in "
+        "the test, 10 s by default), not held open")),
+    ("slow_steady_body", "Connection floods: a slow but steady body", lambda f: (
+        f"a {f['body_bytes']:,}-byte batch in 512-byte pieces every 0.2 s",
+        f"200 after {f['took_s']} s, {f['events_stored']} events stored (at least "
+        f"{f['min_bytes']} bytes per {f['window_s']:g} s in the test, "
+        f"{f['default_min_bytes'] // 1024} KiB per {f['default_window_s']:g} s by default)")),
+    ("refusals_open", "Connection floods: refusals kept open", lambda f: (
+        f"{f['silent_refused']} refused clients that never close their end",
+        f"at most {f['most_open']} kept open at once (the bound in the test, "
+        f"{f['default_bound']} by default), the rest dropped at once")),
     ("central_full_disk", "Full disk under the central store", lambda f: (
         f"a real {f['how']} filled up",
         f"{f['answer']} + Retry-After, /healthz {f['healthz']} \"degraded\"; "
