@@ -15,8 +15,8 @@ from kivy.clock import Clock
 from kivy.logger import Logger
 from kivy.properties import NumericProperty
 
+from kiosk.errors import ModelError
 from kiosk.flow import KioskFlow
-from kiosk.model import ModelError
 from kiosk.screens import theme
 from kiosk.store import StoreError
 

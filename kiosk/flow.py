@@ -18,15 +18,12 @@ from zoneinfo import ZoneInfo
 from argon2 import PasswordHasher
 
 from kiosk.config import Settings
-from kiosk.model import (
-    FrontDesk,
-    ModelError,
-    PinError,
-    PinLock,
-    RatingFlow,
-    StaffSession,
-)
+from kiosk.desk import FrontDesk
+from kiosk.errors import ModelError, PinError
+from kiosk.pin import PinLock
+from kiosk.rating_flow import RatingFlow
 from kiosk.site_settings import site_part, with_site_settings
+from kiosk.staff_session import StaffSession
 from kiosk.store import Store, StoreError
 from kiosk.timeutil import Clock, parse_optional, utc_now
 

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kiosk.config import load_settings
-from kiosk.model import FrontDesk, PinLock, RatingFlow
+from kiosk.desk import FrontDesk
+from kiosk.pin import PinLock
+from kiosk.rating_flow import RatingFlow
 from kiosk.store import Store
 
 

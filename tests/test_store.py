@@ -7,6 +7,8 @@ import pytest
 from sqlite_utils import Database
 
 from kiosk.store import SCHEMA_VERSION, Store, StoreError, StoreFull
+from kiosk.sync_status import SyncStatus
+from kiosk.timeutil import parse_rfc3339
 
 
 def test_pragmas_make_writes_durable(store):
@@ -47,7 +49,7 @@ def test_outbox_order_sync_marks_and_status(store, clock):
     store.mark_rejected({ids[2]: "unknown tag"})
     assert [e.id for e in store.unsynced()] == ids[3:]
     status = store.sync_status()
-    assert status == {"backlog": 2, "rejected": 1, "last_synced_at": "2026-11-23T09:00:00.000Z"}
+    assert status == SyncStatus(backlog=2, rejected=1, last_synced_at=clock())
     assert store.rejected_events()[0]["sync_error"] == "unknown tag"
     wire = store.unsynced()[0].to_wire()
     assert set(wire) == {"id", "device_seq", "type", "occurred_at", "visit_id", "data"}
@@ -162,7 +164,7 @@ def test_the_sequence_carries_on_after_everything_old_is_purged(store, clock):
 
 
 def test_a_long_history_is_purged_a_chunk_per_transaction(store, clock, monkeypatch):
-    monkeypatch.setattr("kiosk.store.PURGE_CHUNK", 10)
+    monkeypatch.setattr("kiosk.retention.PURGE_CHUNK", 10)
     rating = {"score": 4, "scale": 5, "tags": [], "misuse": False}
     old = [store.record("rating.submitted", rating) for _ in range(35)]
     store.mark_synced([event.id for event in old])
@@ -191,8 +193,9 @@ def test_the_sync_state_is_read_from_indexes_not_the_whole_history(store):
     statements = []
     store.db.conn.set_trace_callback(statements.append)
     try:
-        assert store.sync_status() == {
-            "backlog": 0, "rejected": 1, "last_synced_at": store.events()[0]["synced_at"]}
+        status = store.sync_status()
+        assert status == SyncStatus(
+            backlog=0, rejected=1, last_synced_at=parse_rfc3339(store.events()[0]["synced_at"]))
     finally:
         store.db.conn.set_trace_callback(None)
     for sql in [s for s in statements if "FROM events" in s and "synced" in s]:

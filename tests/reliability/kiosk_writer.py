@@ -23,7 +23,8 @@ import traceback
 from pathlib import Path
 
 from kiosk.config import load_settings
-from kiosk.model import FrontDesk, RatingFlow
+from kiosk.desk import FrontDesk
+from kiosk.rating_flow import RatingFlow
 from kiosk.store import RecordedEvent, Store
 from sync.client import SyncClient, SyncLoop
 
@@ -53,10 +54,10 @@ def write_forever(data_dir: str, ack_fd: int, url: str | None, token: str | None
     chance = random.Random(os.getpid())
     while True:
         desk.check_in()
-        waiting = desk.waiting()
+        waiting = [e for e in desk.queue() if e.status == "waiting"]
         if waiting:
             desk.call_in(waiting[0].visit_id)
-        in_chair = desk.in_chair()
+        in_chair = [e for e in desk.queue() if e.status == "in_chair"]
         if not in_chair:
             continue
         visit_id = in_chair[0].visit_id

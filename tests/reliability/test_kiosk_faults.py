@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from kiosk.config import load_settings
+from kiosk.desk import FrontDesk
 from kiosk.flow import KioskFlow
-from kiosk.model import FrontDesk
 from kiosk.store import Store, StoreFull
 from kiosk.timeutil import to_rfc3339, utc_now
 from sync.central import cli

@@ -18,7 +18,8 @@ from collections import Counter
 import pytest
 
 from kiosk.config import load_settings
-from kiosk.model import FrontDesk, RatingFlow
+from kiosk.desk import FrontDesk
+from kiosk.rating_flow import RatingFlow
 from kiosk.store import Store
 from sync.client import SyncClient, SyncLoop
 from tests.reliability import figures

@@ -19,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kiosk.config import load_settings
+from kiosk.desk import FrontDesk
 from kiosk.metrics import percentile
-from kiosk.model import FrontDesk, RatingFlow
+from kiosk.rating_flow import RatingFlow
 from kiosk.store import Store
 from sync.central.auth import add_device
 from sync.central.embedded import start_embedded

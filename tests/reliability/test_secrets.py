@@ -13,7 +13,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 
 from kiosk.config import load_settings
-from kiosk.model import PinLock
+from kiosk.pin import PinLock
 from kiosk.store import Store
 from sync.client import SyncClient, SyncLoop
 from tests.reliability import figures
@@ -76,7 +76,7 @@ def test_the_token_and_the_pin_never_reach_a_log_or_a_database(tmp_path, caplog)
 LOCK_OUT = """
 import os, signal, sys
 from argon2 import PasswordHasher
-from kiosk.model import PinLock
+from kiosk.pin import PinLock
 from kiosk.store import Store
 pin = PinLock(Store(sys.argv[1]), hasher=PasswordHasher(time_cost=1, memory_cost=1024,
                                                         parallelism=1))
@@ -90,7 +90,8 @@ os.kill(os.getpid(), signal.SIGKILL)  # no clean shutdown: the lockout must alre
 TRY_PIN = """
 import json, sys
 from argon2 import PasswordHasher
-from kiosk.model import PinLock, PinLocked
+from kiosk.errors import PinLocked
+from kiosk.pin import PinLock
 from kiosk.store import Store
 pin = PinLock(Store(sys.argv[1]), hasher=PasswordHasher(time_cost=1, memory_cost=1024,
                                                         parallelism=1))

@@ -49,7 +49,7 @@ def test_taps_on_the_desk_reach_the_managers_figures_linked_and_once(make_kiosk,
         )
         kiosk.type_pin("2468")
         kiosk.tap("Check in")
-        visit_id = kiosk.flow.desk.waiting()[0].visit_id
+        visit_id = [e for e in kiosk.flow.desk.queue() if e.status == "waiting"][0].visit_id
         ticket = kiosk.store.visit(visit_id)["ticket"]
         kiosk.advance(7 * 60)
         kiosk.tap(kiosk.row(ticket, "Call in"))
