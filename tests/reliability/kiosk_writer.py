@@ -26,7 +26,8 @@ from kiosk.config import load_settings
 from kiosk.desk import FrontDesk
 from kiosk.rating_flow import RatingFlow
 from kiosk.store import RecordedEvent, Store
-from sync.client import SyncClient, SyncLoop
+from sync.client import SyncClient
+from sync.loop import SyncLoop
 
 # Short timeouts: a writer is killed within a second anyway; they only bound a stuck request.
 TIMEOUTS = (0.5, 2.0)

@@ -179,12 +179,12 @@ def test_connections_over_the_cap_are_answered_503_with_retry_after(tmp_path):
         kiosk.record("device.heartbeat", {"backlog": 0, "version": "1"})
         result = SyncClient(kiosk, server.base_url, device.token).sync_once()
         assert (result.ok, result.retry_after) == (False, 5.0)
-        assert kiosk.sync_status()["backlog"] == 1
+        assert kiosk.sync_status().backlog == 1
         for sock in holders:
             sock.close()
         wait_until(lambda: SyncClient(kiosk, server.base_url, device.token).sync_once().ok,
                    timeout=10, what="served again once the others left")
-        assert kiosk.sync_status()["backlog"] == 0
+        assert kiosk.sync_status().backlog == 0
         kiosk.close()
     figures.record("connection_cap", title="Connections over the cap", figures={
         "cap": 40, "over_the_cap": 300, "answered_503_retry_after": len(refused)})

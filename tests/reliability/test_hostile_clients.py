@@ -93,7 +93,7 @@ def test_a_valid_kiosk_behind_a_noisy_address_still_syncs(central_server, tmp_pa
                          {"score": score, "scale": 5, "tags": [], "misuse": False})
         result = SyncClient(kiosk, central_server.base_url, device.token).sync_once()
         assert (result.ok, result.stored) == (True, 3), result.error  # ... the kiosk is not
-        assert kiosk.sync_status()["backlog"] == 0
+        assert kiosk.sync_status().backlog == 0
     finally:
         kiosk.close()
     assert _guess(central_server).status_code == 429  # and the neighbour still is

@@ -25,7 +25,8 @@ from kiosk.rating_flow import RatingFlow
 from kiosk.store import Store
 from sync.central.auth import add_device
 from sync.central.embedded import start_embedded
-from sync.client import SyncClient, SyncLoop
+from sync.client import SyncClient
+from sync.loop import SyncLoop
 from tests.conftest import FakeClock
 from tests.reliability import figures
 from tests.reliability.helpers import central_rows, wait_until
@@ -86,7 +87,7 @@ def test_a_week_offline_drains_exactly_once_and_in_order(tmp_path):
                 if timed(rating.choose, chance.randint(1, 5)) == "followup":
                     rating.toggle_tag("waiting_time")
                     timed(rating.send_followup)
-        backlog = store.sync_status()["backlog"]
+        backlog = store.sync_status().backlog
         assert loop.status().consecutive_failures > 0
         assert central_rows(central_dir, "SELECT COUNT(*) AS n FROM events") == [{"n": 0}]
 
@@ -94,7 +95,7 @@ def test_a_week_offline_drains_exactly_once_and_in_order(tmp_path):
         assert embedded.port == port
         try:
             loop.wake()
-            wait_until(lambda: store.sync_status()["backlog"] == 0, timeout=120,
+            wait_until(lambda: store.sync_status().backlog == 0, timeout=120,
                        what="the week's backlog to drain")
         finally:
             assert loop.stop(timeout=5)

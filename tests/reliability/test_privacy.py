@@ -18,7 +18,8 @@ from kiosk.store import Store
 from kiosk.timeutil import to_rfc3339, utc_now
 from sync.central import cli
 from sync.central.storage import Store as CentralStore
-from sync.client import SyncClient, SyncLoop
+from sync.client import SyncClient
+from sync.loop import SyncLoop
 from sync.protocol import EVENT_TYPES
 from tests.conftest import FakeClock
 from tests.reliability import figures
@@ -172,7 +173,7 @@ def test_retention_purges_old_synced_data_on_the_kiosk(tmp_path, central_server)
     try:
         wait_until(lambda: old.id not in {e["id"] for e in store.events()}, timeout=10,
                    what="the loop's daily purge")
-        wait_until(lambda: store.sync_status()["backlog"] == 0, timeout=10)
+        wait_until(lambda: store.sync_status().backlog == 0, timeout=10)
     finally:
         assert loop.stop(timeout=5)
         client.close()

@@ -15,7 +15,8 @@ from argon2 import PasswordHasher
 from kiosk.config import load_settings
 from kiosk.pin import PinLock
 from kiosk.store import Store
-from sync.client import SyncClient, SyncLoop
+from sync.client import SyncClient
+from sync.loop import SyncLoop
 from tests.reliability import figures
 from tests.reliability.helpers import ROOT, CentralProcess, wait_until
 
@@ -48,7 +49,7 @@ def test_the_token_and_the_pin_never_reach_a_log_or_a_database(tmp_path, caplog)
         loop = SyncLoop(store, client, heartbeat_s=3600, base_delay=0.05, max_delay=0.2)
         loop.start()
         store.record("rating.submitted", {"score": 5, "scale": 5, "tags": [], "misuse": False})
-        wait_until(lambda: store.sync_status()["backlog"] == 0, what="the sync")
+        wait_until(lambda: store.sync_status().backlog == 0, what="the sync")
         assert loop.stop(timeout=5)
         # A refused token must not be echoed either (a typo of the real one is still a secret).
         wrong = SyncClient(store, central.url, token[:-4] + "XXXX")

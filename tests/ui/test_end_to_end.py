@@ -81,7 +81,7 @@ def test_taps_on_the_desk_reach_the_managers_figures_linked_and_once(make_kiosk,
         assert len(rows) == 1
         assert rows[0]["visit_id"] == visit_id and rows[0]["score"] == "4"
         # Once: the kiosk's outbox is drained, and a later pass sends nothing again.
-        _poll(lambda: kiosk.store.sync_status()["backlog"], lambda n: n == 0, "a backlog")
+        _poll(lambda: kiosk.store.sync_status().backlog, lambda n: n == 0, "a backlog")
         stored = central.rows("SELECT type FROM events WHERE device_id = ? AND type != ?",
                               [device.device_id, "device.heartbeat"])
         assert sorted(row["type"] for row in stored) == [
