@@ -29,8 +29,9 @@ from sync.central.embedded import start_embedded
 from sync.central.log_dedup import RepeatedRecordFilter
 from sync.client import SyncClient
 from tests.reliability import figures
-from tests.reliability.helpers import CentralProcess, open_fds, wait_until
+from tests.reliability.helpers import CentralProcess, open_fds
 from tests.support.central_server import LiveCentral
+from tests.support.waiting import wait_until
 
 FAST = ConnectionLimits(header_timeout_s=1.0, body_timeout_s=1.5, max_connections=400)
 

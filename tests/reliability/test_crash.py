@@ -32,7 +32,8 @@ from kiosk.store import Store
 from sync.client import SyncClient
 from sync.loop import SyncLoop
 from tests.reliability import figures
-from tests.reliability.helpers import ROOT, CentralProcess, wait_until
+from tests.reliability.helpers import ROOT, CentralProcess
+from tests.support.waiting import wait_until
 
 KIOSK_KILLS = 120
 CENTRAL_KILLS = 8

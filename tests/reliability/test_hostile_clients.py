@@ -15,7 +15,6 @@ import time
 
 import pytest
 import requests
-from argon2 import PasswordHasher
 
 from kiosk.config import cleartext_token_warning, load_settings
 from kiosk.launcher import main as kiosk_main
@@ -31,6 +30,7 @@ from tests.reliability import figures
 from tests.reliability.helpers import ROOT
 from tests.reliability.test_kiosk_faults import _fill, _tiny_disk
 from tests.support.central_server import LiveCentral
+from tests.support.hashing import fast_hasher
 from tests.support.wire_events import WireEvents
 
 
@@ -63,7 +63,7 @@ def test_a_new_x_forwarded_for_per_guess_does_not_reset_the_token_limit(central_
 
 
 def test_a_new_x_forwarded_for_per_guess_does_not_reset_the_login_limit(central_server):
-    accounts.set_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    accounts.set_hasher(fast_hasher())
     with central_server.embedded.store.write() as db:
         accounts.add_user(db, "manager", "calm waters 2026")
     limit = central_server.embedded.app.state.login_limiter.address_limit

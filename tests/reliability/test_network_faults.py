@@ -24,7 +24,8 @@ from kiosk.store import Store
 from sync.client import SyncClient
 from sync.loop import SyncLoop
 from tests.reliability import figures
-from tests.reliability.helpers import CentralProcess, open_fds, wait_until
+from tests.reliability.helpers import CentralProcess, open_fds
+from tests.support.waiting import wait_until
 from tests.sync.scripted_server import (
     Forwarder,
     ScriptedServer,

@@ -27,9 +27,10 @@ from sync.central.auth import add_device
 from sync.central.embedded import start_embedded
 from sync.client import SyncClient
 from sync.loop import SyncLoop
-from tests.conftest import FakeClock
 from tests.reliability import figures
-from tests.reliability.helpers import central_rows, wait_until
+from tests.reliability.helpers import central_rows
+from tests.support.clock import FakeClock
+from tests.support.waiting import wait_until
 
 DAYS = 7
 VISITS_PER_DAY = 120

@@ -21,9 +21,9 @@ from sync.central.storage import Store as CentralStore
 from sync.client import SyncClient
 from sync.loop import SyncLoop
 from sync.protocol import EVENT_TYPES
-from tests.conftest import FakeClock
 from tests.reliability import figures
-from tests.reliability.helpers import wait_until
+from tests.support.clock import FakeClock
+from tests.support.waiting import wait_until
 from tests.support.wire_events import WireEvents
 
 PERSONAL = re.compile(

@@ -12,7 +12,8 @@ import pytest
 from kiosk.config import load_settings
 from sync.client import SyncClient
 from sync.loop import SyncLoop, sync_loop_for
-from tests.sync.conftest import TEST_TIMEOUTS, TOKEN, tap, wait_until
+from tests.support.waiting import wait_until
+from tests.sync.conftest import TEST_TIMEOUTS, TOKEN, tap
 from tests.sync.scripted_server import FakeCentral, ScriptedServer, reply
 
 HEARTBEAT = "device.heartbeat"

@@ -9,7 +9,8 @@ import pytest
 
 from sync.client import SyncClient
 from sync.loop import SyncLoop
-from tests.sync.conftest import TEST_TIMEOUTS, tap, wait_until
+from tests.support.waiting import wait_until
+from tests.sync.conftest import TEST_TIMEOUTS, tap
 from tests.sync.scripted_server import answer, cut_after_commit, hang, reply, reset
 
 RATINGS = "SELECT id, device_seq FROM events WHERE type = 'rating.submitted' ORDER BY rowid"

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from sync.client import SyncClient
-from tests.sync.conftest import TEST_TIMEOUTS, tap, wait_until
+from tests.support.waiting import wait_until
+from tests.sync.conftest import TEST_TIMEOUTS, tap
 
 
 def _openssl(*args: str, cwd: Path) -> None:

@@ -13,8 +13,8 @@ import requests
 
 from kiosk.timeutil import to_rfc3339, utc_now
 from sync.runner import KioskSync
-from tests.conftest import FakeClock
 from tests.support.central_server import running_central
+from tests.support.clock import FakeClock
 
 SYNC_TIMEOUT_S = 20
 
