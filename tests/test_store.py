@@ -201,3 +201,24 @@ def test_the_sync_state_is_read_from_indexes_not_the_whole_history(store):
     for sql in [s for s in statements if "FROM events" in s and "synced" in s]:
         plan = " ".join(row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}"))
         assert "INDEX" in plan, (sql, plan)  # e.g. SCAN events USING COVERING INDEX events_rejected
+
+
+def test_the_daily_purge_runs_once_a_day_and_not_at_all_without_retention(store, clock):
+    from kiosk.retention import DailyPurge
+
+    old = store.record("device.heartbeat", {"backlog": 0, "version": "1"})
+    newest = store.record("device.heartbeat", {"backlog": 0, "version": "1"})
+    store.mark_synced([old.id])
+    clock.advance(minutes=60 * 24 * 40)
+    DailyPurge(store, None, clock).run_if_due()
+    assert len(store.events()) == 2  # retention off: nothing goes
+    daily = DailyPurge(store, 30, clock)
+    daily.run_if_due()
+    assert [e["id"] for e in store.events()] == [newest.id]
+    purged_at = daily.purged_at
+    clock.advance(minutes=60 * 23)
+    daily.run_if_due()
+    assert daily.purged_at == purged_at  # not due again within the day
+    clock.advance(minutes=61)
+    daily.run_if_due()
+    assert daily.purged_at == clock()
