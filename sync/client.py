@@ -4,8 +4,7 @@
 Delivery is at-least-once: an event is marked synced only after the central store's per-event
 answer says ``stored`` or ``duplicate``, and the store's ``(device, id)`` key turns a resend
 into ``duplicate``, so the central store ends up with each event exactly once. Every answer is
-checked against the batch before anything is marked: a proxy or a broken server that answers
-something else must not make the kiosk forget events nobody stored.
+checked against the batch before anything is marked (sync/replies.py).
 
 The UI thread never calls the network: it reads ``SyncLoop.status()``.
 """
@@ -23,8 +22,17 @@ import requests
 
 from kiosk.config import Settings, cleartext_token_warning
 from kiosk.store import RecordedEvent, Store
-from sync.backoff import parse_retry_after
 from sync.protocol import MAX_BATCH_EVENTS
+from sync.replies import (
+    MAX_REASON_CHARS,
+    SYNCED_STATUSES,
+    BatchTooLarge,
+    CentralUnreachable,
+    SyncFailed,
+    TokenRefusedByCentral,
+    check_results,
+    raise_for_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +40,6 @@ EVENTS_PATH = "/api/v1/events"
 CONFIG_PATH = "/api/v1/config"
 DEFAULT_TIMEOUTS = (3.05, 10.0)  # (connect, read); 3.05: just over a TCP SYN retransmit
 DEFAULT_BATCH_SIZE = 500
-SYNCED_STATUSES = ("stored", "duplicate")
-RESULT_STATUSES = (*SYNCED_STATUSES, "rejected")
-MAX_REASON_CHARS = 500
 
 
 def kiosk_version() -> str:
@@ -42,38 +47,6 @@ def kiosk_version() -> str:
         return importlib.metadata.version("clinic-kiosk")
     except importlib.metadata.PackageNotFoundError:
         return "0.0.0"
-
-
-class SyncFailed(Exception):
-    """A batch could not be delivered; the message is a sentence for the staff screen."""
-
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class CentralUnreachable(SyncFailed):
-    """The central store could not be reached, or did not answer in time."""
-
-
-class TokenRefusedByCentral(SyncFailed):
-    """The central store refused this kiosk's device token (HTTP 401 or 403)."""
-
-
-class CentralBusy(SyncFailed):
-    """The central store asked the kiosk to come back later (HTTP 429 or 503)."""
-
-
-class CentralError(SyncFailed):
-    """The central store answered with an error status."""
-
-
-class UntrustworthyReply(SyncFailed):
-    """The central store's answer does not match the batch sent, so nothing was marked."""
-
-
-class BatchTooLarge(SyncFailed):
-    """The central store refused the batch as too large (HTTP 413)."""
 
 
 @dataclass(frozen=True)
@@ -92,74 +65,6 @@ class SyncResult:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def _detail(response: requests.Response) -> str:
-    """The server's own sentence (FastAPI's ``detail``) if it sent one, else the status text."""
-    try:
-        document = response.json()
-    except ValueError:
-        document = None
-    if isinstance(document, dict) and isinstance(document.get("detail"), str):
-        return document["detail"][:MAX_REASON_CHARS]
-    return response.reason or "no explanation given"
-
-
-def check_results(batch: list[RecordedEvent], response: requests.Response) -> list[dict]:
-    """The per-event results of a 2xx answer, or UntrustworthyReply if they do not fit the batch."""
-    try:
-        document = response.json()
-    except ValueError:
-        raise UntrustworthyReply(
-            "The central store's answer is not JSON; nothing was marked as sent."
-        ) from None
-    results = document.get("results") if isinstance(document, dict) else None
-    if not isinstance(results, list):
-        raise UntrustworthyReply("The central store's answer has no list of results.")
-    if len(results) != len(batch):
-        raise UntrustworthyReply(
-            f"The central store answered for {len(results)} events instead of {len(batch)}; "
-            "nothing was marked as sent."
-        )
-    for position, (event, result) in enumerate(zip(batch, results, strict=True)):
-        if not isinstance(result, dict) or result.get("id") != event.id:
-            raise UntrustworthyReply(
-                f"The central store's result {position + 1} is not for the event sent there; "
-                "nothing was marked as sent."
-            )
-        if result.get("status") not in RESULT_STATUSES:
-            raise UntrustworthyReply(
-                f"The central store answered with an unknown status {result.get('status')!r}; "
-                "nothing was marked as sent."
-            )
-    return results
-
-
-def _raise_for_status(response: requests.Response) -> None:
-    status = response.status_code
-    if 200 <= status < 300:
-        return
-    retry_after = parse_retry_after(response.headers.get("Retry-After"))
-    if status in (401, 403):
-        raise TokenRefusedByCentral(
-            f"The central store refused this kiosk's token (HTTP {status}): {_detail(response)}"
-        )
-    if status == 413:
-        raise BatchTooLarge(
-            f"The central store refused the batch as too large: {_detail(response)}"
-        )
-    if status in (429, 503):
-        raise CentralBusy(
-            f"The central store is busy (HTTP {status}) and asked to retry later.", retry_after
-        )
-    if 300 <= status < 400:
-        where = response.headers.get("Location", "another address")
-        raise CentralError(
-            f"The central store redirected to {where}; set central_url to that address."
-        )
-    raise CentralError(
-        f"The central store answered HTTP {status}: {_detail(response)}", retry_after
-    )
 
 
 class SyncClient:
@@ -241,7 +146,7 @@ class SyncClient:
     def _post(self, batch: list[RecordedEvent]) -> list[dict]:
         body = {"events": [event.to_wire() for event in batch]}
         response = self._request("POST", EVENTS_PATH, json=body)
-        _raise_for_status(response)
+        raise_for_status(response)
         return check_results(batch, response)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -304,7 +209,7 @@ class SyncClient:
         with self._lock:
             try:
                 response = self._request("GET", CONFIG_PATH)
-                _raise_for_status(response)
+                raise_for_status(response)
                 document = response.json()
             except (SyncFailed, ValueError) as error:
                 log.info("could not fetch the site config: %s", error)

@@ -12,7 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 KIOSK_SIDE = sorted(
     [*ROOT.glob("kiosk/**/*.py"),
-     *(ROOT / "sync" / name for name in ("client.py", "loop.py", "runner.py", "backoff.py"))]
+     *(ROOT / "sync" / name for name in ("client.py", "replies.py", "loop.py", "runner.py",
+                                        "backoff.py"))]
 )
 
 
