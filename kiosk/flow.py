@@ -1,6 +1,6 @@
 """The kiosk as a whole, as plain state: which screen is up and what each tap does. No Kivy.
 
-``KioskFlow`` composes the model's parts (``FrontDesk``, ``RatingFlow``, ``PinLock``,
+``KioskFlow`` composes the desk's rules (``FrontDesk``, ``RatingFlow``, ``PinLock``,
 ``StaffSession``) and adds the little state a touchscreen needs between taps: the digits on
 the PIN pad, the first-PIN set-up, the visit whose actions page is open, the draft of a
 corrected time, the hidden corner gesture and the message banner. The Kivy app only calls
