@@ -1,5 +1,6 @@
-"""A clock tests move by hand, for every part that takes an injected ``clock`` (a callable
-returning an aware UTC datetime): timers, waits and lockouts without sleeping."""
+"""A clock tests move by hand, for every part that takes an injected ``clock``: a callable
+returning an aware UTC datetime (the kiosk), or seconds as a float (``FakeClock.seconds``, for
+the central store's rate limiters). Timers, waits and lockouts without sleeping."""
 
 from __future__ import annotations
 
@@ -18,3 +19,7 @@ class FakeClock:
     def advance(self, seconds: float = 0, minutes: float = 0) -> datetime:
         self.now += timedelta(seconds=seconds, minutes=minutes)
         return self.now
+
+    def seconds(self) -> float:
+        """The same moment as seconds (a monotonic-style clock)."""
+        return self.now.timestamp()
