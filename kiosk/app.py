@@ -15,10 +15,11 @@ from kivy.clock import Clock
 from kivy.logger import Logger
 from kivy.properties import NumericProperty
 
+from kiosk.errors import ModelError
 from kiosk.flow import KioskFlow
-from kiosk.model import ModelError
 from kiosk.screens import theme
 from kiosk.store import StoreError
+from kiosk.sync_status import SyncStatus
 
 TICK_S = 1.0
 
@@ -36,7 +37,7 @@ class KioskApp(App):
     def __init__(
         self,
         flow: KioskFlow,
-        sync_status: Callable[[], dict[str, Any]] | None = None,
+        sync_status: Callable[[], SyncStatus] | None = None,
         site_settings: Callable[[], dict[str, Any] | None] | None = None,
         **kwargs: Any,
     ):

@@ -24,6 +24,17 @@ from kiosk.shared.wire import DEFAULT_TAGS, MAX_TAGS, TAG_PATTERN
 
 ROLES = ("desk", "ratings", "staff")
 FOLLOWUP_MODES = ("negative", "all", "never")
+RATING_SCALES = (5, 4)
+# The allowed range of each whole-number setting, in one place: the central store's site
+# settings (target, idle timeout) must accept exactly what a kiosk accepts.
+WHOLE_NUMBER_RANGES: dict[str, tuple[int, int]] = {
+    "target_wait_min": (1, 240),
+    "idle_timeout_s": (5, 600),
+    "thanks_s": (1, 60),
+    "staff_lock_s": (15, 3600),
+    "undo_window_s": (3, 120),
+    "retention_days": (1, 3650),
+}
 ENV_PREFIX = "KIOSK_"
 
 
@@ -166,22 +177,26 @@ def _as_path(key: str, value: Any) -> Path:
     return Path(value).expanduser()
 
 
+def _whole_number(key: str, value: Any) -> int:
+    return _as_int(key, value, *WHOLE_NUMBER_RANGES[key])
+
+
 VALIDATORS = {
     "site": lambda k, v: _as_text(k, v),
     "timezone": _as_timezone,
     "device_name": lambda k, v: _as_text(k, v, 64),
     "role": lambda k, v: _as_choice(k, v, ROLES),
     "ticket_prefix": _as_ticket_prefix,
-    "target_wait_min": lambda k, v: _as_int(k, v, 1, 240),
-    "rating_scale": lambda k, v: _as_choice(k, v, (5, 4)),
+    "target_wait_min": _whole_number,
+    "rating_scale": lambda k, v: _as_choice(k, v, RATING_SCALES),
     "followup_tags": _as_tags,
     "followup_for": lambda k, v: _as_choice(k, v, FOLLOWUP_MODES),
-    "idle_timeout_s": lambda k, v: _as_int(k, v, 5, 600),
-    "thanks_s": lambda k, v: _as_int(k, v, 1, 60),
-    "staff_lock_s": lambda k, v: _as_int(k, v, 15, 3600),
-    "undo_window_s": lambda k, v: _as_int(k, v, 3, 120),
+    "idle_timeout_s": _whole_number,
+    "thanks_s": _whole_number,
+    "staff_lock_s": _whole_number,
+    "undo_window_s": _whole_number,
     "misuse_interval_s": lambda k, v: _as_float(k, v, 0, 600),
-    "retention_days": lambda k, v: _as_int(k, v, 1, 3650),
+    "retention_days": _whole_number,
     "central_url": _as_url,
     "central_token": _as_optional_text,
     "ca_file": _as_optional_text,

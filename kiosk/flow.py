@@ -1,6 +1,6 @@
 """The kiosk as a whole, as plain state: which screen is up and what each tap does. No Kivy.
 
-``KioskFlow`` composes the model's parts (``FrontDesk``, ``RatingFlow``, ``PinLock``,
+``KioskFlow`` composes the desk's rules (``FrontDesk``, ``RatingFlow``, ``PinLock``,
 ``StaffSession``) and adds the little state a touchscreen needs between taps: the digits on
 the PIN pad, the first-PIN set-up, the visit whose actions page is open, the draft of a
 corrected time, the hidden corner gesture and the message banner. The Kivy app only calls
@@ -18,16 +18,13 @@ from zoneinfo import ZoneInfo
 from argon2 import PasswordHasher
 
 from kiosk.config import Settings
-from kiosk.model import (
-    FrontDesk,
-    ModelError,
-    PinError,
-    PinLock,
-    RatingFlow,
-    StaffSession,
-)
+from kiosk.desk import FrontDesk
+from kiosk.errors import ModelError, PinError
+from kiosk.pin import PinLock
+from kiosk.rating_flow import RatingFlow
 from kiosk.shared.timeutil import Clock, parse_optional, utc_now
 from kiosk.site_settings import site_part, with_site_settings
+from kiosk.staff_session import StaffSession
 from kiosk.store import Store, StoreError
 
 # How long a message stays in the banner: long enough to read twice, short enough not to

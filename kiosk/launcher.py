@@ -20,6 +20,7 @@ from argon2 import PasswordHasher
 from kiosk.config import ConfigError, Settings, cleartext_token_warning, load_settings
 from kiosk.shared.timeutil import Clock, utc_now
 from kiosk.store import Store, StoreError
+from kiosk.sync_status import SyncStatus
 
 if TYPE_CHECKING:
     from kiosk.app import KioskApp
@@ -36,8 +37,8 @@ class SyncRunner(Protocol):
 
     def stop(self) -> None: ...
 
-    def status(self) -> dict[str, Any]:
-        """At least ``backlog``, ``rejected``, ``last_synced_at``; optionally ``error``."""
+    def status(self) -> SyncStatus:
+        """What the staff screen's sync corner shows, read without touching the network."""
         ...
 
     # Optionally ``site_config() -> dict | None``: the site's settings last fetched from the

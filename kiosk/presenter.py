@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kiosk.shared.timeutil import parse_optional
+from kiosk.sync_status import SyncStatus
 
 # Best first: the row of faces reads from the happiest on the left.
 FACES = {
@@ -83,24 +83,31 @@ def summary_parts(summary: Mapping[str, Any], target_min: int) -> list[tuple[str
 
 
 def sync_lines(
-    status: Mapping[str, Any], central_url: str | None, now: datetime, timezone: str
+    status: SyncStatus, central_url: str | None, now: datetime, timezone: str
 ) -> list[str]:
     """The sync corner: where the data goes, when it last went, what is waiting or refused."""
-    backlog = status.get("backlog") or 0
-    rejected = status.get("rejected") or 0
-    last = parse_optional(status.get("last_synced_at"))
-    if central_url is None and not status.get("central"):
+    last = status.last_synced_at
+    if central_url is None and not status.configured:
         lines = ["Recording locally", "no central store configured"]
     elif last is None:
         lines = ["Not synced yet"]
     else:
         lines = [f"Last sync {_ago(last, now, timezone)}"]
-    lines.append("all saved here" if backlog == 0 else f"{backlog} waiting to sync")
-    if rejected:
-        lines.append(f"\u26a0 {rejected} refused by the central store")
-    if status.get("error"):
-        lines.append(str(status["error"]))
+    lines.append("all saved here" if status.backlog == 0 else f"{status.backlog} waiting to sync")
+    if status.rejected:
+        lines.append(f"\u26a0 {status.rejected} refused by the central store")
+    if problem := sync_problem(status):
+        lines.append(problem)
     return lines
+
+
+def sync_problem(status: SyncStatus) -> str | None:
+    """What the staff should know about the sync loop, in words; None when it is fine."""
+    if status.token_refused:
+        return "the central store refused this kiosk's token: ask IT to enrol it again"
+    if status.consecutive_failures:
+        return "central store unreachable; saving here and retrying"
+    return None
 
 
 def _ago(moment: datetime, now: datetime, timezone: str) -> str:
@@ -126,7 +133,9 @@ def undo_text(label: str | None, remaining: float) -> str:
 
 
 def lockout_text(seconds: float) -> str:
-    left = seconds_left(seconds)
+    """The PIN pad's lockout sentence (also the message of ``PinLocked``): the seconds left as
+    the countdown shows them, in minutes from 90 s on."""
+    left = max(1, seconds_left(seconds))
     if left >= 90:
         return f"Too many wrong PINs. Try again in {round(left / 60)} min."
     return f"Too many wrong PINs. Try again in {left} s."

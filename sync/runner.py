@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import Settings
-from kiosk.shared.timeutil import to_rfc3339
 from kiosk.store import Store
-from sync.client import SyncLoop, sync_loop_for
+from kiosk.sync_status import SyncStatus
+from sync.loop import SyncLoop, sync_loop_for
 
 EMBEDDED_PORT = 8700
 # Every sync pass would otherwise print its HTTP requests in the kiosk's console log.
@@ -78,24 +78,6 @@ class KioskSync:
         if self.central is not None:
             self.central.stop()
 
-    def status(self) -> dict[str, Any]:
-        """The keys the staff screen reads: central, backlog, rejected, last_synced_at, error."""
-        if self.loop is None:
-            return {"central": False, "backlog": 0, "rejected": 0, "last_synced_at": None}
-        state = self.loop.status()
-        return {
-            "central": state.configured,
-            "backlog": state.backlog,
-            "rejected": state.rejected,
-            "last_synced_at": to_rfc3339(state.last_success_at) if state.last_success_at else None,
-            "error": _error_words(state),
-            "site_name": state.site_name,
-        }
-
-
-def _error_words(state) -> str | None:
-    if state.token_refused:
-        return "the central store refused this kiosk's token: ask IT to enrol it again"
-    if state.consecutive_failures:
-        return "central store unreachable; saving here and retrying"
-    return None
+    def status(self) -> SyncStatus:
+        """What the staff screen's sync corner shows; "not configured" before ``start``."""
+        return self.loop.status() if self.loop is not None else SyncStatus()

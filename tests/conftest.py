@@ -2,33 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import hypothesis
 import pytest
 
 from kiosk.config import load_settings
-from kiosk.model import FrontDesk, PinLock, RatingFlow
+from kiosk.desk import FrontDesk
+from kiosk.pin import PinLock
+from kiosk.rating_flow import RatingFlow
 from kiosk.store import Store
+from tests.support import hashing
+from tests.support.clock import FakeClock
 
 # No example database: a run never replays what an earlier run (or another checkout) left in
 # .hypothesis/, and leaves nothing behind itself. A failure prints its example to reproduce it.
 hypothesis.settings.register_profile("no-leftovers", database=None, print_blob=True)
 hypothesis.settings.load_profile("no-leftovers")
-
-
-class FakeClock:
-    """A clock tests move by hand: timers and waits without sleeping."""
-
-    def __init__(self, start: datetime | None = None):
-        self.now = start or datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float = 0, minutes: float = 0) -> datetime:
-        self.now += timedelta(seconds=seconds, minutes=minutes)
-        return self.now
 
 
 @pytest.fixture
@@ -61,9 +49,7 @@ def rating(store, settings, clock) -> RatingFlow:
 @pytest.fixture(scope="session")
 def fast_hasher():
     """Argon2id with small costs: the same algorithm, a fraction of the test time."""
-    from argon2 import PasswordHasher
-
-    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    return hashing.fast_hasher()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from kiosk.config import load_settings
-    from kiosk.model import RatingFlow
+    from kiosk.rating_flow import RatingFlow
     from kiosk.store import Store
 
     settings = load_settings(environ={}, data_dir=sys.argv[1], role="ratings", thanks_s=1,
@@ -58,7 +58,7 @@ HOLDER = textwrap.dedent(
     """
     import sys, time
     from kiosk.config import load_settings
-    from kiosk.model import RatingFlow
+    from kiosk.rating_flow import RatingFlow
     from kiosk.store import Store
 
     settings = load_settings(environ={}, data_dir=sys.argv[1], role="ratings",

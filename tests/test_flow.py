@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from kiosk.config import load_settings
+from kiosk.errors import ModelError, PinError
 from kiosk.flow import CornerGesture, KioskFlow, PinPad
-from kiosk.model import ModelError, PinError
 
 
 @pytest.fixture

@@ -14,19 +14,37 @@ def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
+def best_first(counts: list[int]) -> dict[tuple[int, int], int]:
+    """Counts listed best face first (as HappyOrNot reports them) keyed by (scale, score)."""
+    scale = len(counts)
+    return {(scale, scale - i): n for i, n in enumerate(counts)}
+
+
 def test_happy_index_matches_the_product_checks():
-    five = metrics.counts_best_first([51, 23, 12, 2, 4])
-    four = metrics.counts_best_first([126, 60, 16, 17])
-    assert metrics.happy_index(five) == 81.25
-    assert round(metrics.happy_index(four), 1) == 78.2
+    five = best_first([51, 23, 12, 2, 4])
+    four = best_first([126, 60, 16, 17])
+    assert metrics.rating_summary(five)["happy_index"] == 81.25
+    assert round(metrics.rating_summary(four)["happy_index"], 1) == 78.2
+
+
+def test_negative_is_the_bottom_two_faces_in_python_and_in_sql():
+    import sqlite3
+
+    conn = sqlite3.connect(":memory:")
+    for scale in (5, 4):
+        for score in range(1, scale + 1):
+            in_sql = conn.execute(f"SELECT {metrics.negative_sql('s')} FROM (SELECT ? AS s)",
+                                  [score]).fetchone()[0]
+            assert bool(in_sql) == metrics.is_negative(score, scale) == (score <= 2)
+    conn.close()
 
 
 def test_positive_and_negative_are_the_top_and_bottom_two_faces():
-    five = metrics.rating_summary(metrics.counts_best_first([51, 23, 12, 2, 4]))
+    five = metrics.rating_summary(best_first([51, 23, 12, 2, 4]))
     assert five["ratings"] == 92
     assert five["pct_positive"] == round(100 * 74 / 92, 2)
     assert five["pct_negative"] == round(100 * 6 / 92, 2)
-    four = metrics.rating_summary(metrics.counts_best_first([126, 60, 16, 17]))
+    four = metrics.rating_summary(best_first([126, 60, 16, 17]))
     assert four["pct_positive"] == round(100 * 186 / 219, 2)
     assert four["pct_negative"] == round(100 * 33 / 219, 2)
 
@@ -39,8 +57,8 @@ def test_no_ratings_gives_none_not_zero():
 
 
 def test_csat_is_percent_positive_over_the_five_point_ratings_alone():
-    five = metrics.counts_best_first([51, 23, 12, 2, 4])
-    four = metrics.counts_best_first([126, 60, 16, 17])
+    five = best_first([51, 23, 12, 2, 4])
+    four = best_first([126, 60, 16, 17])
     assert metrics.rating_summary(five)["csat"] == metrics.rating_summary(five)["pct_positive"]
     assert metrics.rating_summary(four)["csat"] is None
     assert metrics.rating_summary({**five, **four})["csat"] == round(100 * 74 / 92, 2)
@@ -71,11 +89,10 @@ def test_wait_summary_counts_the_target_itself_as_within():
     assert summary["wait_median_min"] == 15.0
 
 
-def test_wait_and_chair_and_lateness_adjusted_times():
+def test_wait_and_lateness_adjusted_times():
     visit = VisitTimes(checked_in_at=at(0), called_at=at(25), checked_out_at=at(45),
                        appointment_at=at(10))
     assert metrics.waiting_minutes(visit) == 25
-    assert metrics.chair_minutes(visit) == 20
     assert metrics.lateness_adjusted_wait(visit) == 15
     early_patient_late_clinic = VisitTimes(checked_in_at=at(0), called_at=at(5),
                                            appointment_at=at(-10))

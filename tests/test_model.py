@@ -6,14 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from kiosk.model import (
-    FrontDesk,
-    IdleTimer,
-    InvalidTransition,
-    ModelError,
-    NothingToUndo,
-    RatingFlow,
-)
+from kiosk.desk import FrontDesk
+from kiosk.errors import InvalidTransition, ModelError, NothingToUndo
+from kiosk.idle import IdleTimer
+from kiosk.rating_flow import RatingFlow
 from kiosk.store import Store, StoreError
 
 

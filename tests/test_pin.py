@@ -4,7 +4,9 @@ from dataclasses import replace
 
 import pytest
 
-from kiosk.model import PinError, PinLock, PinLocked, StaffSession
+from kiosk.errors import PinError, PinLocked
+from kiosk.pin import PinLock
+from kiosk.staff_session import StaffSession
 from kiosk.store import Store
 
 

@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from kiosk import presenter
+from kiosk.errors import PinLocked
+from kiosk.shared.timeutil import parse_rfc3339
+from kiosk.sync_status import SyncStatus
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 
@@ -46,17 +49,35 @@ def test_summary_always_shows_n():
 
 
 def test_sync_corner():
-    local = presenter.sync_lines({"backlog": 3, "rejected": 0}, None, NOW, "UTC")
+    local = presenter.sync_lines(SyncStatus(backlog=3), None, NOW, "UTC")
     assert local == ["Recording locally", "no central store configured", "3 waiting to sync"]
     synced = presenter.sync_lines(
-        {"backlog": 0, "rejected": 2, "last_synced_at": "2026-11-23T09:25:00Z"},
+        SyncStatus(rejected=2, last_synced_at=parse_rfc3339("2026-11-23T09:25:00Z")),
         "https://central.example", NOW, "UTC",
     )
     assert synced == [
         "Last sync 5 min ago", "all saved here", "\u26a0 2 refused by the central store"
     ]
-    never = presenter.sync_lines({"backlog": 1}, "https://central.example", NOW, "UTC")
+    never = presenter.sync_lines(SyncStatus(backlog=1), "https://central.example", NOW, "UTC")
     assert never[0] == "Not synced yet"
+
+
+def test_sync_corner_names_what_the_staff_must_act_on():
+    refused = SyncStatus(configured=True, token_refused=True, consecutive_failures=3)
+    lines = presenter.sync_lines(refused, "https://central.example", NOW, "UTC")
+    assert lines[-1] == "the central store refused this kiosk's token: ask IT to enrol it again"
+    offline = SyncStatus(configured=True, consecutive_failures=1)
+    assert presenter.sync_problem(offline) == "central store unreachable; saving here and retrying"
+    assert offline.trouble and SyncStatus(rejected=1).trouble and not SyncStatus().trouble
+    assert presenter.sync_problem(SyncStatus(configured=True)) is None
+
+
+def test_the_lockout_sentence_is_one_rule_for_the_pad_and_the_refusal():
+    """The PIN pad and the PinLocked refusal say the same: seconds rounded up, as counted down."""
+    for seconds in (0.2, 29.4, 30, 89.5, 125, 900):
+        assert str(PinLocked(seconds)) == presenter.lockout_text(seconds)
+    assert presenter.lockout_text(29.4) == "Too many wrong PINs. Try again in 30 s."
+    assert presenter.lockout_text(0.2) == "Too many wrong PINs. Try again in 1 s."
 
 
 def test_countdowns_round_up():

@@ -6,7 +6,9 @@ import sqlite3
 import pytest
 from sqlite_utils import Database
 
+from kiosk.shared.timeutil import parse_rfc3339
 from kiosk.store import SCHEMA_VERSION, Store, StoreError, StoreFull
+from kiosk.sync_status import SyncStatus
 
 
 def test_pragmas_make_writes_durable(store):
@@ -47,7 +49,7 @@ def test_outbox_order_sync_marks_and_status(store, clock):
     store.mark_rejected({ids[2]: "unknown tag"})
     assert [e.id for e in store.unsynced()] == ids[3:]
     status = store.sync_status()
-    assert status == {"backlog": 2, "rejected": 1, "last_synced_at": "2026-11-23T09:00:00.000Z"}
+    assert status == SyncStatus(backlog=2, rejected=1, last_synced_at=clock())
     assert store.rejected_events()[0]["sync_error"] == "unknown tag"
     wire = store.unsynced()[0].to_wire()
     assert set(wire) == {"id", "device_seq", "type", "occurred_at", "visit_id", "data"}
@@ -162,7 +164,7 @@ def test_the_sequence_carries_on_after_everything_old_is_purged(store, clock):
 
 
 def test_a_long_history_is_purged_a_chunk_per_transaction(store, clock, monkeypatch):
-    monkeypatch.setattr("kiosk.store.PURGE_CHUNK", 10)
+    monkeypatch.setattr("kiosk.retention.PURGE_CHUNK", 10)
     rating = {"score": 4, "scale": 5, "tags": [], "misuse": False}
     old = [store.record("rating.submitted", rating) for _ in range(35)]
     store.mark_synced([event.id for event in old])
@@ -191,10 +193,32 @@ def test_the_sync_state_is_read_from_indexes_not_the_whole_history(store):
     statements = []
     store.db.conn.set_trace_callback(statements.append)
     try:
-        assert store.sync_status() == {
-            "backlog": 0, "rejected": 1, "last_synced_at": store.events()[0]["synced_at"]}
+        status = store.sync_status()
+        assert status == SyncStatus(
+            backlog=0, rejected=1, last_synced_at=parse_rfc3339(store.events()[0]["synced_at"]))
     finally:
         store.db.conn.set_trace_callback(None)
     for sql in [s for s in statements if "FROM events" in s and "synced" in s]:
         plan = " ".join(row[3] for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}"))
         assert "INDEX" in plan, (sql, plan)  # e.g. SCAN events USING COVERING INDEX events_rejected
+
+
+def test_the_daily_purge_runs_once_a_day_and_not_at_all_without_retention(store, clock):
+    from kiosk.retention import DailyPurge
+
+    old = store.record("device.heartbeat", {"backlog": 0, "version": "1"})
+    newest = store.record("device.heartbeat", {"backlog": 0, "version": "1"})
+    store.mark_synced([old.id])
+    clock.advance(minutes=60 * 24 * 40)
+    DailyPurge(store, None, clock).run_if_due()
+    assert len(store.events()) == 2  # retention off: nothing goes
+    daily = DailyPurge(store, 30, clock)
+    daily.run_if_due()
+    assert [e["id"] for e in store.events()] == [newest.id]
+    purged_at = daily.purged_at
+    clock.advance(minutes=60 * 23)
+    daily.run_if_due()
+    assert daily.purged_at == purged_at  # not due again within the day
+    clock.advance(minutes=61)
+    daily.run_if_due()
+    assert daily.purged_at == clock()

@@ -39,7 +39,7 @@ class StaffScreen(KioskScreen):
         status = App.get_running_app().sync_status()
         lines = presenter.sync_lines(status, settings.central_url, now, settings.timezone)
         self.sync_text = "\n".join(lines)
-        self.sync_trouble = bool(status.get("rejected")) or bool(status.get("error"))
+        self.sync_trouble = status.trouble
         if not self.shows_desk:
             return
         queue = flow.desk.queue()

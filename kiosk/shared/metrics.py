@@ -21,6 +21,9 @@ WAIT_BUCKETS: tuple[tuple[str, float, float], ...] = (
     ("30+", 30.0, math.inf),
 )
 DEFAULT_TARGET_MIN = 15.0
+# A negative rating is one of the bottom two faces, on either scale (5 or 4 faces, 1 = worst);
+# is_negative() and negative_sql() are the only places that may say so.
+NEGATIVE_MAX_SCORE = 2
 # Per-person breakdowns (a desk, a device) are hidden below this many responses.
 SMALL_NUMBER_THRESHOLD = 30
 
@@ -56,11 +59,6 @@ def minutes_between(start: datetime | None, end: datetime | None) -> float | Non
 def waiting_minutes(visit: VisitTimes) -> float | None:
     """Waiting time = called_at - checked_in_at."""
     return minutes_between(visit.checked_in_at, visit.called_at)
-
-
-def chair_minutes(visit: VisitTimes) -> float | None:
-    """Chair time = checked_out_at - called_at."""
-    return minutes_between(visit.called_at, visit.checked_out_at)
 
 
 def lateness_adjusted_wait(visit: VisitTimes) -> float | None:
@@ -131,7 +129,12 @@ def is_positive(score: int, scale: int) -> bool:
 
 def is_negative(score: int, scale: int) -> bool:
     """The bottom two faces of the scale."""
-    return score <= 2
+    return score <= NEGATIVE_MAX_SCORE
+
+
+def negative_sql(score_column: str = "score") -> str:
+    """``is_negative`` as a SQL condition, for queries and triggers that count in the database."""
+    return f"{score_column} <= {NEGATIVE_MAX_SCORE}"
 
 
 def rating_summary(counts: Mapping[tuple[int, int], int]) -> dict:
@@ -157,17 +160,6 @@ def rating_summary(counts: Mapping[tuple[int, int], int]) -> dict:
         "pct_negative": _round(pct(negative, total)),
         "csat": _round(pct(five_positive, five_point)),
     }
-
-
-def happy_index(counts: Mapping[tuple[int, int], int]) -> float | None:
-    return rating_summary(counts)["happy_index"]
-
-
-def counts_best_first(counts_best_first: Iterable[int]) -> dict[tuple[int, int], int]:
-    """Counts listed best face first (as HappyOrNot reports them) keyed by (scale, score)."""
-    values = list(counts_best_first)
-    scale = len(values)
-    return {(scale, scale - i): n for i, n in enumerate(values)}
 
 
 def count_ratings(ratings: Iterable[RatingRow]) -> dict[tuple[int, int], int]:

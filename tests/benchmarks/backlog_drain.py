@@ -74,7 +74,7 @@ def run(quick: bool) -> list[dict]:
             result = client.sync_once()
             drain_s = time.perf_counter() - started
             client.close()
-        backlog = kiosk.sync_status()["backlog"]
+        backlog = kiosk.sync_status().backlog
         kiosk.close()
         in_db = count_rows(central_dir, "SELECT COUNT(*) FROM events")
     if not result.ok or result.stored != count or backlog or in_db != count:

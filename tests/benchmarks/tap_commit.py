@@ -18,7 +18,7 @@ import time
 import uuid
 
 from kiosk.config import load_settings
-from kiosk.model import RatingFlow
+from kiosk.rating_flow import RatingFlow
 from kiosk.shared.timeutil import to_rfc3339, utc_now
 from kiosk.store import Store
 from tests.benchmarks.common import median, percentile, row, scratch_dir

@@ -17,7 +17,8 @@ import requests
 from kiosk.store import Store as KioskStore
 from sync.central import auth
 from sync.central.storage import Store as CentralStore
-from sync.client import SyncClient, SyncLoop
+from sync.client import SyncClient
+from sync.loop import SyncLoop
 from tests.benchmarks.common import (
     central_process,
     enrol_devices,

@@ -37,7 +37,7 @@ def main(taps: int = 50) -> None:
     from kivy.core.window import Window
     from kivy.tests.common import UnitTestTouch
 
-    from tests.conftest import FakeClock
+    from tests.support.clock import FakeClock
     from tests.ui.driver import KioskDriver
 
     clock = FakeClock()

@@ -15,7 +15,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from playwright.sync_api import sync_playwright
 
 from kiosk.shared import metrics
@@ -25,6 +24,7 @@ from sync.central.dashboard import accounts, demo
 from sync.central.ingest import ingest_batch
 from sync.central.storage import Store
 from tests.support.central_server import running_central
+from tests.support.hashing import fast_hasher
 from tests.support.wire_events import wire_event
 
 MANAGER = "manager"
@@ -81,7 +81,7 @@ def data_dir():
     with tempfile.TemporaryDirectory(prefix="dashboard-tests-") as name:
         directory = Path(name)
         # Cheap Argon2id for the tests' logins: the same algorithm, a fraction of the time.
-        accounts.set_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+        accounts.set_hasher(fast_hasher())
         store = Store(directory)
         demo.fill(store, days=35)
         with store.write() as db:

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import re
 
-from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from sync.central.app import create_app
 from sync.central.dashboard import accounts
 from sync.central.storage import Store
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
+from tests.support.hashing import fast_hasher
 
 
 def test_one_name_is_limited_from_one_address():
     clock = FakeClock()
-    limiter = accounts.LoginRateLimiter(limit=5, window_s=60, clock=clock, address_limit=20)
+    limiter = accounts.LoginRateLimiter(limit=5, window_s=60, clock=clock.seconds, address_limit=20)
     for _ in range(5):
         assert limiter.retry_after("Alice", "10.0.0.1") == 0
         limiter.failed("Alice", "10.0.0.1")
@@ -31,17 +24,17 @@ def test_one_name_is_limited_from_one_address():
     assert limiter.retry_after(" alice ", "10.0.0.1") == 60
     assert limiter.retry_after("alice", "10.0.0.2") == 0
     assert limiter.address_retry_after("10.0.0.1") == 0
-    clock.now += 61
+    clock.advance(seconds=61)
     assert limiter.retry_after("alice", "10.0.0.1") == 0
 
 
 def test_one_password_across_many_names_is_limited_per_address():
     clock = FakeClock()
-    limiter = accounts.LoginRateLimiter(limit=5, window_s=60, clock=clock, address_limit=20)
+    limiter = accounts.LoginRateLimiter(limit=5, window_s=60, clock=clock.seconds, address_limit=20)
     for index in range(20):
         assert limiter.address_retry_after("10.0.0.1") == 0
         limiter.failed(f"name-{index}", "10.0.0.1")
-        clock.now += 1
+        clock.advance(seconds=1)
     # Every name is under its own limit, the address is at its cap until its oldest failure
     # leaves the window.
     assert limiter.retry_after("name-0", "10.0.0.1") == 0
@@ -50,7 +43,7 @@ def test_one_password_across_many_names_is_limited_per_address():
     # A successful login (an account of one's own) does not reset the address's count.
     limiter.succeeded("name-0", "10.0.0.1")
     assert limiter.address_retry_after("10.0.0.1") == 40
-    clock.now += 40
+    clock.advance(seconds=40)
     assert limiter.address_retry_after("10.0.0.1") == 0
 
 
@@ -65,7 +58,7 @@ def _post_login(client: TestClient, name: str, password: str):
 
 
 def test_the_login_form_answers_429_once_an_address_tried_too_many_names(tmp_path):
-    accounts.set_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    accounts.set_hasher(fast_hasher())
     store = Store(tmp_path)
     with store.write() as db:
         accounts.add_user(db, "manager", "calm waters 2026")

@@ -10,10 +10,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import requests
 
 from sync.central import auth
@@ -22,15 +20,6 @@ from sync.central.storage import connect, database_path
 
 ROOT = Path(__file__).resolve().parents[2]
 URL_PATTERN = re.compile(r"http://127\.0\.0\.1:(\d+)")
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
-    """Poll ``condition`` until it is true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what or condition}")
-        time.sleep(0.005)
 
 
 def open_fds() -> int:

@@ -23,9 +23,11 @@ import traceback
 from pathlib import Path
 
 from kiosk.config import load_settings
-from kiosk.model import FrontDesk, RatingFlow
+from kiosk.desk import FrontDesk
+from kiosk.rating_flow import RatingFlow
 from kiosk.store import RecordedEvent, Store
-from sync.client import SyncClient, SyncLoop
+from sync.client import SyncClient
+from sync.loop import SyncLoop
 
 # Short timeouts: a writer is killed within a second anyway; they only bound a stuck request.
 TIMEOUTS = (0.5, 2.0)
@@ -53,10 +55,10 @@ def write_forever(data_dir: str, ack_fd: int, url: str | None, token: str | None
     chance = random.Random(os.getpid())
     while True:
         desk.check_in()
-        waiting = desk.waiting()
+        waiting = [e for e in desk.queue() if e.status == "waiting"]
         if waiting:
             desk.call_in(waiting[0].visit_id)
-        in_chair = desk.in_chair()
+        in_chair = [e for e in desk.queue() if e.status == "in_chair"]
         if not in_chair:
             continue
         visit_id = in_chair[0].visit_id

@@ -39,8 +39,9 @@ from sync.central.embedded import start_embedded
 from sync.central.log_dedup import FLOOD_LOGGERS, FLOOD_MESSAGES, RepeatedRecordFilter
 from sync.client import SyncClient
 from tests.reliability import figures
-from tests.reliability.helpers import CentralProcess, open_fds, wait_until
+from tests.reliability.helpers import CentralProcess, open_fds
 from tests.support.central_server import LiveCentral
+from tests.support.waiting import wait_until
 from tests.support.wire_events import WireEvents
 
 FAST = ConnectionLimits(header_timeout_s=1.0, body_timeout_s=1.5, max_connections=400)
@@ -336,12 +337,12 @@ def test_connections_over_the_cap_are_answered_503_with_retry_after(tmp_path):
         kiosk.record("device.heartbeat", {"backlog": 0, "version": "1"})
         result = SyncClient(kiosk, server.base_url, device.token).sync_once()
         assert (result.ok, result.retry_after) == (False, 5.0)
-        assert kiosk.sync_status()["backlog"] == 1
+        assert kiosk.sync_status().backlog == 1
         for sock in holders:
             sock.close()
         wait_until(lambda: SyncClient(kiosk, server.base_url, device.token).sync_once().ok,
                    timeout=10, what="served again once the others left")
-        assert kiosk.sync_status()["backlog"] == 0
+        assert kiosk.sync_status().backlog == 0
         kiosk.close()
     figures.record("connection_cap", title="Connections over the cap", figures={
         "cap": 40, "over_the_cap": 300, "answered_503_retry_after": len(refused)})

@@ -18,7 +18,6 @@ from collections import OrderedDict
 
 import pytest
 import requests
-from argon2 import PasswordHasher
 
 from kiosk.config import cleartext_token_warning, load_settings
 from kiosk.launcher import main as kiosk_main
@@ -35,6 +34,7 @@ from tests.reliability.helpers import ROOT
 from tests.reliability.test_connection_floods import records_logged
 from tests.reliability.test_kiosk_faults import _fill, _tiny_disk
 from tests.support.central_server import LiveCentral
+from tests.support.hashing import fast_hasher
 from tests.support.wire_events import WireEvents
 
 
@@ -67,7 +67,7 @@ def test_a_new_x_forwarded_for_per_guess_does_not_reset_the_token_limit(central_
 
 
 def test_a_new_x_forwarded_for_per_guess_does_not_reset_the_login_limit(central_server):
-    accounts.set_hasher(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    accounts.set_hasher(fast_hasher())
     with central_server.embedded.store.write() as db:
         accounts.add_user(db, "manager", "calm waters 2026")
     limit = central_server.embedded.app.state.login_limiter.address_limit
@@ -97,7 +97,7 @@ def test_a_valid_kiosk_behind_a_noisy_address_still_syncs(central_server, tmp_pa
                          {"score": score, "scale": 5, "tags": [], "misuse": False})
         result = SyncClient(kiosk, central_server.base_url, device.token).sync_once()
         assert (result.ok, result.stored) == (True, 3), result.error  # ... the kiosk is not
-        assert kiosk.sync_status()["backlog"] == 0
+        assert kiosk.sync_status().backlog == 0
     finally:
         kiosk.close()
     assert _guess(central_server).status_code == 429  # and the neighbour still is

@@ -15,23 +15,23 @@ from pathlib import Path
 import pytest
 
 from kiosk.config import load_settings
+from kiosk.desk import FrontDesk
 from kiosk.flow import KioskFlow
-from kiosk.model import FrontDesk
 from kiosk.shared.timeutil import to_rfc3339, utc_now
 from kiosk.store import Store, StoreFull
 from sync.central import cli
 from sync.client import SyncClient
-from tests.conftest import FakeClock
 from tests.reliability import figures
 from tests.reliability.helpers import ROOT
+from tests.support.clock import FakeClock
 
 START_KIOSK = """
 import json, sys
-from argon2 import PasswordHasher
 from kiosk.config import load_settings
 from kiosk.launcher import build_kiosk
+from tests.support.hashing import fast_hasher
 settings = load_settings(environ={}, data_dir=sys.argv[1])
-app = build_kiosk(settings, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+app = build_kiosk(settings, hasher=fast_hasher())
 notice = app.flow.banner()
 event = app.flow.store.record("device.heartbeat", {"backlog": 0, "version": "1"})
 print(json.dumps({"notice": notice.text if notice else None, "seq": event.device_seq,

@@ -120,7 +120,7 @@ def test_two_hundred_kiosks_at_once_while_metrics_and_dashboard_are_read(tmp_pat
                     if not result.ok:
                         errors.append(result.error)
                 return {"ids": [event["id"] for event in store.events()], "errors": errors,
-                        "refusals": client.refusals, "backlog": store.sync_status()["backlog"]}
+                        "refusals": client.refusals, "backlog": store.sync_status().backlog}
             finally:
                 client.close()
                 store.close()

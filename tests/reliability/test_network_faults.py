@@ -18,11 +18,14 @@ from collections import Counter
 import pytest
 
 from kiosk.config import load_settings
-from kiosk.model import FrontDesk, RatingFlow
+from kiosk.desk import FrontDesk
+from kiosk.rating_flow import RatingFlow
 from kiosk.store import Store
-from sync.client import SyncClient, SyncLoop
+from sync.client import SyncClient
+from sync.loop import SyncLoop
 from tests.reliability import figures
-from tests.reliability.helpers import CentralProcess, open_fds, wait_until
+from tests.reliability.helpers import CentralProcess, open_fds
+from tests.support.waiting import wait_until
 from tests.sync.scripted_server import (
     Forwarder,
     ScriptedServer,
@@ -121,7 +124,7 @@ def test_every_network_fault_is_survived_with_nothing_lost_or_doubled(tmp_path, 
                 rating.send_followup()
             time.sleep(0.01)  # a desk's pace, so the pusher makes many small trips
         assert every_fifth.failed == every_fifth.limit
-        wait_until(lambda: store.sync_status()["backlog"] == 0, timeout=30,
+        wait_until(lambda: store.sync_status().backlog == 0, timeout=30,
                    what="the backlog to drain")
     finally:
         assert loop.stop(timeout=5)
@@ -135,7 +138,7 @@ def test_every_network_fault_is_survived_with_nothing_lost_or_doubled(tmp_path, 
     lost = len({event["id"] for event in local} - set(ids))
     duplicated = sum(n - 1 for n in ids.values())
     assert (lost, duplicated) == (0, 0)
-    assert store.sync_status()["rejected"] == 0
+    assert store.sync_status().rejected == 0
     bound = TIMEOUTS[0] + TIMEOUTS[1] + SLACK_S
     assert max(client.attempts) <= bound, f"an attempt took {max(client.attempts):.2f} s"
     store.close()

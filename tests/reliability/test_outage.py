@@ -19,15 +19,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kiosk.config import load_settings
-from kiosk.model import FrontDesk, RatingFlow
+from kiosk.desk import FrontDesk
+from kiosk.rating_flow import RatingFlow
 from kiosk.shared.metrics import percentile
 from kiosk.store import Store
 from sync.central.auth import add_device
 from sync.central.embedded import start_embedded
-from sync.client import SyncClient, SyncLoop
-from tests.conftest import FakeClock
+from sync.client import SyncClient
+from sync.loop import SyncLoop
 from tests.reliability import figures
-from tests.reliability.helpers import central_rows, wait_until
+from tests.reliability.helpers import central_rows
+from tests.support.clock import FakeClock
+from tests.support.waiting import wait_until
 
 DAYS = 7
 VISITS_PER_DAY = 120
@@ -85,7 +88,7 @@ def test_a_week_offline_drains_exactly_once_and_in_order(tmp_path):
                 if timed(rating.choose, chance.randint(1, 5)) == "followup":
                     rating.toggle_tag("waiting_time")
                     timed(rating.send_followup)
-        backlog = store.sync_status()["backlog"]
+        backlog = store.sync_status().backlog
         assert loop.status().consecutive_failures > 0
         assert central_rows(central_dir, "SELECT COUNT(*) AS n FROM events") == [{"n": 0}]
 
@@ -93,7 +96,7 @@ def test_a_week_offline_drains_exactly_once_and_in_order(tmp_path):
         assert embedded.port == port
         try:
             loop.wake()
-            wait_until(lambda: store.sync_status()["backlog"] == 0, timeout=120,
+            wait_until(lambda: store.sync_status().backlog == 0, timeout=120,
                        what="the week's backlog to drain")
         finally:
             assert loop.stop(timeout=5)

@@ -19,10 +19,11 @@ from kiosk.shared.wire import EVENT_TYPES
 from kiosk.store import Store
 from sync.central import cli
 from sync.central.storage import Store as CentralStore
-from sync.client import SyncClient, SyncLoop
-from tests.conftest import FakeClock
+from sync.client import SyncClient
+from sync.loop import SyncLoop
 from tests.reliability import figures
-from tests.reliability.helpers import wait_until
+from tests.support.clock import FakeClock
+from tests.support.waiting import wait_until
 from tests.support.wire_events import WireEvents
 
 PERSONAL = re.compile(
@@ -172,7 +173,7 @@ def test_retention_purges_old_synced_data_on_the_kiosk(tmp_path, central_server)
     try:
         wait_until(lambda: old.id not in {e["id"] for e in store.events()}, timeout=10,
                    what="the loop's daily purge")
-        wait_until(lambda: store.sync_status()["backlog"] == 0, timeout=10)
+        wait_until(lambda: store.sync_status().backlog == 0, timeout=10)
     finally:
         assert loop.stop(timeout=5)
         client.close()

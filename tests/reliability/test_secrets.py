@@ -10,17 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-from argon2 import PasswordHasher
-
 from kiosk.config import load_settings
-from kiosk.model import PinLock
+from kiosk.pin import PinLock
 from kiosk.store import Store
-from sync.client import SyncClient, SyncLoop
+from sync.client import SyncClient
+from sync.loop import SyncLoop
 from tests.reliability import figures
-from tests.reliability.helpers import ROOT, CentralProcess, wait_until
+from tests.reliability.helpers import ROOT, CentralProcess
+from tests.support.hashing import fast_hasher
+from tests.support.waiting import wait_until
 
 PIN = "73915046"
-FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+FAST = fast_hasher()
 
 
 def _files_containing(folder: Path, secrets: dict[str, bytes]) -> list[str]:
@@ -48,7 +49,7 @@ def test_the_token_and_the_pin_never_reach_a_log_or_a_database(tmp_path, caplog)
         loop = SyncLoop(store, client, heartbeat_s=3600, base_delay=0.05, max_delay=0.2)
         loop.start()
         store.record("rating.submitted", {"score": 5, "scale": 5, "tags": [], "misuse": False})
-        wait_until(lambda: store.sync_status()["backlog"] == 0, what="the sync")
+        wait_until(lambda: store.sync_status().backlog == 0, what="the sync")
         assert loop.stop(timeout=5)
         # A refused token must not be echoed either (a typo of the real one is still a secret).
         wrong = SyncClient(store, central.url, token[:-4] + "XXXX")
@@ -75,11 +76,10 @@ def test_the_token_and_the_pin_never_reach_a_log_or_a_database(tmp_path, caplog)
 
 LOCK_OUT = """
 import os, signal, sys
-from argon2 import PasswordHasher
-from kiosk.model import PinLock
+from kiosk.pin import PinLock
 from kiosk.store import Store
-pin = PinLock(Store(sys.argv[1]), hasher=PasswordHasher(time_cost=1, memory_cost=1024,
-                                                        parallelism=1))
+from tests.support.hashing import fast_hasher
+pin = PinLock(Store(sys.argv[1]), hasher=fast_hasher())
 pin.set_pin(sys.argv[2])
 for _ in range(PinLock.FREE_ATTEMPTS):
     pin.verify("0000")
@@ -89,11 +89,11 @@ os.kill(os.getpid(), signal.SIGKILL)  # no clean shutdown: the lockout must alre
 
 TRY_PIN = """
 import json, sys
-from argon2 import PasswordHasher
-from kiosk.model import PinLock, PinLocked
+from kiosk.errors import PinLocked
+from kiosk.pin import PinLock
 from kiosk.store import Store
-pin = PinLock(Store(sys.argv[1]), hasher=PasswordHasher(time_cost=1, memory_cost=1024,
-                                                        parallelism=1))
+from tests.support.hashing import fast_hasher
+pin = PinLock(Store(sys.argv[1]), hasher=fast_hasher())
 try:
     print(json.dumps({"unlocked": pin.verify(sys.argv[2])}))
 except PinLocked as error:

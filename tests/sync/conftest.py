@@ -3,9 +3,8 @@ in front of the real central server, and a deadline poll (never a fixed sleep)."
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -17,15 +16,6 @@ from tests.sync.scripted_server import FakeCentral, Forwarder, ScriptedServer
 TOKEN = "dev_test-token"
 # Small timeouts keep the hang and reset cases quick; loopback answers in milliseconds.
 TEST_TIMEOUTS = (0.5, 0.5)
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 5.0, what: str = "") -> None:
-    """Poll ``condition`` until it is true; fail the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what or condition}")
-        time.sleep(0.005)
 
 
 def tap(store: Store, score: int = 5) -> RecordedEvent:

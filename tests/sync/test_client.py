@@ -35,7 +35,7 @@ def test_events_go_in_device_seq_order_in_batches_of_the_chosen_size(kiosk_store
     assert (result.ok, result.sent, result.stored) == (True, 7, 7)
     assert scripted.batch_sizes() == [3, 3, 1]
     assert [event["device_seq"] for event in fake_central.stored] == list(range(1, 8))
-    assert kiosk_store.sync_status()["backlog"] == 0
+    assert kiosk_store.sync_status().backlog == 0
     headers = scripted.event_posts()[0].headers
     assert headers["authorization"] == f"Bearer {TOKEN}"
     assert headers["user-agent"] == "clinic-kiosk/1.2.3"
@@ -72,7 +72,7 @@ def test_a_server_error_marks_nothing_and_the_next_pass_delivers(client, kiosk_s
 
     assert not failed.ok
     assert "HTTP 500" in failed.error and "database is locked" in failed.error
-    assert kiosk_store.sync_status()["backlog"] == 1
+    assert kiosk_store.sync_status().backlog == 1
     assert client.sync_once().stored == 1
     assert len(fake_central.stored) == 1
 
@@ -82,7 +82,7 @@ def test_retry_after_in_seconds_is_reported(client, kiosk_store, scripted):
     scripted.script(reply(429, **{"Retry-After": "7"}))
     result = client.sync_once()
     assert result.retry_after == 7.0 and "busy" in result.error
-    assert kiosk_store.sync_status()["backlog"] == 1
+    assert kiosk_store.sync_status().backlog == 1
 
 
 def test_retry_after_as_an_http_date_is_reported(client, kiosk_store, scripted):
@@ -119,10 +119,10 @@ def test_an_answer_that_does_not_fit_the_batch_marks_nothing(client, kiosk_store
     result = client.sync_once()
 
     assert not result.ok and message in result.error
-    assert kiosk_store.sync_status()["backlog"] == 3
+    assert kiosk_store.sync_status().backlog == 3
     # The server did commit: the honest retry finds duplicates and the central has one copy each.
     retry = client.sync_once()
-    assert (retry.duplicate, kiosk_store.sync_status()["backlog"]) == (3, 0)
+    assert (retry.duplicate, kiosk_store.sync_status().backlog) == (3, 0)
     assert len(fake_central.stored) == 3
 
 
@@ -173,7 +173,7 @@ def test_a_hanging_server_is_bounded_by_the_read_timeout(client, kiosk_store, sc
     result = client.sync_once()
     assert time.monotonic() - started < TEST_TIMEOUTS[1] + 1.0
     assert f"did not answer within {TEST_TIMEOUTS[1]} s" in result.error
-    assert kiosk_store.sync_status()["backlog"] == 1
+    assert kiosk_store.sync_status().backlog == 1
 
 
 def test_a_reset_connection_is_reported_not_raised(client, kiosk_store, scripted, fake_central):
@@ -192,12 +192,12 @@ def test_a_reply_lost_after_commit_is_resent_and_counted_as_duplicate(client, ki
     scripted.script(cut_after_commit)
 
     lost = client.sync_once()
-    assert not lost.ok and kiosk_store.sync_status()["backlog"] == 3
+    assert not lost.ok and kiosk_store.sync_status().backlog == 3
     retry = client.sync_once()
 
     assert (retry.stored, retry.duplicate) == (0, 3)
     assert len(fake_central.stored) == 3
-    assert kiosk_store.sync_status()["backlog"] == 0
+    assert kiosk_store.sync_status().backlog == 0
 
 
 def test_a_rejected_event_is_quarantined_and_does_not_block_the_rest(client, kiosk_store,
@@ -228,7 +228,7 @@ def test_a_redirect_is_not_followed_and_says_where_to(client, kiosk_store, scrip
     scripted.script(reply(302, Location="https://central.example/api/v1/events"))
     result = client.sync_once()
     assert "redirected to https://central.example" in result.error
-    assert kiosk_store.sync_status()["backlog"] == 1
+    assert kiosk_store.sync_status().backlog == 1
 
 
 def test_fetch_config_returns_the_site_config(client):

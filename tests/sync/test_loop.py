@@ -10,8 +10,10 @@ import time
 import pytest
 
 from kiosk.config import load_settings
-from sync.client import SyncClient, SyncLoop, sync_loop_for
-from tests.sync.conftest import TEST_TIMEOUTS, TOKEN, tap, wait_until
+from sync.client import SyncClient
+from sync.loop import SyncLoop, sync_loop_for
+from tests.support.waiting import wait_until
+from tests.sync.conftest import TEST_TIMEOUTS, TOKEN, tap
 from tests.sync.scripted_server import FakeCentral, ScriptedServer, reply
 
 HEARTBEAT = "device.heartbeat"
@@ -92,7 +94,7 @@ def test_heartbeats_carry_backlog_version_and_rejected_count(make_loop, kiosk_st
 def test_failures_back_off_exponentially_and_recovery_is_logged_once(make_loop, kiosk_store,
                                                                      scripted, fake_central,
                                                                      caplog):
-    caplog.set_level(logging.INFO, logger="sync.client")
+    caplog.set_level(logging.INFO, logger="sync.loop")
     scripted.script(*[reply(500)] * 4)
     pauses = RecordedPauses()
     loop = make_loop(heartbeat_s=3600, pause=pauses)
@@ -155,7 +157,7 @@ def test_status_reports_backlog_failures_and_the_last_success(make_loop, kiosk_s
     tap(kiosk_store)
     before = loop.status()
     assert (before.configured, before.running, before.backlog) == (True, False, 1)
-    assert before.last_success_at is None and before.site_name is None
+    assert before.last_synced_at is None and before.site_name is None
 
     scripted.script(reply(500), reply(500))
     loop.start()
@@ -170,7 +172,7 @@ def test_status_reports_backlog_failures_and_the_last_success(make_loop, kiosk_s
     wait_until(lambda: loop.status().site_name == "Test Clinic", what="the site config")
     after = loop.status()
     assert (after.backlog, after.consecutive_failures, after.last_error) == (0, 0, None)
-    assert after.last_success_at is not None
+    assert after.last_synced_at is not None
     assert loop.site_config()["target_wait_min"] == 15
 
 

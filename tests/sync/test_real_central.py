@@ -7,8 +7,10 @@ import time
 
 import pytest
 
-from sync.client import SyncClient, SyncLoop
-from tests.sync.conftest import TEST_TIMEOUTS, tap, wait_until
+from sync.client import SyncClient
+from sync.loop import SyncLoop
+from tests.support.waiting import wait_until
+from tests.sync.conftest import TEST_TIMEOUTS, tap
 from tests.sync.scripted_server import answer, cut_after_commit, hang, reply, reset
 
 RATINGS = "SELECT id, device_seq FROM events WHERE type = 'rating.submitted' ORDER BY rowid"
@@ -63,7 +65,7 @@ def test_a_tap_is_stored_centrally(kiosk_store, direct_client, central_server, d
     rows = central_server.rows("SELECT device_id, id, type, data FROM events")
     assert rows == [{"device_id": device.device_id, "id": event.id, "type": "rating.submitted",
                      "data": '{"score":4,"scale":5,"tags":[],"misuse":false}'}]
-    assert kiosk_store.sync_status()["backlog"] == 0
+    assert kiosk_store.sync_status().backlog == 0
 
 
 def test_the_same_batch_sent_twice_is_stored_once(kiosk_store, direct_client, central_server):
@@ -92,7 +94,7 @@ def test_a_long_offline_run_arrives_exactly_once_and_in_order(kiosk_store, proxy
     assert central_server.rows("SELECT COUNT(*) AS n FROM events") == [{"n": 0}]
 
     proxy.default = answer  # the network is back
-    wait_until(lambda: kiosk_store.sync_status()["backlog"] == 0, timeout=20,
+    wait_until(lambda: kiosk_store.sync_status().backlog == 0, timeout=20,
                what="the backlog to drain")
 
     stored = central_server.rows(RATINGS)
@@ -112,13 +114,13 @@ def test_a_reply_lost_after_commit_causes_no_duplicate(kiosk_store, proxy, proxi
     lost = proxied_client.sync_once()
     assert not lost.ok
     assert central_server.rows("SELECT COUNT(*) AS n FROM events") == [{"n": 3}]
-    assert kiosk_store.sync_status()["backlog"] == 3
+    assert kiosk_store.sync_status().backlog == 3
 
     retry = proxied_client.sync_once()
 
     assert (retry.stored, retry.duplicate) == (0, 3)
     assert central_server.rows("SELECT COUNT(*) AS n FROM events") == [{"n": 3}]
-    assert kiosk_store.sync_status()["backlog"] == 0
+    assert kiosk_store.sync_status().backlog == 0
 
 
 FAILURES = {
@@ -137,7 +139,7 @@ def test_each_failure_is_survived_and_then_delivered(kiosk_store, proxy, proxied
     pauses = RecordedPauses()
 
     loop = run_loop(proxied_client, pause=pauses, random=lambda: 0.5)
-    wait_until(lambda: kiosk_store.sync_status()["backlog"] == 0, timeout=10)
+    wait_until(lambda: kiosk_store.sync_status().backlog == 0, timeout=10)
 
     assert [row["id"] for row in central_server.rows(RATINGS)] == [e.id for e in taps]
     assert len(pauses.delays) == 2
@@ -182,7 +184,7 @@ def test_a_revoked_device_sees_token_refused(kiosk_store, direct_client, central
     tap(kiosk_store)
     result = direct_client.sync_once()
     assert result.token_refused and "revoked" in result.error
-    assert kiosk_store.sync_status()["backlog"] == 1
+    assert kiosk_store.sync_status().backlog == 1
 
 
 def test_an_unknown_token_sees_token_refused(kiosk_store, central_server):

@@ -1,24 +1,15 @@
 """The kiosk's sync runner: `python main.py` starts an embedded central store, enrols the
 kiosk in it, syncs every tap there and hands out a working dashboard login link."""
 
-import time
 
 import requests
 
 from kiosk.config import load_settings
-from kiosk.model import RatingFlow
+from kiosk.rating_flow import RatingFlow
 from kiosk.store import Store
+from kiosk.sync_status import SyncStatus
 from sync.runner import KioskSync
-
-
-def wait_for(condition, seconds: float = 10.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
+from tests.support.waiting import wait_until
 
 
 def test_embedded_central_store_receives_taps_and_opens_the_dashboard(tmp_path):
@@ -27,19 +18,19 @@ def test_embedded_central_store_receives_taps_and_opens_the_dashboard(tmp_path):
     store = Store(settings.database_path)
     said = []
     runner = KioskSync(embedded=True, port=0, announce=said.append)
-    assert runner.status()["central"] is False
+    assert runner.status() == SyncStatus()
     runner.start(store, settings)
     try:
         assert runner.central.url in said[0] and "/login/once?token=" in said[0]
         flow = RatingFlow(store, settings)
         flow.choose(5)
         central_events = runner.central.store.db
-        wait_for(lambda: central_events.execute(
+        wait_until(lambda: central_events.execute(
             "SELECT COUNT(*) FROM events WHERE type = 'rating.submitted'").fetchone()[0] == 1)
-        status = wait_for(lambda: (s := runner.status())["last_synced_at"] and s["backlog"] == 0
+        status = wait_until(lambda: (s := runner.status()).last_synced_at and s.backlog == 0
                           and s)
-        assert status["central"] is True and status["error"] is None
-        assert status["site_name"] in (None, "North")
+        assert status.configured is True and not status.trouble
+        assert status.site_name in (None, "North")
         session = requests.Session()
         page = session.get(runner.dashboard_link, timeout=10)
         assert page.status_code == 200 and page.url.rstrip("/") == runner.central.url
@@ -58,7 +49,7 @@ def test_the_kiosk_alone_without_a_central_url_records_locally(tmp_path):
     runner.start(store, settings)
     try:
         assert runner.central is None
-        assert runner.status()["central"] is False
+        assert runner.status().configured is False
     finally:
         runner.stop()
         store.close()
@@ -85,7 +76,7 @@ def test_the_sites_settings_on_the_central_store_reach_the_kiosk(tmp_path):
     runner.start(store, settings)
     try:
         flow = KioskFlow(store, settings)
-        config = wait_for(runner.site_config)
+        config = wait_until(runner.site_config)
         flow.offer_site_settings(config)
         assert flow.settings.target_wait_min == 30
         assert flow.settings.followup_tags == ("billing", "other")

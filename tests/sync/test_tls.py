@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from sync.client import SyncClient
-from tests.sync.conftest import TEST_TIMEOUTS, tap, wait_until
+from tests.support.waiting import wait_until
+from tests.sync.conftest import TEST_TIMEOUTS, tap
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -105,7 +106,7 @@ def test_an_unknown_certificate_is_refused_and_nothing_is_marked_sent(
         client.close()
     assert not result.ok and "certificate" in result.error.lower()
     wait_until(lambda: tls_proxy.refused_handshakes >= 1, what="the proxy saw the refusal")
-    assert kiosk_store.sync_status()["backlog"] == 1
+    assert kiosk_store.sync_status().backlog == 1
     assert central_server.rows("SELECT COUNT(*) AS n FROM events") == [{"n": 0}]
 
 
@@ -121,4 +122,4 @@ def test_the_clinics_own_ca_file_makes_the_store_trusted(
         client.close()
     assert result.ok and result.stored == 1
     assert central_server.rows("SELECT id FROM events") == [{"id": sent.id}]
-    assert kiosk_store.sync_status()["backlog"] == 0
+    assert kiosk_store.sync_status().backlog == 0

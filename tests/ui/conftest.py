@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 
-from tests.conftest import FakeClock
+from tests.support.clock import FakeClock
 
 os.environ.update(
     KIVY_NO_ARGS="1", KIVY_NO_CONFIG="1", KIVY_NO_FILELOG="1", KIVY_NO_CONSOLELOG="1"

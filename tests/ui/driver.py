@@ -107,7 +107,7 @@ class KioskDriver:
     def whole_visit(self) -> tuple[str, str]:
         """Check in, call in and check out one visit by tapping; (visit id, ticket)."""
         self.tap("Check in")
-        visit_id = self.flow.desk.waiting()[-1].visit_id
+        visit_id = [e for e in self.flow.desk.queue() if e.status == "waiting"][-1].visit_id
         ticket = self.store.visit(visit_id)["ticket"]
         self.tap(self.row(ticket, "Call in"))
         self.tap(self.row(ticket, "Check out"))

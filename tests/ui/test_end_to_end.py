@@ -13,8 +13,8 @@ import requests
 
 from kiosk.shared.timeutil import to_rfc3339, utc_now
 from sync.runner import KioskSync
-from tests.conftest import FakeClock
 from tests.support.central_server import running_central
+from tests.support.clock import FakeClock
 
 SYNC_TIMEOUT_S = 20
 
@@ -49,7 +49,7 @@ def test_taps_on_the_desk_reach_the_managers_figures_linked_and_once(make_kiosk,
         )
         kiosk.type_pin("2468")
         kiosk.tap("Check in")
-        visit_id = kiosk.flow.desk.waiting()[0].visit_id
+        visit_id = [e for e in kiosk.flow.desk.queue() if e.status == "waiting"][0].visit_id
         ticket = kiosk.store.visit(visit_id)["ticket"]
         kiosk.advance(7 * 60)
         kiosk.tap(kiosk.row(ticket, "Call in"))
@@ -81,7 +81,7 @@ def test_taps_on_the_desk_reach_the_managers_figures_linked_and_once(make_kiosk,
         assert len(rows) == 1
         assert rows[0]["visit_id"] == visit_id and rows[0]["score"] == "4"
         # Once: the kiosk's outbox is drained, and a later pass sends nothing again.
-        _poll(lambda: kiosk.store.sync_status()["backlog"], lambda n: n == 0, "a backlog")
+        _poll(lambda: kiosk.store.sync_status().backlog, lambda n: n == 0, "a backlog")
         stored = central.rows("SELECT type FROM events WHERE device_id = ? AND type != ?",
                               [device.device_id, "device.heartbeat"])
         assert sorted(row["type"] for row in stored) == [

@@ -23,7 +23,7 @@ def test_check_in_to_rating_and_back_to_the_desk(make_kiosk):
     kiosk = make_kiosk(staff_lock_s=900)
     kiosk.type_pin("2468")
     kiosk.tap("Check in")
-    visit_id = kiosk.flow.desk.waiting()[0].visit_id
+    visit_id = [e for e in kiosk.flow.desk.queue() if e.status == "waiting"][0].visit_id
     ticket = kiosk.store.visit(visit_id)["ticket"]
     kiosk.advance(240)
     kiosk.tap(kiosk.row(ticket, "Call in"))
@@ -134,7 +134,7 @@ def test_undo_and_fix_a_time_from_the_screen(make_kiosk, ui_clock):
 
     ui_clock.advance(minutes=10)
     kiosk.tap("Check in")
-    visit_id = kiosk.flow.desk.waiting()[0].visit_id
+    visit_id = [e for e in kiosk.flow.desk.queue() if e.status == "waiting"][0].visit_id
     ticket = kiosk.store.visit(visit_id)["ticket"]
     kiosk.tap(kiosk.row(ticket, "More"))
     kiosk.tap("Fix a time")
@@ -144,7 +144,7 @@ def test_undo_and_fix_a_time_from_the_screen(make_kiosk, ui_clock):
     assert kiosk.screen == "staff"
     events = [e["type"] for e in kiosk.store.events()]
     assert events[-1] == "visit.corrected"
-    assert kiosk.flow.desk.waiting()[0].wait_min == 6
+    assert [e for e in kiosk.flow.desk.queue() if e.status == "waiting"][0].wait_min == 6
 
 
 def test_the_staff_screen_never_shows_which_face_was_pressed(make_kiosk):
