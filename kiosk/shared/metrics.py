@@ -21,6 +21,8 @@ WAIT_BUCKETS: tuple[tuple[str, float, float], ...] = (
     ("30+", 30.0, math.inf),
 )
 DEFAULT_TARGET_MIN = 15.0
+# A negative rating is one of the bottom two faces: a score of at most this, on either scale.
+NEGATIVE_MAX_SCORE = 2
 # Per-person breakdowns (a desk, a device) are hidden below this many responses.
 SMALL_NUMBER_THRESHOLD = 30
 
@@ -131,7 +133,7 @@ def is_positive(score: int, scale: int) -> bool:
 
 def is_negative(score: int, scale: int) -> bool:
     """The bottom two faces of the scale."""
-    return score <= 2
+    return score <= NEGATIVE_MAX_SCORE
 
 
 def rating_summary(counts: Mapping[tuple[int, int], int]) -> dict:
@@ -187,6 +189,24 @@ def bucket_of(wait_min: float) -> str:
         if low <= wait_min < high:
             return name
     return WAIT_BUCKETS[0][0]
+
+
+def bucket_sql(column: str, when_null: str = "NULL") -> str:
+    """SQL naming ``column``'s wait bucket as ``bucket_of`` does, edges from ``WAIT_BUCKETS``.
+
+    The one place the bucket edges become SQL (the queries and the rollup triggers all call
+    it), so no query can drift from the definition. ``when_null`` is the SQL for a rating
+    without a wait (the rollups key it as '').
+    """
+    whens = " ".join(
+        f"WHEN {column} < {high:g} THEN '{name}'" for name, _, high in WAIT_BUCKETS[:-1]
+    )
+    return f"CASE WHEN {column} IS NULL THEN {when_null} {whens} ELSE '{WAIT_BUCKETS[-1][0]}' END"
+
+
+def negative_sql(score_column: str) -> str:
+    """SQL that is true for a negative rating (``is_negative``): the one SQL form of the rule."""
+    return f"{score_column} <= {NEGATIVE_MAX_SCORE}"
 
 
 def by_wait_bucket(ratings: Iterable[RatingRow]) -> list[dict]:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from kiosk.shared.timeutil import to_rfc3339, utc_now
 from kiosk.shared.wire import MAX_AHEAD, PRODUCT_EPOCH, EventRejected, validate_event
 from sync.central import auth, retention
-from sync.central.migrations import MIGRATIONS
+from sync.central.migrations import migrate
 from sync.central.storage import Store, connect, database_path
 from tests.reliability import figures
 from tests.reliability.bounds import (
@@ -171,9 +171,7 @@ def _poisoned_store(data_dir: Path) -> dict:
     linked to one visit and one naming a visit that does not exist."""
     data_dir.mkdir(parents=True)
     db = connect(database_path(data_dir))
-    for migration in MIGRATIONS[:3]:
-        migration(db)
-    db.execute("PRAGMA user_version = 3")
+    migrate(db, target=3)
     device, _ = auth.add_device(db, "Test Clinic", "Desk 1")
     now = utc_now()
     received = to_rfc3339(now)
