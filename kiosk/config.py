@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_data_dir
 
+from kiosk.shared.site_rules import IDLE_TIMEOUT_S, RATING_SCALES, TARGET_WAIT_MIN
 from kiosk.shared.wire import DEFAULT_TAGS, MAX_TAGS, TAG_PATTERN
 
 ROLES = ("desk", "ratings", "staff")
@@ -172,11 +173,11 @@ VALIDATORS = {
     "device_name": lambda k, v: _as_text(k, v, 64),
     "role": lambda k, v: _as_choice(k, v, ROLES),
     "ticket_prefix": _as_ticket_prefix,
-    "target_wait_min": lambda k, v: _as_int(k, v, 1, 240),
-    "rating_scale": lambda k, v: _as_choice(k, v, (5, 4)),
+    "target_wait_min": lambda k, v: _as_int(k, v, *TARGET_WAIT_MIN),
+    "rating_scale": lambda k, v: _as_choice(k, v, RATING_SCALES),
     "followup_tags": _as_tags,
     "followup_for": lambda k, v: _as_choice(k, v, FOLLOWUP_MODES),
-    "idle_timeout_s": lambda k, v: _as_int(k, v, 5, 600),
+    "idle_timeout_s": lambda k, v: _as_int(k, v, *IDLE_TIMEOUT_S),
     "thanks_s": lambda k, v: _as_int(k, v, 1, 60),
     "staff_lock_s": lambda k, v: _as_int(k, v, 15, 3600),
     "undo_window_s": lambda k, v: _as_int(k, v, 3, 120),
