@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from sqlite_utils import Database
 
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
-from sync.central.figures import Span, range_figures, target_of
+from sync.central import figures
+from sync.central.figures import Span, target_of
 from sync.central.sites import get_site, list_sites
 
 DEFAULT_RANGE = timedelta(hours=24)
@@ -76,7 +77,7 @@ def compute_metrics(db: Database, query: MetricsQuery, now: datetime) -> dict:
     """Every API figure for the query, with the field names of the README's HTTP API."""
     target = target_for(db, query.site)
     spans = [Span(site, query.start, query.end) for site in _site_names(db, query)]
-    result = range_figures(db, spans, target, now, device=query.device)
+    result = figures.range_figures(db, spans, target, now, device=query.device)
     result.update(
         {
             "site": query.site,

@@ -3,9 +3,9 @@
 WAL lets the dashboard read while a kiosk's batch is being written; ``synchronous=FULL`` means
 an answered batch survives a power cut (the kiosk marks events synced only after our answer, so
 losing a committed batch would lose data for good). Every write goes through
-:meth:`Store.write`, which takes the write lock up front (``BEGIN IMMEDIATE``) so two writers
+:meth:`CentralStore.write`, which takes the write lock up front (``BEGIN IMMEDIATE``) so two writers
 wait for each other with the busy timeout instead of failing half-way through a transaction;
-kiosks' batches go through :attr:`Store.group_writer`, which does the same under the same
+kiosks' batches go through :attr:`CentralStore.group_writer`, which does the same under the same
 in-process lock, for several batches per commit (``sync.central.group_commit``).
 """
 
@@ -47,7 +47,7 @@ def connect(path: Path) -> Database:
     return Database(conn)
 
 
-class Store:
+class CentralStore:
     """The data directory's database: one connection per thread, schema migrated on open."""
 
     def __init__(self, data_dir: Path):

@@ -19,7 +19,7 @@ from sync.central import auth
 from sync.central.dashboard import panels
 from sync.central.ingest import ingest_batch
 from sync.central.sites import get_site, update_site
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 from tests.support.wire_events import wire_event
 
 START = datetime(2026, 10, 23, 20, 0, tzinfo=UTC)
@@ -30,7 +30,7 @@ KEYS = ("visits", "checked_out", "waits", "wait_median_min", "wait_p90_min", "ra
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    store = Store(tmp_path_factory.mktemp("local-time"))
+    store = CentralStore(tmp_path_factory.mktemp("local-time"))
     rng = random.Random(25)
     with store.write() as db:
         update_site(db, "London", timezone="Europe/London")

@@ -9,7 +9,7 @@ from sync.central import auth
 from sync.central.dashboard import panels
 from sync.central.ingest import ingest_batch
 from sync.central.sites import get_site
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 from tests.support.wire_events import wire_event
 
 NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # server clock
@@ -17,7 +17,7 @@ KIOSK_BEHIND = timedelta(hours=3)
 
 
 def test_waits_still_running_are_corrected_by_the_devices_clock_skew(tmp_path):
-    store = Store(tmp_path)
+    store = CentralStore(tmp_path)
     try:
         with store.write() as db:
             device, _ = auth.add_device(db, "Skewed Clinic", "Desk 1")

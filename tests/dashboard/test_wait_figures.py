@@ -13,7 +13,7 @@ from sync.central import auth
 from sync.central.dashboard import panels, wait_cache
 from sync.central.ingest import ingest_batch
 from sync.central.sites import get_site, update_site
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 from tests.support.wire_events import wire_event
 
 
@@ -54,7 +54,7 @@ def _trend_waits(db, sites, day) -> dict:
 
 def test_cached_hours_are_read_again_once_a_visit_changes(tmp_path):
     wait_cache.WAIT_RUNS.clear()
-    store = Store(tmp_path)
+    store = CentralStore(tmp_path)
     try:
         with store.write() as db:
             device, _ = auth.add_device(db, "Cache Clinic", "Desk 1")
@@ -104,7 +104,7 @@ def test_each_site_and_desk_is_measured_against_its_own_sites_target(tmp_path):
     """Compare and the live queue: a 20-minute wait is over a 10-minute target and within a
     30-minute one, whatever the other sites' targets."""
     now = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # fixed: the test never straddles midnight
-    store = Store(tmp_path)
+    store = CentralStore(tmp_path)
     try:
         with store.write() as db:
             update_site(db, "Strict", timezone="UTC", target_wait_min=10)

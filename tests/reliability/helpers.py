@@ -17,8 +17,7 @@ import pytest
 import requests
 
 from sync.central import auth
-from sync.central.storage import Store as CentralStore
-from sync.central.storage import connect, database_path
+from sync.central.storage import CentralStore, connect, database_path
 
 ROOT = Path(__file__).resolve().parents[2]
 URL_PATTERN = re.compile(r"http://127\.0\.0\.1:(\d+)")

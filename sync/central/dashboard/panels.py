@@ -14,6 +14,7 @@ from sqlite_utils import Database
 
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
+from sync.central import figures
 from sync.central.auth import list_devices
 from sync.central.dashboard.readers import (
     NO_WAIT,
@@ -37,7 +38,6 @@ from sync.central.figures import (
     device_clause,
     headline,
     merged,
-    range_figures,
     target_of,
 )
 from sync.central.sites import SiteConfig
@@ -57,7 +57,9 @@ def today(db: Database, sites: list[SiteConfig], device: str | None, now: dateti
     metrics API's figures for those ranges, less visits left waiting past ``QUEUE_HORIZON``."""
     spans = [Span(w.site.name, w.start_dt, w.end_dt) for w in today_windows(sites, now)]
     target = target_of(sites)
-    result = range_figures(db, spans, target, now, device, waiting_since=now - QUEUE_HORIZON)
+    result = figures.range_figures(
+        db, spans, target, now, device, waiting_since=now - QUEUE_HORIZON
+    )
     del result["by_wait_bucket"]
     result["target_wait_min"] = target
     result["day"] = metrics.local_today(now, sites[0].timezone).isoformat() if sites else None
