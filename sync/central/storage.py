@@ -34,16 +34,19 @@ def database_path(data_dir: Path) -> Path:
     return Path(data_dir) / DATABASE_FILE
 
 
+# What every connection to the file needs, set in this one place (the busy timeout is
+# sqlite3's ``timeout``, which sets SQLite's own busy timeout: no PRAGMA repeats it).
+CONNECTION_PRAGMAS = ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON")
+
+
 def connect(path: Path) -> Database:
     """One connection with the pragmas every user of the file needs."""
     # isolation_level=None: no implicit transactions, so the only ones are those we open.
     conn = sqlite3.connect(
         str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
     )
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
+    for pragma in CONNECTION_PRAGMAS:
+        conn.execute(f"PRAGMA {pragma}")
     return Database(conn)
 
 

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from kiosk.shared.metrics import local_day_bounds
 from kiosk.shared.timeutil import to_rfc3339, utc_now
-from kiosk.shared.wire import MAX_BATCH_EVENTS, validate_event
+from kiosk.shared.wire import MAX_BATCH_EVENTS
 from sync.central import auth, sites
 from sync.central.ingest import ingest_batch
 from sync.central.projections import replay_visit
@@ -451,10 +451,3 @@ def fill(
         "SELECT (SELECT COUNT(*) FROM visits), (SELECT COUNT(*) FROM ratings)"
     ).fetchone()
     return {"events": events, "visits": counts[0], "ratings": counts[1], "bulk": bulk}
-
-
-def check_events(devices: list[DemoDevice]) -> None:
-    """Every generated event follows the wire format (used by the tests)."""
-    for device in devices:
-        for event in device.events:
-            validate_event(event)

@@ -113,12 +113,6 @@ def rating_groups_by(
     return {g: dict(v) for g, v in result.items()}
 
 
-def wait_lists(
-    db: Database, wins: list[Window], group: str, device: str | None = None
-) -> dict[str, list[float]]:
-    return wait_lists_by(db, wins, (group,), device)[group]
-
-
 def wait_lists_by(
     db: Database, wins: list[Window], groups: tuple[str, ...], device: str | None = None
 ) -> dict[str, dict[str, list[float]]]:
