@@ -3,6 +3,7 @@ dashboard answer one range with one function, and a second copy fails here."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -18,8 +19,9 @@ from sync.central.dashboard import panels
 from sync.central.dashboard.windows import today_windows
 from sync.central.ingest import ingest_batch
 from sync.central.metrics_query import MetricsQuery, compute_metrics
+from sync.central.migrations import migrate
 from sync.central.sites import InvalidSetting, get_site, update_site
-from sync.central.storage import CentralStore
+from sync.central.storage import CentralStore, connect, database_path
 from tests.support.wire_events import wire_event
 
 CENTRAL = Path(__file__).resolve().parents[2] / "sync" / "central"
@@ -230,3 +232,62 @@ def test_the_api_over_http_gives_the_same_figures(central_server):
     for field in SHARED_FIELDS:
         assert answer[field] == today[field], field
     assert answer["from"] == to_rfc3339(window.start_dt)
+
+
+def test_connection_pragmas_are_set_in_one_place(tmp_path):
+    store = CentralStore(tmp_path)
+    try:
+        db = store.db
+        assert db.execute("PRAGMA busy_timeout").fetchone()[0] == 10_000
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert store.quick_reader.execute("PRAGMA busy_timeout").fetchone()[0] == 0
+    finally:
+        store.close()
+    setters = [
+        f"{path.relative_to(CENTRAL)}: {match.group(0)}"
+        for path, text in _central_sources().items()
+        for match in re.finditer(r"(PRAGMA |\")(journal_mode|synchronous|foreign_keys) =", text)
+    ]
+    assert setters == [
+        'storage.py: "journal_mode =',
+        'storage.py: "synchronous =',
+        'storage.py: "foreign_keys =',
+    ]
+
+
+def test_an_old_store_gets_the_rollups_from_the_central_migrations(tmp_path):
+    """A schema-1 store with rows in it: opening it runs migrations 2-4 (sync.central.rollups),
+    which count the rows already there with the shared bucket and negative rules."""
+    db = connect(database_path(tmp_path))
+    migrate(db, target=1)
+    ratings = [  # (wait_min, score, tags)
+        (None, 5, []),
+        (0.0, 1, ["billing"]),
+        (9.99, 2, ["waiting_time"]),
+        (10.0, 4, []),
+        (20.0, 3, ["billing"]),
+        (30.0, 1, ["waiting_time", "billing"]),
+        (95.5, 5, []),
+    ]
+    db.conn.executemany(
+        "INSERT INTO ratings (id, device_id, site, score, scale, tags, misuse, occurred_at, "
+        "wait_min) VALUES (?, 'd1', 'Old Clinic', ?, 5, ?, 0, '2026-03-10T09:15:00.000Z', ?)",
+        [(str(uuid.uuid4()), score, json.dumps(tags), wait) for wait, score, tags in ratings],
+    )
+    db.close()
+    store = CentralStore(tmp_path)
+    try:
+        rows = store.db.execute("SELECT bucket, score, n FROM rating_hours").fetchall()
+        tags = dict(store.db.execute("SELECT tag, n FROM negative_tag_hours").fetchall())
+    finally:
+        store.close()
+    expected = [
+        ("" if wait is None else metrics.bucket_of(wait), score, 1) for wait, score, _ in ratings
+    ]
+    assert sorted(rows) == sorted(expected)
+    negative_tags = [
+        tag for _, score, names in ratings if metrics.is_negative(score, 5) for tag in names
+    ]
+    assert tags == {tag: negative_tags.count(tag) for tag in set(negative_tags)}

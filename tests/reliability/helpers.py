@@ -52,6 +52,9 @@ def snapshot() -> tuple[int, int]:
 class CentralProcess:
     """``python main.py central --data DIR --port P`` as a child process, killable for real.
 
+    The one way tests run the central store as a separate process (the real command, signals,
+    a crash); a server in the test's own process is ``tests.support.central_server``'s.
+
     It prints its bound port on its first line of stderr (before uvicorn starts); ``start()``
     then polls ``/healthz`` until it answers. Everything it logs is kept in ``log``.
     """
