@@ -28,6 +28,9 @@ TARGET_WAIT_MIN = Bounds(1, 240)
 IDLE_TIMEOUT_S = Bounds(5, 600)
 FOLLOWUP_TAG_COUNT = Bounds(1, MAX_TAGS)
 RATING_SCALES = (5, 4)  # best face first: 5-point, then 4-point
+# A new site's values (the target wait's default is ``metrics.DEFAULT_TARGET_MIN``).
+DEFAULT_RATING_SCALE = 5
+DEFAULT_IDLE_TIMEOUT_S = 20
 
 
 def is_target_wait(value: float) -> bool:

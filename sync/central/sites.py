@@ -12,7 +12,10 @@ from dataclasses import asdict, dataclass
 
 from sqlite_utils import Database
 
+from kiosk.shared.metrics import DEFAULT_TARGET_MIN
 from kiosk.shared.site_rules import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_RATING_SCALE,
     FOLLOWUP_TAG_COUNT,
     IDLE_TIMEOUT_S,
     RATING_SCALES,
@@ -37,10 +40,10 @@ class UnknownSite(LookupError):
 class SiteConfig:
     name: str
     timezone: str = "UTC"
-    target_wait_min: float = 15.0
-    rating_scale: int = 5
+    target_wait_min: float = DEFAULT_TARGET_MIN
+    rating_scale: int = DEFAULT_RATING_SCALE
     followup_tags: tuple[str, ...] = DEFAULT_TAGS
-    idle_timeout_s: int = 20
+    idle_timeout_s: int = DEFAULT_IDLE_TIMEOUT_S
 
     def as_dict(self) -> dict:
         values = asdict(self)

@@ -20,7 +20,7 @@ from sync.central.dashboard.windows import today_windows
 from sync.central.ingest import ingest_batch
 from sync.central.metrics_query import MetricsQuery, compute_metrics
 from sync.central.migrations import migrate
-from sync.central.sites import InvalidSetting, get_site, update_site
+from sync.central.sites import InvalidSetting, SiteConfig, get_site, update_site
 from sync.central.storage import CentralStore, connect, database_path
 from tests.support.wire_events import wire_event
 
@@ -291,3 +291,21 @@ def test_an_old_store_gets_the_rollups_from_the_central_migrations(tmp_path):
         tag for _, score, names in ratings if metrics.is_negative(score, 5) for tag in names
     ]
     assert tags == {tag: negative_tags.count(tag) for tag in set(negative_tags)}
+
+
+def test_a_new_sites_values_are_the_shared_defaults(tmp_path):
+    """The schema's column defaults (migration 1, which never changes) and the shared
+    constants agree: a site made by enrolling a desk has exactly the defaults in code."""
+    store = CentralStore(tmp_path)
+    try:
+        with store.write() as db:
+            auth.add_device(db, "Fresh Clinic", "Desk 1")
+        site = get_site(store.db, "Fresh Clinic")
+    finally:
+        store.close()
+    assert site == SiteConfig("Fresh Clinic")
+    assert (site.target_wait_min, site.rating_scale, site.idle_timeout_s) == (
+        metrics.DEFAULT_TARGET_MIN,
+        site_rules.DEFAULT_RATING_SCALE,
+        site_rules.DEFAULT_IDLE_TIMEOUT_S,
+    )
