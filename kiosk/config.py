@@ -20,16 +20,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_data_dir
 
+from kiosk.shared.site_rules import IDLE_TIMEOUT_S, RATING_SCALES, TARGET_WAIT_MIN
 from kiosk.shared.wire import DEFAULT_TAGS, MAX_TAGS, TAG_PATTERN
 
 ROLES = ("desk", "ratings", "staff")
 FOLLOWUP_MODES = ("negative", "all", "never")
-RATING_SCALES = (5, 4)
-# The allowed range of each whole-number setting, in one place: the central store's site
-# settings (target, idle timeout) must accept exactly what a kiosk accepts.
+# The allowed range of each whole-number setting; the two a site sets centrally (target, idle
+# timeout) come from kiosk/shared/site_rules.py, so both sides accept exactly the same values.
 WHOLE_NUMBER_RANGES: dict[str, tuple[int, int]] = {
-    "target_wait_min": (1, 240),
-    "idle_timeout_s": (5, 600),
+    "target_wait_min": tuple(TARGET_WAIT_MIN),
+    "idle_timeout_s": tuple(IDLE_TIMEOUT_S),
     "thanks_s": (1, 60),
     "staff_lock_s": (15, 3600),
     "undo_window_s": (3, 120),

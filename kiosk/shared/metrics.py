@@ -9,6 +9,7 @@ every figure that has no data is ``None`` (never 0, which would be a lie).
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -99,17 +100,19 @@ def wait_summary(
 ) -> dict:
     """Median, p90 and % within target of completed waits, with n, plus the longest current wait.
 
-    A wait exactly at the target counts as within it.
+    A wait exactly at the target counts as within it. One sort: the percentiles' own sort of
+    a sorted list is a single linear pass, and the count within the target a bisection, so a
+    group of 25,000 waits (the dashboard's) is not walked again in Python.
     """
     waits = sorted(waits_min)
     current = list(current_waits_min)
-    within = sum(1 for w in waits if w <= target_min)
+    within = bisect_right(waits, target_min)
     return {
         "waits": len(waits),
-        "wait_median_min": _round(median(waits)),
-        "wait_p90_min": _round(percentile(waits, 90)),
-        "pct_within_target": _round(pct(within, len(waits))),
-        "longest_current_wait_min": _round(max(current)) if current else None,
+        "wait_median_min": round_figure(median(waits)),
+        "wait_p90_min": round_figure(percentile(waits, 90)),
+        "pct_within_target": round_figure(pct(within, len(waits))),
+        "longest_current_wait_min": round_figure(max(current)) if current else None,
     }
 
 
@@ -155,10 +158,10 @@ def rating_summary(counts: Mapping[tuple[int, int], int]) -> dict:
     negative = sum(n for (scale, score), n in counts.items() if is_negative(score, scale))
     return {
         "ratings": total,
-        "happy_index": _round(weighted / total) if total else None,
-        "pct_positive": _round(pct(positive, total)),
-        "pct_negative": _round(pct(negative, total)),
-        "csat": _round(pct(five_positive, five_point)),
+        "happy_index": round_figure(weighted / total) if total else None,
+        "pct_positive": round_figure(pct(positive, total)),
+        "pct_negative": round_figure(pct(negative, total)),
+        "csat": round_figure(pct(five_positive, five_point)),
     }
 
 
@@ -179,6 +182,19 @@ def bucket_of(wait_min: float) -> str:
         if low <= wait_min < high:
             return name
     return WAIT_BUCKETS[0][0]
+
+
+def bucket_sql(column: str, when_null: str = "NULL") -> str:
+    """SQL naming ``column``'s wait bucket as ``bucket_of`` does, edges from ``WAIT_BUCKETS``.
+
+    The one place the bucket edges become SQL (the queries and the rollup triggers all call
+    it), so no query can drift from the definition. ``when_null`` is the SQL for a rating
+    without a wait (the rollups key it as '').
+    """
+    whens = " ".join(
+        f"WHEN {column} < {high:g} THEN '{name}'" for name, _, high in WAIT_BUCKETS[:-1]
+    )
+    return f"CASE WHEN {column} IS NULL THEN {when_null} {whens} ELSE '{WAIT_BUCKETS[-1][0]}' END"
 
 
 def by_wait_bucket(ratings: Iterable[RatingRow]) -> list[dict]:
@@ -212,7 +228,7 @@ def response_rate(linked_ratings: int, checked_out_visits: int) -> float | None:
     were given, visits by check-in), so a visit checked in just before the range and rated
     inside it could tip it over: at most every checked-out visit responded.
     """
-    return _round(pct(min(linked_ratings, checked_out_visits), checked_out_visits))
+    return round_figure(pct(min(linked_ratings, checked_out_visits), checked_out_visits))
 
 
 def report(
@@ -257,5 +273,6 @@ def local_today(now_utc: datetime, tz_name: str) -> date:
     return now_utc.astimezone(ZoneInfo(tz_name)).date()
 
 
-def _round(value: float | None, digits: int = 2) -> float | None:
+def round_figure(value: float | None, digits: int = 2) -> float | None:
+    """A figure as shown and answered: two decimals, None (no data) kept as None."""
     return None if value is None else round(value, digits)

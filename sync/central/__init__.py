@@ -1,12 +1,14 @@
 """The central store: where every kiosk's events land, exactly once, and metrics are read.
 
-storage.py        the SQLite file (WAL, synchronous=FULL, one write transaction helper)
-migrations.py     the schema, versioned with PRAGMA user_version
+storage.py        CentralStore: the SQLite file (its pragmas, one write transaction helper)
+migrations.py     the schema, versioned with PRAGMA user_version (the one migration runner)
+rollups.py        hourly rollups and covering indexes, rules generated from kiosk.shared.metrics
 sites.py          a site's settings (time zone, wait target, scale, tags, idle timeout)
 auth.py           device and reporting tokens: issue, hash, check, revoke
 ingest.py         one batch: validate, store at most once, project, commit, answer
 projections.py    visits, ratings (with pairing) and device health from stored events
-metrics_query.py  SQL range selection feeding kiosk.shared.metrics
+figures.py        the one read path for figures (API, dashboard, exports), SQL -> metrics
+metrics_query.py  the metrics API's range, checked, answered by figures.range_figures
 batch.py          size limits and JSON parsing of a request body
 security.py       FastAPI dependencies for the two kinds of token
 schemas.py        response models and the batch's JSON schema for OpenAPI

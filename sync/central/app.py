@@ -22,14 +22,14 @@ from sync.central.dashboard import install_dashboard
 from sync.central.query_params import refuse_unknown_query_parameters
 from sync.central.routes import events, health, kiosk_config, metrics
 from sync.central.security import AuthFailures
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 
 API_ROUTERS = (events.router, kiosk_config.router, metrics.router, health.router)
 
 
 def create_app(data_dir: Path) -> FastAPI:
     """The app over ``data_dir`` (created, and its schema migrated, right away)."""
-    store = Store(Path(data_dir))
+    store = CentralStore(Path(data_dir))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

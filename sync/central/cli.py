@@ -39,7 +39,7 @@ from sync.central.serving import (
     trusted_proxies,
     url_for,
 )
-from sync.central.storage import DATABASE_FILE, Store, StoreUnavailable
+from sync.central.storage import DATABASE_FILE, CentralStore, StoreUnavailable
 
 USAGE_ERROR = 2
 MAX_CONNECTIONS = 1000  # sync.central.connection_guard's default, without importing uvicorn
@@ -65,14 +65,14 @@ def _existing_dir(args: argparse.Namespace) -> Path:
     return data
 
 
-def _open(args: argparse.Namespace, create: bool = False) -> Store:
+def _open(args: argparse.Namespace, create: bool = False) -> CentralStore:
     """The store in --data; with ``create``, a new one in an existing empty directory."""
     data = _existing_dir(args)
     if not create and not (data / DATABASE_FILE).exists():
         raise CommandFailed(
             f"there is no central store in {args.data} (no {DATABASE_FILE}): check the path"
         )
-    return Store(data)
+    return CentralStore(data)
 
 
 def _port(text: str) -> int:

@@ -48,7 +48,7 @@ class _Job:
 class GroupCommitWriter:
     """One thread writing queued work into shared transactions; see the module docstring.
 
-    ``store`` is a :class:`sync.central.storage.Store`; its write lock is held for each
+    ``store`` is a :class:`sync.central.storage.CentralStore`; its write lock is held for each
     group, so other writers in the process (the dashboard, the CLI's helpers) still take turns.
     """
 

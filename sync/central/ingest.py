@@ -39,7 +39,7 @@ from sync.central.projections import (
     times_out_of_order,
     upsert_visits,
 )
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 
 STORED = "stored"
 DUPLICATE = "duplicate"
@@ -200,7 +200,7 @@ def prepare_batch(device: Device, raw_events: list[Any], received_at: datetime) 
 
 
 def ingest_batch(
-    store: Store, device: Device, raw_events: list[Any], received_at: datetime
+    store: CentralStore, device: Device, raw_events: list[Any], received_at: datetime
 ) -> list[dict]:
     """Validate, store and project a batch in a transaction of its own; one result per event."""
     prepared = prepare_batch(device, raw_events, received_at)

@@ -1,6 +1,6 @@
 """Retention: data older than the configured period is deleted from the central store.
 
-PRODUCT.md: "Data older than the configured retention period is purged on both sides." The
+The product's rule: "Data older than the configured retention period is purged on both sides." The
 kiosk purges its synced events (``kiosk.store.Store.purge``, run by the sync loop); the central
 store runs ``python main.py purge --data DIR [--days 400]`` (from cron or a systemd timer).
 Events and ratings go by ``occurred_at``, visits by check-in time (a visit never checked in,

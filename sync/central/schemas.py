@@ -82,8 +82,8 @@ class ErrorDetail(BaseModel):
 
 
 # A range bound as the query string carries it: an RFC 3339 instant, or empty for "the default"
-# (``from=&to=`` as ARCHITECTURE.md writes the template), so generated clients and fuzzers know
-# that an empty value is valid and anything else that is not an instant is a 422.
+# (``from=&to=`` as the README's HTTP API writes the template), so generated clients and
+# fuzzers know that an empty value is valid and anything else that is not an instant is a 422.
 OPTIONAL_INSTANT = {
     "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "maxLength": 0}]
 }

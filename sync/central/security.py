@@ -33,7 +33,7 @@ from sync.central.auth import (
 )
 from sync.central.query_params import check_query_parameters
 from sync.central.rate_limit import MAX_TRACKED_KEYS, FailureLimiter
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 
 device_bearer = HTTPBearer(
     auto_error=False,
@@ -65,7 +65,7 @@ class AuthFailures(FailureLimiter):
         super().__init__(limit, window_s, clock, max_keys=max_addresses)
 
 
-async def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> CentralStore:
     # async: FastAPI would run a plain function in the thread pool, a hop per request for an
     # attribute read.
     return request.app.state.store
@@ -98,7 +98,7 @@ def _refused(error: TokenRefused) -> HTTPException:
     return HTTPException(error.status, error.message, headers={"WWW-Authenticate": "Bearer"})
 
 
-StoreDep = Annotated[Store, Depends(get_store)]
+StoreDep = Annotated[CentralStore, Depends(get_store)]
 
 
 async def current_device(

@@ -9,11 +9,21 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlite_utils import Database
 
-from kiosk.shared.wire import DEFAULT_TAGS, MAX_TAGS, TAG_PATTERN
+from kiosk.shared.metrics import DEFAULT_TARGET_MIN
+from kiosk.shared.site_rules import (
+    DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_RATING_SCALE,
+    FOLLOWUP_TAG_COUNT,
+    IDLE_TIMEOUT_S,
+    RATING_SCALES,
+    TARGET_WAIT_MIN,
+    is_target_wait,
+    is_zone_name,
+)
+from kiosk.shared.wire import DEFAULT_TAGS, TAG_PATTERN
 
 SITE_NAME_PATTERN = re.compile(r"^[\w][\w .'&()-]{0,63}$")
 
@@ -30,10 +40,10 @@ class UnknownSite(LookupError):
 class SiteConfig:
     name: str
     timezone: str = "UTC"
-    target_wait_min: float = 15.0
-    rating_scale: int = 5
+    target_wait_min: float = DEFAULT_TARGET_MIN
+    rating_scale: int = DEFAULT_RATING_SCALE
     followup_tags: tuple[str, ...] = DEFAULT_TAGS
-    idle_timeout_s: int = 20
+    idle_timeout_s: int = DEFAULT_IDLE_TIMEOUT_S
 
     def as_dict(self) -> dict:
         values = asdict(self)
@@ -55,31 +65,30 @@ def _check(settings: dict) -> dict:
         if value is None:
             continue
         if key == "timezone":
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
-                # OSError: a name that is a folder of the zone database ('Europe'), or too long
+            if not is_zone_name(value):
                 raise InvalidSetting(
                     f"time zone {value!r} is not an IANA zone name like 'Europe/London'"
-                ) from None
+                )
         elif key == "target_wait_min":
-            # Whole minutes, 1 to 240: what a kiosk accepts, so the dashboard and the desks
-            # always measure against the same target.
+            # The ranges a kiosk accepts too (kiosk.shared.site_rules), so the dashboard and
+            # the desks always measure against the same target.
             value = float(value)
-            if not (value.is_integer() and 1 <= value <= 240):
+            if not is_target_wait(value):
+                low, high = TARGET_WAIT_MIN
                 raise InvalidSetting(
-                    f"target wait {value:g} must be a whole number of minutes from 1 to 240"
+                    f"target wait {value:g} must be a whole number of minutes from {low} to {high}"
                 )
         elif key == "rating_scale":
-            if value not in (4, 5):
+            if value not in RATING_SCALES:
                 raise InvalidSetting(f"rating scale {value} must be 5 or 4")
         elif key == "followup_tags":
             value = list(value)
-            if not value:
+            if len(value) < FOLLOWUP_TAG_COUNT.low:
                 raise InvalidSetting("give at least one follow-up tag")
-            if len(value) > MAX_TAGS:
+            if len(value) > FOLLOWUP_TAG_COUNT.high:
                 raise InvalidSetting(
-                    f"{len(value)} follow-up tags are too many: a patient sees at most {MAX_TAGS}"
+                    f"{len(value)} follow-up tags are too many: a patient sees at most "
+                    f"{FOLLOWUP_TAG_COUNT.high}"
                 )
             bad = [tag for tag in value if not TAG_PATTERN.match(tag)]
             if bad:
@@ -90,8 +99,11 @@ def _check(settings: dict) -> dict:
             value = json.dumps(value)
         elif key == "idle_timeout_s":
             value = int(value)
-            if not 5 <= value <= 600:
-                raise InvalidSetting(f"idle timeout {value} must be between 5 and 600 seconds")
+            if not IDLE_TIMEOUT_S.holds(value):
+                low, high = IDLE_TIMEOUT_S
+                raise InvalidSetting(
+                    f"idle timeout {value} must be between {low} and {high} seconds"
+                )
         else:
             raise InvalidSetting(f"{key!r} is not a site setting")
         checked[key] = value

@@ -3,9 +3,9 @@
 WAL lets the dashboard read while a kiosk's batch is being written; ``synchronous=FULL`` means
 an answered batch survives a power cut (the kiosk marks events synced only after our answer, so
 losing a committed batch would lose data for good). Every write goes through
-:meth:`Store.write`, which takes the write lock up front (``BEGIN IMMEDIATE``) so two writers
+:meth:`CentralStore.write`, which takes the write lock up front (``BEGIN IMMEDIATE``) so two writers
 wait for each other with the busy timeout instead of failing half-way through a transaction;
-kiosks' batches go through :attr:`Store.group_writer`, which does the same under the same
+kiosks' batches go through :attr:`CentralStore.group_writer`, which does the same under the same
 in-process lock, for several batches per commit (``sync.central.group_commit``).
 """
 
@@ -34,20 +34,23 @@ def database_path(data_dir: Path) -> Path:
     return Path(data_dir) / DATABASE_FILE
 
 
+# What every connection to the file needs, set in this one place (the busy timeout is
+# sqlite3's ``timeout``, which sets SQLite's own busy timeout: no PRAGMA repeats it).
+CONNECTION_PRAGMAS = ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON")
+
+
 def connect(path: Path) -> Database:
     """One connection with the pragmas every user of the file needs."""
     # isolation_level=None: no implicit transactions, so the only ones are those we open.
     conn = sqlite3.connect(
         str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
     )
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = FULL")
-    conn.execute("PRAGMA foreign_keys = ON")
+    for pragma in CONNECTION_PRAGMAS:
+        conn.execute(f"PRAGMA {pragma}")
     return Database(conn)
 
 
-class Store:
+class CentralStore:
     """The data directory's database: one connection per thread, schema migrated on open."""
 
     def __init__(self, data_dir: Path):

@@ -17,7 +17,7 @@ from kiosk.shared.timeutil import utc_now
 from kiosk.store import Store as KioskStore
 from sync.central.auth import authenticate_device
 from sync.central.ingest import ingest_batch
-from sync.central.storage import Store as CentralStore
+from sync.central.storage import CentralStore
 from sync.client import DEFAULT_BATCH_SIZE, SyncClient
 from tests.benchmarks.common import (
     central_process,

@@ -133,9 +133,9 @@ def wire_events(count: int, seed: int = 7, first_seq: int = 1) -> list[dict]:
 def enrol_devices(data_dir: Path, count: int) -> list[str]:
     """Enrol ``count`` devices (what `main.py device add` does) and return their tokens."""
     from sync.central import auth
-    from sync.central.storage import Store
+    from sync.central.storage import CentralStore
 
-    store = Store(data_dir)
+    store = CentralStore(data_dir)
     try:
         tokens = []
         with store.write() as db:

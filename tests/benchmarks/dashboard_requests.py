@@ -28,7 +28,7 @@ import requests
 from kiosk.shared.timeutil import utc_now
 from sync.central import auth
 from sync.central.dashboard import accounts, demo
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 from tests.benchmarks.common import central_process, percentile, row, scratch_dir
 
 TARGET_MS = 200.0
@@ -80,7 +80,7 @@ def _downloads() -> list[tuple[str, str]]:
 
 def _fill(data_dir: Path, rows: int) -> str:
     """Fill the store (unless it is filled already); returns a new reporting token."""
-    store = Store(data_dir)
+    store = CentralStore(data_dir)
     try:
         if not store.db.execute("SELECT 1 FROM visits LIMIT 1").fetchone():
             demo.fill(store, days=365, visits=rows, ratings=rows)

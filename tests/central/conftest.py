@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 from tests.support.central_server import central_server  # noqa: F401  (a fixture)
 
 
 @pytest.fixture
 def central_store(tmp_path):
-    opened = Store(tmp_path / "central-store")
+    opened = CentralStore(tmp_path / "central-store")
     yield opened
     opened.close()

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from sync.central.group_commit import GroupCommitWriter, WriterClosed
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 
 
 class BatchFailed(Exception):
@@ -16,7 +16,7 @@ class BatchFailed(Exception):
 
 @pytest.fixture
 def store(tmp_path):
-    store = Store(tmp_path / "central")
+    store = CentralStore(tmp_path / "central")
     with store.write() as db:
         db.execute("CREATE TABLE t (name TEXT)")
     yield store
@@ -32,7 +32,7 @@ def _insert(name: str, fail: bool = False):
     return work
 
 
-def _names(store: Store) -> list[str]:
+def _names(store: CentralStore) -> list[str]:
     return [row[0] for row in store.db.execute("SELECT name FROM t ORDER BY name")]
 
 

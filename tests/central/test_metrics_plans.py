@@ -9,11 +9,11 @@ from datetime import timedelta
 from kiosk.shared.timeutil import utc_now
 from sync.central.dashboard import demo
 from sync.central.metrics_query import MetricsQuery, compute_metrics
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 
 
 def test_visits_still_waiting_are_read_as_a_range_on_site_and_check_in(tmp_path):
-    store = Store(tmp_path)
+    store = CentralStore(tmp_path)
     # Above 50,000 visits the demo is bulk-written and ANALYZEd, as a large store is: with those
     # statistics SQLite once judged "site = ? AND checked_out_at IS NULL" a one-row search.
     demo.fill(store, days=28, visits=60_000)

@@ -22,7 +22,7 @@ from kiosk.shared.timeutil import utc_now
 from sync.central import auth
 from sync.central.dashboard import accounts, demo
 from sync.central.ingest import ingest_batch
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 from tests.support.central_server import running_central
 from tests.support.hashing import fast_hasher
 from tests.support.wire_events import wire_event
@@ -48,7 +48,7 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 
 
-def _rated_visits(store: Store, device: auth.Device, count: int, ticket_prefix: str) -> None:
+def _rated_visits(store: CentralStore, device: auth.Device, count: int, ticket_prefix: str) -> None:
     """``count`` visits at ``device``, each rated, all of them today in the site's zone.
 
     Their timeline (about 90 minutes at full length) is squeezed into the part of today that
@@ -82,7 +82,7 @@ def data_dir():
         directory = Path(name)
         # Cheap Argon2id for the tests' logins: the same algorithm, a fraction of the time.
         accounts.set_hasher(fast_hasher())
-        store = Store(directory)
+        store = CentralStore(directory)
         demo.fill(store, days=35)
         with store.write() as db:
             accounts.add_user(db, MANAGER, PASSWORD)

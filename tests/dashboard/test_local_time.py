@@ -16,10 +16,10 @@ import pytest
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_optional, parse_rfc3339
 from sync.central import auth
-from sync.central.dashboard import queries
+from sync.central.dashboard import panels
 from sync.central.ingest import ingest_batch
 from sync.central.sites import get_site, update_site
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 from tests.support.wire_events import wire_event
 
 START = datetime(2026, 10, 23, 20, 0, tzinfo=UTC)
@@ -30,7 +30,7 @@ KEYS = ("visits", "checked_out", "waits", "wait_median_min", "wait_p90_min", "ra
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    store = Store(tmp_path_factory.mktemp("local-time"))
+    store = CentralStore(tmp_path_factory.mktemp("local-time"))
     rng = random.Random(25)
     with store.write() as db:
         update_site(db, "London", timezone="Europe/London")
@@ -87,7 +87,7 @@ def _expected(db, site: str, key_of) -> dict[str, dict]:
 @pytest.mark.parametrize("site", ["London", "Delhi"])
 def test_days_and_hours_are_the_sites_local_time(store, site):
     db = store.db
-    trends = queries.trends(db, [get_site(db, site)], FIRST, LAST, None)
+    trends = panels.trends(db, [get_site(db, site)], FIRST, LAST, None)
     by_day = _expected(db, site, lambda local: local.date().isoformat())
     by_hour = _expected(db, site, lambda local: f"{local.hour:02d}:00")
     assert [d["day"] for d in trends["days"]] == ["2026-10-24", "2026-10-25", "2026-10-26"]
@@ -105,7 +105,7 @@ def test_londons_clock_change_day_has_25_hours_of_visits(store):
     db = store.db
     start, end = metrics.local_day_bounds(date(2026, 10, 25), "Europe/London")
     assert end - start == timedelta(hours=25)
-    trends = queries.trends(db, [get_site(db, "London")], date(2026, 10, 25),
+    trends = panels.trends(db, [get_site(db, "London")], date(2026, 10, 25),
                             date(2026, 10, 25), None)
     rows = db.execute(
         "SELECT COUNT(*) FROM visits WHERE site = 'London' AND checked_in_at >= ? "

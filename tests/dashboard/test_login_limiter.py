@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from sync.central.app import create_app
 from sync.central.dashboard import accounts
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 from tests.support.clock import FakeClock
 from tests.support.hashing import fast_hasher
 
@@ -59,7 +59,7 @@ def _post_login(client: TestClient, name: str, password: str):
 
 def test_the_login_form_answers_429_once_an_address_tried_too_many_names(tmp_path):
     accounts.set_hasher(fast_hasher())
-    store = Store(tmp_path)
+    store = CentralStore(tmp_path)
     with store.write() as db:
         accounts.add_user(db, "manager", "calm waters 2026")
     store.close()

@@ -6,10 +6,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from sync.central import auth
-from sync.central.dashboard import queries
+from sync.central.dashboard import panels
 from sync.central.ingest import ingest_batch
 from sync.central.sites import get_site
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 from tests.support.wire_events import wire_event
 
 NOW = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # server clock
@@ -17,7 +17,7 @@ KIOSK_BEHIND = timedelta(hours=3)
 
 
 def test_waits_still_running_are_corrected_by_the_devices_clock_skew(tmp_path):
-    store = Store(tmp_path)
+    store = CentralStore(tmp_path)
     try:
         with store.write() as db:
             device, _ = auth.add_device(db, "Skewed Clinic", "Desk 1")
@@ -46,15 +46,15 @@ def test_waits_still_running_are_corrected_by_the_devices_clock_skew(tmp_path):
             )
         db = store.db
         sites = [get_site(db, "Skewed Clinic")]
-        queue = queries.live_queue(db, sites, None, NOW)
+        queue = panels.live_queue(db, sites, None, NOW)
         waits = {visit["ticket"]: visit["wait_min"] for visit in queue["desks"][0]["visits"]}
         assert waits == {"S-1": 5.0, "S-2": 12.0}
-        assert queries.today(db, sites, None, NOW)["longest_current_wait_min"] == 5.0
+        assert panels.today(db, sites, None, NOW)["longest_current_wait_min"] == 5.0
 
         # A skew within the tolerance is transit time, not a wrong clock: left alone.
         with store.write() as db:
             db.execute("UPDATE devices SET clock_skew_s = 30 WHERE id = ?", [device.id])
-        queue = queries.live_queue(store.db, sites, None, NOW)
+        queue = panels.live_queue(store.db, sites, None, NOW)
         waits = {visit["ticket"]: visit["wait_min"] for visit in queue["desks"][0]["visits"]}
         assert waits == {"S-1": 185.0, "S-2": 12.0}
     finally:

@@ -10,10 +10,10 @@ import pytest
 
 from kiosk.shared import metrics
 from sync.central import auth
-from sync.central.dashboard import queries
+from sync.central.dashboard import panels, wait_cache
 from sync.central.ingest import ingest_batch
 from sync.central.sites import get_site, update_site
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 from tests.support.wire_events import wire_event
 
 
@@ -24,8 +24,15 @@ def test_wait_summary_is_the_metric_functions(seed):
     waits = [rng.choice([rng.uniform(-2, 60), 15.0, 7.5, 0.0]) for _ in range(size)]
     target = rng.choice([15.0, 7.5, 10.0])
     current = [rng.uniform(0, 40) for _ in range(rng.randint(0, 3))]
-    expected = metrics.wait_summary(list(waits), target, current)
-    assert queries.wait_summary(list(waits), target, current) == expected
+    within = sum(1 for wait in waits if wait <= target)
+    expected = {
+        "waits": len(waits),
+        "wait_median_min": metrics.round_figure(metrics.median(waits)),
+        "wait_p90_min": metrics.round_figure(metrics.percentile(waits, 90)),
+        "pct_within_target": metrics.round_figure(metrics.pct(within, len(waits))),
+        "longest_current_wait_min": metrics.round_figure(max(current)) if current else None,
+    }
+    assert metrics.wait_summary(list(waits), target, current) == expected
 
 
 def _expected_waits(db) -> dict:
@@ -40,14 +47,14 @@ def _expected_waits(db) -> dict:
 
 
 def _trend_waits(db, sites, day) -> dict:
-    data = queries.trends(db, sites, day, day, None)
+    data = panels.trends(db, sites, day, day, None)
     (row,) = [d for d in data["days"] if d["waits"]]
     return {key: row[key] for key in ("waits", "wait_median_min", "wait_p90_min")}
 
 
 def test_cached_hours_are_read_again_once_a_visit_changes(tmp_path):
-    queries.WAIT_RUNS.clear()
-    store = Store(tmp_path)
+    wait_cache.WAIT_RUNS.clear()
+    store = CentralStore(tmp_path)
     try:
         with store.write() as db:
             device, _ = auth.add_device(db, "Cache Clinic", "Desk 1")
@@ -90,14 +97,14 @@ def test_cached_hours_are_read_again_once_a_visit_changes(tmp_path):
         assert seen == expected and seen["waits"] == 11
     finally:
         store.close()
-        queries.WAIT_RUNS.clear()
+        wait_cache.WAIT_RUNS.clear()
 
 
 def test_each_site_and_desk_is_measured_against_its_own_sites_target(tmp_path):
     """Compare and the live queue: a 20-minute wait is over a 10-minute target and within a
     30-minute one, whatever the other sites' targets."""
     now = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # fixed: the test never straddles midnight
-    store = Store(tmp_path)
+    store = CentralStore(tmp_path)
     try:
         with store.write() as db:
             update_site(db, "Strict", timezone="UTC", target_wait_min=10)
@@ -117,12 +124,12 @@ def test_each_site_and_desk_is_measured_against_its_own_sites_target(tmp_path):
         sites = [get_site(store.db, "Strict"), get_site(store.db, "Relaxed")]
         names = {strict.id: "Strict desk", relaxed.id: "Relaxed desk"}
         today = now.date()
-        compared = queries.compare(store.db, sites, today - timedelta(days=1), today, names)
+        compared = panels.compare(store.db, sites, today - timedelta(days=1), today, names)
         within = {row["name"]: row["pct_within_target"] for row in compared["sites"]}
         assert within == {"Strict": 0.0, "Relaxed": 100.0}
         desks = {row["name"]: row["pct_within_target"] for row in compared["desks"]}
         assert desks == {"Strict desk": 0.0, "Relaxed desk": 100.0}
-        queue = queries.live_queue(store.db, sites, None, now)
+        queue = panels.live_queue(store.db, sites, None, now)
         over = {d["desk"]: [v["over_target"] for v in d["visits"]] for d in queue["desks"]}
         # Each desk: the visit in the chair (waited 20) and the one waiting (20 so far).
         assert over == {"Relaxed · Desk 1": [False, False], "Strict · Desk 1": [True, True]}

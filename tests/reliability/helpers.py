@@ -15,8 +15,7 @@ from pathlib import Path
 import requests
 
 from sync.central import auth
-from sync.central.storage import Store as CentralStore
-from sync.central.storage import connect, database_path
+from sync.central.storage import CentralStore, connect, database_path
 
 ROOT = Path(__file__).resolve().parents[2]
 URL_PATTERN = re.compile(r"http://127\.0\.0\.1:(\d+)")
@@ -41,6 +40,9 @@ def snapshot() -> tuple[int, int]:
 
 class CentralProcess:
     """``python main.py central --data DIR --port P`` as a child process, killable for real.
+
+    The one way tests run the central store as a separate process (the real command, signals,
+    a crash); a server in the test's own process is ``tests.support.central_server``'s.
 
     It prints its bound port on its first line of stderr (before uvicorn starts); ``start()``
     then polls ``/healthz`` until it answers. Everything it logs is kept in ``log``.

@@ -15,7 +15,7 @@ import requests
 from kiosk.shared.timeutil import to_rfc3339, utc_now
 from kiosk.shared.wire import MAX_COUNT
 from sync.central import auth, cli, ingest
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 from tests.reliability import figures
 from tests.reliability.bounds import manager_session
 from tests.support.wire_events import WireEvents
@@ -194,7 +194,7 @@ def test_isolation_holds_inside_a_group_commit(tmp_path, monkeypatch):
         real(db, device, event, received_at)
 
     monkeypatch.setattr(ingest, "project_heartbeat", failing_for_backlog_13)
-    store = Store(tmp_path / "central")
+    store = CentralStore(tmp_path / "central")
     try:
         with store.write() as db:
             first, _ = auth.add_device(db, "Test Clinic", "Desk 1")

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from kiosk.shared.timeutil import to_rfc3339, utc_now
 from kiosk.shared.wire import MAX_AHEAD, PRODUCT_EPOCH, EventRejected, validate_event
 from sync.central import auth, retention
-from sync.central.migrations import MIGRATIONS
-from sync.central.storage import Store, connect, database_path
+from sync.central.migrations import migrate
+from sync.central.storage import CentralStore, connect, database_path
 from tests.reliability import figures
 from tests.reliability.bounds import (
     dashboard_statuses,
@@ -171,9 +171,7 @@ def _poisoned_store(data_dir: Path) -> dict:
     linked to one visit and one naming a visit that does not exist."""
     data_dir.mkdir(parents=True)
     db = connect(database_path(data_dir))
-    for migration in MIGRATIONS[:3]:
-        migration(db)
-    db.execute("PRAGMA user_version = 3")
+    migrate(db, target=3)
     device, _ = auth.add_device(db, "Test Clinic", "Desk 1")
     now = utc_now()
     received = to_rfc3339(now)
@@ -264,7 +262,7 @@ def test_a_store_poisoned_before_the_rules_is_repaired_by_the_migration(tmp_path
     assert linked == [{"visit_id": made["good_visit"], "n": 1}]
     assert device["last_heartbeat_at"] is None and device["clock_skew_s"] is None
     assert device["seq_max"] == 11 and device["seq_stored"] == 8
-    store = Store(data_dir)  # what is set aside is purged with the rest, by when it arrived
+    store = CentralStore(data_dir)  # what is set aside is purged with the rest, by when it arrived
     try:
         with store.write() as db:
             purged = retention.purge(db, 1, utc_now() + timedelta(days=2))

@@ -23,7 +23,7 @@ import requests
 from kiosk.store import Store
 from sync.central import auth
 from sync.central.dashboard import accounts
-from sync.central.storage import Store as CentralStore
+from sync.central.storage import CentralStore
 from sync.client import SyncClient
 from tests.reliability import figures
 from tests.reliability.helpers import CentralProcess

@@ -23,12 +23,11 @@ from kiosk.desk import FrontDesk
 from kiosk.rating_flow import RatingFlow
 from kiosk.shared.metrics import percentile
 from kiosk.store import Store
-from sync.central.auth import add_device
-from sync.central.embedded import start_embedded
 from sync.client import SyncClient
 from sync.loop import SyncLoop
 from tests.reliability import figures
 from tests.reliability.helpers import central_rows
+from tests.support.central_server import running_central
 from tests.support.clock import FakeClock
 from tests.support.waiting import wait_until
 
@@ -48,10 +47,9 @@ def test_a_week_offline_drains_exactly_once_and_in_order(tmp_path):
     started = time.monotonic()
     port = _free_port()  # nothing listens here until the store "comes back"
     central_dir = tmp_path / "central"
-    embedded = start_embedded(central_dir, port=port)
-    with embedded.store.write() as db:
-        token = add_device(db, "Busy Clinic", "Desk 1")[1]
-    embedded.stop()  # the store goes down before the week starts
+    with running_central(central_dir, port=port) as central:
+        token = central.add_device("Busy Clinic").token
+    # the store went down before the week starts
 
     clock = FakeClock(datetime(2026, 3, 2, 8, 0, tzinfo=UTC))
     settings = load_settings(environ={}, data_dir=str(tmp_path / "kiosk"), followup_for="all",
@@ -92,15 +90,14 @@ def test_a_week_offline_drains_exactly_once_and_in_order(tmp_path):
         assert loop.status().consecutive_failures > 0
         assert central_rows(central_dir, "SELECT COUNT(*) AS n FROM events") == [{"n": 0}]
 
-        embedded = start_embedded(central_dir, port=port, startup_timeout=30)
-        assert embedded.port == port
-        try:
-            loop.wake()
-            wait_until(lambda: store.sync_status().backlog == 0, timeout=120,
-                       what="the week's backlog to drain")
-        finally:
-            assert loop.stop(timeout=5)
-            embedded.stop()
+        with running_central(central_dir, port=port, startup_timeout=30) as central:
+            assert central.embedded.port == port
+            try:
+                loop.wake()
+                wait_until(lambda: store.sync_status().backlog == 0, timeout=120,
+                           what="the week's backlog to drain")
+            finally:
+                assert loop.stop(timeout=5)
     finally:
         client.close()
 

@@ -18,7 +18,7 @@ from kiosk.shared.timeutil import to_rfc3339, utc_now
 from kiosk.shared.wire import EVENT_TYPES
 from kiosk.store import Store
 from sync.central import cli
-from sync.central.storage import Store as CentralStore
+from sync.central.storage import CentralStore
 from sync.client import SyncClient
 from sync.loop import SyncLoop
 from tests.reliability import figures

@@ -1,9 +1,12 @@
 """A real central store on 127.0.0.1 (a port the system picks), for any test that needs one.
 
-Use the ``central_server`` fixture (re-export it from a conftest.py:
-``from tests.support.central_server import central_server  # noqa: F401``) or, outside
-pytest, ``with running_central(tmp_dir) as server: ...``. The server has started and answers
-before either hands it over; nothing sleeps and hopes.
+The one way tests start a central server in their own process: the ``central_server`` fixture
+(re-export it from a conftest.py:
+``from tests.support.central_server import central_server  # noqa: F401``) or
+``with running_central(tmp_dir) as server: ...`` (a given port to restart on, limits,
+trusted proxies: the options of ``sync.central.embedded.start_embedded``). The server has
+started and answers before either hands it over; nothing sleeps and hopes. A test that must
+kill the store for real runs it as a separate process: ``tests.reliability.helpers.CentralProcess``.
 """
 
 from __future__ import annotations
@@ -86,8 +89,9 @@ class LiveCentral:
 
 
 @contextmanager
-def running_central(data_dir: Path) -> Iterator[LiveCentral]:
-    embedded = start_embedded(Path(data_dir), host="127.0.0.1", port=0)
+def running_central(data_dir: Path, port: int = 0, **options) -> Iterator[LiveCentral]:
+    """A started server over ``data_dir``; ``options`` go to ``start_embedded``."""
+    embedded = start_embedded(Path(data_dir), host="127.0.0.1", port=port, **options)
     try:
         yield LiveCentral(embedded.url, Path(data_dir), embedded)
     finally:

@@ -60,7 +60,7 @@ def test_the_sites_settings_on_the_central_store_reach_the_kiosk(tmp_path):
     the kiosk does not pin; a site the embedded store does not know takes the kiosk's own."""
     from kiosk.flow import KioskFlow
     from sync.central.sites import get_site, update_site
-    from sync.central.storage import Store as CentralStore
+    from sync.central.storage import CentralStore
 
     central_dir = tmp_path / "central"
     central_dir.mkdir()

@@ -77,9 +77,9 @@ def one_time_login_url(data_dir: Path, base_url: str) -> str:
     """A link that logs in once within a few minutes (as the first user; "admin" is made
     with a random password if there is no user yet). The embedded launcher prints it."""
     from sync.central.dashboard import accounts
-    from sync.central.storage import Store
+    from sync.central.storage import CentralStore
 
-    store = Store(Path(data_dir))
+    store = CentralStore(Path(data_dir))
     try:
         with store.write() as db:
             token = accounts.create_login_link_token(db)

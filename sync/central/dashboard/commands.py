@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 
 
 def user_add(data_dir: Path, name: str, password_stdin: bool) -> int:
@@ -26,7 +26,7 @@ def user_add(data_dir: Path, name: str, password_stdin: bool) -> int:
             raise ValueError("the two passwords differ; nothing was changed")
     else:
         raise ValueError("give the password on standard input with --password-stdin")
-    store = Store(Path(data_dir))
+    store = CentralStore(Path(data_dir))
     try:
         with store.write() as db:
             user = add_user(db, name, password)
@@ -39,7 +39,7 @@ def user_add(data_dir: Path, name: str, password_stdin: bool) -> int:
 def demo_data(data_dir: Path, days: int, visits: int | None, ratings: int | None) -> int:
     from sync.central.dashboard.demo import fill
 
-    store = Store(Path(data_dir))
+    store = CentralStore(Path(data_dir))
     try:
         if store.db.execute("SELECT 1 FROM visits LIMIT 1").fetchone():
             raise ValueError(

@@ -28,11 +28,11 @@ from zoneinfo import ZoneInfo
 
 from kiosk.shared.metrics import local_day_bounds
 from kiosk.shared.timeutil import to_rfc3339, utc_now
-from kiosk.shared.wire import MAX_BATCH_EVENTS, validate_event
+from kiosk.shared.wire import MAX_BATCH_EVENTS
 from sync.central import auth, sites
 from sync.central.ingest import ingest_batch
 from sync.central.projections import replay_visit
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 
 VERSION = "0.1.0"
 
@@ -81,7 +81,7 @@ class DemoDevice:
         )
 
 
-def enrol_devices(store: Store) -> list[DemoDevice]:
+def enrol_devices(store: CentralStore) -> list[DemoDevice]:
     """The demo's sites and kiosks (enrolled like `device add` does)."""
     made = []
     with store.write() as db:
@@ -249,7 +249,7 @@ def _final_heartbeats(devices: list[DemoDevice], now: datetime) -> dict[str, dat
     return last_contact
 
 
-def write_via_ingest(store: Store, devices: list[DemoDevice], now: datetime) -> int:
+def write_via_ingest(store: CentralStore, devices: list[DemoDevice], now: datetime) -> int:
     """Send every device's events through the kiosks' ingest path, in batches, in order."""
     last_contact = _final_heartbeats(devices, now)
     total = 0
@@ -365,7 +365,7 @@ def _flush(conn, devices: list[DemoDevice], received: str) -> int:
     return written
 
 
-def write_bulk(store: Store, devices: list[DemoDevice], days: int, plan: Plan) -> int:
+def write_bulk(store: CentralStore, devices: list[DemoDevice], days: int, plan: Plan) -> int:
     """Generate and insert ``days`` days a fortnight at a time, in one transaction.
 
     The big page cache keeps the random-UUID primary-key indexes in memory while they grow;
@@ -408,7 +408,7 @@ def write_bulk(store: Store, devices: list[DemoDevice], days: int, plan: Plan) -
 
 
 def fill(
-    store: Store,
+    store: CentralStore,
     days: int = 28,
     visits: int | None = None,
     ratings: int | None = None,
@@ -451,10 +451,3 @@ def fill(
         "SELECT (SELECT COUNT(*) FROM visits), (SELECT COUNT(*) FROM ratings)"
     ).fetchone()
     return {"events": events, "visits": counts[0], "ratings": counts[1], "bulk": bulk}
-
-
-def check_events(devices: list[DemoDevice]) -> None:
-    """Every generated event follows the wire format (used by the tests)."""
-    for device in devices:
-        for event in device.events:
-            validate_event(event)

@@ -1,6 +1,6 @@
 """The dashboard's routes: login/logout, one page per panel, the live queue, CSV downloads.
 
-Routes stay thin: ``queries`` computes, ``charts`` shapes the figures, the templates show.
+Routes stay thin: ``panels`` computes, ``charts`` shapes the figures, the templates show.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
 
 from kiosk.shared.timeutil import to_rfc3339, utc_now
-from sync.central.dashboard import accounts, charts, export, queries
+from sync.central.dashboard import accounts, charts, export, panels
 from sync.central.dashboard.web import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -27,6 +27,7 @@ from sync.central.dashboard.web import (
     store_of,
     templates,
 )
+from sync.central.dashboard.windows import windows
 from sync.central.metrics_query import InvalidRange, parse_range
 from sync.central.schemas import CSV_RESPONSE, OPTIONAL_INSTANT, RANGE_ERROR, REPORTING_REFUSALS
 from sync.central.security import ReporterDep
@@ -165,19 +166,19 @@ def logout(request: Request, session: SessionDep, csrf: Annotated[str, Form()] =
 def today_page(request: Request, session: SessionDep, flt: FiltersDep):
     now = utc_now()
     db = store_of(request).db
-    figures = queries.today(db, flt.sites, None, now)
-    queue = queries.live_queue(db, flt.sites, None, now)
+    figures = panels.today(db, flt.sites, None, now)
+    queue = panels.live_queue(db, flt.sites, None, now)
     return _page(request, "today.html", session, flt, active="today", t=figures, queue=queue)
 
 
 @router.get("/dashboard/queue.json")
 def queue_json(request: Request, session: SessionDep, flt: FiltersDep) -> dict:
-    return queries.live_queue(store_of(request).db, flt.sites, None, utc_now())
+    return panels.live_queue(store_of(request).db, flt.sites, None, utc_now())
 
 
 @router.get("/trends", response_class=HTMLResponse)
 def trends_page(request: Request, session: SessionDep, flt: FiltersDep):
-    data = queries.trends(store_of(request).db, flt.sites, flt.first, flt.last, None)
+    data = panels.trends(store_of(request).db, flt.sites, flt.first, flt.last, None)
     target = data["target_wait_min"]
     figures = {
         "waits-by-day": charts.waits_by_day(data["days"], target),
@@ -189,7 +190,7 @@ def trends_page(request: Request, session: SessionDep, flt: FiltersDep):
 
 @router.get("/rating-by-wait", response_class=HTMLResponse)
 def rating_by_wait_page(request: Request, session: SessionDep, flt: FiltersDep):
-    data = queries.rating_by_wait(store_of(request).db, flt.sites, flt.first, flt.last, None)
+    data = panels.rating_by_wait(store_of(request).db, flt.sites, flt.first, flt.last, None)
     figures = {"rating-by-wait": charts.rating_by_wait(data["buckets"])}
     return _page(
         request, "rating_by_wait.html", session, flt, active="waits", data=data, charts=figures
@@ -198,7 +199,7 @@ def rating_by_wait_page(request: Request, session: SessionDep, flt: FiltersDep):
 
 @router.get("/reasons", response_class=HTMLResponse)
 def reasons_page(request: Request, session: SessionDep, flt: FiltersDep):
-    data = queries.followup_reasons(store_of(request).db, flt.sites, flt.first, flt.last, None)
+    data = panels.followup_reasons(store_of(request).db, flt.sites, flt.first, flt.last, None)
     tags = [row["tag"] for row in data["tags"]]
     figures = {"reasons": charts.reasons_over_time(data["days"], tags)} if tags else {}
     return _page(request, "reasons.html", session, flt, active="reasons", data=data, charts=figures)
@@ -210,7 +211,7 @@ def compare_page(request: Request, session: SessionDep, flt: FiltersDep):
     names = {row[0]: row[1] for row in db.execute("SELECT id, name FROM devices")}
     site_of = {row[0]: row[1] for row in db.execute("SELECT id, site FROM devices")}
     labels = {key: f"{site_of[key]} · {name}" for key, name in names.items()}
-    data = queries.compare(db, flt.sites, flt.first, flt.last, labels)
+    data = panels.compare(db, flt.sites, flt.first, flt.last, labels)
     figures = {
         "compare-happy": charts.compare_bars(
             data["desks"], "happy_index", "Happy Index", "", charts.GREEN
@@ -225,7 +226,7 @@ def compare_page(request: Request, session: SessionDep, flt: FiltersDep):
 @router.get("/devices", response_class=HTMLResponse)
 def devices_page(request: Request, session: SessionDep, flt: FiltersDep):
     now = utc_now()
-    rows = queries.devices(store_of(request).db, flt.sites, now)
+    rows = panels.devices(store_of(request).db, flt.sites, now)
     return _page(
         request,
         "devices.html",
@@ -233,7 +234,7 @@ def devices_page(request: Request, session: SessionDep, flt: FiltersDep):
         flt,
         active="devices",
         devices=rows,
-        silent_after=int(queries.SILENT_AFTER.total_seconds() // 60),
+        silent_after=int(panels.SILENT_AFTER.total_seconds() // 60),
     )
 
 
@@ -264,7 +265,7 @@ def _streamed(request: Request, make, ranges):
 
 
 def _local_ranges(flt: Filters) -> list[tuple[str | None, str, str]]:
-    return [(w.site.name, w.start, w.end) for w in queries.windows(flt.sites, flt.first, flt.last)]
+    return [(w.site.name, w.start, w.end) for w in windows(flt.sites, flt.first, flt.last)]
 
 
 @router.get("/export/visits.csv")

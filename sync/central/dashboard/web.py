@@ -24,7 +24,7 @@ from kiosk.shared import metrics
 from kiosk.shared.timeutil import utc_now
 from sync.central.dashboard import accounts
 from sync.central.sites import SiteConfig, list_sites
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 
 SESSION_COOKIE = "dashboard_session"
 LOGIN_CSRF_COOKIE = "dashboard_login_csrf"
@@ -55,7 +55,7 @@ def number(value, digits: int = 1, unit: str = "") -> str:
 templates.env.filters["num"] = number
 
 
-def store_of(request: Request) -> Store:
+def store_of(request: Request) -> CentralStore:
     return request.app.state.store
 
 

@@ -11,7 +11,7 @@ from sync.central.security import DeviceDep, StoreDep
 from sync.central.sites import ensure_site
 
 router = APIRouter(prefix="/api/v1", tags=["sync"])
-# What the kiosk's screens are written in: the config names them (ARCHITECTURE.md lists
+# What the kiosk's screens are written in: the config names them (the wire format lists
 # languages in it) so a later kiosk that offers more can be told which to show.
 SCREEN_LANGUAGES = ("en",)
 

@@ -21,7 +21,8 @@ router = APIRouter(prefix="/api/v1", tags=["reporting"])
     response_model_by_alias=True,
     summary="Waits and satisfaction over a range",
     description=(
-        "Definitions as in PRODUCT.md; misuse left out; percentages 0-100; null where n is 0. "
+        "Definitions as in the README's Metrics section; misuse left out; percentages 0-100; "
+        "null where n is 0. "
         "Visits are selected by check-in time, ratings by occurred_at, in [from, to)."
     ),
     responses={

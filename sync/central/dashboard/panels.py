@@ -1,0 +1,263 @@
+"""The dashboard's panels: each page's figures, from the shared read path.
+
+Today is ``figures.range_figures`` over each site's own local day, as the metrics API computes
+any range; the other panels group by local time, desk or site (``readers``) and turn each
+group into figures with the same ``figures.headline`` and ``figures.bucket_rows``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+
+from sqlite_utils import Database
+
+from kiosk.shared import metrics
+from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
+from sync.central import figures
+from sync.central.auth import list_devices
+from sync.central.dashboard.readers import (
+    NO_WAIT,
+    rating_groups,
+    rating_groups_by,
+    visit_counts,
+    visit_counts_by,
+    wait_lists_by,
+)
+from sync.central.dashboard.windows import (
+    Window,
+    hour_map,
+    local_hour_sql,
+    today_windows,
+    windows,
+)
+from sync.central.figures import (
+    Span,
+    bucket_rows,
+    current_wait_min,
+    device_clause,
+    headline,
+    merged,
+    target_of,
+)
+from sync.central.sites import SiteConfig
+
+SILENT_AFTER = timedelta(minutes=5)
+
+
+# Visits still "waiting" after this long were abandoned (nobody closed them), not queued.
+QUEUE_HORIZON = timedelta(hours=12)
+
+
+THRESHOLD = metrics.SMALL_NUMBER_THRESHOLD
+
+
+def today(db: Database, sites: list[SiteConfig], device: str | None, now: datetime) -> dict:
+    """Today's figures (each site's own local today) and its longest current wait: the
+    metrics API's figures for those ranges, less visits left waiting past ``QUEUE_HORIZON``."""
+    spans = [Span(w.site.name, w.start_dt, w.end_dt) for w in today_windows(sites, now)]
+    target = target_of(sites)
+    result = figures.range_figures(
+        db, spans, target, now, device, waiting_since=now - QUEUE_HORIZON
+    )
+    del result["by_wait_bucket"]
+    result["target_wait_min"] = target
+    result["day"] = metrics.local_today(now, sites[0].timezone).isoformat() if sites else None
+    return result
+
+
+def queue_rows(db: Database, wins: list[Window], device: str | None, now: datetime) -> list[dict]:
+    """Visits waiting or in the chair right now, oldest check-in first."""
+    extra, extra_params = device_clause(device)
+    horizon = to_rfc3339(now - QUEUE_HORIZON)
+    rows: list[dict] = []
+    for win in wins:
+        rows += db.query(
+            "SELECT v.ticket, v.status, v.checked_in_at, v.called_at, v.site, d.name AS desk, "
+            "d.clock_skew_s AS skew FROM visits v LEFT JOIN devices d ON d.id = v.device_id "
+            "WHERE v.site = ? AND v.checked_in_at >= ? AND v.status IN ('waiting', 'in_chair') "
+            f"{extra.replace('device_id', 'v.device_id')}",
+            [win.site.name, max(win.start, horizon), *extra_params],
+        )
+    return sorted(rows, key=lambda row: row["checked_in_at"])
+
+
+def live_queue(db: Database, sites: list[SiteConfig], device: str | None, now: datetime) -> dict:
+    """The queue per desk, with each visit's wait so far (or its wait, once called)."""
+    day_windows = today_windows(sites, now)
+    desks: dict[str, list[dict]] = defaultdict(list)
+    target = target_of(sites)
+    site_targets = {site.name: site.target_wait_min for site in sites}
+    for row in queue_rows(db, day_windows, device, now):
+        waiting = row["status"] == "waiting"
+        if waiting:
+            wait = current_wait_min(parse_rfc3339(row["checked_in_at"]), row["skew"], now)
+        else:
+            wait = metrics.minutes_between(
+                parse_rfc3339(row["checked_in_at"]), parse_rfc3339(row["called_at"])
+            )
+        desks[f"{row['site']} · {row['desk'] or 'unknown desk'}"].append(
+            {
+                "ticket": row["ticket"],
+                "status": "waiting" if waiting else "in the chair",
+                "wait_min": round(wait, 1),
+                "over_target": wait > site_targets.get(row["site"], target),
+            }
+        )
+    return {
+        "as_of": to_rfc3339(now),
+        "target_wait_min": target,
+        "desks": [{"desk": name, "visits": visits} for name, visits in sorted(desks.items())],
+    }
+
+
+def trends(
+    db: Database, sites: list[SiteConfig], first: date, last: date, device: str | None
+) -> dict:
+    wins = windows(sites, first, last)
+    target = target_of(sites)
+    days = []
+    ratings = rating_groups_by(db, wins, ("day", "hour"), device)
+    waits = wait_lists_by(db, wins, ("day", "hour"), device)
+    counts = visit_counts_by(db, wins, ("day", "hour"), device)
+    day_ratings, day_waits, day_counts = ratings["day"], waits["day"], counts["day"]
+    day = first
+    while day <= last:
+        key = day.isoformat()
+        days.append(
+            {
+                "day": key,
+                **headline(day_ratings.get(key), day_waits.get(key), day_counts.get(key), target),
+            }
+        )
+        day += timedelta(days=1)
+    hour_ratings, hour_waits, hour_counts = ratings["hour"], waits["hour"], counts["hour"]
+    keys = sorted(set(hour_ratings) | set(hour_waits) | set(hour_counts))
+    hours = [
+        {
+            "hour": f"{key}:00",
+            **headline(hour_ratings.get(key), hour_waits.get(key), hour_counts.get(key), target),
+        }
+        for key in keys
+    ]
+    return {"days": days, "hours": hours, "target_wait_min": target}
+
+
+def rating_by_wait(
+    db: Database, sites: list[SiteConfig], first: date, last: date, device: str | None
+) -> dict:
+    groups = rating_groups(db, windows(sites, first, last), "bucket", device)
+    no_wait = groups.get(NO_WAIT)
+    return {
+        "buckets": bucket_rows(groups),
+        "without_wait": no_wait.summary()["ratings"] if no_wait else 0,
+    }
+
+
+def followup_reasons(
+    db: Database, sites: list[SiteConfig], first: date, last: date, device: str | None
+) -> dict:
+    """Tags chosen with negative ratings (the bottom two faces), per local day and in all."""
+    per_day: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    totals: dict[str, int] = defaultdict(int)
+    extra, extra_params = device_clause(device)
+    wins = windows(sites, first, last)
+    all_ratings = merged(rating_groups(db, wins, "all", device).values())
+    negatives = sum(
+        n for (scale, score), n in all_ratings.counts.items() if metrics.is_negative(score, scale)
+    )
+    for win in wins:
+        hours = hour_map(win.site.timezone, win.start, win.end)
+        if hours is not None:
+            rows = db.execute(
+                "SELECT hour, tag, SUM(n) FROM negative_tag_hours WHERE site = ? AND hour >= ? "
+                f"AND hour < ? {extra} GROUP BY 1, 2 HAVING SUM(n) > 0",
+                [win.site.name, win.start[:13], win.end[:13], *extra_params],
+            ).fetchall()
+            rows = [(hours[hour][:10], tag, n) for hour, tag, n in rows]
+        else:
+            local = local_hour_sql("occurred_at", win)
+            rows = db.execute(
+                f"SELECT substr({local}, 1, 10), tag.value, COUNT(DISTINCT ratings.rowid) "
+                "FROM ratings, json_each(ratings.tags) tag WHERE site = ? AND occurred_at >= ? "
+                f"AND occurred_at < ? AND misuse = 0 AND {metrics.negative_sql('score')} {extra} "
+                "GROUP BY 1, 2",
+                [win.site.name, win.start, win.end, *extra_params],
+            ).fetchall()
+        for day, tag, n in rows:
+            per_day[day][tag] += n
+            totals[tag] += n
+    tags = sorted(totals, key=lambda tag: (-totals[tag], tag))
+    return {
+        "negatives": negatives,
+        "tags": [
+            {
+                "tag": tag,
+                "n": totals[tag],
+                "pct_of_negative": metrics.round_figure(metrics.pct(totals[tag], negatives)),
+            }
+            for tag in tags
+        ],
+        "days": [{"day": day, "tags": dict(per_day[day])} for day in sorted(per_day)],
+    }
+
+
+def compare(
+    db: Database, sites: list[SiteConfig], first: date, last: date, device_names: dict[str, str]
+) -> dict:
+    """Sites and desks side by side; a group under the threshold has its figures hidden."""
+    wins = windows(sites, first, last)
+    target = target_of(sites)
+    # Each site, and each desk, is measured against its own site's target.
+    site_targets = {site.name: site.target_wait_min for site in sites}
+    device_sites = dict(db.execute("SELECT id, site FROM devices").fetchall())
+
+    def target_for(group: str, key: str) -> float:
+        site = key if group == "site" else device_sites.get(key)
+        return site_targets.get(site, target)
+
+    all_waits = wait_lists_by(db, wins, ("site", "device"))
+
+    def rows_for(group: str, label) -> list[dict]:
+        ratings = rating_groups(db, wins, group)
+        waits = all_waits[group]
+        counts = visit_counts(db, wins, group)
+        rows = []
+        for key in sorted(set(ratings) | set(waits) | set(counts), key=lambda k: label(k)):
+            row = {
+                "name": label(key),
+                **headline(
+                    ratings.get(key), waits.get(key), counts.get(key), target_for(group, key)
+                ),
+                "target_wait_min": target_for(group, key),
+            }
+            row["ratings_hidden"] = row["ratings"] < THRESHOLD
+            row["waits_hidden"] = row["waits"] < THRESHOLD
+            rows.append(row)
+        return rows
+
+    return {
+        "sites": rows_for("site", lambda key: key),
+        "desks": rows_for("device", lambda key: device_names.get(key, "unknown desk")),
+        "threshold": THRESHOLD,
+        "target_wait_min": target,
+    }
+
+
+def devices(db: Database, sites: list[SiteConfig], now: datetime) -> list[dict]:
+    names = {site.name for site in sites}
+    silent_before = to_rfc3339(now - SILENT_AFTER)
+    rows = []
+    for row in list_devices(db):
+        if row["site"] not in names:
+            continue
+        row["silent"] = not row["revoked"] and (
+            row["last_seen_at"] is None or row["last_seen_at"] < silent_before
+        )
+        row["silent_for_min"] = (
+            round(metrics.minutes_between(parse_rfc3339(row["last_seen_at"]), now), 1)
+            if row["last_seen_at"]
+            else None
+        )
+        rows.append(row)
+    return rows

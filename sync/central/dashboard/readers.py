@@ -1,0 +1,244 @@
+"""Counts and waits of a range grouped by local day, hour, desk, site or wait bucket: from the
+hourly rollups where a window is made of whole local hours, else from the rows.
+
+The dashboard's grouped reads; each returns the inputs ``sync.central.figures.headline`` turns
+into figures (ratings as counts per (scale, score), waits as the bare list the percentiles
+need, visits as (visits, checked out)). Ranges over several sites are read per site (each
+with its own time zone) and merged.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from zoneinfo import ZoneInfo
+
+from sqlite_utils import Database
+
+from sync.central.dashboard.wait_cache import WAIT_RUNS, WAITS_WHERE
+from sync.central.dashboard.windows import (
+    GROUPS,
+    LOCAL_KEYS,
+    ROLLUP_KEYS,
+    Window,
+    hour_map,
+    local_hour_sql,
+    local_key,
+    local_text,
+)
+from sync.central.figures import COUNTED_VISIT, RatingGroup, device_clause
+
+NO_WAIT = "none"  # the bucket key of ratings with no linked (called) visit
+
+
+def rating_groups(
+    db: Database, wins: list[Window], group: str, device: str | None = None
+) -> dict[str, RatingGroup]:
+    """Counts per (scale, score) in each group, misuse left out, merged over the windows."""
+    result: dict[str, RatingGroup] = defaultdict(RatingGroup)
+    extra, extra_params = device_clause(device)
+    for win in wins:
+        hours = hour_map(win.site.timezone, win.start, win.end)
+        if hours is not None:
+            key = ROLLUP_KEYS[group]
+            rows = db.execute(
+                f"SELECT {key}, scale, score, linked, SUM(n) FROM rating_hours WHERE site = ? "
+                f"AND hour >= ? AND hour < ? {extra} GROUP BY 1, 2, 3, 4 HAVING SUM(n) > 0",
+                [win.site.name, win.start[:13], win.end[:13], *extra_params],
+            ).fetchall()
+        else:
+            key = GROUPS[group](local_hour_sql("occurred_at", win))
+            rows = db.execute(
+                f"SELECT {key} AS k, scale, score, visit_id IS NOT NULL AS linked, COUNT(*) "
+                "FROM ratings WHERE site = ? AND occurred_at >= ? AND occurred_at < ? "
+                f"AND misuse = 0 {extra} GROUP BY 1, 2, 3, 4",
+                [win.site.name, win.start, win.end, *extra_params],
+            ).fetchall()
+            hours = None
+        for k, scale, score, linked, n in rows:
+            if hours is not None:
+                k = local_key(group, k, hours)
+            entry = result[NO_WAIT if k in (None, "") and group == "bucket" else k]
+            entry.counts[(scale, score)] = entry.counts.get((scale, score), 0) + n
+            if linked:
+                entry.linked += n
+    return dict(result)
+
+
+# Every face of the supported scales, as the columns of a per-hour pivot of the rollup.
+FACES = tuple((scale, score) for scale in (5, 4) for score in range(scale, 0, -1))
+
+
+def rating_groups_by(
+    db: Database, wins: list[Window], groups: tuple[str, ...], device: str | None = None
+) -> dict[str, dict[str, RatingGroup]]:
+    """``rating_groups`` for several groupings by local time ('day', 'hour', 'all') from one
+    read of the hourly rollup per window.
+
+    SQLite sums each UTC hour's counts into one row (a column per face of ``FACES``, plus the
+    linked ones), so a 90-day range is ~1,000 rows per site, each mapped to its local day and
+    hour in Python. A window the rollup cannot serve (an offset of part of an hour) or holding
+    a scale outside ``FACES`` is read by ``rating_groups`` as before.
+    """
+    result: dict[str, dict[str, RatingGroup]] = {g: defaultdict(RatingGroup) for g in groups}
+    extra, extra_params = device_clause(device)
+    faces = ", ".join(f"SUM(n) FILTER (WHERE scale = {sc} AND score = {k})" for sc, k in FACES)
+    for win in wins:
+        hours = hour_map(win.site.timezone, win.start, win.end)
+        rows = None
+        if hours is not None:
+            rows = db.execute(
+                f"SELECT hour, SUM(n), SUM(n) FILTER (WHERE linked), {faces} FROM rating_hours "
+                f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY hour "
+                "HAVING SUM(n) > 0",
+                [win.site.name, win.start[:13], win.end[:13], *extra_params],
+            ).fetchall()
+            if any(row[1] != sum(n or 0 for n in row[3:]) for row in rows):
+                rows = None  # a face outside FACES: let the generic read count (and refuse) it
+        if rows is None:
+            for group in groups:
+                for key, part in rating_groups(db, [win], group, device).items():
+                    entry = result[group][key]
+                    entry.linked += part.linked
+                    for face, n in part.counts.items():
+                        entry.counts[face] = entry.counts.get(face, 0) + n
+            continue
+        for hour, _, linked, *counts in rows:
+            local = hours[hour]
+            for group in groups:
+                entry = result[group][LOCAL_KEYS[group](local)]
+                entry.linked += linked or 0
+                for face, n in zip(FACES, counts, strict=True):
+                    if n:
+                        entry.counts[face] = entry.counts.get(face, 0) + n
+    return {g: dict(v) for g, v in result.items()}
+
+
+def wait_lists_by(
+    db: Database, wins: list[Window], groups: tuple[str, ...], device: str | None = None
+) -> dict[str, dict[str, list[float]]]:
+    """Waiting minutes of the called visits checked in within the windows, per group, for
+    several groupings from one read.
+
+    Only what the grouping and the percentiles need is read, from a covering partial index
+    (cancelled and voided visits are out, as in ``metrics.report``). Days and hours are made
+    of whole UTC hours, whose sorted waits ``WAIT_RUNS`` keeps (reading only the hours that
+    changed); desks are read one by one, filtered in SQLite.
+    """
+    result: dict[str, dict[str, list[float]]] = {g: defaultdict(list) for g in groups}
+    extra, extra_params = device_clause(device)
+    for win in wins:
+        params = [win.site.name, win.start, win.end, *extra_params]
+        if "device" in groups or "site" in groups:
+            ids = [device] if device else _site_devices(db, win.site.name)
+            whole_hours = hour_map(win.site.timezone, win.start, win.end) is not None
+            for device_id in ids:
+                runs = WAIT_RUNS.runs(db, win, device_id) if whole_hours else None
+                if runs is not None:
+                    waits = [wait for _, run in runs for wait in run]
+                else:
+                    waits = [
+                        row[0]
+                        for row in db.execute(
+                            f"SELECT wait_min FROM visits WHERE {WAITS_WHERE} AND device_id = ?",
+                            [*params[:3], device_id],
+                        )
+                    ]
+                if waits and "device" in groups:
+                    result["device"][device_id].extend(waits)
+                if waits and "site" in groups:
+                    result["site"][win.site.name].extend(waits)
+        local_groups = [g for g in groups if g in ("day", "hour", "all")]
+        if not local_groups:
+            continue
+        hours = hour_map(win.site.timezone, win.start, win.end)
+        runs = None if hours is None else WAIT_RUNS.runs(db, win, device)
+        if runs is None:
+            # An offset of part of an hour (or a rollup out of step): each row's local time.
+            _group_rows_by_local_time(db, win, params, extra, groups, result)
+            continue
+        # Each UTC hour's waits, sorted: a group is the concatenation of its hours' runs,
+        # which its one sort then merges rather than sorts from scratch.
+        for utc_hour, run in runs:
+            local = hours[utc_hour]
+            for group in local_groups:
+                result[group][LOCAL_KEYS[group](local)].extend(run)
+    return {g: dict(v) for g, v in result.items()}
+
+
+def _group_rows_by_local_time(db, win: Window, params, extra, groups, result) -> None:
+    zone = ZoneInfo(win.site.timezone)
+    rows = db.execute(
+        f"SELECT checked_in_at, wait_min FROM visits WHERE {WAITS_WHERE} {extra}", params
+    ).fetchall()
+    for checked_in_at, wait in rows:
+        if "all" in groups:
+            result["all"][""].append(wait)
+        if "day" not in groups and "hour" not in groups:
+            continue
+        local = local_text(checked_in_at, zone)
+        if "day" in groups:
+            result["day"][local[:10]].append(wait)
+        if "hour" in groups:
+            result["hour"][local[11:]].append(wait)
+
+
+def _site_devices(db: Database, site: str) -> list[str]:
+    return [row[0] for row in db.execute("SELECT id FROM devices WHERE site = ?", [site])]
+
+
+def visit_counts(
+    db: Database, wins: list[Window], group: str, device: str | None = None
+) -> dict[str, tuple[int, int]]:
+    """(visits, checked out) per group: checked in within the windows, not cancelled."""
+    result: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    extra, extra_params = device_clause(device)
+    for win in wins:
+        hours = hour_map(win.site.timezone, win.start, win.end)
+        if hours is not None:
+            rows = db.execute(
+                f"SELECT {ROLLUP_KEYS[group]}, SUM(visits), SUM(checked_out) FROM visit_hours "
+                f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY 1",
+                [win.site.name, win.start[:13], win.end[:13], *extra_params],
+            ).fetchall()
+        else:
+            key = GROUPS[group](local_hour_sql("checked_in_at", win))
+            rows = db.execute(
+                f"SELECT {key}, COUNT(*), COUNT(checked_out_at) FROM visits WHERE site = ? "
+                f"AND checked_in_at >= ? AND checked_in_at < ? AND {COUNTED_VISIT} {extra} "
+                "GROUP BY 1",
+                [win.site.name, win.start, win.end, *extra_params],
+            ).fetchall()
+        for k, visits, checked_out in rows:
+            if hours is not None:
+                k = local_key(group, k, hours)
+            result[k][0] += visits
+            result[k][1] += checked_out
+    return {k: (v[0], v[1]) for k, v in result.items() if v[0]}
+
+
+def visit_counts_by(
+    db: Database, wins: list[Window], groups: tuple[str, ...], device: str | None = None
+) -> dict[str, dict[str, tuple[int, int]]]:
+    """``visit_counts`` for several groupings by local time from one rollup read per window."""
+    result: dict[str, dict[str, list[int]]] = {g: defaultdict(lambda: [0, 0]) for g in groups}
+    extra, extra_params = device_clause(device)
+    for win in wins:
+        hours = hour_map(win.site.timezone, win.start, win.end)
+        if hours is None:
+            for group in groups:
+                for key, (visits, checked_out) in visit_counts(db, [win], group, device).items():
+                    result[group][key][0] += visits
+                    result[group][key][1] += checked_out
+            continue
+        rows = db.execute(
+            "SELECT hour, SUM(visits), SUM(checked_out) FROM visit_hours WHERE site = ? "
+            f"AND hour >= ? AND hour < ? {extra} GROUP BY hour",
+            [win.site.name, win.start[:13], win.end[:13], *extra_params],
+        ).fetchall()
+        for hour, visits, checked_out in rows:
+            local = hours[hour]
+            for group in groups:
+                entry = result[group][LOCAL_KEYS[group](local)]
+                entry[0] += visits
+                entry[1] += checked_out
+    return {g: {k: (v[0], v[1]) for k, v in part.items() if v[0]} for g, part in result.items()}

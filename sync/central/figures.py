@@ -1,0 +1,295 @@
+"""The one read path for figures: the API, the dashboard and the exports all count and
+summarise here, so a manager never sees two numbers for one thing.
+
+SQL selects and counts; ``kiosk.shared.metrics`` computes. Counts of whole UTC hours come from
+the hourly rollups (``sync.central.rollups``, kept by triggers), the partial hours at a range's
+ends from the rows; waits are the projection's ``wait_min`` from a covering index. A range is
+a list of :class:`Span` (a site and its [start, end) in UTC): the API asks for one range over
+some sites, the dashboard's Today for each site's own local day; both get :func:`range_figures`.
+The dashboard's groupings by local day, hour, desk or site (``dashboard.readers``) feed the
+same :func:`headline` and :func:`bucket_rows`, with the same :func:`target_of` and
+:func:`device_clause`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlite_utils import Database
+
+from kiosk.shared import metrics
+from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
+from kiosk.shared.wire import MAX_AHEAD
+from sync.central.sites import SiteConfig
+
+# A heartbeat's received_at - occurred_at smaller than this is transit, not a wrong clock.
+CLOCK_SKEW_TOLERANCE_S = 120.0
+HOUR = timedelta(hours=1)
+# What counts as a visit: not voided (it never happened) and not cancelled.
+COUNTED_VISIT = "voided = 0 AND cancel_reason IS NULL"
+
+Counts = dict[tuple[int, int], int]
+
+
+@dataclass
+class RatingGroup:
+    """Misuse-free counts per (scale, score) of one group, and how many were linked."""
+
+    counts: Counts = field(default_factory=dict)
+    linked: int = 0
+
+    def add(self, scale: int, score: int, n: int, linked: bool) -> None:
+        self.counts[(scale, score)] = self.counts.get((scale, score), 0) + n
+        if linked:
+            self.linked += n
+
+    def summary(self) -> dict:
+        return metrics.rating_summary(self.counts)
+
+
+@dataclass(frozen=True)
+class Span:
+    """One site's share of a range: [start, end) as UTC instants."""
+
+    site: str
+    start: datetime
+    end: datetime
+
+
+def device_clause(device: str | None, column: str = "device_id") -> tuple[str, list]:
+    """The SQL (and its parameter) that narrows a read to one desk, or nothing."""
+    return (f"AND {column} = ?", [device]) if device is not None else ("", [])
+
+
+def target_of(sites: Iterable[SiteConfig]) -> float:
+    """The target wait the sites share, else the default (one site: its own target)."""
+    targets = {site.target_wait_min for site in sites}
+    return targets.pop() if len(targets) == 1 else metrics.DEFAULT_TARGET_MIN
+
+
+def headline(
+    ratings: RatingGroup | None,
+    waits: list[float] | None,
+    counts: tuple[int, int] | None,
+    target: float,
+    current: Iterable[float] = (),
+) -> dict:
+    """One group's headline figures, with the public API's field names."""
+    ratings = ratings or RatingGroup()
+    visits, checked_out = counts or (0, 0)
+    result = {"visits": visits, "checked_out": checked_out}
+    result.update(ratings.summary())
+    result["response_rate"] = metrics.response_rate(ratings.linked, checked_out)
+    result.update(metrics.wait_summary(waits or [], target, current))
+    return result
+
+
+def bucket_rows(per_bucket: Mapping[str, RatingGroup]) -> list[dict]:
+    """% positive and Happy Index per wait bucket, every bucket of ``WAIT_BUCKETS`` listed."""
+    rows = []
+    for name, _, _ in metrics.WAIT_BUCKETS:
+        summary = (per_bucket.get(name) or RatingGroup()).summary()
+        rows.append(
+            {
+                "bucket": name,
+                "ratings": summary["ratings"],
+                "pct_positive": summary["pct_positive"],
+                "happy_index": summary["happy_index"],
+            }
+        )
+    return rows
+
+
+def merged(groups: Iterable[RatingGroup]) -> RatingGroup:
+    total = RatingGroup()
+    for group in groups:
+        total.linked += group.linked
+        for key, n in group.counts.items():
+            total.counts[key] = total.counts.get(key, 0) + n
+    return total
+
+
+# --- the store's clock ---------------------------------------------------------------------
+
+
+def on_server_clock(device_instant: datetime, clock_skew_s: float | None) -> datetime:
+    """A kiosk's timestamp moved onto the store's clock, for comparing it with *now*.
+
+    Waits are differences of one kiosk's own timestamps and need no correction; only a wait
+    still running (now - checked_in_at) mixes two clocks. ``clock_skew_s`` is the device's
+    latest heartbeat's received_at - occurred_at; below CLOCK_SKEW_TOLERANCE_S it is network
+    and queueing time, not a wrong clock, and is left alone.
+    """
+    if clock_skew_s is None or abs(clock_skew_s) < CLOCK_SKEW_TOLERANCE_S:
+        return device_instant
+    if clock_skew_s < -MAX_AHEAD.total_seconds():
+        # Only a heartbeat from before the plausible window (migration 4 repairs those) can
+        # say a kiosk runs more than a day ahead; trusting it would invent a wait of years.
+        return device_instant
+    return device_instant + timedelta(seconds=clock_skew_s)
+
+
+def current_wait_min(checked_in_at: datetime, clock_skew_s: float | None, now: datetime) -> float:
+    """How long a visit still waiting has waited by now, on the store's clock; never below 0
+    (a check-in stamped a little ahead of the store's clock has not started waiting yet)."""
+    return max(0.0, metrics.minutes_between(on_server_clock(checked_in_at, clock_skew_s), now))
+
+
+# --- ranges of UTC instants: whole hours from the rollups, the ends from the rows ------------
+
+
+def next_hour(hour: str) -> str:
+    """'2026-11-23T09' -> '2026-11-23T10': the rollups' key of the following UTC hour (a
+    bound every timestamp of the hour sorts below)."""
+    moment = datetime.fromisoformat(hour + ":00+00:00") + HOUR
+    return moment.strftime("%Y-%m-%dT%H")
+
+
+def split_at_hours(
+    start: datetime, end: datetime
+) -> tuple[tuple[str, str] | None, list[tuple[datetime, datetime]]]:
+    """[start, end) as its whole UTC hours, as the rollups' hour keys [first, last), and the
+    partial hours at either end, which are read from the rows."""
+    first = start.replace(minute=0, second=0, microsecond=0)
+    if first < start:
+        first += HOUR
+    last = end.replace(minute=0, second=0, microsecond=0)
+    if first >= last:
+        return None, [(start, end)]
+    edges = [(a, b) for a, b in ((start, first), (last, end)) if a < b]
+    return (to_rfc3339(first)[:13], to_rfc3339(last)[:13]), edges
+
+
+@dataclass
+class VisitTotals:
+    visits: int = 0
+    checked_out: int = 0
+    waits: list[float] = field(default_factory=list)
+    # (site, start, end) ranges that may hold visits not yet called
+    waiting_ranges: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def read_visits(db: Database, spans: list[Span], device: str | None) -> VisitTotals:
+    """Visits checked in within the spans, not cancelled (voided ones never happened), and the
+    waits of those that were called. Ranges that may hold a visit still waiting are noted:
+    whole hours whose rollup says some were not called, and the partial hours at the ends."""
+    extra, params = device_clause(device)
+    totals = VisitTotals()
+    for span in spans:
+        whole, edges = split_at_hours(span.start, span.end)
+        if whole is not None:
+            rows = db.execute(
+                "SELECT hour, SUM(visits), SUM(checked_out), SUM(visits) - SUM(waits) "
+                f"FROM visit_hours WHERE site = ? AND hour >= ? AND hour < ? {extra} "
+                "GROUP BY hour HAVING SUM(visits) > 0",
+                [span.site, *whole, *params],
+            ).fetchall()
+            for hour, n, out, not_called in rows:
+                totals.visits += n
+                totals.checked_out += out
+                if not_called:
+                    totals.waiting_ranges.append(
+                        (span.site, f"{hour}:00:00.000Z", f"{next_hour(hour)}:00:00.000Z")
+                    )
+        for a, b in edges:
+            n, out = db.execute(
+                f"SELECT COUNT(*), COUNT(checked_out_at) FROM visits WHERE site = ? "
+                f"AND checked_in_at >= ? AND checked_in_at < ? AND {COUNTED_VISIT} {extra}",
+                [span.site, to_rfc3339(a), to_rfc3339(b), *params],
+            ).fetchone()
+            totals.visits += n
+            totals.checked_out += out
+            totals.waiting_ranges.append((span.site, to_rfc3339(a), to_rfc3339(b)))
+        totals.waits += (
+            row[0]
+            for row in db.execute(
+                "SELECT wait_min FROM visits WHERE site = ? AND checked_in_at >= ? "
+                f"AND checked_in_at < ? AND {COUNTED_VISIT} AND wait_min IS NOT NULL {extra}",
+                [span.site, to_rfc3339(span.start), to_rfc3339(span.end), *params],
+            )
+        )
+    return totals
+
+
+def current_waits(
+    db: Database,
+    ranges: list[tuple[str, str, str]],
+    device: str | None,
+    now: datetime,
+    waiting_since: datetime | None = None,
+) -> list[float]:
+    """The running waits (on the store's clock) of the visits not yet called, not cancelled,
+    checked in within the (site, start, end) ranges, and not before ``waiting_since`` if
+    given (a visit left open for longer was abandoned, not queued)."""
+    extra, params = device_clause(device)
+    since = to_rfc3339(waiting_since) if waiting_since is not None else None
+    found = []
+    # "+checked_out_at": not a key for an index. The visits not checked out are few per hour
+    # but many per site (every one abandoned over the years), so the (site, checked_out_at)
+    # index the planner would otherwise pick reads them all; (site, checked_in_at) reads the hour.
+    for site, a, b in ranges:
+        if since is not None:
+            a = max(a, since)
+            if a >= b:
+                continue
+        found += db.execute(
+            "SELECT checked_in_at, "
+            "(SELECT clock_skew_s FROM devices WHERE devices.id = visits.device_id) "
+            "FROM visits WHERE site = ? AND checked_in_at >= ? AND checked_in_at < ? "
+            f"AND {COUNTED_VISIT} AND called_at IS NULL AND +checked_out_at IS NULL {extra}",
+            [site, a, b, *params],
+        ).fetchall()
+    return [current_wait_min(parse_rfc3339(at), skew, now) for at, skew in found]
+
+
+def read_ratings(
+    db: Database, spans: list[Span], device: str | None
+) -> tuple[RatingGroup, dict[str, RatingGroup]]:
+    """The spans' ratings, misuse left out: in all, and per wait bucket (those linked to a
+    called visit). Whole hours from ``rating_hours``, the partial hours from the rows."""
+    extra, params = device_clause(device)
+    overall: RatingGroup = RatingGroup()
+    per_bucket: dict[str, RatingGroup] = {}
+    for span in spans:
+        whole, edges = split_at_hours(span.start, span.end)
+        rows: list[tuple] = []
+        if whole is not None:
+            rows += db.execute(
+                "SELECT scale, score, linked, bucket, SUM(n) FROM rating_hours "
+                f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY 1, 2, 3, 4 "
+                "HAVING SUM(n) > 0",
+                [span.site, *whole, *params],
+            ).fetchall()
+        for a, b in edges:
+            rows += db.execute(
+                "SELECT scale, score, visit_id IS NOT NULL, "
+                f"{metrics.bucket_sql('wait_min')}, COUNT(*) FROM ratings WHERE site = ? "
+                f"AND occurred_at >= ? AND occurred_at < ? AND misuse = 0 {extra} "
+                "GROUP BY 1, 2, 3, 4",
+                [span.site, to_rfc3339(a), to_rfc3339(b), *params],
+            ).fetchall()
+        for scale, score, linked, bucket, n in rows:
+            overall.add(scale, score, n, bool(linked))
+            if bucket:  # '' (rollups) or NULL (rows): no wait to put it in a bucket
+                per_bucket.setdefault(bucket, RatingGroup()).add(scale, score, n, bool(linked))
+    return overall, per_bucket
+
+
+def range_figures(
+    db: Database,
+    spans: list[Span],
+    target: float,
+    now: datetime,
+    device: str | None = None,
+    waiting_since: datetime | None = None,
+) -> dict:
+    """Every headline figure of the spans, and the figures per wait bucket: what
+    ``kiosk.shared.metrics.report`` gives for the same visits and ratings."""
+    visits = read_visits(db, spans, device)
+    current = current_waits(db, visits.waiting_ranges, device, now, waiting_since)
+    overall, per_bucket = read_ratings(db, spans, device)
+    result = headline(overall, visits.waits, (visits.visits, visits.checked_out), target, current)
+    result["by_wait_bucket"] = bucket_rows(per_bucket)
+    return result

@@ -1,0 +1,197 @@
+"""The hourly rollups and covering indexes every reader of the figures uses.
+
+The central store's own schema (created by ``sync.central.migrations``), not the dashboard's:
+the public API, the dashboard and the exports all read them through ``sync.central.figures``.
+The rules the triggers apply (the wait buckets, what a negative rating is) are generated from
+``kiosk.shared.metrics``, never typed here, so the rollups cannot drift from the definitions.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+
+from kiosk.shared.metrics import bucket_sql, negative_sql
+
+
+def create_wait_indexes(db: Database) -> None:
+    # Waits are read as a bare list for the percentiles: this partial index holds exactly the
+    # visits that have one, with every column the query reads (a covering range scan).
+    db.execute(
+        "CREATE INDEX idx_visits_waits ON visits (site, checked_in_at, wait_min, device_id, "
+        "voided, cancel_reason) WHERE voided = 0 AND cancel_reason IS NULL "
+        "AND wait_min IS NOT NULL"
+    )
+    # The same per desk, so comparing desks reads each desk's range and nothing else.
+    db.execute(
+        "CREATE INDEX idx_visits_desk_waits ON visits (site, device_id, checked_in_at, wait_min, "
+        "voided, cancel_reason) WHERE voided = 0 AND cancel_reason IS NULL "
+        "AND wait_min IS NOT NULL"
+    )
+
+
+# Hourly counts kept by triggers, so every writer (ingest, a bulk load, another tool) keeps
+# them right inside its own transaction, and a rating re-paired or a visit cancelled later
+# moves its count. Keys are UTC hours ('2026-11-23T09'); the dashboard maps them to each site's
+# local day and hour. Misuse presses are not counted; voided and cancelled visits neither.
+def rollup_bucket(row: str) -> str:
+    """The rollups' bucket key of a rating row: its wait bucket, '' without a wait."""
+    return bucket_sql(f"{row}.wait_min", when_null="''")
+
+
+def _rating_key(row: str) -> str:
+    return (
+        f"{row}.site, {row}.device_id, substr({row}.occurred_at, 1, 13), {row}.scale, "
+        f"{row}.score, {row}.visit_id IS NOT NULL, {rollup_bucket(row)}"
+    )
+
+
+def _rating_match(row: str) -> str:
+    return (
+        f"site = {row}.site AND device_id = {row}.device_id "
+        f"AND hour = substr({row}.occurred_at, 1, 13) AND scale = {row}.scale "
+        f"AND score = {row}.score AND linked = ({row}.visit_id IS NOT NULL) "
+        f"AND bucket = {rollup_bucket(row)}"
+    )
+
+
+def _rating_add(row: str) -> str:
+    return (
+        "INSERT INTO rating_hours (site, device_id, hour, scale, score, linked, bucket, n) "
+        f"VALUES ({_rating_key(row)}, 1) ON CONFLICT DO UPDATE SET n = n + 1;"
+        "INSERT INTO negative_tag_hours (site, device_id, hour, tag, n) "
+        f"SELECT {row}.site, {row}.device_id, substr({row}.occurred_at, 1, 13), value, 1 "
+        f"FROM (SELECT DISTINCT value FROM json_each({row}.tags)) "
+        f"WHERE {negative_sql(f'{row}.score')} "
+        "ON CONFLICT DO UPDATE SET n = n + 1;"
+    )
+
+
+def _rating_remove(row: str) -> str:
+    return (
+        f"UPDATE rating_hours SET n = n - 1 WHERE {_rating_match(row)};"
+        "UPDATE negative_tag_hours SET n = n - 1 WHERE "
+        f"{negative_sql(f'{row}.score')} AND site = {row}.site AND device_id = {row}.device_id "
+        f"AND hour = substr({row}.occurred_at, 1, 13) "
+        f"AND tag IN (SELECT value FROM json_each({row}.tags));"
+    )
+
+
+VISIT_COUNTED = (
+    "{row}.voided = 0 AND {row}.cancel_reason IS NULL AND {row}.checked_in_at IS NOT NULL"
+)
+
+
+def _visit_add(row: str, versioned: bool = False) -> str:
+    bump = ", changes = changes + 1" if versioned else ""
+    return (
+        "INSERT INTO visit_hours (site, device_id, hour, visits, checked_out, waits) VALUES "
+        f"(coalesce({row}.site, ''), {row}.device_id, substr({row}.checked_in_at, 1, 13), 1, "
+        f"{row}.checked_out_at IS NOT NULL, {row}.wait_min IS NOT NULL) "
+        "ON CONFLICT DO UPDATE SET visits = visits + 1, "
+        f"checked_out = checked_out + excluded.checked_out, waits = waits + excluded.waits{bump};"
+    )
+
+
+def _visit_remove(row: str, versioned: bool = False) -> str:
+    bump = ", changes = changes + 1" if versioned else ""
+    return (
+        f"UPDATE visit_hours SET visits = visits - 1, "
+        f"checked_out = checked_out - ({row}.checked_out_at IS NOT NULL), "
+        f"waits = waits - ({row}.wait_min IS NOT NULL){bump} "
+        f"WHERE site = coalesce({row}.site, '') AND device_id = {row}.device_id "
+        f"AND hour = substr({row}.checked_in_at, 1, 13);"
+    )
+
+
+def _visit_triggers(versioned: bool) -> dict[str, tuple[str, str]]:
+    return {
+        "visits_rollup_insert": (
+            f"AFTER INSERT ON visits WHEN {VISIT_COUNTED.format(row='NEW')}",
+            _visit_add("NEW", versioned),
+        ),
+        "visits_rollup_delete": (
+            f"AFTER DELETE ON visits WHEN {VISIT_COUNTED.format(row='OLD')}",
+            _visit_remove("OLD", versioned),
+        ),
+        "visits_rollup_update_old": (
+            f"AFTER UPDATE ON visits WHEN {VISIT_COUNTED.format(row='OLD')}",
+            _visit_remove("OLD", versioned),
+        ),
+        "visits_rollup_update_new": (
+            f"AFTER UPDATE ON visits WHEN {VISIT_COUNTED.format(row='NEW')}",
+            _visit_add("NEW", versioned),
+        ),
+    }
+
+
+def version_visit_hours(db: Database) -> None:
+    """Migration 3: ``visit_hours.changes`` counts every change to an hour's counted visits
+    (one added, removed or edited: a wait fixed later moves no count but bumps this), so the
+    dashboard can keep each hour's sorted waits in memory and know exactly when to read them
+    again (``dashboard.wait_cache.WaitRuns``)."""
+    db.execute("ALTER TABLE visit_hours ADD COLUMN changes INTEGER NOT NULL DEFAULT 0")
+    for name, (when, body) in _visit_triggers(versioned=True).items():
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+        db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
+
+
+def create_rollups(db: Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE rating_hours (
+            site TEXT NOT NULL, device_id TEXT NOT NULL, hour TEXT NOT NULL,
+            scale INTEGER NOT NULL, score INTEGER NOT NULL, linked INTEGER NOT NULL,
+            bucket TEXT NOT NULL, n INTEGER NOT NULL,
+            PRIMARY KEY (site, hour, device_id, scale, score, linked, bucket)
+        ) WITHOUT ROWID;
+        CREATE TABLE negative_tag_hours (
+            site TEXT NOT NULL, device_id TEXT NOT NULL, hour TEXT NOT NULL,
+            tag TEXT NOT NULL, n INTEGER NOT NULL,
+            PRIMARY KEY (site, hour, device_id, tag)
+        ) WITHOUT ROWID;
+        CREATE TABLE visit_hours (
+            site TEXT NOT NULL, device_id TEXT NOT NULL, hour TEXT NOT NULL,
+            visits INTEGER NOT NULL, checked_out INTEGER NOT NULL, waits INTEGER NOT NULL,
+            PRIMARY KEY (site, hour, device_id)
+        ) WITHOUT ROWID;
+        """
+    )
+    triggers = {
+        "ratings_rollup_insert": (
+            "AFTER INSERT ON ratings WHEN NEW.misuse = 0",
+            _rating_add("NEW"),
+        ),
+        "ratings_rollup_delete": (
+            "AFTER DELETE ON ratings WHEN OLD.misuse = 0",
+            _rating_remove("OLD"),
+        ),
+        "ratings_rollup_update_old": (
+            "AFTER UPDATE ON ratings WHEN OLD.misuse = 0",
+            _rating_remove("OLD"),
+        ),
+        "ratings_rollup_update_new": (
+            "AFTER UPDATE ON ratings WHEN NEW.misuse = 0",
+            _rating_add("NEW"),
+        ),
+        # Migration 2's form; migration 3 (version_visit_hours) replaces these four.
+        **_visit_triggers(versioned=False),
+    }
+    for name, (when, body) in triggers.items():
+        db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
+    # Rows already stored (a data directory upgraded from schema 1) are counted once here.
+    db.execute(
+        "INSERT INTO rating_hours SELECT site, device_id, substr(occurred_at, 1, 13), scale, "
+        f"score, visit_id IS NOT NULL, {rollup_bucket('ratings')}, COUNT(*) "
+        "FROM ratings WHERE misuse = 0 GROUP BY 1, 2, 3, 4, 5, 6, 7"
+    )
+    db.execute(
+        "INSERT INTO negative_tag_hours SELECT r.site, r.device_id, substr(r.occurred_at, 1, 13), "
+        "t.value, COUNT(DISTINCT r.rowid) FROM ratings r, json_each(r.tags) t WHERE r.misuse = 0 "
+        f"AND {negative_sql('r.score')} GROUP BY 1, 2, 3, 4"
+    )
+    db.execute(
+        "INSERT INTO visit_hours SELECT coalesce(site, ''), device_id, "
+        "substr(checked_in_at, 1, 13), COUNT(*), COUNT(checked_out_at), COUNT(wait_min) "
+        "FROM visits "
+        f"WHERE {VISIT_COUNTED.format(row='visits')} GROUP BY 1, 2, 3"
+    )
