@@ -88,7 +88,7 @@ class FrontDesk:
         return {key: figures[key] for key in keys}
 
     def today_report(self) -> dict[str, Any]:
-        """Every metric of PRODUCT.md over today (site-local day), misuse excluded."""
+        """Every metric (README, "Metrics") over today (site-local day), misuse excluded."""
         day = metrics.local_today(self.clock(), self.settings.timezone)
         start, end = metrics.local_day_bounds(day, self.settings.timezone)
         visits = [

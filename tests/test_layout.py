@@ -43,3 +43,19 @@ def test_the_shared_definitions_import_only_each_other():
         for path, names in _project_imports("kiosk/shared").items()
     }
     assert {path: names for path, names in offending.items() if names} == {}
+
+
+def test_no_reference_leads_outside_the_repository():
+    # The product's definitions the code relies on are in the README; design notes kept
+    # elsewhere are not something a reader of this repository can open.
+    outside = tuple(f"{name}.md" for name in ("PRODUCT", "ARCHITECTURE", "KIVY_HEADLESS",
+                                               "WEB_TESTING", "TESTING_NOTES"))
+    found = [
+        str(path.relative_to(ROOT))
+        for folder in ("kiosk", "sync", "tests", "assets")
+        for path in (ROOT / folder).rglob("*")
+        if path.suffix in (".py", ".md", ".kv", ".html", ".toml", ".js", ".css")
+        and any(name in path.read_text(encoding="utf-8", errors="replace") for name in outside)
+    ]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert found == [] and not any(name in readme for name in outside)

@@ -1,4 +1,4 @@
-"""The metric definitions of PRODUCT.md against hand-computed figures."""
+"""The metric definitions (README, "Metrics") against hand-computed figures."""
 
 from datetime import UTC, date, datetime, timedelta
 

@@ -1,4 +1,4 @@
-"""The metric definitions of PRODUCT.md, in one place, used by the kiosk, the central store,
+"""The metric definitions (README, "Metrics"), in one place, used by the kiosk, the central store,
 the dashboard, the export and the tests.
 
 Pure functions over plain values: no database, no Kivy. The central store feeds them rows it
@@ -143,7 +143,7 @@ def negative_sql(score_column: str = "score") -> str:
 def rating_summary(counts: Mapping[tuple[int, int], int]) -> dict:
     """Happy Index, % positive, % negative and CSAT from counts keyed by (scale, score).
 
-    CSAT is % positive over the 5-point ratings alone (PRODUCT.md: "the same as % positive on
+    CSAT is % positive over the 5-point ratings alone (README, "Metrics": "the same as % positive on
     the 5-point scale"), None when there are none. Counts come pre-aggregated so the central
     store can group in SQL; misuse must already be left out by the caller (``count_ratings``
     does it for plain rows).
@@ -237,7 +237,7 @@ def report(
     target_min: float = DEFAULT_TARGET_MIN,
     now: datetime | None = None,
 ) -> dict:
-    """Every headline figure with the field names of the public API (ARCHITECTURE.md).
+    """Every headline figure with the field names of the public API (README, "HTTP API").
 
     ``visits`` are those checked in within the range; ``ratings`` those that occurred in it.
     ``visits`` counts checked-in visits that were not cancelled; the wait figures use those

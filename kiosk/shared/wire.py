@@ -1,4 +1,4 @@
-"""The event schema both ends share: the wire format of ARCHITECTURE.md, validated per event.
+"""The event schema both ends share: the wire format (README, "Wire format"), validated per event.
 
 An event is ``{"id", "device_seq", "type", "occurred_at", "visit_id", "data"}``. Unknown types
 and unknown fields (top level or inside ``data``) are rejected with a reason a person can read.

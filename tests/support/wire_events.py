@@ -1,4 +1,4 @@
-"""Build events in the wire format of ARCHITECTURE.md, one kiosk's gapless sequence at a time."""
+"""Build events in the wire format (README, "Wire format"), one gapless sequence at a time."""
 
 from __future__ import annotations
 
