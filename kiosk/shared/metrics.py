@@ -206,18 +206,18 @@ def by_wait_bucket(ratings: Iterable[RatingRow]) -> list[dict]:
         counts = per_bucket[bucket_of(rating.wait_min)]
         key = (rating.scale, rating.score)
         counts[key] = counts.get(key, 0) + 1
-    rows = []
-    for name, counts in per_bucket.items():
-        summary = rating_summary(counts)
-        rows.append(
-            {
-                "bucket": name,
-                "ratings": summary["ratings"],
-                "pct_positive": summary["pct_positive"],
-                "happy_index": summary["happy_index"],
-            }
-        )
-    return rows
+    return [bucket_row(name, counts) for name, counts in per_bucket.items()]
+
+
+def bucket_row(name: str, counts: Mapping[tuple[int, int], int]) -> dict:
+    """One wait bucket's row of "rating by wait": its responses, % positive and Happy Index."""
+    summary = rating_summary(counts)
+    return {
+        "bucket": name,
+        "ratings": summary["ratings"],
+        "pct_positive": summary["pct_positive"],
+        "happy_index": summary["happy_index"],
+    }
 
 
 def response_rate(linked_ratings: int, checked_out_visits: int) -> float | None:

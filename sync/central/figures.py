@@ -88,18 +88,10 @@ def headline(
 
 def bucket_rows(per_bucket: Mapping[str, RatingGroup]) -> list[dict]:
     """% positive and Happy Index per wait bucket, every bucket of ``WAIT_BUCKETS`` listed."""
-    rows = []
-    for name, _, _ in metrics.WAIT_BUCKETS:
-        summary = (per_bucket.get(name) or RatingGroup()).summary()
-        rows.append(
-            {
-                "bucket": name,
-                "ratings": summary["ratings"],
-                "pct_positive": summary["pct_positive"],
-                "happy_index": summary["happy_index"],
-            }
-        )
-    return rows
+    return [
+        metrics.bucket_row(name, (per_bucket.get(name) or RatingGroup()).counts)
+        for name, _, _ in metrics.WAIT_BUCKETS
+    ]
 
 
 def merged(groups: Iterable[RatingGroup]) -> RatingGroup:

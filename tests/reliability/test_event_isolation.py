@@ -48,9 +48,8 @@ def test_a_number_past_its_bound_is_refused_alone(central_server):
     assert _stored(central_server) == {sent[0]["id"], sent[3]["id"]}
 
 
-def test_an_event_that_cannot_be_projected_is_rejected_alone(central_server, monkeypatch):
-    # Validation now catches every value known to break a projection; a projection that fails
-    # anyway (a bug still unknown) is what this stands for, so it is the one mocked failure.
+def _fail_projection_of_backlog_13(monkeypatch) -> None:
+    """The heartbeat whose backlog is 13 cannot be projected (the one mocked failure)."""
     real = ingest.project_heartbeat
 
     def failing_for_backlog_13(db, device, event, received_at):
@@ -59,6 +58,12 @@ def test_an_event_that_cannot_be_projected_is_rejected_alone(central_server, mon
         real(db, device, event, received_at)
 
     monkeypatch.setattr(ingest, "project_heartbeat", failing_for_backlog_13)
+
+
+def test_an_event_that_cannot_be_projected_is_rejected_alone(central_server, monkeypatch):
+    # Validation now catches every value known to break a projection; a projection that fails
+    # anyway (a bug still unknown) is what this stands for, so it is the one mocked failure.
+    _fail_projection_of_backlog_13(monkeypatch)
     device = central_server.add_device()
     kiosk = WireEvents()
     now = to_rfc3339(utc_now())
@@ -186,14 +191,7 @@ def test_isolation_holds_inside_a_group_commit(tmp_path, monkeypatch):
     # Two kiosks' batches sharing one transaction of the group-commit writer, as the server
     # writes them under load: the unprojectable event of one is rejected alone, and every
     # other event of both batches commits.
-    real = ingest.project_heartbeat
-
-    def failing_for_backlog_13(db, device, event, received_at):
-        if event.data["backlog"] == 13:
-            raise OverflowError("Python int too large to convert to SQLite INTEGER")
-        real(db, device, event, received_at)
-
-    monkeypatch.setattr(ingest, "project_heartbeat", failing_for_backlog_13)
+    _fail_projection_of_backlog_13(monkeypatch)
     store = CentralStore(tmp_path / "central")
     try:
         with store.write() as db:
