@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -31,12 +32,12 @@ from sync.central.projections import (
     insert_rows,
     is_clock_suspect,
     order_events,
+    order_problem,
     project_heartbeat,
     project_rating,
     project_visit,
     record_sequence,
     replay_visit,
-    times_out_of_order,
     upsert_visits,
 )
 from sync.central.storage import CentralStore
@@ -222,9 +223,9 @@ def store_prepared(db: Database, batch: PreparedBatch) -> list[dict]:
     conn.execute("SAVEPOINT ingest_batch")
     try:
         results = _store_checked(db, batch)
-    except Exception:
-        if not conn.in_transaction:
-            raise  # SQLite rolled the whole transaction back: nothing to isolate any more
+    except Exception as error:
+        if not conn.in_transaction or of_the_moment(error):
+            raise  # the whole batch fails (507 for a full disk) and is sent again later
         conn.execute("ROLLBACK TO ingest_batch")
         conn.execute("RELEASE ingest_batch")
         logger.exception("a batch from device %s failed; storing it event by event",
@@ -234,7 +235,19 @@ def store_prepared(db: Database, batch: PreparedBatch) -> list[dict]:
     return results
 
 
-UNSTORABLE = "the event could not be stored; it was set aside (the server log has why)"
+UNSTORABLE = ("the event could not be stored (the server log has why); it is not taken again, "
+              "so do not resend it")
+
+
+def of_the_moment(error: BaseException) -> bool:
+    """An error of the moment (a full disk, an I/O error, a locked file, no memory): the
+    batch must fail whole and be sent again, never be rejected for it. Only what would fail
+    the same way every time (a value SQLite cannot hold, a constraint) is isolated."""
+    if isinstance(error, MemoryError):
+        return True
+    return isinstance(error, sqlite3.DatabaseError) and not isinstance(
+        error, (sqlite3.IntegrityError, sqlite3.DataError)
+    )
 
 
 def _store_one_by_one(db: Database, batch: PreparedBatch) -> list[dict]:
@@ -245,8 +258,8 @@ def _store_one_by_one(db: Database, batch: PreparedBatch) -> list[dict]:
         conn.execute("SAVEPOINT ingest_event")
         try:
             results += _store_checked(db, single)
-        except Exception:
-            if not conn.in_transaction:
+        except Exception as error:
+            if not conn.in_transaction or of_the_moment(error):
                 raise
             conn.execute("ROLLBACK TO ingest_event")
             logger.exception("an event from device %s could not be stored", batch.device.id)
@@ -314,9 +327,11 @@ def _store_checked(db: Database, batch: PreparedBatch) -> list[dict]:
             visit_row = {"device_id": device.id, "device_seq": event.device_seq,
                          "type": event.type, "occurred_at": occurred_text, "data": event.data}
             accepted = visits_touched.get(event.visit_id, [])
-            problem = times_out_of_order(
+            # The replay is skipped for a check-in: it is never refused for order.
+            problem = None if event.type == "visit.checked_in" else order_problem(
                 replay_visit(order_events([*stored_events.get(event.visit_id, ()),
-                                           *accepted, visit_row]))
+                                           *accepted, visit_row])),
+                visit_row,
             )
             if problem is not None:
                 results.append(_rejected(entry, (

@@ -114,15 +114,40 @@ ORDERED_FIELDS = (("checked_in_at", "check-in"), ("called_at", "called in"),
                   ("checked_out_at", "check-out"))
 
 
-def times_out_of_order(state: dict) -> str | None:
-    """What is out of order in a replayed visit's times (the kiosk model's rule: check-in,
-    then called in, then check-out; equal instants allowed), or None when all is in order."""
-    present = [(state[field], words) for field, words in ORDERED_FIELDS if state[field]]
-    for (earlier, earlier_words), (later, later_words) in zip(present, present[1:], strict=False):
-        # Stored instants share one fixed shape, so comparing the texts compares the times.
-        if later < earlier:
+# Two kiosks' clocks, or one kiosk's clock after NTP steps it, disagree by a little: a call
+# stamped a few seconds before the check-in another desk stamped is a real visit, and refusing
+# either event would lose it (a refused event is never resent). Times out of order by more than
+# this are refused; a person's correction gets no allowance, as the desk's own model gives none.
+CLOCK_ALLOWANCE = timedelta(minutes=5)
+
+
+def times_out_of_order(
+    state: dict, allowance: timedelta = timedelta(0), field: str | None = None
+) -> str | None:
+    """What is out of order in a replayed visit's times (check-in, then called in, then
+    check-out; equal instants allowed, and ``allowance`` of disagreement), looking only at the
+    pairs that hold ``field`` when one is named; None when all is in order."""
+    present = [(state[name], name, words) for name, words in ORDERED_FIELDS if state[name]]
+    for (earlier, first, earlier_words), (later, second, later_words) in zip(
+        present, present[1:], strict=False
+    ):
+        if field is not None and field not in (first, second):
+            continue
+        if parse_rfc3339(later) < parse_rfc3339(earlier) - allowance:
             return f"{later_words} {later} is before {earlier_words} {earlier}"
     return None
+
+
+def order_problem(state: dict, event: dict) -> str | None:
+    """Why ``event`` may not join its visit (whose replayed times, with it, are ``state``), or
+    None. A check-in anchors its visit and is never refused for order; a device's stamp gets
+    ``CLOCK_ALLOWANCE``; a correction none, on the pairs of the field it corrects."""
+    if event["type"] == "visit.checked_in":
+        return None
+    if event["type"] == "visit.corrected":
+        data = event["data"] if isinstance(event["data"], dict) else json.loads(event["data"])
+        return times_out_of_order(state, field=data["field"])
+    return times_out_of_order(state, CLOCK_ALLOWANCE)
 
 
 def order_events(events: list[dict]) -> list[dict]:
@@ -133,9 +158,12 @@ def order_events(events: list[dict]) -> list[dict]:
 
 
 def _waiting_minutes(state: dict) -> float | None:
-    return minutes_between(
+    # Never below 0: clocks within CLOCK_ALLOWANCE of each other may stamp a call a little
+    # before its check-in, and that patient did not wait a negative time.
+    wait = minutes_between(
         parse_optional(state["checked_in_at"]), parse_optional(state["called_at"])
     )
+    return None if wait is None else max(0.0, wait)
 
 
 VISIT_ROW = ("id", "device_id", "site", *VISIT_COLUMNS, "status", "wait_min", "updated_at")

@@ -27,9 +27,9 @@ from kiosk.shared.wire import (
 from sync.central.projections import (
     FUTURE_TOLERANCE,
     order_events,
+    order_problem,
     project_visit,
     replay_visit,
-    times_out_of_order,
 )
 
 EVENT_COLUMNS = ("device_id", "id", "device_seq", "type", "occurred_at", "received_at",
@@ -101,7 +101,7 @@ def _rebuild_visit(db: Database, visit_id: str, now_text: str) -> None:
     of order (as ingest now refuses it), then write the visit's row again."""
     accepted: list[dict] = []
     for event in order_events(_visit_events(db, visit_id)):
-        problem = times_out_of_order(replay_visit(order_events([*accepted, event])))
+        problem = order_problem(replay_visit(order_events([*accepted, event])), event)
         if problem is None:
             accepted.append(event)
         else:

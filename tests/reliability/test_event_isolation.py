@@ -5,6 +5,7 @@ right, reused sequence numbers, and ranges at the ends of the calendar."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import uuid
 from datetime import timedelta
@@ -87,6 +88,35 @@ def test_an_event_that_cannot_be_projected_is_rejected_alone(central_server, mon
     figures.record("event_isolation", title="One unprojectable event in a batch",
                    figures={"events_sent": len(sent), "stored": 3, "rejected": 1},
                    seconds=time.monotonic() - started)
+
+
+def test_an_error_of_the_moment_fails_the_batch_whole_and_the_resend_is_stored(
+    central_server, monkeypatch
+):
+    # A disk that fills mid-batch is not the events' fault: rejecting them would lose them for
+    # good (a kiosk never resends a rejected event). The batch fails whole, 507 as for any full
+    # disk, and is stored once there is room.
+    real = ingest.project_heartbeat
+
+    def disk_full(db, device, event, received_at):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(ingest, "project_heartbeat", disk_full)
+    device = central_server.add_device()
+    kiosk = WireEvents()
+    now = to_rfc3339(utc_now())
+    visit_id = str(uuid.uuid4())
+    sent = [kiosk.checked_in(visit_id, now), kiosk.heartbeat(now), kiosk.called(visit_id, now)]
+
+    full = central_server.post_events(device, sent)
+    assert full.status_code == 507, full.text
+    assert full.headers["Retry-After"] and "disk" in full.json()["detail"]
+    assert _stored(central_server) == set()
+
+    monkeypatch.setattr(ingest, "project_heartbeat", real)
+    assert [status for status, _ in _results(central_server.post_events(device, sent))] == [
+        "stored"] * 3
+    assert _stored(central_server) == {event["id"] for event in sent}
 
 
 def test_raw_surrogate_bytes_are_a_400_and_nothing_is_stored(central_server):
