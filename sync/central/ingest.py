@@ -327,8 +327,7 @@ def _store_checked(db: Database, batch: PreparedBatch) -> list[dict]:
             visit_row = {"device_id": device.id, "device_seq": event.device_seq,
                          "type": event.type, "occurred_at": occurred_text, "data": event.data}
             accepted = visits_touched.get(event.visit_id, [])
-            # The replay is skipped for a check-in: it is never refused for order.
-            problem = None if event.type == "visit.checked_in" else order_problem(
+            problem = order_problem(
                 replay_visit(order_events([*stored_events.get(event.visit_id, ()),
                                            *accepted, visit_row])),
                 visit_row,

@@ -140,10 +140,8 @@ def times_out_of_order(
 
 def order_problem(state: dict, event: dict) -> str | None:
     """Why ``event`` may not join its visit (whose replayed times, with it, are ``state``), or
-    None. A check-in anchors its visit and is never refused for order; a device's stamp gets
-    ``CLOCK_ALLOWANCE``; a correction none, on the pairs of the field it corrects."""
-    if event["type"] == "visit.checked_in":
-        return None
+    None. A device's stamp gets ``CLOCK_ALLOWANCE``, whichever event arrives first; a
+    correction gets none, on the pairs of the field it corrects."""
     if event["type"] == "visit.corrected":
         data = event["data"] if isinstance(event["data"], dict) else json.loads(event["data"])
         return times_out_of_order(state, field=data["field"])
