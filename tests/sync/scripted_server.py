@@ -1,10 +1,11 @@
-"""A tiny HTTP server on 127.0.0.1 that fails on purpose, in front of a fake or a real central.
+"""A tiny HTTP server on 127.0.0.1 that fails on purpose, in front of the real central store.
 
 Each request to the events endpoint takes the next scripted action (``server.script(...)``),
 then ``server.default`` once the script runs out. An action decides what the kiosk sees: the
-backend's answer, an error status, a hang, a reset, a reply cut after the backend committed, or
-a tampered answer. The backend is either ``FakeCentral`` (in memory) or ``Forwarder`` (a
-pass-through to a real central server), which makes the server a fault-injecting proxy.
+backend's answer, an error status, a hang, a reset, a reply cut after the backend committed, a
+tampered answer, or a 413 from a smaller batch limit than the store's. The backend is a
+``Forwarder`` (a pass-through to a real central server), which makes the server a
+fault-injecting proxy; a test of the kiosk's failure handling alone may give it a fixed answer.
 
 Raw sockets rather than ``http.server``: a reset (RST) or a connection closed after the commit
 cannot be produced through a request handler's API.
@@ -22,8 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-
-from kiosk.shared.wire import EventRejected, validate_event
 
 EVENTS_PATH = "/api/v1/events"
 REASONS = {200: "OK", 302: "Found", 401: "Unauthorized", 403: "Forbidden",
@@ -58,47 +57,6 @@ class Reply:
 
 Backend = Callable[[Request], Reply]
 Action = Callable[["ScriptedServer", socket.socket, Request], None]
-
-
-class FakeCentral:
-    """An in-memory central store: per-event answers, dedup by id, the wire format's checks."""
-
-    def __init__(self, token: str, max_body_bytes: int | None = None,
-                 max_events: int | None = None):
-        self.token = token
-        self.max_body_bytes = max_body_bytes
-        self.max_events = max_events
-        self.stored: list[dict] = []
-        self._ids: set[str] = set()
-        self._lock = threading.Lock()
-
-    def __call__(self, request: Request) -> Reply:
-        if request.headers.get("authorization") != f"Bearer {self.token}":
-            return Reply.of_json(401, {"detail": "This device token is not known here."})
-        if request.path == "/api/v1/config":
-            return Reply.of_json(200, {"site": "Test Clinic", "target_wait_min": 15})
-        events = request.json()["events"]
-        too_many = self.max_events is not None and len(events) > self.max_events
-        too_big = self.max_body_bytes is not None and len(request.body) > self.max_body_bytes
-        if too_many or too_big:
-            return Reply.of_json(413, {"detail": "The batch is too large."})
-        with self._lock:
-            return Reply.of_json(200, {"results": [self._ingest(event) for event in events]})
-
-    def _ingest(self, event: dict) -> dict:
-        try:
-            validate_event(event)
-        except EventRejected as error:
-            return {"id": event["id"], "status": "rejected", "reason": str(error)}
-        if event["id"] in self._ids:
-            return {"id": event["id"], "status": "duplicate"}
-        self._ids.add(event["id"])
-        self.stored.append(event)
-        return {"id": event["id"], "status": "stored"}
-
-    def stored_of_type(self, kind: str) -> list[dict]:
-        with self._lock:
-            return [event for event in self.stored if event["type"] == kind]
 
 
 class Forwarder:
@@ -153,6 +111,23 @@ def reset(server: ScriptedServer, conn: socket.socket, request: Request) -> None
 def cut_after_commit(server: ScriptedServer, conn: socket.socket, request: Request) -> None:
     """The backend stores the batch; the kiosk never hears back."""
     server.backend(request)
+
+
+def over_limit(max_events: int | None = None, max_body_bytes: int | None = None) -> Action:
+    """The store's own limits (1000 events, 1 MiB) take batches too big for a quick test, so a
+    smaller limit stands in front of it: over it, 413 with a detail as the store words one;
+    within it, on to the backend."""
+    def act(server: ScriptedServer, conn: socket.socket, request: Request) -> None:
+        events = request.json()["events"]
+        if max_events is not None and len(events) > max_events:
+            send(conn, Reply.of_json(413, {
+                "detail": f"The batch has {len(events)} events; send at most {max_events}."}))
+        elif max_body_bytes is not None and len(request.body) > max_body_bytes:
+            send(conn, Reply.of_json(413, {
+                "detail": f"The batch is larger than {max_body_bytes} bytes."}))
+        else:
+            answer(server, conn, request)
+    return act
 
 
 def tamper(change: Callable[[Any], Any] | None = None, raw: bytes | None = None) -> Action:

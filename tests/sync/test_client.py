@@ -1,5 +1,6 @@
-"""SyncClient.sync_once against a scripted fake central: order, batching, and every way a
-server can fail or lie. Whatever goes wrong, nothing is marked unless the answer fits."""
+"""SyncClient.sync_once against the real central store behind a fault-injecting proxy: order,
+batching, and every way a server can fail or lie. Whatever goes wrong, nothing is marked unless
+the answer fits, and every count of what arrived is read from the store's database."""
 
 from __future__ import annotations
 
@@ -8,43 +9,44 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+import requests
 
 from kiosk.shared.wire import MAX_BATCH_EVENTS
 from sync.client import SyncClient
-from tests.sync.conftest import TEST_TIMEOUTS, TOKEN, check_in, tap
+from tests.sync.conftest import TEST_TIMEOUTS, UNSENT_TOKEN, check_in, tap
 from tests.sync.scripted_server import (
-    FakeCentral,
     Reply,
     ScriptedServer,
     cut_after_commit,
     hang,
+    over_limit,
     reply,
     reset,
     tamper,
 )
 
 
-def test_events_go_in_device_seq_order_in_batches_of_the_chosen_size(kiosk_store, scripted,
-                                                                       fake_central):
-    for number in range(1, 8):
-        check_in(kiosk_store, number)
-    client = SyncClient(kiosk_store, scripted.url, TOKEN, batch_size=3, version="1.2.3")
+def test_events_go_in_device_seq_order_in_batches_of_the_chosen_size(kiosk_store, proxy,
+                                                                       central, device):
+    recorded = [check_in(kiosk_store, number) for number in range(1, 8)]
+    client = SyncClient(kiosk_store, proxy.url, device.token, batch_size=3, version="1.2.3")
 
     result = client.sync_once()
 
     assert (result.ok, result.sent, result.stored) == (True, 7, 7)
-    assert scripted.batch_sizes() == [3, 3, 1]
-    assert [event["device_seq"] for event in fake_central.stored] == list(range(1, 8))
+    assert proxy.batch_sizes() == [3, 3, 1]
+    assert [event["device_seq"] for event in central.stored] == list(range(1, 8))
+    assert [event["id"] for event in central.stored] == [event.id for event in recorded]
     assert kiosk_store.sync_status().backlog == 0
-    headers = scripted.event_posts()[0].headers
-    assert headers["authorization"] == f"Bearer {TOKEN}"
+    headers = proxy.event_posts()[0].headers
+    assert headers["authorization"] == f"Bearer {device.token}"
     assert headers["user-agent"] == "clinic-kiosk/1.2.3"
 
 
-def test_an_empty_outbox_sends_nothing(client, scripted):
+def test_an_empty_outbox_sends_nothing(client, proxy):
     result = client.sync_once()
     assert (result.ok, result.sent) == (True, 0)
-    assert scripted.event_posts() == []
+    assert proxy.event_posts() == []
 
 
 @pytest.mark.parametrize(
@@ -52,21 +54,22 @@ def test_an_empty_outbox_sends_nothing(client, scripted):
     [{"batch_size": 0}, {"batch_size": MAX_BATCH_EVENTS + 1}, {"url": "ftp://x"}, {"token": ""}],
 )
 def test_bad_settings_are_refused_at_construction(kiosk_store, options):
-    arguments = {"url": "http://127.0.0.1:1", "token": TOKEN, **options}
+    arguments = {"url": "http://127.0.0.1:1", "token": UNSENT_TOKEN, **options}
     with pytest.raises(ValueError):
         SyncClient(kiosk_store, **arguments)
 
 
 def test_tls_verification_is_on_and_takes_a_ca_file(kiosk_store):
-    assert SyncClient(kiosk_store, "https://central.example", TOKEN).session.verify is True
-    with_ca = SyncClient(kiosk_store, "https://central.example", TOKEN, ca_file="/etc/ca.pem")
+    assert SyncClient(kiosk_store, "https://central.example", UNSENT_TOKEN).session.verify is True
+    with_ca = SyncClient(kiosk_store, "https://central.example", UNSENT_TOKEN,
+                         ca_file="/etc/ca.pem")
     assert with_ca.session.verify == "/etc/ca.pem"
 
 
 def test_a_server_error_marks_nothing_and_the_next_pass_delivers(client, kiosk_store,
-                                                                   scripted, fake_central):
-    tap(kiosk_store)
-    scripted.script(reply(500, b'{"detail": "database is locked"}'))
+                                                                   proxy, central):
+    event = tap(kiosk_store)
+    proxy.script(reply(500, b'{"detail": "database is locked"}'))
 
     failed = client.sync_once()
 
@@ -74,21 +77,21 @@ def test_a_server_error_marks_nothing_and_the_next_pass_delivers(client, kiosk_s
     assert "HTTP 500" in failed.error and "database is locked" in failed.error
     assert kiosk_store.sync_status().backlog == 1
     assert client.sync_once().stored == 1
-    assert len(fake_central.stored) == 1
+    assert [stored["id"] for stored in central.stored] == [event.id]
 
 
-def test_retry_after_in_seconds_is_reported(client, kiosk_store, scripted):
+def test_retry_after_in_seconds_is_reported(client, kiosk_store, proxy):
     tap(kiosk_store)
-    scripted.script(reply(429, **{"Retry-After": "7"}))
+    proxy.script(reply(429, **{"Retry-After": "7"}))
     result = client.sync_once()
     assert result.retry_after == 7.0 and "busy" in result.error
     assert kiosk_store.sync_status().backlog == 1
 
 
-def test_retry_after_as_an_http_date_is_reported(client, kiosk_store, scripted):
+def test_retry_after_as_an_http_date_is_reported(client, kiosk_store, proxy):
     tap(kiosk_store)
     later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
-    scripted.script(reply(503, **{"Retry-After": later}))
+    proxy.script(reply(503, **{"Retry-After": later}))
     assert 25 <= client.sync_once().retry_after <= 30
 
 
@@ -109,12 +112,12 @@ LIES = {
 
 
 @pytest.mark.parametrize("lie", LIES.values(), ids=LIES.keys())
-def test_an_answer_that_does_not_fit_the_batch_marks_nothing(client, kiosk_store, scripted,
-                                                               fake_central, lie):
+def test_an_answer_that_does_not_fit_the_batch_marks_nothing(client, kiosk_store, proxy,
+                                                               central, lie):
     action, message = lie
     for number in range(1, 4):
         check_in(kiosk_store, number)
-    scripted.script(action)
+    proxy.script(action)
 
     result = client.sync_once()
 
@@ -123,52 +126,47 @@ def test_an_answer_that_does_not_fit_the_batch_marks_nothing(client, kiosk_store
     # The server did commit: the honest retry finds duplicates and the central has one copy each.
     retry = client.sync_once()
     assert (retry.duplicate, kiosk_store.sync_status().backlog) == (3, 0)
-    assert len(fake_central.stored) == 3
+    assert len(central.stored) == 3
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_a_refused_token_is_reported_as_such(client, kiosk_store, scripted, status):
+def test_a_refused_token_is_reported_as_such(client, kiosk_store, proxy, status):
     tap(kiosk_store)
-    scripted.script(reply(status, b'{"detail": "This device token has been revoked."}'))
+    proxy.script(reply(status, b'{"detail": "This device token has been revoked."}'))
     result = client.sync_once()
     assert result.token_refused
     assert f"refused this kiosk's token (HTTP {status})" in result.error
     assert "revoked" in result.error
 
 
-def test_a_batch_too_large_is_split_until_it_fits(kiosk_store):
-    fake = FakeCentral(TOKEN, max_events=2)
-    server = ScriptedServer(fake)
-    try:
-        for number in range(1, 6):
-            check_in(kiosk_store, number)
-        result = SyncClient(kiosk_store, server.url, TOKEN).sync_once()
-        assert (result.ok, result.sent, result.stored) == (True, 5, 5)
-        assert server.batch_sizes() == [5, 2, 2, 1]
-        assert [event["device_seq"] for event in fake.stored] == [1, 2, 3, 4, 5]
-    finally:
-        server.close()
+def test_a_batch_too_large_is_split_until_it_fits(client, kiosk_store, proxy, central):
+    proxy.default = over_limit(max_events=2)
+    for number in range(1, 6):
+        check_in(kiosk_store, number)
+    result = client.sync_once()
+    assert (result.ok, result.sent, result.stored) == (True, 5, 5)
+    assert proxy.batch_sizes() == [5, 2, 2, 1]
+    assert [event["device_seq"] for event in central.stored] == [1, 2, 3, 4, 5]
 
 
-def test_an_event_too_large_on_its_own_is_quarantined_not_retried(kiosk_store):
-    fake = FakeCentral(TOKEN, max_body_bytes=4000)
-    server = ScriptedServer(fake)
-    try:
-        check_in(kiosk_store, 1)
-        huge = kiosk_store.record("visit.called", {"note": "x" * 5000}, visit_id=None)
-        check_in(kiosk_store, 2)
-        result = SyncClient(kiosk_store, server.url, TOKEN).sync_once()
-        assert (result.ok, result.stored, result.rejected) == (True, 2, 1)
-        quarantined = kiosk_store.rejected_events()
-        assert [row["id"] for row in quarantined] == [huge.id]
-        assert "too large" in quarantined[0]["sync_error"]
-    finally:
-        server.close()
+def test_an_event_too_large_on_its_own_is_quarantined_not_retried(client, kiosk_store, proxy,
+                                                                   central):
+    proxy.default = over_limit(max_body_bytes=4000)
+    first = check_in(kiosk_store, 1)
+    huge = kiosk_store.record("visit.called", {"note": "x" * 5000}, visit_id=None)
+    second = check_in(kiosk_store, 2)
+    result = client.sync_once()
+    assert (result.ok, result.stored, result.rejected) == (True, 2, 1)
+    quarantined = kiosk_store.rejected_events()
+    assert [row["id"] for row in quarantined] == [huge.id]
+    assert "too large" in quarantined[0]["sync_error"]
+    assert [event["id"] for event in central.stored] == [first.id, second.id]
+    assert client.sync_once().sent == 0  # never retried
 
 
-def test_a_hanging_server_is_bounded_by_the_read_timeout(client, kiosk_store, scripted):
+def test_a_hanging_server_is_bounded_by_the_read_timeout(client, kiosk_store, proxy):
     tap(kiosk_store)
-    scripted.script(hang)
+    proxy.script(hang)
     started = time.monotonic()
     result = client.sync_once()
     assert time.monotonic() - started < TEST_TIMEOUTS[1] + 1.0
@@ -176,35 +174,36 @@ def test_a_hanging_server_is_bounded_by_the_read_timeout(client, kiosk_store, sc
     assert kiosk_store.sync_status().backlog == 1
 
 
-def test_a_reset_connection_is_reported_not_raised(client, kiosk_store, scripted, fake_central):
-    tap(kiosk_store)
-    scripted.script(reset)
+def test_a_reset_connection_is_reported_not_raised(client, kiosk_store, proxy, central):
+    event = tap(kiosk_store)
+    proxy.script(reset)
     result = client.sync_once()
     assert "Cannot reach the central store" in result.error
-    assert fake_central.stored == []
+    assert central.stored == []
     assert client.sync_once().stored == 1
+    assert [stored["id"] for stored in central.stored] == [event.id]
 
 
 def test_a_reply_lost_after_commit_is_resent_and_counted_as_duplicate(client, kiosk_store,
-                                                                        scripted, fake_central):
+                                                                        proxy, central):
     for _ in range(3):
         tap(kiosk_store)
-    scripted.script(cut_after_commit)
+    proxy.script(cut_after_commit)
 
     lost = client.sync_once()
     assert not lost.ok and kiosk_store.sync_status().backlog == 3
     retry = client.sync_once()
 
     assert (retry.stored, retry.duplicate) == (0, 3)
-    assert len(fake_central.stored) == 3
+    assert len(central.stored) == 3
     assert kiosk_store.sync_status().backlog == 0
 
 
 def test_a_rejected_event_is_quarantined_and_does_not_block_the_rest(client, kiosk_store,
-                                                                      fake_central):
-    tap(kiosk_store)
+                                                                      central):
+    before = tap(kiosk_store)
     bad = kiosk_store.record("rating.submitted", {"score": 3, "scale": 5, "colour": "red"})
-    tap(kiosk_store)
+    after = tap(kiosk_store)
 
     result = client.sync_once()
 
@@ -212,20 +211,20 @@ def test_a_rejected_event_is_quarantined_and_does_not_block_the_rest(client, kio
     quarantined = kiosk_store.rejected_events()
     assert [row["id"] for row in quarantined] == [bad.id]
     assert "unknown field" in quarantined[0]["sync_error"]
+    assert [event["id"] for event in central.stored] == [before.id, after.id]
     assert client.sync_once().sent == 0  # never retried
 
 
-def test_no_server_at_all_is_reported_not_raised(kiosk_store):
-    server = ScriptedServer(FakeCentral(TOKEN))
-    server.close()  # the port is now closed: connection refused
+def test_no_server_at_all_is_reported_not_raised(client, kiosk_store, proxy):
+    proxy.close()  # the port is now closed: connection refused
     tap(kiosk_store)
-    result = SyncClient(kiosk_store, server.url, TOKEN, timeouts=TEST_TIMEOUTS).sync_once()
+    result = client.sync_once()
     assert "Cannot reach the central store" in result.error
 
 
-def test_a_redirect_is_not_followed_and_says_where_to(client, kiosk_store, scripted):
+def test_a_redirect_is_not_followed_and_says_where_to(client, kiosk_store, proxy):
     tap(kiosk_store)
-    scripted.script(reply(302, Location="https://central.example/api/v1/events"))
+    proxy.script(reply(302, Location="https://central.example/api/v1/events"))
     result = client.sync_once()
     assert "redirected to https://central.example" in result.error
     assert kiosk_store.sync_status().backlog == 1
@@ -235,19 +234,25 @@ def test_fetch_config_returns_the_site_config(client):
     assert client.fetch_config()["site"] == "Test Clinic"
 
 
-def test_fetch_config_returns_none_when_the_server_fails(kiosk_store):
+def test_fetch_config_returns_none_when_the_server_fails(kiosk_store, device):
     server = ScriptedServer(lambda request: Reply(500, b"<html>oops</html>"))
     try:
-        assert SyncClient(kiosk_store, server.url, TOKEN).fetch_config() is None
+        assert SyncClient(kiosk_store, server.url, device.token).fetch_config() is None
     finally:
         server.close()
 
 
-def test_fetch_config_returns_none_when_the_server_is_gone(kiosk_store):
-    server = ScriptedServer(FakeCentral(TOKEN))
-    server.close()
-    assert SyncClient(kiosk_store, server.url, TOKEN, timeouts=TEST_TIMEOUTS).fetch_config() is None
+def test_fetch_config_returns_none_when_the_server_is_gone(client, proxy):
+    proxy.close()
+    assert client.fetch_config() is None
 
 
-def test_fetch_config_returns_none_for_a_refused_token(kiosk_store, scripted):
-    assert SyncClient(kiosk_store, scripted.url, "dev_wrong").fetch_config() is None
+def test_fetch_config_returns_none_for_a_refused_token(kiosk_store, proxy, central_server):
+    stranger = SyncClient(kiosk_store, proxy.url, "dev_not-enrolled", timeouts=TEST_TIMEOUTS)
+    assert stranger.fetch_config() is None
+    [asked] = [r for r in proxy.requests if r.path == "/api/v1/config"]
+    assert asked.headers["authorization"] == "Bearer dev_not-enrolled"
+    # What the proxy passed on was refused by the store itself: asked directly, it says 401.
+    refused = requests.get(central_server.url("/api/v1/config"), timeout=10,
+                           headers={"Authorization": "Bearer dev_not-enrolled"})
+    assert refused.status_code == 401 and "not known" in refused.json()["detail"]

@@ -1,5 +1,6 @@
-"""SyncLoop against the scripted fake central: push on write, heartbeats on the interval only,
-backoff with jitter and Retry-After, reset on success, one recovery line, status, clean stop."""
+"""SyncLoop against the real central store behind a fault-injecting proxy: push on write,
+heartbeats on the interval only, backoff with jitter and Retry-After, reset on success, one
+recovery line, status, clean stop."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from kiosk.config import load_settings
 from sync.client import SyncClient
 from sync.loop import SyncLoop, sync_loop_for
 from tests.support.waiting import wait_until
-from tests.sync.conftest import TEST_TIMEOUTS, TOKEN, tap
-from tests.sync.scripted_server import FakeCentral, ScriptedServer, reply
+from tests.sync.conftest import TEST_TIMEOUTS, UNSENT_TOKEN, tap
+from tests.sync.scripted_server import reply
 
 HEARTBEAT = "device.heartbeat"
 
@@ -56,53 +57,53 @@ def make_loop(kiosk_store, client):
         assert loop.stop(timeout=3), "the sync loop did not stop"
 
 
-def test_a_new_event_is_pushed_at_once(make_loop, kiosk_store, fake_central):
+def test_a_new_event_is_pushed_at_once(make_loop, kiosk_store, central):
     loop = make_loop(heartbeat_s=3600)
     loop.start()
-    wait_until(lambda: fake_central.stored_of_type(HEARTBEAT), what="the start-up heartbeat")
+    wait_until(lambda: central.stored_of_type(HEARTBEAT), what="the start-up heartbeat")
 
     started = time.monotonic()
     tap(kiosk_store)
-    wait_until(lambda: fake_central.stored_of_type("rating.submitted"), timeout=2,
+    wait_until(lambda: central.stored_of_type("rating.submitted"), timeout=2,
                what="the tap to be pushed")
     assert time.monotonic() - started < 2
 
 
 def test_a_heartbeat_is_recorded_on_the_interval_not_on_every_wake(make_loop, kiosk_store,
-                                                                    fake_central):
+                                                                    central):
     loop = make_loop(heartbeat_s=3600)
     loop.start()
     for number in range(1, 4):
         tap(kiosk_store)
-        wait_until(lambda n=number: len(fake_central.stored_of_type("rating.submitted")) == n)
+        wait_until(lambda n=number: len(central.stored_of_type("rating.submitted")) == n)
     heartbeats = [e for e in kiosk_store.events() if e["type"] == HEARTBEAT]
     assert len(heartbeats) == 1
 
 
 def test_heartbeats_carry_backlog_version_and_rejected_count(make_loop, kiosk_store,
-                                                             fake_central, client):
+                                                             central, client):
     kiosk_store.record("rating.submitted", {"score": 3, "scale": 5, "colour": "red"})
     loop = make_loop(heartbeat_s=0.05)
     loop.start()
     wait_until(lambda: any(e["data"]["rejected"] == 1
-                           for e in fake_central.stored_of_type(HEARTBEAT)),
+                           for e in central.stored_of_type(HEARTBEAT)),
                what="a heartbeat counting the quarantined event")
-    first = fake_central.stored_of_type(HEARTBEAT)[0]["data"]
+    first = central.stored_of_type(HEARTBEAT)[0]["data"]
     assert first == {"backlog": 1, "version": client.version, "rejected": 0}
 
 
 def test_failures_back_off_exponentially_and_recovery_is_logged_once(make_loop, kiosk_store,
-                                                                     scripted, fake_central,
+                                                                     proxy, central,
                                                                      caplog):
     caplog.set_level(logging.INFO, logger="sync.loop")
-    scripted.script(*[reply(500)] * 4)
+    proxy.script(*[reply(500)] * 4)
     pauses = RecordedPauses()
     loop = make_loop(heartbeat_s=3600, pause=pauses)
     tap(kiosk_store)
     loop.start()
-    wait_until(lambda: fake_central.stored_of_type("rating.submitted"))
+    wait_until(lambda: central.stored_of_type("rating.submitted"))
     tap(kiosk_store)
-    wait_until(lambda: len(fake_central.stored_of_type("rating.submitted")) == 2)
+    wait_until(lambda: len(central.stored_of_type("rating.submitted")) == 2)
     wait_until(lambda: loop.status().backlog == 0 and loop.status().last_error is None)
 
     assert pauses.delays == [1, 2, 4, 8]
@@ -110,35 +111,34 @@ def test_failures_back_off_exponentially_and_recovery_is_logged_once(make_loop, 
     assert recovered == ["sync recovered after 4 failures"]
 
 
-def test_the_backoff_resets_after_a_success(make_loop, kiosk_store, scripted, fake_central):
-    scripted.script(reply(500), reply(500))
+def test_the_backoff_resets_after_a_success(make_loop, kiosk_store, proxy, central):
+    proxy.script(reply(500), reply(500))
     pauses = RecordedPauses()
     loop = make_loop(heartbeat_s=3600, pause=pauses)
     tap(kiosk_store)
     loop.start()
-    wait_until(lambda: fake_central.stored_of_type("rating.submitted"))
+    wait_until(lambda: central.stored_of_type("rating.submitted"))
     wait_until(lambda: loop.status().consecutive_failures == 0, what="the pass to end")
-    scripted.script(reply(500))
+    proxy.script(reply(500))
     tap(kiosk_store)
-    wait_until(lambda: len(fake_central.stored_of_type("rating.submitted")) == 2)
+    wait_until(lambda: len(central.stored_of_type("rating.submitted")) == 2)
     assert pauses.delays == [1, 2, 1]
 
 
 @pytest.mark.parametrize("header, waited", [("7", 7.0), ("3600", 60.0)])
-def test_retry_after_is_honoured_up_to_the_cap(make_loop, kiosk_store, scripted, fake_central,
+def test_retry_after_is_honoured_up_to_the_cap(make_loop, kiosk_store, proxy, central,
                                                header, waited):
-    scripted.script(reply(429, **{"Retry-After": header}))
+    proxy.script(reply(429, **{"Retry-After": header}))
     pauses = RecordedPauses()
     loop = make_loop(heartbeat_s=3600, pause=pauses, random=lambda: 0.5)
     tap(kiosk_store)
     loop.start()
-    wait_until(lambda: fake_central.stored_of_type("rating.submitted"))
+    wait_until(lambda: central.stored_of_type("rating.submitted"))
     assert pauses.delays == [waited]
 
 
-def test_a_refused_token_shows_on_the_status_and_retries_slowly(make_loop, kiosk_store,
-                                                                scripted):
-    wrong = SyncClient(kiosk_store, scripted.url, "dev_revoked", timeouts=TEST_TIMEOUTS)
+def test_a_refused_token_shows_on_the_status_and_retries_slowly(make_loop, kiosk_store, proxy):
+    wrong = SyncClient(kiosk_store, proxy.url, "dev_not-enrolled", timeouts=TEST_TIMEOUTS)
     pauses = RecordedPauses(held=True)
     loop = make_loop(with_client=wrong, pause=pauses, max_delay=60)
     loop.start()
@@ -146,12 +146,15 @@ def test_a_refused_token_shows_on_the_status_and_retries_slowly(make_loop, kiosk
     status = loop.status()
     assert status.token_refused and status.consecutive_failures == 1
     assert "refused this kiosk's token" in status.last_error
+    assert "not known" in status.last_error  # the store's own 401, passed on by the proxy
     assert pauses.delays == [60]
     pauses.release()
 
 
 def test_status_reports_backlog_failures_and_the_last_success(make_loop, kiosk_store,
-                                                              scripted, fake_central):
+                                                              proxy, central_server):
+    # Not the default target, so the figure read back can only be the store's setting.
+    central_server.set_site(target_wait_min=20)
     pauses = RecordedPauses(held=True)
     loop = make_loop(heartbeat_s=3600, pause=pauses)
     tap(kiosk_store)
@@ -159,7 +162,7 @@ def test_status_reports_backlog_failures_and_the_last_success(make_loop, kiosk_s
     assert (before.configured, before.running, before.backlog) == (True, False, 1)
     assert before.last_synced_at is None and before.site_name is None
 
-    scripted.script(reply(500), reply(500))
+    proxy.script(reply(500), reply(500))
     loop.start()
     wait_until(lambda: loop.status().consecutive_failures == 1)
     during = loop.status()
@@ -173,11 +176,11 @@ def test_status_reports_backlog_failures_and_the_last_success(make_loop, kiosk_s
     after = loop.status()
     assert (after.backlog, after.consecutive_failures, after.last_error) == (0, 0, None)
     assert after.last_synced_at is not None
-    assert loop.site_config()["target_wait_min"] == 15
+    assert loop.site_config()["target_wait_min"] == 20
 
 
-def test_stop_does_not_wait_out_a_backoff(make_loop, kiosk_store, scripted):
-    scripted.default = reply(500)
+def test_stop_does_not_wait_out_a_backoff(make_loop, kiosk_store, proxy):
+    proxy.default = reply(500)
     loop = make_loop(base_delay=30, max_delay=60)
     loop.start()
     wait_until(lambda: loop.status().consecutive_failures == 1)
@@ -187,10 +190,10 @@ def test_stop_does_not_wait_out_a_backoff(make_loop, kiosk_store, scripted):
     assert not loop.status().running
 
 
-def test_stop_is_prompt_when_idle(make_loop, fake_central):
+def test_stop_is_prompt_when_idle(make_loop, central):
     loop = make_loop(heartbeat_s=3600)
     loop.start()
-    wait_until(lambda: fake_central.stored_of_type(HEARTBEAT))
+    wait_until(lambda: central.stored_of_type(HEARTBEAT))
     started = time.monotonic()
     assert loop.stop(timeout=2)
     assert time.monotonic() - started < 1
@@ -208,16 +211,14 @@ def test_without_a_central_store_the_kiosk_records_locally_and_says_so(kiosk_sto
 
 def test_a_configured_kiosk_gets_a_client_with_its_settings(kiosk_store, tmp_path):
     settings = load_settings(environ={}, data_dir=str(tmp_path), central_url="https://c.example/",
-                             central_token=TOKEN, ca_file="/etc/ca.pem")
+                             central_token=UNSENT_TOKEN, ca_file="/etc/ca.pem")
     loop = sync_loop_for(kiosk_store, settings)
     assert loop.status().configured
     assert (loop.client.url, loop.client.session.verify) == ("https://c.example", "/etc/ca.pem")
 
 
-def test_the_loop_survives_a_server_that_is_not_there(kiosk_store):
-    server = ScriptedServer(FakeCentral(TOKEN))
-    server.close()
-    client = SyncClient(kiosk_store, server.url, TOKEN, timeouts=TEST_TIMEOUTS)
+def test_the_loop_survives_a_server_that_is_not_there(kiosk_store, client, proxy):
+    proxy.close()  # the port is now closed: connection refused
     pauses = RecordedPauses(held=True)
     loop = SyncLoop(kiosk_store, client, pause=pauses, random=lambda: 1.0)
     loop.start()
