@@ -45,6 +45,7 @@ NAV = (
     ("reasons", "/reasons", "Follow-up reasons"),
     ("compare", "/compare", "Compare"),
     ("devices", "/devices", "Devices"),
+    ("alerts", "/alerts", "Alerts"),
     ("export", "/export", "Export"),
 )
 
