@@ -88,3 +88,38 @@ def test_a_channel_added_on_the_page_gets_a_signed_test_message(logged_in, centr
 
     (request,) = hook.received
     assert request["body"]["alert"]["rule"] == "test" and hook.bad_signatures == 0
+
+
+def test_the_alert_email_as_received(page, central):
+    """A real alert's e-mail, as a real SMTP server on 127.0.0.1 received it, shown in the
+    browser for its screenshot (headers and the plain-text body)."""
+    import html
+
+    from sync.central.alerts import channels, outbox
+    from tests.support.receivers import smtp_receiver
+
+    site = f"Mail {uuid.uuid4().hex[:6]}"
+    store = central.embedded.store
+    with smtp_receiver() as mail:
+        with store.write() as db:
+            device, _ = auth.add_device(db, site, "Desk 1")
+            channels.add_channel(db, "email", site, {
+                "smtp_host": "127.0.0.1", "smtp_port": mail.port,
+                "mail_to": "manager@example.org", "mail_from": "kiosk@example.org",
+                "dashboard_url": central.base_url}, utc_now())
+        now = utc_now()
+        ingest_batch(store, device, [
+            wire_event(seq, "rating.submitted", now, None,
+                       {"score": score, "scale": 5, "tags": [], "misuse": False})
+            for seq, score in enumerate([1, 1, 2, 4], start=1)], now)
+        evaluate(store, utc_now(), sites=[site], rules=("negative_burst",))
+        outbox.deliver_due(store, utc_now())  # the deliverer thread may have sent it already
+        assert len(mail.messages) == 1
+
+    raw = mail.messages[0]
+    text = "".join(f"{name}: {value}\n" for name, value in raw.items()
+                   if name in ("Subject", "From", "To")) + "\n" + raw.get_content()
+    assert "3 of 4 ratings negative" in text and "A-0" not in text
+    page.set_content(f"<pre style='font: 15px monospace; padding: 1em'>{html.escape(text)}</pre>")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "alerts-email-as-received.png"))
