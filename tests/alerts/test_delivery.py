@@ -202,3 +202,31 @@ def test_end_to_end_from_http_ingest_to_a_signed_webhook(central_server):
     assert request["at"] - sent < 2.0
     rows = central_server.rows("SELECT state FROM alerts")
     assert rows == [{"state": "notified"}]
+
+
+def test_end_to_end_from_real_kiosk_taps_to_a_signed_webhook(central_server, tmp_path):
+    from kiosk.store import Store as KioskStore
+    from sync.client import SyncClient, SyncLoop
+
+    desk = central_server.add_device()
+    kiosk = KioskStore(tmp_path / "kiosk" / "kiosk.sqlite")
+    client = SyncClient(kiosk, central_server.base_url, desk.token)
+    loop = SyncLoop(kiosk, client)
+    with webhook_receiver() as hook:
+        with central_server.embedded.store.write() as db:
+            channels.add_channel(db, "webhook", desk.site,
+                                 {"url": hook.url, "secret": hook.secret}, utc_now())
+        try:
+            loop.start()
+            for score in (1, 2, 1, 5):  # the kiosk's own taps, pushed on write
+                kiosk.record("rating.submitted",
+                             {"score": score, "scale": 5, "tags": [], "misuse": False})
+            assert hook.arrived.wait(WAIT_LIMIT_S), "no webhook within the limit"
+        finally:
+            loop.stop()
+            client.close()
+            kiosk.close()
+
+    (request,) = hook.received
+    assert request["body"]["alert"]["figures"]["negative"] == 3
+    assert hook.bad_signatures == 0

@@ -30,6 +30,14 @@ def _back(site: str | None, note: str) -> RedirectResponse:
     return RedirectResponse(f"/alerts{query}note={quote(note)}", status_code=303)
 
 
+def _number(text: str, what: str) -> int:
+    """A path's id, read only after the form's CSRF token was checked (a forged form is a
+    403 whatever its path)."""
+    if not text.isdigit():
+        raise HTTPException(404, f"There is no {what} {text!r}.")
+    return int(text)
+
+
 def _refused(error: Exception) -> HTTPException:
     text = str(error.args[0] if error.args else error)
     return HTTPException(422, f"{text[:1].upper()}{text[1:]}.")
@@ -59,9 +67,10 @@ def alerts_page(request: Request, session: SessionDep, flt: FiltersDep, note: st
 
 
 @router.post("/alerts/{alert_id}/ack")
-def acknowledge(request: Request, session: SessionDep, alert_id: int, csrf: CsrfForm = "",
+def acknowledge(request: Request, session: SessionDep, alert_id: str, csrf: CsrfForm = "",
                 comment: Annotated[str, Form(max_length=2000)] = "", site: str = ""):
     check_csrf(session.csrf_token, csrf)
+    alert_id = _number(alert_id, "alert")
     try:
         with store_of(request).write() as db:
             lifecycle.acknowledge(db, alert_id, session.user.name, utc_now(), comment)
@@ -71,9 +80,10 @@ def acknowledge(request: Request, session: SessionDep, alert_id: int, csrf: Csrf
 
 
 @router.post("/alerts/{alert_id}/close")
-def close(request: Request, session: SessionDep, alert_id: int, csrf: CsrfForm = "",
+def close(request: Request, session: SessionDep, alert_id: str, csrf: CsrfForm = "",
           site: str = ""):
     check_csrf(session.csrf_token, csrf)
+    alert_id = _number(alert_id, "alert")
     try:
         with store_of(request).write() as db:
             lifecycle.close_by_hand(db, alert_id, session.user.name, utc_now())
@@ -83,9 +93,10 @@ def close(request: Request, session: SessionDep, alert_id: int, csrf: CsrfForm =
 
 
 @router.post("/alerts/deliveries/{delivery_id}/retry")
-def retry(request: Request, session: SessionDep, delivery_id: int, csrf: CsrfForm = "",
+def retry(request: Request, session: SessionDep, delivery_id: str, csrf: CsrfForm = "",
           site: str = ""):
     check_csrf(session.csrf_token, csrf)
+    delivery_id = _number(delivery_id, "delivery")
     try:
         with store_of(request).write() as db:
             outbox.requeue(db, delivery_id, utc_now())
@@ -130,8 +141,9 @@ async def add_channel(request: Request, session: SessionDep):
 
 
 @router.post("/alerts/channels/{channel_id}/remove")
-def remove_channel(request: Request, session: SessionDep, channel_id: int, csrf: CsrfForm = ""):
+def remove_channel(request: Request, session: SessionDep, channel_id: str, csrf: CsrfForm = ""):
     check_csrf(session.csrf_token, csrf)
+    channel_id = _number(channel_id, "channel")
     try:
         with store_of(request).write() as db:
             channels.remove_channel(db, channel_id)
@@ -141,8 +153,9 @@ def remove_channel(request: Request, session: SessionDep, channel_id: int, csrf:
 
 
 @router.post("/alerts/channels/{channel_id}/test")
-def send_test(request: Request, session: SessionDep, channel_id: int, csrf: CsrfForm = ""):
+def send_test(request: Request, session: SessionDep, channel_id: str, csrf: CsrfForm = ""):
     check_csrf(session.csrf_token, csrf)
+    channel_id = _number(channel_id, "channel")
     try:
         channel = channels.get_channel(store_of(request).db, channel_id)
     except LookupError as error:
