@@ -206,3 +206,23 @@ def test_acknowledge_then_close_by_hand_with_history_and_clear_errors(clinic):
         lifecycle.acknowledge(clinic.store.db, 999, "x", minutes(5))
     assert [(h["action"], h["actor"]) for h in lifecycle.history(clinic.store.db, alert_id)] == [
         ("opened", "system"), ("acknowledged", "front desk lead"), ("closed", "front desk lead")]
+
+
+def test_a_kiosk_whose_backlog_keeps_growing_opens_an_alert(clinic):
+    backlog = ("kiosk_backlog",)
+    for minute, waiting in ((0, 0), (1, 4), (2, 4)):
+        clinic.send([clinic.kiosk.heartbeat(to_rfc3339(minutes(minute)), backlog=waiting)],
+                    minutes(minute))
+    assert evaluate(clinic.store, minutes(2), rules=backlog) == []  # 0, 4, 4: not rising
+
+    for minute, waiting in ((3, 9), (4, 15)):
+        clinic.send([clinic.kiosk.heartbeat(to_rfc3339(minutes(minute)), backlog=waiting)],
+                    minutes(minute))
+    (alert_id,) = evaluate(clinic.store, minutes(4), rules=backlog)
+
+    (alert,) = clinic.alerts()
+    assert (alert["rule"], alert["subject"]) == ("kiosk_backlog", clinic.device.id)
+    assert "rose at each of its last 3 heartbeats, from 4 to 15" in alert["summary"]
+    clinic.send([clinic.kiosk.heartbeat(to_rfc3339(minutes(5)), backlog=0)], minutes(5))
+    evaluate(clinic.store, minutes(5), rules=backlog)
+    assert open_alerts(clinic)[0]["cleared_since"] == to_rfc3339(minutes(5))

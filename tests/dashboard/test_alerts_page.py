@@ -3,6 +3,7 @@ the Today page's header, acknowledged with a comment and closed there; screensho
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -113,7 +114,11 @@ def test_the_alert_email_as_received(page, central):
                        {"score": score, "scale": 5, "tags": [], "misuse": False})
             for seq, score in enumerate([1, 1, 2, 4], start=1)], now)
         evaluate(store, utc_now(), sites=[site], rules=("negative_burst",))
-        outbox.deliver_due(store, utc_now())  # the deliverer thread may have sent it already
+        outbox.deliver_due(store, utc_now())  # unless the deliverer thread has claimed it
+        deadline = time.monotonic() + 5.0
+        while not mail.messages:
+            assert time.monotonic() < deadline, "no mail within 5 s"
+            time.sleep(0.02)
         assert len(mail.messages) == 1
 
     raw = mail.messages[0]

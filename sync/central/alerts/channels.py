@@ -39,6 +39,7 @@ RULE_TITLES = {
     "long_wait": "Long wait",
     "waits_and_mood": "Waits and mood together",
     "kiosk_silent": "Kiosk silent",
+    "kiosk_backlog": "Kiosk backlog growing",
     "test": "Test message",
 }
 SECRET_FIELDS = ("secret", "smtp_password")

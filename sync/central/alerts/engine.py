@@ -8,8 +8,10 @@ names no ticket and no face of any one visit: figures only, each with its n.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from sqlite_utils import Database
 
@@ -147,12 +149,55 @@ def kiosk_silent(db: Database, site: str, setting: RuleSetting, now: datetime) -
     return found
 
 
+# How far back a kiosk's own events are searched for its last heartbeats: a bound on the read
+# for a client that never sends one (kiosks send one a minute).
+HEARTBEAT_SEARCH_EVENTS = 2000
+
+
+def _last_heartbeats(db: Database, device_id: str, seq_max: int | None, count: int) -> list:
+    rows = db.execute(
+        "SELECT data FROM events WHERE device_id = ? AND device_seq > ? "
+        "AND type = 'device.heartbeat' ORDER BY device_seq DESC LIMIT ?",
+        [device_id, (seq_max or 0) - HEARTBEAT_SEARCH_EVENTS, count],
+    ).fetchall()
+    return [json.loads(row[0]) for row in reversed(rows)]
+
+
+def _rising(values: list) -> bool:
+    return all(isinstance(v, int) for v in values) and all(
+        later > earlier for earlier, later in pairwise(values))
+
+
+def kiosk_backlog(db: Database, site: str, setting: RuleSetting, now: datetime) -> list[Finding]:
+    count = setting["heartbeats"]
+    found = []
+    for device_id, name, seq_max in db.execute(
+        "SELECT id, name, seq_max FROM devices WHERE site = ? AND revoked = 0 "
+        "AND last_heartbeat_at IS NOT NULL ORDER BY id", [site]
+    ).fetchall():
+        beats = _last_heartbeats(db, device_id, seq_max, count)
+        if len(beats) < count:
+            continue
+        for counter, what in (("backlog", "events waiting to be sent"),
+                              ("rejected", "events refused by the store")):
+            values = [beat.get(counter) for beat in beats]
+            if _rising(values):
+                found.append(Finding("kiosk_backlog", device_id, (
+                    f"Kiosk backlog at {site}: {name}'s {what} rose at each of its last "
+                    f"{count} heartbeats, from {values[0]} to {values[-1]} (n={count})."
+                ), {"device_id": device_id, "device_name": name, "count": counter,
+                    "first": values[0], "last": values[-1], "heartbeats": count}))
+                break
+    return found
+
+
 EVALUATORS = {
     "negative_burst": negative_burst,
     "low_happy_index": low_happy_index,
     "long_wait": long_wait,
     "waits_and_mood": waits_and_mood,
     "kiosk_silent": kiosk_silent,
+    "kiosk_backlog": kiosk_backlog,
 }
 
 

@@ -25,7 +25,7 @@ class Alert(BaseModel):
     id: int
     site: str
     rule: Literal["negative_burst", "low_happy_index", "long_wait", "waits_and_mood",
-                  "kiosk_silent"]
+                  "kiosk_silent", "kiosk_backlog"]
     subject: str | None = Field(description="The device id for a kiosk's rule, else null.")
     state: Literal["open", "notified", "acknowledged", "closed"]
     summary: str = Field(description="One sentence: the site, the rule, the figures with n.")

@@ -19,7 +19,7 @@ from kiosk.shared.timeutil import to_rfc3339, utc_now
 # Rules evaluated as ratings arrive; the others need the clock (nothing arrives while a
 # patient waits or a kiosk is silent) and run on the scheduled evaluation too.
 RATING_RULES = ("negative_burst", "low_happy_index", "waits_and_mood")
-CLOCK_RULES = ("long_wait", "kiosk_silent")
+CLOCK_RULES = ("long_wait", "kiosk_silent", "kiosk_backlog")
 
 COMMON = {"cooldown_min": 30.0, "clear_min": 10.0}
 DEFAULTS: dict[str, dict[str, float]] = {
@@ -33,6 +33,9 @@ DEFAULTS: dict[str, dict[str, float]] = {
     "waits_and_mood": {"min_negative": 2, "window_min": 30.0},
     # No contact from a kiosk for more than silent_min minutes during opening hours.
     "kiosk_silent": {"silent_min": 5.0},
+    # A kiosk whose backlog (or rejected count) rose at each of its last `heartbeats`
+    # heartbeats: its events are not getting through, or are being refused.
+    "kiosk_backlog": {"heartbeats": 3},
 }
 RULES = tuple(DEFAULTS)
 # What each parameter may be: (lowest, highest, whole numbers only).
@@ -43,6 +46,7 @@ BOUNDS: dict[str, tuple[float, float, bool]] = {
     "multiple": (1.0, 20.0, False),
     "min_negative": (1, 10_000, True),
     "silent_min": (1.0, 24 * 60.0, False),
+    "heartbeats": (2, 20, True),
     "cooldown_min": (0.0, 7 * 24 * 60.0, False),
     "clear_min": (0.0, 24 * 60.0, False),
 }
