@@ -80,8 +80,19 @@ def test_channels_add_list_remove_with_secrets_hidden(tmp_path, capsys):
     mail = json.loads(out)
     assert (mail["security"], mail["mail_to"], mail["smtp_port"]) == (
         "starttls", ["desk@example.org"], 2525)
+    code, out, _ = run(capsys, "alert", "channel", "add", "--data", data, "--kind", "webhook",
+                       "--url", "https://example.org/hook", "--secret", "s", "--quiet-hours",
+                       "22:00-07:00", "--quiet-timezone", "Europe/London")
+    assert code == 0
+    quiet = json.loads(out)
+    assert (quiet["quiet_hours"], quiet["quiet_timezone"]) == ("22:00-07:00", "Europe/London")
+    code, _, err = run(capsys, "alert", "channel", "add", "--data", data, "--kind", "webhook",
+                       "--url", "https://example.org/hook", "--secret", "s", "--quiet-hours",
+                       "night")
+    assert (code, err) == (2, "error: quiet hours 'night' must be a daily span like "
+                              "22:00-07:00 (HH:MM-HH:MM, the two times different).\n")
     code, out, _ = run(capsys, "alert", "channel", "list", "--data", data)
-    assert [c["id"] for c in json.loads(out)] == [hook["id"], mail["id"]]
+    assert [c["id"] for c in json.loads(out)] == [hook["id"], mail["id"], quiet["id"]]
     assert "s3cret" not in out
 
     assert run(capsys, "alert", "channel", "remove", "--data", data, "--id",

@@ -233,3 +233,35 @@ def test_end_to_end_from_real_kiosk_taps_to_a_signed_webhook(central_server, tmp
     (request,) = hook.received
     assert request["body"]["alert"]["figures"]["negative"] == 3
     assert hook.bad_signatures == 0
+
+
+def test_quiet_hours_hold_a_delivery_until_they_end_then_send_it_once(clinic):
+    # MORNING is 09:00 UTC: inside quiet hours of 08:30-09:10 UTC (the default zone), while
+    # the same hours in Paris (UTC+1 in March) are 07:30-08:10 UTC, over by then.
+    with webhook_receiver() as hook:
+        add_channel(clinic.store, "webhook", url=hook.url, secret=hook.secret,
+                    quiet_hours="08:30-09:10")
+        burst(clinic, minutes(2))
+        assert outbox.deliver_due(clinic.store, minutes(2)) == 0  # held: 09:02 is quiet
+        (held,) = deliveries(clinic)
+        assert (held["status"], held["attempts"]) == ("pending", 0)
+        assert held["next_attempt_at"] == to_rfc3339(minutes(2) + outbox.QUIET_RECHECK)
+        assert outbox.deliver_due(clinic.store, minutes(7)) == 0  # 09:07: still quiet
+        assert outbox.deliver_due(clinic.store, minutes(12)) == 1  # 09:12: sent
+
+    assert len(hook.received) == 1
+    assert [d["status"] for d in deliveries(clinic)] == ["sent"]
+    paris = {"quiet_hours": "08:30-09:10", "quiet_timezone": "Europe/Paris"}
+    assert not channels.in_quiet_hours(paris, minutes(0))
+    overnight = {"quiet_hours": "22:00-07:00", "quiet_timezone": "UTC"}
+    assert channels.in_quiet_hours(overnight, minutes(-9 * 60 + 30))  # 00:30
+    assert not channels.in_quiet_hours(overnight, minutes(0))
+
+
+def test_bad_quiet_hours_are_refused_with_a_sentence():
+    import pytest
+
+    with pytest.raises(channels.InvalidChannel, match="must be a daily span like 22:00-07:00"):
+        channels.check_quiet_hours("late evening", None)
+    with pytest.raises(channels.InvalidChannel, match="'Mars/Base' is not an IANA zone"):
+        channels.check_quiet_hours("22:00-07:00", "Mars/Base")

@@ -17,10 +17,11 @@ import hmac
 import json
 import smtplib
 import ssl
-from datetime import datetime
+from datetime import datetime, time
 from email.message import EmailMessage
 from email.utils import parseaddr
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 from sqlite_utils import Database
@@ -104,7 +105,43 @@ def check_settings(kind: str, settings: dict) -> dict:
         raise InvalidChannel(f"channel kind {kind!r} must be one of {', '.join(KINDS)}")
     if given.get("dashboard_url"):
         checked["dashboard_url"] = given["dashboard_url"].rstrip("/")
+    if given.get("quiet_hours"):
+        checked.update(check_quiet_hours(given["quiet_hours"], given.get("quiet_timezone")))
     return checked
+
+
+def check_quiet_hours(span: str, timezone: str | None) -> dict:
+    """``22:00-07:00`` (daily, may pass midnight) in an IANA zone (default UTC)."""
+    opens, _, closes = span.strip().partition("-")
+    try:
+        time.fromisoformat(opens)
+        time.fromisoformat(closes)
+        if len(opens) != 5 or len(closes) != 5 or opens == closes:
+            raise ValueError
+    except ValueError:
+        raise InvalidChannel(
+            f"quiet hours {span!r} must be a daily span like 22:00-07:00 (HH:MM-HH:MM, "
+            "the two times different)"
+        ) from None
+    zone = timezone or "UTC"
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidChannel(f"quiet-hours time zone {zone!r} is not an IANA zone name like "
+                             "'Europe/London'") from None
+    return {"quiet_hours": f"{opens}-{closes}", "quiet_timezone": zone}
+
+
+def in_quiet_hours(channel: dict, now: datetime) -> bool:
+    """Whether ``now`` falls in the channel's quiet hours, on the channel's clock."""
+    span = channel.get("quiet_hours")
+    if not span:
+        return False
+    start, end = span.split("-")
+    clock = now.astimezone(ZoneInfo(channel.get("quiet_timezone", "UTC"))).strftime("%H:%M")
+    if start < end:
+        return start <= clock < end
+    return clock >= start or clock < end  # the span passes midnight
 
 
 def add_channel(db: Database, kind: str, site: str | None, settings: dict,

@@ -10,6 +10,7 @@
     alert close --data DIR --id N --by NAME [--comment TEXT]
     alert channel add --data DIR --kind webhook --url URL --secret S [--site S]
                       [--format json|slack] [--dashboard-url URL]
+                      [--quiet-hours 22:00-07:00 [--quiet-timezone Europe/London]]
     alert channel add --data DIR --kind email --smtp-host H [--smtp-port P]
                       [--starttls|--tls] [--smtp-user U --smtp-password-stdin]
                       --to ADDR[,ADDR] --from ADDR [--site S] [--dashboard-url URL]
@@ -73,6 +74,7 @@ def _channel_add(args, store, print_json) -> int:
         "smtp_host": args.smtp_host, "smtp_port": args.smtp_port, "security": security,
         "smtp_user": args.smtp_user, "smtp_password": password,
         "mail_to": args.to, "mail_from": args.from_, "dashboard_url": args.dashboard_url,
+        "quiet_hours": args.quiet_hours, "quiet_timezone": args.quiet_timezone,
     }
     with store.write() as db:
         if args.site is not None:
@@ -159,6 +161,9 @@ def register(commands, command, open_store, print_json) -> None:
     add.add_argument("--to", help="e-mail: recipients, comma-separated")
     add.add_argument("--from", dest="from_", help="e-mail: sender address")
     add.add_argument("--dashboard-url", help="the dashboard's address, linked in messages")
+    add.add_argument("--quiet-hours", metavar="HH:MM-HH:MM",
+                     help="daily hours when nothing is sent (held, then sent), e.g. 22:00-07:00")
+    add.add_argument("--quiet-timezone", metavar="ZONE", help="the quiet hours' zone (UTC)")
     command(channel_actions, "list", runs(_channel_list), "list channels (secrets hidden)")
     for name, handler, text in (("remove", _channel_remove, "remove a channel"),
                                 ("test", _channel_test, "send a test message now")):

@@ -24,6 +24,7 @@ MAX_ATTEMPTS = 8
 FIRST_BACKOFF = timedelta(seconds=5)
 MAX_BACKOFF = timedelta(minutes=10)
 CLAIM_AT_ONCE = 20
+QUIET_RECHECK = timedelta(minutes=5)
 INTERRUPTED = "interrupted while sending (the store stopped); not resent, to never send twice"
 
 logger = logging.getLogger(__name__)
@@ -67,10 +68,15 @@ def _claim(store, now: datetime) -> list[tuple[int, dict, dict]]:
         ).fetchall()
         claimed = []
         for delivery_id, alert_id, channel_id in rows:
+            channel = channels.get_channel(db, channel_id)
+            if channels.in_quiet_hours(channel, now):
+                # Held, not attempted: looked at again a few minutes on, sent once they end.
+                db.execute("UPDATE alert_deliveries SET next_attempt_at = ? WHERE id = ?",
+                           [to_rfc3339(now + QUIET_RECHECK), delivery_id])
+                continue
             db.execute("UPDATE alert_deliveries SET status = 'sending' WHERE id = ?",
                        [delivery_id])
-            claimed.append((delivery_id, _alert(db, alert_id),
-                            channels.get_channel(db, channel_id)))
+            claimed.append((delivery_id, _alert(db, alert_id), channel))
     return claimed
 
 
