@@ -226,3 +226,26 @@ def test_a_kiosk_whose_backlog_keeps_growing_opens_an_alert(clinic):
     clinic.send([clinic.kiosk.heartbeat(to_rfc3339(minutes(5)), backlog=0)], minutes(5))
     evaluate(clinic.store, minutes(5), rules=backlog)
     assert open_alerts(clinic)[0]["cleared_since"] == to_rfc3339(minutes(5))
+
+
+def test_the_scheduled_thread_finds_a_long_wait_with_no_event_arriving(clinic):
+    import time
+
+    from sync.central.alerts.scheduler import AlertService
+
+    clinic.send(clinic.kiosk.visit(checked_in=0)[1], minutes(0))
+    clock = {"now": minutes(10)}
+    service = AlertService(clinic.store, clock=lambda: clock["now"], evaluate_every_s=0.05)
+    service.start()
+    threads = list(service._threads)
+    try:
+        time.sleep(0.2)  # a few scheduled passes at 09:10: nothing to find yet
+        assert open_alerts(clinic, "long_wait") == []
+        clock["now"] = minutes(31)  # the wait passes 2 x 15 min; no event arrives
+        deadline = time.monotonic() + 5.0
+        while not open_alerts(clinic, "long_wait"):
+            assert time.monotonic() < deadline, "the scheduled pass found no long wait"
+            time.sleep(0.02)
+    finally:
+        service.stop()
+    assert len(threads) == 2 and not any(thread.is_alive() for thread in threads)
