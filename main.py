@@ -6,7 +6,8 @@ Commands (a public contract, see README.md):
   kiosk [--config FILE] [--windowed] [--data DIR]  the kiosk, syncing to its configured store
   central --data DIR [--host H] [--port P]         the central store
           [--trusted-proxy ADDR] [--max-connections N]
-  device add|revoke|list, token add|revoke, site set|list, user add, purge, demo-data
+  device add|revoke|list, token add|revoke, site set|list, user add, purge, demo-data,
+  alert rule set|list, alert list|ack|close, alert channel add|list|remove|test
                                                    the central store's admin commands (--data DIR)
   test [pytest args]                               set up, lint and run the test suite (and,
                                                    with no pytest args, the calendar sweep)
@@ -19,7 +20,7 @@ import sys
 
 from kiosk.bootstrap import ensure_environment, run_calendar_sweep, run_tests
 
-CENTRAL_COMMANDS = {"central", "device", "token", "site", "user", "demo-data", "purge"}
+CENTRAL_COMMANDS = {"central", "device", "token", "site", "user", "demo-data", "purge", "alert"}
 COMMANDS = {"kiosk", "test", "sweep", "help", *CENTRAL_COMMANDS}
 
 

@@ -18,22 +18,29 @@ from starlette.requests import ClientDisconnect
 
 from kiosk.shared.wire import PROTOCOL_VERSION
 from sync.central import disk_full
+from sync.central.alerts import routes as alert_routes
+from sync.central.alerts.scheduler import AlertService
 from sync.central.dashboard import install_dashboard
 from sync.central.query_params import refuse_unknown_query_parameters
 from sync.central.routes import events, health, kiosk_config, metrics
 from sync.central.security import AuthFailures
 from sync.central.storage import CentralStore
 
-API_ROUTERS = (events.router, kiosk_config.router, metrics.router, health.router)
+API_ROUTERS = (events.router, kiosk_config.router, metrics.router, health.router,
+               alert_routes.router)
 
 
 def create_app(data_dir: Path) -> FastAPI:
     """The app over ``data_dir`` (created, and its schema migrated, right away)."""
     store = CentralStore(Path(data_dir))
+    alerts = AlertService(store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # The alert evaluator (every <= 30 s, and at once after ingest) and the deliverer.
+        alerts.start()
         yield
+        alerts.stop()
         store.close()
 
     app = FastAPI(
@@ -46,6 +53,7 @@ def create_app(data_dir: Path) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.store = store
+    app.state.alerts = alerts
     app.state.auth_failures = AuthFailures()
     for router in API_ROUTERS:
         # Routes with a token check their query string after the token (security.py);

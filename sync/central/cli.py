@@ -9,10 +9,13 @@
     token revoke --data DIR --id TOKEN_ID
     site set --data DIR --site S [--timezone Z] [--target-wait-min N] [--rating-scale 5|4]
              [--followup-tags a,b,c] [--idle-timeout-s N]
+             [--opening-hours "mon-fri 08:00-18:00, sat 09:00-12:00" | always]
     site list --data DIR
     user add --data DIR --name N [--password-stdin]       a dashboard login
     purge --data DIR [--days 400]                          delete data older than the retention
     demo-data --data DIR [--days 28] [--visits N] [--ratings N]
+    alert rule set|list, alert list|ack|close, alert channel add|list|remove|test
+                                                           (see sync.central.alerts.commands)
 
 Output meant for scripts is JSON on stdout; an error is one sentence on stderr and exit code 2.
 """
@@ -169,7 +172,12 @@ def cmd_site_set(args: argparse.Namespace) -> int:
             followup_tags=tags,
             idle_timeout_s=args.idle_timeout_s,
         )
-    _print_json(config.as_dict())
+        shown = config.as_dict()
+        if args.opening_hours is not None:
+            from sync.central.alerts.hours import set_site_hours
+
+            shown["opening_hours"] = set_site_hours(db, config.name, args.opening_hours)
+    _print_json(shown)
     return 0
 
 
@@ -261,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     site_set.add_argument("--rating-scale", type=int, choices=[4, 5])
     site_set.add_argument("--followup-tags", help="comma-separated, e.g. waiting_time,billing")
     site_set.add_argument("--idle-timeout-s", type=int)
+    site_set.add_argument(
+        "--opening-hours", metavar="HOURS",
+        help="when alerts for silent kiosks and long waits apply, on the site's clock: "
+             "'mon-fri 08:00-18:00, sat 09:00-12:00' or 'always' (default mon-fri 08:00-18:00)",
+    )
     _command(site_actions, "list", cmd_site_list, "list sites and their settings")
     purge = _command(commands, "purge", cmd_purge, "delete data older than the retention period")
     purge.add_argument("--days", type=_at_least_one, default=DEFAULT_RETENTION_DAYS,
@@ -278,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--days", type=_at_least_one, default=28, help="days of data ending today")
     demo.add_argument("--visits", type=_at_least_one, help="about this many visits (e.g. 1000000)")
     demo.add_argument("--ratings", type=_at_least_one, help="about this many ratings")
+
+    from sync.central.alerts.commands import register as register_alert_commands
+
+    register_alert_commands(commands, _command, _open, _print_json)
     return parser
 
 

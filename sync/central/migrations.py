@@ -169,7 +169,15 @@ def _v4_plausible_time(db: Database) -> None:
     repair_store(db, utc_now())
 
 
-MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions, _v4_plausible_time)
+def _v5_alerts(db: Database) -> None:
+    # Alerts, their history, rules per site, channels and their outbox; opening hours.
+    from sync.central.alerts.schema import create_alert_tables
+
+    create_alert_tables(db)
+
+
+MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions, _v4_plausible_time,
+              _v5_alerts)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

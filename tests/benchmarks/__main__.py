@@ -29,6 +29,7 @@ FIGURES = (
     ("5", "backlog_drain"),
     ("6", "dashboard_requests"),
     ("7", "many_kiosks"),
+    ("8", "alerts"),
 )
 COLUMNS = ("figure", "value", "unit", "baseline", "ratio", "target", "pass")
 

@@ -39,7 +39,7 @@ OUR_CHECKS = "tests.reliability.schemathesis_checks"
 CHECKS_SUMMARY = "all (2 widened per operation, made exact by 2 of ours)"
 PASSES = {
     "device": r"^/api/v1/(events|config)$",
-    "reporting": r"^/(api/v1/(metrics|export/.+)|healthz)$",
+    "reporting": r"^/(api/v1/(metrics|alerts|export/.+)|healthz)$",
 }
 EXAMPLES = 120
 
@@ -71,7 +71,7 @@ def test_the_live_api_survives_schemathesis_with_every_check(central_server, tmp
         assert run.returncode == 0, run.stdout[-4000:]
         generated += summary["test_cases"]["generated"]
         operations += summary["operations"]["tested"]
-    assert operations == 5 + 1  # events, config, metrics, two exports, healthz
+    assert operations == 6 + 1  # events, config, metrics, alerts, two exports, healthz
     figures.record(
         "api_fuzzing",
         title="Schemathesis on the live OpenAPI spec",

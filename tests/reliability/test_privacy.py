@@ -39,6 +39,12 @@ ALLOWED = {
     "central.reporting_tokens.name",  # "Power BI"
     "central.users.name",  # the practice manager's login name
     "api.KioskConfig.device_name",
+    # A staff member's optional comment on acknowledging an alert (issue 15: "by whom, with an
+    # optional comment"), about the alert's cause ("called in a second nurse"); the page and
+    # the commands ask for no patient details; at most 500 characters.
+    "central.alerts.ack_comment",
+    "central.alert_history.note",  # the same comment in the alert's history, or system text
+    "api.Alert.comment",
 }
 
 

@@ -46,6 +46,9 @@ def install_dashboard(app: FastAPI) -> FastAPI:
     app.state.login_limiter = accounts.LoginRateLimiter()
     app.include_router(router)
     app.include_router(api_router)  # its token check refuses unknown query parameters
+    from sync.central.alerts.page import install as install_alerts_page
+
+    install_alerts_page(app)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired):

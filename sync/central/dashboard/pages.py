@@ -46,6 +46,7 @@ NAV = (
     ("reasons", "/reasons", "Follow-up reasons"),
     ("compare", "/compare", "Compare"),
     ("devices", "/devices", "Devices"),
+    ("alerts", "/alerts", "Alerts"),
     ("export", "/export", "Export"),
 )
 

@@ -9,6 +9,7 @@ from functools import partial
 from fastapi import APIRouter, Request, Response
 
 from kiosk.shared.timeutil import utc_now
+from sync.central.alerts.scheduler import after_ingest
 from sync.central.batch import parse_batch, read_limited_body, require_json_content_type
 from sync.central.ingest import prepare_batch, store_prepared
 from sync.central.schemas import EVENT_BATCH_SCHEMA, BatchResults
@@ -56,6 +57,7 @@ async def post_events(request: Request, device: DeviceDep, store: StoreDep) -> R
     # once that commit is done.
     future = store.group_writer.submit(partial(store_prepared, batch=prepared), size=len(events))
     results = await asyncio.wrap_future(future)
+    after_ingest(request.app, device.site, results)  # wakes the alert rules; never blocks
     # The results are plain dicts of str already: encoding them directly, in the shape the
     # response model gives (which stays, for the OpenAPI spec), spares validating 1000 of them.
     shaped = [

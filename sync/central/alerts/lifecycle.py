@@ -1,0 +1,203 @@
+"""The life of an alert: open -> notified -> acknowledged -> closed.
+
+One alert per (site, rule, subject) is live at a time: the same rule firing again while it is
+live updates its figures instead of opening another. Once its condition has been clear for the
+rule's ``clear_min`` it closes by itself (a person can close it sooner); after it closes, the
+rule stays quiet at that site for its ``cooldown_min``. Every change is written to
+``alert_history`` with who made it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from sqlite_utils import Database
+
+from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
+from sync.central.alerts import outbox
+from sync.central.alerts.engine import Finding
+from sync.central.alerts.rules import site_rules
+
+STATES = ("open", "notified", "acknowledged", "closed")
+LIVE = ("open", "notified", "acknowledged")
+MAX_COMMENT = 500
+SYSTEM = "system"
+
+
+class AlertNotFound(LookupError):
+    """No alert has that id."""
+
+
+class AlertStateError(ValueError):
+    """The alert cannot make that change in its state; the message says why."""
+
+
+def _history(db: Database, alert_id: int, now: datetime, action: str, actor: str = SYSTEM,
+             note: str | None = None) -> None:
+    db.execute(
+        "INSERT INTO alert_history (alert_id, at, action, actor, note) VALUES (?, ?, ?, ?, ?)",
+        [alert_id, to_rfc3339(now), action, actor, note],
+    )
+
+
+def _in_cooldown(db: Database, site: str, rule: str, subject: str, cooldown_min: float,
+                 now: datetime) -> bool:
+    row = db.execute(
+        "SELECT MAX(closed_at) FROM alerts WHERE site = ? AND rule = ? AND subject = ? "
+        "AND state = 'closed'",
+        [site, rule, subject],
+    ).fetchone()
+    return bool(row[0]) and parse_rfc3339(row[0]) + timedelta(minutes=cooldown_min) > now
+
+
+def apply_findings(db: Database, site: str, findings: dict[str, list[Finding]],
+                   now: datetime) -> list[int]:
+    """Open, refresh, clear and close the site's alerts for the rules evaluated; inside the
+    caller's write transaction. Returns the ids of the alerts opened."""
+    settings = site_rules(db, site)
+    now_text = to_rfc3339(now)
+    opened: list[int] = []
+    for rule, found in findings.items():
+        setting = settings[rule]
+        live = {
+            row[1]: (row[0], row[2])
+            for row in db.execute(
+                "SELECT id, subject, cleared_since FROM alerts WHERE site = ? AND rule = ? "
+                "AND state != 'closed'",
+                [site, rule],
+            )
+        }
+        firing = set()
+        for finding in found:
+            firing.add(finding.subject)
+            figures = json.dumps(finding.figures, sort_keys=True)
+            if finding.subject in live:
+                db.execute(
+                    "UPDATE alerts SET summary = ?, figures = ?, last_fired_at = ?, "
+                    "cleared_since = NULL WHERE id = ?",
+                    [finding.summary, figures, now_text, live[finding.subject][0]],
+                )
+                continue
+            if _in_cooldown(db, site, rule, finding.subject, setting["cooldown_min"], now):
+                continue
+            alert_id = db.execute(
+                "INSERT INTO alerts (site, rule, subject, state, summary, figures, opened_at, "
+                "last_fired_at) VALUES (?, ?, ?, 'open', ?, ?, ?, ?)",
+                [site, rule, finding.subject, finding.summary, figures, now_text, now_text],
+            ).lastrowid
+            _history(db, alert_id, now, "opened", note=finding.summary)
+            outbox.enqueue(db, alert_id, site, now)
+            opened.append(alert_id)
+        for subject, (alert_id, cleared_since) in live.items():
+            if subject in firing:
+                continue
+            if cleared_since is None:
+                db.execute("UPDATE alerts SET cleared_since = ? WHERE id = ?", [now_text, alert_id])
+            elif parse_rfc3339(cleared_since) + timedelta(minutes=setting["clear_min"]) <= now:
+                _close(db, alert_id, now, SYSTEM,
+                       f"clear for {setting['clear_min']:g} min")
+    return opened
+
+
+def _close(db: Database, alert_id: int, now: datetime, actor: str, note: str | None) -> None:
+    db.execute(
+        "UPDATE alerts SET state = 'closed', closed_at = ?, closed_by = ? WHERE id = ?",
+        [to_rfc3339(now), actor, alert_id],
+    )
+    _history(db, alert_id, now, "closed", actor, note)
+
+
+def _alert_state(db: Database, alert_id: int) -> str:
+    row = db.execute("SELECT state FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    if row is None:
+        raise AlertNotFound(f"there is no alert with id {alert_id}")
+    return row[0]
+
+
+def _comment(comment: str | None) -> str | None:
+    comment = (comment or "").strip() or None
+    if comment is not None and len(comment) > MAX_COMMENT:
+        raise AlertStateError(f"a comment may be at most {MAX_COMMENT} characters")
+    return comment
+
+
+def acknowledge(db: Database, alert_id: int, by: str, now: datetime,
+                comment: str | None = None) -> None:
+    """Someone has seen it and is on it; the alert stays live until it clears or is closed."""
+    comment = _comment(comment)
+    state = _alert_state(db, alert_id)
+    if state == "closed":
+        raise AlertStateError(f"alert {alert_id} is already closed")
+    if state == "acknowledged":
+        raise AlertStateError(f"alert {alert_id} is already acknowledged")
+    db.execute(
+        "UPDATE alerts SET state = 'acknowledged', acknowledged_at = ?, acknowledged_by = ?, "
+        "ack_comment = ? WHERE id = ?",
+        [to_rfc3339(now), by, comment, alert_id],
+    )
+    _history(db, alert_id, now, "acknowledged", by, comment)
+
+
+def close_by_hand(db: Database, alert_id: int, by: str, now: datetime,
+                  comment: str | None = None) -> None:
+    comment = _comment(comment)
+    if _alert_state(db, alert_id) == "closed":
+        raise AlertStateError(f"alert {alert_id} is already closed")
+    _close(db, alert_id, now, by, comment)
+
+
+def _as_dict(row: dict) -> dict:
+    return {
+        "id": row["id"],
+        "site": row["site"],
+        "rule": row["rule"],
+        "subject": row["subject"] or None,
+        "state": row["state"],
+        "summary": row["summary"],
+        "figures": json.loads(row["figures"]),
+        "opened_at": row["opened_at"],
+        "notified_at": row["notified_at"],
+        "acknowledged_at": row["acknowledged_at"],
+        "acknowledged_by": row["acknowledged_by"],
+        "comment": row["ack_comment"],
+        "closed_at": row["closed_at"],
+        "closed_by": row["closed_by"],
+    }
+
+
+def list_alerts(db: Database, start: datetime, end: datetime, site: str | None = None,
+                state: str | None = None, limit: int = 1000) -> list[dict]:
+    """Alerts live at some time in [start, end) (opened before ``end``, not closed before
+    ``start``), newest first, at most ``limit``."""
+    clauses = ["opened_at < ?", "(closed_at IS NULL OR closed_at >= ?)"]
+    params: list = [to_rfc3339(end), to_rfc3339(start)]
+    if site is not None:
+        clauses.append("site = ?")
+        params.append(site)
+    if state is not None:
+        clauses.append("state = ?")
+        params.append(state)
+    rows = db.query(
+        f"SELECT * FROM alerts WHERE {' AND '.join(clauses)} ORDER BY opened_at DESC, id DESC "
+        "LIMIT ?",
+        [*params, limit],
+    )
+    return [_as_dict(row) for row in rows]
+
+
+def live_count(db: Database, site: str | None = None) -> int:
+    """Alerts not yet closed (open, notified or acknowledged)."""
+    sql = "SELECT COUNT(*) FROM alerts WHERE state != 'closed'"
+    params: list = []
+    if site is not None:
+        sql += " AND site = ?"
+        params.append(site)
+    return db.execute(sql, params).fetchone()[0]
+
+
+def history(db: Database, alert_id: int) -> list[dict]:
+    return list(db.query(
+        "SELECT at, action, actor, note FROM alert_history WHERE alert_id = ? ORDER BY id",
+        [alert_id],
+    ))

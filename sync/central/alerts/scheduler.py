@@ -1,0 +1,132 @@
+"""The alert threads, started and stopped with the central app.
+
+The evaluator runs the rating rules for a site the moment ingest says something was stored
+there (:meth:`AlertService.nudge`, which only records the site and wakes the thread, so
+ingest never waits and never fails for it), and every rule at every site every
+``EVALUATE_EVERY_S`` seconds, because nothing arrives while a patient waits or a kiosk is
+silent. The deliverer sends what the outbox holds. Both take ``now`` from one clock, and the
+functions they call take it as a parameter, so tests move the clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from datetime import datetime
+
+from kiosk.shared.timeutil import Clock, utc_now
+from sync.central.alerts import outbox
+from sync.central.alerts.engine import all_sites, evaluate_site
+from sync.central.alerts.lifecycle import apply_findings, live_count
+from sync.central.alerts.rules import RATING_RULES, RULES
+
+EVALUATE_EVERY_S = 15.0
+DELIVER_POLL_S = 1.0
+
+logger = logging.getLogger(__name__)
+
+
+def evaluate(store, now: datetime, sites: Iterable[str] | None = None,
+             rules: tuple[str, ...] = RULES) -> list[int]:
+    """Evaluate ``rules`` at ``sites`` (all when None) at ``now``; the ids of alerts opened."""
+    opened: list[int] = []
+    for site in (all_sites(store.db) if sites is None else sites):
+        findings = evaluate_site(store.db, site, now, rules)
+        # Nothing firing and nothing live: nothing to write, so the writer lock ingest uses
+        # is not taken at all (the usual case, and the one a flood of ratings meets).
+        if not any(findings.values()) and not live_count(store.db, site):
+            continue
+        with store.write() as db:
+            opened += apply_findings(db, site, findings, now)
+    return opened
+
+
+class AlertService:
+    """The evaluator and deliverer threads of one store (see the module docstring)."""
+
+    def __init__(self, store, clock: Clock = utc_now, evaluate_every_s: float = EVALUATE_EVERY_S,
+                 deliver_poll_s: float = DELIVER_POLL_S):
+        self.store = store
+        self.clock = clock
+        self.evaluate_every_s = evaluate_every_s
+        self.deliver_poll_s = deliver_poll_s
+        self._nudged: set[str] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._deliver = threading.Event()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def nudge(self, site: str) -> None:
+        """Something was stored at ``site``: evaluate its rating rules soon (non-blocking)."""
+        with self._lock:
+            self._nudged.add(site)
+        self._wake.set()
+
+    def wake_deliverer(self) -> None:
+        self._deliver.set()
+
+    def start(self) -> None:
+        if self._threads:
+            return
+        with self.store.write() as db:
+            outbox.recover_interrupted(db)
+        self._stop.clear()
+        self._threads = [
+            threading.Thread(target=self._evaluate_loop, name="alert-evaluator", daemon=True),
+            threading.Thread(target=self._deliver_loop, name="alert-deliverer", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._deliver.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads = []
+
+    def _evaluate_loop(self) -> None:
+        next_full = time.monotonic()
+        while not self._stop.is_set():
+            self._wake.wait(max(0.0, next_full - time.monotonic()))
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            with self._lock:
+                nudged, self._nudged = self._nudged, set()
+            try:
+                if time.monotonic() >= next_full:
+                    next_full = time.monotonic() + self.evaluate_every_s
+                    opened = evaluate(self.store, self.clock())
+                else:
+                    opened = evaluate(self.store, self.clock(), sorted(nudged), RATING_RULES)
+            except Exception:  # noqa: BLE001 - the next pass tries again; the log says why
+                logger.exception("evaluating alert rules failed")
+                continue
+            if opened:
+                self._deliver.set()
+
+    def _deliver_loop(self) -> None:
+        while not self._stop.is_set():
+            self._deliver.wait(self.deliver_poll_s)
+            self._deliver.clear()
+            if self._stop.is_set():
+                break
+            try:
+                while outbox.deliver_due(self.store, self.clock()) and not self._stop.is_set():
+                    pass
+            except Exception:  # noqa: BLE001 - the next poll tries again; the log says why
+                logger.exception("delivering alerts failed")
+
+
+def after_ingest(app, site: str, results: list[dict]) -> None:
+    """Ingest's one call, after its commit: wake the evaluator for the site. Never raises."""
+    try:
+        if any(result["status"] == "stored" for result in results):
+            app.state.alerts.nudge(site)
+    except Exception:  # noqa: BLE001 - an alert problem must never fail a kiosk's batch
+        logger.exception("waking the alert evaluator failed")
