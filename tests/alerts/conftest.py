@@ -8,7 +8,7 @@ import pytest
 
 from sync.central.auth import Device, add_device
 from sync.central.ingest import ingest_batch
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 from tests.support.central_server import central_server  # noqa: F401  (a fixture)
 from tests.support.wire_events import MORNING, WireEvents
 
@@ -23,7 +23,7 @@ def minutes(n: float) -> datetime:
 class Clinic:
     """One site with one kiosk; ``send`` ingests wire events as a batch received at ``now``."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: CentralStore):
         self.store = store
         with store.write() as db:
             self.device: Device = add_device(db, SITE, "Desk 1")[0]
@@ -45,6 +45,6 @@ class Clinic:
 
 @pytest.fixture
 def clinic(tmp_path):
-    store = Store(tmp_path / "central")
+    store = CentralStore(tmp_path / "central")
     yield Clinic(store)
     store.close()

@@ -6,7 +6,7 @@ import json
 
 from sync.central import cli
 from sync.central.alerts.scheduler import evaluate
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 from tests.alerts.conftest import SITE, Clinic, minutes
 
 
@@ -41,7 +41,7 @@ def test_rule_set_changes_one_rule_and_refuses_bad_values_with_a_sentence(tmp_pa
 
 
 def test_alert_list_ack_and_close(tmp_path, capsys):
-    store = Store(tmp_path)
+    store = CentralStore(tmp_path)
     clinic = Clinic(store)
     clinic.rate([1, 1, 1, 1], minutes(0))
     (alert_id,) = evaluate(store, minutes(1), rules=("negative_burst",))

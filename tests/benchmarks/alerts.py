@@ -24,7 +24,7 @@ import requests
 from kiosk.shared.timeutil import to_rfc3339, utc_now
 from sync.central import auth
 from sync.central.alerts import channels, rules
-from sync.central.storage import Store
+from sync.central.storage import CentralStore
 from tests.benchmarks.central_ingest import BATCH, CLIENTS, _batches, post_concurrently
 from tests.benchmarks.common import (
     SITE,
@@ -46,7 +46,7 @@ SAMPLE_DEADLINE_S = 45.0
 
 def _sites(data_dir, count: int, prefix: str, **burst) -> list[tuple[str, str]]:
     """``count`` sites with one kiosk each: (site, device token)."""
-    store = Store(data_dir)
+    store = CentralStore(data_dir)
     try:
         enrolled = []
         with store.write() as db:
@@ -75,7 +75,7 @@ def ingest_to_webhook(samples: int) -> list[float]:
     with scratch_dir("alert-webhook") as folder, webhook_receiver() as hook:
         central_dir = folder / "central"
         sites = _sites(central_dir, samples, "Webhook", min_ratings=1)
-        store = Store(central_dir)
+        store = CentralStore(central_dir)
         with store.write() as db:
             channels.add_channel(db, "webhook", None, {"url": hook.url, "secret": hook.secret},
                                  utc_now())
@@ -103,7 +103,7 @@ def long_wait_detection(samples: int, lead_s: float = 3.0) -> list[float]:
     with scratch_dir("alert-wait") as folder:
         central_dir = folder / "central"
         sites = _sites(central_dir, samples, "Waits")
-        store = Store(central_dir)
+        store = CentralStore(central_dir)
         with store.write() as db:
             for site, _ in sites:
                 db.execute("UPDATE sites SET target_wait_min = 1, opening_hours = 'null' "
@@ -135,7 +135,7 @@ def long_wait_detection(samples: int, lead_s: float = 3.0) -> list[float]:
 
 
 def _reporting_token(data_dir) -> str:
-    store = Store(data_dir)
+    store = CentralStore(data_dir)
     try:
         with store.write() as db:
             return auth.add_reporting_token(db, "alerts benchmark")[1]
@@ -149,7 +149,7 @@ def _ingest_rate(rules_on: bool, batches_per_client: int) -> float:
         central_dir = folder / "central"
         tokens = enrol_devices(central_dir, CLIENTS)
         if not rules_on:
-            store = Store(central_dir)
+            store = CentralStore(central_dir)
             with store.write() as db:
                 for rule in rules.RULES:
                     rules.set_rule(db, SITE, rule, enabled=False)

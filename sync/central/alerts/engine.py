@@ -19,7 +19,7 @@ from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from sync.central.alerts.hours import is_open, site_hours
 from sync.central.alerts.rules import RULES, RuleSetting, site_rules
-from sync.central.metrics_query import current_wait_min
+from sync.central.figures import current_wait_min
 from sync.central.sites import get_site
 
 # A visit left "waiting" for longer than this was forgotten at the desk, not waiting: it must
