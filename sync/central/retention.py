@@ -5,7 +5,8 @@ kiosk purges its synced events (``kiosk.store.Store.purge``, run by the sync loo
 store runs ``python main.py purge --data DIR [--days 400]`` (from cron or a systemd timer).
 Events and ratings go by ``occurred_at``, visits by check-in time (a visit never checked in,
 whose other events are all older, goes by its last update). The dashboard's rollups follow by
-their own triggers. Device, site and login records are not data about visits and stay.
+their own triggers. Alerts go by when they were closed (with their history and deliveries;
+an open one stays). Device, site and login records are not data about visits and stay.
 Events set aside by migration 4 (``sync.central.repair``) go by when they were received.
 """
 
@@ -44,7 +45,16 @@ def purge(db: Database, retention_days: int, now: datetime) -> dict[str, int]:
     events += db.execute(
         "DELETE FROM events_set_aside WHERE received_at < ?", [cutoff]
     ).rowcount
+    # Alerts closed before the cutoff go with their history and deliveries; an alert still
+    # open stays, however old.
+    closed = "SELECT id FROM alerts WHERE closed_at IS NOT NULL AND closed_at < ?"
+    db.execute(f"DELETE FROM alert_history WHERE alert_id IN ({closed})", [cutoff])
+    db.execute(f"DELETE FROM alert_deliveries WHERE alert_id IN ({closed})", [cutoff])
+    alerts = db.execute(
+        "DELETE FROM alerts WHERE closed_at IS NOT NULL AND closed_at < ?", [cutoff]
+    ).rowcount
     return {
+        "alerts": alerts,
         "events": events,
         "ratings": db.execute("DELETE FROM ratings WHERE occurred_at < ?", [cutoff]).rowcount,
         "visits": db.execute(

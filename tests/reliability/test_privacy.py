@@ -154,10 +154,23 @@ def test_retention_purges_old_data_on_the_central_store(central_server, capsys):
     assert {r["status"] for r in central_server.post_events(device, batch).json()["results"]} \
         == {"stored"}
 
+    # Two old alerts: one closed long ago (it goes, with its history), one still open (stays).
+    long_ago = to_rfc3339(old)
+    with central_server.embedded.store.write() as db:
+        for state, closed_at in (("closed", long_ago), ("open", None)):
+            alert_id = db.execute(
+                "INSERT INTO alerts (site, rule, subject, state, summary, figures, opened_at, "
+                "closed_at) VALUES (?, 'negative_burst', '', ?, 'old', '{}', ?, ?)",
+                [device.site, state, long_ago, closed_at]).lastrowid
+            db.execute("INSERT INTO alert_history (alert_id, at, action) VALUES (?, ?, 'opened')",
+                       [alert_id, long_ago])
+
     assert cli.main(["purge", "--data", str(central_server.data_dir), "--days", "400"]) == 0
     report = json.loads(capsys.readouterr().out)
 
-    assert report["deleted"] == {"events": 4, "ratings": 1, "visits": 1}
+    assert report["deleted"] == {"alerts": 1, "events": 4, "ratings": 1, "visits": 1}
+    assert central_server.rows("SELECT state FROM alerts") == [{"state": "open"}]
+    assert central_server.rows("SELECT COUNT(*) AS n FROM alert_history") == [{"n": 1}]
     assert central_server.rows("SELECT COUNT(*) AS n FROM events") == [{"n": 4}]
     assert central_server.rows("SELECT COUNT(*) AS n FROM visits") == [{"n": 1}]
     (rating,) = central_server.rows("SELECT occurred_at FROM ratings")
