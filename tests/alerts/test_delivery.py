@@ -209,7 +209,8 @@ def test_end_to_end_from_http_ingest_to_a_signed_webhook(central_server):
 
 def test_end_to_end_from_real_kiosk_taps_to_a_signed_webhook(central_server, tmp_path):
     from kiosk.store import Store as KioskStore
-    from sync.client import SyncClient, SyncLoop
+    from sync.client import SyncClient
+    from sync.loop import SyncLoop
 
     desk = central_server.add_device()
     kiosk = KioskStore(tmp_path / "kiosk" / "kiosk.sqlite")
