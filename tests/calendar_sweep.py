@@ -46,7 +46,6 @@ CLOCK_SENSITIVE = [
     "tests/test_presenter.py",
     "tests/test_site_settings.py",
     "tests/test_store.py",
-    "tests/sync/test_loop.py",
 ]
 WORKERS = 2  # the machine's cores
 CHILD_TIMEOUT_S = 300
