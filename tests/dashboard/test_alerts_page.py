@@ -128,3 +128,32 @@ def test_the_alert_email_as_received(page, central):
     page.set_content(f"<pre style='font: 15px monospace; padding: 1em'>{html.escape(text)}</pre>")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "alerts-email-as-received.png"))
+
+
+def test_a_failed_delivery_of_a_removed_channel_offers_no_send_again(logged_in, central):
+    from sync.central.alerts import channels
+
+    site = f"Gone {uuid.uuid4().hex[:6]}"
+    store = central.embedded.store
+    with store.write() as db:
+        device, _ = auth.add_device(db, site, "Desk 1")
+        # Quiet all day: the running deliverer holds the delivery instead of attempting it.
+        channel = channels.add_channel(db, "webhook", site, {
+            "url": "http://127.0.0.1:9/", "secret": "s", "quiet_hours": "00:00-23:59"},
+            utc_now())
+    now = utc_now()
+    ingest_batch(store, device, [
+        wire_event(seq, "rating.submitted", now, None,
+                   {"score": score, "scale": 5, "tags": [], "misuse": False})
+        for seq, score in enumerate([1, 1, 2, 4], start=1)], now)
+    (alert_id,) = evaluate(store, utc_now(), sites=[site], rules=("negative_burst",))
+    with store.write() as db:
+        db.execute("UPDATE alert_deliveries SET status = 'failed' WHERE alert_id = ?",
+                   [alert_id])
+        channels.remove_channel(db, channel["id"])
+
+    logged_in.goto(f"/alerts?site={site}")
+    card = logged_in.locator(f"#alert-{alert_id}")
+    expect(card.locator(".delivery")).to_contain_text(
+        f"removed channel {channel['id']}: failed (channel removed)")
+    expect(card.locator("button", has_text="Send again")).to_have_count(0)

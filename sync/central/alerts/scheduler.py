@@ -117,8 +117,7 @@ class AlertService:
             if self._stop.is_set():
                 break
             try:
-                while outbox.deliver_due(self.store, self.clock()) and not self._stop.is_set():
-                    pass
+                outbox.deliver_due(self.store, self.clock(), should_stop=self._stop.is_set)
             except Exception:  # noqa: BLE001 - the next poll tries again; the log says why
                 logger.exception("delivering alerts failed")
 
