@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from kiosk.shared.timeutil import to_rfc3339
 from sync.central.alerts import lifecycle, rules
-from sync.central.alerts.hours import InvalidHours, set_site_hours
+from sync.central.alerts.hours import InvalidHours, opened_at, set_site_hours
 from sync.central.alerts.scheduler import evaluate
 from sync.central.sites import update_site
 from tests.alerts.conftest import SITE, minutes
@@ -173,6 +174,48 @@ def test_a_silent_kiosk_during_opening_hours_opens_an_alert_per_device(clinic):
     clinic.send([clinic.kiosk.heartbeat(to_rfc3339(minutes(7)))], minutes(7))
     evaluate(clinic.store, minutes(7.5))
     assert open_alerts(clinic, "kiosk_silent")[0]["cleared_since"] is not None
+
+
+def silent_alerts(clinic, now) -> list[dict]:
+    opened = evaluate(clinic.store, now, rules=("kiosk_silent",))
+    return [a for a in clinic.alerts() if a["id"] in opened]
+
+
+def test_a_kiosk_switched_off_overnight_counts_its_silence_from_opening(clinic):
+    # Last seen Friday evening; MORNING is Monday 09:00 UTC and the site opens at 08:00 UTC.
+    friday = minutes(-(2 * 24 + 15) * 60)
+    clinic.send([clinic.kiosk.heartbeat(to_rfc3339(friday))], friday)
+    opening = minutes(-60)
+
+    assert silent_alerts(clinic, opening + timedelta(minutes=1)) == []
+    assert silent_alerts(clinic, opening + timedelta(minutes=5)) == []
+    (alert,) = silent_alerts(clinic, opening + timedelta(minutes=6))
+    assert "has not been in contact for 6 min of opening hours" in alert["summary"]
+    assert json.loads(alert["figures"])["last_seen_at"] == to_rfc3339(friday)
+
+
+def test_on_the_day_the_clocks_go_forward_silence_counts_from_the_local_opening(clinic):
+    # Sunday 29 March 2026: London moves to BST, so 08:00 there is 07:00 UTC.
+    with clinic.store.write() as db:
+        update_site(db, SITE, timezone="Europe/London")
+        set_site_hours(db, SITE, "sun 08:00-18:00")
+    saturday = datetime(2026, 3, 28, 17, 0, tzinfo=UTC)
+    clinic.send([clinic.kiosk.heartbeat(to_rfc3339(saturday))], saturday)
+    opening = datetime(2026, 3, 29, 7, 0, tzinfo=UTC)
+
+    assert silent_alerts(clinic, opening + timedelta(minutes=5)) == []
+    (alert,) = silent_alerts(clinic, opening + timedelta(minutes=6))
+    assert json.loads(alert["figures"])["silent_min"] == 6
+
+
+def test_the_opening_instant_is_read_on_the_sites_clock_for_that_date():
+    hours = {6: ("08:00", "18:00")}
+    assert opened_at(hours, "Europe/London", datetime(2026, 3, 29, 7, 30, tzinfo=UTC)) == \
+        datetime(2026, 3, 29, 7, 0, tzinfo=UTC)
+    assert opened_at(hours, "Europe/London", datetime(2026, 3, 22, 8, 30, tzinfo=UTC)) == \
+        datetime(2026, 3, 22, 8, 0, tzinfo=UTC)
+    assert opened_at(hours, "Europe/London", datetime(2026, 3, 22, 7, 30, tzinfo=UTC)) is None
+    assert opened_at(None, "UTC", datetime(2026, 3, 22, 7, 30, tzinfo=UTC)) is None
 
 
 def test_waits_and_mood_together_fire_where_neither_rule_alone_would(clinic):
