@@ -67,7 +67,7 @@ def test_a_wrong_secret_is_caught_by_the_receivers_check(clinic):
         "pending", "the webhook answered HTTP 401")
 
 
-def test_the_slack_format_sends_text_only(clinic):
+def test_the_slack_format_sends_the_text_and_the_signed_time(clinic):
     with webhook_receiver() as hook:
         add_channel(clinic.store, "webhook", url=hook.url, secret=hook.secret, format="slack",
                     dashboard_url="http://127.0.0.1:8700/")
@@ -76,7 +76,9 @@ def test_the_slack_format_sends_text_only(clinic):
 
     (request,) = hook.received
     text = request["body"]["text"]
-    assert set(request["body"]) == {"text"}
+    assert set(request["body"]) == {"text", "sent_at_unix"}
+    # The signed body holds the time, so a replay cannot pass with a fresh timestamp header.
+    assert request["headers"]["X-Signature-Timestamp"] == str(request["body"]["sent_at_unix"])
     assert text.startswith(f"Negative burst at {SITE}\n") and "(n=4)" in text
     assert "Dashboard: http://127.0.0.1:8700/alerts" in text
 
@@ -354,3 +356,39 @@ def test_one_delivery_that_cannot_be_recorded_does_not_stop_the_rest(clinic):
 
     assert len(hook.received) == 3
     assert sorted(d["status"] for d in deliveries(clinic)) == ["sending", "sent", "sent"]
+
+
+def readme_verify():
+    """The receiver's check as the README shows it, run as written."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "def verify(" in code
+    scope: dict = {}
+    exec(code, scope)  # noqa: S102 - the README's own example, checked against real bodies
+    return scope["verify"]
+
+
+def test_the_readme_receiver_refuses_a_replayed_or_unstamped_slack_body():
+    import json
+
+    import pytest
+
+    verify = readme_verify()
+    channel = {"id": 1, "kind": "webhook", "secret": "s3cret", "format": "slack"}
+    now = utc_now()
+    alert = channels.sample_alert(channel, now)
+    body = channels.webhook_body(channel, alert, now)
+    signed = {"X-Signature-256": channels.sign("s3cret", body),
+              "X-Signature-Timestamp": str(int(now.timestamp()))}
+    assert "text" in verify(b"s3cret", body, signed)
+
+    old = now - timedelta(hours=1)
+    replayed = channels.webhook_body(channel, alert, old)
+    fresh_header = {"X-Signature-256": channels.sign("s3cret", replayed),
+                    "X-Signature-Timestamp": str(int(now.timestamp()))}
+    with pytest.raises(ValueError, match="stale or replayed"):
+        verify(b"s3cret", replayed, fresh_header)
+    unstamped = json.dumps({"text": "hello"}).encode()
+    with pytest.raises(ValueError, match="stale or replayed"):
+        verify(b"s3cret", unstamped, {**signed, "X-Signature-256": channels.sign(
+            "s3cret", unstamped)})
