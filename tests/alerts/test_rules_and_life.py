@@ -50,6 +50,44 @@ def test_a_negative_burst_opens_one_alert_with_figures_and_n_and_no_ticket(clini
     assert "A-0" not in alert["summary"]
 
 
+class CountedWrites:
+    """The store, counting the write transactions taken through it."""
+
+    def __init__(self, store):
+        self.store, self.db, self.writes = store, store.db, 0
+
+    def write(self):
+        self.writes += 1
+        return self.store.write()
+
+
+def test_a_live_alert_firing_unchanged_takes_no_write_and_a_change_is_written_at_most_every_5_s(
+        clinic):
+    counted = CountedWrites(clinic.store)
+    clinic.rate([1, 2, 2, 5], minutes(1))
+    evaluate(counted, minutes(2), rules=("negative_burst",))
+    at = minutes(2) + timedelta(seconds=1)
+    for _ in range(20):  # nudge passes while the alert is live and nothing changed
+        evaluate(counted, at, rules=("negative_burst",))
+        at += timedelta(seconds=1)
+    assert counted.writes == 1  # the opening only
+
+    clinic.rate([1], minutes(2))
+    evaluate(counted, minutes(2) + timedelta(seconds=22), rules=("negative_burst",))
+    assert counted.writes == 2  # new figures, last written 22 s ago: written now
+    clinic.rate([1], minutes(2))
+    evaluate(counted, minutes(2) + timedelta(seconds=24), rules=("negative_burst",))
+    assert counted.writes == 2  # new figures again, 2 s on: they wait for the next pass
+    evaluate(counted, minutes(2) + timedelta(seconds=27), rules=("negative_burst",))
+    assert counted.writes == 3
+    (alert,) = clinic.alerts()
+    assert json.loads(alert["figures"])["ratings"] == 6
+    assert alert["last_fired_at"] == to_rfc3339(minutes(2) + timedelta(seconds=27))
+
+    evaluate(counted, minutes(3) + timedelta(seconds=27), rules=("negative_burst",))
+    assert counted.writes == 4  # unchanged for a minute: last_fired_at is kept current
+
+
 def test_misuse_presses_never_count(clinic):
     clinic.rate([1, 1, 1, 1, 1, 1], minutes(1), misuse=True)
     clinic.rate([1, 5, 5], minutes(1))

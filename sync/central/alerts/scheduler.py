@@ -19,7 +19,7 @@ from datetime import datetime
 from kiosk.shared.timeutil import Clock, utc_now
 from sync.central.alerts import outbox
 from sync.central.alerts.engine import all_sites, evaluate_site
-from sync.central.alerts.lifecycle import apply_findings, live_count
+from sync.central.alerts.lifecycle import apply_findings, changes
 from sync.central.alerts.rules import RATING_RULES, RULES
 
 EVALUATE_EVERY_S = 15.0
@@ -34,9 +34,9 @@ def evaluate(store, now: datetime, sites: Iterable[str] | None = None,
     opened: list[int] = []
     for site in (all_sites(store.db) if sites is None else sites):
         findings = evaluate_site(store.db, site, now, rules)
-        # Nothing firing and nothing live: nothing to write, so the writer lock ingest uses
-        # is not taken at all (the usual case, and the one a flood of ratings meets).
-        if not any(findings.values()) and not live_count(store.db, site):
+        # Nothing to change: the writer lock ingest uses is not taken at all (the usual case,
+        # and the one a flood of ratings meets, with or without an alert live).
+        if not changes(store.db, site, findings, now):
             continue
         with store.write() as db:
             opened += apply_findings(db, site, findings, now)
