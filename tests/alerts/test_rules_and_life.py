@@ -330,3 +330,21 @@ def test_the_scheduled_thread_finds_a_long_wait_with_no_event_arriving(clinic):
     finally:
         service.stop()
     assert len(threads) == 2 and not any(thread.is_alive() for thread in threads)
+
+
+def test_one_sites_failing_evaluation_does_not_stop_the_others(clinic, monkeypatch):
+    from sync.central.alerts import scheduler
+
+    real = scheduler.evaluate_site
+
+    def broken_first(db, site, now, rules):
+        if site == "Broken Clinic":
+            raise RuntimeError("a bad row at this site")
+        return real(db, site, now, rules)
+
+    monkeypatch.setattr(scheduler, "evaluate_site", broken_first)
+    clinic.rate([1, 2, 2, 5], minutes(1))
+
+    opened = evaluate(clinic.store, minutes(2), sites=["Broken Clinic", SITE],
+                      rules=("negative_burst",))
+    assert [a["id"] for a in clinic.alerts()] == opened and len(opened) == 1

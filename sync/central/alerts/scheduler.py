@@ -33,14 +33,21 @@ def evaluate(store, now: datetime, sites: Iterable[str] | None = None,
     """Evaluate ``rules`` at ``sites`` (all when None) at ``now``; the ids of alerts opened."""
     opened: list[int] = []
     for site in (all_sites(store.db) if sites is None else sites):
-        findings = evaluate_site(store.db, site, now, rules)
-        # Nothing to change: the writer lock ingest uses is not taken at all (the usual case,
-        # and the one a flood of ratings meets, with or without an alert live).
-        if not changes(store.db, site, findings, now):
-            continue
-        with store.write() as db:
-            opened += apply_findings(db, site, findings, now)
+        try:
+            opened += _evaluate_one(store, site, now, rules)
+        except Exception:  # noqa: BLE001 - one site's problem must not silence the others
+            logger.exception("evaluating alert rules at site %r failed", site)
     return opened
+
+
+def _evaluate_one(store, site: str, now: datetime, rules: tuple[str, ...]) -> list[int]:
+    findings = evaluate_site(store.db, site, now, rules)
+    # Nothing to change: the writer lock ingest uses is not taken at all (the usual case,
+    # and the one a flood of ratings meets, with or without an alert live).
+    if not changes(store.db, site, findings, now):
+        return []
+    with store.write() as db:
+        return apply_findings(db, site, findings, now)
 
 
 class AlertService:
