@@ -74,7 +74,8 @@ def check_settings(kind: str, settings: dict) -> dict:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidChannel(f"webhook URL {url!r} must be an http:// or https:// address")
         if not given.get("secret"):
-            raise InvalidChannel("a webhook needs a --secret to sign its requests with")
+            raise InvalidChannel("a webhook needs a --secret (or --secret-stdin) to sign its "
+                                 "requests with")
         fmt = given.get("format", "json")
         if fmt not in FORMATS:
             raise InvalidChannel(f"webhook format {fmt!r} must be one of {', '.join(FORMATS)}")
