@@ -94,6 +94,10 @@ def test_channels_add_list_remove_with_secrets_hidden(tmp_path, capsys):
     code, out, _ = run(capsys, "alert", "channel", "list", "--data", data)
     assert [c["id"] for c in json.loads(out)] == [hook["id"], mail["id"], quiet["id"]]
     assert "s3cret" not in out
+    # A webhook URL's path can be its credential: only scheme, host and port are shown.
+    assert [c.get("url") for c in json.loads(out)] == [
+        "http://127.0.0.1:9/…", None, "https://example.org/…"]
+    assert "/hook" not in out
 
     assert run(capsys, "alert", "channel", "remove", "--data", data, "--id",
                str(hook["id"]))[0] == 0

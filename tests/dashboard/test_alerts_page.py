@@ -85,6 +85,9 @@ def test_a_channel_added_on_the_page_gets_a_signed_test_message(logged_in, centr
         flash = page.locator(".flash")
         expect(flash).to_contain_text("(webhook) added.")
         channel_id = int(flash.inner_text().split()[1])
+        row = page.locator(f"#channel-{channel_id}")
+        expect(row).to_contain_text(hook.url.removesuffix("/hooks/alerts") + "/…")
+        expect(row).not_to_contain_text("/hooks/alerts")  # a URL's path can be its secret
         page.locator(f"#channel-{channel_id} .test-button").click()
         expect(page.locator(".flash")).to_have_text(
             f"A test message was sent to channel {channel_id}.")

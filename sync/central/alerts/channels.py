@@ -167,12 +167,23 @@ def _loaded(row: dict) -> dict:
             "created_at": row["created_at"], **json.loads(row["settings"])}
 
 
+def masked_url(url: str) -> str:
+    """Scheme, host and port only: a Slack or Teams webhook's path (and any user, password or
+    query) is itself the credential that lets anyone post to it."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    rest = "/…" if parts.path.strip("/") or parts.query else "/"
+    return f"{parts.scheme}://{parts.hostname}{port}{rest}"
+
+
 def public(channel: dict) -> dict:
-    """The channel as listed: secrets replaced by whether one is set."""
+    """The channel as listed: secrets replaced by whether one is set, a URL by its host."""
     shown = dict(channel)
     for name in SECRET_FIELDS:
         if name in shown:
             shown[name] = "(set)" if shown[name] else "(none)"
+    if "url" in shown:
+        shown["url"] = masked_url(shown["url"])
     return shown
 
 
