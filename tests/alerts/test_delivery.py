@@ -392,3 +392,16 @@ def test_the_readme_receiver_refuses_a_replayed_or_unstamped_slack_body():
     with pytest.raises(ValueError, match="stale or replayed"):
         verify(b"s3cret", unstamped, {**signed, "X-Signature-256": channels.sign(
             "s3cret", unstamped)})
+
+
+def test_each_webhook_is_stamped_with_the_time_it_was_sent(clinic):
+    ticks = iter(minutes(2) + timedelta(seconds=30 * n) for n in range(100))
+    with webhook_receiver() as hook:
+        three_channels_and_an_alert(clinic, hook.url, hook.secret)
+        assert outbox.deliver_due(clinic.store, minutes(2), clock=lambda: next(ticks)) == 3
+
+    stamps = [r["body"]["sent_at_unix"] for r in hook.received]
+    assert [b - a for a, b in pairwise(stamps)] == [30, 30]
+    assert [r["headers"]["X-Signature-Timestamp"] for r in hook.received] == [
+        str(stamp) for stamp in stamps]
+    assert hook.bad_signatures == 0

@@ -153,11 +153,19 @@ def _attempt(send: Sender, channel: dict, alert: dict, now: datetime,
 
 def deliver_due(store, now: datetime, timeout_s: float = channels.SEND_TIMEOUT_S,
                 send: Sender = channels.send,
-                should_stop: Callable[[], bool] = lambda: False) -> int:
-    """Attempt every delivery due at ``now``, one by one, until none is left or
-    ``should_stop()``; returns how many were attempted."""
+                should_stop: Callable[[], bool] = lambda: False,
+                clock: Callable[[], datetime] | None = None) -> int:
+    """Attempt every delivery due, one by one, until none is left or ``should_stop()``;
+    returns how many were attempted. With ``clock`` each attempt takes its own time from it,
+    so a webhook's timestamp is when it was sent, not when the run began (sends before it
+    may have waited out their timeouts); without, every attempt is at ``now``."""
     attempted = 0
-    while not should_stop() and (claimed := _claim_one(store, now)) is not None:
+    while not should_stop():
+        if clock is not None:
+            now = clock()
+        claimed = _claim_one(store, now)
+        if claimed is None:
+            break
         delivery_id, alert, channel = claimed
         error = _attempt(send, channel, alert, now, timeout_s)
         attempted += 1

@@ -124,7 +124,8 @@ class AlertService:
             if self._stop.is_set():
                 break
             try:
-                outbox.deliver_due(self.store, self.clock(), should_stop=self._stop.is_set)
+                outbox.deliver_due(self.store, self.clock(), should_stop=self._stop.is_set,
+                                   clock=self.clock)
             except Exception:  # noqa: BLE001 - the next poll tries again; the log says why
                 logger.exception("delivering alerts failed")
 
