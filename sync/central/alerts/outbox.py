@@ -4,8 +4,10 @@ A delivery is claimed (``sending``, committed) before its attempt and settled af
 message is never sent twice for one alert and channel: one interrupted mid-send (the process
 died) is marked failed on the next start, not resent. A failed attempt waits 5 s, 10 s, 20 s
 ... (at most 10 min) before the next; after ``MAX_ATTEMPTS`` the delivery is ``failed`` and
-shown on the Alerts page with its last error, where it can be queued again. Sending happens
-on the outbox's own thread, never on ingest's.
+shown on the Alerts page with its last error, where it can be queued again (unless its
+channel was removed: then it has nowhere to go, and one found queued is failed, not sent).
+Deliveries are claimed and sent one at a time, so a stop between two leaves the rest queued.
+Sending happens on the outbox's own thread, never on ingest's.
 """
 
 from __future__ import annotations
