@@ -156,7 +156,7 @@ def register(commands, command, open_store, print_json) -> None:
     secret.add_argument("--secret-stdin", action="store_true",
                         help="webhook: read the HMAC-SHA256 key from the first line of stdin")
     add.add_argument("--format", choices=channels.FORMATS, default="json",
-                     help="webhook: json (signed alert) or slack ({\"text\": ...})")
+                     help="webhook: json (signed alert) or slack (the text and the signed time)")
     add.add_argument("--smtp-host")
     add.add_argument("--smtp-port", type=int, default=25)
     tls = add.add_mutually_exclusive_group()
