@@ -94,6 +94,10 @@ def test_channels_add_list_remove_with_secrets_hidden(tmp_path, capsys):
     code, out, _ = run(capsys, "alert", "channel", "list", "--data", data)
     assert [c["id"] for c in json.loads(out)] == [hook["id"], mail["id"], quiet["id"]]
     assert "s3cret" not in out
+    # A webhook URL's path can be its credential: only scheme, host and port are shown.
+    assert [c.get("url") for c in json.loads(out)] == [
+        "http://127.0.0.1:9/…", None, "https://example.org/…"]
+    assert "/hook" not in out
 
     assert run(capsys, "alert", "channel", "remove", "--data", data, "--id",
                str(hook["id"]))[0] == 0
@@ -105,7 +109,26 @@ def test_channels_add_list_remove_with_secrets_hidden(tmp_path, capsys):
                               "https:// address.\n")
     code, _, err = run(capsys, "alert", "channel", "add", "--data", data, "--kind", "webhook",
                        "--url", "http://127.0.0.1:9/")
-    assert (code, err) == (2, "error: a webhook needs a --secret to sign its requests with.\n")
+    assert (code, err) == (2, "error: a webhook needs a --secret (or --secret-stdin) to sign "
+                              "its requests with.\n")
+
+
+def test_a_webhook_secret_can_come_from_stdin(tmp_path, capsys, monkeypatch):
+    import io
+
+    from sync.central.alerts import channels
+
+    data = str(tmp_path)
+    run(capsys, "device", "add", "--data", data, "--site", SITE, "--name", "Desk 1")
+    monkeypatch.setattr("sys.stdin", io.StringIO("from-stdin\n"))
+    code, out, _ = run(capsys, "alert", "channel", "add", "--data", data, "--kind", "webhook",
+                       "--url", "https://example.org/hook", "--secret-stdin")
+    assert code == 0 and "from-stdin" not in out
+    store = CentralStore(tmp_path)
+    try:
+        assert channels.get_channel(store.db, json.loads(out)["id"])["secret"] == "from-stdin"
+    finally:
+        store.close()
 
 
 def test_site_set_takes_opening_hours(tmp_path, capsys):

@@ -67,7 +67,7 @@ def test_a_wrong_secret_is_caught_by_the_receivers_check(clinic):
         "pending", "the webhook answered HTTP 401")
 
 
-def test_the_slack_format_sends_text_only(clinic):
+def test_the_slack_format_sends_the_text_and_the_signed_time(clinic):
     with webhook_receiver() as hook:
         add_channel(clinic.store, "webhook", url=hook.url, secret=hook.secret, format="slack",
                     dashboard_url="http://127.0.0.1:8700/")
@@ -76,7 +76,9 @@ def test_the_slack_format_sends_text_only(clinic):
 
     (request,) = hook.received
     text = request["body"]["text"]
-    assert set(request["body"]) == {"text"}
+    assert set(request["body"]) == {"text", "sent_at_unix"}
+    # The signed body holds the time, so a replay cannot pass with a fresh timestamp header.
+    assert request["headers"]["X-Signature-Timestamp"] == str(request["body"]["sent_at_unix"])
     assert text.startswith(f"Negative burst at {SITE}\n") and "(n=4)" in text
     assert "Dashboard: http://127.0.0.1:8700/alerts" in text
 
@@ -129,7 +131,7 @@ def test_a_hanging_receiver_is_given_up_on_within_the_timeout(clinic):
         outbox.deliver_due(clinic.store, minutes(2), timeout_s=0.3)
         took = time.monotonic() - started
 
-    assert hook.arrived.is_set() and took < 2.0
+    assert hook.arrived.is_set() and took < 15.0  # a bound, not a benchmark
     (delivery,) = deliveries(clinic)
     assert (delivery["status"], delivery["attempts"]) == ("pending", 1)
     assert delivery["last_error"] == "the webhook could not be reached: ReadTimeout"
@@ -199,7 +201,7 @@ def test_end_to_end_from_http_ingest_to_a_signed_webhook(central_server):
 
     (request,) = hook.received
     assert request["body"]["alert"]["site"] == desk.site
-    assert request["at"] - sent < 2.0
+    assert request["at"] - sent < 15.0  # a bound, not a benchmark
     # The receiver answers before the deliverer records the answer: wait for it, bounded.
     deadline = time.monotonic() + WAIT_LIMIT_S
     while central_server.rows("SELECT state FROM alerts") != [{"state": "notified"}]:
@@ -266,3 +268,140 @@ def test_bad_quiet_hours_are_refused_with_a_sentence():
         channels.check_quiet_hours("late evening", None)
     with pytest.raises(channels.InvalidChannel, match="'Mars/Base' is not an IANA zone"):
         channels.check_quiet_hours("22:00-07:00", "Mars/Base")
+
+
+def test_a_removed_channels_delivery_never_blocks_the_others(clinic):
+    with webhook_receiver() as hook:
+        gone = add_channel(clinic.store, "webhook", url="http://127.0.0.1:9/", secret="s")
+        add_channel(clinic.store, "webhook", url=hook.url, secret=hook.secret)
+        burst(clinic, minutes(2))
+        with clinic.store.write() as db:
+            # The removed channel's failed row, queued again as the page used to allow: it
+            # sorts first and is due.
+            db.execute("UPDATE alert_deliveries SET status = 'failed', next_attempt_at = ? "
+                       "WHERE channel_id = ?", [to_rfc3339(minutes(1)), gone])
+            channels.remove_channel(db, gone)
+            db.execute("UPDATE alert_deliveries SET status = 'pending' WHERE channel_id = ?",
+                       [gone])
+
+        assert outbox.deliver_due(clinic.store, minutes(2)) == 1
+
+    assert len(hook.received) == 1
+    by_channel = {d["channel_id"]: d for d in deliveries(clinic)}
+    assert (by_channel[gone]["status"], by_channel[gone]["last_error"]) == (
+        "failed", outbox.CHANNEL_GONE)
+    assert [d["status"] for c, d in by_channel.items() if c != gone] == ["sent"]
+
+
+def test_a_failed_delivery_of_a_removed_channel_cannot_be_queued_again(clinic):
+    import pytest
+
+    gone = add_channel(clinic.store, "webhook", url="http://127.0.0.1:9/", secret="s")
+    burst(clinic, minutes(2))
+    with clinic.store.write() as db:
+        db.execute("UPDATE alert_deliveries SET status = 'failed'")
+        channels.remove_channel(db, gone)
+    (delivery,) = deliveries(clinic)
+
+    with (pytest.raises(LookupError, match=f"its channel {gone} was removed"),
+          clinic.store.write() as db):
+        outbox.requeue(db, delivery["id"], minutes(3))
+    assert deliveries(clinic)[0]["status"] == "failed"
+
+
+def test_a_removed_channels_id_is_never_given_to_a_new_one(clinic):
+    first = add_channel(clinic.store, "webhook", url="http://127.0.0.1:9/", secret="s")
+    with clinic.store.write() as db:
+        channels.remove_channel(db, first)
+    assert add_channel(clinic.store, "webhook", url="http://127.0.0.1:9/", secret="s") > first
+
+
+def three_channels_and_an_alert(clinic, url: str, secret: str) -> None:
+    for _ in range(3):
+        add_channel(clinic.store, "webhook", url=url, secret=secret)
+    burst(clinic, minutes(2))
+
+
+def test_a_stop_between_sends_leaves_the_unsent_deliveries_pending(clinic):
+    stop = []
+
+    def send_then_stop(channel, alert, now, timeout_s):
+        stop.append(channel["id"])
+
+    three_channels_and_an_alert(clinic, "http://127.0.0.1:9/", "s")
+    attempted = outbox.deliver_due(clinic.store, minutes(2), send=send_then_stop,
+                                   should_stop=lambda: bool(stop))
+
+    assert attempted == 1
+    assert sorted(d["status"] for d in deliveries(clinic)) == ["pending", "pending", "sent"]
+
+
+class FailingSecondWrite:
+    """The store, except that its second write transaction fails (a full disk, say)."""
+
+    def __init__(self, store):
+        self.store, self.db, self.writes = store, store.db, 0
+
+    def write(self):
+        self.writes += 1
+        if self.writes == 2:
+            raise OSError("disk full")
+        return self.store.write()
+
+
+def test_one_delivery_that_cannot_be_recorded_does_not_stop_the_rest(clinic):
+    with webhook_receiver() as hook:
+        three_channels_and_an_alert(clinic, hook.url, hook.secret)
+        assert outbox.deliver_due(FailingSecondWrite(clinic.store), minutes(2)) == 3
+
+    assert len(hook.received) == 3
+    assert sorted(d["status"] for d in deliveries(clinic)) == ["sending", "sent", "sent"]
+
+
+def readme_verify():
+    """The receiver's check as the README shows it, run as written."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "def verify(" in code
+    scope: dict = {}
+    exec(code, scope)  # noqa: S102 - the README's own example, checked against real bodies
+    return scope["verify"]
+
+
+def test_the_readme_receiver_refuses_a_replayed_or_unstamped_slack_body():
+    import json
+
+    import pytest
+
+    verify = readme_verify()
+    channel = {"id": 1, "kind": "webhook", "secret": "s3cret", "format": "slack"}
+    now = utc_now()
+    alert = channels.sample_alert(channel, now)
+    body = channels.webhook_body(channel, alert, now)
+    signed = {"X-Signature-256": channels.sign("s3cret", body),
+              "X-Signature-Timestamp": str(int(now.timestamp()))}
+    assert "text" in verify(b"s3cret", body, signed)
+
+    old = now - timedelta(hours=1)
+    replayed = channels.webhook_body(channel, alert, old)
+    fresh_header = {"X-Signature-256": channels.sign("s3cret", replayed),
+                    "X-Signature-Timestamp": str(int(now.timestamp()))}
+    with pytest.raises(ValueError, match="stale or replayed"):
+        verify(b"s3cret", replayed, fresh_header)
+    unstamped = json.dumps({"text": "hello"}).encode()
+    with pytest.raises(ValueError, match="stale or replayed"):
+        verify(b"s3cret", unstamped, {**signed, "X-Signature-256": channels.sign(
+            "s3cret", unstamped)})
+
+
+def test_each_webhook_is_stamped_with_the_time_it_was_sent(clinic):
+    ticks = iter(minutes(2) + timedelta(seconds=30 * n) for n in range(100))
+    with webhook_receiver() as hook:
+        three_channels_and_an_alert(clinic, hook.url, hook.secret)
+        assert outbox.deliver_due(clinic.store, minutes(2), clock=lambda: next(ticks)) == 3
+
+    stamps = [r["body"]["sent_at_unix"] for r in hook.received]
+    assert [b - a for a, b in pairwise(stamps)] == [30, 30]
+    assert [r["headers"]["X-Signature-Timestamp"] for r in hook.received] == [
+        str(stamp) for stamp in stamps]
+    assert hook.bad_signatures == 0

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from kiosk.shared.timeutil import to_rfc3339
 from sync.central.alerts import lifecycle, rules
-from sync.central.alerts.hours import InvalidHours, set_site_hours
+from sync.central.alerts.hours import InvalidHours, opened_at, set_site_hours
 from sync.central.alerts.scheduler import evaluate
 from sync.central.sites import update_site
 from tests.alerts.conftest import SITE, minutes
@@ -47,6 +48,44 @@ def test_a_negative_burst_opens_one_alert_with_figures_and_n_and_no_ticket(clini
     assert (figures["ratings"], figures["negative"], figures["pct_negative"]) == (4, 3, 75.0)
     assert "3 of 4 ratings negative" in alert["summary"] and "(n=4)" in alert["summary"]
     assert "A-0" not in alert["summary"]
+
+
+class CountedWrites:
+    """The store, counting the write transactions taken through it."""
+
+    def __init__(self, store):
+        self.store, self.db, self.writes = store, store.db, 0
+
+    def write(self):
+        self.writes += 1
+        return self.store.write()
+
+
+def test_a_live_alert_firing_unchanged_takes_no_write_and_a_change_is_written_at_most_every_5_s(
+        clinic):
+    counted = CountedWrites(clinic.store)
+    clinic.rate([1, 2, 2, 5], minutes(1))
+    evaluate(counted, minutes(2), rules=("negative_burst",))
+    at = minutes(2) + timedelta(seconds=1)
+    for _ in range(20):  # nudge passes while the alert is live and nothing changed
+        evaluate(counted, at, rules=("negative_burst",))
+        at += timedelta(seconds=1)
+    assert counted.writes == 1  # the opening only
+
+    clinic.rate([1], minutes(2))
+    evaluate(counted, minutes(2) + timedelta(seconds=22), rules=("negative_burst",))
+    assert counted.writes == 2  # new figures, last written 22 s ago: written now
+    clinic.rate([1], minutes(2))
+    evaluate(counted, minutes(2) + timedelta(seconds=24), rules=("negative_burst",))
+    assert counted.writes == 2  # new figures again, 2 s on: they wait for the next pass
+    evaluate(counted, minutes(2) + timedelta(seconds=27), rules=("negative_burst",))
+    assert counted.writes == 3
+    (alert,) = clinic.alerts()
+    assert json.loads(alert["figures"])["ratings"] == 6
+    assert alert["last_fired_at"] == to_rfc3339(minutes(2) + timedelta(seconds=27))
+
+    evaluate(counted, minutes(3) + timedelta(seconds=27), rules=("negative_burst",))
+    assert counted.writes == 4  # unchanged for a minute: last_fired_at is kept current
 
 
 def test_misuse_presses_never_count(clinic):
@@ -175,6 +214,48 @@ def test_a_silent_kiosk_during_opening_hours_opens_an_alert_per_device(clinic):
     assert open_alerts(clinic, "kiosk_silent")[0]["cleared_since"] is not None
 
 
+def silent_alerts(clinic, now) -> list[dict]:
+    opened = evaluate(clinic.store, now, rules=("kiosk_silent",))
+    return [a for a in clinic.alerts() if a["id"] in opened]
+
+
+def test_a_kiosk_switched_off_overnight_counts_its_silence_from_opening(clinic):
+    # Last seen Friday evening; MORNING is Monday 09:00 UTC and the site opens at 08:00 UTC.
+    friday = minutes(-(2 * 24 + 15) * 60)
+    clinic.send([clinic.kiosk.heartbeat(to_rfc3339(friday))], friday)
+    opening = minutes(-60)
+
+    assert silent_alerts(clinic, opening + timedelta(minutes=1)) == []
+    assert silent_alerts(clinic, opening + timedelta(minutes=5)) == []
+    (alert,) = silent_alerts(clinic, opening + timedelta(minutes=6))
+    assert "has not been in contact for 6 min of opening hours" in alert["summary"]
+    assert json.loads(alert["figures"])["last_seen_at"] == to_rfc3339(friday)
+
+
+def test_on_the_day_the_clocks_go_forward_silence_counts_from_the_local_opening(clinic):
+    # Sunday 29 March 2026: London moves to BST, so 08:00 there is 07:00 UTC.
+    with clinic.store.write() as db:
+        update_site(db, SITE, timezone="Europe/London")
+        set_site_hours(db, SITE, "sun 08:00-18:00")
+    saturday = datetime(2026, 3, 28, 17, 0, tzinfo=UTC)
+    clinic.send([clinic.kiosk.heartbeat(to_rfc3339(saturday))], saturday)
+    opening = datetime(2026, 3, 29, 7, 0, tzinfo=UTC)
+
+    assert silent_alerts(clinic, opening + timedelta(minutes=5)) == []
+    (alert,) = silent_alerts(clinic, opening + timedelta(minutes=6))
+    assert json.loads(alert["figures"])["silent_min"] == 6
+
+
+def test_the_opening_instant_is_read_on_the_sites_clock_for_that_date():
+    hours = {6: ("08:00", "18:00")}
+    assert opened_at(hours, "Europe/London", datetime(2026, 3, 29, 7, 30, tzinfo=UTC)) == \
+        datetime(2026, 3, 29, 7, 0, tzinfo=UTC)
+    assert opened_at(hours, "Europe/London", datetime(2026, 3, 22, 8, 30, tzinfo=UTC)) == \
+        datetime(2026, 3, 22, 8, 0, tzinfo=UTC)
+    assert opened_at(hours, "Europe/London", datetime(2026, 3, 22, 7, 30, tzinfo=UTC)) is None
+    assert opened_at(None, "UTC", datetime(2026, 3, 22, 7, 30, tzinfo=UTC)) is None
+
+
 def test_waits_and_mood_together_fire_where_neither_rule_alone_would(clinic):
     clinic.send(clinic.kiosk.visit(checked_in=0)[1], minutes(0))
     clinic.rate([1, 2, 5], minutes(10))  # 3 ratings: below the burst's minimum of 4
@@ -249,3 +330,21 @@ def test_the_scheduled_thread_finds_a_long_wait_with_no_event_arriving(clinic):
     finally:
         service.stop()
     assert len(threads) == 2 and not any(thread.is_alive() for thread in threads)
+
+
+def test_one_sites_failing_evaluation_does_not_stop_the_others(clinic, monkeypatch):
+    from sync.central.alerts import scheduler
+
+    real = scheduler.evaluate_site
+
+    def broken_first(db, site, now, rules):
+        if site == "Broken Clinic":
+            raise RuntimeError("a bad row at this site")
+        return real(db, site, now, rules)
+
+    monkeypatch.setattr(scheduler, "evaluate_site", broken_first)
+    clinic.rate([1, 2, 2, 5], minutes(1))
+
+    opened = evaluate(clinic.store, minutes(2), sites=["Broken Clinic", SITE],
+                      rules=("negative_burst",))
+    assert [a["id"] for a in clinic.alerts()] == opened and len(opened) == 1

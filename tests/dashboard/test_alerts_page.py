@@ -72,23 +72,30 @@ def test_a_channel_added_on_the_page_gets_a_signed_test_message(logged_in, centr
     from tests.support.receivers import webhook_receiver
 
     page = logged_in
+    # A site of its own: the session-wide server's evaluator keeps running, and an alert it
+    # opens at another site meanwhile must not reach this receiver.
+    site = f"Channel {uuid.uuid4().hex[:6]}"
     with webhook_receiver() as hook:
         page.goto("/alerts")
         form = page.locator("form.channel").first
         form.locator("input[name=url]").fill(hook.url)
         form.locator("input[name=secret]").fill(hook.secret)
+        form.locator("input[name=channel_site]").fill(site)
         form.locator("button").click()
         flash = page.locator(".flash")
         expect(flash).to_contain_text("(webhook) added.")
         channel_id = int(flash.inner_text().split()[1])
+        row = page.locator(f"#channel-{channel_id}")
+        expect(row).to_contain_text(hook.url.removesuffix("/hooks/alerts") + "/…")
+        expect(row).not_to_contain_text("/hooks/alerts")  # a URL's path can be its secret
         page.locator(f"#channel-{channel_id} .test-button").click()
         expect(page.locator(".flash")).to_have_text(
             f"A test message was sent to channel {channel_id}.")
         page.locator(f"#channel-{channel_id} button", has_text="Remove").click()
         expect(page.locator(".flash")).to_have_text(f"Channel {channel_id} removed.")
 
-    (request,) = hook.received
-    assert request["body"]["alert"]["rule"] == "test" and hook.bad_signatures == 0
+    (request,) = [r for r in hook.received if r["body"]["alert"]["rule"] == "test"]
+    assert request["body"]["alert"]["site"] == site and hook.bad_signatures == 0
 
 
 def test_the_alert_email_as_received(page, central):
@@ -128,3 +135,32 @@ def test_the_alert_email_as_received(page, central):
     page.set_content(f"<pre style='font: 15px monospace; padding: 1em'>{html.escape(text)}</pre>")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "alerts-email-as-received.png"))
+
+
+def test_a_failed_delivery_of_a_removed_channel_offers_no_send_again(logged_in, central):
+    from sync.central.alerts import channels
+
+    site = f"Gone {uuid.uuid4().hex[:6]}"
+    store = central.embedded.store
+    with store.write() as db:
+        device, _ = auth.add_device(db, site, "Desk 1")
+        # Quiet all day: the running deliverer holds the delivery instead of attempting it.
+        channel = channels.add_channel(db, "webhook", site, {
+            "url": "http://127.0.0.1:9/", "secret": "s", "quiet_hours": "00:00-23:59"},
+            utc_now())
+    now = utc_now()
+    ingest_batch(store, device, [
+        wire_event(seq, "rating.submitted", now, None,
+                   {"score": score, "scale": 5, "tags": [], "misuse": False})
+        for seq, score in enumerate([1, 1, 2, 4], start=1)], now)
+    (alert_id,) = evaluate(store, utc_now(), sites=[site], rules=("negative_burst",))
+    with store.write() as db:
+        db.execute("UPDATE alert_deliveries SET status = 'failed' WHERE alert_id = ?",
+                   [alert_id])
+        channels.remove_channel(db, channel["id"])
+
+    logged_in.goto(f"/alerts?site={site}")
+    card = logged_in.locator(f"#alert-{alert_id}")
+    expect(card.locator(".delivery")).to_contain_text(
+        f"removed channel {channel['id']}: failed (channel removed)")
+    expect(card.locator("button", has_text="Send again")).to_have_count(0)

@@ -3,8 +3,8 @@
 A webhook's body is signed with HMAC-SHA256 under the channel's secret: ``X-Signature-256:
 sha256=<hex>`` over the exact bytes sent, and ``X-Signature-Timestamp`` (Unix seconds) which
 is also inside the signed body as ``sent_at_unix``, so a receiver can refuse a replayed old
-request (see the README for a receiver's check). The ``slack`` format sends ``{"text": ...}``,
-which Slack and Teams incoming webhooks take as it is.
+request (see the README for a receiver's check). The ``slack`` format sends ``{"text": ...,
+"sent_at_unix": ...}``; Slack and Teams incoming webhooks read the text and ignore the rest.
 
 A message holds the site, the rule, the figures with their n and the dashboard link: never a
 ticket code, never which face a visit pressed (the engine's findings hold neither).
@@ -74,7 +74,8 @@ def check_settings(kind: str, settings: dict) -> dict:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InvalidChannel(f"webhook URL {url!r} must be an http:// or https:// address")
         if not given.get("secret"):
-            raise InvalidChannel("a webhook needs a --secret to sign its requests with")
+            raise InvalidChannel("a webhook needs a --secret (or --secret-stdin) to sign its "
+                                 "requests with")
         fmt = given.get("format", "json")
         if fmt not in FORMATS:
             raise InvalidChannel(f"webhook format {fmt!r} must be one of {', '.join(FORMATS)}")
@@ -166,12 +167,23 @@ def _loaded(row: dict) -> dict:
             "created_at": row["created_at"], **json.loads(row["settings"])}
 
 
+def masked_url(url: str) -> str:
+    """Scheme, host and port only: a Slack or Teams webhook's path (and any user, password or
+    query) is itself the credential that lets anyone post to it."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    rest = "/…" if parts.path.strip("/") or parts.query else "/"
+    return f"{parts.scheme}://{parts.hostname}{port}{rest}"
+
+
 def public(channel: dict) -> dict:
-    """The channel as listed: secrets replaced by whether one is set."""
+    """The channel as listed: secrets replaced by whether one is set, a URL by its host."""
     shown = dict(channel)
     for name in SECRET_FIELDS:
         if name in shown:
             shown[name] = "(set)" if shown[name] else "(none)"
+    if "url" in shown:
+        shown["url"] = masked_url(shown["url"])
     return shown
 
 
@@ -215,7 +227,10 @@ def sign(secret: str, body: bytes) -> str:
 
 def webhook_body(channel: dict, alert: dict, now: datetime) -> bytes:
     if channel.get("format") == "slack":
-        payload: dict = {"text": message_text(alert, channel.get("dashboard_url"))}
+        # The time goes inside the signed body here too: otherwise the timestamp header is
+        # not covered by the signature and a replayed body passes with a fresh one.
+        payload: dict = {"text": message_text(alert, channel.get("dashboard_url")),
+                         "sent_at_unix": int(now.timestamp())}
     else:
         payload = {
             "alert": {key: alert[key] for key in (

@@ -8,7 +8,7 @@
                           [--from T] [--to T]
     alert ack --data DIR --id N --by NAME [--comment TEXT]
     alert close --data DIR --id N --by NAME [--comment TEXT]
-    alert channel add --data DIR --kind webhook --url URL --secret S [--site S]
+    alert channel add --data DIR --kind webhook --url URL (--secret S|--secret-stdin) [--site S]
                       [--format json|slack] [--dashboard-url URL]
                       [--quiet-hours 22:00-07:00 [--quiet-timezone Europe/London]]
     alert channel add --data DIR --kind email --smtp-host H [--smtp-port P]
@@ -68,9 +68,11 @@ def _close(args, store, print_json) -> int:
 
 def _channel_add(args, store, print_json) -> int:
     security = "tls" if args.tls else "starttls" if args.starttls else "none"
+    # Secrets may come from stdin, so they stay out of the process list and shell history.
     password = sys.stdin.readline().rstrip("\n") if args.smtp_password_stdin else None
+    secret = sys.stdin.readline().rstrip("\n") if args.secret_stdin else args.secret
     settings = {
-        "url": args.url, "secret": args.secret, "format": args.format,
+        "url": args.url, "secret": secret, "format": args.format,
         "smtp_host": args.smtp_host, "smtp_port": args.smtp_port, "security": security,
         "smtp_user": args.smtp_user, "smtp_password": password,
         "mail_to": args.to, "mail_from": args.from_, "dashboard_url": args.dashboard_url,
@@ -148,9 +150,13 @@ def register(commands, command, open_store, print_json) -> None:
     add.add_argument("--kind", required=True, choices=channels.KINDS)
     add.add_argument("--site", help="only this site's alerts (default: every site)")
     add.add_argument("--url", help="webhook: where to POST")
-    add.add_argument("--secret", help="webhook: the HMAC-SHA256 key")
+    secret = add.add_mutually_exclusive_group()
+    secret.add_argument("--secret", help="webhook: the HMAC-SHA256 key (visible to ps; "
+                        "--secret-stdin is not)")
+    secret.add_argument("--secret-stdin", action="store_true",
+                        help="webhook: read the HMAC-SHA256 key from the first line of stdin")
     add.add_argument("--format", choices=channels.FORMATS, default="json",
-                     help="webhook: json (signed alert) or slack ({\"text\": ...})")
+                     help="webhook: json (signed alert) or slack (the text and the signed time)")
     add.add_argument("--smtp-host")
     add.add_argument("--smtp-port", type=int, default=25)
     tls = add.add_mutually_exclusive_group()

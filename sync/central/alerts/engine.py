@@ -17,7 +17,7 @@ from sqlite_utils import Database
 
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
-from sync.central.alerts.hours import is_open, site_hours
+from sync.central.alerts.hours import is_open, opened_at, site_hours
 from sync.central.alerts.rules import RULES, RuleSetting, site_rules
 from sync.central.figures import current_wait_min
 from sync.central.sites import get_site
@@ -128,22 +128,34 @@ def waits_and_mood(db: Database, site: str, setting: RuleSetting, now: datetime)
         "ratings": n, "negative": negative, "window_min": setting["window_min"]})]
 
 
+def _silence_start(last_seen: str, opened: datetime | None) -> datetime:
+    # Silence counts during opening hours only: a kiosk switched off overnight has been
+    # silent since opening, not since the evening before.
+    seen = parse_rfc3339(last_seen)
+    return seen if opened is None else max(seen, opened)
+
+
 def kiosk_silent(db: Database, site: str, setting: RuleSetting, now: datetime) -> list[Finding]:
-    if not is_open(site_hours(db, site), get_site(db, site).timezone, now):
+    hours, timezone = site_hours(db, site), get_site(db, site).timezone
+    if not is_open(hours, timezone, now):
         return []
-    quiet_since = to_rfc3339(now - timedelta(minutes=setting["silent_min"]))
+    opened = opened_at(hours, timezone, now)
+    limit = timedelta(minutes=setting["silent_min"])
     # A kiosk never seen is still being set up: it has not gone silent.
     rows = db.execute(
         "SELECT id, name, last_seen_at FROM devices WHERE site = ? AND revoked = 0 "
         "AND last_seen_at IS NOT NULL AND last_seen_at < ? ORDER BY id",
-        [site, quiet_since],
+        [site, to_rfc3339(now - limit)],
     ).fetchall()
     found = []
     for device_id, name, last_seen in rows:
-        silent = round(metrics.minutes_between(parse_rfc3339(last_seen), now), 1)
+        since = _silence_start(last_seen, opened)
+        if now - since <= limit:
+            continue
+        silent = round(metrics.minutes_between(since, now), 1)
         found.append(Finding("kiosk_silent", device_id, (
             f"Kiosk silent at {site}: {name} has not been in contact for {silent:g} min "
-            f"(limit {setting['silent_min']:g} min, during opening hours)."
+            f"of opening hours (limit {setting['silent_min']:g} min)."
         ), {"device_id": device_id, "device_name": name, "silent_min": silent,
             "last_seen_at": last_seen}))
     return found

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
@@ -78,6 +78,18 @@ def is_open(hours: Hours, timezone: str, now: datetime) -> bool:
     local = now.astimezone(ZoneInfo(timezone))
     span = hours.get(local.weekday())
     return span is not None and span[0] <= local.strftime("%H:%M") < span[1]
+
+
+def opened_at(hours: Hours, timezone: str, now: datetime) -> datetime | None:
+    """When today's opening hours began (UTC), read on the site's wall clock for that date,
+    so a day the clocks change still opens at its written time; None when ``now`` is outside
+    them, or the site is always open (it never opens: it never closed)."""
+    if hours is None or not is_open(hours, timezone, now):
+        return None
+    zone = ZoneInfo(timezone)
+    local = now.astimezone(zone)
+    opens = time.fromisoformat(hours[local.weekday()][0])
+    return datetime.combine(local.date(), opens, tzinfo=zone).astimezone(UTC)
 
 
 def site_hours(db: Database, site: str) -> Hours:

@@ -51,53 +51,98 @@ def _in_cooldown(db: Database, site: str, rule: str, subject: str, cooldown_min:
     return bool(row[0]) and parse_rfc3339(row[0]) + timedelta(minutes=cooldown_min) > now
 
 
+# A live alert firing again is rewritten at most this often when its figures changed, and
+# this often when they did not (to keep last_fired_at honest): each rewrite is a write
+# transaction and an fsync that ingest's writer waits behind.
+REFRESH_EVERY = timedelta(seconds=5)
+STILL_FIRING_EVERY = timedelta(minutes=1)
+
+
+def _live(db: Database, site: str, rule: str) -> dict[str, dict]:
+    return {row["subject"]: row for row in db.query(
+        "SELECT id, subject, summary, figures, last_fired_at, cleared_since FROM alerts "
+        "WHERE site = ? AND rule = ? AND state != 'closed'",
+        [site, rule],
+    )}
+
+
+def _refresh_due(alert: dict, summary: str, figures: str, now: datetime) -> bool:
+    if alert["cleared_since"] is not None:
+        return True  # it was clearing and fires again: that must be recorded at once
+    changed = (alert["summary"], alert["figures"]) != (summary, figures)
+    age = now - parse_rfc3339(alert["last_fired_at"])
+    return age >= (REFRESH_EVERY if changed else STILL_FIRING_EVERY)
+
+
+def _rule_changes(db: Database, site: str, rule: str, found: list[Finding], setting: dict,
+                  now: datetime) -> list[tuple]:
+    live = _live(db, site, rule)
+    todo: list[tuple] = []
+    for finding in found:
+        figures = json.dumps(finding.figures, sort_keys=True)
+        alert = live.get(finding.subject)
+        if alert is not None:
+            if _refresh_due(alert, finding.summary, figures, now):
+                todo.append(("refresh", alert["id"], finding, figures))
+        elif not _in_cooldown(db, site, rule, finding.subject, setting["cooldown_min"], now):
+            todo.append(("open", rule, finding, figures))
+    firing = {finding.subject for finding in found}
+    for subject, alert in live.items():
+        if subject in firing:
+            continue
+        if alert["cleared_since"] is None:
+            todo.append(("clearing", alert["id"]))
+        elif parse_rfc3339(alert["cleared_since"]) + timedelta(
+                minutes=setting["clear_min"]) <= now:
+            todo.append(("close", alert["id"], f"clear for {setting['clear_min']:g} min"))
+    return todo
+
+
+def changes(db: Database, site: str, findings: dict[str, list[Finding]],
+            now: datetime) -> list[tuple]:
+    """What :func:`apply_findings` would write; read on its own, it tells the caller whether
+    a write transaction is needed at all."""
+    settings = site_rules(db, site)
+    return [change for rule, found in findings.items()
+            for change in _rule_changes(db, site, rule, found, settings[rule], now)]
+
+
 def apply_findings(db: Database, site: str, findings: dict[str, list[Finding]],
                    now: datetime) -> list[int]:
     """Open, refresh, clear and close the site's alerts for the rules evaluated; inside the
     caller's write transaction. Returns the ids of the alerts opened."""
-    settings = site_rules(db, site)
     now_text = to_rfc3339(now)
     opened: list[int] = []
-    for rule, found in findings.items():
-        setting = settings[rule]
-        live = {
-            row[1]: (row[0], row[2])
-            for row in db.execute(
-                "SELECT id, subject, cleared_since FROM alerts WHERE site = ? AND rule = ? "
-                "AND state != 'closed'",
-                [site, rule],
+    for change in changes(db, site, findings, now):
+        kind = change[0]
+        if kind == "refresh":
+            _, alert_id, finding, figures = change
+            db.execute(
+                "UPDATE alerts SET summary = ?, figures = ?, last_fired_at = ?, "
+                "cleared_since = NULL WHERE id = ?",
+                [finding.summary, figures, now_text, alert_id],
             )
-        }
-        firing = set()
-        for finding in found:
-            firing.add(finding.subject)
-            figures = json.dumps(finding.figures, sort_keys=True)
-            if finding.subject in live:
-                db.execute(
-                    "UPDATE alerts SET summary = ?, figures = ?, last_fired_at = ?, "
-                    "cleared_since = NULL WHERE id = ?",
-                    [finding.summary, figures, now_text, live[finding.subject][0]],
-                )
-                continue
-            if _in_cooldown(db, site, rule, finding.subject, setting["cooldown_min"], now):
-                continue
-            alert_id = db.execute(
-                "INSERT INTO alerts (site, rule, subject, state, summary, figures, opened_at, "
-                "last_fired_at) VALUES (?, ?, ?, 'open', ?, ?, ?, ?)",
-                [site, rule, finding.subject, finding.summary, figures, now_text, now_text],
-            ).lastrowid
-            _history(db, alert_id, now, "opened", note=finding.summary)
-            outbox.enqueue(db, alert_id, site, now)
-            opened.append(alert_id)
-        for subject, (alert_id, cleared_since) in live.items():
-            if subject in firing:
-                continue
-            if cleared_since is None:
-                db.execute("UPDATE alerts SET cleared_since = ? WHERE id = ?", [now_text, alert_id])
-            elif parse_rfc3339(cleared_since) + timedelta(minutes=setting["clear_min"]) <= now:
-                _close(db, alert_id, now, SYSTEM,
-                       f"clear for {setting['clear_min']:g} min")
+        elif kind == "open":
+            _, rule, finding, figures = change
+            opened.append(_open(db, site, rule, finding, figures, now))
+        elif kind == "clearing":
+            db.execute("UPDATE alerts SET cleared_since = ? WHERE id = ?", [now_text, change[1]])
+        else:
+            _close(db, change[1], now, SYSTEM, change[2])
     return opened
+
+
+def _open(db: Database, site: str, rule: str, finding: Finding, figures: str,
+          now: datetime) -> int:
+    now_text = to_rfc3339(now)
+    alert_id = db.execute(
+        "INSERT INTO alerts (site, rule, subject, state, summary, figures, opened_at, "
+        "last_fired_at) VALUES (?, ?, ?, 'open', ?, ?, ?, ?)",
+        [site, rule, finding.subject, finding.summary, figures, now_text, now_text],
+    ).lastrowid
+    _history(db, alert_id, now, "opened", note=finding.summary)
+    outbox.enqueue(db, alert_id, site, now)
+    return alert_id
 
 
 def _close(db: Database, alert_id: int, now: datetime, actor: str, note: str | None) -> None:

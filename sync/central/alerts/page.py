@@ -43,6 +43,14 @@ def _refused(error: Exception) -> HTTPException:
     return HTTPException(422, f"{text[:1].upper()}{text[1:]}.")
 
 
+def _as_shown(delivery: dict) -> dict:
+    # The page offers "Send again" on a failed delivery; one whose channel was removed has
+    # nowhere to go, so it is shown under a status that offers nothing.
+    if delivery["kind"] is None and delivery["status"] == "failed":
+        return {**delivery, "status": "failed (channel removed)"}
+    return delivery
+
+
 @router.get("/alerts", response_class=HTMLResponse)
 def alerts_page(request: Request, session: SessionDep, flt: FiltersDep, note: str = ""):
     from sync.central.dashboard.pages import _page
@@ -52,7 +60,7 @@ def alerts_page(request: Request, session: SessionDep, flt: FiltersDep, note: st
     shown = lifecycle.list_alerts(db, now - timedelta(days=CLOSED_SHOWN_DAYS), now, flt.site)
     delivered: dict[int, list[dict]] = {}
     for delivery in outbox.deliveries(db):
-        delivered.setdefault(delivery["alert_id"], []).append(delivery)
+        delivered.setdefault(delivery["alert_id"], []).append(_as_shown(delivery))
     site = flt.site or (flt.all_sites[0].name if flt.all_sites else None)
     return _page(
         request, "alerts.html", session, flt, active="alerts", note=note[:200],

@@ -19,7 +19,7 @@ from datetime import datetime
 from kiosk.shared.timeutil import Clock, utc_now
 from sync.central.alerts import outbox
 from sync.central.alerts.engine import all_sites, evaluate_site
-from sync.central.alerts.lifecycle import apply_findings, live_count
+from sync.central.alerts.lifecycle import apply_findings, changes
 from sync.central.alerts.rules import RATING_RULES, RULES
 
 EVALUATE_EVERY_S = 15.0
@@ -33,14 +33,21 @@ def evaluate(store, now: datetime, sites: Iterable[str] | None = None,
     """Evaluate ``rules`` at ``sites`` (all when None) at ``now``; the ids of alerts opened."""
     opened: list[int] = []
     for site in (all_sites(store.db) if sites is None else sites):
-        findings = evaluate_site(store.db, site, now, rules)
-        # Nothing firing and nothing live: nothing to write, so the writer lock ingest uses
-        # is not taken at all (the usual case, and the one a flood of ratings meets).
-        if not any(findings.values()) and not live_count(store.db, site):
-            continue
-        with store.write() as db:
-            opened += apply_findings(db, site, findings, now)
+        try:
+            opened += _evaluate_one(store, site, now, rules)
+        except Exception:  # noqa: BLE001 - one site's problem must not silence the others
+            logger.exception("evaluating alert rules at site %r failed", site)
     return opened
+
+
+def _evaluate_one(store, site: str, now: datetime, rules: tuple[str, ...]) -> list[int]:
+    findings = evaluate_site(store.db, site, now, rules)
+    # Nothing to change: the writer lock ingest uses is not taken at all (the usual case,
+    # and the one a flood of ratings meets, with or without an alert live).
+    if not changes(store.db, site, findings, now):
+        return []
+    with store.write() as db:
+        return apply_findings(db, site, findings, now)
 
 
 class AlertService:
@@ -117,8 +124,8 @@ class AlertService:
             if self._stop.is_set():
                 break
             try:
-                while outbox.deliver_due(self.store, self.clock()) and not self._stop.is_set():
-                    pass
+                outbox.deliver_due(self.store, self.clock(), should_stop=self._stop.is_set,
+                                   clock=self.clock)
             except Exception:  # noqa: BLE001 - the next poll tries again; the log says why
                 logger.exception("delivering alerts failed")
 

@@ -15,28 +15,27 @@ def create_alert_tables(db: Database) -> None:
         pk=("site", "rule"),
         not_null={"enabled", "params", "updated_at"},
     )
-    db["alerts"].create(
-        {
-            "id": int,
-            "site": str,
-            "rule": str,
-            "subject": str,  # '' for the site as a whole, a device id for a kiosk's rule
-            "state": str,  # open | notified | acknowledged | closed
-            "summary": str,
-            "figures": str,  # JSON: the figures, each with its n
-            "opened_at": str,
-            "last_fired_at": str,
-            "notified_at": str,
-            "acknowledged_at": str,
-            "acknowledged_by": str,
-            "ack_comment": str,
-            "cleared_since": str,
-            "closed_at": str,
-            "closed_by": str,
-        },
-        pk="id",
-        not_null={"site", "rule", "subject", "state", "summary", "figures", "opened_at"},
-    )
+    # AUTOINCREMENT: an id is never handed out twice, so a delivery, a history row or a
+    # person's note that names an alert or channel can never come to mean a newer one.
+    db.execute("""
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            site TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            subject TEXT NOT NULL,  -- '' for the site as a whole, a device id for a kiosk's rule
+            state TEXT NOT NULL,  -- open | notified | acknowledged | closed
+            summary TEXT NOT NULL,
+            figures TEXT NOT NULL,  -- JSON: the figures, each with its n
+            opened_at TEXT NOT NULL,
+            last_fired_at TEXT,
+            notified_at TEXT,
+            acknowledged_at TEXT,
+            acknowledged_by TEXT,
+            ack_comment TEXT,
+            cleared_since TEXT,
+            closed_at TEXT,
+            closed_by TEXT
+        )""")
     db["alerts"].create_index(["site", "rule", "subject", "state"])
     db["alerts"].create_index(["opened_at"])
     db["alerts"].create_index(["state"])
@@ -46,17 +45,14 @@ def create_alert_tables(db: Database) -> None:
         not_null={"alert_id", "at", "action"},
     )
     db["alert_history"].create_index(["alert_id"])
-    db["alert_channels"].create(
-        {
-            "id": int,
-            "kind": str,  # webhook | email
-            "site": str,  # NULL: every site
-            "settings": str,  # JSON (url, secret, format; or smtp host, port, security, ...)
-            "created_at": str,
-        },
-        pk="id",
-        not_null={"kind", "settings", "created_at"},
-    )
+    db.execute("""
+        CREATE TABLE alert_channels (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,  -- webhook | email
+            site TEXT,  -- NULL: every site
+            settings TEXT NOT NULL,  -- JSON (url, secret, format; or smtp host, port, ...)
+            created_at TEXT NOT NULL
+        )""")
     # The outbox: one row per alert and channel (the unique index is what makes a delivery
     # at most once), retried with backoff until sent or given up.
     db["alert_deliveries"].create(
