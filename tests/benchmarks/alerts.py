@@ -32,6 +32,7 @@ from tests.benchmarks.common import (
     enrol_devices,
     median,
     percentile,
+    reporting_token,
     row,
     scratch_dir,
     wire_events,
@@ -109,7 +110,7 @@ def long_wait_detection(samples: int, lead_s: float = 3.0) -> list[float]:
                 db.execute("UPDATE sites SET target_wait_min = 1, opening_hours = 'null' "
                            "WHERE name = ?", [site])
         store.close()
-        reporting = _reporting_token(central_dir)
+        reporting = reporting_token(central_dir, "alerts benchmark")
         seconds = []
         with central_process(central_dir) as central:
             for site, token in sites:
@@ -133,14 +134,6 @@ def long_wait_detection(samples: int, lead_s: float = 3.0) -> list[float]:
                     time.sleep(0.2)
     return seconds
 
-
-def _reporting_token(data_dir) -> str:
-    store = CentralStore(data_dir)
-    try:
-        with store.write() as db:
-            return auth.add_reporting_token(db, "alerts benchmark")[1]
-    finally:
-        store.close()
 
 
 def _ingest_rate(rules_on: bool, batches_per_client: int) -> float:

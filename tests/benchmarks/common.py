@@ -146,6 +146,19 @@ def enrol_devices(data_dir: Path, count: int) -> list[str]:
         store.close()
 
 
+def reporting_token(data_dir: Path, name: str) -> str:
+    """A read-only reporting token (what `main.py token add` does)."""
+    from sync.central import auth
+    from sync.central.storage import CentralStore
+
+    store = CentralStore(data_dir)
+    try:
+        with store.write() as db:
+            return auth.add_reporting_token(db, name)[1]
+    finally:
+        store.close()
+
+
 def count_rows(data_dir: Path, sql: str) -> int:
     from sync.central.storage import connect, database_path
 

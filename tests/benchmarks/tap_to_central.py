@@ -15,8 +15,6 @@ import time
 import requests
 
 from kiosk.store import Store as KioskStore
-from sync.central import auth
-from sync.central.storage import CentralStore
 from sync.client import SyncClient
 from sync.loop import SyncLoop
 from tests.benchmarks.common import (
@@ -24,6 +22,7 @@ from tests.benchmarks.common import (
     enrol_devices,
     median,
     percentile,
+    reporting_token,
     row,
     scratch_dir,
 )
@@ -32,14 +31,6 @@ TARGET_MS = 1000.0  # issue 4: "visible in /api/v1/metrics within 1 s of the tap
 TAP_DEADLINE_S = 10.0
 RATING = {"score": 5, "scale": 5, "tags": [], "misuse": False}
 
-
-def _reporting_token(data_dir) -> str:
-    store = CentralStore(data_dir)
-    try:
-        with store.write() as db:
-            return auth.add_reporting_token(db, "tap-to-central benchmark")[1]
-    finally:
-        store.close()
 
 
 def _wait_for(condition, what: str, timeout: float = TAP_DEADLINE_S) -> None:
@@ -82,13 +73,13 @@ def run(quick: bool) -> list[dict]:
     with scratch_dir("tap-central") as folder:
         central_dir = folder / "central"
         device_token = enrol_devices(central_dir, 1)[0]
-        reporting_token = _reporting_token(central_dir)
+        reader_token = reporting_token(central_dir, "tap-to-central benchmark")
         with central_process(central_dir) as central:
             store = KioskStore(folder / "kiosk" / "kiosk.sqlite")
             client = SyncClient(store, central.url, device_token)
             loop = SyncLoop(store, client)
             reports = requests.Session()
-            reports.headers["Authorization"] = f"Bearer {reporting_token}"
+            reports.headers["Authorization"] = f"Bearer {reader_token}"
             try:
                 loop.start()
                 # Start-up heartbeat delivered and site config fetched: the loop is idle.
