@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_data_dir
 
+from kiosk.shared.fft import DEFAULT_SURVEY, SURVEYS
 from kiosk.shared.site_rules import IDLE_TIMEOUT_S, RATING_SCALES, TARGET_WAIT_MIN
 from kiosk.shared.wire import DEFAULT_TAGS, MAX_TAGS, TAG_PATTERN
 
@@ -34,7 +35,9 @@ WHOLE_NUMBER_RANGES: dict[str, tuple[int, int]] = {
     "staff_lock_s": (15, 3600),
     "undo_window_s": (3, 120),
     "retention_days": (1, 3650),
+    "comment_retention_days": (1, 3650),
 }
+DEFAULT_COMMENT_RETENTION_DAYS = 90
 ENV_PREFIX = "KIOSK_"
 
 
@@ -63,6 +66,10 @@ class Settings:
     undo_window_s: int = 10
     misuse_interval_s: float = 5.0
     retention_days: int = 400
+    survey: str = DEFAULT_SURVEY
+    comments: bool = False
+    # Comments are kept for less time than the rest: they are the one free text.
+    comment_retention_days: int = DEFAULT_COMMENT_RETENTION_DAYS
     central_url: str | None = None
     central_token: str | None = None
     ca_file: str | None = None
@@ -121,6 +128,17 @@ def _as_tags(key: str, value: Any) -> tuple[str, ...]:
         if not isinstance(tag, str) or not TAG_PATTERN.match(tag):
             raise _fail(key, value, f"tag {tag!r} must be lower-case letters, digits and _")
     return tuple(value)
+
+
+def _as_switch(key: str, value: Any) -> bool:
+    """on/off, true/false (TOML booleans, or the words in an environment variable)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("on", "true", "yes", "1"):
+        return True
+    if isinstance(value, str) and value.strip().lower() in ("off", "false", "no", "0"):
+        return False
+    raise _fail(key, value, "use on or off (true or false)")
 
 
 def _as_timezone(key: str, value: Any) -> str:
@@ -197,6 +215,9 @@ VALIDATORS = {
     "undo_window_s": _whole_number,
     "misuse_interval_s": lambda k, v: _as_float(k, v, 0, 600),
     "retention_days": _whole_number,
+    "survey": lambda k, v: _as_choice(k, v, SURVEYS),
+    "comments": _as_switch,
+    "comment_retention_days": _whole_number,
     "central_url": _as_url,
     "central_token": _as_optional_text,
     "ca_file": _as_optional_text,

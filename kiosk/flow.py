@@ -191,7 +191,8 @@ class KioskFlow:
         if not self._pin_set:
             return "pin_setup"
         if self.mode == "patient":
-            return {"ask": "rating", "followup": "followup", "thanks": "thanks"}.get(
+            return {"ask": "rating", "followup": "followup", "comment": "comment",
+                    "thanks": "thanks"}.get(
                 self.rating.state, "rating"
             )
         if not self.staff.unlocked:
@@ -228,7 +229,7 @@ class KioskFlow:
         """Any touch keeps the staff screen open and the patient's question up a while longer."""
         if self.mode == "staff":
             self.staff.touch()
-        elif self.rating.state in ("ask", "followup"):
+        elif self.rating.state in ("ask", "followup", "comment"):
             self.rating.timer.touch()
 
     def notify(self, text: str, level: str = "error", seconds: float = NOTICE_S) -> None:
@@ -249,8 +250,8 @@ class KioskFlow:
 
     def offer_site_settings(self, config: dict | None) -> None:
         """The config last fetched from the central store (None: none yet). Applied at once,
-        or, while a patient is choosing follow-up tags, as soon as they are done (a face and
-        its tags must stay on one scale)."""
+        or, while a patient is choosing follow-up tags or writing a comment, as soon as they
+        are done (a face and its tags must stay on one scale)."""
         if config is None:
             return
         part = site_part(config)
@@ -271,7 +272,7 @@ class KioskFlow:
             self._apply_site_settings(save=False)
 
     def _apply_site_settings(self, save: bool = True) -> None:
-        if self._site_pending is None or self.rating.state == "followup":
+        if self._site_pending is None or self.rating.state in ("followup", "comment"):
             return
         part, self._site_pending = self._site_pending, None
         settings, refused = with_site_settings(self.settings, part)
@@ -426,3 +427,15 @@ class KioskFlow:
 
     def skip_followup(self) -> str:
         return self.rating.skip_followup()
+
+    def choose_dont_know(self) -> str:
+        return self.rating.choose_dont_know()
+
+    def press_key(self, key: str) -> str:
+        return self.rating.press_key(key)
+
+    def send_comment(self) -> str:
+        return self.rating.send_comment()
+
+    def skip_comment(self) -> str:
+        return self.rating.skip_comment()

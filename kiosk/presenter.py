@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from kiosk.shared import fft
 from kiosk.sync_status import SyncStatus
 
 # Best first: the row of faces reads from the happiest on the left.
@@ -42,6 +43,43 @@ def faces(scale: int) -> tuple[tuple[int, str, str], ...]:
     if scale not in FACES:
         raise ValueError(f"a rating scale is 5 or 4, not {scale!r}")
     return FACES[scale]
+
+
+FACE_IMAGES = {5: "very-good", 4: "good", 3: "okay", 2: "poor", 1: "very-poor"}
+# The patient's question, per survey: (heading, the line under it).
+QUESTIONS = {
+    "faces": ("How was your visit today?",
+              "Tap a face. It takes one second and it is anonymous."),
+    "fft": (fft.QUESTION, "Tap one answer. It is anonymous."),
+}
+DONT_KNOW_WORDS = "Don't know"
+
+
+def survey_faces(survey: str, scale: int) -> tuple[tuple[int, str, str], ...]:
+    """The faces a survey shows: the FFT's five graded answers in its own words, else the
+    site's scale."""
+    if survey == "fft":
+        return tuple((score, words, FACE_IMAGES[score]) for score, words in fft.fft_faces())
+    return faces(scale)
+
+
+def question(survey: str) -> tuple[str, str]:
+    return QUESTIONS.get(survey, QUESTIONS["faces"])
+
+
+COMMENT_HEADING = "Is there anything you would like to tell us?"
+COMMENT_PRIVACY = ("Please do not write names or personal details. Phone numbers, dates and "
+                   "similar details are removed before anything is saved.")
+KEY_WORDS = {"shift": "\u21e7 Aa", "backspace": "\u232b Delete", "space": "Space"}
+
+
+def comment_counter(remaining: int) -> str:
+    return f"{remaining} characters left"
+
+
+def key_word(key: str) -> str:
+    """What a key of the comment keyboard shows."""
+    return KEY_WORDS.get(key, key)
 
 
 def tag_word(tag: str) -> str:
@@ -155,7 +193,7 @@ def patient_countdown(state: str, seconds: float | None, role: str) -> str:
     if seconds is None:
         return ""
     left = seconds_left(seconds)
-    if state == "followup":
+    if state in ("followup", "comment"):
         return f"Your answer is already counted. This closes by itself in {left} s."
     if state == "thanks":
         return f"Back to the start in {left} s."

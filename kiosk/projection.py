@@ -37,7 +37,9 @@ def project(conn: sqlite3.Connection, event: RecordedEvent, extra: dict[str, Any
         _update_visit(conn, visit_id, **{data["field"]: data["value"]})
     elif kind == "visit.undone":
         _project_undo(conn, visit_id, data["action"])
-    elif kind == "rating.submitted":
+    elif kind == "rating.submitted" and not data.get("dont_know"):
+        # An FFT "Don't know" has no score: it stays in the outbox (the central store counts
+        # it in the FFT return) and out of ``ratings``, which every face figure reads.
         conn.execute(
             "INSERT INTO ratings(id, visit_id, score, scale, tags, misuse, occurred_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -1,4 +1,6 @@
-"""The patient's rating: face -> optional follow-up tags -> thanks -> idle, misuse flagged."""
+"""The patient's rating: face -> optional follow-up tags -> optional comment -> thanks -> idle,
+misuse flagged. On a site asking the NHS Friends and Family Test the faces are its five graded
+answers, and "Don't know" is a sixth answer with no score."""
 
 from __future__ import annotations
 
@@ -6,10 +8,12 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from kiosk.comment_box import CommentDraft
 from kiosk.config import Settings
 from kiosk.errors import ModelError
 from kiosk.idle import IdleTimer
 from kiosk.shared import metrics
+from kiosk.shared.fft import FFT_SCALE
 from kiosk.shared.timeutil import Clock, parse_rfc3339, utc_now
 from kiosk.store import RecordedEvent, Store, StoreError
 
@@ -19,11 +23,13 @@ log = logging.getLogger(__name__)
 class RatingFlow:
     """The patient's rating: face -> optional follow-up -> thanks -> idle.
 
-    States: ``ask`` (faces shown), ``followup`` (tags shown), ``thanks``, and ``done`` once a
-    desk device should hand the screen back to staff. The rating is written once, when it is
-    complete: at the face when no follow-up is asked, else when the tags are sent, skipped, or
-    the follow-up is abandoned (timed out, or the screen taken back; then without tags). Until
-    then the face is held on disk (``Store.hold_rating``), so not even a crash loses it.
+    States: ``ask`` (faces shown), ``followup`` (tags shown), ``comment`` (the comment box,
+    only where the site turned it on), ``thanks``, and ``done`` once a desk device should hand
+    the screen back to staff. The rating is written once, when it is complete: at the face when
+    nothing follows, else when the tags or the comment are sent, skipped, or abandoned (timed
+    out, or the screen taken back; then without tags or comment). Until then the face is held
+    on disk (``Store.hold_rating``), so not even a crash loses it; a comment is never held:
+    it is written only when sent, and only redacted.
     """
 
     def __init__(self, store: Store, settings: Settings, clock: Clock = utc_now):
@@ -34,11 +40,19 @@ class RatingFlow:
         self.visit_id: str | None = None
         self.score: int | None = None
         self.tags: list[str] = []
+        self.dont_know = False
+        self.comment = CommentDraft()
+        self._comment_text: str | None = None
         self.last_saved: RecordedEvent | None = None
         self._pending_at: datetime | None = None
         self._misuse = False
         self._held_id: str | None = None
         self.timer = IdleTimer(settings.idle_timeout_s, clock)
+
+    @property
+    def scale(self) -> int:
+        """The faces shown: the FFT's five graded answers, else the site's rating scale."""
+        return FFT_SCALE if self.settings.survey == "fft" else self.settings.rating_scale
 
     @property
     def always_on(self) -> bool:
@@ -50,18 +64,21 @@ class RatingFlow:
 
         A face still waiting for its follow-up is saved first, without tags: it was pressed.
         """
-        if self.state == "followup":
+        if self.state in ("followup", "comment"):
             self._save_abandoned()
         self.state = "ask"
         self.visit_id = visit_id
         self.score = None
         self.tags = []
+        self.dont_know = False
+        self.comment = CommentDraft()
+        self._comment_text = None
         self._pending_at = None
         self.timer = IdleTimer(self.settings.idle_timeout_s, self.clock)
 
     def choose(self, score: int) -> str:
         """A face was pressed; returns the next state."""
-        scale = self.settings.rating_scale
+        scale = self.scale
         if self.state != "ask":
             raise ModelError("A face was already chosen.")
         if not 1 <= score <= scale:
@@ -70,13 +87,55 @@ class RatingFlow:
         self._pending_at = self.clock()
         self._misuse = self._is_misuse(self._pending_at)
         if self._wants_followup(score):
-            self._held_id = self.store.hold_rating(
-                self._rating_data(), self.visit_id, self._pending_at
-            )
-            self.state = "followup"
-            self.timer = IdleTimer(self.settings.idle_timeout_s, self.clock)
+            self._hold_and_show("followup")
+        elif self.settings.comments:
+            self._hold_and_show("comment")
         else:
             self._save()
+        return self.state
+
+    def choose_dont_know(self) -> str:
+        """The FFT's "Don't know": an answer with no score (no follow-up tags: there is no
+        face to follow up); the comment box still follows where the site offers it."""
+        if self.settings.survey != "fft":
+            raise ModelError("\"Don't know\" is an answer of the Friends and Family Test only.")
+        if self.state != "ask":
+            raise ModelError("An answer was already chosen.")
+        self.score, self.dont_know = None, True
+        self._pending_at = self.clock()
+        self._misuse = self._is_misuse(self._pending_at)
+        if self.settings.comments:
+            self._hold_and_show("comment")
+        else:
+            self._save()
+        return self.state
+
+    def _hold_and_show(self, state: str) -> None:
+        self._held_id = self.store.hold_rating(
+            self._rating_data(), self.visit_id, self._pending_at
+        )
+        self.state = state
+        self.timer = IdleTimer(self.settings.idle_timeout_s, self.clock)
+
+    def press_key(self, key: str) -> str:
+        """One key of the comment box's keyboard; returns the text typed so far."""
+        if self.state != "comment":
+            raise ModelError("The comment box is not open.")
+        self.timer.touch()
+        return self.comment.press(key)
+
+    def send_comment(self) -> str:
+        if self.state != "comment":
+            raise ModelError("There is no comment to send.")
+        self._comment_text = self.comment.cleaned()
+        self._save()
+        return self.state
+
+    def skip_comment(self) -> str:
+        if self.state != "comment":
+            raise ModelError("There is no comment to skip.")
+        self._comment_text = None
+        self._save()
         return self.state
 
     def toggle_tag(self, tag: str) -> list[str]:
@@ -94,15 +153,22 @@ class RatingFlow:
     def send_followup(self) -> str:
         if self.state != "followup":
             raise ModelError("There is no follow-up to send.")
-        self._save()
+        self._after_followup()
         return self.state
 
     def skip_followup(self) -> str:
         if self.state != "followup":
             raise ModelError("There is no follow-up to skip.")
         self.tags = []
-        self._save()
+        self._after_followup()
         return self.state
+
+    def _after_followup(self) -> None:
+        if self.settings.comments:
+            self.state = "comment"  # the face stays held; the tags are written with it
+            self.timer = IdleTimer(self.settings.idle_timeout_s, self.clock)
+        else:
+            self._save()
 
     def remaining(self) -> float | None:
         """Seconds until the screen goes back to idle by itself; None when it stays."""
@@ -116,7 +182,7 @@ class RatingFlow:
         """Called by the UI about once a second: moves on when a countdown has run out."""
         if not self.timer.expired() or self.state == "done":
             return self.state
-        if self.state == "followup":
+        if self.state in ("followup", "comment"):
             self._save_abandoned()
         elif self.state == "thanks" or self.state == "ask":
             self._finish()
@@ -126,7 +192,7 @@ class RatingFlow:
         mode = self.settings.followup_for
         if mode == "never":
             return False
-        return mode == "all" or metrics.is_negative(score, self.settings.rating_scale)
+        return mode == "all" or metrics.is_negative(score, self.scale)
 
     def _is_misuse(self, at: datetime) -> bool:
         last = self.store.last_rating_at()
@@ -135,11 +201,14 @@ class RatingFlow:
         return (at - parse_rfc3339(last)).total_seconds() < self.settings.misuse_interval_s
 
     def _save_abandoned(self) -> None:
-        """The follow-up was left (timed out, or the screen taken back): the face without tags.
+        """The follow-up or the comment box was left (timed out, or the screen taken back): the
+        face without tags (the tags already sent, if the comment box was left) or comment.
         If the disk cannot take it now, the face stays held on disk (recorded at the next
         start or before the next held face) and the screen moves on all the same: a full disk
         must not trap the patient's screen, and the face is already safe."""
-        self.tags = []
+        if self.state == "followup":
+            self.tags = []
+        self._comment_text = None
         try:
             self._save()
         except StoreError as error:
@@ -149,12 +218,17 @@ class RatingFlow:
             self.timer = IdleTimer(self.settings.thanks_s, self.clock)
 
     def _rating_data(self) -> dict[str, Any]:
-        return {
+        data = {
             "score": self.score,
-            "scale": self.settings.rating_scale,
+            "scale": self.scale,
             "tags": list(self.tags),
             "misuse": self._misuse,
         }
+        if self.dont_know:
+            data["dont_know"] = True
+        if self._comment_text:
+            data["comment"] = self._comment_text  # redacted by CommentDraft.cleaned
+        return data
 
     def _save(self) -> None:
         self.last_saved = self.store.record(
@@ -165,6 +239,8 @@ class RatingFlow:
             event_id=self._held_id,
         )
         self._held_id = None
+        self._comment_text = None
+        self.comment = CommentDraft()
         self.state = "thanks"
         self.timer = IdleTimer(self.settings.thanks_s, self.clock)
 

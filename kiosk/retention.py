@@ -27,8 +27,11 @@ PURGE_INTERVAL = timedelta(days=1)
 Write = Callable[[], AbstractContextManager[sqlite3.Connection]]
 
 
-def purge_before(write: Write, cutoff: datetime) -> int:
-    """Delete what is older than ``cutoff``; returns the number of events deleted."""
+def purge_before(write: Write, cutoff: datetime, comment_cutoff: datetime | None = None) -> int:
+    """Delete what is older than ``cutoff``, and patients' comments older than
+    ``comment_cutoff`` (their own, shorter retention); returns the number of events deleted."""
+    if comment_cutoff is not None:
+        forget_comments_before(write, comment_cutoff)
     stamp = to_rfc3339(cutoff)
     gone = delete_in_chunks(
         write,
@@ -42,6 +45,23 @@ def purge_before(write: Write, cutoff: datetime) -> int:
         write, "visits", "checked_in_at < ? AND status NOT IN ('waiting', 'in_chair')", [stamp]
     )
     return gone
+
+
+def forget_comments_before(write: Write, cutoff: datetime) -> int:
+    """Take the comment out of every rating older than ``cutoff``, synced or not: the rating
+    stays (its face still counts), the free text goes. Returns the ratings changed."""
+    changed = 0
+    while True:
+        with write() as conn:
+            count = conn.execute(
+                "UPDATE events SET data = json_remove(data, '$.comment') WHERE rowid IN "
+                "(SELECT rowid FROM events WHERE type = 'rating.submitted' AND occurred_at < ? "
+                f"AND json_extract(data, '$.comment') IS NOT NULL LIMIT {PURGE_CHUNK})",
+                [to_rfc3339(cutoff)],
+            ).rowcount
+        changed += count
+        if count < PURGE_CHUNK:
+            return changed
 
 
 def delete_in_chunks(write: Write, table: str, where: str, params: list[Any]) -> int:
@@ -61,9 +81,11 @@ def delete_in_chunks(write: Write, table: str, where: str, params: list[Any]) ->
 class DailyPurge:
     """Runs ``Store.purge`` at most once per ``PURGE_INTERVAL``; nothing when retention is off."""
 
-    def __init__(self, store: Store, retention_days: int | None, clock: Clock):
+    def __init__(self, store: Store, retention_days: int | None, clock: Clock,
+                 comment_retention_days: int | None = None):
         self.store = store
         self.retention_days = retention_days
+        self.comment_retention_days = comment_retention_days
         self.clock = clock
         self.purged_at: datetime | None = None
 
@@ -74,7 +96,7 @@ class DailyPurge:
         if self.purged_at is not None and now - self.purged_at < PURGE_INTERVAL:
             return
         try:
-            gone = self.store.purge(self.retention_days)
+            gone = self.store.purge(self.retention_days, self.comment_retention_days)
         except StoreError as error:
             log.warning("could not purge old data: %s", error)
             return

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from kiosk.config import DEFAULT_COMMENT_RETENTION_DAYS
 from kiosk.held_face import HeldFace
 from kiosk.local_db import LocalDb, StoreError, StoreFull, open_checked
 from kiosk.migration_runner import run_migrations
@@ -245,8 +246,13 @@ class Store:
 
     # -- retention (kiosk/retention.py) -------------------------------------------------------
 
-    def purge(self, retention_days: int) -> int:
+    def purge(self, retention_days: int, comment_retention_days: int | None = None) -> int:
         """Delete data older than the retention period, a chunk per transaction; unsynced
-        events and the newest event are kept. Returns the number of events deleted."""
+        events and the newest event are kept. Patients' comments go after
+        ``comment_retention_days`` (default ``DEFAULT_COMMENT_RETENTION_DAYS``), synced or not.
+        Returns the number of events deleted."""
         self._held.drop_if_spent()
-        return purge_before(self._write, self.clock() - timedelta(days=retention_days))
+        now = self.clock()
+        comment_days = comment_retention_days or DEFAULT_COMMENT_RETENTION_DAYS
+        return purge_before(self._write, now - timedelta(days=retention_days),
+                            now - timedelta(days=comment_days))

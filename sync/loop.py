@@ -48,6 +48,7 @@ class SyncLoop:
         clock: Clock = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
         retention_days: int | None = None,
+        comment_retention_days: int | None = None,
     ):
         if heartbeat_s <= 0 or base_delay <= 0 or max_delay < base_delay:
             raise ValueError("heartbeat_s and base_delay must be > 0 and max_delay ≥ base_delay")
@@ -72,7 +73,7 @@ class SyncLoop:
         self._site_config: dict[str, Any] | None = None
         self.last_delay: float | None = None
         # Once a day, local data older than the retention period goes (never unsynced events).
-        self._purge = DailyPurge(store, retention_days, clock)
+        self._purge = DailyPurge(store, retention_days, clock, comment_retention_days)
         store.on_record(self._on_record)
 
     # -- control -----------------------------------------------------------------------------
@@ -205,4 +206,5 @@ class SyncLoop:
 def sync_loop_for(store: Store, settings: Settings, **options: Any) -> SyncLoop:
     """The loop for a kiosk's settings (not started); without a central URL it only reports."""
     options.setdefault("retention_days", settings.retention_days)
+    options.setdefault("comment_retention_days", settings.comment_retention_days)
     return SyncLoop(store, client_for(store, settings), **options)

@@ -6,6 +6,7 @@ from kivy.properties import StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
+from kiosk.screens.comment import CommentScreen
 from kiosk.screens.fix import FixScreen
 from kiosk.screens.followup import FollowupScreen
 from kiosk.screens.pin import PinScreen
@@ -24,6 +25,7 @@ SCREENS = {
     "fix": FixScreen,
     "rating": RatingScreen,
     "followup": FollowupScreen,
+    "comment": CommentScreen,
     "thanks": ThanksScreen,
 }
 

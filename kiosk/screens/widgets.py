@@ -44,6 +44,14 @@ class KioskButton(ButtonBehavior, Label):
     fg = ColorProperty(theme.rgba("ink"))
 
 
+class KeyButton(KioskButton):
+    """A key of the comment box's keyboard: ``key`` is what it types (or shift/backspace/space)."""
+
+    key = StringProperty("")
+    word = StringProperty("")
+    shifted = BooleanProperty(False)  # letters shown as capitals
+
+
 class TagButton(KioskButton):
     tag = StringProperty("")
     word = StringProperty("")

@@ -2,8 +2,10 @@
 
 An event is ``{"id", "device_seq", "type", "occurred_at", "visit_id", "data"}``. Unknown types
 and unknown fields (top level or inside ``data``) are rejected with a reason a person can read.
-No field may carry free text: ticket codes are short codes, tags come from a fixed vocabulary
-shape, and nothing here can hold a name, phone number or record number.
+No field may carry free text but one: ticket codes are short codes and tags come from a fixed
+vocabulary shape. The exception is a rating's optional ``comment`` (a site turns it on), at
+most 500 characters, which the kiosk redacts before writing it and the central store redacts
+again on ingest (``kiosk.shared.redaction``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ UNDOABLE_TYPES = ("visit.checked_in", "visit.called", "visit.checked_out", "visi
 TICKET_PATTERN = re.compile(r"[A-Z]{1,3}-[0-9]{1,4}")
 TAG_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_TAGS = 6
+MAX_COMMENT_CHARS = 500  # kiosk.shared.redaction cuts a comment to this too
 VERSION_PATTERN = re.compile(r"[0-9A-Za-z.+-]{1,32}")
 # A heartbeat's counts (events waiting in the outbox, events quarantined): a kiosk holds far
 # fewer; the bound keeps every count inside SQLite's 64-bit integers and every sum of them.
@@ -181,13 +184,28 @@ def _data_undone(data: dict, received_at: datetime | None) -> None:
         raise EventRejected(f"action {data['action']!r} is not one of {', '.join(UNDOABLE_TYPES)}")
 
 
+RATING_FIELDS = ("score", "scale", "tags", "misuse", "dont_know", "comment")
+
+
 def _data_rating(data: dict, received_at: datetime | None) -> None:
-    _check_keys(data, ("score", "scale", "tags", "misuse"), ("score", "scale"), "data of rating")
+    _check_keys(data, RATING_FIELDS, ("score", "scale"), "data of rating")
     scale, score = data["scale"], data["score"]
     if not _is_int(scale) or scale not in (4, 5):
         raise EventRejected(f"scale {scale!r} is not 5 or 4")
-    if not _is_int(score) or not 1 <= score <= scale:
+    dont_know = data.get("dont_know", False)
+    if not isinstance(dont_know, bool):
+        raise EventRejected("dont_know must be true or false")
+    if dont_know:
+        # The FFT's sixth answer has no place on the scale: it carries no score at all.
+        if score is not None:
+            raise EventRejected(f"a \"Don't know\" answer has score null, not {score!r}")
+        if scale != 5:
+            raise EventRejected("a \"Don't know\" answer is an FFT answer: its scale is 5")
+    elif not _is_int(score) or not 1 <= score <= scale:
         raise EventRejected(f"score {score!r} is outside 1..{scale}")
+    comment = data.get("comment")
+    if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS):
+        raise EventRejected(f"comment must be a text of at most {MAX_COMMENT_CHARS} characters")
     tags = data.get("tags", [])
     if not isinstance(tags, list) or len(tags) > MAX_TAGS:
         raise EventRejected(f"tags must be a list of at most {MAX_TAGS} tag names")

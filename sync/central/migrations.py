@@ -176,8 +176,32 @@ def _v5_alerts(db: Database) -> None:
     create_alert_tables(db)
 
 
+def _fft_and_comments(db: Database) -> None:
+    # Issue 17: the survey a site asks (faces or the NHS FFT) and its comment box switch; the
+    # FFT's "Don't know" answers, kept apart from ``ratings`` because they have no score and
+    # count in no figure but the FFT's; patients' comments (redacted), apart so they have
+    # their own retention and are read only with the comments permission; that permission.
+    db.execute("ALTER TABLE sites ADD COLUMN survey TEXT NOT NULL DEFAULT 'faces'")
+    db.execute("ALTER TABLE sites ADD COLUMN comments INTEGER NOT NULL DEFAULT 0")
+    db["dont_know_answers"].create(
+        {"id": str, "device_id": str, "site": str, "visit_id": str, "misuse": int,
+         "occurred_at": str},
+        pk="id",
+        defaults={"misuse": 0},
+        not_null={"device_id", "site", "misuse", "occurred_at"},
+    )
+    db["dont_know_answers"].create_index(["site", "occurred_at"])
+    db["rating_comments"].create(
+        {"rating_id": str, "device_id": str, "site": str, "occurred_at": str, "comment": str},
+        pk="rating_id",
+        not_null={"device_id", "site", "occurred_at", "comment"},
+    )
+    db["rating_comments"].create_index(["site", "occurred_at"])
+    db.execute("ALTER TABLE users ADD COLUMN can_read_comments INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions, _v4_plausible_time,
-              _v5_alerts)
+              _v5_alerts, _fft_and_comments)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

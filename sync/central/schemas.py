@@ -31,6 +31,13 @@ class KioskConfig(BaseModel):
     rating_scale: Literal[4, 5]
     followup_tags: list[str]
     idle_timeout_s: int
+    survey: Literal["faces", "fft"] = Field(
+        "faces", description="What patients are asked: the smiley faces, or the NHS Friends "
+        "and Family Test question with its six answers."
+    )
+    comments: bool = Field(
+        False, description="Whether the kiosk offers its comment box after an answer."
+    )
     languages: list[str] = Field(
         description="The languages the kiosk's screens are offered in (IETF tags); "
         "English only in this version."
@@ -145,7 +152,8 @@ EVENT_BATCH_SCHEMA = {
                             "By type: visit.checked_in {ticket, appointment_at?}; visit.called, "
                             "visit.checked_out {}; visit.cancelled {reason: cancelled|no_show}; "
                             "visit.corrected {field, value}; visit.undone {action}; "
-                            "rating.submitted {score, scale, tags?, misuse?}; "
+                            "rating.submitted {score, scale, tags?, misuse?, dont_know?, "
+                            "comment?}; "
                             "device.heartbeat {backlog, version, rejected?} (backlog and "
                             "rejected 0 to 1000000000)."
                         ),

@@ -1,4 +1,6 @@
-"""A site's settings (time zone, wait target, rating scale, follow-up tags, idle timeout).
+"""A site's settings (time zone, wait target, rating scale, follow-up tags, idle timeout, the
+survey asked (smiley faces or the NHS Friends and Family Test) and whether a comment box is
+offered).
 
 A site comes into being with the defaults when its first device is enrolled; ``site set``
 changes it. Kiosks read it through ``GET /api/v1/config``.
@@ -12,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 from sqlite_utils import Database
 
+from kiosk.shared.fft import DEFAULT_SURVEY, SURVEYS
 from kiosk.shared.metrics import DEFAULT_TARGET_MIN
 from kiosk.shared.site_rules import (
     DEFAULT_IDLE_TIMEOUT_S,
@@ -44,6 +47,8 @@ class SiteConfig:
     rating_scale: int = DEFAULT_RATING_SCALE
     followup_tags: tuple[str, ...] = DEFAULT_TAGS
     idle_timeout_s: int = DEFAULT_IDLE_TIMEOUT_S
+    survey: str = DEFAULT_SURVEY
+    comments: bool = False  # off unless the site turns it on: the one free-text field
 
     def as_dict(self) -> dict:
         values = asdict(self)
@@ -104,6 +109,13 @@ def _check(settings: dict) -> dict:
                 raise InvalidSetting(
                     f"idle timeout {value} must be between {low} and {high} seconds"
                 )
+        elif key == "survey":
+            if value not in SURVEYS:
+                raise InvalidSetting(f"survey {value!r} must be one of {', '.join(SURVEYS)}")
+        elif key == "comments":
+            if not isinstance(value, bool):
+                raise InvalidSetting(f"comments {value!r} must be on or off")
+            value = int(value)
         else:
             raise InvalidSetting(f"{key!r} is not a site setting")
         checked[key] = value
@@ -118,6 +130,8 @@ def _from_row(row: dict) -> SiteConfig:
         rating_scale=row["rating_scale"],
         followup_tags=tuple(json.loads(row["followup_tags"])),
         idle_timeout_s=row["idle_timeout_s"],
+        survey=row.get("survey") or DEFAULT_SURVEY,
+        comments=bool(row.get("comments")),
     )
 
 
