@@ -12,8 +12,10 @@
              [--comments on|off]
              [--opening-hours "mon-fri 08:00-18:00, sat 09:00-12:00" | always]
     site list --data DIR
-    user add --data DIR --name N [--password-stdin]       a dashboard login
-    purge --data DIR [--days 400]                          delete data older than the retention
+    user add --data DIR --name N [--password-stdin] [--can-read-comments]
+                                                           a dashboard login
+    purge --data DIR [--days 400] [--comment-retention-days 90]
+                                                           delete data older than the retention
     demo-data --data DIR [--days 28] [--visits N] [--ratings N]
     alert rule set|list, alert list|ack|close, alert channel add|list|remove|test
                                                            (see sync.central.alerts.commands)
@@ -34,7 +36,7 @@ from pathlib import Path
 from kiosk.shared.fft import SURVEYS
 from sync.central import auth, sites
 from sync.central.migrations import SchemaTooNew
-from sync.central.retention import DEFAULT_RETENTION_DAYS
+from sync.central.retention import DEFAULT_COMMENT_RETENTION_DAYS, DEFAULT_RETENTION_DAYS
 from sync.central.serving import (
     BadProxyAddress,
     PortUnavailable,
@@ -192,19 +194,23 @@ def cmd_site_list(args: argparse.Namespace) -> int:
 
 def cmd_purge(args: argparse.Namespace) -> int:
     from kiosk.shared.timeutil import utc_now
+    from sync.central.comments import purge_comments
     from sync.central.retention import purge
 
     store = _open(args)
+    now = utc_now()
     with store.write() as db:
-        deleted = purge(db, args.days, utc_now())
-    _print_json({"retention_days": args.days, "deleted": deleted})
+        deleted = purge(db, args.days, now)
+        deleted["comments"] = purge_comments(db, args.comment_retention_days, now)
+    _print_json({"retention_days": args.days,
+                 "comment_retention_days": args.comment_retention_days, "deleted": deleted})
     return 0
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     from sync.central.dashboard.commands import user_add
 
-    return user_add(_existing_dir(args), args.name, args.password_stdin)
+    return user_add(_existing_dir(args), args.name, args.password_stdin, args.can_read_comments)
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
@@ -292,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     purge = _command(commands, "purge", cmd_purge, "delete data older than the retention period")
     purge.add_argument("--days", type=_at_least_one, default=DEFAULT_RETENTION_DAYS,
                        help=f"retention in days (default {DEFAULT_RETENTION_DAYS})")
+    purge.add_argument(
+        "--comment-retention-days", type=_at_least_one, default=DEFAULT_COMMENT_RETENTION_DAYS,
+        metavar="DAYS",
+        help="patients' comments are deleted after this many days, sooner than the rest "
+             f"(default {DEFAULT_COMMENT_RETENTION_DAYS})",
+    )
 
     user = commands.add_parser("user", help="dashboard logins")
     user_actions = user.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -299,6 +311,11 @@ def build_parser() -> argparse.ArgumentParser:
     user_add.add_argument("--name", required=True)
     user_add.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    user_add.add_argument(
+        "--can-read-comments", action=argparse.BooleanOptionalAction, default=None,
+        help="let this login read patients' comments on the dashboard (--no-can-read-comments "
+             "takes it away; without either, an existing login keeps what it had)",
     )
 
     demo = _command(commands, "demo-data", cmd_demo_data, "fill a fresh store with sample data")

@@ -18,6 +18,7 @@ import logging
 import re
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from sqlite_utils import Database
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from kiosk.shared.wire import Event, EventRejected, validate_event
 from sync.central.auth import Device
+from sync.central.comments import split_comment, store_comment
 from sync.central.projections import (
     FUTURE_TOLERANCE,
     insert_ratings,
@@ -33,6 +35,7 @@ from sync.central.projections import (
     is_clock_suspect,
     order_events,
     order_problem,
+    project_dont_know,
     project_heartbeat,
     project_rating,
     project_visit,
@@ -195,8 +198,14 @@ def prepare_batch(device: Device, raw_events: list[Any], received_at: datetime) 
             occurred = parse_rfc3339(occurred_text)
             occurred_text = to_rfc3339(occurred)
             clock_suspect = is_clock_suspect(occurred, received_at)
+        stored_data = event.data
+        if event.type == "rating.submitted" and "comment" in event.data:
+            # The comment is redacted again and kept only in rating_comments (see
+            # sync.central.comments), never in the stored event.
+            stored_data, comment = split_comment(event.data)
+            event = replace(event, data={**stored_data, "comment": comment})
         entries.append(_Prepared(event, _echo_id(raw), occurred_text, clock_suspect,
-                                 _encode_data(event.data)))
+                                 _encode_data(stored_data)))
     return PreparedBatch(device, received_at, entries)
 
 
@@ -380,8 +389,14 @@ def _store_checked(db: Database, batch: PreparedBatch) -> list[dict]:
     pending_ratings: list[tuple] = []
     linked_here: set[str] = set()
     for event, occurred_text in ratings:
-        project_rating(db, device, event, occurred_text, visit_rows, pending_ratings,
-                       linked_here)
+        if event.data.get("dont_know"):
+            project_dont_know(db, device, event, occurred_text)
+        else:
+            project_rating(db, device, event, occurred_text, visit_rows, pending_ratings,
+                           linked_here)
+        if event.data.get("comment"):
+            store_comment(db, event.id, device.id, device.site, occurred_text,
+                          event.data["comment"])
     insert_ratings(db, pending_ratings)
     for event in heartbeats:
         project_heartbeat(db, device, event, batch.received_at)

@@ -410,6 +410,18 @@ def project_rating(
         pending_inserts.append(tuple(row[column] for column in RATING_ROW))
 
 
+def project_dont_know(db: Database, device: Device, event: Event, occurred_at: str) -> None:
+    """An FFT "Don't know" answer: kept apart from ``ratings`` (it has no score), so it counts
+    in the FFT's denominators (``sync.central.fft``) and in no other figure: not the Happy
+    Index, not the rating-by-wait chart, not the response rate, not the alerts."""
+    db.execute(
+        "INSERT OR IGNORE INTO dont_know_answers (id, device_id, site, visit_id, misuse, "
+        "occurred_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [event.id, device.id, device.site, event.visit_id,
+         int(bool(event.data.get("misuse", False))), occurred_at],
+    )
+
+
 RATING_ROW = ("id", "device_id", "site", "visit_id", "link", "score", "scale", "tags", "misuse",
               "occurred_at", "wait_min")
 INSERT_RATINGS_HEAD = f"INSERT OR IGNORE INTO ratings ({', '.join(RATING_ROW)})"

@@ -8,6 +8,8 @@ whose other events are all older, goes by its last update). The dashboard's roll
 their own triggers. Alerts go by when they were closed (with their history and deliveries;
 an open one stays). Device, site and login records are not data about visits and stay.
 Events set aside by migration 4 (``sync.central.repair``) go by when they were received.
+FFT "Don't know" answers go by ``occurred_at`` like ratings. Patients' comments have their own,
+shorter retention (``sync.central.comments.purge_comments``, run by the same command).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from sqlite_utils import Database
 from kiosk.shared.timeutil import to_rfc3339
 
 DEFAULT_RETENTION_DAYS = 400  # the kiosk's default too (kiosk.config.Settings.retention_days)
+# Patients' comments (sync.central.comments): the kiosk's default too.
+DEFAULT_COMMENT_RETENTION_DAYS = 90
 MIN_RETENTION_DAYS = 1
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)  # datetime's first day: a cutoff cannot be earlier
 
@@ -50,13 +54,16 @@ def purge(db: Database, retention_days: int, now: datetime) -> dict[str, int]:
     closed = "SELECT id FROM alerts WHERE closed_at IS NOT NULL AND closed_at < ?"
     db.execute(f"DELETE FROM alert_history WHERE alert_id IN ({closed})", [cutoff])
     db.execute(f"DELETE FROM alert_deliveries WHERE alert_id IN ({closed})", [cutoff])
+    # A comment never outlives its rating, whatever the comments' own retention says.
+    db.execute("DELETE FROM rating_comments WHERE occurred_at < ?", [cutoff])
     alerts = db.execute(
         "DELETE FROM alerts WHERE closed_at IS NOT NULL AND closed_at < ?", [cutoff]
     ).rowcount
     return {
         "alerts": alerts,
         "events": events,
-        "ratings": db.execute("DELETE FROM ratings WHERE occurred_at < ?", [cutoff]).rowcount,
+        "ratings": db.execute("DELETE FROM ratings WHERE occurred_at < ?", [cutoff]).rowcount
+        + db.execute("DELETE FROM dont_know_answers WHERE occurred_at < ?", [cutoff]).rowcount,
         "visits": db.execute(
             "DELETE FROM visits WHERE checked_in_at < ? "
             "OR (checked_in_at IS NULL AND updated_at < ?)",

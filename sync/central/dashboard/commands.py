@@ -1,6 +1,7 @@
 """The dashboard's admin commands, called from ``sync.central.cli``.
 
-user add --data DIR --name NAME [--password-stdin]    a dashboard login (Argon2id)
+user add --data DIR --name NAME [--password-stdin] [--can-read-comments]
+                                                      a dashboard login (Argon2id)
 demo-data --data DIR [--days 28] [--visits N] [--ratings N]
 """
 
@@ -14,7 +15,12 @@ from pathlib import Path
 from sync.central.storage import CentralStore
 
 
-def user_add(data_dir: Path, name: str, password_stdin: bool) -> int:
+def user_add(data_dir: Path, name: str, password_stdin: bool,
+             can_read_comments: bool | None = None) -> int:
+    """``can_read_comments``: True grants the comments permission, False takes it away, None
+    leaves it as it is (a new login starts without it)."""
+    from sync.central.comments import can_read_comments as reads_comments
+    from sync.central.comments import set_comments_permission
     from sync.central.dashboard.accounts import add_user
 
     if password_stdin:
@@ -30,9 +36,12 @@ def user_add(data_dir: Path, name: str, password_stdin: bool) -> int:
     try:
         with store.write() as db:
             user = add_user(db, name, password)
+            if can_read_comments is not None:
+                set_comments_permission(db, user.id, can_read_comments)
+            reads = reads_comments(db, user.id)
     finally:
         store.close()
-    print(json.dumps({"user": user.name, "user_id": user.id}))
+    print(json.dumps({"user": user.name, "user_id": user.id, "can_read_comments": reads}))
     return 0
 
 

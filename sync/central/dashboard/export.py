@@ -52,7 +52,7 @@ def neutralise(value):
     return value
 
 
-def _csv_chunks(columns: tuple[str, ...], rows: Iterable[tuple]) -> Iterator[str]:
+def csv_chunks(columns: tuple[str, ...], rows: Iterable[tuple]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
@@ -100,8 +100,8 @@ def rating_rows(db: Database, ranges: list[tuple[str | None, str, str]]) -> Iter
 
 
 def visits_csv(db: Database, ranges) -> Iterator[str]:
-    return _csv_chunks(VISIT_COLUMNS, visit_rows(db, ranges))
+    return csv_chunks(VISIT_COLUMNS, visit_rows(db, ranges))
 
 
 def ratings_csv(db: Database, ranges) -> Iterator[str]:
-    return _csv_chunks(RATING_COLUMNS, rating_rows(db, ranges))
+    return csv_chunks(RATING_COLUMNS, rating_rows(db, ranges))

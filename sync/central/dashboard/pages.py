@@ -5,6 +5,7 @@ Routes stay thin: ``panels`` computes, ``charts`` shapes the figures, the templa
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,10 @@ import plotly
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
 
-from kiosk.shared.timeutil import to_rfc3339, utc_now
+from kiosk.shared import metrics
+from kiosk.shared.fft import ANSWERS, QUESTION, fft_faces
+from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339, utc_now
+from sync.central import comments, fft
 from sync.central.dashboard import accounts, charts, export, panels
 from sync.central.dashboard.web import (
     LOGIN_CSRF_COOKIE,
@@ -29,8 +33,15 @@ from sync.central.dashboard.web import (
 )
 from sync.central.dashboard.windows import windows
 from sync.central.metrics_query import InvalidRange, parse_range
-from sync.central.schemas import CSV_RESPONSE, OPTIONAL_INSTANT, RANGE_ERROR, REPORTING_REFUSALS
+from sync.central.schemas import (
+    CSV_RESPONSE,
+    OPTIONAL_INSTANT,
+    RANGE_ERROR,
+    REPORTING_REFUSALS,
+    ErrorDetail,
+)
 from sync.central.security import ReporterDep
+from sync.central.sites import list_sites
 from sync.central.storage import connect
 
 router = APIRouter(include_in_schema=False)
@@ -47,6 +58,7 @@ NAV = (
     ("compare", "/compare", "Compare"),
     ("devices", "/devices", "Devices"),
     ("alerts", "/alerts", "Alerts"),
+    ("fft", "/fft", "FFT"),
     ("export", "/export", "Export"),
 )
 
@@ -281,6 +293,64 @@ def export_ratings(request: Request, session: SessionDep, flt: FiltersDep):
     return _csv_response(chunks, f"ratings_{flt.first}_{flt.last}.csv")
 
 
+# --- the NHS Friends and Family Test monthly return ------------------------------------------
+
+HISTORY_MONTHS = 12
+MONTH_HELP = ("The site's local calendar month, YYYY-MM (e.g. 2026-11), or a range "
+              "YYYY-MM..YYYY-MM (at most 36 months); default: last month.")
+
+
+def _months(text: str | None, zone: str = "UTC") -> list[fft.Month]:
+    """The months asked for; a bad ``month`` is a 400 with what to send instead."""
+    try:
+        return fft.parse_months(text, metrics.local_today(utc_now(), zone))
+    except fft.InvalidMonth as error:
+        message = str(error)
+        raise HTTPException(400, f"The {message[0]}{message[1:]}.") from None
+
+
+def _fft_csv(db, rows_of) -> Iterator[str]:
+    return export.csv_chunks(fft.CSV_COLUMNS, (fft.csv_row(row) for row in rows_of(db)))
+
+
+@router.get("/fft", response_class=HTMLResponse)
+def fft_page(request: Request, session: SessionDep, flt: FiltersDep, month: str | None = None):
+    zone = flt.sites[0].timezone if flt.sites else "UTC"
+    shown = _months(month, zone)
+    if len(shown) != 1:
+        raise HTTPException(400, "The FFT page shows one month: send month=YYYY-MM.")
+    chosen = shown[0]
+    history = [chosen]
+    while len(history) < HISTORY_MONTHS:
+        history.insert(0, history[0].previous())
+    db = store_of(request).db
+    reads_comments = comments.can_read_comments(db, session.user.id)
+    listed = []
+    if reads_comments:
+        for site in flt.sites:
+            start, end = chosen.bounds(site.timezone)
+            listed += comments.comments_between(
+                db, site.name, parse_rfc3339(start), parse_rfc3339(end)
+            )
+        listed.sort(key=lambda c: c["occurred_at"], reverse=True)
+    return _page(
+        request, "fft.html", session, flt, active="fft", month=chosen,
+        rows=fft.monthly_return(db, flt.sites, [chosen]),
+        history=fft.monthly_return(db, flt.sites, history),
+        answers=ANSWERS, question=QUESTION, reads_comments=reads_comments,
+        comments=listed, faces=dict(fft_faces()),
+    )
+
+
+@router.get("/export/fft.csv")
+def export_fft(request: Request, session: SessionDep, flt: FiltersDep, month: str | None = None):
+    months = _months(month, flt.sites[0].timezone if flt.sites else "UTC")
+    sites = flt.sites
+    chunks = _streamed(request, lambda db, _: _fft_csv(
+        db, lambda d: fft.monthly_return(d, sites, months)), None)
+    return _csv_response(chunks, f"fft_{months[0]}_{months[-1]}.csv")
+
+
 # --- static files (no CDN: a clinic network may have no internet) --------------------------
 
 
@@ -343,6 +413,39 @@ ApiRangesDep = Annotated[list, Depends(_api_ranges)]
 )
 async def api_export_visits(request: Request, reporter: ReporterDep, ranges: ApiRangesDep):
     return _csv_response(_streamed(request, export.visits_csv, ranges), "visits.csv")
+
+
+@api_router.get(
+    "/fft.csv",
+    response_class=StreamingResponse,
+    responses={200: CSV_RESPONSE, 400: {"model": ErrorDetail, "description": "A bad month."},
+               404: {"model": ErrorDetail, "description": "No such site."},
+               **REPORTING_REFUSALS},
+    summary="The NHS Friends and Family Test monthly return, as CSV",
+    description=(
+        "One row per site and month (the site's local calendar month): the count of each of the "
+        "six answers (Very good, Good, Neither good nor poor, Poor, Very poor, Don't know), the "
+        "total, % positive ((Very good + Good) / total) and % negative ((Poor + Very poor) / "
+        "total), and the collection mode 'tablet/kiosk'. Months with no responses are rows of "
+        "zeros. Misuse is left out; 4-point ratings are not FFT answers and are not counted."
+    ),
+)
+async def api_export_fft(
+    request: Request,
+    reporter: ReporterDep,
+    month: Annotated[str | None, Query(description=MONTH_HELP)] = None,
+    site: Annotated[str | None, Query(description="Site name; all sites when left out.")] = None,
+):
+    db = store_of(request).db
+    sites = list_sites(db)
+    if site:
+        sites = [s for s in sites if s.name == site]
+        if not sites:
+            raise HTTPException(404, f"There is no site named {site!r}.")
+    months = _months(month, sites[0].timezone if len(sites) == 1 else "UTC")
+    chunks = _streamed(request, lambda db, _: _fft_csv(
+        db, lambda d: fft.monthly_return(d, sites, months)), None)
+    return _csv_response(chunks, f"fft_{months[0]}_{months[-1]}.csv")
 
 
 @api_router.get(
