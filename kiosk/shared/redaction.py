@@ -44,6 +44,7 @@ DATES = (
 # The UK postcode shape (outward code, then the inward digit and two letters).
 POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b", re.IGNORECASE)
 LONG_DIGIT_RUN = re.compile(r"\d{6,}")
+MIN_PHONE_DIGITS = 8  # the shortest UK numbers dialled in full have 10; abroad, some have 8
 
 
 class Finding(NamedTuple):
@@ -67,7 +68,10 @@ def _phones(text: str) -> list[Finding]:
     matcher = phonenumbers.PhoneNumberMatcher(
         text, PHONE_REGION, leniency=phonenumbers.Leniency.POSSIBLE
     )
-    return [Finding("phone", match.start, match.end) for match in matcher]
+    # POSSIBLE rather than VALID: a number a patient mistypes by a digit is still theirs. The
+    # digit floor keeps scores like "10/10", which libphonenumber calls possible, in the text.
+    return [Finding("phone", match.start, match.end) for match in matcher
+            if sum(c.isdigit() for c in match.raw_string) >= MIN_PHONE_DIGITS]
 
 
 def find_personal(text: str) -> list[Finding]:

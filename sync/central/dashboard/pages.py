@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from typing import Annotated
 
 import plotly
@@ -329,9 +330,13 @@ def fft_page(request: Request, session: SessionDep, flt: FiltersDep, month: str 
     if reads_comments:
         for site in flt.sites:
             start, end = chosen.bounds(site.timezone)
-            listed += comments.comments_between(
+            for comment in comments.comments_between(
                 db, site.name, parse_rfc3339(start), parse_rfc3339(end)
-            )
+            ):
+                # Shown on the site's clock, as the month is counted.
+                comment["local_time"] = parse_rfc3339(comment["occurred_at"]).astimezone(
+                    ZoneInfo(site.timezone)).strftime("%Y-%m-%d %H:%M")
+                listed.append(comment)
         listed.sort(key=lambda c: c["occurred_at"], reverse=True)
     return _page(
         request, "fft.html", session, flt, active="fft", month=chosen,

@@ -1,0 +1,200 @@
+"""The FFT survey, the comment box and comment retention on the kiosk, without a window."""
+
+from __future__ import annotations
+
+import json
+import pytest
+
+from kiosk.comment_box import BACKSPACE, LAYOUTS, SHIFT, SPACE, CommentDraft, layout_for
+from kiosk.config import ConfigError, load_settings
+from kiosk.errors import ModelError
+from kiosk.flow import KioskFlow
+from kiosk.shared.wire import MAX_COMMENT_CHARS, EventRejected, validate_event
+from kiosk.site_settings import with_site_settings
+from tests.support.wire_events import WireEvents
+
+
+@pytest.fixture
+def make_flow(tmp_path, store, clock, fast_hasher):
+    def make(**overrides) -> KioskFlow:
+        overrides.setdefault("role", "ratings")
+        settings = load_settings(environ={}, data_dir=str(tmp_path), **overrides)
+        flow = KioskFlow(store, settings, clock=clock, hasher=fast_hasher)
+        flow.pin.set_pin("2468")
+        flow._pin_set = True
+        return flow
+
+    return make
+
+
+def ratings_sent(store) -> list[dict]:
+    return [json.loads(e["data"]) for e in store.events() if e["type"] == "rating.submitted"]
+
+
+def type_text(flow: KioskFlow, text: str) -> None:
+    for character in text:
+        if character == " ":
+            flow.press_key(SPACE)
+            continue
+        if character.isalpha() and character.isupper() != flow.rating.comment.shifted:
+            flow.press_key(SHIFT)
+        flow.press_key(character.lower())
+
+
+def test_fft_faces_are_five_point_whatever_the_site_scale(make_flow, store):
+    flow = make_flow(survey="fft", rating_scale=4, followup_for="never")
+    assert flow.rating.scale == 5
+    flow.choose_face(3)
+    assert ratings_sent(store) == [{"score": 3, "scale": 5, "tags": [], "misuse": False}]
+
+
+def test_dont_know_is_sent_with_no_score_and_kept_out_of_local_ratings(make_flow, store):
+    flow = make_flow(survey="fft")
+    assert flow.choose_dont_know() == "thanks"
+    sent = ratings_sent(store)
+    assert sent == [{"score": None, "scale": 5, "tags": [], "misuse": False, "dont_know": True}]
+    assert store.db.execute("SELECT COUNT(*) FROM ratings").fetchone()[0] == 0
+    event = store.events()[-1]
+    validate_event({**{k: event[k] for k in ("id", "device_seq", "type", "occurred_at",
+                                             "visit_id")}, "data": sent[0]})
+
+
+def test_dont_know_is_refused_on_a_faces_site(make_flow):
+    flow = make_flow()
+    with pytest.raises(ModelError, match="Friends and Family Test only"):
+        flow.choose_dont_know()
+
+
+def test_comment_follows_the_tags_and_is_redacted_before_it_is_written(make_flow, store):
+    flow = make_flow(survey="fft", comments=True, followup_for="negative")
+    flow.choose_face(1)
+    assert flow.screen() == "followup"
+    flow.toggle_tag("waiting_time")
+    flow.send_followup()
+    assert flow.screen() == "comment"
+    assert ratings_sent(store) == []  # nothing written while typing
+    type_text(flow, "Ring me 07700 900123 about it")
+    assert flow.rating.comment.text == "Ring me 07700 900123 about it"
+    assert "07700" not in json.dumps(store.db.execute("SELECT * FROM meta").fetchall())
+    flow.send_comment()
+    assert ratings_sent(store) == [{"score": 1, "scale": 5, "tags": ["waiting_time"],
+                                    "misuse": False, "comment": "Ring me [removed] about it"}]
+    assert flow.rating.comment.text == ""  # not left in memory for the next patient
+
+
+def test_skip_and_timeout_write_the_answer_without_a_comment(make_flow, store, clock):
+    flow = make_flow(survey="fft", comments=True, followup_for="never", misuse_interval_s=0)
+    flow.choose_dont_know()
+    assert flow.screen() == "comment"
+    type_text(flow, "Hello")
+    flow.skip_comment()
+    flow.tick()
+    clock.advance(seconds=flow.settings.thanks_s + 1)
+    flow.tick()
+    flow.choose_face(5)
+    type_text(flow, "half typed")
+    clock.advance(seconds=flow.settings.idle_timeout_s + 1)
+    flow.tick()
+    sent = ratings_sent(store)
+    assert [s.get("comment") for s in sent] == [None, None]
+    assert [s["score"] for s in sent] == [None, 5]
+
+
+def test_an_empty_or_all_removed_comment_is_not_sent(make_flow, store):
+    flow = make_flow(comments=True, followup_for="never")
+    flow.choose_face(4)
+    type_text(flow, "   ")
+    flow.send_comment()
+    assert "comment" not in ratings_sent(store)[0]
+
+
+def test_the_keyboard_stops_at_the_limit_and_edits():
+    draft = CommentDraft()
+    draft.press("h")
+    assert draft.text == "H" and not draft.shifted
+    draft.press(BACKSPACE)
+    assert draft.text == ""
+    for _ in range(MAX_COMMENT_CHARS + 20):
+        draft.press("a")
+    assert len(draft.text) == MAX_COMMENT_CHARS and draft.remaining == 0
+    with pytest.raises(ValueError, match="not a key"):
+        draft.press("enter")
+
+
+def test_layouts_are_keyed_by_language():
+    assert layout_for("en-GB") == LAYOUTS["en"]
+    assert layout_for("xx") == LAYOUTS["en"]  # a language with no layout yet gets English's
+    assert all(SPACE in row or len(row) >= 10 for row in LAYOUTS["en"])
+
+
+def test_keys_outside_the_comment_box_are_refused(make_flow):
+    flow = make_flow(comments=True)
+    with pytest.raises(ModelError, match="not open"):
+        flow.press_key("a")
+    with pytest.raises(ModelError, match="no comment"):
+        flow.send_comment()
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("survey", "smiles", "use one of 'faces', 'fft'"),
+    ("comments", "maybe", "use on or off"),
+    ("comment_retention_days", 0, "from 1 to 3650"),
+])
+def test_bad_config_values_are_refused_with_a_sentence(tmp_path, key, value, words):
+    with pytest.raises(ConfigError, match=words):
+        load_settings(environ={}, data_dir=str(tmp_path), **{key: value})
+
+
+def test_the_environment_switches_the_comment_box(tmp_path):
+    settings = load_settings(environ={"KIOSK_COMMENTS": "on", "KIOSK_SURVEY": "fft"},
+                             data_dir=str(tmp_path))
+    assert settings.comments is True and settings.survey == "fft"
+
+
+def test_the_site_survey_and_comments_reach_a_kiosk_unless_pinned(tmp_path):
+    settings = load_settings(environ={}, data_dir=str(tmp_path))
+    changed, refused = with_site_settings(settings, {"survey": "fft", "comments": True})
+    assert (changed.survey, changed.comments, refused) == ("fft", True, [])
+    pinned = load_settings(environ={}, data_dir=str(tmp_path), comments=False)
+    kept, _ = with_site_settings(pinned, {"survey": "fft", "comments": True})
+    assert (kept.survey, kept.comments) == ("fft", False)
+    _, refused = with_site_settings(settings, {"survey": "stars"})
+    assert refused and "survey" in refused[0]
+
+
+def test_comments_are_forgotten_on_the_kiosk_after_their_retention(make_flow, store, clock):
+    flow = make_flow(comments=True, followup_for="never", misuse_interval_s=0)
+    flow.choose_face(2)
+    type_text(flow, "Old one")
+    flow.send_comment()
+    clock.advance(seconds=31 * 86400)
+    flow.tick()  # thanks -> back to the faces (a ratings tablet)
+    flow.choose_face(4)
+    type_text(flow, "New one")
+    flow.send_comment()
+    clock.advance(seconds=86400)
+    store.purge(400, comment_retention_days=30)
+    sent = ratings_sent(store)
+    assert [s.get("comment") for s in sent] == [None, "New one"]
+    assert [s["score"] for s in sent] == [2, 4]  # the answers stay
+
+
+def test_the_wire_takes_dont_know_and_comment_and_refuses_what_is_wrong():
+    kiosk = WireEvents()
+
+    def rating(data):
+        return kiosk.event("rating.submitted", "2026-10-01T09:00:00Z", None, data)
+
+    validate_event(rating({"score": None, "scale": 5, "dont_know": True}))
+    validate_event(rating({"score": 4, "scale": 5, "comment": "Lovely staff"}))
+    validate_event(rating({"score": 4, "scale": 5}))  # an old kiosk's rating, unchanged
+    for data, reason in [
+        ({"score": 3, "scale": 5, "dont_know": True}, "score null"),
+        ({"score": None, "scale": 4, "dont_know": True}, "scale is 5"),
+        ({"score": None, "scale": 5}, "outside 1..5"),
+        ({"score": None, "scale": 5, "dont_know": "yes"}, "true or false"),
+        ({"score": 4, "scale": 5, "comment": "x" * 501}, "at most 500"),
+        ({"score": 4, "scale": 5, "comment": 12}, "at most 500"),
+    ]:
+        with pytest.raises(EventRejected, match=reason):
+            validate_event(rating(data))
