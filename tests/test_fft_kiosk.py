@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 import pytest
 
 from kiosk.comment_box import BACKSPACE, LAYOUTS, SHIFT, SPACE, CommentDraft, layout_for

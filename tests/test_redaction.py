@@ -51,10 +51,10 @@ def generated(kind: str, rng: random.Random) -> str:
     if kind == "phone":
         return rng.choice((
             "07{} {}".format(*(_digits(rng, 3), _digits(rng, 6))),
-            "+44 7{} {} {}".format(_digits(rng, 3), _digits(rng, 3), _digits(rng, 3)),
-            "020 {} {}".format(_digits(rng, 4), _digits(rng, 4)),
-            "(0161) {} {}".format(_digits(rng, 3), _digits(rng, 4)),
-            "0113-{}-{}".format(_digits(rng, 3), _digits(rng, 4)),
+            f"+44 7{_digits(rng, 3)} {_digits(rng, 3)} {_digits(rng, 3)}",
+            f"020 {_digits(rng, 4)} {_digits(rng, 4)}",
+            f"(0161) {_digits(rng, 3)} {_digits(rng, 4)}",
+            f"0113-{_digits(rng, 3)}-{_digits(rng, 4)}",
         ))
     if kind == "email":
         user = "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 9)))
@@ -76,11 +76,13 @@ def generated(kind: str, rng: random.Random) -> str:
         letter = lambda: rng.choice("ABCDEFGHJKLMNOPRSTUWYZ")  # noqa: E731
         outward = rng.choice((
             f"{letter()}{rng.randint(1, 9)}", f"{letter()}{rng.randint(10, 99)}",
-            f"{letter()}{letter()}{rng.randint(1, 9)}", f"{letter()}{letter()}{rng.randint(10, 99)}",
+            f"{letter()}{letter()}{rng.randint(1, 9)}",
+            f"{letter()}{letter()}{rng.randint(10, 99)}",
             f"{letter()}{rng.randint(1, 9)}{letter()}",
         ))
         inward = f"{rng.randint(0, 9)}{letter()}{letter()}"
-        return rng.choice((f"{outward} {inward}", f"{outward}{inward}", f"{outward} {inward}".lower()))
+        return rng.choice((f"{outward} {inward}", f"{outward}{inward}",
+                           f"{outward} {inward}".lower()))
     if kind == "digits":
         return _digits(rng, rng.randint(6, 12))
     raise ValueError(kind)

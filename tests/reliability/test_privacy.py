@@ -45,6 +45,16 @@ ALLOWED = {
     "central.alerts.ack_comment",
     "central.alert_history.note",  # the same comment in the alert's history, or system text
     "api.Alert.comment",
+    # Issue 17's comment box: the one field that holds a patient's free text. Off unless a
+    # site turns it on; redacted on the kiosk and again on ingest (kiosk.shared.redaction);
+    # at most 500 characters; read only with the comments permission; purged after
+    # comment_retention_days (default 90) on both sides. The kiosk keeps it only inside its
+    # outbox's event data, which has no column of its own.
+    "central.rating_comments.comment",
+    # Switches, not text: a site's "offer the comment box" and a login's "may read them".
+    "central.sites.comments",
+    "api.KioskConfig.comments",
+    "central.users.can_read_comments",
 }
 
 
@@ -168,7 +178,8 @@ def test_retention_purges_old_data_on_the_central_store(central_server, capsys):
     assert cli.main(["purge", "--data", str(central_server.data_dir), "--days", "400"]) == 0
     report = json.loads(capsys.readouterr().out)
 
-    assert report["deleted"] == {"alerts": 1, "events": 4, "ratings": 1, "visits": 1}
+    assert report["deleted"] == {"alerts": 1, "events": 4, "ratings": 1, "visits": 1,
+                                 "comments": 0}
     assert central_server.rows("SELECT state FROM alerts") == [{"state": "open"}]
     assert central_server.rows("SELECT COUNT(*) AS n FROM alert_history") == [{"n": 1}]
     assert central_server.rows("SELECT COUNT(*) AS n FROM events") == [{"n": 4}]

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from zoneinfo import ZoneInfo
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import plotly
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
