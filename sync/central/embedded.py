@@ -58,6 +58,8 @@ class EmbeddedCentral:
                     rating_scale=settings.rating_scale,
                     followup_tags=list(settings.followup_tags),
                     idle_timeout_s=settings.idle_timeout_s,
+                    survey=settings.survey,
+                    comments=settings.comments,
                 )
 
     def enrol(self, site: str, name: str) -> str:

@@ -307,7 +307,7 @@ def _months(text: str | None, zone: str = "UTC") -> list[fft.Month]:
         return fft.parse_months(text, metrics.local_today(utc_now(), zone))
     except fft.InvalidMonth as error:
         message = str(error)
-        raise HTTPException(400, f"The {message[0]}{message[1:]}.") from None
+        raise HTTPException(400, f"{message[:1].upper()}{message[1:]}.") from None
 
 
 def _fft_csv(db, rows_of) -> Iterator[str]:

@@ -1,17 +1,16 @@
 """The dashboard's FFT page in real headless Chromium, over a store built here: October 2026 at
 a Europe/London site (the clocks go back inside the month), "Don't know" answers and comments
-(one sent unredacted, as a third-party client might). Screenshots in test-output/screenshots/."""
+(one sent unredacted, as a third-party client might), served by a store of this module's own
+beside the shared one. Screenshots in test-output/screenshots/."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 import time_machine
-from playwright.sync_api import sync_playwright
 
 from sync.central import auth
 from sync.central.comments import set_comments_permission
@@ -19,7 +18,6 @@ from sync.central.dashboard import accounts
 from sync.central.ingest import ingest_batch
 from sync.central.sites import update_site
 from sync.central.storage import CentralStore
-from tests.dashboard.conftest import CHROMIUM_ARGS
 from tests.support.central_server import running_central
 from tests.support.hashing import fast_hasher
 from tests.support.wire_events import WireEvents
@@ -53,7 +51,7 @@ def _october(kiosk: WireEvents) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def central(tmp_path_factory):
+def fft_central(tmp_path_factory):
     data = tmp_path_factory.mktemp("fft-central")
     accounts.set_hasher(fast_hasher())
     store = CentralStore(data)
@@ -71,30 +69,16 @@ def central(tmp_path_factory):
         yield server
 
 
-@pytest.fixture(scope="module")
-def browser(central, tmp_path_factory):
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("fft-chromium")),
-            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
-            headless=True, args=CHROMIUM_ARGS, base_url=central.base_url,
-            viewport={"width": 1440, "height": 900}, accept_downloads=True,
-        )
-        context.set_default_timeout(15_000)
-        yield context
-        context.close()
-
-
 @pytest.fixture
-def page(browser):
-    browser.clear_cookies()
-    tab = browser.new_page()
-    yield tab
-    tab.close()
+def fft_page(page, fft_central):
+    """The warm browser's fresh tab (tests/dashboard/conftest.py), pointed at this module's
+    own store by absolute URLs (its cookies are cleared before each test)."""
+    page.base = fft_central.base_url
+    return page
 
 
 def log_in(page, name: str, path: str) -> None:
-    page.goto("/login?next=" + quote(path, safe=""))
+    page.goto(page.base + "/login?next=" + quote(path, safe=""))
     page.fill("#username", name)
     page.fill("#password", PASSWORD)
     page.click("#login")
@@ -108,7 +92,8 @@ def cells(page, selector: str) -> dict[str, str]:
         "pct-positive", "pct-negative")}
 
 
-def test_the_month_by_hand_and_comments_hidden_without_the_permission(page):
+def test_the_month_by_hand_and_comments_hidden_without_the_permission(fft_page):
+    page = fft_page
     log_in(page, "manager", "/fft?month=2026-10")
     # By hand: Very good 2 (00:00 BST on 1 Oct and 3 Oct), Good 1, Neither 1, Poor 1,
     # Very poor 0 (00:00 GMT on 1 Nov is November's), Don't know 2: total 7,
@@ -125,7 +110,8 @@ def test_the_month_by_hand_and_comments_hidden_without_the_permission(page):
     page.screenshot(path=str(SHOTS / "fft-page.png"), full_page=True)
 
 
-def test_a_reader_of_comments_sees_them_redacted(page):
+def test_a_reader_of_comments_sees_them_redacted(fft_page):
+    page = fft_page
     log_in(page, "lead", "/fft?month=2026-10&site=North")
     listed = page.locator("ul.comments li").all_inner_texts()
     assert len(listed) == 3  # the 1 November comment-less answer is not October's anyway
@@ -136,13 +122,14 @@ def test_a_reader_of_comments_sees_them_redacted(page):
     page.screenshot(path=str(SHOTS / "fft-page-comments.png"), full_page=True)
 
 
-def test_the_csv_download_and_a_bad_month(page):
+def test_the_csv_download_and_a_bad_month(fft_page):
+    page = fft_page
     log_in(page, "manager", "/fft?month=2026-10")
     with page.expect_download() as download:
         page.click("#csv-fft")
     lines = Path(download.value.path()).read_text().splitlines()
     assert lines[0].startswith("Site,Month,Collection mode,Very good,Good")
     assert lines[1].startswith("North,2026-10,tablet/kiosk,2,1,1,1,0,2,7,")
-    response = page.goto("/fft?month=2026-13")
+    response = page.goto(page.base + "/fft?month=2026-13")
     assert response.status == 400
     assert "like 2026-11" in page.inner_text("body")
