@@ -26,6 +26,13 @@ from sync.central.sites import SiteConfig
 
 MONTH_PATTERN = re.compile(r"([0-9]{4})-([0-9]{2})")
 MAX_MONTHS = 36
+# The month parameter's shape for the OpenAPI description (a year from 2000 to 9998, a month
+# 01-12, optionally '..' and another; or empty for the default), so clients and fuzzers know
+# what is valid. The order of a range and its length are checked in code (400).
+_YEAR = r"(20[0-9]{2}|2[1-9][0-9]{2}|[3-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+_MONTH = rf"{_YEAR}-(0[1-9]|1[0-2])"
+MONTH_SCHEMA = {"anyOf": [{"type": "string", "pattern": rf"^{_MONTH}(\.\.{_MONTH})?$"},
+                          {"type": "string", "maxLength": 0}]}
 # The CSV's columns: the fields of the monthly submission, in its order.
 CSV_COLUMNS = ("Site", "Month", "Collection mode", *(words for _, words, _ in ANSWERS),
                "Total responses", "% positive", "% negative")

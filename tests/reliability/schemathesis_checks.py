@@ -6,6 +6,9 @@ They make the two widened expectations in ``schemathesis.toml`` exact again:
   sent, and a batch generated as invalid must have at least one of them ``rejected``.
 - The reporting routes answer ``from`` ≥ ``to`` with 422, a rule across two parameters that
   OpenAPI cannot state. So a 422 to data generated as valid must be for that rule and no other.
+- The FFT return answers a range of months that ends before it starts, or is longer than 36
+  months, with 400 (rules the month's pattern cannot state); a 400 to data generated as valid
+  must be for one of those.
 """
 
 from __future__ import annotations
@@ -39,4 +42,19 @@ def valid_data_is_refused_only_for_the_range_rule(ctx, response, case):
     detail = response.json().get("detail")
     if detail != RANGE_RULE:
         raise AssertionError(f"valid data refused with 422: {detail!r}")
+    return None
+
+
+FFT_RANGE_RULES = ("ends before it starts", "longer than 36 months")
+
+
+@schemathesis.check
+def a_valid_month_is_refused_only_for_the_range_rules(ctx, response, case):
+    if _generated_as_invalid(case) or response.status_code != 400:
+        return None
+    detail = response.json().get("detail", "")
+    if case.operation.path != "/api/v1/export/fft.csv" or not any(
+        rule in detail for rule in FFT_RANGE_RULES
+    ):
+        raise AssertionError(f"valid data refused with 400: {detail!r}")
     return None

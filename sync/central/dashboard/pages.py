@@ -423,8 +423,11 @@ async def api_export_visits(request: Request, reporter: ReporterDep, ranges: Api
 @api_router.get(
     "/fft.csv",
     response_class=StreamingResponse,
-    responses={200: CSV_RESPONSE, 400: {"model": ErrorDetail, "description": "A bad month."},
+    responses={200: CSV_RESPONSE,
+               400: {"model": ErrorDetail, "description": "A bad month, or a range of months "
+                     "that ends before it starts or is longer than 36 months."},
                404: {"model": ErrorDetail, "description": "No such site."},
+               422: {"model": ErrorDetail, "description": "An unknown query parameter."},
                **REPORTING_REFUSALS},
     summary="The NHS Friends and Family Test monthly return, as CSV",
     description=(
@@ -438,7 +441,9 @@ async def api_export_visits(request: Request, reporter: ReporterDep, ranges: Api
 async def api_export_fft(
     request: Request,
     reporter: ReporterDep,
-    month: Annotated[str | None, Query(description=MONTH_HELP)] = None,
+    month: Annotated[
+        str | None, Query(description=MONTH_HELP, json_schema_extra=fft.MONTH_SCHEMA)
+    ] = None,
     site: Annotated[str | None, Query(description="Site name; all sites when left out.")] = None,
 ):
     db = store_of(request).db
