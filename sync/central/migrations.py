@@ -176,8 +176,16 @@ def _v5_alerts(db: Database) -> None:
     create_alert_tables(db)
 
 
+def _roles_scopes_and_audit(db: Database) -> None:
+    # Roles and site scopes for logins and reporting tokens (existing ones: admin, every
+    # site), TOTP, set-password links, a site's admin-TOTP setting and the audit trail.
+    from sync.central.people.schema import create_access_tables
+
+    create_access_tables(db)
+
+
 MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions, _v4_plausible_time,
-              _v5_alerts)
+              _v5_alerts, _roles_scopes_and_audit)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

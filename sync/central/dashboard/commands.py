@@ -1,6 +1,7 @@
 """The dashboard's admin commands, called from ``sync.central.cli``.
 
-user add --data DIR --name NAME [--password-stdin]    a dashboard login (Argon2id)
+user add --data DIR --name NAME [--password-stdin] [--role R] [--sites A,B]
+                                                      a dashboard login (Argon2id)
 demo-data --data DIR [--days 28] [--visits N] [--ratings N]
 """
 
@@ -14,8 +15,12 @@ from pathlib import Path
 from sync.central.storage import CentralStore
 
 
-def user_add(data_dir: Path, name: str, password_stdin: bool) -> int:
+def user_add(data_dir: Path, name: str, password_stdin: bool, role: str | None = None,
+             sites: str | None = None) -> int:
+    from sync.central import audit
     from sync.central.dashboard.accounts import add_user
+    from sync.central.people.manage import _public, check_scope, get_person
+    from sync.central.permissions import parse_sites
 
     if password_stdin:
         # One line; the newline a shell pipe adds is not part of the password.
@@ -29,10 +34,20 @@ def user_add(data_dir: Path, name: str, password_stdin: bool) -> int:
     store = CentralStore(Path(data_dir))
     try:
         with store.write() as db:
-            user = add_user(db, name, password)
+            found = db.execute("SELECT id FROM users WHERE name = ?", [name.strip()]).fetchone()
+            before = _public(get_person(db, found[0])) if found else None
+            scope = None
+            if sites is not None or role is not None:
+                current = (before or {}).get("role", "admin")
+                scope = check_scope(db, role or current, parse_sites(sites))
+            user = add_user(db, name, password, role=role, scope=scope)
+            after = _public(get_person(db, user.id))
+            audit.record(db, audit.command_actor(), "user.change" if found else "user.add",
+                         user.name, None, before, {**after, "password": "(set)"})
     finally:
         store.close()
-    print(json.dumps({"user": user.name, "user_id": user.id}))
+    print(json.dumps({"user": user.name, "user_id": user.id, "role": after["role"],
+                      "sites": after["sites"]}))
     return 0
 
 
