@@ -254,11 +254,15 @@ def change_password(request: Request, principal: OwnAccount, session: SessionDep
 # --- the set-password link (no login: the link is the proof) ---------------------------------
 
 
-def _set_form(request: Request, error: str | None = None, status: int = 200):
+def _set_form(request: Request, error: str | None = None, status: int = 200,
+              link_token: str = ""):
+    """The form; after a refused password it keeps the (unspent) link's token, in the page
+    only, so the person can try another password."""
     token = new_login_csrf()
     response = templates.TemplateResponse(
         request, "set_password.html",
-        {"csrf": token, "error": error, "min_length": MIN_PASSWORD_LENGTH},
+        {"csrf": token, "error": error, "min_length": MIN_PASSWORD_LENGTH,
+         "token": link_token},
         status_code=status,
     )
     set_cookie(request, response, LOGIN_CSRF_COOKIE, token, max_age=3600)
@@ -275,12 +279,13 @@ def set_password(request: Request, csrf: CsrfForm = "", token: Secret = "",
                  password: Secret = "", again: Secret = ""):
     check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE), csrf)
     if password != again:
-        return _set_form(request, "The two passwords differ; type them again.", 422)
+        return _set_form(request, "The two passwords differ; type them again.", 422, token)
     try:
         with store_of(request).write() as db:
             manage.redeem_password_link(db, token, password, client_origin(request))
     except AccountError as error:
-        return _set_form(request, _sentence(error), 422)
+        spent = "used or has expired" in str(error)
+        return _set_form(request, _sentence(error), 422, "" if spent else token)
     from sync.central.dashboard.pages import _login_form
 
     return _login_form(request, "/", None, note="Your password is set. Log in with it now.")
