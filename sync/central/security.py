@@ -1,4 +1,5 @@
-"""FastAPI dependencies that turn a bearer token into a device or a reporting client.
+"""FastAPI dependencies that turn a bearer token into a device (a reporting token is read by
+``sync.central.access.require``, the one check of every reporting and dashboard route).
 
 401 (with ``WWW-Authenticate``) when the token is missing, unknown or revoked; 403 when it is a
 valid token of the other kind, so a person who pasted the wrong token is told which one to use.
@@ -26,10 +27,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sync.central.auth import (
     Device,
-    Reporter,
     TokenRefused,
     authenticate_device,
-    authenticate_reporter,
 )
 from sync.central.query_params import check_query_parameters
 from sync.central.rate_limit import MAX_TRACKED_KEYS, FailureLimiter
@@ -121,16 +120,4 @@ async def current_device(
     return device
 
 
-def current_reporter(
-    request: Request,
-    store: StoreDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(reporting_bearer)],
-) -> Reporter:
-    token = credentials.credentials if credentials else None
-    reporter = _authenticated(request, lambda: authenticate_reporter(store.db, token), bool(token))
-    check_query_parameters(request)
-    return reporter
-
-
 DeviceDep = Annotated[Device, Depends(current_device)]
-ReporterDep = Annotated[Reporter, Depends(current_reporter)]

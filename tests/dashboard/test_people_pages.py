@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -141,6 +142,6 @@ def test_the_audit_page_shows_who_changed_what(page, central):
         '"role": "viewer"')
     with page.expect_download() as download:
         page.click("#audit-csv")
-    text = open(download.value.path(), encoding="utf-8").read()
+    text = Path(download.value.path()).read_text(encoding="utf-8")
     assert text.startswith("id,at,actor,actor_kind,origin,action,target,site,before,after")
     assert "user.change" in text and "user.disable" not in text

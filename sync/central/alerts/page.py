@@ -83,6 +83,10 @@ def alerts_page(request: Request, session: SessionDep, flt: FiltersDep, note: st
         channel_list=[channels.public(c) for c in channels.list_channels(db)
                       if c["site"] is None or scope.allows(c["site"])],
         closed_days=CLOSED_SHOWN_DAYS,
+        # Forms a role may not use are not shown (each route refuses them anyway).
+        can_ack=session.principal.can("acknowledge_alerts"),
+        can_edit_rules=session.principal.can("edit_site_settings"),
+        can_manage_channels=session.principal.can("manage_alert_channels"),
     )
 
 

@@ -118,7 +118,18 @@ async def change_person(request: Request, principal: ManagePeople, session: Sess
         "/people?" + urlencode({"note": f"{person['name']} saved."}), status_code=303)
 
 
+def _not_yourself(principal: Principal, user_id: str) -> RedirectResponse | None:
+    """Disabling or resetting one's own login would lock oneself out mid-task."""
+    if user_id != principal.id:
+        return None
+    note = "You cannot disable or reset your own login here; change your password on your " \
+           "account page."
+    return RedirectResponse("/people?" + urlencode({"note": note}), 303)
+
+
 def _switch(request: Request, principal: Principal, user_id: str, disabled: bool):
+    if refusal := _not_yourself(principal, user_id):
+        return refusal
     try:
         with store_of(request).write() as db:
             person = manage.set_disabled(db, actor_of(request, principal), user_id, disabled)
@@ -149,6 +160,8 @@ def enable_person(request: Request, principal: ManagePeople, session: SessionDep
 def reset_person(request: Request, principal: ManagePeople, session: SessionDep, user_id: str,
                  csrf: CsrfForm = ""):
     check_csrf(session.csrf_token, csrf)
+    if refusal := _not_yourself(principal, user_id):
+        return refusal
     try:
         with store_of(request).write() as db:
             token = manage.reset_person(db, actor_of(request, principal), user_id)
