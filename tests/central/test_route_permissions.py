@@ -227,6 +227,11 @@ def test_a_logins_pickers_and_pages_hold_only_its_sites(world):
     alerts_page = browser.get(world.central.url("/alerts"), timeout=10).text
     assert f"alert-{world.alerts[NORTH]}" in alerts_page
     assert f"alert-{world.alerts[SOUTH]}" not in alerts_page
+    assert 'action="/alerts/channels"' not in alerts_page  # an admin's form, not shown
+    assert "ack-button" in alerts_page  # a manager acknowledges
+    viewer, _ = world.session("north-viewer")
+    viewer_alerts = viewer.get(world.central.url("/alerts"), timeout=10).text
+    assert "ack-button" not in viewer_alerts and 'action="/alerts/rules"' not in viewer_alerts
     # A People or Audit link is not shown (and the routes refuse it anyway, above).
     assert 'href="/people' not in today and 'href="/audit' not in today
 
