@@ -279,3 +279,12 @@ def test_logins_and_failed_logins_are_recorded_without_the_password(audited):
 
 def test_cli_main_lists_people_in_help():
     assert "user list" in cli.__doc__
+
+
+def test_user_add_will_not_demote_the_last_admin(tmp_path):
+    first = run("user", "add", "--data", str(tmp_path), "--name", "admin", "--password-stdin",
+                input="quiet harbour lanterns\n")
+    assert first.returncode == 0, first.stderr
+    demoted = run("user", "add", "--data", str(tmp_path), "--name", "admin", "--password-stdin",
+                  "--role", "viewer", input="quiet harbour lanterns\n")
+    assert demoted.returncode == 2 and "last admin" in demoted.stderr

@@ -19,7 +19,7 @@ def user_add(data_dir: Path, name: str, password_stdin: bool, role: str | None =
              sites: str | None = None) -> int:
     from sync.central import audit
     from sync.central.dashboard.accounts import add_user
-    from sync.central.people.manage import _public, check_scope, get_person
+    from sync.central.people.manage import audited_view, check_scope, get_person, keep_an_admin
     from sync.central.permissions import parse_sites
 
     if password_stdin:
@@ -35,13 +35,15 @@ def user_add(data_dir: Path, name: str, password_stdin: bool, role: str | None =
     try:
         with store.write() as db:
             found = db.execute("SELECT id FROM users WHERE name = ?", [name.strip()]).fetchone()
-            before = _public(get_person(db, found[0])) if found else None
+            before = audited_view(get_person(db, found[0])) if found else None
+            if before and before["role"] == "admin" and role not in (None, "admin"):
+                keep_an_admin(db, found[0])  # the store must keep an admin who can log in
             scope = None
             if sites is not None or role is not None:
                 current = (before or {}).get("role", "admin")
                 scope = check_scope(db, role or current, parse_sites(sites))
             user = add_user(db, name, password, role=role, scope=scope)
-            after = _public(get_person(db, user.id))
+            after = audited_view(get_person(db, user.id))
             audit.record(db, audit.command_actor(), "user.change" if found else "user.add",
                          user.name, None, before, {**after, "password": "(set)"})
     finally:

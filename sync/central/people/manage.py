@@ -49,7 +49,7 @@ def _shown(row: dict) -> dict:
     }
 
 
-def _public(person: dict) -> dict:
+def audited_view(person: dict) -> dict:
     """What the audit trail keeps of a login (no id noise, nothing secret)."""
     return {key: person[key] for key in ("name", "role", "sites", "disabled", "totp")}
 
@@ -86,7 +86,7 @@ def _other_admins(db: Database, user_id: str) -> int:
     ).fetchone()[0]
 
 
-def _keep_an_admin(db: Database, user_id: str) -> None:
+def keep_an_admin(db: Database, user_id: str) -> None:
     if _other_admins(db, user_id) == 0:
         raise AccountError(
             "this is the last admin able to log in; make another login admin first"
@@ -120,7 +120,7 @@ def add_person(db: Database, actor: Actor, name: str, role: str, scope: Scope) -
     user = accounts.add_user(db, name, None, role=role, scope=scope)
     token = create_password_link(db, user.id)
     after = _row(db, user.id)
-    audit.record(db, actor, "user.add", after["name"], None, None, _public(after))
+    audit.record(db, actor, "user.add", after["name"], None, None, audited_view(after))
     return user, token
 
 
@@ -128,24 +128,25 @@ def change_person(db: Database, actor: Actor, user_id: str, role: str, scope: Sc
     before = _row(db, user_id)
     scope = check_scope(db, role, scope)
     if before["role"] == "admin" and role != "admin":
-        _keep_an_admin(db, user_id)
+        keep_an_admin(db, user_id)
     db.execute("UPDATE users SET role = ?, sites = ? WHERE id = ?",
                [role, scope.to_column(), user_id])
     after = _row(db, user_id)
-    audit.record(db, actor, "user.change", after["name"], None, _public(before), _public(after))
+    audit.record(db, actor, "user.change", after["name"], None, audited_view(before),
+                 audited_view(after))
     return after
 
 
 def set_disabled(db: Database, actor: Actor, user_id: str, disabled: bool) -> dict:
     before = _row(db, user_id)
     if disabled and before["role"] == "admin":
-        _keep_an_admin(db, user_id)
+        keep_an_admin(db, user_id)
     db.execute("UPDATE users SET disabled = ? WHERE id = ?", [int(disabled), user_id])
     if disabled:
         db.execute("DELETE FROM sessions WHERE user_id = ?", [user_id])
     after = _row(db, user_id)
     audit.record(db, actor, "user.disable" if disabled else "user.enable", after["name"], None,
-                 _public(before), _public(after))
+                 audited_view(before), audited_view(after))
     return after
 
 
@@ -160,7 +161,8 @@ def reset_person(db: Database, actor: Actor, user_id: str) -> str:
     token = create_password_link(db, user_id)
     after = _row(db, user_id)
     audit.record(db, actor, "user.reset", after["name"], None,
-                 {**_public(before), "password": "(set)"}, {**_public(after), "password": None})
+                 {**audited_view(before), "password": "(set)"},
+                 {**audited_view(after), "password": None})
     return token
 
 
