@@ -205,3 +205,50 @@ def test_own_password_change_and_its_refusals(central_server):
                             "new": "calm new phrase 1", "again": "calm new phrase 1"})
     assert done.status_code == 303
     assert _log_in(central_server, "north-viewer", "calm new phrase 1")[1].status_code == 303
+
+
+def test_the_people_and_set_password_forms_refuse_bad_input_with_a_sentence(central_server):
+    with central_server.embedded.store.write() as db:
+        update_site(db, "North")
+        accounts.add_user(db, "admin", ADMIN_PASSWORD, role="admin")
+    browser, _ = _log_in(central_server, "admin", ADMIN_PASSWORD)
+    page = browser.get(central_server.url("/people"), timeout=10).text
+    csrf = _csrf(page)
+    url = central_server.url("/people")
+    for form, sentence in (
+        ({"name": "admin", "role": "viewer", "all_sites": "1"}, "already exists"),
+        ({"name": "north-viewer", "role": "viewer"}, "choose at least one site"),
+        ({"name": "north-viewer", "role": "viewer", "sites": "Nowhere"}, "no site named"),
+        ({"name": "north-viewer", "role": "owner", "all_sites": "1"}, "must be one of"),
+        ({"name": "", "role": "viewer", "all_sites": "1"}, "user name must be"),
+    ):
+        answer = browser.post(url, data={"csrf": csrf, **form}, timeout=10)
+        assert answer.status_code == 422 and sentence in answer.text.lower(), form
+    assert browser.post(central_server.url("/people/nobody"), timeout=10,
+                        data={"csrf": csrf, "role": "viewer"}).status_code == 404
+    admin_id = central_server.rows("SELECT id FROM users WHERE name = 'admin'")[0]["id"]
+    yourself = browser.post(central_server.url(f"/people/{admin_id}/disable"),
+                            data={"csrf": csrf}, timeout=10)
+    assert "cannot disable or reset your own login" in yourself.text
+    added = browser.post(url, timeout=10, data={"csrf": csrf, "name": "north-viewer",
+                                                "role": "viewer", "sites": "North"})
+    link = re.search(r'id="password-link-url">([^<]+)<', added.text).group(1)
+    token = link.split("#", 1)[1]
+
+    visitor = requests.Session()
+    form = visitor.get(central_server.url("/password/set"), timeout=10).text
+    for fields, sentence in (
+        ({"token": token, "password": "steady rivers of tea", "again": "steady rivers"},
+         "two passwords differ"),
+        ({"token": "not-a-link", "password": "steady rivers of tea",
+          "again": "steady rivers of tea"}, "used or has expired"),
+        ({"token": token, "password": "short", "again": "short"}, "at least 12 characters"),
+    ):
+        answer = visitor.post(central_server.url("/password/set"), timeout=10,
+                              data={"csrf": _csrf(form), **fields})
+        assert answer.status_code == 422 and sentence in answer.text
+        form = answer.text
+    done = visitor.post(central_server.url("/password/set"), timeout=10, data={
+        "csrf": _csrf(form), "token": token, "password": "steady rivers of tea",
+        "again": "steady rivers of tea"})
+    assert done.status_code == 200 and "Your password is set" in done.text
