@@ -24,7 +24,7 @@ from sync.central.audit import Actor
 from sync.central.auth import authenticate_reporter
 from sync.central.permissions import ACTIONS, Principal
 from sync.central.query_params import check_query_parameters
-from sync.central.security import _authenticated, reporting_bearer
+from sync.central.security import authenticate_with_limit, reporting_bearer
 from sync.central.storage import CentralStore
 
 API_PREFIX = "/api/"
@@ -52,7 +52,7 @@ def admin_totp_required(store: CentralStore) -> bool:
 def _from_token(request: Request, credentials) -> Principal:
     store: CentralStore = request.app.state.store
     token = credentials.credentials if credentials else None
-    reporter = _authenticated(request, lambda: authenticate_reporter(store.db, token),
+    reporter = authenticate_with_limit(request, lambda: authenticate_reporter(store.db, token),
                               bool(token))
     check_query_parameters(request)
     return reporter.principal
@@ -100,8 +100,8 @@ def require(action: str):
 
 def declared_permission(route) -> str | None:
     """The action a route's dependencies declare (through ``require``), if any."""
-    pending = list(getattr(route, "dependant", None).dependencies) if hasattr(
-        route, "dependant") else []
+    dependant = getattr(route, "dependant", None)
+    pending = list(dependant.dependencies) if dependant is not None else []
     while pending:
         dependant = pending.pop()
         permission = getattr(dependant.call, "permission", None)

@@ -74,7 +74,7 @@ def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _authenticated(request: Request, check: Callable[[], object], guessed: bool):
+def authenticate_with_limit(request: Request, check: Callable[[], object], guessed: bool):
     """Run ``check``; a wrong token counts against the caller's address, 429 past the limit."""
     try:
         return check()
@@ -111,10 +111,15 @@ async def current_device(
     # waits; only if SQLite would have to wait does it go to the thread pool.
     try:
         reader = store.quick_reader
-        device = _authenticated(request, lambda: authenticate_device(reader, token), bool(token))
+        device = authenticate_with_limit(
+            request, lambda: authenticate_device(reader, token), bool(token)
+        )
     except sqlite3.OperationalError:
         device = await run_in_threadpool(
-            _authenticated, request, lambda: authenticate_device(store.db, token), bool(token)
+            authenticate_with_limit,
+            request,
+            lambda: authenticate_device(store.db, token),
+            bool(token),
         )
     check_query_parameters(request)
     return device

@@ -24,9 +24,11 @@ from sync.central.access import (
     admin_totp_required,
     client_origin,
 )
+from sync.central.dashboard import accounts
 from sync.central.dashboard.accounts import MIN_PASSWORD_LENGTH, AccountError
 from sync.central.dashboard.web import (
     LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
     SessionDep,
     check_csrf,
     new_login_csrf,
@@ -225,11 +227,8 @@ def totp_enable(request: Request, principal: OwnAccount, session: SessionDep,
     except AccountError as error:
         setup = _setup(session.user.name, secret if secret.isalnum() else None)
         return _account_page(request, session, 422, error=_sentence(error), setup=setup)
-    from sync.central.dashboard import accounts
-
-    session = accounts.Session(
-        accounts.User(session.user.id, session.user.name, session.user.role,
-                      session.user.scope, True), session.csrf_token, session.expires_at)
+    # The page shows the login as it now is (its second factor on).
+    session = accounts.find_session(store_of(request).db, request.cookies.get(SESSION_COOKIE))
     return _account_page(request, session,
                          note="The second factor is on: every login now asks for a code.",
                          recovery_codes=codes)
