@@ -288,3 +288,17 @@ def test_user_add_will_not_demote_the_last_admin(tmp_path):
     demoted = run("user", "add", "--data", str(tmp_path), "--name", "admin", "--password-stdin",
                   "--role", "viewer", input="quiet harbour lanterns\n")
     assert demoted.returncode == 2 and "last admin" in demoted.stderr
+
+
+def test_a_role_or_admin_totp_value_that_does_not_exist_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as role:
+        cli.main(["user", "add", "--data", str(tmp_path), "--name", "x", "--role", "owner"])
+    assert role.value.code == 2 and "invalid choice: 'owner'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as totp:
+        cli.main(["site", "set", "--data", str(tmp_path), "--site", "North", "--admin-totp",
+                  "sometimes"])
+    assert totp.value.code == 2 and "invalid choice: 'sometimes'" in capsys.readouterr().err
+    code, out, _ = run_in_process(capsys, "site", "set", "--data", str(tmp_path), "--site",
+                                  "North", "--admin-totp", "required")
+    assert code == 0 and json.loads(out)["admin_totp"] == "required"
+    assert _trail(tmp_path)[-1]["after_json"].count('"admin_totp": "required"') == 1
