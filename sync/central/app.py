@@ -22,12 +22,12 @@ from sync.central.alerts import routes as alert_routes
 from sync.central.alerts.scheduler import AlertService
 from sync.central.dashboard import install_dashboard
 from sync.central.query_params import refuse_unknown_query_parameters
-from sync.central.routes import events, health, kiosk_config, metrics
+from sync.central.routes import audit, events, health, kiosk_config, metrics
 from sync.central.security import AuthFailures
 from sync.central.storage import CentralStore
 
 API_ROUTERS = (events.router, kiosk_config.router, metrics.router, health.router,
-               alert_routes.router)
+               alert_routes.router, audit.router)
 
 
 def create_app(data_dir: Path) -> FastAPI:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from kiosk.shared.timeutil import to_rfc3339, utc_now
+from sync.central.permissions import EVERY_SITE, Principal, Scope
 from sync.central.sites import ensure_site
 
 DEVICE_PREFIX = "dev_"
@@ -53,6 +54,15 @@ class Device:
 class Reporter:
     id: str
     name: str
+    role: str = "viewer"  # "admin" (also reads the audit trail) or "viewer"
+    scope: Scope = EVERY_SITE
+
+    @property
+    def principal(self) -> Principal:
+        return Principal("token", self.id, self.name, self.role, self.scope)
+
+
+TOKEN_ROLES = ("viewer", "admin")
 
 
 def new_token(prefix: str) -> str:
@@ -114,9 +124,19 @@ def list_devices(db: Database) -> list[dict]:
     )
 
 
-def add_reporting_token(db: Database, name: str) -> tuple[str, str]:
-    """A read-only token for BI tools and scripts; returns its id and the token (shown once)."""
+def add_reporting_token(
+    db: Database, name: str, scope: Scope = EVERY_SITE, admin: bool = False
+) -> tuple[str, str]:
+    """A read-only token for BI tools and scripts; returns its id and the token (shown once).
+
+    ``scope``: the sites it reads (every site by default). ``admin``: it also reads the audit
+    trail; an admin token reads every site, so it cannot be given a narrower scope."""
     name = _check_name(name, "token")
+    if admin and not scope.everything:
+        raise ValueError(
+            "an admin token reads every site (and the audit trail); leave out --sites, or "
+            "leave out --admin for a token of those sites"
+        )
     token = new_token(REPORTING_PREFIX)
     token_id = str(uuid.uuid4())
     db["reporting_tokens"].insert(
@@ -126,6 +146,8 @@ def add_reporting_token(db: Database, name: str) -> tuple[str, str]:
             "token_sha256": token_digest(token),
             "revoked": 0,
             "created_at": to_rfc3339(utc_now()),
+            "role": "admin" if admin else "viewer",
+            "sites": scope.to_column(),
         }
     )
     return token_id, token
@@ -192,4 +214,6 @@ def authenticate_reporter(db: Database, token: str | None) -> Reporter:
         raise TokenRefused(
             401, "This reporting token has been revoked; create a new one with `token add`."
         )
-    return Reporter(id=row["id"], name=row["name"])
+    return Reporter(
+        id=row["id"], name=row["name"], role=row["role"], scope=Scope.from_column(row["sites"])
+    )

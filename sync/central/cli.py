@@ -5,15 +5,17 @@
     device add --data DIR --site S --name N               prints {"device_id", "token"}
     device revoke --data DIR --device ID
     device list --data DIR
-    token add --data DIR --name N                         prints {"token", "token_id"}
+    token add --data DIR --name N [--sites A,B] [--admin]  prints {"token", "token_id", ...}
     token revoke --data DIR --id TOKEN_ID
     site set --data DIR --site S [--timezone Z] [--target-wait-min N] [--rating-scale 5|4]
              [--followup-tags a,b,c] [--idle-timeout-s N] [--survey faces|fft]
              [--comments on|off]
              [--opening-hours "mon-fri 08:00-18:00, sat 09:00-12:00" | always]
+             [--admin-totp optional|required]
     site list --data DIR
-    user add --data DIR --name N [--password-stdin] [--can-read-comments]
-                                                           a dashboard login
+    user add --data DIR --name N [--password-stdin] [--role admin|manager|viewer] [--sites A,B]
+             [--can-read-comments]                     a dashboard login
+    user list --data DIR                                   logins, roles, sites, state
     purge --data DIR [--days 400] [--comment-retention-days 90]
                                                            delete data older than the retention
     demo-data --data DIR [--days 28] [--visits N] [--ratings N]
@@ -34,8 +36,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kiosk.shared.fft import SURVEYS
-from sync.central import auth, sites
+from sync.central import audit, auth, sites
 from sync.central.migrations import SchemaTooNew
+from sync.central.permissions import parse_sites
 from sync.central.retention import DEFAULT_COMMENT_RETENTION_DAYS, DEFAULT_RETENTION_DAYS
 from sync.central.serving import (
     BadProxyAddress,
@@ -128,6 +131,8 @@ def cmd_device_add(args: argparse.Namespace) -> int:
     store = _open(args, create=True)
     with store.write() as db:
         device, token = auth.add_device(db, args.site, args.name)
+        audit.record(db, audit.command_actor(), "device.add", device.id, device.site, None,
+                     {"site": device.site, "name": device.name})
     _print_json({"device_id": device.id, "token": token})
     return 0
 
@@ -135,7 +140,11 @@ def cmd_device_add(args: argparse.Namespace) -> int:
 def cmd_device_revoke(args: argparse.Namespace) -> int:
     store = _open(args)
     with store.write() as db:
+        before = db.execute("SELECT site, name, revoked FROM devices WHERE id = ?",
+                            [args.device]).fetchone()
         auth.revoke_device(db, args.device)
+        audit.record(db, audit.command_actor(), "device.revoke", args.device, before[0],
+                     {"name": before[1], "revoked": bool(before[2])}, {"revoked": True})
     _print_json({"device_id": args.device, "revoked": True})
     return 0
 
@@ -147,9 +156,16 @@ def cmd_device_list(args: argparse.Namespace) -> int:
 
 def cmd_token_add(args: argparse.Namespace) -> int:
     store = _open(args, create=True)
+    scope = parse_sites(args.sites)
     with store.write() as db:
-        token_id, token = auth.add_reporting_token(db, args.name)
-    _print_json({"token": token, "token_id": token_id})
+        for name in sorted(scope.sites or ()):
+            sites.get_site(db, name)  # a mistyped site must not make a token that sees nothing
+        token_id, token = auth.add_reporting_token(db, args.name, scope, admin=args.admin)
+        shown = {"name": args.name, "role": "admin" if args.admin else "viewer",
+                 "sites": scope.describe()}
+        audit.record(db, audit.command_actor(), "token.add", token_id, None, None, shown)
+    _print_json({"token": token, "token_id": token_id, "role": shown["role"],
+                 "sites": sorted(scope.sites) if scope.sites is not None else "all"})
     return 0
 
 
@@ -157,6 +173,8 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     store = _open(args)
     with store.write() as db:
         auth.revoke_reporting_token(db, args.id)
+        audit.record(db, audit.command_actor(), "token.revoke", args.id, None,
+                     {"revoked": False}, {"revoked": True})
     _print_json({"token_id": args.id, "revoked": True})
     return 0
 
@@ -167,6 +185,7 @@ def cmd_site_set(args: argparse.Namespace) -> int:
         tags = [tag.strip() for tag in args.followup_tags.split(",") if tag.strip()]
     store = _open(args, create=True)
     with store.write() as db:
+        before = _site_before(db, args.site)
         config = sites.update_site(
             db,
             args.site,
@@ -183,8 +202,26 @@ def cmd_site_set(args: argparse.Namespace) -> int:
             from sync.central.alerts.hours import set_site_hours
 
             shown["opening_hours"] = set_site_hours(db, config.name, args.opening_hours)
+        if args.admin_totp is not None:
+            shown["admin_totp"] = sites.set_admin_totp(db, config.name, args.admin_totp)
+        audit.record(db, audit.command_actor(), "site.set", config.name, config.name, before,
+                     _site_before(db, config.name))
     _print_json(shown)
     return 0
+
+
+def _site_before(db, name: str) -> dict | None:
+    """A site's settings as the audit trail keeps them (None for a site not yet made)."""
+    from sync.central.alerts.hours import format_hours, site_hours
+
+    try:
+        name = sites.check_site_name(name)
+        settings = sites.get_site(db, name).as_dict()
+    except LookupError:
+        return None
+    row = db.execute("SELECT admin_totp FROM sites WHERE name = ?", [name]).fetchone()
+    return {**settings, "opening_hours": format_hours(site_hours(db, name)),
+            "admin_totp": row[0]}
 
 
 def cmd_site_list(args: argparse.Namespace) -> int:
@@ -202,6 +239,9 @@ def cmd_purge(args: argparse.Namespace) -> int:
     with store.write() as db:
         deleted = purge(db, args.days, now)
         deleted["comments"] = purge_comments(db, args.comment_retention_days, now)
+        audit.record(db, audit.command_actor(), "data.purge", None, None, None,
+                     {"retention_days": args.days,
+                      "comment_retention_days": args.comment_retention_days, "deleted": deleted})
     _print_json({"retention_days": args.days,
                  "comment_retention_days": args.comment_retention_days, "deleted": deleted})
     return 0
@@ -210,7 +250,15 @@ def cmd_purge(args: argparse.Namespace) -> int:
 def cmd_user_add(args: argparse.Namespace) -> int:
     from sync.central.dashboard.commands import user_add
 
-    return user_add(_existing_dir(args), args.name, args.password_stdin, args.can_read_comments)
+    return user_add(_existing_dir(args), args.name, args.password_stdin, args.role, args.sites,
+                    args.can_read_comments)
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    from sync.central.people.manage import list_people
+
+    _print_json(list_people(_open(args).db))
+    return 0
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
@@ -267,6 +315,14 @@ def build_parser() -> argparse.ArgumentParser:
     token_actions = token.add_subparsers(dest="action", required=True, metavar="ACTION")
     token_add = _command(token_actions, "add", cmd_token_add, "create a reporting token")
     token_add.add_argument("--name", required=True)
+    token_add.add_argument(
+        "--sites", metavar="A,B",
+        help="the sites it reads (comma-separated, each an existing site); default: all",
+    )
+    token_add.add_argument(
+        "--admin", action="store_true",
+        help="an admin token: every site, and the audit trail (GET /api/v1/audit)",
+    )
     token_revoke = _command(token_actions, "revoke", cmd_token_revoke, "revoke a reporting token")
     token_revoke.add_argument("--id", required=True, metavar="TOKEN_ID")
 
@@ -294,6 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="when alerts for silent kiosks and long waits apply, on the site's clock: "
              "'mon-fri 08:00-18:00, sat 09:00-12:00' or 'always' (default mon-fri 08:00-18:00)",
     )
+    site_set.add_argument(
+        "--admin-totp", choices=["optional", "required"],
+        help="required: every admin must use a second factor (TOTP) to use the dashboard",
+    )
     _command(site_actions, "list", cmd_site_list, "list sites and their settings")
     purge = _command(commands, "purge", cmd_purge, "delete data older than the retention period")
     purge.add_argument("--days", type=_at_least_one, default=DEFAULT_RETENTION_DAYS,
@@ -317,6 +377,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="let this login read patients' comments on the dashboard (--no-can-read-comments "
              "takes it away; without either, an existing login keeps what it had)",
     )
+    user_add.add_argument(
+        "--role", choices=["admin", "manager", "viewer"],
+        help="what the login may do (default for a new login: admin; an existing one keeps "
+             "its role unless given)",
+    )
+    user_add.add_argument(
+        "--sites", metavar="A,B",
+        help="the sites it sees (comma-separated, each an existing site; default: all); "
+             "an admin sees every site",
+    )
+    _command(user_actions, "list", cmd_user_list, "list logins: role, sites, state, TOTP")
 
     demo = _command(commands, "demo-data", cmd_demo_data, "fill a fresh store with sample data")
     demo.add_argument("--days", type=_at_least_one, default=28, help="days of data ending today")

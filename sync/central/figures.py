@@ -22,6 +22,7 @@ from sqlite_utils import Database
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from kiosk.shared.wire import MAX_AHEAD
+from sync.central.permissions import Scope
 from sync.central.sites import SiteConfig
 
 # A heartbeat's received_at - occurred_at smaller than this is transit, not a wrong clock.
@@ -269,6 +270,18 @@ def read_ratings(
     return overall, per_bucket
 
 
+def in_scope(spans: list[Span], scope: Scope | None) -> list[Span]:
+    """The spans of the sites ``scope`` sees (every span when there is no scope): a login or
+    token of some sites counts nothing of the others, in any total."""
+    if scope is None or scope.everything:
+        return spans
+    return [span for span in spans if scope.allows(span.site)]
+
+
+def sites_in_scope(sites: Iterable[SiteConfig], scope: Scope | None) -> list[SiteConfig]:
+    return [site for site in sites if scope is None or scope.allows(site.name)]
+
+
 def range_figures(
     db: Database,
     spans: list[Span],
@@ -276,9 +289,11 @@ def range_figures(
     now: datetime,
     device: str | None = None,
     waiting_since: datetime | None = None,
+    scope: Scope | None = None,
 ) -> dict:
-    """Every headline figure of the spans, and the figures per wait bucket: what
-    ``kiosk.shared.metrics.report`` gives for the same visits and ratings."""
+    """Every headline figure of the spans (those in ``scope``), and the figures per wait
+    bucket: what ``kiosk.shared.metrics.report`` gives for the same visits and ratings."""
+    spans = in_scope(spans, scope)
     visits = read_visits(db, spans, device)
     current = current_waits(db, visits.waiting_ranges, device, now, waiting_since)
     overall, per_bucket = read_ratings(db, spans, device)

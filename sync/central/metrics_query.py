@@ -15,6 +15,7 @@ from sqlite_utils import Database
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from sync.central import figures
 from sync.central.figures import Span, target_of
+from sync.central.permissions import Scope
 from sync.central.sites import get_site, list_sites
 
 DEFAULT_RANGE = timedelta(hours=24)
@@ -34,6 +35,7 @@ class MetricsQuery:
     end: datetime
     site: str | None = None
     device: str | None = None
+    scope: Scope | None = None  # the reader's sites; None: every site
 
 
 def parse_range(
@@ -68,16 +70,19 @@ def _site_names(db: Database, query: MetricsQuery) -> list[str]:
     return [row[0] for row in db.execute("SELECT name FROM sites UNION SELECT site FROM devices")]
 
 
-def target_for(db: Database, site: str | None) -> float:
+def target_for(db: Database, site: str | None, scope: Scope | None = None) -> float:
     """The site's target; across sites, the target they share, else the default."""
-    return target_of([get_site(db, site)] if site is not None else list_sites(db))
+    if site is not None:
+        return target_of([get_site(db, site)])
+    return target_of(figures.sites_in_scope(list_sites(db), scope))
 
 
 def compute_metrics(db: Database, query: MetricsQuery, now: datetime) -> dict:
     """Every API figure for the query, with the field names of the README's HTTP API."""
-    target = target_for(db, query.site)
+    target = target_for(db, query.site, query.scope)
     spans = [Span(site, query.start, query.end) for site in _site_names(db, query)]
-    result = figures.range_figures(db, spans, target, now, device=query.device)
+    result = figures.range_figures(db, spans, target, now, device=query.device,
+                                   scope=query.scope)
     result.update(
         {
             "site": query.site,

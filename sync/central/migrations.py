@@ -200,8 +200,16 @@ def _fft_and_comments(db: Database) -> None:
     db.execute("ALTER TABLE users ADD COLUMN can_read_comments INTEGER NOT NULL DEFAULT 0")
 
 
+def _roles_scopes_and_audit(db: Database) -> None:
+    # Roles and site scopes for logins and reporting tokens (existing ones: admin, every
+    # site), TOTP, set-password links, a site's admin-TOTP setting and the audit trail.
+    from sync.central.people.schema import create_access_tables
+
+    create_access_tables(db)
+
+
 MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions, _v4_plausible_time,
-              _v5_alerts, _fft_and_comments)
+              _v5_alerts, _fft_and_comments, _roles_scopes_and_audit)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

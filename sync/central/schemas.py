@@ -98,9 +98,13 @@ RANGE_ERROR = {"model": ErrorDetail, "description": "A bad 'from' or 'to', or 'f
 CSV_RESPONSE = {"description": "CSV with a header row.", "content": {"text/csv": {}}}
 REPORTING_REFUSALS = {
     401: {"model": ErrorDetail, "description": "Missing, unknown or revoked reporting token."},
-    403: {"model": ErrorDetail, "description": "A device token cannot read."},
+    403: {"model": ErrorDetail, "description": "A device token cannot read; or this "
+          "reporting token may not read this route (GET /api/v1/audit needs an admin token)."},
     429: {"model": ErrorDetail, "description": "Too many refused tokens; see Retry-After."},
 }
+# A site the store does not know, or one outside the token's sites: the same answer.
+SITE_MISSING = {404: {"model": ErrorDetail, "description": "No such site (or a site outside "
+                                                         "this token's sites: the same answer)."}}
 
 
 class Health(BaseModel):

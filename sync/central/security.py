@@ -1,4 +1,5 @@
-"""FastAPI dependencies that turn a bearer token into a device or a reporting client.
+"""FastAPI dependencies that turn a bearer token into a device (a reporting token is read by
+``sync.central.access.require``, the one check of every reporting and dashboard route).
 
 401 (with ``WWW-Authenticate``) when the token is missing, unknown or revoked; 403 when it is a
 valid token of the other kind, so a person who pasted the wrong token is told which one to use.
@@ -26,10 +27,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sync.central.auth import (
     Device,
-    Reporter,
     TokenRefused,
     authenticate_device,
-    authenticate_reporter,
 )
 from sync.central.query_params import check_query_parameters
 from sync.central.rate_limit import MAX_TRACKED_KEYS, FailureLimiter
@@ -75,7 +74,7 @@ def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _authenticated(request: Request, check: Callable[[], object], guessed: bool):
+def authenticate_with_limit(request: Request, check: Callable[[], object], guessed: bool):
     """Run ``check``; a wrong token counts against the caller's address, 429 past the limit."""
     try:
         return check()
@@ -112,25 +111,18 @@ async def current_device(
     # waits; only if SQLite would have to wait does it go to the thread pool.
     try:
         reader = store.quick_reader
-        device = _authenticated(request, lambda: authenticate_device(reader, token), bool(token))
+        device = authenticate_with_limit(
+            request, lambda: authenticate_device(reader, token), bool(token)
+        )
     except sqlite3.OperationalError:
         device = await run_in_threadpool(
-            _authenticated, request, lambda: authenticate_device(store.db, token), bool(token)
+            authenticate_with_limit,
+            request,
+            lambda: authenticate_device(store.db, token),
+            bool(token),
         )
     check_query_parameters(request)
     return device
 
 
-def current_reporter(
-    request: Request,
-    store: StoreDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(reporting_bearer)],
-) -> Reporter:
-    token = credentials.credentials if credentials else None
-    reporter = _authenticated(request, lambda: authenticate_reporter(store.db, token), bool(token))
-    check_query_parameters(request)
-    return reporter
-
-
 DeviceDep = Annotated[Device, Depends(current_device)]
-ReporterDep = Annotated[Reporter, Depends(current_reporter)]

@@ -149,6 +149,10 @@ def get_site(db: Database, name: str) -> SiteConfig:
     return _from_row(rows[0])
 
 
+def site_exists(db: Database, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sites WHERE name = ?", [name]).fetchone() is not None
+
+
 def list_sites(db: Database) -> list[SiteConfig]:
     return [_from_row(row) for row in db.query("SELECT * FROM sites ORDER BY name")]
 
@@ -162,3 +166,15 @@ def update_site(db: Database, name: str, **settings) -> SiteConfig:
         assignments = ", ".join(f"{key} = :{key}" for key in checked)
         db.execute(f"UPDATE sites SET {assignments} WHERE name = :name", {**checked, "name": name})
     return get_site(db, name)
+
+
+ADMIN_TOTP = ("optional", "required")
+
+
+def set_admin_totp(db: Database, name: str, value: str) -> str:
+    """``required``: every admin must use TOTP (admins see every site, so one site asking is
+    enough); ``optional`` (the default): each login chooses."""
+    if value not in ADMIN_TOTP:
+        raise InvalidSetting(f"admin TOTP {value!r} must be optional or required")
+    db.execute("UPDATE sites SET admin_totp = ? WHERE name = ?", [value, name])
+    return value

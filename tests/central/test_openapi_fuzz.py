@@ -16,6 +16,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from sync.central import auth
 from sync.central.app import create_app
+from sync.central.permissions import Scope
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +25,11 @@ def fuzzed_app(tmp_path_factory) -> Iterator[tuple]:
     app = create_app(tmp_path_factory.mktemp("central-fuzz"))
     with app.state.store.write() as db:
         device_token = auth.add_device(db, "Test Clinic", "Desk 1")[1]
-        reporting_token = auth.add_reporting_token(db, "fuzz")[1]
-    yield app, device_token, reporting_token
+        # A token of one site: the reporting routes answer other sites as unknown ones.
+        reporting_token = auth.add_reporting_token(
+            db, "fuzz", Scope(frozenset({"Test Clinic"})))[1]
+        admin_token = auth.add_reporting_token(db, "auditor", admin=True)[1]
+    yield app, device_token, reporting_token, admin_token
     app.state.store.close()
 
 
@@ -50,11 +54,13 @@ def _fuzz(operation, headers: dict[str, str]) -> int:
 
 def test_the_api_never_fails_and_answers_as_documented(fuzzed_app):
     """Every operation of the spec, each with its own generated cases."""
-    app, device_token, reporting_token = fuzzed_app
+    app, device_token, reporting_token, admin_token = fuzzed_app
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in operations} >= {"/api/v1/events", "/api/v1/metrics"}
     for operation in operations:
         reporting = operation.path in ("/api/v1/metrics", "/api/v1/alerts")
         token = reporting_token if reporting else device_token
+        if operation.path == "/api/v1/audit":
+            token = admin_token
         assert _fuzz(operation, {"Authorization": f"Bearer {token}"}) > 0, operation.path

@@ -22,7 +22,8 @@ REPORTING_ROUTES = [("GET", "/api/v1/metrics"), ("GET", "/api/v1/export/visits.c
                     ("GET", "/api/v1/export/ratings.csv")]
 # Open to anyone by design: the login form, its one-time link, static files, the spec.
 PUBLIC_PATHS = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
-                "/login", "/login/once", "/static/dashboard/plotly.min.js",
+                "/login", "/login/once", "/login/totp", "/password/set",
+                "/static/dashboard/plotly.min.js",
                 "/static/dashboard/fonts/{name}", "/static/dashboard/{name}"}
 
 

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from sync.central import auth
+from sync.central.permissions import Scope
 from tests.reliability import figures
 from tests.reliability.helpers import ROOT
 
@@ -37,10 +39,14 @@ SCHEMATHESIS = [sys.executable, "-c",
                 "import sys; from schemathesis.cli import schemathesis; sys.exit(schemathesis())"]
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 OUR_CHECKS = "tests.reliability.schemathesis_checks"
-CHECKS_SUMMARY = "all (3 widened per operation, made exact by 3 of ours)"
+CHECKS_SUMMARY = "all (3 widened per operation, made exact by 3 of ours); a one-site token"
+# Each pass: the operations it covers and the token it carries. The reporting pass carries a
+# token scoped to one site (the fuzzer's other site names must answer as unknown ones); the
+# audit trail needs an admin token.
 PASSES = {
     "device": r"^/api/v1/(events|config)$",
     "reporting": r"^/(api/v1/(metrics|alerts|export/.+)|healthz)$",
+    "audit": r"^/api/v1/audit$",
 }
 EXAMPLES = 120
 
@@ -50,8 +56,11 @@ def test_the_live_api_survives_schemathesis_with_every_check(central_server, tmp
     started = time.monotonic()
     # The fuzzer sends wrong and missing tokens on purpose; it must not be rate limited.
     central_server.embedded.app.state.auth_failures.limit = 10**9
-    tokens = {"device": central_server.add_device().token,
-              "reporting": central_server.add_reporting_token()}
+    device = central_server.add_device()
+    with central_server.embedded.store.write() as db:
+        scoped = auth.add_reporting_token(db, "one site", Scope(frozenset({device.site})))[1]
+        admin = auth.add_reporting_token(db, "auditor", admin=True)[1]
+    tokens = {"device": device.token, "reporting": scoped, "audit": admin}
     generated = 0
     operations = 0
     for name, paths in PASSES.items():
@@ -72,7 +81,8 @@ def test_the_live_api_survives_schemathesis_with_every_check(central_server, tmp
         assert run.returncode == 0, run.stdout[-4000:]
         generated += summary["test_cases"]["generated"]
         operations += summary["operations"]["tested"]
-    assert operations == 7 + 1  # events, config, metrics, alerts, three exports, healthz
+    # events, config, metrics, alerts, three exports, healthz, audit
+    assert operations == 7 + 1 + 1
     figures.record(
         "api_fuzzing",
         title="Schemathesis on the live OpenAPI spec",

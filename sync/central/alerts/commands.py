@@ -24,6 +24,7 @@ from __future__ import annotations
 import sys
 
 from kiosk.shared.timeutil import utc_now
+from sync.central import audit
 from sync.central.alerts import channels, lifecycle, rules
 from sync.central.metrics_query import parse_range
 from sync.central.sites import get_site
@@ -33,7 +34,10 @@ def _rule_set(args, store, print_json) -> int:
     params = {name: getattr(args, name) for name in rules.BOUNDS}
     with store.write() as db:
         get_site(db, args.site)
+        before = rules.site_rules(db, args.site)[args.rule].as_dict()
         setting = rules.set_rule(db, args.site, args.rule, args.enabled, **params)
+        audit.record(db, audit.command_actor(), "alert_rule.set", args.rule, args.site, before,
+                     setting.as_dict())
     print_json({"site": args.site, **setting.as_dict()})
     return 0
 
@@ -55,6 +59,10 @@ def _list(args, store, print_json) -> int:
 def _ack(args, store, print_json) -> int:
     with store.write() as db:
         lifecycle.acknowledge(db, args.id, args.by, utc_now(), args.comment)
+        audit.record(db, audit.command_actor(), "alert.acknowledge", f"alert {args.id}",
+                     lifecycle.alert_site(db, args.id), None,
+                     {"state": "acknowledged", "acknowledged_by": args.by,
+                      "comment": args.comment})
     print_json({"id": args.id, "state": "acknowledged"})
     return 0
 
@@ -62,6 +70,9 @@ def _ack(args, store, print_json) -> int:
 def _close(args, store, print_json) -> int:
     with store.write() as db:
         lifecycle.close_by_hand(db, args.id, args.by, utc_now(), args.comment)
+        audit.record(db, audit.command_actor(), "alert.close", f"alert {args.id}",
+                     lifecycle.alert_site(db, args.id), None,
+                     {"state": "closed", "closed_by": args.by, "comment": args.comment})
     print_json({"id": args.id, "state": "closed"})
     return 0
 
@@ -82,6 +93,8 @@ def _channel_add(args, store, print_json) -> int:
         if args.site is not None:
             get_site(db, args.site)
         channel = channels.add_channel(db, args.kind, args.site, settings, utc_now())
+        audit.record(db, audit.command_actor(), "alert_channel.add", f"channel {channel['id']}",
+                     args.site, None, channel)
     print_json(channel)
     return 0
 
@@ -93,7 +106,10 @@ def _channel_list(args, store, print_json) -> int:
 
 def _channel_remove(args, store, print_json) -> int:
     with store.write() as db:
+        before = channels.public(channels.get_channel(db, args.id))
         channels.remove_channel(db, args.id)
+        audit.record(db, audit.command_actor(), "alert_channel.remove", f"channel {args.id}",
+                     before.get("site"), before, None)
     print_json({"id": args.id, "removed": True})
     return 0
 

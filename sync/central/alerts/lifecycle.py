@@ -211,15 +211,24 @@ def _as_dict(row: dict) -> dict:
     }
 
 
+def _in_sites(sites, clauses: list, params: list) -> None:
+    """Only the given sites (a login's or token's scope); None: every site."""
+    if sites is not None:
+        names = sorted(sites)
+        clauses.append(f"site IN ({', '.join('?' * len(names))})" if names else "0")
+        params.extend(names)
+
+
 def list_alerts(db: Database, start: datetime, end: datetime, site: str | None = None,
-                state: str | None = None, limit: int = 1000) -> list[dict]:
+                state: str | None = None, limit: int = 1000, sites=None) -> list[dict]:
     """Alerts live at some time in [start, end) (opened before ``end``, not closed before
-    ``start``), newest first, at most ``limit``."""
+    ``start``), newest first, at most ``limit``; of ``sites`` only, when given."""
     clauses = ["opened_at < ?", "(closed_at IS NULL OR closed_at >= ?)"]
     params: list = [to_rfc3339(end), to_rfc3339(start)]
     if site is not None:
         clauses.append("site = ?")
         params.append(site)
+    _in_sites(sites, clauses, params)
     if state is not None:
         clauses.append("state = ?")
         params.append(state)
@@ -231,14 +240,21 @@ def list_alerts(db: Database, start: datetime, end: datetime, site: str | None =
     return [_as_dict(row) for row in rows]
 
 
-def live_count(db: Database, site: str | None = None) -> int:
-    """Alerts not yet closed (open, notified or acknowledged)."""
-    sql = "SELECT COUNT(*) FROM alerts WHERE state != 'closed'"
-    params: list = []
+def live_count(db: Database, site: str | None = None, sites=None) -> int:
+    """Alerts not yet closed (open, notified or acknowledged), of ``sites`` when given."""
+    clauses, params = ["state != 'closed'"], []
     if site is not None:
-        sql += " AND site = ?"
+        clauses.append("site = ?")
         params.append(site)
-    return db.execute(sql, params).fetchone()[0]
+    _in_sites(sites, clauses, params)
+    return db.execute(
+        f"SELECT COUNT(*) FROM alerts WHERE {' AND '.join(clauses)}", params
+    ).fetchone()[0]
+
+
+def alert_site(db: Database, alert_id: int) -> str | None:
+    row = db.execute("SELECT site FROM alerts WHERE id = ?", [alert_id]).fetchone()
+    return row[0] if row else None
 
 
 def history(db: Database, alert_id: int) -> list[dict]:

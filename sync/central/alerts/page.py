@@ -15,10 +15,19 @@ from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from kiosk.shared.timeutil import utc_now
+from sync.central import audit
+from sync.central.access import (
+    AcknowledgeAlerts,
+    EditSiteSettings,
+    ManageAlertChannels,
+    actor_of,
+)
 from sync.central.alerts import channels, lifecycle, outbox, rules
 from sync.central.alerts.channels import RULE_TITLES
 from sync.central.alerts.hours import format_hours, site_hours
 from sync.central.dashboard.web import FiltersDep, SessionDep, check_csrf, store_of, templates
+from sync.central.permissions import Principal
+from sync.central.sites import UnknownSite, get_site
 
 router = APIRouter(include_in_schema=False)
 CLOSED_SHOWN_DAYS = 7
@@ -57,7 +66,9 @@ def alerts_page(request: Request, session: SessionDep, flt: FiltersDep, note: st
 
     db = store_of(request).db
     now = utc_now()
-    shown = lifecycle.list_alerts(db, now - timedelta(days=CLOSED_SHOWN_DAYS), now, flt.site)
+    scope = session.principal.scope
+    shown = lifecycle.list_alerts(db, now - timedelta(days=CLOSED_SHOWN_DAYS), now, flt.site,
+                                  sites=scope.sites)
     delivered: dict[int, list[dict]] = {}
     for delivery in outbox.deliveries(db):
         delivered.setdefault(delivery["alert_id"], []).append(_as_shown(delivery))
@@ -69,45 +80,85 @@ def alerts_page(request: Request, session: SessionDep, flt: FiltersDep, note: st
         delivered=delivered, titles=RULE_TITLES, rule_site=site,
         rules=list(rules.site_rules(db, site).values()) if site else [],
         hours=format_hours(site_hours(db, site)) if site else "",
-        channel_list=[channels.public(c) for c in channels.list_channels(db)],
+        channel_list=[channels.public(c) for c in channels.list_channels(db)
+                      if c["site"] is None or scope.allows(c["site"])],
         closed_days=CLOSED_SHOWN_DAYS,
+        # Forms a role may not use are not shown (each route refuses them anyway).
+        can_ack=session.principal.can("acknowledge_alerts"),
+        can_edit_rules=session.principal.can("edit_site_settings"),
+        can_manage_channels=session.principal.can("manage_alert_channels"),
     )
 
 
+def _visible_alert(db, principal: Principal, alert_id: int) -> str:
+    """The alert's site; an alert of a site outside the login's scope is as unknown as one
+    that never was (the same refusal)."""
+    site = lifecycle.alert_site(db, alert_id)
+    if site is None or not principal.scope.allows(site):
+        raise lifecycle.AlertNotFound(f"there is no alert with id {alert_id}")
+    return site
+
+
+def _alert_row(db, alert_id: int) -> dict:
+    row = db.execute("SELECT state, acknowledged_by, closed_by FROM alerts WHERE id = ?",
+                     [alert_id]).fetchone()
+    return {"state": row[0], "acknowledged_by": row[1], "closed_by": row[2]}
+
+
 @router.post("/alerts/{alert_id}/ack")
-def acknowledge(request: Request, session: SessionDep, alert_id: str, csrf: CsrfForm = "",
+def acknowledge(request: Request, principal: AcknowledgeAlerts, session: SessionDep,
+                alert_id: str, csrf: CsrfForm = "",
                 comment: Annotated[str, Form(max_length=2000)] = "", site: str = ""):
     check_csrf(session.csrf_token, csrf)
     alert_id = _number(alert_id, "alert")
     try:
         with store_of(request).write() as db:
+            alert_site = _visible_alert(db, principal, alert_id)
+            before = _alert_row(db, alert_id)
             lifecycle.acknowledge(db, alert_id, session.user.name, utc_now(), comment)
+            audit.record(db, actor_of(request, principal), "alert.acknowledge",
+                         f"alert {alert_id}", alert_site, before,
+                         {**_alert_row(db, alert_id), "comment": comment or None})
     except (lifecycle.AlertStateError, lifecycle.AlertNotFound) as error:
         raise _refused(error) from None
     return _back(site, f"Alert {alert_id} acknowledged.")
 
 
 @router.post("/alerts/{alert_id}/close")
-def close(request: Request, session: SessionDep, alert_id: str, csrf: CsrfForm = "",
-          site: str = ""):
+def close(request: Request, principal: AcknowledgeAlerts, session: SessionDep, alert_id: str,
+          csrf: CsrfForm = "", site: str = ""):
     check_csrf(session.csrf_token, csrf)
     alert_id = _number(alert_id, "alert")
     try:
         with store_of(request).write() as db:
+            alert_site = _visible_alert(db, principal, alert_id)
+            before = _alert_row(db, alert_id)
             lifecycle.close_by_hand(db, alert_id, session.user.name, utc_now())
+            audit.record(db, actor_of(request, principal), "alert.close", f"alert {alert_id}",
+                         alert_site, before, _alert_row(db, alert_id))
     except (lifecycle.AlertStateError, lifecycle.AlertNotFound) as error:
         raise _refused(error) from None
     return _back(site, f"Alert {alert_id} closed.")
 
 
 @router.post("/alerts/deliveries/{delivery_id}/retry")
-def retry(request: Request, session: SessionDep, delivery_id: str, csrf: CsrfForm = "",
-          site: str = ""):
+def retry(request: Request, principal: AcknowledgeAlerts, session: SessionDep,
+          delivery_id: str, csrf: CsrfForm = "", site: str = ""):
     check_csrf(session.csrf_token, csrf)
     delivery_id = _number(delivery_id, "delivery")
     try:
         with store_of(request).write() as db:
+            row = db.execute("SELECT alert_id FROM alert_deliveries WHERE id = ?",
+                             [delivery_id]).fetchone()
+            if row is None:
+                raise LookupError(f"there is no delivery {delivery_id}")
+            try:
+                alert_site = _visible_alert(db, principal, row[0])
+            except lifecycle.AlertNotFound:
+                raise LookupError(f"there is no delivery {delivery_id}") from None
             outbox.requeue(db, delivery_id, utc_now())
+            audit.record(db, actor_of(request, principal), "alert.delivery_retry",
+                         f"delivery {delivery_id}", alert_site)
     except LookupError as error:
         raise _refused(error) from None
     request.app.state.alerts.wake_deliverer()
@@ -115,25 +166,28 @@ def retry(request: Request, session: SessionDep, delivery_id: str, csrf: CsrfFor
 
 
 @router.post("/alerts/rules")
-async def set_rule(request: Request, session: SessionDep):
+async def set_rule(request: Request, principal: EditSiteSettings, session: SessionDep):
     form = await request.form()
     check_csrf(session.csrf_token, str(form.get("csrf", "")))
     site, rule = str(form.get("site", "")), str(form.get("rule", ""))
     params = {name: form.get(name) or None for name in rules.BOUNDS}
     try:
         with store_of(request).write() as db:
-            from sync.central.sites import get_site
-
+            if not principal.scope.allows(site):
+                raise UnknownSite(f"there is no site named {site!r}")
             get_site(db, site)
-            rules.set_rule(db, site, rules.check_rule(rule), form.get("enabled") == "on",
-                           **params)
+            checked = rules.check_rule(rule)
+            before = rules.site_rules(db, site).get(checked)
+            setting = rules.set_rule(db, site, checked, form.get("enabled") == "on", **params)
+            audit.record(db, actor_of(request, principal), "alert_rule.set", checked, site,
+                         before.as_dict() if before else None, setting.as_dict())
     except (ValueError, LookupError) as error:
         raise _refused(error) from None
     return _back(site, f"Rule {RULE_TITLES.get(rule, rule)} saved for {site}.")
 
 
 @router.post("/alerts/channels")
-async def add_channel(request: Request, session: SessionDep):
+async def add_channel(request: Request, principal: ManageAlertChannels, session: SessionDep):
     form = await request.form()
     check_csrf(session.csrf_token, str(form.get("csrf", "")))
     fields = {key: str(value) for key, value in form.items() if value != ""}
@@ -143,25 +197,32 @@ async def add_channel(request: Request, session: SessionDep):
     try:
         with store_of(request).write() as db:
             channel = channels.add_channel(db, kind, site, fields, utc_now())
+            audit.record(db, actor_of(request, principal), "alert_channel.add",
+                         f"channel {channel['id']}", site, None, channel)
     except (ValueError, TypeError) as error:
         raise _refused(error) from None
     return _back(None, f"Channel {channel['id']} ({kind}) added.")
 
 
 @router.post("/alerts/channels/{channel_id}/remove")
-def remove_channel(request: Request, session: SessionDep, channel_id: str, csrf: CsrfForm = ""):
+def remove_channel(request: Request, principal: ManageAlertChannels, session: SessionDep,
+                   channel_id: str, csrf: CsrfForm = ""):
     check_csrf(session.csrf_token, csrf)
     channel_id = _number(channel_id, "channel")
     try:
         with store_of(request).write() as db:
+            before = channels.public(channels.get_channel(db, channel_id))
             channels.remove_channel(db, channel_id)
+            audit.record(db, actor_of(request, principal), "alert_channel.remove",
+                         f"channel {channel_id}", before.get("site"), before, None)
     except LookupError as error:
         raise _refused(error) from None
     return _back(None, f"Channel {channel_id} removed.")
 
 
 @router.post("/alerts/channels/{channel_id}/test")
-def send_test(request: Request, session: SessionDep, channel_id: str, csrf: CsrfForm = ""):
+def send_test(request: Request, principal: ManageAlertChannels, session: SessionDep,
+              channel_id: str, csrf: CsrfForm = ""):
     check_csrf(session.csrf_token, csrf)
     channel_id = _number(channel_id, "channel")
     try:
@@ -177,7 +238,9 @@ def send_test(request: Request, session: SessionDep, channel_id: str, csrf: Csrf
 
 
 def _live_alert_count(request: Request, site: str | None = None) -> int:
-    return lifecycle.live_count(store_of(request).db, site)
+    principal = getattr(request.state, "principal", None)
+    sites = principal.scope.sites if principal is not None else set()
+    return lifecycle.live_count(store_of(request).db, site, sites=sites)
 
 
 def install(app: FastAPI) -> None:

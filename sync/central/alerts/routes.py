@@ -8,10 +8,11 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from kiosk.shared.timeutil import to_rfc3339, utc_now
+from sync.central.access import View, api_site_missing
 from sync.central.alerts.lifecycle import STATES, list_alerts
 from sync.central.metrics_query import InvalidRange, parse_range
 from sync.central.schemas import OPTIONAL_INSTANT, RANGE_ERROR, REPORTING_REFUSALS, ErrorDetail
-from sync.central.security import ReporterDep, StoreDep
+from sync.central.security import StoreDep
 from sync.central.sites import UnknownSite, get_site
 
 router = APIRouter(prefix="/api/v1", tags=["reporting"])
@@ -66,7 +67,7 @@ class AlertList(BaseModel):
     },
 )
 def get_alerts(
-    reporter: ReporterDep,
+    principal: View,
     store: StoreDep,
     site: Annotated[str | None, Query(description="Site name; all sites when left out.")] = None,
     state: Annotated[
@@ -97,10 +98,10 @@ def get_alerts(
     if site is not None:
         try:
             get_site(db, site)
-        except UnknownSite as error:
-            message = str(error.args[0] if error.args else error)
-            raise HTTPException(404, f"{message[:1].upper()}{message[1:]}.") from None
+        except UnknownSite:
+            raise api_site_missing(site) from None
     return {
         "site": site, "state": state, "from": to_rfc3339(start), "to": to_rfc3339(end),
-        "alerts": list_alerts(db, start, end, site, state, MAX_ALERTS),
+        "alerts": list_alerts(db, start, end, site, state, MAX_ALERTS,
+                              sites=principal.scope.sites),
     }

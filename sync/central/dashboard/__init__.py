@@ -34,8 +34,10 @@ def install_dashboard(app: FastAPI) -> FastAPI:
     from fastapi.responses import JSONResponse, RedirectResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
+    from sync.central.access import SecondFactorRequired
     from sync.central.dashboard import accounts
     from sync.central.dashboard.pages import api_router, router
+    from sync.central.dashboard.people_pages import router as people_router
     from sync.central.dashboard.web import LoginRequired, login_redirect_url, templates
     from sync.central.response_headers import SecurityHeaders
 
@@ -46,6 +48,7 @@ def install_dashboard(app: FastAPI) -> FastAPI:
     app.state.login_limiter = accounts.LoginRateLimiter()
     app.include_router(router)
     app.include_router(api_router)  # its token check refuses unknown query parameters
+    app.include_router(people_router)
     from sync.central.alerts.page import install as install_alerts_page
 
     install_alerts_page(app)
@@ -57,6 +60,16 @@ def install_dashboard(app: FastAPI) -> FastAPI:
         return JSONResponse(
             {"detail": "Log in to the dashboard first (your session may have expired)."},
             status_code=401,
+        )
+
+    @app.exception_handler(SecondFactorRequired)
+    async def second_factor_required(request: Request, exc: SecondFactorRequired):
+        if _wants_html(request) or request.method == "GET":
+            return RedirectResponse("/account/totp", status_code=303)
+        return JSONResponse(
+            {"detail": "Admins of this store must use a second factor: set it up on your "
+                       "account page (/account/totp) first."},
+            status_code=403,
         )
 
     @app.exception_handler(StarletteHTTPException)

@@ -21,11 +21,24 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlite_utils import Database
 
 from kiosk.shared.timeutil import to_rfc3339, utc_now
+from sync.central.people.passwords import MIN_LENGTH, WeakPassword, check_password
+from sync.central.permissions import (
+    EVERY_SITE,
+    Principal,
+    Scope,
+    check_role,
+    effective_scope,
+)
 from sync.central.rate_limit import FailureLimiter
 
 SESSION_LIFETIME = timedelta(hours=12)
 LOGIN_LINK_LIFETIME = timedelta(minutes=10)
-MIN_PASSWORD_LENGTH = 10
+# A login must finish its second factor within this long after the password.
+PENDING_LIFETIME = timedelta(minutes=5)
+MIN_PASSWORD_LENGTH = MIN_LENGTH
+# The stored "hash" of a login that has no password yet (waiting for its set-password link):
+# never a valid Argon2 hash, so no password matches it.
+NO_PASSWORD = "!"
 MAX_NAME_LENGTH = 64
 DEFAULT_ADMIN = "admin"
 
@@ -41,6 +54,14 @@ class AccountError(ValueError):
 class User:
     id: str
     name: str
+    role: str = "admin"
+    scope: Scope = EVERY_SITE
+    totp: bool = False  # a second factor is set up
+
+    @property
+    def principal(self) -> Principal:
+        return Principal("user", self.id, self.name, self.role,
+                         effective_scope(self.role, self.scope))
 
 
 @dataclass(frozen=True)
@@ -48,6 +69,17 @@ class Session:
     user: User
     csrf_token: str
     expires_at: str
+
+    @property
+    def principal(self) -> Principal:
+        return self.user.principal
+
+
+USER_COLUMNS = "u.id, u.name, u.role, u.sites, u.totp_secret IS NOT NULL"
+
+
+def _user(row) -> User:
+    return User(row[0], row[1], row[2], Scope.from_column(row[3]), bool(row[4]))
 
 
 def digest(secret: str) -> str:
@@ -68,52 +100,96 @@ def _check_name(name: str) -> str:
     return name
 
 
-def add_user(db: Database, name: str, password: str) -> User:
-    """Create a login, or set a new password if the name exists."""
+def hash_password(password: str, name: str) -> str:
+    """The password checked against the rule (``people.passwords``), then hashed."""
+    try:
+        check_password(password, name)
+    except WeakPassword as error:
+        raise AccountError(str(error)) from None
+    return _hasher.hash(password)
+
+
+def add_user(
+    db: Database,
+    name: str,
+    password: str | None,
+    role: str | None = None,
+    scope: Scope | None = None,
+) -> User:
+    """Create a login, or set a new password (and the role and sites, when given) if the name
+    exists. ``password=None`` makes a login that waits for its set-password link. A new
+    login's role is ``admin`` unless given (as before roles existed, so scripts that add the
+    first login keep working)."""
     name = _check_name(name)
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"the password must be at least {MIN_PASSWORD_LENGTH} characters long")
-    password_hash = _hasher.hash(password)
-    found = db.execute("SELECT id FROM users WHERE name = ?", [name]).fetchone()
+    if role is not None:
+        check_role(role)
+    password_hash = hash_password(password, name) if password is not None else NO_PASSWORD
+    found = db.execute("SELECT id, role, sites FROM users WHERE name = ?", [name]).fetchone()
     if found:
-        db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [password_hash, found[0]])
+        role = role or found[1]
+        scope = scope if scope is not None else Scope.from_column(found[2])
+        db.execute(
+            "UPDATE users SET password_hash = ?, role = ?, sites = ? WHERE id = ?",
+            [password_hash, role, scope.to_column(), found[0]],
+        )
         # A new password ends every session the old one opened.
         db.execute("DELETE FROM sessions WHERE user_id = ?", [found[0]])
-        return User(found[0], name)
-    user = User(str(uuid.uuid4()), name)
+        return User(found[0], name, role, scope)
+    user = User(str(uuid.uuid4()), name, role or "admin", scope or EVERY_SITE)
     db["users"].insert(
         {
             "id": user.id,
             "name": name,
             "password_hash": password_hash,
             "created_at": to_rfc3339(utc_now()),
+            "role": user.role,
+            "sites": user.scope.to_column(),
+            "disabled": 0,
         }
     )
     return user
 
 
-def verify_password(db: Database, name: str, password: str) -> User | None:
+def get_user(db: Database, user_id: str) -> User | None:
     row = db.execute(
-        "SELECT id, name, password_hash FROM users WHERE name = ?", [(name or "").strip()]
+        f"SELECT {USER_COLUMNS} FROM users u WHERE u.id = ?", [user_id]
+    ).fetchone()
+    return _user(row) if row else None
+
+
+def verify_password(db: Database, name: str, password: str) -> User | None:
+    """The login if the password is right and the login is not disabled (a disabled login
+    answers as a wrong password does: the page tells a guesser nothing)."""
+    row = db.execute(
+        f"SELECT {USER_COLUMNS}, u.password_hash, u.disabled FROM users u WHERE u.name = ?",
+        [(name or "").strip()],
     ).fetchone()
     try:
-        _hasher.verify(row[2] if row else _DUMMY_HASH, password)
+        _hasher.verify(row[5] if row else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
-    return User(row[0], row[1]) if row else None
+    if row is None or row[6]:
+        return None
+    return _user(row)
 
 
-def open_session(db: Database, user: User, now: datetime | None = None) -> str:
-    """A new session for ``user``; returns the id for the cookie (stored only hashed)."""
+def open_session(
+    db: Database, user: User, now: datetime | None = None, pending: str | None = None
+) -> str:
+    """A new session for ``user``; returns the id for the cookie (stored only hashed).
+    ``pending="totp"``: the password was right and the second factor is still to come; such
+    a session opens no page but the code's."""
     now = now or utc_now()
     session_id = secrets.token_urlsafe(32)
+    lifetime = PENDING_LIFETIME if pending else SESSION_LIFETIME
     db["sessions"].insert(
         {
             "id_sha256": digest(session_id),
             "user_id": user.id,
             "csrf_token": secrets.token_urlsafe(32),
             "created_at": to_rfc3339(now),
-            "expires_at": to_rfc3339(now + SESSION_LIFETIME),
+            "expires_at": to_rfc3339(now + lifetime),
+            "pending": pending,
         }
     )
     # Expired sessions are swept here rather than by a timer: logins are rare and cheap.
@@ -121,15 +197,19 @@ def open_session(db: Database, user: User, now: datetime | None = None) -> str:
     return session_id
 
 
-def find_session(db: Database, session_id: str | None, now: datetime | None = None):
+def find_session(
+    db: Database, session_id: str | None, now: datetime | None = None, pending: str | None = None
+):
+    """The live session of an enabled login (``pending``: one waiting for that factor)."""
     if not session_id:
         return None
     row = db.execute(
-        "SELECT u.id, u.name, s.csrf_token, s.expires_at FROM sessions s "
-        "JOIN users u ON u.id = s.user_id WHERE s.id_sha256 = ? AND s.expires_at > ?",
-        [digest(session_id), to_rfc3339(now or utc_now())],
+        f"SELECT {USER_COLUMNS}, s.csrf_token, s.expires_at FROM sessions s "
+        "JOIN users u ON u.id = s.user_id WHERE s.id_sha256 = ? AND s.expires_at > ? "
+        "AND u.disabled = 0 AND s.pending IS ?",
+        [digest(session_id), to_rfc3339(now or utc_now()), pending],
     ).fetchone()
-    return Session(User(row[0], row[1]), row[2], row[3]) if row else None
+    return Session(_user(row), row[5], row[6]) if row else None
 
 
 def close_session(db: Database, session_id: str | None) -> None:
@@ -144,8 +224,11 @@ def create_login_link_token(db: Database, now: datetime | None = None) -> str:
     how the embedded store's owner gets in, and `user add` sets a real password later.
     """
     now = now or utc_now()
-    row = db.execute("SELECT id FROM users ORDER BY created_at, name LIMIT 1").fetchone()
-    user_id = row[0] if row else add_user(db, DEFAULT_ADMIN, secrets.token_urlsafe(24)).id
+    row = db.execute(
+        "SELECT id FROM users WHERE role = 'admin' AND disabled = 0 ORDER BY created_at, name "
+        "LIMIT 1"
+    ).fetchone()
+    user_id = row[0] if row else _new_admin(db).id
     token = secrets.token_urlsafe(32)
     db["login_links"].insert(
         {
@@ -159,6 +242,15 @@ def create_login_link_token(db: Database, now: datetime | None = None) -> str:
     return token
 
 
+def _new_admin(db: Database) -> User:
+    """An admin with a random password nobody knows (its name made unique if taken)."""
+    name, n = DEFAULT_ADMIN, 1
+    while db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
+        n += 1
+        name = f"{DEFAULT_ADMIN}-{n}"
+    return add_user(db, name, secrets.token_urlsafe(24), role="admin")
+
+
 def redeem_login_link(db: Database, token: str, now: datetime | None = None) -> User | None:
     """The link's user if the token is valid, unused and fresh; it is spent either way."""
     now_text = to_rfc3339(now or utc_now())
@@ -170,11 +262,11 @@ def redeem_login_link(db: Database, token: str, now: datetime | None = None) -> 
     if spent.rowcount != 1:
         return None
     row = db.execute(
-        "SELECT u.id, u.name FROM login_links l JOIN users u ON u.id = l.user_id "
-        "WHERE l.token_sha256 = ?",
+        f"SELECT {USER_COLUMNS} FROM login_links l JOIN users u ON u.id = l.user_id "
+        "WHERE l.token_sha256 = ? AND u.disabled = 0",
         [digest(token)],
     ).fetchone()
-    return User(row[0], row[1]) if row else None
+    return _user(row) if row else None
 
 
 def same_secret(a: str | None, b: str | None) -> bool:

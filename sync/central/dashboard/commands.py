@@ -1,6 +1,6 @@
 """The dashboard's admin commands, called from ``sync.central.cli``.
 
-user add --data DIR --name NAME [--password-stdin] [--can-read-comments]
+user add --data DIR --name NAME [--password-stdin] [--role R] [--sites A,B] [--can-read-comments]
                                                       a dashboard login (Argon2id)
 demo-data --data DIR [--days 28] [--visits N] [--ratings N]
 """
@@ -15,13 +15,16 @@ from pathlib import Path
 from sync.central.storage import CentralStore
 
 
-def user_add(data_dir: Path, name: str, password_stdin: bool,
-             can_read_comments: bool | None = None) -> int:
+def user_add(data_dir: Path, name: str, password_stdin: bool, role: str | None = None,
+             sites: str | None = None, can_read_comments: bool | None = None) -> int:
     """``can_read_comments``: True grants the comments permission, False takes it away, None
     leaves it as it is (a new login starts without it)."""
+    from sync.central import audit
     from sync.central.comments import can_read_comments as reads_comments
     from sync.central.comments import set_comments_permission
     from sync.central.dashboard.accounts import add_user
+    from sync.central.people.manage import audited_view, check_scope, get_person, keep_an_admin
+    from sync.central.permissions import parse_sites
 
     if password_stdin:
         # One line; the newline a shell pipe adds is not part of the password.
@@ -35,13 +38,27 @@ def user_add(data_dir: Path, name: str, password_stdin: bool,
     store = CentralStore(Path(data_dir))
     try:
         with store.write() as db:
-            user = add_user(db, name, password)
+            found = db.execute("SELECT id FROM users WHERE name = ?", [name.strip()]).fetchone()
+            before = audited_view(get_person(db, found[0])) if found else None
+            if before is not None:
+                before["can_read_comments"] = reads_comments(db, found[0])
+            if before and before["role"] == "admin" and role not in (None, "admin"):
+                keep_an_admin(db, found[0])  # the store must keep an admin who can log in
+            scope = None
+            if sites is not None or role is not None:
+                current = (before or {}).get("role", "admin")
+                scope = check_scope(db, role or current, parse_sites(sites))
+            user = add_user(db, name, password, role=role, scope=scope)
             if can_read_comments is not None:
                 set_comments_permission(db, user.id, can_read_comments)
             reads = reads_comments(db, user.id)
+            after = {**audited_view(get_person(db, user.id)), "can_read_comments": reads}
+            audit.record(db, audit.command_actor(), "user.change" if found else "user.add",
+                         user.name, None, before, {**after, "password": "(set)"})
     finally:
         store.close()
-    print(json.dumps({"user": user.name, "user_id": user.id, "can_read_comments": reads}))
+    print(json.dumps({"user": user.name, "user_id": user.id, "role": after["role"],
+                      "sites": after["sites"], "can_read_comments": reads}))
     return 0
 
 

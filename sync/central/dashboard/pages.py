@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import plotly
@@ -17,7 +18,9 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Stre
 from kiosk.shared import metrics
 from kiosk.shared.fft import ANSWERS, QUESTION, fft_faces
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339, utc_now
-from sync.central import comments, fft
+from sync.central import audit, comments, fft
+from sync.central.access import OwnAccount, View, actor_of, api_site_missing, client_origin
+from sync.central.audit import Actor
 from sync.central.dashboard import accounts, charts, export, panels
 from sync.central.dashboard.web import (
     LOGIN_CSRF_COOKIE,
@@ -34,15 +37,16 @@ from sync.central.dashboard.web import (
 )
 from sync.central.dashboard.windows import windows
 from sync.central.metrics_query import InvalidRange, parse_range
+from sync.central.people import manage
 from sync.central.schemas import (
     CSV_RESPONSE,
     OPTIONAL_INSTANT,
     RANGE_ERROR,
     REPORTING_REFUSALS,
+    SITE_MISSING,
     ErrorDetail,
 )
-from sync.central.security import ReporterDep
-from sync.central.sites import list_sites
+from sync.central.sites import list_sites, site_exists
 from sync.central.storage import connect
 
 router = APIRouter(include_in_schema=False)
@@ -51,16 +55,20 @@ api_router = APIRouter(prefix="/api/v1/export", tags=["reporting"])
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 FONTS = Path(__file__).resolve().parents[3] / "assets" / "fonts"
 STATIC = Path(__file__).parent / "static"
+# (key, path, label, the action the page needs): a link is shown to those whose role has
+# the action (a courtesy: every route checks it again, ``sync.central.access``).
 NAV = (
-    ("today", "/", "Today"),
-    ("trends", "/trends", "Trends"),
-    ("waits", "/rating-by-wait", "Rating by wait"),
-    ("reasons", "/reasons", "Follow-up reasons"),
-    ("compare", "/compare", "Compare"),
-    ("devices", "/devices", "Devices"),
-    ("alerts", "/alerts", "Alerts"),
-    ("fft", "/fft", "FFT"),
-    ("export", "/export", "Export"),
+    ("today", "/", "Today", "view"),
+    ("trends", "/trends", "Trends", "view"),
+    ("waits", "/rating-by-wait", "Rating by wait", "view"),
+    ("reasons", "/reasons", "Follow-up reasons", "view"),
+    ("compare", "/compare", "Compare", "view"),
+    ("devices", "/devices", "Devices", "view"),
+    ("alerts", "/alerts", "Alerts", "view"),
+    ("fft", "/fft", "FFT", "view"),
+    ("export", "/export", "Export", "view"),
+    ("people", "/people", "People", "manage_people"),
+    ("audit", "/audit", "Audit", "read_audit"),
 )
 
 
@@ -79,12 +87,13 @@ def _page(request: Request, name: str, session, flt: Filters | None, **context) 
 # --- login ---------------------------------------------------------------------------------
 
 
-def _login_form(request: Request, next_url: str, error: str | None = None, status: int = 200):
+def _login_form(request: Request, next_url: str, error: str | None = None, status: int = 200,
+                note: str | None = None):
     token = new_login_csrf()
     response = templates.TemplateResponse(
         request,
         "login.html",
-        {"csrf": token, "next": next_url, "error": error},
+        {"csrf": token, "next": next_url, "error": error, "note": note},
         status_code=status,
     )
     set_cookie(request, response, LOGIN_CSRF_COOKIE, token, max_age=3600)
@@ -124,16 +133,45 @@ def login(
     user = accounts.verify_password(store.db, username, password)
     if user is None:
         limiter(request).failed(username, address)
+        _record_failed_login(store, username, address, "password")
         return _login_form(
             request, safe_next(next), "The name or password is not right. Try again.", 401
         )
     limiter(request).succeeded(username, address)
-    return _logged_in(request, store, user, safe_next(next))
+    return _after_password(request, store, user, safe_next(next), "password")
 
 
-def _logged_in(request: Request, store, user: accounts.User, target: str):
+PENDING_COOKIE = "dashboard_second_factor"
+
+
+def _record_failed_login(store, name: str, origin: str, factor: str) -> None:
+    """A failed login in the audit trail. The name tried is kept only when it is a login's
+    (a password typed into the name field by mistake must never be stored)."""
+    with store.write() as db:
+        known = db.execute("SELECT name FROM users WHERE name = ?", [(name or "").strip()])
+        row = known.fetchone()
+        audit.record(db, Actor("anonymous", "anonymous", origin), "login.failed",
+                     row[0] if row else "(not a login name)", after={"factor": factor})
+
+
+def _after_password(request: Request, store, user: accounts.User, target: str, method: str):
+    """Logged in, unless the login has a second factor: then a short-lived pending session
+    that opens only the code's page."""
+    if not user.totp:
+        return _logged_in(request, store, user, target, method)
+    with store.write() as db:
+        pending_id = accounts.open_session(db, user, pending="totp")
+    response = RedirectResponse("/login/totp?next=" + quote(target, safe=""), status_code=303)
+    set_cookie(request, response, PENDING_COOKIE, pending_id,
+               max_age=int(accounts.PENDING_LIFETIME.total_seconds()))
+    return response
+
+
+def _logged_in(request: Request, store, user: accounts.User, target: str, method: str):
     with store.write() as db:
         session_id = accounts.open_session(db, user)
+        audit.record(db, Actor("user", f"user:{user.name}", client_origin(request)), "login",
+                     user.name, after={"method": method})
     response = RedirectResponse(target, status_code=303)
     set_cookie(
         request,
@@ -143,7 +181,64 @@ def _logged_in(request: Request, store, user: accounts.User, target: str):
         max_age=int(accounts.SESSION_LIFETIME.total_seconds()),
     )
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/")
+    response.delete_cookie(PENDING_COOKIE, path="/")
     return response
+
+
+def _code_form(request: Request, next_url: str, error: str | None = None, status: int = 200):
+    token = new_login_csrf()
+    response = templates.TemplateResponse(
+        request, "login_code.html", {"csrf": token, "next": next_url, "error": error},
+        status_code=status,
+    )
+    set_cookie(request, response, LOGIN_CSRF_COOKIE, token, max_age=3600)
+    return response
+
+
+@router.get("/login/totp", response_class=HTMLResponse)
+def login_code_page(request: Request, next: str = "/"):
+    """The second step of a login with TOTP (the pending cookie says whose)."""
+    pending = accounts.find_session(store_of(request).db, request.cookies.get(PENDING_COOKIE),
+                                    pending="totp")
+    if pending is None:
+        return RedirectResponse("/login?next=" + quote(safe_next(next), safe=""), 303)
+    return _code_form(request, safe_next(next))
+
+
+@router.post("/login/totp")
+def login_code(
+    request: Request,
+    code: Annotated[str, Form(max_length=40)] = "",
+    csrf: Annotated[str, Form(max_length=200)] = "",
+    next: Annotated[str, Form(max_length=2000)] = "/",
+):
+    check_csrf(request.cookies.get(LOGIN_CSRF_COOKIE), csrf)
+    store = store_of(request)
+    pending_id = request.cookies.get(PENDING_COOKIE)
+    pending = accounts.find_session(store.db, pending_id, pending="totp")
+    if pending is None:
+        return _login_form(request, safe_next(next),
+                           "That took too long; log in again with your password.", 401)
+    address = client_origin(request)
+    name = pending.user.name
+    if wait := limiter(request).retry_after(name, address):
+        response = _code_form(request, safe_next(next),
+                              f"Too many wrong codes. Wait {wait} seconds, then try again.", 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    with store.write() as db:
+        factor = manage.check_second_factor(db, pending.user.id, code)
+        if factor is not None:
+            accounts.close_session(db, pending_id)
+    if factor is None:
+        limiter(request).failed(name, address)
+        _record_failed_login(store, name, address, "totp")
+        return _code_form(request, safe_next(next),
+                          "That code is not right. Type the 6 digits your app shows now, or "
+                          "one of your recovery codes.", 401)
+    limiter(request).succeeded(name, address)
+    method = "password+totp" if factor == "totp" else "password+recovery code"
+    return _logged_in(request, store, pending.user, safe_next(next), method)
 
 
 @router.get("/login/once")
@@ -153,6 +248,7 @@ def login_once(request: Request, token: str = ""):
     with store.write() as db:
         user = accounts.redeem_login_link(db, token)
     if user is None:
+        _record_failed_login(store, "", client_origin(request), "login link")
         return _login_form(
             request,
             "/",
@@ -160,14 +256,16 @@ def login_once(request: Request, token: str = ""):
             "or start the kiosk again for a new link.",
             status=401,
         )
-    return _logged_in(request, store, user, "/")
+    return _after_password(request, store, user, "/", "one-time link")
 
 
 @router.post("/logout")
-def logout(request: Request, session: SessionDep, csrf: Annotated[str, Form()] = ""):
+def logout(request: Request, principal: OwnAccount, session: SessionDep,
+           csrf: Annotated[str, Form()] = ""):
     check_csrf(session.csrf_token, csrf)
     with store_of(request).write() as db:
         accounts.close_session(db, request.cookies.get(SESSION_COOKIE))
+        audit.record(db, actor_of(request, principal), "logout", principal.name)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -391,6 +489,8 @@ RANGE_HELP = "RFC 3339 instant like 2026-11-23T00:00:00Z; default: the 24 hours 
 
 
 def _api_ranges(
+    request: Request,
+    principal: View,
     site: Annotated[str | None, Query(description="Site name; all when left out.")] = None,
     from_: Annotated[
         str | None, Query(alias="from", description=RANGE_HELP, json_schema_extra=OPTIONAL_INSTANT)
@@ -399,12 +499,18 @@ def _api_ranges(
         str | None, Query(description="RFC 3339; default: now.", json_schema_extra=OPTIONAL_INSTANT)
     ] = None,
 ) -> list[tuple[str | None, str, str]]:
-    """The export's (site, from, to) from the query string; a bad range is a 422."""
+    """The export's (site, from, to) from the query string; a bad range is a 422. Without a
+    site, a token of some sites reads each of its sites (never the others)."""
     try:
         start, end = parse_range(from_, to, utc_now())
     except InvalidRange as error:
         raise HTTPException(422, f"{error}.") from None
-    return [(site, to_rfc3339(start), to_rfc3339(end))]
+    bounds = (to_rfc3339(start), to_rfc3339(end))
+    if site is not None and not site_exists(store_of(request).db, site):
+        raise api_site_missing(site)  # as a site outside the token's scope answers
+    if site is None and not principal.scope.everything:
+        return [(name, *bounds) for name in sorted(principal.scope.sites)]
+    return [(site, *bounds)]
 
 
 ApiRangesDep = Annotated[list, Depends(_api_ranges)]
@@ -413,10 +519,10 @@ ApiRangesDep = Annotated[list, Depends(_api_ranges)]
 @api_router.get(
     "/visits.csv",
     response_class=StreamingResponse,
-    responses={200: CSV_RESPONSE, 422: RANGE_ERROR, **REPORTING_REFUSALS},
+    responses={200: CSV_RESPONSE, 422: RANGE_ERROR, **REPORTING_REFUSALS, **SITE_MISSING},
     summary="Visits checked in within a range, as CSV",
 )
-async def api_export_visits(request: Request, reporter: ReporterDep, ranges: ApiRangesDep):
+async def api_export_visits(request: Request, ranges: ApiRangesDep):
     return _csv_response(_streamed(request, export.visits_csv, ranges), "visits.csv")
 
 
@@ -440,18 +546,20 @@ async def api_export_visits(request: Request, reporter: ReporterDep, ranges: Api
 )
 async def api_export_fft(
     request: Request,
-    reporter: ReporterDep,
+    principal: View,
     month: Annotated[
         str | None, Query(description=MONTH_HELP, json_schema_extra=fft.MONTH_SCHEMA)
     ] = None,
     site: Annotated[str | None, Query(description="Site name; all sites when left out.")] = None,
 ):
     db = store_of(request).db
-    sites = list_sites(db)
+    # A token of some sites reads only those; one outside its scope is as unknown as a
+    # missing one (``require`` already answered that for a named site).
+    sites = [s for s in list_sites(db) if principal.scope.allows(s.name)]
     if site:
         sites = [s for s in sites if s.name == site]
         if not sites:
-            raise HTTPException(404, f"There is no site named {site!r}.")
+            raise api_site_missing(site)
     months = _months(month, sites[0].timezone if len(sites) == 1 else "UTC")
     chunks = _streamed(request, lambda db, _: _fft_csv(
         db, lambda d: fft.monthly_return(d, sites, months)), None)
@@ -461,8 +569,8 @@ async def api_export_fft(
 @api_router.get(
     "/ratings.csv",
     response_class=StreamingResponse,
-    responses={200: CSV_RESPONSE, 422: RANGE_ERROR, **REPORTING_REFUSALS},
+    responses={200: CSV_RESPONSE, 422: RANGE_ERROR, **REPORTING_REFUSALS, **SITE_MISSING},
     summary="Ratings that occurred within a range, as CSV",
 )
-async def api_export_ratings(request: Request, reporter: ReporterDep, ranges: ApiRangesDep):
+async def api_export_ratings(request: Request, ranges: ApiRangesDep):
     return _csv_response(_streamed(request, export.ratings_csv, ranges), "ratings.csv")

@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import utc_now
+from sync.central.access import View, page_site_missing
 from sync.central.dashboard import accounts
 from sync.central.sites import SiteConfig, list_sites
 from sync.central.storage import CentralStore
@@ -77,9 +78,14 @@ def set_cookie(request: Request, response: Response, name: str, value: str, max_
 
 
 def current_session(request: Request) -> accounts.Session:
-    session = accounts.find_session(store_of(request).db, request.cookies.get(SESSION_COOKIE))
+    """The request's logged-in session (read once per request: ``access.require`` reads it
+    first and routes that need its CSRF token ask again)."""
+    session = getattr(request.state, "session", None)
+    if session is None:
+        session = accounts.find_session(store_of(request).db, request.cookies.get(SESSION_COOKIE))
     if session is None:
         raise LoginRequired()
+    request.state.session = session
     return session
 
 
@@ -165,7 +171,7 @@ def build_filters(
     if site:
         chosen = [s for s in all_sites if s.name == site]
         if not chosen:
-            raise HTTPException(404, f"There is no site named {site!r}; choose one from the list.")
+            raise page_site_missing(site)
     zone = chosen[0].timezone if chosen else "UTC"
     last = _parse_day(to_text, "to") or metrics.local_today(now, zone)
     first = _parse_day(from_text, "from") or last - timedelta(days=DEFAULT_DAYS - 1)
@@ -178,10 +184,12 @@ def build_filters(
     return Filters(chosen, all_sites, site or None, first, last)
 
 
-def filters(request: Request) -> Filters:
+def filters(request: Request, principal: View) -> Filters:
+    """The page's filters over the sites the login may see: the others are in no picker, no
+    "All sites" total, and naming one answers as a site that does not exist."""
     params = request.query_params
     return build_filters(
-        list_sites(store_of(request).db),
+        [s for s in list_sites(store_of(request).db) if principal.scope.allows(s.name)],
         params.get("site"),
         params.get("from"),
         params.get("to"),

@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from kiosk.shared.timeutil import utc_now
+from sync.central.access import View, api_site_missing
 from sync.central.metrics_query import InvalidRange, MetricsQuery, compute_metrics, parse_range
 from sync.central.schemas import OPTIONAL_INSTANT, RANGE_ERROR, Metrics
-from sync.central.security import ReporterDep, StoreDep
+from sync.central.security import StoreDep
 from sync.central.sites import UnknownSite, get_site
 
 router = APIRouter(prefix="/api/v1", tags=["reporting"])
@@ -29,12 +30,13 @@ router = APIRouter(prefix="/api/v1", tags=["reporting"])
         401: {"description": "Missing, unknown or revoked reporting token."},
         429: {"description": "Too many refused tokens from this address; see Retry-After."},
         403: {"description": "A device token was sent; metrics need a reporting token."},
-        404: {"description": "No such site or device."},
+        404: {"description": "No such site or device (or one outside this token's sites: "
+                             "the same answer)."},
         422: RANGE_ERROR,
     },
 )
 def get_metrics(
-    reporter: ReporterDep,
+    principal: View,
     store: StoreDep,
     site: Annotated[str | None, Query(description="Site name; all sites when left out.")] = None,
     device: Annotated[str | None, Query(description="Device id; all when left out.")] = None,
@@ -57,14 +59,11 @@ def get_metrics(
     if site is not None:
         try:
             get_site(db, site)
-        except UnknownSite as error:
-            # Upper-case the first letter only: the site's name stays as it was written.
-            message = str(error.args[0] if error.args else error)
-            raise HTTPException(404, f"{message[:1].upper()}{message[1:]}.") from None
-    if (
-        device is not None
-        and not db.execute("SELECT 1 FROM devices WHERE id = ?", [device]).fetchone()
-    ):
+        except UnknownSite:
+            raise api_site_missing(site) from None
+    device_site = db.execute("SELECT site FROM devices WHERE id = ?", [device]).fetchone()
+    # A kiosk of a site outside the token's scope is as unknown as one never enrolled.
+    if device is not None and (device_site is None or not principal.scope.allows(device_site[0])):
         raise HTTPException(404, f"There is no device with id {device!r}.")
-    query = MetricsQuery(start=start, end=end, site=site, device=device)
+    query = MetricsQuery(start=start, end=end, site=site, device=device, scope=principal.scope)
     return compute_metrics(db, query, now)

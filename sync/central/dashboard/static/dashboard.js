@@ -70,3 +70,15 @@ function watchQueue() {
 }
 
 document.addEventListener("DOMContentLoaded", () => { drawCharts(); watchQueue(); });
+
+// A set-password link carries its one-time token after '#', which browsers never send: it
+// stays out of every server and proxy log. The form posts it.
+function takeLinkToken() {
+  const field = document.getElementById("link-token");
+  if (field && window.location.hash.length > 1) {
+    field.value = decodeURIComponent(window.location.hash.slice(1));
+    history.replaceState(null, "", window.location.pathname);
+  }
+}
+document.addEventListener("DOMContentLoaded", takeLinkToken);
+window.addEventListener("hashchange", takeLinkToken);

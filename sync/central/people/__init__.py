@@ -1,0 +1,1 @@
+"""People: dashboard logins' roles and site scopes, passwords, TOTP and set-password links."""

@@ -1,0 +1,76 @@
+"""The optional second factor: TOTP (RFC 6238, 30 s steps, 6 digits) with pyotp, and ten
+one-time recovery codes.
+
+A code is accepted within one step either side (a phone's clock may be 30 s off), and never
+twice: the last step used is stored, so a code seen over a shoulder cannot be replayed.
+Recovery codes are shown once and stored only as SHA-256 (each is 40 random bits, spent on
+use). The secret is stored as is: the store must compute codes from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from datetime import datetime
+
+import pyotp
+
+ISSUER = "Front desk"
+RECOVERY_CODES = 10
+VALID_WINDOW = 1
+
+
+def new_secret() -> str:
+    return pyotp.random_base32()
+
+
+def provisioning_uri(secret: str, user_name: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=user_name, issuer_name=ISSUER)
+
+
+def qr_svg(uri: str) -> str:
+    """The URI as an inline SVG QR code (no image files, no network)."""
+    import segno
+
+    return segno.make(uri, error="m").svg_inline(scale=4, border=2)
+
+
+def matching_step(secret: str, code: str, now: datetime, last_step: int | None) -> int | None:
+    """The time step ``code`` belongs to (within the window, after ``last_step``), or None."""
+    code = "".join(code.split())
+    if not (code.isdigit() and len(code) == 6):
+        return None
+    totp = pyotp.TOTP(secret)
+    step = int(now.timestamp()) // totp.interval
+    for candidate in range(step - VALID_WINDOW, step + VALID_WINDOW + 1):
+        if last_step is not None and candidate <= last_step:
+            continue
+        expected = totp.generate_otp(candidate)
+        if hmac.compare_digest(expected, code):
+            return candidate
+    return None
+
+
+def _digest(code: str) -> str:
+    return hashlib.sha256(code.replace("-", "").strip().lower().encode()).hexdigest()
+
+
+def new_recovery_codes() -> tuple[list[str], str]:
+    """The codes to show once, and their stored form (a JSON list of digests)."""
+    codes = []
+    for _ in range(RECOVERY_CODES):
+        raw = secrets.token_hex(5)  # 40 bits each, read as xxxxx-xxxxx
+        codes.append(f"{raw[:5]}-{raw[5:]}")
+    return codes, json.dumps([_digest(code) for code in codes])
+
+
+def spend_recovery_code(stored: str | None, code: str) -> str | None:
+    """The stored list without ``code`` if it was one of them, else None."""
+    digests = json.loads(stored or "[]")
+    wanted = _digest(code)
+    for index, digest in enumerate(digests):
+        if hmac.compare_digest(digest, wanted):
+            return json.dumps(digests[:index] + digests[index + 1:])
+    return None
