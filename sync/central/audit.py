@@ -153,7 +153,7 @@ def actions(db: Database) -> list[str]:
 def csv_chunks(db: Database, flt: AuditFilter) -> Iterator[str]:
     """The filtered trail as CSV, oldest first, streamed (spreadsheet formulas neutralised,
     as in the data exports)."""
-    from sync.central.dashboard.export import _csv_chunks
+    from sync.central.dashboard.export import csv_chunks as formula_safe_csv
 
     where, params = _where(flt)
 
@@ -166,4 +166,4 @@ def csv_chunks(db: Database, flt: AuditFilter) -> Iterator[str]:
                 for c in CSV_COLUMNS
             )
 
-    return _csv_chunks(CSV_COLUMNS, rows())
+    return formula_safe_csv(CSV_COLUMNS, rows())
