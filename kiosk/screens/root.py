@@ -6,6 +6,7 @@ from kivy.properties import StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
+from kiosk.screens.enrol import EnrolScreen
 from kiosk.screens.fix import FixScreen
 from kiosk.screens.followup import FollowupScreen
 from kiosk.screens.pin import PinScreen
@@ -17,6 +18,7 @@ from kiosk.screens.visit import VisitScreen
 from kiosk.screens.widgets import load_kv
 
 SCREENS = {
+    "enrol": EnrolScreen,
     "pin_setup": PinSetupScreen,
     "pin": PinScreen,
     "staff": StaffScreen,

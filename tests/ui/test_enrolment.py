@@ -1,0 +1,177 @@
+"""Enrolment by code, end to end: a kiosk in a real (offscreen) window with no token, the
+address typed on its keyboard, a real central store on 127.0.0.1, the approval made in
+headless Chromium on the dashboard's "Add a kiosk" page, the token received and kept, and the
+first event stored centrally. Also: what the screen says for a bad address, a store that is
+down, and a denied code."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from kiosk import enrolment_file
+from kiosk.enrolment import EnrolmentModel
+from kiosk.shared.timeutil import utc_now
+from sync.central.dashboard import accounts
+from sync.runner import KioskSync
+from tests.dashboard.conftest import CHROMIUM_ARGS
+from tests.support.central_server import running_central
+from tests.support.clock import FakeClock
+from tests.support.hashing import fast_hasher
+from tests.support.waiting import wait_until
+
+SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots" / "enrolment"
+MACHINE = {"machine_id": "a" * 64}
+MANAGER, PASSWORD = "manager", "calm waters 2026"
+
+
+@pytest.fixture
+def ui_clock() -> FakeClock:
+    # Near the real clock: the central store judges the events' instants by its own.
+    return FakeClock(utc_now().replace(microsecond=0) - timedelta(minutes=5))
+
+
+@pytest.fixture
+def central(tmp_path):
+    accounts.set_hasher(fast_hasher())
+    with running_central(tmp_path / "central") as server:
+        with server.embedded.store.write() as db:
+            accounts.add_user(db, MANAGER, PASSWORD)
+        yield server
+
+
+@pytest.fixture
+def browser_page(central):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), headless=True,
+            args=CHROMIUM_ARGS)
+        page = browser.new_page(base_url=central.base_url,
+                                viewport={"width": 1280, "height": 860})
+        page.set_default_timeout(15_000)
+        yield page
+        browser.close()
+
+
+def start_enrolling(make_kiosk, **settings):
+    """A kiosk with no token: the enrolment screen, polling on the real clock (the store
+    measures the interval between polls on its own)."""
+    model = EnrolmentModel(device_name="desk-2", clock=utc_now,
+                           address=settings.pop("central_url", None))
+    kiosk = make_kiosk(sync_runner=KioskSync(), enrolment=model, machine=MACHINE,
+                       staff_lock_s=900, **settings)
+    return kiosk, model
+
+
+def tick_until(kiosk, condition, what: str, timeout: float = 20):
+    def ticked():
+        kiosk.app.tick()
+        kiosk.idle()
+        return condition()
+    return wait_until(ticked, timeout=timeout, what=f"{what} (enrolment at {kiosk.flow.enrolment.model.stage!r})")
+
+
+def type_address(kiosk, text: str) -> None:
+    for key in text:
+        kiosk.tap(kiosk.button_exact(key))
+
+
+def test_a_kiosk_enrols_by_code_approved_in_the_browser_and_its_first_event_arrives(
+        make_kiosk, central, browser_page, tmp_path):
+    kiosk, model = start_enrolling(make_kiosk)
+    assert kiosk.screen == "enrol"
+    type_address(kiosk, central.base_url.removeprefix("http://"))
+    # Typed without a scheme: https:// is assumed, which this plain-HTTP test store is not.
+    kiosk.tap("Next")
+    tick_until(kiosk, lambda: model.stage == "unreachable", "the https attempt to fail")
+    kiosk.tap("Change address")
+    for _ in range(len(model.typed)):
+        kiosk.tap(kiosk.button_exact("\u232b"))
+    type_address(kiosk, central.base_url)
+    kiosk.tap("Next")
+    tick_until(kiosk, lambda: model.stage == "code", "the code")
+    code = model.user_code
+    panel = kiosk.app.root.manager.current_screen.panels["code"]
+    assert panel.ids.code.text.replace(" ", "") == code
+    assert panel.ids.qr.texture is not None
+    kiosk.screenshot(SHOTS / "kiosk-code.png")
+
+    page = browser_page
+    page.goto(model.qr_link)  # what the QR code holds: login first, then the page
+    page.fill("#username", MANAGER)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_selector("#code")
+    assert page.input_value("#code") == code
+    assert page.input_value("#desk-name") == "desk-2"  # the kiosk's own suggestion
+    page.fill("#site-name", "North")
+    page.select_option("#role", "desk")
+    page.screenshot(path=str(SHOTS / "dashboard-add-kiosk.png"), full_page=True)
+    page.click("#approve")
+    assert "approved" in page.inner_text("#done")
+    page.screenshot(path=str(SHOTS / "dashboard-approved.png"), full_page=True)
+
+    # The token arrives at the next poll; the kiosk then opens behind its staff PIN.
+    tick_until(kiosk, lambda: kiosk.screen == "pin", "the token")
+    assert "enrolled as desk-2 at North" in kiosk.banner()
+    kiosk.type_pin("2468")
+    assert kiosk.screen == "staff"
+    kept = enrolment_file.load(kiosk.flow.settings.data_dir)
+    assert kept.token.startswith("dev_") and kept.machine == MACHINE
+    mode = stat.S_IMODE(os.stat(enrolment_file.path_in(kiosk.flow.settings.data_dir)).st_mode)
+    assert mode == 0o600
+    assert (kiosk.flow.settings.site, kiosk.flow.settings.device_name) == ("North", "desk-2")
+    assert kept.token not in repr(kept)
+
+    kiosk.tap("Check in")
+    [device] = central.rows("SELECT id FROM devices")
+    stored = wait_until(lambda: central.rows(
+        "SELECT type FROM events WHERE device_id = ? AND type = 'visit.checked_in'",
+        [device["id"]]), timeout=20, what="the first event stored centrally")
+    assert len(stored) == 1
+
+
+def test_a_bad_address_is_a_sentence_on_the_screen(make_kiosk):
+    kiosk, model = start_enrolling(make_kiosk)
+    kiosk.tap("Next")
+    assert "Type the central store's address first" in kiosk.app.root.manager \
+        .current_screen.explanation
+    type_address(kiosk, "kiosk:99999")
+    kiosk.tap("Next")
+    assert model.stage == "address"
+    assert "is not a web address" in kiosk.app.root.manager.current_screen.explanation
+    kiosk.screenshot(SHOTS / "kiosk-bad-address.png")
+
+
+def test_a_store_that_is_down_says_so_and_a_new_code_is_one_tap(make_kiosk, tmp_path):
+    with running_central(tmp_path / "central") as server:
+        url = server.base_url
+    kiosk, model = start_enrolling(make_kiosk, central_url=url)
+    tick_until(kiosk, lambda: model.stage == "unreachable", "the refusal")
+    screen = kiosk.app.root.manager.current_screen
+    assert "Cannot reach the central store" in screen.explanation
+    kiosk.screenshot(SHOTS / "kiosk-store-down.png")
+    port = int(url.rsplit(":", 1)[1])
+    with running_central(tmp_path / "central", port=port):
+        kiosk.tap("New code")
+        tick_until(kiosk, lambda: model.stage == "code", "a code once the store is back")
+
+
+def test_a_denied_code_says_so_on_the_kiosk(make_kiosk, central, capsys):
+    from tests.central.test_cli import run_in_process
+
+    kiosk, model = start_enrolling(make_kiosk, central_url=central.base_url)
+    tick_until(kiosk, lambda: model.stage == "code", "the code")
+    assert run_in_process(capsys, "device", "deny", "--data", str(central.data_dir),
+                          "--code", model.user_code)[0] == 0
+    tick_until(kiosk, lambda: model.stage == "denied", "the denial", timeout=20)
+    assert kiosk.app.root.manager.current_screen.title == "The code was denied"
+    kiosk.screenshot(SHOTS / "kiosk-denied.png")
+    kiosk.tap("New code")
+    tick_until(kiosk, lambda: model.stage == "code", "a new code")
