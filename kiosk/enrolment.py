@@ -57,7 +57,7 @@ class Enrolled:
 
 def check_address(text: str) -> str:
     """The address as the kiosk will use it, or AddressError with a sentence."""
-    address = text.strip().rstrip("/")
+    address = text.strip()
     if not address:
         raise AddressError("Type the central store's address first, e.g. "
                            "https://kiosk.clinic.example.")
@@ -74,7 +74,7 @@ def check_address(text: str) -> str:
     if not parts.hostname or port == -1 or " " in address or parts.query or parts.fragment:
         raise AddressError(f"{text.strip()!r} is not a web address the kiosk can use: type "
                            "it as https://name or https://name:port, as IT gave it.")
-    return address
+    return address.rstrip("/")
 
 
 class EnrolmentModel:

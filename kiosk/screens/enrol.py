@@ -76,7 +76,7 @@ class EnrolScreen(KioskScreen):
         self.explanation = model.error if self.is_error else view["explanation"]
         self.status = view["status"] if not self.is_error else ""
         self.address = view["address"]
-        self.code = "  ".join(view["code"]) if view["code"] else ""
+        self.code = view["code"]
         if view["panel"] != self.panel or not self.ids.panel_area.children:
             self.ids.panel_area.clear_widgets()
             if view["panel"] in self.panels:

@@ -1,6 +1,6 @@
-"""A QR code as a Kivy texture: segno makes the code's matrix, drawn here a square of texels per module.
+"""A QR code as a Kivy texture: segno makes the matrix, drawn here as squares of texels.
 
-The texture is only as large as the code (about 41 x 41 texels with its quiet zone) and is
+The texture is only as large as the code (41 modules with its quiet zone, 4 texels each) and is
 scaled up by the GPU with the nearest-texel filter, so every module stays a sharp square at
 any window size: a phone camera reads it across the desk.
 """

@@ -74,7 +74,8 @@ def tick_until(kiosk, condition, what: str, timeout: float = 20):
         kiosk.app.tick()
         kiosk.idle()
         return condition()
-    return wait_until(ticked, timeout=timeout, what=f"{what} (enrolment at {kiosk.flow.enrolment.model.stage!r})")
+    stage = kiosk.flow.enrolment.model.stage
+    return wait_until(ticked, timeout=timeout, what=f"{what} (enrolment at {stage!r})")
 
 
 def type_address(kiosk, text: str) -> None:
@@ -175,3 +176,18 @@ def test_a_denied_code_says_so_on_the_kiosk(make_kiosk, central, capsys):
     kiosk.screenshot(SHOTS / "kiosk-denied.png")
     kiosk.tap("New code")
     tick_until(kiosk, lambda: model.stage == "code", "a new code")
+
+
+def test_the_qr_code_is_segnos_matrix_with_its_quiet_zone(window):
+    import segno
+
+    from kiosk.screens.qr import QUIET_ZONE, TEXELS, qr_modules, qr_texture
+
+    link = "http://127.0.0.1:8700/devices/add?code=BCDF-GHJK"
+    rows = qr_modules(link)
+    matrix = segno.make(link, error="m", micro=False).matrix
+    assert len(rows) == len(matrix) + 2 * QUIET_ZONE
+    assert [row[QUIET_ZONE:-QUIET_ZONE] for row in rows[QUIET_ZONE:-QUIET_ZONE]] == [
+        [bool(m) for m in row] for row in matrix]
+    assert not any(rows[0]) and not any(row[0] for row in rows)
+    assert qr_texture(link).size == (len(rows) * TEXELS, len(rows) * TEXELS)
