@@ -35,10 +35,16 @@ class EnrolmentDriver:
         model: EnrolmentModel,
         service: EnrolmentService,
         on_enrolled: Callable[[Enrolled], None],
+        on_code: Callable[[str, str], None] | None = None,
     ):
         self.model = model
         self.service = service
         self.on_enrolled = on_enrolled
+        # Told each new code (and its link) as it is shown: the launcher prints it, so a kiosk
+        # without a screen attached (or being set up over SSH) can be enrolled from its log.
+        # The device code, the secret that collects the token, is never passed on.
+        self.on_code = on_code
+        self._code_told = ""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="enrolment")
         self._pending: tuple[Request, Future] | None = None
         self._reported = False
@@ -63,6 +69,9 @@ class EnrolmentDriver:
             else:
                 self.model.answered(request, status, body)
         self.model.tick()
+        if self.on_code and self.model.user_code and self.model.user_code != self._code_told:
+            self._code_told = self.model.user_code
+            self.on_code(self.model.user_code, self.model.qr_link)
         if self.model.done:
             self._reported = True
             self.on_enrolled(self.model.enrolled)

@@ -47,8 +47,8 @@ def load(data_dir: Path) -> KioskEnrolment | None:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         return KioskEnrolment(**document)
-    except FileNotFoundError:
-        return None
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # (data_dir naming a file is reported when the database is opened)
     except (OSError, ValueError, TypeError) as error:
         raise EnrolmentFileError(
             f"the enrolment file {path} cannot be read ({error}); delete it to enrol this "

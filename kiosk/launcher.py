@@ -124,7 +124,12 @@ def build_kiosk(
                         "info")
             sync_runner.start(store, working)
 
-        flow.enrolment = EnrolmentDriver(enrolment, service, enrolled)
+        def show_code(code: str, link: str) -> None:
+            # stdout, like the embedded store's login link: Kivy takes stderr over for its log.
+            print(f"kiosk: enrolment code {code} (15 minutes): approve it on the dashboard, "
+                  f"{link}, or with `main.py device approve --code {code} ...`", flush=True)
+
+        flow.enrolment = EnrolmentDriver(enrolment, service, enrolled, on_code=show_code)
         app.stop_hooks.append(flow.enrolment.close)
         app.stop_hooks.append(sync_runner.stop)
     elif sync_runner is not None:

@@ -191,3 +191,43 @@ def test_the_qr_code_is_segnos_matrix_with_its_quiet_zone(window):
         [bool(m) for m in row] for row in matrix]
     assert not any(rows[0]) and not any(row[0] for row in rows)
     assert qr_texture(link).size == (len(rows) * TEXELS, len(rows) * TEXELS)
+
+
+def test_a_real_kiosk_process_enrols_by_code_and_syncs(central, tmp_path, capsys):
+    """`main.py kiosk` as an operator starts it (offscreen), with only the store's address."""
+    import re
+    import subprocess
+    import sys
+    import threading
+
+    from tests.central.test_cli import ROOT, run_in_process
+
+    data = tmp_path / "kiosk"
+    env = {**os.environ, "KIOSK_CENTRAL_URL": central.base_url, "SDL_VIDEODRIVER": "offscreen",
+           "KIVY_NO_ARGS": "1", "KIVY_NO_CONFIG": "1", "KIVY_NO_FILELOG": "1",
+           "KIVY_HOME": str(tmp_path / "kivy-home"), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "main.py", "kiosk", "--windowed", "--data",
+                                str(data)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+
+    def read_log() -> None:
+        for line in process.stdout:
+            lines.append(line)
+
+    threading.Thread(target=read_log, daemon=True).start()
+    try:
+        said = wait_until(lambda: re.search(r"enrolment code (\w{4}-\w{4})", "".join(lines)),
+                          timeout=30, what="the code in the kiosk's log")
+        status, _, err = run_in_process(capsys, "device", "approve", "--data",
+                                        str(central.data_dir), "--code", said.group(1),
+                                        "--site", "North", "--name", "desk-7")
+        assert status == 0, err
+        wait_until(lambda: central.rows("SELECT last_seen_at FROM devices")[0]["last_seen_at"],
+                   timeout=30, what="the enrolled kiosk's first contact")
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    token = enrolment_file.load(data).token
+    assert token not in "".join(lines)
+    assert stat.S_IMODE(os.stat(enrolment_file.path_in(data)).st_mode) == 0o600
