@@ -150,7 +150,9 @@ def cmd_device_deny(args: argparse.Namespace) -> int:
     store = _open(args)
     with store.write() as db:
         enrolment.deny(db, args.code, utc_now())
-    _print_json({"code": args.code.strip().upper(), "denied": True})
+    from kiosk.shared.enrolment_codes import format_code, normalise_code
+
+    _print_json({"code": format_code(normalise_code(args.code) or ""), "denied": True})
     return 0
 
 

@@ -45,6 +45,12 @@ ALLOWED = {
     "central.alerts.ack_comment",
     "central.alert_history.note",  # the same comment in the alert's history, or system text
     "api.Alert.comment",
+    # Enrolment by code: the name a kiosk suggests for itself (its host name, "desk-2") and the
+    # name the manager gave it; and RFC 8628's error_description, a sentence of the store's.
+    "central.enrolment_codes.suggested_name",
+    "api.EnrolRequest.device_name",
+    "api.EnrolToken.device_name",
+    "api.EnrolError.error_description",
 }
 
 

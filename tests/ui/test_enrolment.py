@@ -231,3 +231,41 @@ def test_a_real_kiosk_process_enrols_by_code_and_syncs(central, tmp_path, capsys
     token = enrolment_file.load(data).token
     assert token not in "".join(lines)
     assert stat.S_IMODE(os.stat(enrolment_file.path_in(data)).st_mode) == 0o600
+
+
+def test_the_add_a_kiosk_page_refuses_what_it_cannot_use(central, browser_page):
+    import requests
+
+    page = browser_page
+    page.goto("/devices")
+    page.fill("#username", MANAGER)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.click("#add-kiosk")
+    page.fill("#code", "bcdf ghjk")
+    page.fill("#site-name", "North")
+    page.fill("#desk-name", "desk-9")
+    page.click("#approve")
+    assert "No kiosk is showing the code BCDF-GHJK" in page.inner_text("#error")
+    assert page.input_value("#site-name") == "North"  # nothing typed is lost
+    page.screenshot(path=str(SHOTS / "dashboard-wrong-code.png"), full_page=True)
+
+    codes = requests.post(central.url("/api/v1/enrol"), timeout=10).json()
+    page.fill("#code", codes["user_code"])
+    page.fill("#site-name", "")
+    page.click("#approve")
+    assert "Choose the kiosk's site" in page.inner_text("#error")
+    page.click("#deny")
+    assert "was denied" in page.inner_text("#done")
+    answer = requests.post(central.url("/api/v1/enrol/token"), timeout=10,
+                           json={"device_code": codes["device_code"]}).json()
+    assert answer["error"] == "access_denied"
+    assert central.rows("SELECT count(*) AS n FROM devices") == [{"n": 0}]
+
+    central.embedded.app.state.wrong_code_limiter.limit = 2  # one wrong code above
+    for _ in range(2):
+        page.fill("#code", "BCDF-GHJK")
+        page.fill("#site-name", "North")
+        page.fill("#desk-name", "desk-9")
+        page.click("#approve")
+    assert "Too many wrong codes" in page.content()

@@ -77,7 +77,8 @@ def decide(request: Request, session: SessionDep, flt: FiltersDep, csrf: Field =
         with store_of(request).write() as db:
             if decision == "deny":
                 enrolment.deny(db, code, utc_now())
-                done = f"The code {code.strip().upper()} was denied; that kiosk says so."
+                shown = format_code(normalise_code(code) or "")
+                done = f"The code {shown} was denied; that kiosk says so."
             else:
                 device = enrolment.approve(db, code, site, name, role, utc_now())
                 done = (f"Kiosk {device.name} at {device.site} approved; it starts work within a "
