@@ -84,9 +84,9 @@ def plan_start(
         reason = (
             "This kiosk's disk comes from another kiosk (the machine is not the one it was "
             "enrolled on), so it needs its own enrolment. "
-            + (f"{unsent} events recorded before could not be sent; they are kept in "
-               f"{aside.name}. " if unsent else "What it recorded before was sent as that "
-               "kiosk's. ")
+            + (f"{unsent} event{'s' if unsent != 1 else ''} recorded before could not be "
+               f"sent; {'they are' if unsent != 1 else 'it is'} kept in {aside.name}. "
+               if unsent else "What it recorded before was sent as that kiosk's. ")
         ).strip()
     address = settings.central_url or (saved.central_url if saved else None)
     model = EnrolmentModel(address=address, device_name=settings.device_name, reason=reason,

@@ -44,19 +44,39 @@ def central(tmp_path):
         yield server
 
 
-@pytest.fixture
-def browser_page(central):
+def in_browser(central, steps):
+    """Run ``steps(page)`` in headless Chromium, on a thread of its own: Playwright's sync API
+    needs a thread without an asyncio loop, and the dashboard tests keep one open in the main
+    thread for the whole session. Returns what ``steps`` returns; re-raises its failure."""
+    import threading
+
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), headless=True,
-            args=CHROMIUM_ARGS)
-        page = browser.new_page(base_url=central.base_url,
-                                viewport={"width": 1280, "height": 860})
-        page.set_default_timeout(15_000)
-        yield page
-        browser.close()
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
+                    headless=True, args=CHROMIUM_ARGS)
+                page = browser.new_page(base_url=central.base_url,
+                                        viewport={"width": 1280, "height": 860})
+                page.set_default_timeout(15_000)
+                try:
+                    outcome["value"] = steps(page)
+                finally:
+                    browser.close()
+        except BaseException as error:  # handed to the test's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    if "error" in outcome:
+        raise outcome["error"]
+    assert not worker.is_alive(), "the browser steps did not finish within 120 s"
+    return outcome.get("value")
 
 
 def start_enrolling(make_kiosk, **settings):
@@ -84,7 +104,7 @@ def type_address(kiosk, text: str) -> None:
 
 
 def test_a_kiosk_enrols_by_code_approved_in_the_browser_and_its_first_event_arrives(
-        make_kiosk, central, browser_page, tmp_path):
+        make_kiosk, central, tmp_path):
     kiosk, model = start_enrolling(make_kiosk)
     assert kiosk.screen == "enrol"
     type_address(kiosk, central.base_url.removeprefix("http://"))
@@ -103,20 +123,22 @@ def test_a_kiosk_enrols_by_code_approved_in_the_browser_and_its_first_event_arri
     assert panel.ids.qr.texture is not None
     kiosk.screenshot(SHOTS / "kiosk-code.png")
 
-    page = browser_page
-    page.goto(model.qr_link)  # what the QR code holds: login first, then the page
-    page.fill("#username", MANAGER)
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_selector("#code")
-    assert page.input_value("#code") == code
-    assert page.input_value("#desk-name") == "desk-2"  # the kiosk's own suggestion
-    page.fill("#site-name", "North")
-    page.select_option("#role", "desk")
-    page.screenshot(path=str(SHOTS / "dashboard-add-kiosk.png"), full_page=True)
-    page.click("#approve")
-    assert "approved" in page.inner_text("#done")
-    page.screenshot(path=str(SHOTS / "dashboard-approved.png"), full_page=True)
+    def approve(page):
+        page.goto(model.qr_link)  # what the QR code holds: login first, then the page
+        page.fill("#username", MANAGER)
+        page.fill("#password", PASSWORD)
+        page.click("#login")
+        page.wait_for_selector("#code")
+        assert page.input_value("#code") == code
+        assert page.input_value("#desk-name") == "desk-2"  # the kiosk's own suggestion
+        page.fill("#site-name", "North")
+        page.select_option("#role", "desk")
+        page.screenshot(path=str(SHOTS / "dashboard-add-kiosk.png"), full_page=True)
+        page.click("#approve")
+        assert "approved" in page.inner_text("#done")
+        page.screenshot(path=str(SHOTS / "dashboard-approved.png"), full_page=True)
+
+    in_browser(central, approve)
 
     # The token arrives at the next poll; the kiosk then opens behind its staff PIN.
     tick_until(kiosk, lambda: kiosk.screen == "pin", "the token")
@@ -233,39 +255,56 @@ def test_a_real_kiosk_process_enrols_by_code_and_syncs(central, tmp_path, capsys
     assert stat.S_IMODE(os.stat(enrolment_file.path_in(data)).st_mode) == 0o600
 
 
-def test_the_add_a_kiosk_page_refuses_what_it_cannot_use(central, browser_page):
+def test_the_add_a_kiosk_page_refuses_what_it_cannot_use(central):
     import requests
 
-    page = browser_page
-    page.goto("/devices")
-    page.fill("#username", MANAGER)
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.click("#add-kiosk")
-    page.fill("#code", "bcdf ghjk")
-    page.fill("#site-name", "North")
-    page.fill("#desk-name", "desk-9")
-    page.click("#approve")
-    assert "No kiosk is showing the code BCDF-GHJK" in page.inner_text("#error")
-    assert page.input_value("#site-name") == "North"  # nothing typed is lost
-    page.screenshot(path=str(SHOTS / "dashboard-wrong-code.png"), full_page=True)
-
-    codes = requests.post(central.url("/api/v1/enrol"), timeout=10).json()
-    page.fill("#code", codes["user_code"])
-    page.fill("#site-name", "")
-    page.click("#approve")
-    assert "Choose the kiosk's site" in page.inner_text("#error")
-    page.click("#deny")
-    assert "was denied" in page.inner_text("#done")
-    answer = requests.post(central.url("/api/v1/enrol/token"), timeout=10,
-                           json={"device_code": codes["device_code"]}).json()
-    assert answer["error"] == "access_denied"
-    assert central.rows("SELECT count(*) AS n FROM devices") == [{"n": 0}]
-
-    central.embedded.app.state.wrong_code_limiter.limit = 2  # one wrong code above
-    for _ in range(2):
-        page.fill("#code", "BCDF-GHJK")
+    def steps(page):
+        page.goto("/devices")
+        page.fill("#username", MANAGER)
+        page.fill("#password", PASSWORD)
+        page.click("#login")
+        page.click("#add-kiosk")
+        page.fill("#code", "bcdf ghjk")
         page.fill("#site-name", "North")
         page.fill("#desk-name", "desk-9")
         page.click("#approve")
-    assert "Too many wrong codes" in page.content()
+        assert "No kiosk is showing the code BCDF-GHJK" in page.inner_text("#error")
+        assert page.input_value("#site-name") == "North"  # nothing typed is lost
+        page.screenshot(path=str(SHOTS / "dashboard-wrong-code.png"), full_page=True)
+
+        codes = requests.post(central.url("/api/v1/enrol"), timeout=10).json()
+        page.fill("#code", codes["user_code"])
+        page.fill("#site-name", "")
+        page.click("#approve")
+        assert "Choose the kiosk's site" in page.inner_text("#error")
+        page.click("#deny")
+        assert "was denied" in page.inner_text("#done")
+        answer = requests.post(central.url("/api/v1/enrol/token"), timeout=10,
+                               json={"device_code": codes["device_code"]}).json()
+        assert answer["error"] == "access_denied"
+        assert central.rows("SELECT count(*) AS n FROM devices") == [{"n": 0}]
+
+        central.embedded.app.state.wrong_code_limiter.limit = 2  # one wrong code above
+        for _ in range(2):
+            page.fill("#code", "BCDF-GHJK")
+            page.fill("#site-name", "North")
+            page.fill("#desk-name", "desk-9")
+            page.click("#approve")
+        assert "Too many wrong codes" in page.content()
+
+    in_browser(central, steps)
+
+
+def test_a_copied_disk_says_why_it_asks_to_be_enrolled_again(make_kiosk, central, tmp_path):
+    from kiosk.config import load_settings
+    from kiosk.enrolment import Enrolled
+    from kiosk.enrolment_start import keep, plan_start
+
+    settings = load_settings(environ={}, data_dir=str(tmp_path / "image"))
+    keep(settings, Enrolled(central.base_url, "dev_the-original-kiosks", "d-1", "North",
+                            "desk-1", "desk"), {"machine_id": "b" * 64})
+    plan = plan_start(settings, can_enrol=True, machine=MACHINE, clock=utc_now)
+    kiosk = make_kiosk(sync_runner=KioskSync(), enrolment=plan.enrolment, machine=MACHINE)
+    tick_until(kiosk, lambda: plan.enrolment.stage == "code", "a new code")
+    assert "comes from another kiosk" in kiosk.app.root.manager.current_screen.reason
+    kiosk.screenshot(SHOTS / "kiosk-copied-disk.png")
