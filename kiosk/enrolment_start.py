@@ -86,7 +86,8 @@ def plan_start(
             "enrolled on), so it needs its own enrolment. "
             + (f"{unsent} event{'s' if unsent != 1 else ''} recorded before could not be "
                f"sent; {'they are' if unsent != 1 else 'it is'} kept in {aside.name}. "
-               if unsent else "What it recorded before was sent as that kiosk's. ")
+               if unsent else "What it recorded before was sent as that kiosk's. "
+               if aside is not None else "")
         ).strip()
     address = settings.central_url or (saved.central_url if saved else None)
     model = EnrolmentModel(address=address, device_name=settings.device_name, reason=reason,

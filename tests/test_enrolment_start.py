@@ -88,7 +88,8 @@ def test_a_copied_disk_sets_the_other_kiosks_data_aside_and_asks_to_enrol(settin
     assert kept.sync_status().backlog == 1
     kept.close()
     assert "comes from another kiosk" in plan.enrolment.reason
-    assert "1 event recorded before could not be sent; it is kept in kiosk.sqlite.copied-" in plan.enrolment.reason
+    assert ("1 event recorded before could not be sent; it is kept in kiosk.sqlite.copied-"
+            in plan.enrolment.reason)
     assert plan.enrolment.url == "https://store.example"
 
 
