@@ -263,6 +263,8 @@ def load_settings(
     raw.update(overrides)
     values = {key: VALIDATORS[key](key, value) for key, value in raw.items()}
     settings = Settings(**values, pinned=frozenset(values))
-    if settings.central_url and not settings.central_token:
-        raise ConfigError("config key 'central_url' is set but 'central_token' is not: add both")
+    # A central_url alone is where the kiosk asks for an enrolment code (kiosk/enrolment.py).
+    if settings.central_token and not settings.central_url:
+        raise ConfigError("config key 'central_token' is set but 'central_url' is not: add the "
+                          "central store's address")
     return settings

@@ -183,11 +183,16 @@ class KioskFlow:
         self._pin_set = self.pin.has_pin()
         self._site_seen: dict | None = None
         self._site_pending: dict | None = None
+        # The first-start enrolment screen's driver (kiosk.enrolment_driver), while the kiosk
+        # has no device token and can get one by code; None otherwise.
+        self.enrolment = None
         self._use_cached_site_settings()
 
     # -- what is on screen -------------------------------------------------------------------
 
     def screen(self) -> str:
+        if self.enrolment is not None and not self.enrolment.done:
+            return "enrol"
         if not self._pin_set:
             return "pin_setup"
         if self.mode == "patient":
@@ -214,6 +219,8 @@ class KioskFlow:
 
     def tick(self) -> str:
         """About once a second: timers run out, screens move on by themselves."""
+        if self.enrolment is not None:
+            self.enrolment.pump()
         self._apply_site_settings()
         self.staff.tick()
         if self.mode == "patient" and self.rating.tick() == "done":
@@ -245,6 +252,36 @@ class KioskFlow:
 
     def dismiss_notice(self) -> None:
         self.notice = None
+
+    # -- enrolment by code (first start) ---------------------------------------------------------
+
+    def _enrol(self, action, *args) -> None:
+        action(*args)
+        self.enrolment.pump()  # a request the tap made starts now, not at the next tick
+
+    def enrol_key(self, key: str) -> None:
+        self._enrol(self.enrolment.model.type_key, key)
+
+    def enrol_text(self, text: str) -> None:
+        self._enrol(self.enrolment.model.type_text, text)
+
+    def enrol_back(self) -> None:
+        self._enrol(self.enrolment.model.backspace)
+
+    def enrol_next(self) -> None:
+        self._enrol(self.enrolment.model.submit_address)
+
+    def enrol_new_code(self) -> None:
+        self._enrol(self.enrolment.model.new_code)
+
+    def enrol_change_address(self) -> None:
+        self._enrol(self.enrolment.model.change_address)
+
+    def adopt_settings(self, settings: Settings) -> None:
+        """The settings an enrolment gave (site, desk name, role): the kiosk starts work."""
+        self.settings = self.desk.settings = self.rating.settings = settings
+        self.mode = "patient" if settings.role == "ratings" else "staff"
+        self._site_seen = None  # the site's settings are fetched again for the new site
 
     # -- the site's settings from the central store ---------------------------------------------
 

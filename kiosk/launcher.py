@@ -18,6 +18,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from argon2 import PasswordHasher
 
 from kiosk.config import ConfigError, Settings, cleartext_token_warning, load_settings
+from kiosk.enrolment import EnrolmentModel
+from kiosk.enrolment_file import EnrolmentFileError
+from kiosk.enrolment_start import StartPlan, keep, plan_start, with_enrolment
+from kiosk.identity import machine_identity
 from kiosk.shared.timeutil import Clock, utc_now
 from kiosk.store import Store, StoreError
 from kiosk.sync_status import SyncStatus
@@ -42,7 +46,9 @@ class SyncRunner(Protocol):
         ...
 
     # Optionally ``site_config() -> dict | None``: the site's settings last fetched from the
-    # central store, which the kiosk lays over its own (kiosk/site_settings.py).
+    # central store, which the kiosk lays over its own (kiosk/site_settings.py); and
+    # ``enrolment_service(settings)`` (None when it cannot enrol, e.g. an embedded store) and
+    # ``drain(store, url, token, ca_file) -> int`` for enrolment by code (kiosk/enrolment*.py).
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -82,9 +88,14 @@ def build_kiosk(
     clock: Clock = utc_now,
     hasher: PasswordHasher | None = None,
     sync_runner: SyncRunner | None = None,
+    enrolment: EnrolmentModel | None = None,
+    machine: dict[str, str] | None = None,
 ) -> KioskApp:
-    """The app for these settings, ready to ``run()`` (or to drive from a test)."""
+    """The app for these settings, ready to ``run()`` (or to drive from a test). With an
+    ``enrolment`` model the kiosk first shows the enrolment screen and starts sync only once
+    the store has given it a token (kept with ``machine``, this machine's identity)."""
     from kiosk.app import KioskApp
+    from kiosk.enrolment_driver import EnrolmentDriver
     from kiosk.flow import KioskFlow
 
     store = store or Store(settings.database_path, clock=clock)
@@ -100,10 +111,44 @@ def build_kiosk(
         sync_status=sync_runner.status if sync_runner else store.sync_status,
         site_settings=getattr(sync_runner, "site_config", None),
     )
-    if sync_runner is not None:
+    service = None
+    if enrolment is not None and sync_runner is not None:
+        service = getattr(sync_runner, "enrolment_service", lambda _s: None)(settings)
+    if service is not None:
+        def enrolled(answer) -> None:
+            keep(settings, answer, machine if machine is not None else machine_identity(), clock)
+            working = with_enrolment(settings, answer)
+            flow.adopt_settings(working)
+            flow.enrolment.close()
+            flow.notify(f"This kiosk is enrolled as {answer.device_name} at {answer.site}.",
+                        "info")
+            sync_runner.start(store, working)
+
+        def show_code(code: str, link: str) -> None:
+            # stdout, like the embedded store's login link: Kivy takes stderr over for its log.
+            print(f"kiosk: enrolment code {code} (15 minutes): approve it on the dashboard, "
+                  f"{link}, or with `main.py device approve --code {code} ...`", flush=True)
+
+        flow.enrolment = EnrolmentDriver(enrolment, service, enrolled, on_code=show_code)
+        app.stop_hooks.append(flow.enrolment.close)
+        app.stop_hooks.append(sync_runner.stop)
+    elif sync_runner is not None:
         app.start_hooks.append(lambda: sync_runner.start(store, settings))
         app.stop_hooks.append(sync_runner.stop)
     return app
+
+
+def plan_for(settings: Settings, sync_runner: SyncRunner | None,
+             machine: dict[str, str]) -> StartPlan:
+    """Whether this start needs the enrolment screen (see kiosk.enrolment_start)."""
+    can_enrol = sync_runner is not None and getattr(
+        sync_runner, "enrolment_service", lambda _s: None)(settings) is not None
+    drain = getattr(sync_runner, "drain", None)
+    return plan_start(
+        settings, can_enrol, machine,
+        drain=(lambda store, url, token: drain(store, url, token, settings.ca_file))
+        if drain else None,
+    )
 
 
 def stop_on_signal(app: KioskApp) -> None:
@@ -125,6 +170,17 @@ def main(argv: list[str] | None = None, sync_runner: SyncRunner | None = None) -
     except ConfigError as error:
         print(f"kiosk: {error}", file=sys.stderr)
         return 2
+    machine = machine_identity()
+    try:
+        plan = plan_for(settings, sync_runner, machine)
+    except (EnrolmentFileError, StoreError) as error:
+        print(f"kiosk: {error}", file=sys.stderr)
+        return 2
+    settings = plan.settings
+    if plan.copied_aside is not None:
+        print(f"kiosk: this disk was enrolled on another machine; its database was moved "
+              f"aside to {plan.copied_aside} and the kiosk asks to be enrolled again",
+              file=sys.stderr)
     if warning := cleartext_token_warning(settings.central_url):
         print(f"kiosk: warning: {warning}", file=sys.stderr)
     try:
@@ -143,7 +199,8 @@ def main(argv: list[str] | None = None, sync_runner: SyncRunner | None = None) -
         print(f"kiosk: the local database was damaged and moved aside to {store.recovered_from}",
               file=sys.stderr)
     configure_kivy(windowed=args.windowed)
-    app = build_kiosk(settings, store=store, sync_runner=sync_runner)
+    app = build_kiosk(settings, store=store, sync_runner=sync_runner,
+                      enrolment=plan.enrolment, machine=machine)
     stop_on_signal(app)
     try:
         app.run()

@@ -63,22 +63,24 @@ def open_checked(path: Path) -> tuple[Database, Path | None]:
             raise StoreFull(f"the disk holding {path} is full: {error}") from None
         if conn is not None:
             conn.close()
-        aside = _move_aside(path)
+        aside = move_aside(path)
         return Database(connect(path)), aside
 
 
-def _move_aside(path: Path) -> Path:
+def move_aside(path: Path, label: str = "corrupt") -> Path:
+    """Move the database (with its -wal and -shm) to ``<name>.<label>-<UTC stamp>``."""
     stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
-    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    aside = path.with_name(f"{path.name}.{label}-{stamp}")
     tries = 1
-    while aside.exists():  # a second damaged file within the second: keep both
+    while aside.exists():  # a second file moved aside within the second: keep both
         tries += 1
-        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{tries}")
+        aside = path.with_name(f"{path.name}.{label}-{stamp}-{tries}")
     for suffix in ("", "-wal", "-shm"):
         source = Path(str(path) + suffix)
         if source.exists():
             shutil.move(str(source), str(aside) + suffix)
     return aside
+
 
 
 class LocalDb:

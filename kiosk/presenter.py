@@ -200,3 +200,44 @@ def patient_countdown(state: str, seconds: float | None, role: str) -> str:
     if role == "desk":
         return f"This screen goes back to the desk in {left} s."
     return f"Back to the start in {left} s."
+
+
+def enrolment_view(model) -> dict[str, str]:
+    """The enrolment screen's words for a ``kiosk.enrolment.EnrolmentModel``: a title, what to
+    do, the status line, and ``panel`` ("keyboard", "code" or "retry": what the screen shows
+    below them)."""
+    stage = model.stage
+    view = {"reason": model.reason or "", "address": model.url or model.typed,
+            "code": model.user_code, "status": "", "panel": "retry"}
+    if stage == "address":
+        view.update(
+            title="Connect this kiosk to the central store",
+            explanation="Type the central store's address as IT gave it (for example "
+            "https://kiosk.clinic.example), then tap Next.",
+            status=model.error, panel="keyboard")
+    elif stage == "asking":
+        view.update(title="Asking the central store for a code\u2026",
+                    explanation=f"Central store: {model.url}", panel="none")
+    elif stage == "code":
+        minutes = max(1, -(-model.seconds_left() // 60))
+        view.update(
+            title="Enrol this kiosk",
+            explanation="On the dashboard, open Devices, then \u201cAdd a kiosk\u201d, and "
+            "type this code, or scan the QR code with a phone.",
+            status=model.trouble or f"Waiting for approval. The code is valid for {minutes} "
+            f"more minute{'s' if minutes != 1 else ''}.",
+            panel="code")
+    elif stage == "denied":
+        view.update(title="The code was denied",
+                    explanation="A manager turned this kiosk down on the dashboard. Ask them, "
+                    "then tap New code.")
+    elif stage == "expired":
+        view.update(title="The code has expired",
+                    explanation="Codes last 15 minutes and work once. Tap New code for "
+                    "another one.")
+    elif stage == "unreachable":
+        view.update(title="The central store did not answer", explanation=model.error,
+                    status=f"Central store: {model.url}")
+    else:
+        view.update(title="Enrolled", explanation="Starting\u2026", panel="none")
+    return view

@@ -68,6 +68,32 @@ class KioskSync:
         )
         return replace(settings, central_url=self.central.url, central_token=token)
 
+    def enrolment_service(self, settings: Settings):
+        """The HTTP side of enrolment by code, or None where the kiosk enrols itself (an
+        embedded store with no central URL configured)."""
+        if self.embedded and settings.central_url is None:
+            return None
+        from sync.enrol_client import EnrolmentClient
+
+        return EnrolmentClient(ca_file=settings.ca_file)
+
+    def drain(self, store: Store, url: str, token: str, ca_file: str | None,
+              passes: int = 20) -> int:
+        """Send ``store``'s unsent events under another kiosk's token (a copied disk's, see
+        kiosk.enrolment_start); returns how many are still unsent. No heartbeat is sent: this
+        machine must not look like that kiosk on the dashboard."""
+        from sync.client import SyncClient
+
+        client = SyncClient(store, url, token, ca_file=ca_file, timeouts=(3.05, 10.0))
+        try:
+            for _ in range(passes):
+                result = client.sync_once()
+                if not result.ok or result.sent == 0:
+                    break
+        finally:
+            client.close()
+        return store.sync_status().backlog
+
     def site_config(self) -> dict[str, Any] | None:
         """The site's settings as last fetched from the central store, None before that."""
         return self.loop.site_config() if self.loop is not None else None

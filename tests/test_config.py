@@ -69,9 +69,12 @@ def test_unknown_key_and_bad_toml_and_missing_file(tmp_path):
         load_settings(tmp_path / "nope.toml", environ={})
 
 
-def test_central_url_needs_a_token(tmp_path):
-    with pytest.raises(ConfigError, match="central_token"):
-        load_settings(write(tmp_path, 'central_url = "http://127.0.0.1:8700"'), environ={})
+def test_a_token_needs_its_central_url_and_an_address_alone_is_where_to_enrol(tmp_path):
+    with pytest.raises(ConfigError, match="central_url"):
+        load_settings(write(tmp_path, 'central_token = "dev_x"'), environ={})
+    # An address without a token: the kiosk asks that store for an enrolment code.
+    alone = load_settings(write(tmp_path, 'central_url = "http://127.0.0.1:8700"'), environ={})
+    assert alone.central_url == "http://127.0.0.1:8700" and alone.central_token is None
     settings = load_settings(
         write(tmp_path, 'central_url = "http://127.0.0.1:8700/"\ncentral_token = "dev_x"'),
         environ={},

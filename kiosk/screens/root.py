@@ -7,6 +7,7 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
 from kiosk.screens.comment import CommentScreen
+from kiosk.screens.enrol import EnrolScreen
 from kiosk.screens.fix import FixScreen
 from kiosk.screens.followup import FollowupScreen
 from kiosk.screens.pin import PinScreen
@@ -18,6 +19,7 @@ from kiosk.screens.visit import VisitScreen
 from kiosk.screens.widgets import load_kv
 
 SCREENS = {
+    "enrol": EnrolScreen,
     "pin_setup": PinSetupScreen,
     "pin": PinScreen,
     "staff": StaffScreen,

@@ -22,12 +22,14 @@ from sync.central.alerts import routes as alert_routes
 from sync.central.alerts.scheduler import AlertService
 from sync.central.dashboard import install_dashboard
 from sync.central.query_params import refuse_unknown_query_parameters
-from sync.central.routes import audit, events, health, kiosk_config, metrics
+from sync.central.routes import audit, enrol, events, health, kiosk_config, metrics
 from sync.central.security import AuthFailures
 from sync.central.storage import CentralStore
 
 API_ROUTERS = (events.router, kiosk_config.router, metrics.router, health.router,
-               alert_routes.router, audit.router)
+               alert_routes.router, audit.router, enrol.router)
+# Routes without a token check their query string here (the others after the token).
+TOKENLESS_ROUTERS = (health.router, enrol.router)
 
 
 def create_app(data_dir: Path) -> FastAPI:
@@ -55,10 +57,11 @@ def create_app(data_dir: Path) -> FastAPI:
     app.state.store = store
     app.state.alerts = alerts
     app.state.auth_failures = AuthFailures()
+    app.state.enrol_code_limiter = enrol.code_limiter()
     for router in API_ROUTERS:
         # Routes with a token check their query string after the token (security.py);
-        # /healthz has none, so it is checked here.
-        checks = [Depends(refuse_unknown_query_parameters)] if router is health.router else []
+        # the tokenless ones have it checked here.
+        checks = [Depends(refuse_unknown_query_parameters)] if router in TOKENLESS_ROUTERS else []
         app.include_router(router, dependencies=checks)
     app.add_exception_handler(sqlite3.OperationalError, _database_error)
     app.add_exception_handler(ClientDisconnect, _client_gone)

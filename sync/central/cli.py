@@ -3,6 +3,9 @@
     central --data DIR [--host 127.0.0.1] [--port 8700] [--trusted-proxy ADDR]
             [--max-connections N]                      serve the store
     device add --data DIR --site S --name N               prints {"device_id", "token"}
+    device approve --data DIR --code C --site S --name N [--role desk]
+                                                          approve a kiosk's enrolment code
+    device deny --data DIR --code C                       deny one
     device revoke --data DIR --device ID
     device list --data DIR
     token add --data DIR --name N [--sites A,B] [--admin]  prints {"token", "token_id", ...}
@@ -134,6 +137,31 @@ def cmd_device_add(args: argparse.Namespace) -> int:
         audit.record(db, audit.command_actor(), "device.add", device.id, device.site, None,
                      {"site": device.site, "name": device.name})
     _print_json({"device_id": device.id, "token": token})
+    return 0
+
+
+def cmd_device_approve(args: argparse.Namespace) -> int:
+    from kiosk.shared.timeutil import utc_now
+    from sync.central import enrolment
+
+    store = _open(args)
+    with store.write() as db:
+        device = enrolment.approve(db, args.code, args.site, args.name, args.role, utc_now())
+    _print_json({"device_id": device.id, "site": device.site, "name": device.name,
+                 "role": args.role, "approved": True})
+    return 0
+
+
+def cmd_device_deny(args: argparse.Namespace) -> int:
+    from kiosk.shared.timeutil import utc_now
+    from sync.central import enrolment
+
+    store = _open(args)
+    with store.write() as db:
+        enrolment.deny(db, args.code, utc_now())
+    from kiosk.shared.enrolment_codes import format_code, normalise_code
+
+    _print_json({"code": format_code(normalise_code(args.code) or ""), "denied": True})
     return 0
 
 
@@ -307,6 +335,15 @@ def build_parser() -> argparse.ArgumentParser:
     add = _command(device_actions, "add", cmd_device_add, "enrol a kiosk; prints its token once")
     add.add_argument("--site", required=True)
     add.add_argument("--name", required=True)
+    approve = _command(device_actions, "approve", cmd_device_approve,
+                       "approve the enrolment code a kiosk shows; the kiosk then gets its token")
+    approve.add_argument("--code", required=True, help="the code on the kiosk, e.g. BCDF-GHJK")
+    approve.add_argument("--site", required=True)
+    approve.add_argument("--name", required=True)
+    approve.add_argument("--role", default="desk", choices=["desk", "ratings", "staff"],
+                         help="what the kiosk shows (default desk)")
+    deny = _command(device_actions, "deny", cmd_device_deny, "refuse a kiosk's enrolment code")
+    deny.add_argument("--code", required=True)
     revoke = _command(device_actions, "revoke", cmd_device_revoke, "revoke a kiosk's token")
     revoke.add_argument("--device", required=True, metavar="ID")
     _command(device_actions, "list", cmd_device_list, "list kiosks and their health")

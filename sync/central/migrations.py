@@ -208,8 +208,15 @@ def _roles_scopes_and_audit(db: Database) -> None:
     create_access_tables(db)
 
 
+def _enrolment_codes(db: Database) -> None:
+    # Short codes for enrolling a kiosk (RFC 8628's device flow), and each device's role.
+    from sync.central.enrolment import create_enrolment_tables
+
+    create_enrolment_tables(db)
+
+
 MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions, _v4_plausible_time,
-              _v5_alerts, _fft_and_comments, _roles_scopes_and_audit)
+              _v5_alerts, _fft_and_comments, _roles_scopes_and_audit, _enrolment_codes)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -31,6 +31,7 @@ FIGURES = (
     ("7", "many_kiosks"),
     ("8", "alerts"),
     ("9", "comment_send"),
+    ("10", "enrolment"),
 )
 COLUMNS = ("figure", "value", "unit", "baseline", "ratio", "target", "pass")
 

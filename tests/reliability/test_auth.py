@@ -20,11 +20,14 @@ from tests.support.wire_events import WireEvents, at
 DEVICE_ROUTES = [("POST", "/api/v1/events"), ("GET", "/api/v1/config")]
 REPORTING_ROUTES = [("GET", "/api/v1/metrics"), ("GET", "/api/v1/export/visits.csv"),
                     ("GET", "/api/v1/export/ratings.csv")]
-# Open to anyone by design: the login form, its one-time link, static files, the spec.
+# Open to anyone by design: the login form, its one-time link, static files, the spec, and
+# enrolment by code (a kiosk with no token asks for a code; a manager's approval is what
+# gives it a token).
 PUBLIC_PATHS = {"/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
                 "/login", "/login/once", "/login/totp", "/password/set",
                 "/static/dashboard/plotly.min.js",
-                "/static/dashboard/fonts/{name}", "/static/dashboard/{name}"}
+                "/static/dashboard/fonts/{name}", "/static/dashboard/{name}",
+                "/api/v1/enrol", "/api/v1/enrol/token"}
 
 
 def _call(server, method: str, path: str, token: str | None, **kwargs) -> requests.Response:

@@ -55,6 +55,12 @@ ALLOWED = {
     "central.sites.comments",
     "api.KioskConfig.comments",
     "central.users.can_read_comments",
+    # Enrolment by code: the name a kiosk suggests for itself (its host name, "desk-2") and the
+    # name the manager gave it; and RFC 8628's error_description, a sentence of the store's.
+    "central.enrolment_codes.suggested_name",
+    "api.EnrolRequest.device_name",
+    "api.EnrolToken.device_name",
+    "api.EnrolError.error_description",
 }
 
 

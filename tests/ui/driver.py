@@ -27,11 +27,13 @@ class KioskDriver:
 
     @classmethod
     def start(cls, data_dir: Path, clock, hasher, pin: str | None = "2468", sync_runner=None,
-              **overrides):
-        overrides.setdefault("device_name", "desk-1")
-        overrides.setdefault("site", "Riverside Dental")
+              enrolment=None, machine=None, **overrides):
+        if enrolment is None:  # an enrolling kiosk takes its site and name from the store
+            overrides.setdefault("device_name", "desk-1")
+            overrides.setdefault("site", "Riverside Dental")
         settings = load_settings(environ={}, data_dir=str(data_dir), **overrides)
-        app = build_kiosk(settings, clock=clock, hasher=hasher, sync_runner=sync_runner)
+        app = build_kiosk(settings, clock=clock, hasher=hasher, sync_runner=sync_runner,
+                          enrolment=enrolment, machine=machine)
         if pin is not None:
             app.flow.pin.set_pin(pin)
             app.flow._pin_set = True
@@ -83,6 +85,13 @@ class KioskDriver:
         if len(matches) != 1:
             raise LookupError(f"{len(matches)} buttons say {text!r} on {self.screen}: "
                               f"{[_words(b) for b in self.buttons()]}")
+        return matches[0]
+
+    def button_exact(self, text: str):
+        """The one button whose words are exactly ``text`` (a key of a keyboard)."""
+        matches = [b for b in self.buttons() if _words(b) == text]
+        if len(matches) != 1:
+            raise LookupError(f"{len(matches)} buttons say exactly {text!r} on {self.screen}")
         return matches[0]
 
     def tap(self, target, frames: int = 1) -> None:

@@ -52,6 +52,9 @@ def install_dashboard(app: FastAPI) -> FastAPI:
     from sync.central.alerts.page import install as install_alerts_page
 
     install_alerts_page(app)
+    from sync.central.dashboard.add_kiosk import install as install_add_kiosk_page
+
+    install_add_kiosk_page(app)
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired):

@@ -1,0 +1,110 @@
+"""At start: is this kiosk enrolled, does it need to enrol, or was its disk copied?
+
+- A token in the config (``central_token``, from ``device add``): used as it is, as before.
+- An enrolment kept from a code (``enrolment.json``) made on this machine: its address and
+  token are used, and the site, desk name and role the manager chose, unless the kiosk's own
+  config pins them.
+- None, and a sync runner that can enrol: the first-start screen (``kiosk.enrolment``), with
+  the config's ``central_url`` as the address if it has one.
+- An enrolment made on another machine (``kiosk.identity``): the disk was copied from
+  another kiosk, or moved to new hardware. The kiosk must not go on as that kiosk. What it
+  recorded before is that kiosk's: it is first sent under that kiosk's token (the central
+  store keeps each event of a device once, so if the original kiosk sent them too, nothing
+  is counted twice; if the disk was moved, this is the only way they arrive). Then the
+  database is moved aside whole (``kiosk.sqlite.copied-<UTC stamp>``: events that could not
+  be sent stay in it, and the original kiosk still holds them if it runs), the token is
+  forgotten, and the kiosk enrols as a new kiosk with a fresh database: its numbering starts
+  at 1 and it shows none of the other kiosk's visits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from kiosk import enrolment_file
+from kiosk.config import Settings
+from kiosk.enrolment import Enrolled, EnrolmentModel
+from kiosk.enrolment_file import KioskEnrolment
+from kiosk.identity import is_other_machine
+from kiosk.local_db import move_aside
+from kiosk.shared.timeutil import Clock, to_rfc3339, utc_now
+from kiosk.store import Store
+
+# Sends a store's unsent events under (url, token); returns how many are still unsent.
+Drain = Callable[[Store, str, str], int]
+ADOPTED_KEYS = ("site", "device_name", "role")
+
+
+@dataclass
+class StartPlan:
+    settings: Settings
+    enrolment: EnrolmentModel | None = None  # the first-start screen, when one is needed
+    copied_aside: Path | None = None
+
+
+def with_enrolment(settings: Settings, enrolment: KioskEnrolment | Enrolled) -> Settings:
+    """The settings with the enrolment's address and token, and its site, desk name and role
+    where the kiosk's own config does not pin them."""
+    chosen = {key: getattr(enrolment, key) for key in ADOPTED_KEYS
+              if key not in settings.pinned and getattr(enrolment, key)}
+    if chosen.get("role") not in (None, "desk", "ratings", "staff"):
+        chosen.pop("role")
+    return replace(settings, central_url=enrolment.central_url, central_token=enrolment.token,
+                   **chosen)
+
+
+def keep(settings: Settings, enrolled: Enrolled, machine: dict[str, str],
+         clock: Clock = utc_now) -> Path:
+    """Write the enrolment the store just gave (mode 0600)."""
+    return enrolment_file.save(settings.data_dir, KioskEnrolment(
+        central_url=enrolled.central_url, token=enrolled.token, device_id=enrolled.device_id,
+        site=enrolled.site, device_name=enrolled.device_name, role=enrolled.role,
+        machine=machine, enrolled_at=to_rfc3339(clock()),
+    ))
+
+
+def plan_start(
+    settings: Settings,
+    can_enrol: bool,
+    machine: dict[str, str],
+    drain: Drain | None = None,
+    clock: Clock = utc_now,
+) -> StartPlan:
+    if settings.central_token or not can_enrol:
+        return StartPlan(settings)
+    saved = enrolment_file.load(settings.data_dir)
+    if saved is not None and not is_other_machine(saved.machine, machine):
+        return StartPlan(with_enrolment(settings, saved))
+    reason, aside = None, None
+    if saved is not None:
+        aside, unsent = _set_aside_copied(settings, saved, drain)
+        enrolment_file.forget(settings.data_dir)
+        reason = (
+            "This kiosk's disk comes from another kiosk (the machine is not the one it was "
+            "enrolled on), so it needs its own enrolment. "
+            + (f"{unsent} event{'s' if unsent != 1 else ''} recorded before could not be "
+               f"sent; {'they are' if unsent != 1 else 'it is'} kept in {aside.name}. "
+               if unsent else "What it recorded before was sent as that kiosk's. "
+               if aside is not None else "")
+        ).strip()
+    address = settings.central_url or (saved.central_url if saved else None)
+    model = EnrolmentModel(address=address, device_name=settings.device_name, reason=reason,
+                           clock=clock)
+    return StartPlan(settings, model, aside)
+
+
+def _set_aside_copied(settings: Settings, saved: KioskEnrolment,
+                      drain: Drain | None) -> tuple[Path | None, int]:
+    path = settings.database_path
+    if not path.exists():
+        return None, 0
+    store = Store(path)
+    try:
+        unsent = store.sync_status().backlog
+        if unsent and drain is not None:
+            unsent = drain(store, saved.central_url, saved.token)
+    finally:
+        store.close()
+    return move_aside(path, "copied"), unsent
