@@ -6,7 +6,8 @@ Commands (a public contract, see README.md):
   kiosk [--config FILE] [--windowed] [--data DIR]  the kiosk, syncing to its configured store
   central --data DIR [--host H] [--port P]         the central store
           [--trusted-proxy ADDR] [--max-connections N]
-  device add|approve|deny|revoke|list, token add|revoke, site set|list, user add|list, purge, demo-data,
+  device add|approve|deny|revoke|list, token add|revoke, site set|list, user add|list,
+  purge, demo-data,
   alert rule set|list, alert list|ack|close, alert channel add|list|remove|test
                                                    the central store's admin commands (--data DIR)
   test [pytest args]                               set up, lint and run the test suite (and,

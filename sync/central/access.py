@@ -116,6 +116,7 @@ OwnAccount = Annotated[Principal, Depends(require("own_account"))]
 AcknowledgeAlerts = Annotated[Principal, Depends(require("acknowledge_alerts"))]
 EditSiteSettings = Annotated[Principal, Depends(require("edit_site_settings"))]
 ManageAlertChannels = Annotated[Principal, Depends(require("manage_alert_channels"))]
+EnrolKiosks = Annotated[Principal, Depends(require("enrol_kiosks"))]
 ManagePeople = Annotated[Principal, Depends(require("manage_people"))]
 ReadAudit = Annotated[Principal, Depends(require("read_audit"))]
 

@@ -147,21 +147,25 @@ def cmd_device_approve(args: argparse.Namespace) -> int:
     store = _open(args)
     with store.write() as db:
         device = enrolment.approve(db, args.code, args.site, args.name, args.role, utc_now())
+        audit.record(db, audit.command_actor(), "device.approve", device.id, device.site, None,
+                     {"name": device.name, "role": args.role})
     _print_json({"device_id": device.id, "site": device.site, "name": device.name,
                  "role": args.role, "approved": True})
     return 0
 
 
 def cmd_device_deny(args: argparse.Namespace) -> int:
+    from kiosk.shared.enrolment_codes import format_code, normalise_code
     from kiosk.shared.timeutil import utc_now
     from sync.central import enrolment
 
+    shown = format_code(normalise_code(args.code) or "")
     store = _open(args)
     with store.write() as db:
         enrolment.deny(db, args.code, utc_now())
-    from kiosk.shared.enrolment_codes import format_code, normalise_code
-
-    _print_json({"code": format_code(normalise_code(args.code) or ""), "denied": True})
+        audit.record(db, audit.command_actor(), "device.deny", None, None, None,
+                     {"code": shown})
+    _print_json({"code": shown, "denied": True})
     return 0
 
 

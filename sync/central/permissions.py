@@ -26,13 +26,15 @@ ACTIONS = {
     "acknowledge_alerts": "acknowledge, close and resend alerts of the sites in scope",
     "edit_site_settings": "change alert rules of the sites in scope",
     "manage_alert_channels": "add, remove and test alert channels (they reach every site)",
+    "enrol_kiosks": "approve or deny a new kiosk's enrolment code, for a site in scope",
     "manage_people": "add people, change their role and sites, disable, reset",
     "read_audit": "the Audit page, its CSV and GET /api/v1/audit",
 }
 
 PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(ACTIONS),
-    "manager": frozenset({"view", "own_account", "acknowledge_alerts", "edit_site_settings"}),
+    "manager": frozenset({"view", "own_account", "acknowledge_alerts", "edit_site_settings",
+                          "enrol_kiosks"}),
     "viewer": frozenset({"view", "own_account"}),
 }
 

@@ -32,6 +32,8 @@ OPEN_TO_ALL = {
     "/login", "/login/totp", "/login/once", "/password/set", "/healthz",
     "/static/dashboard/plotly.min.js", "/static/dashboard/fonts/{name}",
     "/static/dashboard/{name}", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
+    # A kiosk with no token yet asks for its enrolment code and polls for its token.
+    "/api/v1/enrol", "/api/v1/enrol/token",
 }
 # Path parameters: ids that exist nowhere, so an allowed request changes nothing.
 PATH_VALUES = {"{user_id}": "nobody", "{alert_id}": "999999", "{channel_id}": "999999",

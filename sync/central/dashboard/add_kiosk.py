@@ -18,7 +18,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from kiosk.shared.enrolment_codes import format_code, normalise_code
 from kiosk.shared.timeutil import utc_now
-from sync.central import enrolment
+from sync.central import audit, enrolment
+from sync.central.access import EnrolKiosks, actor_of
 from sync.central.dashboard.web import FiltersDep, SessionDep, check_csrf, store_of
 from sync.central.rate_limit import FailureLimiter
 from sync.central.security import _client_address
@@ -34,7 +35,7 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
 
 
-def _form(request, session, flt, *, status: int = 200, error: str = "", note: str = "",
+def _form(request, session, flt, principal, *, status: int = 200, error: str = "", note: str = "",
           values: dict | None = None) -> HTMLResponse:
     from sync.central.dashboard.pages import _page
 
@@ -45,22 +46,23 @@ def _form(request, session, flt, *, status: int = 200, error: str = "", note: st
     response = _page(
         request, "add_kiosk.html", session, flt, active="devices", show_filters=False,
         error=error, note=note[:200], values=values, roles=enrolment.ROLES,
-        site_names=[site.name for site in list_sites(db)],
+        site_names=principal.scope.visible(site.name for site in list_sites(db)),
     )
     response.status_code = status
     return response
 
 
 @router.get("/devices/add", response_class=HTMLResponse)
-def add_kiosk_page(request: Request, session: SessionDep, flt: FiltersDep, code: str = "",
-                   note: str = ""):
+def add_kiosk_page(request: Request, session: SessionDep, flt: FiltersDep,
+                   principal: EnrolKiosks, code: str = "", note: str = ""):
     normal = normalise_code(code[:40])
-    return _form(request, session, flt, note=note,
+    return _form(request, session, flt, principal, note=note,
                  values={"code": format_code(normal) if normal else code[:40]})
 
 
 @router.post("/devices/add", response_class=HTMLResponse)
-def decide(request: Request, session: SessionDep, flt: FiltersDep, csrf: Field = "",
+def decide(request: Request, session: SessionDep, flt: FiltersDep, principal: EnrolKiosks,
+           csrf: Field = "",
            code: Field = "", site: Field = "", name: Field = "", role: Field = "desk",
            decision: Field = "approve"):
     check_csrf(session.csrf_token, csrf)
@@ -71,21 +73,30 @@ def decide(request: Request, session: SessionDep, flt: FiltersDep, csrf: Field =
         raise HTTPException(429, f"Too many wrong codes from this address; try again in "
                             f"{wait} s.", headers={"Retry-After": str(wait)})
     if decision == "approve" and (not site.strip() or not name.strip()):
-        return _form(request, session, flt, status=422, values=values,
+        return _form(request, session, flt, principal, status=422, values=values,
                      error="Choose the kiosk's site and give it a desk name, then approve.")
+    if decision == "approve" and not principal.scope.allows(site.strip()):
+        # A site outside this login's scope is as unknown here as one that does not exist.
+        return _form(request, session, flt, principal, status=422, values=values,
+                     error=f"There is no site named {site.strip()!r}.")
+    actor = actor_of(request, principal)
     try:
         with store_of(request).write() as db:
             if decision == "deny":
                 enrolment.deny(db, code, utc_now())
+                audit.record(db, actor, "device.deny", None, None, None,
+                             {"code": format_code(normalise_code(code) or "")})
                 shown = format_code(normalise_code(code) or "")
                 done = f"The code {shown} was denied; that kiosk says so."
             else:
                 device = enrolment.approve(db, code, site, name, role, utc_now())
+                audit.record(db, actor, "device.approve", device.id, device.site, None,
+                             {"name": device.name, "role": role})
                 done = (f"Kiosk {device.name} at {device.site} approved; it starts work within a "
                         "few seconds and appears under Devices.")
     except enrolment.UnknownCode as error:
         limiter.failed(address)
-        return _form(request, session, flt, status=422, values=values, error=str(error))
+        return _form(request, session, flt, principal, status=422, values=values, error=str(error))
     except (enrolment.EnrolmentError, ValueError) as error:
-        return _form(request, session, flt, status=422, values=values, error=str(error))
+        return _form(request, session, flt, principal, status=422, values=values, error=str(error))
     return RedirectResponse(f"/devices/add?note={quote(done)}", status_code=303)
