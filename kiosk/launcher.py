@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from argon2 import PasswordHasher
 
 from kiosk.config import ConfigError, Settings, cleartext_token_warning, load_settings
+from kiosk.service_notify import ServiceNotifier
 from kiosk.shared.timeutil import Clock, utc_now
 from kiosk.store import Store, StoreError
 from kiosk.sync_status import SyncStatus
@@ -82,6 +83,7 @@ def build_kiosk(
     clock: Clock = utc_now,
     hasher: PasswordHasher | None = None,
     sync_runner: SyncRunner | None = None,
+    service: ServiceNotifier | None = None,
 ) -> KioskApp:
     """The app for these settings, ready to ``run()`` (or to drive from a test)."""
     from kiosk.app import KioskApp
@@ -99,6 +101,7 @@ def build_kiosk(
         flow,
         sync_status=sync_runner.status if sync_runner else store.sync_status,
         site_settings=getattr(sync_runner, "site_config", None),
+        service=service,
     )
     if sync_runner is not None:
         app.start_hooks.append(lambda: sync_runner.start(store, settings))
