@@ -34,6 +34,7 @@ WHOLE_NUMBER_RANGES: dict[str, tuple[int, int]] = {
     "staff_lock_s": (15, 3600),
     "undo_window_s": (3, 120),
     "retention_days": (1, 3650),
+    "min_free_mb": (0, 100_000),
 }
 ENV_PREFIX = "KIOSK_"
 
@@ -63,6 +64,9 @@ class Settings:
     undo_window_s: int = 10
     misuse_interval_s: float = 5.0
     retention_days: int = 400
+    # Below this much room for the local database, the disk guard purges and then warns
+    # (kiosk/disk_guard.py); 0 turns the guard off.
+    min_free_mb: int = 200
     central_url: str | None = None
     central_token: str | None = None
     ca_file: str | None = None
@@ -197,6 +201,7 @@ VALIDATORS = {
     "undo_window_s": _whole_number,
     "misuse_interval_s": lambda k, v: _as_float(k, v, 0, 600),
     "retention_days": _whole_number,
+    "min_free_mb": _whole_number,
     "central_url": _as_url,
     "central_token": _as_optional_text,
     "ca_file": _as_optional_text,

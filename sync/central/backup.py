@@ -13,7 +13,7 @@ SQLite into the live file, so a running server's connections see the restored da
 writing on into a file that was replaced under them.
 
 ``engine_for`` is where the PostgreSQL engine will plug in: it arrives with the
-``--database-url`` option (ARCHITECTURE.md) and will use ``pg_dump`` / ``pg_restore``.
+``--database-url`` option (README, "Commands") and will use ``pg_dump`` / ``pg_restore``.
 """
 
 from __future__ import annotations
