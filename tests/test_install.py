@@ -27,13 +27,16 @@ PI_OS = 'PRETTY_NAME="Raspbian GNU/Linux 12 (bookworm)"\nID=raspbian\nID_LIKE=de
 
 
 def system_tree(base: Path, os_release: str = DEBIAN, cage: bool = False,
-                pi_cmdline: str | None = None) -> Path:
+                pi_cmdline: str | None = None, pam_systemd: bool = True) -> Path:
     """The parts of a Debian root that install reads."""
     root = base / "target"
     (root / "etc").mkdir(parents=True)
     (root / "etc/os-release").write_text(os_release)
     (root / "usr/lib/systemd").mkdir(parents=True)
     (root / "usr/lib/systemd/systemd").touch()
+    if pam_systemd:
+        (root / "usr/lib/x86_64-linux-gnu/security").mkdir(parents=True)
+        (root / "usr/lib/x86_64-linux-gnu/security/pam_systemd.so").touch()
     if cage:
         (root / "usr/bin").mkdir(parents=True)
         (root / "usr/bin/cage").touch()
@@ -95,14 +98,24 @@ def test_kiosk_install_writes_verified_units_makes_the_user_and_enables_it(tmp_p
 @pytest.mark.skipif(not shutil.which("cage"), reason="cage is not installed")
 def test_kiosk_under_cage_unit_verifies(tmp_path):
     root = system_tree(tmp_path, cage=True)
-    _, plan = run_install(["--kiosk", "--root", str(root)])  # auto picks cage when present
+    said, plan = run_install(["--kiosk", "--root", str(root)])  # auto: cage when present
     assert plan.display == "cage"
     unit = root / "etc/systemd/system/clinic-kiosk.service"
     assert "ExecStart=/usr/bin/cage -d -s -- " in unit.read_text()
+    assert not (root / "etc/default/grub.d").exists()  # no kernel command line to change...
+    assert any(line.startswith("note    no kernel command line found") for line in said)
     assert "SDL_VIDEODRIVER=x11" in unit.read_text()
     checked = verify(unit)
     assert checked.returncode == 0, checked.stderr
-    # On Debian (no Raspberry Pi cmdline.txt) the grub drop-in carries consoleblank=0 instead.
+
+
+def test_on_a_pc_consoleblank_goes_into_a_grub_drop_in(tmp_path):
+    root = system_tree(tmp_path)
+    (root / "etc/default").mkdir(parents=True)
+    (root / "etc/default/grub").write_text('GRUB_CMDLINE_LINUX_DEFAULT="quiet"\n')
+    run_install(["--kiosk", "--root", str(root)], run=lambda command: None)
+    drop_in = (root / "etc/default/grub.d/clinic-kiosk.cfg").read_text()
+    assert 'GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT consoleblank=0"' in drop_in
 
 
 @needs_systemd_tools
@@ -140,6 +153,11 @@ def test_refusals_say_what_is_wrong_and_what_to_do(tmp_path):
     fedora = system_tree(tmp_path / "b", os_release='ID=fedora\nPRETTY_NAME="Fedora 41"\n')
     with pytest.raises(InstallRefused, match="runs Fedora 41; install supports Debian"):
         run_install(["--central", "--root", str(fedora)])
+
+    no_pam = system_tree(tmp_path / "d", pam_systemd=False)
+    with pytest.raises(InstallRefused, match="no pam_systemd.so.*apt-get install libpam-systemd"):
+        run_install(["--kiosk", "--root", str(no_pam)])
+    run_install(["--central", "--root", str(no_pam)], run=lambda command: None)  # not needed
 
     no_systemd = system_tree(tmp_path / "c")
     (no_systemd / "usr/lib/systemd/systemd").unlink()

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from kiosk.appliance.machine import (
     InstallRefused,
     Machine,
+    check_login_session,
     check_os,
     check_root,
     check_systemd,
@@ -120,6 +121,10 @@ def console_blanking_change(plan: InstallPlan, machine: Machine) -> InstallFile 
     return None
 
 
+def _blanking_already_off(plan: InstallPlan, machine: Machine) -> bool:
+    return plan.cmdline_file is not None or machine.has(GRUB_DROP_IN)
+
+
 def write_file(machine: Machine, item: InstallFile, say: Callable[[str], None]) -> None:
     target = machine.path(str(item.path))
     if item.keep_existing and target.exists():
@@ -153,11 +158,10 @@ def install(
 ) -> InstallPlan:
     machine = Machine(root=args.root.resolve(), live=args.root.resolve() == Path("/"))
     problems: list[str] = []
-    for check in (
-        lambda: check_root(euid),
-        lambda: check_os(machine),
-        lambda: check_systemd(machine),
-    ):
+    checks = [lambda: check_root(euid), lambda: check_os(machine), lambda: check_systemd(machine)]
+    if args.kiosk:
+        checks.append(lambda: check_login_session(machine))
+    for check in checks:
         try:
             check()
         except InstallRefused as error:
@@ -184,6 +188,10 @@ def install(
     say(f"Installing the {plan.role} ({_how(plan)}) into {machine.root}:")
     for item in files:
         write_file(machine, item, say)
+    if plan.role == "kiosk" and blanking is None and not _blanking_already_off(plan, machine):
+        say("note    no kernel command line found (no /boot/firmware/cmdline.txt, no "
+            "/etc/default/grub): add consoleblank=0 to it by hand; until then the unit turns "
+            "blanking off on its tty at every start")
     for command in commands:
         say(f"ran     {' '.join(command)}")
         run(command)

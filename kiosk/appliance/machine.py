@@ -15,6 +15,10 @@ from pathlib import Path
 SUPPORTED_OS = ("debian", "raspbian")
 CAGE = "usr/bin/cage"
 XWAYLAND = "usr/bin/Xwayland"
+# The PAM module that registers the kiosk's session with logind (package libpam-systemd):
+# without it the unit's PAMName= fails (exit 224/PAM) and the kiosk restarts every 2 s.
+PAM_SYSTEMD = ("lib/*/security/pam_systemd.so", "usr/lib/*/security/pam_systemd.so",
+               "lib/security/pam_systemd.so", "usr/lib/security/pam_systemd.so")
 # Where the kernel command line is kept: Raspberry Pi OS 12, then older Raspberry Pi OS.
 CMDLINE_FILES = ("boot/firmware/cmdline.txt", "boot/cmdline.txt")
 
@@ -42,6 +46,9 @@ class Machine:
 
     def has(self, relative: str) -> bool:
         return self.path(relative).exists()
+
+    def has_any(self, patterns: tuple[str, ...]) -> bool:
+        return any(next(self.root.glob(pattern), None) is not None for pattern in patterns)
 
     def cmdline_file(self) -> str | None:
         return next((name for name in CMDLINE_FILES if self.has(name)), None)
@@ -77,6 +84,16 @@ def check_systemd(machine: Machine) -> None:
         raise InstallRefused(
             f"{machine.root} has no systemd (no lib/systemd/systemd): install the systemd "
             "package there first (apt-get install systemd)."
+        )
+
+
+def check_login_session(machine: Machine) -> None:
+    """The kiosk runs in a login session (the seat: screen and touchscreen) through
+    pam_systemd, which minimal Debian images leave out (found on a debootstrap root)."""
+    if not machine.has_any(PAM_SYSTEMD):
+        raise InstallRefused(
+            f"{machine.root} has no pam_systemd.so, which gives the kiosk its login session "
+            "(the screen and the touchscreen): run `apt-get install libpam-systemd` first."
         )
 
 
