@@ -169,9 +169,11 @@ def install(
                 raise
             problems.append(str(error))
     plan = make_plan(args, machine, python, main)
-    if machine.live and not readable_by_all(Path(python).resolve()):
+    unreadable = [p for p in (Path(python).resolve(), Path(main).resolve())
+                  if not readable_by_all(p)]
+    if machine.live and unreadable:
         message = (
-            f"the service user {plan.user} cannot read {Path(python).resolve()}: put the project "
+            f"the service user {plan.user} cannot read {unreadable[0]}: put the project "
             "where every user can read it (e.g. clone it into /opt/clinic-kiosk) and create "
             "its .venv with a Python outside /root, then run install again."
         )

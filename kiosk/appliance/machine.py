@@ -77,7 +77,7 @@ def check_systemd(machine: Machine) -> None:
     if machine.live and not Path("/run/systemd/system").is_dir():
         raise InstallRefused(
             "this machine is not running systemd (there is no /run/systemd/system), and the "
-            "kiosk's start at power-on, restart and watchdog are systemd's: install on a "
+            "service's start at power-on, restart and watchdog are systemd's: install on a "
             "Debian or Raspberry Pi OS machine booted normally (not inside a container)."
         )
     if not (machine.has("lib/systemd/systemd") or machine.has("usr/lib/systemd/systemd")):
