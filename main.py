@@ -6,6 +6,7 @@ Commands (a public contract, see README.md):
   kiosk [--config FILE] [--windowed] [--data DIR]  the kiosk, syncing to its configured store
   central --data DIR [--host H] [--port P]         the central store
           [--trusted-proxy ADDR] [--max-connections N]
+          [--backup-dir DIR] [--backup-keep N]     (and its daily backup)
   device add|revoke|list, token add|revoke, site set|list, user add, purge, demo-data,
   alert rule set|list, alert list|ack|close, alert channel add|list|remove|test
                                                    the central store's admin commands (--data DIR)

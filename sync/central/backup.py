@@ -27,7 +27,7 @@ from pathlib import Path
 
 from kiosk.shared.timeutil import utc_now
 from sync.central.migrations import SCHEMA_VERSION
-from sync.central.storage import BUSY_TIMEOUT_MS, database_path
+from sync.central.storage import BUSY_TIMEOUT_MS, connect, database_path
 
 # Tables whose rows a backup reports and a restore compares: what a manager would miss.
 COUNTED_TABLES = ("events", "visits", "ratings", "devices", "sites")
@@ -142,7 +142,7 @@ class SqliteEngine:
         started = time.perf_counter()
         partial = target.with_name(target.name + ".partial")
         try:
-            self._copy(self.database, partial, journal_mode="DELETE")
+            self._copy(self.database, partial)
             _fsync(partial)
             os.replace(partial, target)
             _fsync(target.parent)
@@ -178,7 +178,7 @@ class SqliteEngine:
                     f"cannot create the data folder {self.data_dir}: {error.strerror}"
                 ) from None
         try:
-            self._copy(source, self.database, journal_mode="WAL")
+            self._copy(source, self.database, into_store=True)
         except (sqlite3.Error, OSError) as error:
             raise BackupFailed(f"the restore into {self.database} failed: {error}") from None
         copied = time.perf_counter()
@@ -195,17 +195,15 @@ class SqliteEngine:
         return BackupReport(self.name, restored, done - started, done - copied, moved_aside)
 
     @staticmethod
-    def _copy(source: Path, target: Path, journal_mode: str) -> None:
+    def _copy(source: Path, target: Path, into_store: bool = False) -> None:
         """SQLite's online backup, all pages in one step: one consistent snapshot of the source
         (a step-by-step copy restarts whenever a kiosk's batch commits meanwhile, and under
-        steady ingest might never finish)."""
+        steady ingest might never finish). Into a store, the copy goes through a connection
+        set up as every store connection is (storage.connect: WAL, synchronous=FULL)."""
         src = _connect(source)
-        dst = _connect(target)
+        dst = connect(target).conn if into_store else _connect(target)
         try:
             src.backup(dst)
-            # A backup is one self-contained file (DELETE); a restored store is in WAL mode
-            # like every central store (storage.py).
-            dst.execute(f"PRAGMA journal_mode = {journal_mode}")
         finally:
             dst.close()
             src.close()
