@@ -6,10 +6,16 @@ Commands (a public contract, see README.md):
   kiosk [--config FILE] [--windowed] [--data DIR]  the kiosk, syncing to its configured store
   central --data DIR [--host H] [--port P]         the central store
           [--trusted-proxy ADDR] [--max-connections N]
+          [--backup-dir DIR] [--backup-keep N]     (and its daily backup)
   device add|approve|deny|revoke|list, token add|revoke, site set|list, user add|list,
   purge, demo-data,
   alert rule set|list, alert list|ack|close, alert channel add|list|remove|test
                                                    the central store's admin commands (--data DIR)
+  install --kiosk|--central [--dry-run] [--root DIR] [--display auto|cage|kmsdrm]
+                                                   make this machine an appliance: systemd
+                                                   units, a system user, journald limits
+  backup --data DIR --to FILE|DIR, restore --from FILE --data DIR [--force]
+                                                   the central store's backups
   test [pytest args]                               set up, lint and run the test suite (and,
                                                    with no pytest args, the calendar sweep)
   sweep [LABEL ...]                                the clock-sensitive tests at fixed instants
@@ -21,8 +27,9 @@ import sys
 
 from kiosk.bootstrap import ensure_environment, run_calendar_sweep, run_tests
 
-CENTRAL_COMMANDS = {"central", "device", "token", "site", "user", "demo-data", "purge", "alert"}
-COMMANDS = {"kiosk", "test", "sweep", "help", *CENTRAL_COMMANDS}
+CENTRAL_COMMANDS = {"central", "device", "token", "site", "user", "demo-data", "purge", "alert",
+                    "backup", "restore"}
+COMMANDS = {"kiosk", "test", "sweep", "help", "install", *CENTRAL_COMMANDS}
 
 
 def main(argv: list[str]) -> int:
@@ -45,6 +52,10 @@ def main(argv: list[str]) -> int:
         ensure_environment(with_tests=True)
         return run_calendar_sweep(argv[1:])
     ensure_environment()
+    if command == "install":
+        from kiosk.appliance.install import main as install_main
+
+        return install_main(argv[1:])
     if command in CENTRAL_COMMANDS:
         from sync.central.cli import main as central_main
 

@@ -18,6 +18,7 @@ from kivy.properties import NumericProperty
 from kiosk.errors import ModelError
 from kiosk.flow import KioskFlow
 from kiosk.screens import theme
+from kiosk.service_notify import ServiceNotifier
 from kiosk.store import StoreError
 from kiosk.sync_status import SyncStatus
 
@@ -39,6 +40,7 @@ class KioskApp(App):
         flow: KioskFlow,
         sync_status: Callable[[], SyncStatus] | None = None,
         site_settings: Callable[[], dict[str, Any] | None] | None = None,
+        service: ServiceNotifier | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -50,6 +52,9 @@ class KioskApp(App):
         self.stop_hooks: list[Callable[[], None]] = []
         self.title = "Clinic front desk"
         self._ticker = None
+        # systemd, when it started the kiosk as a notify service (None otherwise).
+        self.service = service if service is not None else ServiceNotifier.from_environ()
+        self._watchdog = None
 
     def build(self):
         from kivy.core.window import Window
@@ -67,14 +72,19 @@ class KioskApp(App):
             hook()
         self._ticker = Clock.schedule_interval(self.tick, TICK_S)
         self.refresh()
+        self._tell_service_manager()
 
     def on_stop(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if self.service is not None:
+            self.service.stopping()
         from kivy.core.window import Window
 
         Window.unbind(on_resize=self._rescale, on_request_close=self._on_request_close,
-                      on_touch_down=self._on_any_touch)
+                      on_touch_down=self._on_any_touch, on_flip=self._first_frame)
         for hook in self.stop_hooks:
             hook()
 
@@ -106,6 +116,24 @@ class KioskApp(App):
         if not self.flow.can_leave():
             raise ModelError("Unlock the staff screen to close the kiosk.")
         self.stop()
+
+    # -- systemd (kiosk/service_notify.py) ----------------------------------------------------
+
+    def _tell_service_manager(self) -> None:
+        """READY=1 once the first frame is on the glass (not when the process merely started:
+        a kiosk stuck before its first frame is not ready), then WATCHDOG=1 from Kivy's clock,
+        which runs on the UI thread: a hung UI stops the pings and systemd restarts it."""
+        if self.service is None:
+            return
+        from kivy.core.window import Window
+
+        Window.bind(on_flip=self._first_frame)
+        if (interval := self.service.watchdog_interval_s) is not None:
+            self._watchdog = Clock.schedule_interval(lambda _dt: self.service.ping(), interval)
+
+    def _first_frame(self, window, *_args) -> None:
+        window.unbind(on_flip=self._first_frame)
+        self.service.ready()
 
     # -- window events -----------------------------------------------------------------------
 

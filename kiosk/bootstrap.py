@@ -21,10 +21,15 @@ VENV = ROOT / ".venv"
 VENV_PYTHON = VENV / "bin" / "python"
 STAMP = VENV / ".installed"
 RUN_PACKAGES = ("libgl1", "libegl1", "libmtdev1")
-# Chromium for the dashboard tests; faketime moves the clock of the calendar sweep's children.
+# Chromium for the dashboard tests; faketime moves the clock of the calendar sweep's children;
+# systemd's tools check the units `install` writes (systemd-analyze verify, systemd-sysusers
+# and systemctl --root), and cage + Xwayland let the cage unit be verified as written.
 TEST_PACKAGES = {
     "chromium": "/usr/bin/chromium",
     "faketime": "/usr/lib/*/faketime/libfaketime.so.1",
+    "systemd": "/usr/bin/systemd-analyze",
+    "cage": "/usr/bin/cage",
+    "xwayland": "/usr/bin/Xwayland",
 }
 SYSTEM_LIBRARIES = {"libgl1": "libGL.so.1", "libegl1": "libEGL.so.1", "libmtdev1": "libmtdev.so.1"}
 

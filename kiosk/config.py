@@ -36,6 +36,7 @@ WHOLE_NUMBER_RANGES: dict[str, tuple[int, int]] = {
     "undo_window_s": (3, 120),
     "retention_days": (1, 3650),
     "comment_retention_days": (1, 3650),
+    "min_free_mb": (0, 100_000),
 }
 DEFAULT_COMMENT_RETENTION_DAYS = 90
 ENV_PREFIX = "KIOSK_"
@@ -70,6 +71,9 @@ class Settings:
     comments: bool = False
     # Comments are kept for less time than the rest: they are the one free text.
     comment_retention_days: int = DEFAULT_COMMENT_RETENTION_DAYS
+    # Below this much room for the local database, the disk guard purges and then warns
+    # (kiosk/disk_guard.py); 0 turns the guard off.
+    min_free_mb: int = 200
     central_url: str | None = None
     central_token: str | None = None
     ca_file: str | None = None
@@ -218,6 +222,7 @@ VALIDATORS = {
     "survey": lambda k, v: _as_choice(k, v, SURVEYS),
     "comments": _as_switch,
     "comment_retention_days": _whole_number,
+    "min_free_mb": _whole_number,
     "central_url": _as_url,
     "central_token": _as_optional_text,
     "ca_file": _as_optional_text,

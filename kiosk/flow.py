@@ -19,6 +19,7 @@ from argon2 import PasswordHasher
 
 from kiosk.config import Settings
 from kiosk.desk import FrontDesk
+from kiosk.disk_guard import DiskGuard
 from kiosk.errors import ModelError, PinError
 from kiosk.pin import PinLock
 from kiosk.rating_flow import RatingFlow
@@ -176,6 +177,7 @@ class KioskFlow:
         self.pad = PinPad()
         self.setup = PinSetup(self.pin)
         self.corner = CornerGesture(clock)
+        self.disk = DiskGuard(store, settings.min_free_mb, settings.retention_days, clock)
         self.mode = "patient" if settings.role == "ratings" else "staff"
         self.open_visit_id: str | None = None
         self.fix: TimeFix | None = None
@@ -222,6 +224,7 @@ class KioskFlow:
         if self.enrolment is not None:
             self.enrolment.pump()
         self._apply_site_settings()
+        self.disk.check_if_due()
         self.staff.tick()
         if self.mode == "patient" and self.rating.tick() == "done":
             self.mode = "staff"

@@ -22,6 +22,7 @@ from kiosk.enrolment import EnrolmentModel
 from kiosk.enrolment_file import EnrolmentFileError
 from kiosk.enrolment_start import StartPlan, keep, plan_start, with_enrolment
 from kiosk.identity import machine_identity
+from kiosk.service_notify import ServiceNotifier
 from kiosk.shared.timeutil import Clock, utc_now
 from kiosk.store import Store, StoreError
 from kiosk.sync_status import SyncStatus
@@ -90,6 +91,7 @@ def build_kiosk(
     sync_runner: SyncRunner | None = None,
     enrolment: EnrolmentModel | None = None,
     machine: dict[str, str] | None = None,
+    service: ServiceNotifier | None = None,
 ) -> KioskApp:
     """The app for these settings, ready to ``run()`` (or to drive from a test). With an
     ``enrolment`` model the kiosk first shows the enrolment screen and starts sync only once
@@ -110,11 +112,12 @@ def build_kiosk(
         flow,
         sync_status=sync_runner.status if sync_runner else store.sync_status,
         site_settings=getattr(sync_runner, "site_config", None),
+        service=service,
     )
-    service = None
+    enrol_client = None
     if enrolment is not None and sync_runner is not None:
-        service = getattr(sync_runner, "enrolment_service", lambda _s: None)(settings)
-    if service is not None:
+        enrol_client = getattr(sync_runner, "enrolment_service", lambda _s: None)(settings)
+    if enrol_client is not None:
         def enrolled(answer) -> None:
             keep(settings, answer, machine if machine is not None else machine_identity(), clock)
             working = with_enrolment(settings, answer)
@@ -129,7 +132,7 @@ def build_kiosk(
             print(f"kiosk: enrolment code {code} (15 minutes): approve it on the dashboard, "
                   f"{link}, or with `main.py device approve --code {code} ...`", flush=True)
 
-        flow.enrolment = EnrolmentDriver(enrolment, service, enrolled, on_code=show_code)
+        flow.enrolment = EnrolmentDriver(enrolment, enrol_client, enrolled, on_code=show_code)
         app.stop_hooks.append(flow.enrolment.close)
         app.stop_hooks.append(sync_runner.stop)
     elif sync_runner is not None:

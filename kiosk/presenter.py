@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from kiosk.disk_guard import DiskLow
 from kiosk.shared import fft
 from kiosk.sync_status import SyncStatus
 
@@ -137,6 +138,14 @@ def sync_lines(
     if problem := sync_problem(status):
         lines.append(problem)
     return lines
+
+
+def disk_line(low: DiskLow | None) -> str | None:
+    """The staff screen's word when the disk guard could not make enough room."""
+    if low is None:
+        return None
+    # One short line: the sync corner holds four, and IT finds the figures in the journal.
+    return "\u26a0 Disk nearly full: tell IT"
 
 
 def sync_problem(status: SyncStatus) -> str | None:

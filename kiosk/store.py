@@ -244,6 +244,13 @@ class Store:
             "WHERE sync_error IS NOT NULL ORDER BY device_seq"
         )
 
+    def reusable_bytes(self) -> int:
+        """Bytes of free pages inside the database file, which SQLite fills before it grows
+        the file (a purge frees pages, not disk space): the disk guard counts them as room."""
+        scalar = self._local.scalar
+        with self._local.lock:
+            return scalar("PRAGMA freelist_count") * scalar("PRAGMA page_size")
+
     # -- retention (kiosk/retention.py) -------------------------------------------------------
 
     def purge(self, retention_days: int, comment_retention_days: int | None = None) -> int:

@@ -38,8 +38,10 @@ class StaffScreen(KioskScreen):
         self.site_text = settings.site
         status = App.get_running_app().sync_status()
         lines = presenter.sync_lines(status, settings.central_url, now, settings.timezone)
+        if disk := presenter.disk_line(flow.disk.low):
+            lines.insert(0, disk)  # first: the corner drops lines that do not fit, not this
         self.sync_text = "\n".join(lines)
-        self.sync_trouble = status.trouble
+        self.sync_trouble = status.trouble or disk is not None
         if not self.shows_desk:
             return
         queue = flow.desk.queue()

@@ -16,14 +16,17 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from kiosk.service_notify import ServiceNotifier
 from kiosk.shared.wire import PROTOCOL_VERSION
 from sync.central import disk_full
 from sync.central.alerts import routes as alert_routes
 from sync.central.alerts.scheduler import AlertService
+from sync.central.backup_schedule import DailyBackups
 from sync.central.dashboard import install_dashboard
 from sync.central.query_params import refuse_unknown_query_parameters
 from sync.central.routes import audit, enrol, events, health, kiosk_config, metrics
 from sync.central.security import AuthFailures
+from sync.central.service_link import linked
 from sync.central.storage import CentralStore
 
 API_ROUTERS = (events.router, kiosk_config.router, metrics.router, health.router,
@@ -32,8 +35,15 @@ API_ROUTERS = (events.router, kiosk_config.router, metrics.router, health.router
 TOKENLESS_ROUTERS = (health.router, enrol.router)
 
 
-def create_app(data_dir: Path) -> FastAPI:
-    """The app over ``data_dir`` (created, and its schema migrated, right away)."""
+def create_app(
+    data_dir: Path,
+    *,
+    backups: DailyBackups | None = None,
+    service: ServiceNotifier | None = None,
+) -> FastAPI:
+    """The app over ``data_dir`` (created, and its schema migrated, right away). ``backups``:
+    the daily backup to run while serving; ``service``: systemd's notify socket, for
+    ``main.py central`` under its unit (sync/central/service_link.py)."""
     store = CentralStore(Path(data_dir))
     alerts = AlertService(store)
 
@@ -41,7 +51,12 @@ def create_app(data_dir: Path) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # The alert evaluator (every <= 30 s, and at once after ingest) and the deliverer.
         alerts.start()
-        yield
+        if backups is not None:
+            backups.start()
+        async with linked(service):
+            yield
+        if backups is not None:
+            backups.stop()
         alerts.stop()
         store.close()
 

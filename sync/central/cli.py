@@ -1,7 +1,10 @@
 """The central store's commands, reached through ``python main.py <command> ...``.
 
     central --data DIR [--host 127.0.0.1] [--port 8700] [--trusted-proxy ADDR]
-            [--max-connections N]                      serve the store
+            [--max-connections N] [--backup-dir DIR] [--backup-keep N]
+                                                          serve the store (a daily backup)
+    backup --data DIR --to FILE|DIR                       a verified copy of the live store
+    restore --from FILE --data DIR [--force]              a checked backup back into --data
     device add --data DIR --site S --name N               prints {"device_id", "token"}
     device approve --data DIR --code C --site S --name N [--role desk]
                                                           approve a kiosk's enrolment code
@@ -40,6 +43,8 @@ from pathlib import Path
 
 from kiosk.shared.fft import SURVEYS
 from sync.central import audit, auth, sites
+from sync.central.backup import BackupFailed
+from sync.central.backup_schedule import DEFAULT_KEEP
 from sync.central.migrations import SchemaTooNew
 from sync.central.permissions import parse_sites
 from sync.central.retention import DEFAULT_COMMENT_RETENTION_DAYS, DEFAULT_RETENTION_DAYS
@@ -98,6 +103,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _at_least_zero(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative: use 0 or more")
+    return value
+
+
 def _at_least_one(text: str) -> int:
     try:
         value = int(text)
@@ -109,12 +124,17 @@ def _at_least_one(text: str) -> int:
 
 
 def cmd_central(args: argparse.Namespace) -> int:
+    from kiosk.service_notify import ServiceNotifier
     from sync.central.app import create_app
+    from sync.central.backup_schedule import DailyBackups
     from sync.central.connection_guard import ConnectionLimits, connection_cap
 
     proxies = trusted_proxies(args.trusted_proxy)
     limits = ConnectionLimits(max_connections=connection_cap(args.max_connections))
-    app = create_app(Path(args.data))
+    backups = None
+    if args.backup_keep:
+        backups = DailyBackups(Path(args.data), args.backup_dir, keep=args.backup_keep)
+    app = create_app(Path(args.data), backups=backups, service=ServiceNotifier.from_environ())
     sock = bind_socket(args.host, args.port)
     port = bound_port(sock)  # differs from --port when that is 0 (any free port)
     print(
@@ -127,6 +147,23 @@ def cmd_central(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
     print("Central store stopped.", file=sys.stderr, flush=True)
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from sync.central.backup import engine_for
+
+    _existing_dir(args)  # never opened as a CentralStore: that would migrate it first
+    report = engine_for(Path(args.data)).backup(Path(args.to))
+    _print_json(report.as_dict())
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from sync.central.backup import engine_for
+
+    report = engine_for(Path(args.data)).restore(Path(args.source), force=args.force)
+    _print_json(report.as_dict())
     return 0
 
 
@@ -334,6 +371,29 @@ def build_parser() -> argparse.ArgumentParser:
              f"{MAX_CONNECTIONS}, lowered to fit the open-file limit)",
     )
 
+    central.add_argument(
+        "--backup-dir", type=Path, metavar="DIR",
+        help="where the daily backup goes (default DATA/backups; best on another disk)",
+    )
+    central.add_argument(
+        "--backup-keep", type=_at_least_zero, default=DEFAULT_KEEP, metavar="N",
+        help=f"daily backups kept, the oldest deleted (default {DEFAULT_KEEP}; 0: no backups)",
+    )
+    backup = _command(commands, "backup", cmd_backup,
+                      "copy the live store to a file (SQLite's online backup), then check it")
+    backup.add_argument("--to", required=True, metavar="FILE|DIR",
+                        help="a new file, or a folder for a dated central-<UTC time>.sqlite3")
+    restore = commands.add_parser(
+        "restore", help="put a checked backup back as the store in --data",
+        description="put a checked backup back as the store in --data",
+    )
+    restore.set_defaults(handler=cmd_restore)
+    restore.add_argument("--from", dest="source", required=True, metavar="FILE",
+                         help="the backup file")
+    _data_option(restore)
+    restore.add_argument("--force", action="store_true",
+                         help="replace an existing store (it is backed up beside it first)")
+
     device = commands.add_parser("device", help="enrol, revoke and list kiosks")
     device_actions = device.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = _command(device_actions, "add", cmd_device_add, "enrol a kiosk; prints its token once")
@@ -448,6 +508,7 @@ def main(argv: list[str]) -> int:
         return args.handler(args)
     except (
         CommandFailed,
+        BackupFailed,
         StoreUnavailable,
         SchemaTooNew,
         PortUnavailable,

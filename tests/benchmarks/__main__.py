@@ -32,6 +32,7 @@ FIGURES = (
     ("8", "alerts"),
     ("9", "comment_send"),
     ("10", "enrolment"),
+    ("11", "backup_restore"),
 )
 COLUMNS = ("figure", "value", "unit", "baseline", "ratio", "target", "pass")
 

@@ -27,13 +27,13 @@ class KioskDriver:
 
     @classmethod
     def start(cls, data_dir: Path, clock, hasher, pin: str | None = "2468", sync_runner=None,
-              enrolment=None, machine=None, **overrides):
+              enrolment=None, machine=None, service=None, **overrides):
         if enrolment is None:  # an enrolling kiosk takes its site and name from the store
             overrides.setdefault("device_name", "desk-1")
             overrides.setdefault("site", "Riverside Dental")
         settings = load_settings(environ={}, data_dir=str(data_dir), **overrides)
         app = build_kiosk(settings, clock=clock, hasher=hasher, sync_runner=sync_runner,
-                          enrolment=enrolment, machine=machine)
+                          enrolment=enrolment, machine=machine, service=service)
         if pin is not None:
             app.flow.pin.set_pin(pin)
             app.flow._pin_set = True

@@ -1,0 +1,91 @@
+"""The daily backup a running central store makes of itself, keeping the newest N.
+
+"Due" is read from the backup folder, not from memory: the newest ``central-<UTC stamp>``
+file older than a day (or none) means a backup now. So a store restarted every hour still
+backs up once a day, and one that was down for a week backs up as soon as it is up again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from kiosk.shared.timeutil import Clock, utc_now
+from sync.central.backup import (
+    BACKUP_PREFIX,
+    BACKUP_SUFFIX,
+    STAMP_FORMAT,
+    BackupFailed,
+    engine_for,
+)
+
+BACKUP_EVERY = timedelta(days=1)
+CHECK_EVERY_S = 600.0
+DEFAULT_KEEP = 14
+BACKUP_FOLDER = "backups"
+log = logging.getLogger(__name__)
+
+
+def backups_in(folder: Path) -> list[tuple[datetime, Path]]:
+    """The dated backups in ``folder``, oldest first (other files are never touched)."""
+    found = []
+    for path in folder.glob(f"{BACKUP_PREFIX}*{BACKUP_SUFFIX}"):
+        stamp = path.name[len(BACKUP_PREFIX):-len(BACKUP_SUFFIX)]
+        try:
+            moment = datetime.strptime(stamp, STAMP_FORMAT).replace(tzinfo=utc_now().tzinfo)
+        except ValueError:
+            continue
+        found.append((moment, path))
+    return sorted(found)
+
+
+class DailyBackups:
+    """Backs the store in ``data_dir`` up into ``folder`` once a day; keeps the newest ``keep``."""
+
+    def __init__(self, data_dir: Path, folder: Path | None = None, keep: int = DEFAULT_KEEP,
+                 clock: Clock = utc_now, check_every_s: float = CHECK_EVERY_S):
+        if keep < 1:
+            raise ValueError(f"keep = {keep}: keep at least 1 backup (or do not schedule any)")
+        self.data_dir = Path(data_dir)
+        self.folder = Path(folder) if folder else self.data_dir / BACKUP_FOLDER
+        self.keep = keep
+        self.clock = clock
+        self.check_every_s = check_every_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_if_due(self) -> Path | None:
+        """Make today's backup if it is due, then prune; the new file's path, or None."""
+        now = self.clock()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        existing = backups_in(self.folder)
+        if existing and now - existing[-1][0] < BACKUP_EVERY:
+            return None
+        report = engine_for(self.data_dir).backup(self.folder, now=now)
+        log.info("daily backup %s: %d bytes, %s", report.check.path, report.check.bytes,
+                 report.check.counts)
+        for _moment, old in backups_in(self.folder)[:-self.keep]:
+            old.unlink(missing_ok=True)
+        return Path(report.check.path)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="daily-backup", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_if_due()
+            except (BackupFailed, OSError) as error:  # tried again at the next check
+                log.error("the daily backup failed: %s", error)
+            except Exception:  # noqa: BLE001 - the thread must outlive one bad day
+                log.exception("the daily backup failed")
+            self._stop.wait(self.check_every_s)
