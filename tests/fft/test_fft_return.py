@@ -180,3 +180,16 @@ def test_the_openapi_description_lists_the_route(october):
     operation = spec["paths"]["/api/v1/export/fft.csv"]["get"]
     assert {p["name"] for p in operation["parameters"]} == {"month", "site"}
     assert "400" in operation["responses"]
+
+
+def test_the_default_month_of_several_sites_is_on_utc_and_of_one_site_on_its_clock(october):
+    """At 23:30 UTC on 30 November it is already 1 December in Auckland: that site alone
+    defaults to November; all sites together default to October, UTC's last month."""
+    server, token = october
+    server.set_site("East", timezone="Pacific/Auckland")
+    with time_machine.travel(datetime(2026, 11, 30, 23, 30, tzinfo=UTC), tick=False):
+        alone = rows_of(fft_csv(server, token, site="East"))
+        together = rows_of(fft_csv(server, token))
+    assert [r["Month"] for r in alone] == ["2026-11"]
+    assert {r["Month"] for r in together} == {"2026-10"}
+    assert [r["Site"] for r in together] == ["East", LONDON, QUIET]
