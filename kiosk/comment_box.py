@@ -31,6 +31,13 @@ def layout_for(language: str) -> tuple[tuple[str, ...], ...]:
     return LAYOUTS.get(base, LAYOUTS[DEFAULT_LANGUAGE])
 
 
+def characters_of(language: str) -> frozenset[str]:
+    """Every character the keyboard for ``language`` can type (either case, and the space)."""
+    keys = {key for row in layout_for(language) for key in row
+            if key not in (SHIFT, BACKSPACE, SPACE)}
+    return frozenset(keys | {key.upper() for key in keys} | {" "})
+
+
 class CommentDraft:
     """What the patient has typed so far, at most ``MAX_COMMENT_CHARS`` characters."""
 
@@ -48,15 +55,17 @@ class CommentDraft:
         return MAX_COMMENT_CHARS - len(self.text)
 
     def press(self, key: str) -> str:
-        """One key of the on-screen keyboard; returns the text so far. Past the limit a
-        character is not added (the counter shows 0 left)."""
+        """One key of the on-screen keyboard (one of ``rows``); returns the text so far. Past
+        the limit a character is not added (the counter shows 0 left). A key that is not on
+        this language's keyboard is refused: what the draft holds is what the screen offers,
+        the text the redaction was made and tested for."""
         if key == SHIFT:
             self.shifted = not self.shifted
         elif key == BACKSPACE:
             self.text = self.text[:-1]
         elif key == SPACE:
             self._add(" ")
-        elif isinstance(key, str) and len(key) == 1 and key.isprintable():
+        elif isinstance(key, str) and any(key in row for row in self.rows):
             self._add(key.upper() if self.shifted else key)
             self.shifted = False
         else:

@@ -471,6 +471,10 @@ class KioskFlow:
     def choose_dont_know(self) -> str:
         return self.rating.choose_dont_know()
 
+    def set_patient_language(self, language: str) -> None:
+        """The patient's language, for the comment box's keyboard (``RatingFlow.set_language``)."""
+        self.rating.set_language(language)
+
     def press_key(self, key: str) -> str:
         return self.rating.press_key(key)
 

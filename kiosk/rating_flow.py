@@ -8,13 +8,14 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from kiosk.comment_box import CommentDraft
+from kiosk.comment_box import DEFAULT_LANGUAGE, CommentDraft
 from kiosk.config import Settings
 from kiosk.errors import ModelError
 from kiosk.idle import IdleTimer
 from kiosk.shared import metrics
 from kiosk.shared.fft import FFT_SCALE
 from kiosk.shared.timeutil import Clock, parse_rfc3339, utc_now
+from kiosk.shared.wire import SURVEY_FFT
 from kiosk.store import RecordedEvent, Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,9 @@ class RatingFlow:
         self.score: int | None = None
         self.tags: list[str] = []
         self.dont_know = False
-        self.comment = CommentDraft()
+        # The patient's language: the comment box's keyboard follows it (see set_language).
+        self.language = DEFAULT_LANGUAGE
+        self.comment = CommentDraft(self.language)
         self._comment_text: str | None = None
         self.last_saved: RecordedEvent | None = None
         self._pending_at: datetime | None = None
@@ -59,8 +62,9 @@ class RatingFlow:
         """A ratings tablet shows the faces forever; a desk hands back to staff when done."""
         return self.settings.role == "ratings"
 
-    def start(self, visit_id: str | None = None) -> None:
-        """Turn to the patient; ``visit_id`` links the rating to the visit just checked out.
+    def start(self, visit_id: str | None = None, language: str | None = None) -> None:
+        """Turn to the patient; ``visit_id`` links the rating to the visit just checked out;
+        ``language`` is the patient's (None: the kiosk's, today always English).
 
         A face still waiting for its follow-up is saved first, without tags: it was pressed.
         """
@@ -71,7 +75,8 @@ class RatingFlow:
         self.score = None
         self.tags = []
         self.dont_know = False
-        self.comment = CommentDraft()
+        self.language = language or DEFAULT_LANGUAGE
+        self.comment = CommentDraft(self.language)
         self._comment_text = None
         self._pending_at = None
         self.timer = IdleTimer(self.settings.idle_timeout_s, self.clock)
@@ -109,6 +114,13 @@ class RatingFlow:
         else:
             self._save()
         return self.state
+
+    def set_language(self, language: str) -> None:
+        """The patient chose ``language`` (a BCP 47 tag): the comment box's keyboard becomes
+        that language's (``kiosk.comment_box.LAYOUTS``, English's where it has none), even
+        with the box open; what is typed stays."""
+        self.language = language or DEFAULT_LANGUAGE
+        self.comment.language = self.language
 
     def _hold_and_show(self, state: str) -> None:
         self._held_id = self.store.hold_rating(
@@ -226,6 +238,8 @@ class RatingFlow:
         }
         if self.dont_know:
             data["dont_know"] = True
+        if self.settings.survey == "fft":
+            data["survey"] = SURVEY_FFT  # asked as the FFT: the FFT return counts only these
         if self._comment_text:
             data["comment"] = self._comment_text  # redacted by CommentDraft.cleaned
         return data
@@ -240,7 +254,7 @@ class RatingFlow:
         )
         self._held_id = None
         self._comment_text = None
-        self.comment = CommentDraft()
+        self.comment = CommentDraft(self.language)
         self.state = "thanks"
         self.timer = IdleTimer(self.settings.thanks_s, self.clock)
 

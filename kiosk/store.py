@@ -186,7 +186,12 @@ class Store:
         )
 
     def last_rating_at(self) -> str | None:
-        rows = self._query("SELECT MAX(occurred_at) AS at FROM ratings")
+        """When the latest answer was given, a "Don't know" too: from the events, because the
+        local ``ratings`` table keeps out answers with no score, and misuse (two answers
+        closer together than ``misuse_interval_s``) is about any answer."""
+        rows = self._query(
+            "SELECT MAX(occurred_at) AS at FROM events WHERE type = 'rating.submitted'"
+        )
         return rows[0]["at"]
 
     def events(self) -> list[dict[str, Any]]:

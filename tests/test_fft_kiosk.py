@@ -46,14 +46,40 @@ def test_fft_faces_are_five_point_whatever_the_site_scale(make_flow, store):
     flow = make_flow(survey="fft", rating_scale=4, followup_for="never")
     assert flow.rating.scale == 5
     flow.choose_face(3)
-    assert ratings_sent(store) == [{"score": 3, "scale": 5, "tags": [], "misuse": False}]
+    assert ratings_sent(store) == [{"score": 3, "scale": 5, "tags": [], "misuse": False,
+                                    "survey": "fft"}]
+
+
+def test_faces_of_a_faces_site_carry_no_survey(make_flow, store):
+    """An answer without "survey" was asked as faces, as every old kiosk's: not an FFT answer."""
+    flow = make_flow(followup_for="never")
+    flow.choose_face(5)
+    assert "survey" not in ratings_sent(store)[0]
+
+
+@pytest.mark.parametrize("answer", ["dont_know", "face"])
+def test_two_answers_within_the_misuse_interval_flag_the_second_dont_know_too(
+        make_flow, store, clock, answer):
+    """Misuse is about any answer: a "Don't know" (kept out of the local ratings table) is
+    the one before as much as a face is."""
+    flow = make_flow(survey="fft", followup_for="never")
+    assert flow.settings.thanks_s < flow.settings.misuse_interval_s
+    flow.choose_dont_know() if answer == "dont_know" else flow.choose_face(5)
+    clock.advance(seconds=flow.settings.thanks_s + 0.5)
+    flow.tick()
+    flow.choose_dont_know()
+    clock.advance(seconds=flow.settings.misuse_interval_s + 1)
+    flow.tick()
+    flow.choose_dont_know()  # after the interval: not misuse again
+    assert [s["misuse"] for s in ratings_sent(store)] == [False, True, False]
 
 
 def test_dont_know_is_sent_with_no_score_and_kept_out_of_local_ratings(make_flow, store):
     flow = make_flow(survey="fft")
     assert flow.choose_dont_know() == "thanks"
     sent = ratings_sent(store)
-    assert sent == [{"score": None, "scale": 5, "tags": [], "misuse": False, "dont_know": True}]
+    assert sent == [{"score": None, "scale": 5, "tags": [], "misuse": False, "dont_know": True,
+                     "survey": "fft"}]
     assert store.db.execute("SELECT COUNT(*) FROM ratings").fetchone()[0] == 0
     event = store.events()[-1]
     validate_event({**{k: event[k] for k in ("id", "device_seq", "type", "occurred_at",
@@ -79,7 +105,8 @@ def test_comment_follows_the_tags_and_is_redacted_before_it_is_written(make_flow
     assert "07700" not in json.dumps(store.db.execute("SELECT * FROM meta").fetchall())
     flow.send_comment()
     assert ratings_sent(store) == [{"score": 1, "scale": 5, "tags": ["waiting_time"],
-                                    "misuse": False, "comment": "Ring me [removed] about it"}]
+                                    "misuse": False, "survey": "fft",
+                                    "comment": "Ring me [removed] about it"}]
     assert flow.rating.comment.text == ""  # not left in memory for the next patient
 
 
@@ -120,6 +147,34 @@ def test_the_keyboard_stops_at_the_limit_and_edits():
     assert len(draft.text) == MAX_COMMENT_CHARS and draft.remaining == 0
     with pytest.raises(ValueError, match="not a key"):
         draft.press("enter")
+
+
+@pytest.mark.parametrize("key", ["@", "/", ":", "\n", "é", "A", "ab", ""])
+def test_the_draft_takes_only_keys_of_its_keyboard(key):
+    """What the draft holds is what the screen offers ("A" is "a" with shift, not a key)."""
+    draft = CommentDraft()
+    with pytest.raises(ValueError, match="not a key of the comment keyboard"):
+        draft.press(key)
+    assert draft.text == ""
+    assert all(draft.press(k) for row in draft.rows for k in row if len(k) == 1)
+
+
+def test_the_comment_keyboard_follows_the_patient_language(make_flow, monkeypatch):
+    """Today only English has a layout; the seam takes the patient's language so another
+    layout is used as soon as it exists, even with the box open and text typed."""
+    monkeypatch.setitem(LAYOUTS, "cy", ((*"ŵŷ", SPACE),))
+    flow = make_flow(comments=True, followup_for="never")
+    assert flow.rating.comment.language == "en"
+    flow.choose_face(4)
+    flow.press_key("h")
+    flow.set_patient_language("cy-GB")
+    assert flow.rating.comment.rows == LAYOUTS["cy"]
+    flow.press_key("ŵ")
+    assert flow.rating.comment.text == "Hŵ"
+    with pytest.raises(ValueError, match="not a key"):
+        flow.press_key("@")
+    flow.rating.start(language="fr")  # the next patient's: no layout yet, English's
+    assert flow.rating.comment.rows == LAYOUTS["en"]
 
 
 def test_layouts_are_keyed_by_language():
@@ -187,6 +242,9 @@ def test_the_wire_takes_dont_know_and_comment_and_refuses_what_is_wrong():
         return kiosk.event("rating.submitted", "2026-10-01T09:00:00Z", None, data)
 
     validate_event(rating({"score": None, "scale": 5, "dont_know": True}))
+    validate_event(rating({"score": None, "scale": 5, "dont_know": True, "tags": [],
+                           "survey": "fft"}))
+    validate_event(rating({"score": 1, "scale": 5, "survey": "fft"}))
     validate_event(rating({"score": 4, "scale": 5, "comment": "Lovely staff"}))
     validate_event(rating({"score": 4, "scale": 5}))  # an old kiosk's rating, unchanged
     for data, reason in [
@@ -196,6 +254,10 @@ def test_the_wire_takes_dont_know_and_comment_and_refuses_what_is_wrong():
         ({"score": None, "scale": 5, "dont_know": "yes"}, "true or false"),
         ({"score": 4, "scale": 5, "comment": "x" * 501}, "at most 500"),
         ({"score": 4, "scale": 5, "comment": 12}, "at most 500"),
+        ({"score": None, "scale": 5, "dont_know": True, "tags": ["waiting_time"]},
+         "no face to follow up"),
+        ({"score": 4, "scale": 5, "survey": "faces"}, "is not 'fft'"),
+        ({"score": 3, "scale": 4, "survey": "fft"}, "has scale 5"),
     ]:
         with pytest.raises(EventRejected, match=reason):
             validate_event(rating(data))

@@ -9,6 +9,7 @@ import string
 
 import pytest
 
+from kiosk.comment_box import characters_of
 from kiosk.shared.redaction import REMOVED, find_personal, is_nhs_number, redact
 from kiosk.shared.wire import MAX_COMMENT_CHARS
 
@@ -34,6 +35,12 @@ ORDINARY = (
     "No complaints, 10/10 would recommend.",
     "Seen within 5 min of arriving, brilliant service",
     "Nurse Practitioner was kind - thank you all!",
+    "it was 2 may have been 3",
+    "We had to march 3 floors, the lift was out.",
+    "Rooms 2 3 and 4 were empty yet we waited.",
+    "I looked at the clock. Then the nurse came.",
+    "Waited at home.then came back at 2.",
+    "The queue at the desk moved fast, 8 or 9 mins.",
 )
 MONTHS = ("January", "Feb", "March", "Apr", "June", "July", "Aug", "September", "Oct", "Dec")
 
@@ -93,6 +100,69 @@ def _digits(rng: random.Random, n: int) -> str:
 
 
 KINDS = ("phone", "email", "nhs_number", "date", "postcode", "digits")
+# What the kiosk's own keyboard can type: no "/", "@", "+", "(" or ":" on it.
+KEYBOARD = characters_of("en")
+ABBREVIATED = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+               "Dec")
+
+
+def typed_on_the_keyboard(kind: str, rng: random.Random) -> str:
+    """A detail written only with the keys of the comment box (``LAYOUTS["en"]``)."""
+    if kind == "phone":
+        return rng.choice((
+            f"07{_digits(rng, 3)} {_digits(rng, 6)}", f"0044 7{_digits(rng, 3)} {_digits(rng, 6)}",
+            f"020 {_digits(rng, 4)} {_digits(rng, 4)}", f"0161 {_digits(rng, 3)} {_digits(rng, 4)}",
+            f"0113-{_digits(rng, 3)}-{_digits(rng, 4)}",
+            f"ring {rng.randint(2, 9)}{_digits(rng, 2)} {_digits(rng, 4)}",  # no area code
+        ))
+    if kind == "email":
+        user = "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 9)))
+        return rng.choice((f"{user} at example dot com", f"{user} at example.org",
+                           f"{user}.x99 at mail dot example dot co dot uk",
+                           f"{user} AT example DOT net"))
+    if kind == "date":
+        day, month, year = rng.randint(1, 28), rng.randint(1, 12), rng.randint(1930, 2025)
+        name, short = rng.choice(MONTHS), rng.choice(ABBREVIATED)
+        return rng.choice((
+            f"dob {day}-{short}-{year % 100:02d}", f"{day}.{short}.{year}",
+            f"{short}-{day}-{year}", f"dob {day:02d} {month:02d} {year % 100:02d}",
+            f"born {day} {month} {year % 100:02d}", f"{day}-{month}-{year}",
+            f"{day}.{month}.{year % 100:02d}", f"{year}-{month:02d}-{day:02d}",
+            f"{day} {name} {year}", f"{day}th of {name}", f"{name} {day}, {year}",
+            f"{day}nd {short}", f"{short} {day}th",
+        ))
+    if kind == "postcode":
+        detail = generated("postcode", rng)
+        return rng.choice((detail, detail.replace(" ", "-"), detail.upper().replace(" ", "-")))
+    return generated(kind, rng)  # NHS numbers and digit runs are typed as they are
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_details_typed_on_the_kiosk_keyboard_are_removed(kind):
+    """Every detail in the form the kiosk's keyboard makes, and the comment around it intact."""
+    rng = random.Random(f"{RNG_SEED}-keyboard-{kind}")
+    missed = []
+    for _ in range(PER_KIND):
+        detail = typed_on_the_keyboard(kind, rng)
+        template = rng.choice(TEMPLATES)
+        comment = template.format(detail)
+        assert set(comment) <= KEYBOARD, f"the keyboard cannot type {comment!r}"
+        cleaned = redact(comment)
+        kept = template.format(REMOVED)
+        # A keyword in front of the detail ("dob", "ring") may go with it or stay.
+        if cleaned not in (kept, template.format(f"{detail.split()[0]} {REMOVED}")):
+            missed.append((comment, cleaned))
+    assert not missed, f"{kind} left in: {missed[:5]}"
+
+
+@pytest.mark.parametrize("detail", ["dob 12-Mar-80", "12.Mar.1980", "Mar-12-1980",
+                                    "dob 12 03 80", "born 12 3 80", "SW1A-1AA",
+                                    "ring 496 0000", "bob at example dot com"])
+def test_the_reported_keyboard_forms_are_removed(detail):
+    cleaned = redact(f"Thanks, {detail} is mine")
+    assert REMOVED in cleaned
+    assert not any(part in cleaned for part in ("12", "80", "1980", "1AA", "496", "bob",
+                                                "example"))
 
 
 @pytest.mark.parametrize("kind", KINDS)

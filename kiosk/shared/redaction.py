@@ -4,10 +4,14 @@ Applied on the kiosk before a comment is written anywhere (the outbox included) 
 the central store on ingest, so a kiosk that skipped it (an old or a third-party client)
 still cannot put a phone number into the store. Pure: text in, text out.
 
-Caught: e-mail addresses, NHS numbers (10 digits, spaced or not, with a valid mod-11 check
-digit), phone numbers (Google's libphonenumber, via ``phonenumbers``, UK numbering by
-default), dates (numeric and with month names), UK postcodes, and any run of six or more
-digits (a hospital number, a date written 12031980). Names cannot be caught by a pattern;
+Caught: e-mail addresses (also spelled out, "bob at example dot com", as the kiosk's keyboard
+has no "@"), NHS numbers (10 digits, spaced or not, with a valid mod-11 check digit), phone
+numbers (Google's libphonenumber, via ``phonenumbers``, UK numbering by default; and a local
+number without its area code, "496 0000"), dates (numeric with / . - or spaces, and with
+month names: "12-Mar-80", "Mar-12-1980", "2nd May"), UK postcodes (spaced, joined or
+hyphenated), and any run of six or more digits (a hospital number, a date written 12031980).
+A month name that is also a word ("may", "march") makes a date only with a year, an ordinal
+or "of", so "it was 2 may have been 3" stays. Names cannot be caught by a pattern;
 the comment box asks, on screen, for none to be written.
 """
 
@@ -24,25 +28,53 @@ REMOVED = "[removed]"
 PHONE_REGION = "GB"
 
 EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+# The kiosk's keyboard has no "@": an address is typed as "bob at example dot com" or
+# "bob at example.com". The last label must be a usual top-level domain, so "looked at the
+# clock. Then" or "at home.then" stay.
+_TLD = (r"(?:com|org|net|info|biz|io|co|uk|nhs|gov|ac|edu|me|eu|ie|scot|wales|cymru|online|"
+        r"email|xyz|de|fr|es|it|nl|pl|pt|in|us|ca|au)")
+EMAIL_SPOKEN = re.compile(
+    rf"(?<![\w.+'-])[\w.+'-]+\s+at\s+[\w-]+(?:(?:\s+dot\s+|\.)[\w-]+)*"
+    rf"(?:\s+dot\s+|\.){_TLD}(?![\w])",
+    re.IGNORECASE,
+)
 # Three, three and four digits with optional single spaces or hyphens, as NHS numbers are
 # printed ("943 476 5919"); the check digit decides whether it is one.
 NHS_NUMBER = re.compile(r"(?<![\d])(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?![\d])")
-_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-          r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+# Month names. "may", "mar" and "march" are English words too ("it was 2 may have been 3",
+# "march 3 floors"): with them a date needs a year, an ordinal ("2nd May") or "of".
+_PLAIN_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|apr(?:il)?|june?|july?|aug(?:ust)?|"
+                r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)")
+_MONTH = rf"(?:{_PLAIN_MONTH}|mar(?:ch)?|may)"
+_ORDINAL = r"(?:st|nd|rd|th)"
+_YEAR = r"(?:\d{4}|\d{2})(?![\w])"
+_SEP = r"[-.,\s]+"  # what the keyboard can put between a date's parts: - . , and spaces
 DATES = (
     # 12/03/1980, 12-3-80, 12.03.1980, 1980-03-12
     re.compile(r"(?<![\d])\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})(?![\d])"),
     re.compile(r"(?<![\d])\d{4}[/.-]\d{1,2}[/.-]\d{1,2}(?![\d])"),
-    # 12 March 1980, 12th of March, 3rd Dec 79
-    re.compile(rf"(?<![\w])\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b\.?"
-               r"(?:,?\s+\d{2,4}\b)?", re.IGNORECASE),
-    # March 12, 1980 / March 12th / March 1980
-    re.compile(rf"\b{_MONTH}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?\b(?:,?\s+\d{{4}}\b)?",
+    # With a year: 12 March 1980, 12-Mar-80, 12.Mar.1980, 3rd of Dec 79
+    re.compile(rf"(?<![\w])\d{{1,2}}{_ORDINAL}?{_SEP}(?:of\s+)?{_MONTH}\b\.?{_SEP}{_YEAR}",
                re.IGNORECASE),
-    re.compile(rf"\b{_MONTH}\.?\s+\d{{4}}\b", re.IGNORECASE),
+    # Without a year, where it cannot be a word: 12th of March, 2nd May, 12 Oct, 5 of May
+    re.compile(rf"(?<![\w])\d{{1,2}}(?:{_ORDINAL}[-.\s]+(?:of\s+)?|\s+of\s+){_MONTH}\b\.?",
+               re.IGNORECASE),
+    re.compile(rf"(?<![\w])\d{{1,2}}[-.\s]+{_PLAIN_MONTH}\b\.?", re.IGNORECASE),
+    # Month first: March 12, 1980 / Mar-12-1980 / May 2nd / Oct 12 / March 1980
+    re.compile(rf"\b{_MONTH}\.?[-.\s]+\d{{1,2}}{_ORDINAL}?{_SEP}{_YEAR}", re.IGNORECASE),
+    re.compile(rf"\b{_MONTH}\.?\s+\d{{1,2}}{_ORDINAL}\b", re.IGNORECASE),
+    re.compile(rf"\b{_PLAIN_MONTH}\.?[-.\s]+\d{{1,2}}(?![\w])", re.IGNORECASE),
+    re.compile(rf"\b{_MONTH}\.?[-.\s]+\d{{4}}\b", re.IGNORECASE),
 )
-# The UK postcode shape (outward code, then the inward digit and two letters).
-POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}\b", re.IGNORECASE)
+# A date written with spaces, as the keyboard makes easy: "dob 12 03 80", "born 12 3 80".
+# Taken only when it can be a day and month (either order), so "rooms 2 3 and 4" stay.
+SPACED_DATE = re.compile(r"(?<![\d.])(\d{1,2}) (\d{1,2}) (\d{4}|\d{2})(?![\d])")
+# The UK postcode shape (outward code, then the inward digit and two letters), also written
+# with a hyphen ("SW1A-1AA").
+POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?[\s-]*\d[A-Z]{2}\b", re.IGNORECASE)
+# A local number without its area code, "496 0000" or "4960-0000": too short for
+# libphonenumber to call it a number, still someone's.
+LOCAL_PHONE = re.compile(r"(?<![\d])\d{3,4}[ -]\d{4}(?![\d])")
 LONG_DIGIT_RUN = re.compile(r"\d{6,}")
 MIN_PHONE_DIGITS = 8  # the shortest UK numbers dialled in full have 10; abroad, some have 8
 
@@ -64,6 +96,11 @@ def is_nhs_number(digits: str) -> bool:
     return check != 10 and check == int(digits[9])
 
 
+def _is_day_and_month(first: str, second: str) -> bool:
+    a, b = int(first), int(second)
+    return 1 <= a <= 31 and 1 <= b <= 31 and min(a, b) <= 12
+
+
 def _phones(text: str) -> list[Finding]:
     matcher = phonenumbers.PhoneNumberMatcher(
         text, PHONE_REGION, leniency=phonenumbers.Leniency.POSSIBLE
@@ -78,11 +115,15 @@ def find_personal(text: str) -> list[Finding]:
     """Every span of ``text`` that looks like personal details, in order, not overlapping."""
     found: list[Finding] = []
     found += [Finding("email", m.start(), m.end()) for m in EMAIL.finditer(text)]
+    found += [Finding("email", m.start(), m.end()) for m in EMAIL_SPOKEN.finditer(text)]
     found += [Finding("nhs_number", m.start(), m.end()) for m in NHS_NUMBER.finditer(text)
               if is_nhs_number("".join(m.groups()))]
     found += _phones(text)
+    found += [Finding("phone", m.start(), m.end()) for m in LOCAL_PHONE.finditer(text)]
     for pattern in DATES:
         found += [Finding("date", m.start(), m.end()) for m in pattern.finditer(text)]
+    found += [Finding("date", m.start(), m.end()) for m in SPACED_DATE.finditer(text)
+              if _is_day_and_month(m.group(1), m.group(2))]
     found += [Finding("postcode", m.start(), m.end()) for m in POSTCODE.finditer(text)]
     found += [Finding("digits", m.start(), m.end()) for m in LONG_DIGIT_RUN.finditer(text)]
     # Earlier and longer spans win, so overlapping finds become one [removed].

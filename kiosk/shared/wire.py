@@ -184,7 +184,10 @@ def _data_undone(data: dict, received_at: datetime | None) -> None:
         raise EventRejected(f"action {data['action']!r} is not one of {', '.join(UNDOABLE_TYPES)}")
 
 
-RATING_FIELDS = ("score", "scale", "tags", "misuse", "dont_know", "comment")
+RATING_FIELDS = ("score", "scale", "tags", "misuse", "dont_know", "comment", "survey")
+# The survey an answer was asked as. Only "fft" is sent (by the FFT screen): the FFT return
+# counts only answers asked as the FFT question. An answer without it was asked as faces.
+SURVEY_FFT = "fft"
 
 
 def _data_rating(data: dict, received_at: datetime | None) -> None:
@@ -201,8 +204,17 @@ def _data_rating(data: dict, received_at: datetime | None) -> None:
             raise EventRejected(f"a \"Don't know\" answer has score null, not {score!r}")
         if scale != 5:
             raise EventRejected("a \"Don't know\" answer is an FFT answer: its scale is 5")
+        if data.get("tags"):
+            raise EventRejected("a \"Don't know\" answer has no face to follow up: send its "
+                                "tags as an empty list or leave them out")
     elif not _is_int(score) or not 1 <= score <= scale:
         raise EventRejected(f"score {score!r} is outside 1..{scale}")
+    if "survey" in data:
+        if data["survey"] != SURVEY_FFT:
+            raise EventRejected(f"survey {data['survey']!r} is not {SURVEY_FFT!r}: send "
+                                "\"survey\": \"fft\" for an FFT answer, or leave it out")
+        if scale != 5:
+            raise EventRejected("an FFT answer (survey \"fft\") has scale 5")
     comment = data.get("comment")
     if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS):
         raise EventRejected(f"comment must be a text of at most {MAX_COMMENT_CHARS} characters")

@@ -5,7 +5,8 @@ kiosk; it is redacted once more here (an old or a third-party client may not hav
 taken out of the stored event's data and kept in ``rating_comments`` alone. So there is one
 place that holds patients' free text: one table to purge after ``comment_retention_days``
 (default 90, shorter than the rest), and one read path guarded by ``can_read_comments``.
-Comments never reach the kiosk, the alerts or the figures.
+Comments never reach the kiosk, the alerts or the figures. A comment from a site whose
+``comments`` setting is off is dropped at ingest (the rating is stored without it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from sqlite_utils import Database
 
 from kiosk.shared.redaction import redact
 from kiosk.shared.timeutil import to_rfc3339
+from sync.central.retention import max_retention_days
 
 MAX_SHOWN = 200  # the newest comments a page lists
 
@@ -29,6 +31,15 @@ def split_comment(data: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     rest = {key: value for key, value in data.items() if key != "comment"}
     comment = redact(data["comment"] or "").strip()
     return rest, comment or None
+
+
+def site_takes_comments(db: Database, site: str) -> bool:
+    """Whether ``site`` turned its comment box on (``site set --comments on``). A comment from
+    a site that did not is dropped at ingest, whatever its kiosk sends: a kiosk can pin
+    ``comments = on`` in its own configuration, but only the site's manager decides to keep
+    patients' free text."""
+    row = db.execute("SELECT comments FROM sites WHERE name = ?", [site]).fetchone()
+    return bool(row and row[0])
 
 
 def store_comment(db: Database, rating_id: str, device_id: str, site: str, occurred_at: str,
@@ -74,5 +85,12 @@ def purge_comments(db: Database, retention_days: int, now: datetime) -> int:
     """Delete comments older than ``retention_days``; the ratings they came with stay."""
     if not isinstance(retention_days, int) or retention_days < 1:
         raise ValueError("comment retention must be a whole number of days ≥ 1")
+    longest = max_retention_days(now)
+    if retention_days > longest:
+        # Bounded as ``purge --days`` is: a cutoff before the year 1 is no date at all.
+        raise ValueError(
+            f"a comment retention of {retention_days:,} days reaches back before the year 1; "
+            f"use at most {longest:,} days (nothing was deleted)"
+        )
     cutoff = to_rfc3339(now - timedelta(days=retention_days))
     return db.execute("DELETE FROM rating_comments WHERE occurred_at < ?", [cutoff]).rowcount

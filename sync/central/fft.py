@@ -5,10 +5,11 @@ and % negative (``kiosk.shared.fft.fft_figures``, NHS England's definitions) and
 mode, "tablet/kiosk" for everything a kiosk collects. A month with no responses is a row of
 zeros, never left out.
 
-Which responses count: 5-point ratings (the FFT's five graded answers are the five faces) and
-"Don't know" answers, misuse left out, that occurred in the site's local month (a month with a
-DST change is simply the instants between its two local midnights). 4-point ratings have no
-"Neither good nor poor" and cannot be mapped to the FFT; they are not counted.
+Which responses count: answers asked as the FFT question (the kiosk's FFT screen sends
+``"survey": "fft"``; the five graded answers are its five faces) and "Don't know" answers
+(only the FFT asks it), misuse left out, that occurred in the site's local month (a month with
+a DST change is simply the instants between its two local midnights). The faces of a site
+asking its own smiley question are not FFT answers, even on 5 points, and are not counted.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlite_utils import Database
 
 from kiosk.shared.fft import ANSWERS, COLLECTION_MODE, FFT_SCALE, KEY_OF_SCORE, fft_figures
 from kiosk.shared.timeutil import to_rfc3339
+from kiosk.shared.wire import SURVEY_FFT
 from sync.central.sites import SiteConfig
 
 MONTH_PATTERN = re.compile(r"([0-9]{4})-([0-9]{2})")
@@ -97,8 +99,8 @@ def _counts(db: Database, site: str, start: str, end: str) -> dict[str, int]:
     counts = {key: 0 for key, _, _ in ANSWERS}
     for score, n in db.execute(
         "SELECT score, COUNT(*) FROM ratings WHERE site = ? AND occurred_at >= ? "
-        "AND occurred_at < ? AND misuse = 0 AND scale = ? GROUP BY score",
-        [site, start, end, FFT_SCALE],
+        "AND occurred_at < ? AND misuse = 0 AND scale = ? AND survey = ? GROUP BY score",
+        [site, start, end, FFT_SCALE, SURVEY_FFT],
     ):
         counts[KEY_OF_SCORE[score]] = n
     counts["dont_know"] = db.execute(

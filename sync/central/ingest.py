@@ -27,7 +27,7 @@ from sqlite_utils import Database
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from kiosk.shared.wire import Event, EventRejected, validate_event
 from sync.central.auth import Device
-from sync.central.comments import split_comment, store_comment
+from sync.central.comments import site_takes_comments, split_comment, store_comment
 from sync.central.projections import (
     FUTURE_TOLERANCE,
     insert_ratings,
@@ -388,6 +388,7 @@ def _store_checked(db: Database, batch: PreparedBatch) -> list[dict]:
     upsert_visits(db, pending_visits)
     pending_ratings: list[tuple] = []
     linked_here: set[str] = set()
+    takes_comments: bool | None = None  # the site's setting, read once, when first needed
     for event, occurred_text in ratings:
         if event.data.get("dont_know"):
             project_dont_know(db, device, event, occurred_text)
@@ -395,6 +396,10 @@ def _store_checked(db: Database, batch: PreparedBatch) -> list[dict]:
             project_rating(db, device, event, occurred_text, visit_rows, pending_ratings,
                            linked_here)
         if event.data.get("comment"):
+            if takes_comments is None:
+                takes_comments = site_takes_comments(db, device.site)
+            if not takes_comments:
+                continue  # the site never turned the comment box on: the comment is dropped
             store_comment(db, event.id, device.id, device.site, occurred_text,
                           event.data["comment"])
     insert_ratings(db, pending_ratings)

@@ -215,8 +215,23 @@ def _enrolment_codes(db: Database) -> None:
     create_enrolment_tables(db)
 
 
+def _rating_survey(db: Database) -> None:
+    # Issue 17: the survey a rating was asked as ('fft' when the kiosk's FFT screen asked it,
+    # sent as "survey": "fft"; NULL for faces), so the FFT return counts only answers to the
+    # FFT question and not a faces site's 5-point faces. Ratings stored before this carry no
+    # marker; those of a site asking the FFT now are taken as asked as the FFT, the best the
+    # store can tell (a site that switched survey earlier may need its past months read
+    # with that in mind).
+    db.execute("ALTER TABLE ratings ADD COLUMN survey TEXT")
+    db.execute(
+        "UPDATE ratings SET survey = 'fft' WHERE scale = 5 "
+        "AND site IN (SELECT name FROM sites WHERE survey = 'fft')"
+    )
+
+
 MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions, _v4_plausible_time,
-              _v5_alerts, _fft_and_comments, _roles_scopes_and_audit, _enrolment_codes)
+              _v5_alerts, _fft_and_comments, _roles_scopes_and_audit, _enrolment_codes,
+              _rating_survey)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -367,6 +367,8 @@ def project_rating(
         "misuse": int(bool(data.get("misuse", False))),
         "occurred_at": occurred_at,
         "wait_min": None,
+        # Asked as the FFT question (the FFT return counts only these), else None: faces.
+        "survey": data.get("survey"),
     }
     if event.visit_id:
         if visit_rows and event.visit_id in visit_rows:
@@ -423,7 +425,7 @@ def project_dont_know(db: Database, device: Device, event: Event, occurred_at: s
 
 
 RATING_ROW = ("id", "device_id", "site", "visit_id", "link", "score", "scale", "tags", "misuse",
-              "occurred_at", "wait_min")
+              "occurred_at", "wait_min", "survey")
 INSERT_RATINGS_HEAD = f"INSERT OR IGNORE INTO ratings ({', '.join(RATING_ROW)})"
 
 

@@ -62,8 +62,12 @@ def purge(db: Database, retention_days: int, now: datetime) -> dict[str, int]:
     return {
         "alerts": alerts,
         "events": events,
-        "ratings": db.execute("DELETE FROM ratings WHERE occurred_at < ?", [cutoff]).rowcount
-        + db.execute("DELETE FROM dont_know_answers WHERE occurred_at < ?", [cutoff]).rowcount,
+        "ratings": db.execute("DELETE FROM ratings WHERE occurred_at < ?", [cutoff]).rowcount,
+        # The FFT's "Don't know" answers have no score: counted apart, so "ratings" keeps
+        # meaning the faces it always meant.
+        "dont_know": db.execute(
+            "DELETE FROM dont_know_answers WHERE occurred_at < ?", [cutoff]
+        ).rowcount,
         "visits": db.execute(
             "DELETE FROM visits WHERE checked_in_at < ? "
             "OR (checked_in_at IS NULL AND updated_at < ?)",

@@ -157,7 +157,7 @@ EVENT_BATCH_SCHEMA = {
                             "visit.checked_out {}; visit.cancelled {reason: cancelled|no_show}; "
                             "visit.corrected {field, value}; visit.undone {action}; "
                             "rating.submitted {score, scale, tags?, misuse?, dont_know?, "
-                            "comment?}; "
+                            "comment?, survey?: fft}; "
                             "device.heartbeat {backlog, version, rejected?} (backlog and "
                             "rejected 0 to 1000000000)."
                         ),

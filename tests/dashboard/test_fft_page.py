@@ -31,7 +31,7 @@ SITE = "North"
 
 def _october(kiosk: WireEvents) -> list[dict]:
     def answer(score, at, comment=None):
-        data = {"score": score, "scale": 5, "tags": [], "misuse": False}
+        data = {"score": score, "scale": 5, "tags": [], "misuse": False, "survey": "fft"}
         if score is None:
             data["dont_know"] = True
         if comment:
@@ -60,10 +60,15 @@ def fft_central(tmp_path_factory):
             update_site(db, SITE, timezone="Europe/London", survey="fft", comments=True)
             update_site(db, "South", timezone="UTC")
             device, _ = auth.add_device(db, SITE, "Tablet 1")
+            faces_device, _ = auth.add_device(db, "South", "Tablet 2")
             accounts.add_user(db, "manager", PASSWORD)
             reader = accounts.add_user(db, "lead", PASSWORD)
             set_comments_permission(db, reader.id, True)
         ingest_batch(store, device, _october(WireEvents()), PINNED)
+        # South asks its own faces on 5 points: not FFT answers, its return stays zeros.
+        faces = WireEvents()
+        ingest_batch(store, faces_device, [faces.rating(5, "2026-10-05T10:00:00Z"),
+                                           faces.rating(2, "2026-10-06T10:00:00Z")], PINNED)
     store.close()
     with running_central(data) as server:
         yield server

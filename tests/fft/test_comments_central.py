@@ -27,6 +27,7 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
 def test_a_comment_is_redacted_again_and_kept_only_in_its_own_table(central_server):
     with time_machine.travel(PINNED, tick=True):
         device = central_server.add_device("North")
+        central_server.set_site("North", comments=True)
         kiosk = WireEvents()
         # As a client that skipped redaction would send it.
         event = kiosk.event("rating.submitted", "2026-11-19T10:00:00Z", None, {
@@ -38,6 +39,26 @@ def test_a_comment_is_redacted_again_and_kept_only_in_its_own_table(central_serv
     assert central_server.rows("SELECT comment FROM rating_comments") == [
         {"comment": "Email me at [removed] or [removed]"}]
     assert central_server.rows("SELECT score FROM ratings") == [{"score": 2}]
+
+
+def test_a_comment_from_a_site_that_never_turned_the_box_on_is_dropped(central_server):
+    """A kiosk can pin comments = on in its own configuration; the site's setting decides."""
+    with time_machine.travel(PINNED, tick=True):
+        device = central_server.add_device("South")  # comments off: the default
+        kiosk = WireEvents()
+        events = [kiosk.event("rating.submitted", "2026-11-19T10:00:00Z", None,
+                              {"score": 2, "scale": 5, "comment": "The wait was long"}),
+                  kiosk.event("rating.submitted", "2026-11-19T10:05:00Z", None,
+                              {"score": None, "scale": 5, "dont_know": True,
+                               "survey": "fft", "comment": "Too warm inside"})]
+        results = central_server.post_events(device, events).json()["results"]
+    assert [r["status"] for r in results] == ["stored", "stored"]
+    assert central_server.rows("SELECT COUNT(*) AS n FROM rating_comments") == [{"n": 0}]
+    assert all("comment" not in json.loads(row["data"])
+               for row in central_server.rows("SELECT data FROM events"))
+    # The answers themselves are kept and count.
+    assert central_server.rows("SELECT score FROM ratings") == [{"score": 2}]
+    assert central_server.rows("SELECT COUNT(*) AS n FROM dont_know_answers") == [{"n": 1}]
 
 
 def test_site_set_survey_and_comments_reach_the_config(tmp_path, capsys, central_server):
@@ -94,6 +115,7 @@ def test_user_add_grants_and_takes_back_the_comments_permission(tmp_path, capsys
 
 def test_purge_takes_comments_after_their_own_retention(central_server, capsys):
     device = central_server.add_device("North")
+    central_server.set_site("North", comments=True)
     kiosk = WireEvents()
     with time_machine.travel(PINNED, tick=True):
         events = [
@@ -107,6 +129,45 @@ def test_purge_takes_comments_after_their_own_retention(central_server, capsys):
     assert json.loads(out)["deleted"]["comments"] == 1
     assert central_server.rows("SELECT comment FROM rating_comments") == [{"comment": "New"}]
     assert central_server.rows("SELECT COUNT(*) AS n FROM ratings") == [{"n": 2}]  # stay
+
+
+def test_purge_refuses_a_comment_retention_before_the_year_1(central_server, capsys):
+    device = central_server.add_device("North")
+    central_server.set_site("North", comments=True)
+    kiosk = WireEvents()
+    with time_machine.travel(PINNED, tick=True):
+        central_server.post_events(device, [kiosk.event(
+            "rating.submitted", "2020-01-02T10:00:00Z", None,
+            {"score": 4, "scale": 5, "comment": "Old"})])
+        code, out, err = run(capsys, "purge", "--data", str(central_server.data_dir),
+                             "--days", "30", "--comment-retention-days", "800000")
+    assert code == 2 and out == ""
+    assert "Traceback" not in err
+    assert err.startswith("error: a comment retention of 800,000 days reaches back before the "
+                          "year 1; use at most ")
+    assert err.endswith(" days (nothing was deleted).\n")
+    # Nothing was deleted, not even what --days alone would have taken.
+    assert central_server.rows("SELECT COUNT(*) AS n FROM rating_comments") == [{"n": 1}]
+    assert central_server.rows("SELECT COUNT(*) AS n FROM ratings") == [{"n": 1}]
+
+
+def test_purge_reports_dont_know_answers_apart_from_ratings(central_server, capsys):
+    device = central_server.add_device("North")
+    kiosk = WireEvents()
+    with time_machine.travel(PINNED, tick=True):
+        central_server.post_events(device, [
+            kiosk.event("rating.submitted", "2026-01-05T10:00:00Z", None,
+                        {"score": 4, "scale": 5, "survey": "fft"}),
+            kiosk.event("rating.submitted", "2026-01-05T10:10:00Z", None,
+                        {"score": None, "scale": 5, "dont_know": True, "survey": "fft"}),
+            kiosk.event("rating.submitted", "2026-01-05T10:20:00Z", None,
+                        {"score": None, "scale": 5, "dont_know": True, "survey": "fft"}),
+        ])
+        code, out, err = run(capsys, "purge", "--data", str(central_server.data_dir),
+                             "--days", "30")
+    assert code == 0, err
+    deleted = json.loads(out)["deleted"]
+    assert (deleted["ratings"], deleted["dont_know"]) == (1, 2)
 
 
 def test_purge_refuses_a_retention_below_one_day(central_server, capsys):

@@ -184,8 +184,8 @@ def test_retention_purges_old_data_on_the_central_store(central_server, capsys):
     assert cli.main(["purge", "--data", str(central_server.data_dir), "--days", "400"]) == 0
     report = json.loads(capsys.readouterr().out)
 
-    assert report["deleted"] == {"alerts": 1, "events": 4, "ratings": 1, "visits": 1,
-                                 "comments": 0}
+    assert report["deleted"] == {"alerts": 1, "events": 4, "ratings": 1, "dont_know": 0,
+                                 "visits": 1, "comments": 0}
     assert central_server.rows("SELECT state FROM alerts") == [{"state": "open"}]
     assert central_server.rows("SELECT COUNT(*) AS n FROM alert_history") == [{"n": 1}]
     assert central_server.rows("SELECT COUNT(*) AS n FROM events") == [{"n": 4}]

@@ -73,8 +73,11 @@ class WireEvents:
         scale: int = 5,
         misuse: bool = False,
         tags: tuple[str, ...] = (),
+        survey: str | None = None,
     ) -> dict:
         data = {"score": score, "scale": scale, "tags": list(tags), "misuse": misuse}
+        if survey is not None:
+            data["survey"] = survey  # "fft": asked as the FFT question
         return self.event("rating.submitted", occurred_at, visit_id, data)
 
     def heartbeat(self, occurred_at: str, backlog: int = 0, version: str = "0.1.0") -> dict:

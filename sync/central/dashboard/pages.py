@@ -396,7 +396,16 @@ def export_ratings(request: Request, session: SessionDep, flt: FiltersDep):
 
 HISTORY_MONTHS = 12
 MONTH_HELP = ("The site's local calendar month, YYYY-MM (e.g. 2026-11), or a range "
-              "YYYY-MM..YYYY-MM (at most 36 months); default: last month.")
+              "YYYY-MM..YYYY-MM (at most 36 months); default: last month (on the site's "
+              "clock for one site; on UTC's when several are asked for).")
+
+
+def _months_zone(sites: list) -> str:
+    """Whose calendar says which month is "last month" when none is given: the site's when
+    there is one; UTC's for several (each could be in its own month around midnight of the
+    1st, and one return lists one month for all of them). Each month is still counted on
+    each site's own clock."""
+    return sites[0].timezone if len(sites) == 1 else "UTC"
 
 
 def _months(text: str | None, zone: str = "UTC") -> list[fft.Month]:
@@ -414,8 +423,7 @@ def _fft_csv(db, rows_of) -> Iterator[str]:
 
 @router.get("/fft", response_class=HTMLResponse)
 def fft_page(request: Request, session: SessionDep, flt: FiltersDep, month: str | None = None):
-    zone = flt.sites[0].timezone if flt.sites else "UTC"
-    shown = _months(month, zone)
+    shown = _months(month, _months_zone(flt.sites))
     if len(shown) != 1:
         raise HTTPException(400, "The FFT page shows one month: send month=YYYY-MM.")
     chosen = shown[0]
@@ -447,7 +455,7 @@ def fft_page(request: Request, session: SessionDep, flt: FiltersDep, month: str 
 
 @router.get("/export/fft.csv")
 def export_fft(request: Request, session: SessionDep, flt: FiltersDep, month: str | None = None):
-    months = _months(month, flt.sites[0].timezone if flt.sites else "UTC")
+    months = _months(month, _months_zone(flt.sites))
     sites = flt.sites
     chunks = _streamed(request, lambda db, _: _fft_csv(
         db, lambda d: fft.monthly_return(d, sites, months)), None)
@@ -541,7 +549,10 @@ async def api_export_visits(request: Request, ranges: ApiRangesDep):
         "six answers (Very good, Good, Neither good nor poor, Poor, Very poor, Don't know), the "
         "total, % positive ((Very good + Good) / total) and % negative ((Poor + Very poor) / "
         "total), and the collection mode 'tablet/kiosk'. Months with no responses are rows of "
-        "zeros. Misuse is left out; 4-point ratings are not FFT answers and are not counted."
+        "zeros. Counted: answers asked as the FFT question (sent with survey 'fft') and "
+        "Don't know; misuse is left out; a faces site's faces, 4- or 5-point, are not FFT "
+        "answers and are not counted. Without month: last month, on the site's clock for one "
+        "site, on UTC's for several."
     ),
 )
 async def api_export_fft(
@@ -560,7 +571,7 @@ async def api_export_fft(
         sites = [s for s in sites if s.name == site]
         if not sites:
             raise api_site_missing(site)
-    months = _months(month, sites[0].timezone if len(sites) == 1 else "UTC")
+    months = _months(month, _months_zone(sites))
     chunks = _streamed(request, lambda db, _: _fft_csv(
         db, lambda d: fft.monthly_return(d, sites, months)), None)
     return _csv_response(chunks, f"fft_{months[0]}_{months[-1]}.csv")
