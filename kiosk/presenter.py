@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from kiosk.shared.timeutil import parse_rfc3339
 from kiosk.sync_status import SyncStatus
 
 # Best first: the row of faces reads from the happiest on the left.
@@ -143,6 +144,13 @@ def lockout_text(seconds: float) -> str:
 
 def local_clock(moment: datetime, timezone: str) -> str:
     return moment.astimezone(ZoneInfo(timezone)).strftime("%H:%M")
+
+
+def appointment_text(appointment_at: str | None, timezone: str) -> str:
+    """A visit's appointment time as the desk reads it, e.g. 'appointment 09:15'."""
+    if appointment_at is None:
+        return "no appointment time"
+    return f"appointment {local_clock(parse_rfc3339(appointment_at), timezone)}"
 
 
 def pin_dots(typed: int, shown_at_least: int = 4) -> str:

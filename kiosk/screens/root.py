@@ -6,6 +6,7 @@ from kivy.properties import StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
+from kiosk.screens.appointment import AppointmentScreen
 from kiosk.screens.fix import FixScreen
 from kiosk.screens.followup import FollowupScreen
 from kiosk.screens.pin import PinScreen
@@ -22,6 +23,7 @@ SCREENS = {
     "staff": StaffScreen,
     "visit": VisitScreen,
     "fix": FixScreen,
+    "appointment": AppointmentScreen,
     "rating": RatingScreen,
     "followup": FollowupScreen,
     "thanks": ThanksScreen,

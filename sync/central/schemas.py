@@ -144,7 +144,8 @@ EVENT_BATCH_SCHEMA = {
                         "description": (
                             "By type: visit.checked_in {ticket, appointment_at?}; visit.called, "
                             "visit.checked_out {}; visit.cancelled {reason: cancelled|no_show}; "
-                            "visit.corrected {field, value}; visit.undone {action}; "
+                            "visit.corrected {field, value} (appointment_at: value may be "
+                            "null, to clear it); visit.undone {action}; "
                             "rating.submitted {score, scale, tags?, misuse?}; "
                             "device.heartbeat {backlog, version, rejected?} (backlog and "
                             "rejected 0 to 1000000000)."
