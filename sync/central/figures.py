@@ -269,6 +269,57 @@ def read_ratings(
     return overall, per_bucket
 
 
+@dataclass
+class AppointmentGroup:
+    """One group's inputs to the appointment-aware figures (``metrics.appointment_summary``)."""
+
+    adjusted_waits: list[float] = field(default_factory=list)
+    arrivals: dict[str, int] = field(default_factory=dict)
+    chair_times: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return metrics.appointment_summary(self.adjusted_waits, self.arrivals, self.chair_times)
+
+
+# The visits a range selects (by check-in time), counted as everywhere: not voided or cancelled.
+IN_RANGE = f"site = ? AND checked_in_at >= ? AND checked_in_at < ? AND {COUNTED_VISIT}"
+
+
+def appointment_groups(
+    db: Database,
+    ranges: Iterable[tuple[str, str, str]],
+    device: str | None,
+    key_sql: str = "''",
+    key_of=None,
+) -> dict[str, AppointmentGroup]:
+    """Per group, the lateness-adjusted waits and arrival classes of the visits with an
+    appointment, and the chair times of the checked-out visits, checked in within the
+    (site, start, end) ranges. ``key_sql`` names each row's group in SQL (one group, '', by
+    default); ``key_of`` maps it in Python when given (a UTC hour to a local day, say).
+    Both reads are ranges of covering partial indexes (``rollups.APPOINTMENT_INDEXES``)."""
+    extra, params = device_clause(device)
+    groups: dict[str, AppointmentGroup] = {}
+    for site, start, end in ranges:
+        bounds = [site, start, end, *params]
+        for key, arrival, adjusted in db.execute(
+            f"SELECT {key_sql}, arrival, adjusted_wait_min FROM visits WHERE {IN_RANGE} "
+            f"AND arrival IS NOT NULL {extra}",
+            bounds,
+        ):
+            group = groups.setdefault(key_of(key) if key_of else key, AppointmentGroup())
+            group.arrivals[arrival] = group.arrivals.get(arrival, 0) + 1
+            if adjusted is not None:
+                group.adjusted_waits.append(adjusted)
+        for key, chair in db.execute(
+            f"SELECT {key_sql}, chair_min FROM visits WHERE {IN_RANGE} "
+            f"AND chair_min IS NOT NULL {extra}",
+            bounds,
+        ):
+            groups.setdefault(key_of(key) if key_of else key, AppointmentGroup()).chair_times \
+                .append(chair)
+    return groups
+
+
 def range_figures(
     db: Database,
     spans: list[Span],
@@ -284,4 +335,7 @@ def range_figures(
     overall, per_bucket = read_ratings(db, spans, device)
     result = headline(overall, visits.waits, (visits.visits, visits.checked_out), target, current)
     result["by_wait_bucket"] = bucket_rows(per_bucket)
+    ranges = [(span.site, to_rfc3339(span.start), to_rfc3339(span.end)) for span in spans]
+    appointments = appointment_groups(db, ranges, device).get("") or AppointmentGroup()
+    result.update(appointments.summary())
     return result

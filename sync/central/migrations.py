@@ -176,8 +176,16 @@ def _v5_alerts(db: Database) -> None:
     create_alert_tables(db)
 
 
+def _appointment_figures(db: Database) -> None:
+    # Chair time, the lateness-adjusted wait and the arrival class per visit, derived when the
+    # visit is projected, for the appointment-aware figures (README, "Metrics").
+    from sync.central.rollups import add_appointment_columns
+
+    add_appointment_columns(db)
+
+
 MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions, _v4_plausible_time,
-              _v5_alerts)
+              _v5_alerts, _appointment_figures)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

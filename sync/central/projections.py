@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
+from kiosk.shared import metrics
 from kiosk.shared.metrics import minutes_between
 from kiosk.shared.timeutil import parse_optional, parse_rfc3339, to_rfc3339
 from kiosk.shared.wire import Event
@@ -164,7 +165,33 @@ def _waiting_minutes(state: dict) -> float | None:
     return None if wait is None else max(0.0, wait)
 
 
-VISIT_ROW = ("id", "device_id", "site", *VISIT_COLUMNS, "status", "wait_min", "updated_at")
+# Derived once per visit when it is projected, so the figures read numbers from a covering
+# index instead of parsing four timestamps per visit on every request (README, "Metrics").
+APPOINTMENT_COLUMNS = ("chair_min", "adjusted_wait_min", "arrival")
+
+
+def appointment_columns(state: dict) -> dict:
+    """A replayed visit's chair time, lateness-adjusted wait and arrival class (early, on_time,
+    late), as ``kiosk.shared.metrics`` defines them; None where they do not apply."""
+    if state["voided"] or not state["checked_in_at"]:
+        return dict.fromkeys(APPOINTMENT_COLUMNS)
+    visit = metrics.VisitTimes(
+        checked_in_at=parse_rfc3339(state["checked_in_at"]),
+        called_at=parse_optional(state["called_at"]),
+        checked_out_at=parse_optional(state["checked_out_at"]),
+        appointment_at=parse_optional(state["appointment_at"]),
+    )
+    chair = metrics.chair_minutes(visit)
+    return {
+        # Never below 0, as the wait: two desks' clocks may disagree by a little.
+        "chair_min": None if chair is None else max(0.0, chair),
+        "adjusted_wait_min": metrics.lateness_adjusted_wait(visit),
+        "arrival": metrics.arrival_class(visit),
+    }
+
+
+VISIT_ROW = ("id", "device_id", "site", *VISIT_COLUMNS, "status", "wait_min",
+             *APPOINTMENT_COLUMNS, "updated_at")
 # What sqlite-utils' ``Table.upsert`` would run, prepared once: upsert re-reads the table's
 # schema on every call, which was a third of the store's CPU under a stream of batches
 # (benchmark figure 3).
@@ -231,6 +258,7 @@ def project_visit(
         "site": site[0] if site else None,
         **state,
         "wait_min": None if state["voided"] else _waiting_minutes(state),
+        **appointment_columns(state),
         "updated_at": updated_at,
     }
     if pending_upserts is None:

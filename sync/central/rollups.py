@@ -195,3 +195,42 @@ def create_rollups(db: Database) -> None:
         "FROM visits "
         f"WHERE {VISIT_COUNTED.format(row='visits')} GROUP BY 1, 2, 3"
     )
+
+
+# The visits that have each appointment-aware figure, with every column its reads need, so
+# the figures read a covering index range as the waits do (see create_wait_indexes).
+APPOINTMENT_INDEXES = {
+    "idx_visits_appointments": ("(site, checked_in_at, arrival, adjusted_wait_min, device_id, "
+                                "voided, cancel_reason)", "arrival IS NOT NULL"),
+    "idx_visits_chair": ("(site, checked_in_at, chair_min, device_id, voided, cancel_reason)",
+                         "chair_min IS NOT NULL"),
+}
+
+
+def add_appointment_columns(db: Database) -> None:
+    """The appointment-aware figures' columns on ``visits`` (kept by the projection), filled in
+    for the visits already stored, and their covering indexes."""
+    from sync.central.projections import APPOINTMENT_COLUMNS, appointment_columns
+
+    for column, kind in zip(APPOINTMENT_COLUMNS, ("REAL", "REAL", "TEXT"), strict=True):
+        db.execute(f"ALTER TABLE visits ADD COLUMN {column} {kind}")
+    rows = db.execute(
+        "SELECT id, checked_in_at, called_at, checked_out_at, appointment_at, voided FROM visits "
+        "WHERE voided = 0 AND checked_in_at IS NOT NULL "
+        "AND (checked_out_at IS NOT NULL OR appointment_at IS NOT NULL)"
+    ).fetchall()
+    updates = []
+    for visit_id, checked_in, called, checked_out, appointment, voided in rows:
+        state = {"checked_in_at": checked_in, "called_at": called, "checked_out_at": checked_out,
+                 "appointment_at": appointment, "voided": voided}
+        derived = appointment_columns(state)
+        updates.append([*(derived[c] for c in APPOINTMENT_COLUMNS), visit_id])
+    db.conn.executemany(
+        f"UPDATE visits SET {', '.join(f'{c} = ?' for c in APPOINTMENT_COLUMNS)} WHERE id = ?",
+        updates,
+    )
+    for name, (columns, where) in APPOINTMENT_INDEXES.items():
+        db.execute(
+            f"CREATE INDEX {name} ON visits {columns} "
+            f"WHERE voided = 0 AND cancel_reason IS NULL AND {where}"
+        )
