@@ -280,6 +280,12 @@ class AppointmentGroup:
     def summary(self) -> dict:
         return metrics.appointment_summary(self.adjusted_waits, self.arrivals, self.chair_times)
 
+    def absorb(self, other: AppointmentGroup) -> None:
+        self.adjusted_waits += other.adjusted_waits
+        self.chair_times += other.chair_times
+        for kind, n in other.arrivals.items():
+            self.arrivals[kind] = self.arrivals.get(kind, 0) + n
+
 
 # The visits a range selects (by check-in time), counted as everywhere: not voided or cancelled.
 IN_RANGE = f"site = ? AND checked_in_at >= ? AND checked_in_at < ? AND {COUNTED_VISIT}"

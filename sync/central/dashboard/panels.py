@@ -18,6 +18,7 @@ from sync.central import figures
 from sync.central.auth import list_devices
 from sync.central.dashboard.readers import (
     NO_WAIT,
+    appointment_groups_in,
     rating_groups,
     rating_groups_by,
     visit_counts,
@@ -32,6 +33,7 @@ from sync.central.dashboard.windows import (
     windows,
 )
 from sync.central.figures import (
+    AppointmentGroup,
     Span,
     bucket_rows,
     current_wait_min,
@@ -121,6 +123,7 @@ def trends(
     waits = wait_lists_by(db, wins, ("day", "hour"), device)
     counts = visit_counts_by(db, wins, ("day", "hour"), device)
     day_ratings, day_waits, day_counts = ratings["day"], waits["day"], counts["day"]
+    day_appointments = appointment_groups_in(db, wins, "day", device)
     day = first
     while day <= last:
         key = day.isoformat()
@@ -128,6 +131,7 @@ def trends(
             {
                 "day": key,
                 **headline(day_ratings.get(key), day_waits.get(key), day_counts.get(key), target),
+                **(day_appointments.get(key) or AppointmentGroup()).summary(),
             }
         )
         day += timedelta(days=1)
@@ -222,6 +226,7 @@ def compare(
         ratings = rating_groups(db, wins, group)
         waits = all_waits[group]
         counts = visit_counts(db, wins, group)
+        appointments = appointment_groups_in(db, wins, group)
         rows = []
         for key in sorted(set(ratings) | set(waits) | set(counts), key=lambda k: label(k)):
             row = {
@@ -229,10 +234,14 @@ def compare(
                 **headline(
                     ratings.get(key), waits.get(key), counts.get(key), target_for(group, key)
                 ),
+                **(appointments.get(key) or AppointmentGroup()).summary(),
                 "target_wait_min": target_for(group, key),
             }
             row["ratings_hidden"] = row["ratings"] < THRESHOLD
             row["waits_hidden"] = row["waits"] < THRESHOLD
+            # The same small-number rule for the appointment figures, on their own n.
+            row["appointments_hidden"] = row["adjusted_waits"] < THRESHOLD
+            row["chair_hidden"] = row["chair_times"] < THRESHOLD
             rows.append(row)
         return rows
 

@@ -25,7 +25,13 @@ from sync.central.dashboard.windows import (
     local_key,
     local_text,
 )
-from sync.central.figures import COUNTED_VISIT, RatingGroup, device_clause
+from sync.central.figures import (
+    COUNTED_VISIT,
+    AppointmentGroup,
+    RatingGroup,
+    appointment_groups,
+    device_clause,
+)
 
 NO_WAIT = "none"  # the bucket key of ratings with no linked (called) visit
 
@@ -242,3 +248,30 @@ def visit_counts_by(
                 entry[0] += visits
                 entry[1] += checked_out
     return {g: {k: (v[0], v[1]) for k, v in part.items() if v[0]} for g, part in result.items()}
+
+
+def appointment_groups_in(
+    db: Database, wins: list[Window], group: str, device: str | None = None
+) -> dict[str, AppointmentGroup]:
+    """``figures.appointment_groups`` per local day, hour, desk or site, merged over the
+    windows. Local days and hours come from each row's UTC hour through ``hour_map`` (no
+    per-row date arithmetic), or from SQL where the zone's offset is not whole hours."""
+    result: dict[str, AppointmentGroup] = defaultdict(AppointmentGroup)
+    for win in wins:
+        key_sql, key_of = GROUPS[group]("checked_in_at"), None
+        if group in LOCAL_KEYS:
+            hours = hour_map(win.site.timezone, win.start, win.end)
+            if hours is not None:
+                key_sql = "substr(checked_in_at, 1, 13)"
+                key_of = _local_key_of(group, hours)
+            else:
+                key_sql = GROUPS[group](local_hour_sql("checked_in_at", win))
+        ranges = [(win.site.name, win.start, win.end)]
+        for key, part in appointment_groups(db, ranges, device, key_sql, key_of).items():
+            result[key].absorb(part)
+    return dict(result)
+
+
+def _local_key_of(group: str, hours: dict[str, str]):
+    """A UTC hour key ('2026-11-23T09') to its local day or hour, by the window's map."""
+    return lambda utc_hour: LOCAL_KEYS[group](hours[utc_hour])
