@@ -278,6 +278,25 @@ def appointment_report(visits: Iterable[VisitTimes]) -> dict:
     return appointment_summary(adjusted, arrivals, chair)
 
 
+def seen_within_sql(column: str) -> str:
+    """SQL that is 1 when a lateness-adjusted wait in ``column`` counts as "seen within 15
+    minutes" (edge included, as ``appointment_summary`` counts it), for counting in SQL."""
+    return f"({column} <= {SEEN_WITHIN_MIN:g})"
+
+
+def appointment_counts(arrivals: Mapping[str, int], adjusted_waits: int, seen_within: int) -> dict:
+    """The count-only part of ``appointment_summary``, for groups read as counts (a day of
+    Trends): the same field names, percentiles left out."""
+    return {
+        "appointments": sum(arrivals.get(name, 0) for name in ARRIVAL_CLASSES),
+        "arrivals_early": arrivals.get("early", 0),
+        "arrivals_on_time": arrivals.get("on_time", 0),
+        "arrivals_late": arrivals.get("late", 0),
+        "adjusted_waits": adjusted_waits,
+        "pct_seen_within_15_min": round_figure(pct(seen_within, adjusted_waits)),
+    }
+
+
 def by_wait_bucket(ratings: Iterable[RatingRow]) -> list[dict]:
     """% positive and Happy Index per waiting-time bucket, all four buckets always listed."""
     per_bucket: dict[str, dict[tuple[int, int], int]] = {name: {} for name, _, _ in WAIT_BUCKETS}

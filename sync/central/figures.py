@@ -280,50 +280,40 @@ class AppointmentGroup:
     def summary(self) -> dict:
         return metrics.appointment_summary(self.adjusted_waits, self.arrivals, self.chair_times)
 
-    def absorb(self, other: AppointmentGroup) -> None:
-        self.adjusted_waits += other.adjusted_waits
-        self.chair_times += other.chair_times
-        for kind, n in other.arrivals.items():
-            self.arrivals[kind] = self.arrivals.get(kind, 0) + n
-
 
 # The visits a range selects (by check-in time), counted as everywhere: not voided or cancelled.
 IN_RANGE = f"site = ? AND checked_in_at >= ? AND checked_in_at < ? AND {COUNTED_VISIT}"
 
 
-def appointment_groups(
+def appointment_group(
     db: Database,
     ranges: Iterable[tuple[str, str, str]],
-    device: str | None,
-    key_sql: str = "''",
-    key_of=None,
-) -> dict[str, AppointmentGroup]:
-    """Per group, the lateness-adjusted waits and arrival classes of the visits with an
-    appointment, and the chair times of the checked-out visits, checked in within the
-    (site, start, end) ranges. ``key_sql`` names each row's group in SQL (one group, '', by
-    default); ``key_of`` maps it in Python when given (a UTC hour to a local day, say).
-    Both reads are ranges of covering partial indexes (``rollups.APPOINTMENT_INDEXES``)."""
-    extra, params = device_clause(device)
-    groups: dict[str, AppointmentGroup] = {}
+    narrow: str = "",
+    params: Iterable = (),
+) -> AppointmentGroup:
+    """The lateness-adjusted waits and arrival classes of the visits with an appointment, and
+    the chair times of the checked-out visits, checked in within the (site, start, end)
+    ranges; ``narrow`` (with its ``params``) is SQL that narrows them further (one desk, say,
+    as ``device_clause`` gives). Arrivals are counted by SQLite; the two lists the
+    percentiles need come straight off covering partial indexes (``rollups.
+    APPOINTMENT_INDEXES``), with no work per row in Python but making the list."""
+    group = AppointmentGroup()
+    params = list(params)
     for site, start, end in ranges:
         bounds = [site, start, end, *params]
-        for key, arrival, adjusted in db.execute(
-            f"SELECT {key_sql}, arrival, adjusted_wait_min FROM visits WHERE {IN_RANGE} "
-            f"AND arrival IS NOT NULL {extra}",
-            bounds,
-        ):
-            group = groups.setdefault(key_of(key) if key_of else key, AppointmentGroup())
-            group.arrivals[arrival] = group.arrivals.get(arrival, 0) + 1
-            if adjusted is not None:
-                group.adjusted_waits.append(adjusted)
-        for key, chair in db.execute(
-            f"SELECT {key_sql}, chair_min FROM visits WHERE {IN_RANGE} "
-            f"AND chair_min IS NOT NULL {extra}",
-            bounds,
-        ):
-            groups.setdefault(key_of(key) if key_of else key, AppointmentGroup()).chair_times \
-                .append(chair)
-    return groups
+        booked = f"FROM visits WHERE {IN_RANGE} AND arrival IS NOT NULL {narrow}"
+        for arrival, n in db.execute(f"SELECT arrival, COUNT(*) {booked} GROUP BY 1", bounds):
+            group.arrivals[arrival] = group.arrivals.get(arrival, 0) + n
+        group.adjusted_waits += [
+            row[0] for row in db.execute(
+                f"SELECT adjusted_wait_min {booked} AND adjusted_wait_min IS NOT NULL", bounds)
+        ]
+        group.chair_times += [
+            row[0] for row in db.execute(
+                f"SELECT chair_min FROM visits WHERE {IN_RANGE} AND chair_min IS NOT NULL "
+                f"{narrow}", bounds)
+        ]
+    return group
 
 
 def range_figures(
@@ -342,6 +332,5 @@ def range_figures(
     result = headline(overall, visits.waits, (visits.visits, visits.checked_out), target, current)
     result["by_wait_bucket"] = bucket_rows(per_bucket)
     ranges = [(span.site, to_rfc3339(span.start), to_rfc3339(span.end)) for span in spans]
-    appointments = appointment_groups(db, ranges, device).get("") or AppointmentGroup()
-    result.update(appointments.summary())
+    result.update(appointment_group(db, ranges, *device_clause(device)).summary())
     return result

@@ -18,7 +18,7 @@ from sync.central import figures
 from sync.central.auth import list_devices
 from sync.central.dashboard.readers import (
     NO_WAIT,
-    appointment_groups_in,
+    appointment_counts_by_day,
     rating_groups,
     rating_groups_by,
     visit_counts,
@@ -33,8 +33,8 @@ from sync.central.dashboard.windows import (
     windows,
 )
 from sync.central.figures import (
-    AppointmentGroup,
     Span,
+    appointment_group,
     bucket_rows,
     current_wait_min,
     device_clause,
@@ -123,7 +123,8 @@ def trends(
     waits = wait_lists_by(db, wins, ("day", "hour"), device)
     counts = visit_counts_by(db, wins, ("day", "hour"), device)
     day_ratings, day_waits, day_counts = ratings["day"], waits["day"], counts["day"]
-    day_appointments = appointment_groups_in(db, wins, "day", device)
+    day_appointments = appointment_counts_by_day(db, wins, device)
+    no_appointments = metrics.appointment_counts({}, 0, 0)
     day = first
     while day <= last:
         key = day.isoformat()
@@ -131,7 +132,7 @@ def trends(
             {
                 "day": key,
                 **headline(day_ratings.get(key), day_waits.get(key), day_counts.get(key), target),
-                **(day_appointments.get(key) or AppointmentGroup()).summary(),
+                **day_appointments.get(key, no_appointments),
             }
         )
         day += timedelta(days=1)
@@ -221,12 +222,20 @@ def compare(
         return site_targets.get(site, target)
 
     all_waits = wait_lists_by(db, wins, ("site", "device"))
+    site_ranges = {win.site.name: (win.site.name, win.start, win.end) for win in wins}
+
+    def appointments_of(group: str, key: str) -> figures.AppointmentGroup:
+        """A site's, or a desk's (over its site's window), appointment figures' inputs."""
+        if group == "site":
+            return appointment_group(db, [site_ranges[key]] if key in site_ranges else [])
+        site = device_sites.get(key)
+        ranges = [site_ranges[site]] if site in site_ranges else []
+        return appointment_group(db, ranges, *device_clause(key))
 
     def rows_for(group: str, label) -> list[dict]:
         ratings = rating_groups(db, wins, group)
         waits = all_waits[group]
         counts = visit_counts(db, wins, group)
-        appointments = appointment_groups_in(db, wins, group)
         rows = []
         for key in sorted(set(ratings) | set(waits) | set(counts), key=lambda k: label(k)):
             row = {
@@ -234,7 +243,7 @@ def compare(
                 **headline(
                     ratings.get(key), waits.get(key), counts.get(key), target_for(group, key)
                 ),
-                **(appointments.get(key) or AppointmentGroup()).summary(),
+                **appointments_of(group, key).summary(),
                 "target_wait_min": target_for(group, key),
             }
             row["ratings_hidden"] = row["ratings"] < THRESHOLD

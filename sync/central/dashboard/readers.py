@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
+from kiosk.shared import metrics
 from sync.central.dashboard.wait_cache import WAIT_RUNS, WAITS_WHERE
 from sync.central.dashboard.windows import (
     GROUPS,
@@ -27,9 +28,8 @@ from sync.central.dashboard.windows import (
 )
 from sync.central.figures import (
     COUNTED_VISIT,
-    AppointmentGroup,
+    IN_RANGE,
     RatingGroup,
-    appointment_groups,
     device_clause,
 )
 
@@ -250,28 +250,32 @@ def visit_counts_by(
     return {g: {k: (v[0], v[1]) for k, v in part.items() if v[0]} for g, part in result.items()}
 
 
-def appointment_groups_in(
-    db: Database, wins: list[Window], group: str, device: str | None = None
-) -> dict[str, AppointmentGroup]:
-    """``figures.appointment_groups`` per local day, hour, desk or site, merged over the
-    windows. Local days and hours come from each row's UTC hour through ``hour_map`` (no
-    per-row date arithmetic), or from SQL where the zone's offset is not whole hours."""
-    result: dict[str, AppointmentGroup] = defaultdict(AppointmentGroup)
+def appointment_counts_by_day(
+    db: Database, wins: list[Window], device: str | None = None
+) -> dict[str, dict]:
+    """Per local day, ``metrics.appointment_counts``: arrivals per class, booked visits called
+    and how many of them were seen within 15 minutes. Counted by SQLite per UTC hour over the
+    covering index (a 90-day range holds hundreds of thousands of visits, too many to bring
+    into Python for Trends), then each hour added to its local day."""
+    extra, params = device_clause(device)
+    per_day: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    seen = metrics.seen_within_sql("adjusted_wait_min")
     for win in wins:
-        key_sql, key_of = GROUPS[group]("checked_in_at"), None
-        if group in LOCAL_KEYS:
-            hours = hour_map(win.site.timezone, win.start, win.end)
-            if hours is not None:
-                key_sql = "substr(checked_in_at, 1, 13)"
-                key_of = _local_key_of(group, hours)
-            else:
-                key_sql = GROUPS[group](local_hour_sql("checked_in_at", win))
-        ranges = [(win.site.name, win.start, win.end)]
-        for key, part in appointment_groups(db, ranges, device, key_sql, key_of).items():
-            result[key].absorb(part)
-    return dict(result)
-
-
-def _local_key_of(group: str, hours: dict[str, str]):
-    """A UTC hour key ('2026-11-23T09') to its local day or hour, by the window's map."""
-    return lambda utc_hour: LOCAL_KEYS[group](hours[utc_hour])
+        hours = hour_map(win.site.timezone, win.start, win.end)
+        key_sql = ("substr(checked_in_at, 1, 13)" if hours is not None
+                   else GROUPS["day"](local_hour_sql("checked_in_at", win)))
+        rows = db.execute(
+            f"SELECT {key_sql}, arrival, COUNT(*), COUNT(adjusted_wait_min), "
+            f"SUM({seen}) FROM visits WHERE {IN_RANGE} AND arrival IS NOT NULL {extra} "
+            "GROUP BY 1, 2",
+            [win.site.name, win.start, win.end, *params],
+        ).fetchall()
+        for key, arrival, n, called, within in rows:
+            day = per_day[hours[key][:10] if hours is not None else key]
+            day[arrival] += n
+            day["called"] += called
+            day["within"] += within or 0
+    return {
+        day: metrics.appointment_counts(counts, counts["called"], counts["within"])
+        for day, counts in per_day.items()
+    }
