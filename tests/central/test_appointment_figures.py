@@ -36,6 +36,7 @@ from sync.central import auth
 from sync.central.ingest import ingest_batch
 from sync.central.metrics_query import MetricsQuery, compute_metrics
 from sync.central.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
+from sync.central.rollups import _visit_triggers, appointment_hour_counts
 from sync.central.storage import CentralStore
 from tests.support.appointments import booked_visit, morning_events
 from tests.support.wire_events import WireEvents, at
@@ -176,7 +177,8 @@ def test_figures_across_the_clocks_going_forward(central_server):
 
 def test_the_migration_fills_in_visits_stored_before_it(tmp_path):
     """A store at the schema before ``_appointment_figures`` with visits in it: migrating
-    derives their chair time, adjusted wait and arrival class, and the figures read them."""
+    derives their chair time, adjusted wait and arrival class, counts them in the hourly
+    rollup, and the figures read them."""
     before = [m.__name__ for m in MIGRATIONS].index("_appointment_figures")
     store = CentralStore(tmp_path)
     try:
@@ -188,6 +190,15 @@ def test_the_migration_fills_in_visits_stored_before_it(tmp_path):
         saved = {row[0]: row[1:] for row in db.execute(
             f"SELECT id, {', '.join(columns)} FROM visits")}
         # Rebuild the store as the earlier schema left it, with its rows, then migrate.
+        hour_columns = tuple(appointment_hour_counts("visits"))
+        saved_hours = db.execute(
+            f"SELECT site, device_id, hour, {', '.join(hour_columns)} FROM visit_hours "
+            "ORDER BY 1, 2, 3").fetchall()
+        for name, (when, body) in _visit_triggers(versioned=True).items():
+            db.execute(f"DROP TRIGGER {name}")
+            db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
+        for column in hour_columns:
+            db.execute(f"ALTER TABLE visit_hours DROP COLUMN {column}")
         for name in ("idx_visits_appointments", "idx_visits_chair"):
             db.execute(f"DROP INDEX {name}")
         for column in columns:
@@ -197,6 +208,10 @@ def test_the_migration_fills_in_visits_stored_before_it(tmp_path):
         after = {row[0]: row[1:] for row in db.execute(
             f"SELECT id, {', '.join(columns)} FROM visits")}
         assert after == saved
+        assert db.execute(
+            f"SELECT site, device_id, hour, {', '.join(hour_columns)} FROM visit_hours "
+            "ORDER BY 1, 2, 3").fetchall() == saved_hours
+        assert sum(row[3] + row[4] + row[5] for row in saved_hours) == EXPECTED["appointments"]
         figures = compute_metrics(db, MetricsQuery(parse_rfc3339(RANGE["from"]),
                                                    parse_rfc3339(RANGE["to"])),
                                   parse_rfc3339(at(200)))

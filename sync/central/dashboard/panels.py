@@ -18,7 +18,7 @@ from sync.central import figures
 from sync.central.auth import list_devices
 from sync.central.dashboard.readers import (
     NO_WAIT,
-    appointment_counts_by_day,
+    appointment_counts_in,
     rating_groups,
     rating_groups_by,
     visit_counts,
@@ -34,7 +34,6 @@ from sync.central.dashboard.windows import (
 )
 from sync.central.figures import (
     Span,
-    appointment_group,
     bucket_rows,
     current_wait_min,
     device_clause,
@@ -123,7 +122,7 @@ def trends(
     waits = wait_lists_by(db, wins, ("day", "hour"), device)
     counts = visit_counts_by(db, wins, ("day", "hour"), device)
     day_ratings, day_waits, day_counts = ratings["day"], waits["day"], counts["day"]
-    day_appointments = appointment_counts_by_day(db, wins, device)
+    day_appointments = appointment_counts_in(db, wins, "day", device)
     no_appointments = metrics.appointment_counts({}, 0, 0)
     day = first
     while day <= last:
@@ -222,20 +221,13 @@ def compare(
         return site_targets.get(site, target)
 
     all_waits = wait_lists_by(db, wins, ("site", "device"))
-    site_ranges = {win.site.name: (win.site.name, win.start, win.end) for win in wins}
-
-    def appointments_of(group: str, key: str) -> figures.AppointmentGroup:
-        """A site's, or a desk's (over its site's window), appointment figures' inputs."""
-        if group == "site":
-            return appointment_group(db, [site_ranges[key]] if key in site_ranges else [])
-        site = device_sites.get(key)
-        ranges = [site_ranges[site]] if site in site_ranges else []
-        return appointment_group(db, ranges, *device_clause(key))
+    no_appointments = metrics.appointment_counts({}, 0, 0)
 
     def rows_for(group: str, label) -> list[dict]:
         ratings = rating_groups(db, wins, group)
         waits = all_waits[group]
         counts = visit_counts(db, wins, group)
+        appointments = appointment_counts_in(db, wins, group)
         rows = []
         for key in sorted(set(ratings) | set(waits) | set(counts), key=lambda k: label(k)):
             row = {
@@ -243,14 +235,13 @@ def compare(
                 **headline(
                     ratings.get(key), waits.get(key), counts.get(key), target_for(group, key)
                 ),
-                **appointments_of(group, key).summary(),
+                **appointments.get(key, no_appointments),
                 "target_wait_min": target_for(group, key),
             }
             row["ratings_hidden"] = row["ratings"] < THRESHOLD
             row["waits_hidden"] = row["waits"] < THRESHOLD
             # The same small-number rule for the appointment figures, on their own n.
             row["appointments_hidden"] = row["adjusted_waits"] < THRESHOLD
-            row["chair_hidden"] = row["chair_times"] < THRESHOLD
             rows.append(row)
         return rows
 
