@@ -410,7 +410,7 @@ class KioskFlow:
 
     def _picker(self) -> AppointmentPicker:
         if self.appointment is None:
-            raise ModelError("Tap Check in with appointment, or open a visit, first.")
+            raise ModelError("Tap With appointment, or open a visit, first.")
         return self.appointment
 
     def check_out(self, visit_id: str) -> dict:

@@ -153,7 +153,7 @@ def test_back_from_the_picker_checks_no_one_in(make_flow):
 
 def test_picking_with_no_picker_open_says_what_to_do(make_flow):
     flow, _ = make_flow(utc(2026, 11, 23, 9, 7))
-    with pytest.raises(ModelError, match="Check in with appointment"):
+    with pytest.raises(ModelError, match="Tap With appointment"):
         flow.pick_appointment(0)
 
 

@@ -173,8 +173,10 @@ APPOINTMENT_COLUMNS = ("chair_min", "adjusted_wait_min", "arrival")
 def appointment_columns(state: dict) -> dict:
     """A replayed visit's chair time, lateness-adjusted wait and arrival class (early, on_time,
     late), as ``kiosk.shared.metrics`` defines them; None where they do not apply."""
-    if state["voided"] or not state["checked_in_at"]:
-        return dict.fromkeys(APPOINTMENT_COLUMNS)
+    if state["voided"] or not state["checked_in_at"] or (
+        state["appointment_at"] is None and state["checked_out_at"] is None
+    ):
+        return dict.fromkeys(APPOINTMENT_COLUMNS)  # most projections: nothing to parse
     visit = metrics.VisitTimes(
         checked_in_at=parse_rfc3339(state["checked_in_at"]),
         called_at=parse_optional(state["called_at"]),
