@@ -22,6 +22,7 @@ from sqlite_utils import Database
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from kiosk.shared.wire import MAX_AHEAD
+from sync.central.hour_runs import ADJUSTED_RUNS, CHAIR_RUNS
 from sync.central.sites import SiteConfig
 
 # A heartbeat's received_at - occurred_at smaller than this is transit, not a wrong clock.
@@ -285,34 +286,50 @@ class AppointmentGroup:
 IN_RANGE = f"site = ? AND checked_in_at >= ? AND checked_in_at < ? AND {COUNTED_VISIT}"
 
 
+ARRIVAL_COUNTS = (("early", "appt_early"), ("on_time", "appt_on_time"), ("late", "appt_late"))
+
+
 def appointment_group(
     db: Database,
-    ranges: Iterable[tuple[str, str, str]],
-    narrow: str = "",
-    params: Iterable = (),
+    ranges: Iterable[tuple[str, datetime, datetime]],
+    device: str | None = None,
 ) -> AppointmentGroup:
     """The lateness-adjusted waits and arrival classes of the visits with an appointment, and
     the chair times of the checked-out visits, checked in within the (site, start, end)
-    ranges; ``narrow`` (with its ``params``) is SQL that narrows them further (one desk, say,
-    as ``device_clause`` gives). Arrivals are counted by SQLite; the two lists the
-    percentiles need come straight off covering partial indexes (``rollups.
-    APPOINTMENT_INDEXES``), with no work per row in Python but making the list."""
+    ranges (one desk's, with ``device``). Whole UTC hours come from the hourly rollup's
+    counts and the sorted runs ``hour_runs`` keeps per hour (reading only the hours that
+    changed); the partial hours at the ends from the rows, off covering partial indexes
+    (``rollups.APPOINTMENT_INDEXES``)."""
+    extra, params = device_clause(device)
     group = AppointmentGroup()
-    params = list(params)
     for site, start, end in ranges:
-        bounds = [site, start, end, *params]
-        booked = f"FROM visits WHERE {IN_RANGE} AND arrival IS NOT NULL {narrow}"
-        for arrival, n in db.execute(f"SELECT arrival, COUNT(*) {booked} GROUP BY 1", bounds):
-            group.arrivals[arrival] = group.arrivals.get(arrival, 0) + n
-        group.adjusted_waits += [
-            row[0] for row in db.execute(
-                f"SELECT adjusted_wait_min {booked} AND adjusted_wait_min IS NOT NULL", bounds)
-        ]
-        group.chair_times += [
-            row[0] for row in db.execute(
-                f"SELECT chair_min FROM visits WHERE {IN_RANGE} AND chair_min IS NOT NULL "
-                f"{narrow}", bounds)
-        ]
+        whole, edges = split_at_hours(start, end)
+        row_ranges = [(to_rfc3339(a), to_rfc3339(b)) for a, b in edges]
+        if whole is not None:
+            counts = db.execute(
+                f"SELECT {', '.join(f'SUM({column})' for _, column in ARRIVAL_COUNTS)} "
+                f"FROM visit_hours WHERE site = ? AND hour >= ? AND hour < ? {extra}",
+                [site, *whole, *params],
+            ).fetchone()
+            for (arrival, _), n in zip(ARRIVAL_COUNTS, counts, strict=True):
+                if n:
+                    group.arrivals[arrival] = group.arrivals.get(arrival, 0) + n
+            for runs, values in ((ADJUSTED_RUNS, group.adjusted_waits),
+                                 (CHAIR_RUNS, group.chair_times)):
+                found = runs.hours(db, site, *whole, extra, params)
+                if found is None:  # the rows disagree with the rollup: read them all
+                    found = runs.rows(db, site, f"{whole[0]}:00:00.000Z",
+                                      f"{whole[1]}:00:00.000Z", extra, params)
+                values += found
+        for a, b in row_ranges:
+            bounds = [site, a, b, *params]
+            for arrival, n in db.execute(
+                f"SELECT arrival, COUNT(*) FROM visits WHERE {IN_RANGE} "
+                f"AND arrival IS NOT NULL {extra} GROUP BY 1", bounds,
+            ):
+                group.arrivals[arrival] = group.arrivals.get(arrival, 0) + n
+            group.adjusted_waits += ADJUSTED_RUNS.rows(db, site, a, b, extra, params)
+            group.chair_times += CHAIR_RUNS.rows(db, site, a, b, extra, params)
     return group
 
 
@@ -331,6 +348,6 @@ def range_figures(
     overall, per_bucket = read_ratings(db, spans, device)
     result = headline(overall, visits.waits, (visits.visits, visits.checked_out), target, current)
     result["by_wait_bucket"] = bucket_rows(per_bucket)
-    ranges = [(span.site, to_rfc3339(span.start), to_rfc3339(span.end)) for span in spans]
-    result.update(appointment_group(db, ranges, *device_clause(device)).summary())
+    ranges = [(span.site, span.start, span.end) for span in spans]
+    result.update(appointment_group(db, ranges, device).summary())
     return result

@@ -84,7 +84,8 @@ VISIT_COUNTED = (
 def appointment_hour_counts(row: str) -> dict[str, str]:
     """The appointment counts ``visit_hours`` keeps per hour (migration
     ``_appointment_figures``), as SQL over one visit row: booked visits per arrival class, those
-    called, and those seen within 15 minutes (``metrics.seen_within_sql``)."""
+    called, those seen within 15 minutes (``metrics.seen_within_sql``), and the visits with a
+    chair time (how many values ``hour_runs.CHAIR_RUNS`` holds for the hour)."""
     return {
         # IS, not =: 0 (never NULL) for a visit without an appointment.
         "appt_early": f"({row}.arrival IS 'early')",
@@ -92,6 +93,7 @@ def appointment_hour_counts(row: str) -> dict[str, str]:
         "appt_late": f"({row}.arrival IS 'late')",
         "appt_called": f"({row}.adjusted_wait_min IS NOT NULL)",
         "appt_within": f"coalesce({seen_within_sql(f'{row}.adjusted_wait_min')}, 0)",
+        "appt_chair": f"({row}.chair_min IS NOT NULL)",
     }
 
 

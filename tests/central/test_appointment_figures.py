@@ -263,3 +263,22 @@ def test_random_booked_visits_give_the_kiosk_reports_figures(tmp_path, seed):
         assert expected["appointments"] > 10
     finally:
         store.close()
+
+
+def test_a_later_correction_is_never_hidden_by_the_cached_hours(morning):
+    """The API's whole hours come from per-hour runs kept in memory (``hour_runs``): a visit
+    edited in an hour already read makes that hour read again. A-002's appointment moves from
+    09:15 to 09:20: it arrived 7 minutes early and waited 5, so the adjusted waits become
+    -5 3 4 5 10 15 28 (median 5) and the arrivals 3 early, 4 on time, 1 late."""
+    token = morning.add_reporting_token()
+    assert morning.metrics(token, **RANGE).json()["adjusted_wait_median_min"] == 10.0
+    [a2] = morning.rows("SELECT id FROM visits WHERE ticket = 'A-002'")
+    other_desk = morning.add_device(name="Desk 2")
+    fix = WireEvents().corrected(a2["id"], at(100), "appointment_at", at(20))
+    assert morning.post_events(other_desk, [fix]).json()["results"][0]["status"] == "stored"
+
+    figures = morning.metrics(token, **RANGE).json()
+
+    assert figures["adjusted_wait_median_min"] == 5.0
+    assert (figures["arrivals_early"], figures["arrivals_on_time"],
+            figures["arrivals_late"]) == (3, 4, 1)
