@@ -197,11 +197,25 @@ VISIT_ROW = ("id", "device_id", "site", *VISIT_COLUMNS, "status", "wait_min",
 # What sqlite-utils' ``Table.upsert`` would run, prepared once: upsert re-reads the table's
 # schema on every call, which was a third of the store's CPU under a stream of batches
 # (benchmark figure 3).
-UPSERT_VISIT = (
-    f"INSERT INTO visits ({', '.join(VISIT_ROW)}) "
-    f"VALUES ({', '.join(':' + column for column in VISIT_ROW)}) ON CONFLICT(id) DO UPDATE SET "
-    + ", ".join(f"{column} = excluded.{column}" for column in VISIT_ROW[1:])
-)
+def _upsert_visit(columns: tuple[str, ...]) -> str:
+    return (
+        f"INSERT INTO visits ({', '.join(columns)}) "
+        f"VALUES ({', '.join(':' + column for column in columns)}) ON CONFLICT(id) DO UPDATE "
+        "SET " + ", ".join(f"{column} = excluded.{column}" for column in columns[1:])
+    )
+
+
+UPSERT_VISIT = _upsert_visit(VISIT_ROW)
+
+
+def upsert_visit_sql(db: Database) -> str:
+    """``UPSERT_VISIT``, or its form without the columns the table lacks: a migration older
+    than ``_appointment_figures`` (number 4's repair) rebuilds visits with this code before
+    those columns exist, and that migration then fills them in."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(visits)")}
+    if present.issuperset(VISIT_ROW):
+        return UPSERT_VISIT
+    return _upsert_visit(tuple(column for column in VISIT_ROW if column in present))
 
 
 def project_visit(
@@ -264,7 +278,7 @@ def project_visit(
         "updated_at": updated_at,
     }
     if pending_upserts is None:
-        db.execute(UPSERT_VISIT, row)
+        db.execute(upsert_visit_sql(db), row)
     else:
         pending_upserts.append(row)
     _keep_ratings_in_step(db, row, has_ratings, pair_waiting=not rated_next)
