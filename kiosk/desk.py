@@ -23,6 +23,9 @@ VISIT_TIME_FIELDS = ("checked_in_at", "called_at", "checked_out_at")
 # A timestamp this far ahead of the kiosk's clock is a typing mistake, not a forgotten time.
 FUTURE_TOLERANCE = timedelta(minutes=1)
 NEAR_TARGET_FRACTION = 0.75
+# An appointment further than this from the check-in belongs to another day's visit: a
+# mis-tap, not a patient who came very early or very late.
+APPOINTMENT_SPAN = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,8 @@ class FrontDesk:
 
     def check_in(self, appointment_at: datetime | None = None) -> dict[str, Any]:
         """A new visit with the next ticket code of the day, e.g. 'A-017'. Never a name."""
+        if appointment_at is not None:
+            self._check_appointment(appointment_at, self.clock())
         day = self.today()
         number = self.store.next_ticket_number(day)
         ticket = f"{self.settings.ticket_prefix}-{number:03d}"
@@ -170,6 +175,33 @@ class FrontDesk:
             )
         return self._apply(visit, "visit.corrected", {"field": field, "value": to_rfc3339(value)},
                            remember=False)
+
+    def set_appointment(self, visit_id: str, appointment_at: datetime | None) -> dict[str, Any]:
+        """Set, move or clear (None) a visit's appointment time after its check-in.
+
+        Kept as a ``visit.corrected`` event with ``field: "appointment_at"`` (README, "Wire
+        format"): the audit trail shows who had which appointment time when.
+        """
+        visit = self._visit(visit_id)
+        if visit["status"] == "voided":
+            raise InvalidTransition(f"{visit['ticket']} was undone; there is nothing to change.")
+        if appointment_at is not None:
+            self._check_appointment(appointment_at, parse_rfc3339(visit["checked_in_at"]))
+        value = _optional_instant(appointment_at)
+        if value == visit["appointment_at"]:
+            raise ModelError(f"{visit['ticket']} already has that appointment time.")
+        return self._apply(visit, "visit.corrected", {"field": "appointment_at", "value": value},
+                           remember=False)
+
+    def _check_appointment(self, appointment_at: datetime, checked_in_at: datetime) -> None:
+        if appointment_at.tzinfo is None:
+            raise ModelError("the appointment time needs a time zone")
+        if abs(appointment_at - checked_in_at) > APPOINTMENT_SPAN:
+            hours = int(APPOINTMENT_SPAN.total_seconds() // 3600)
+            raise ModelError(
+                f"An appointment time must be within {hours} hours of the check-in: "
+                "choose the time on the patient's letter or text."
+            )
 
     # -- undo ------------------------------------------------------------------------------
 

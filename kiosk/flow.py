@@ -17,13 +17,14 @@ from zoneinfo import ZoneInfo
 
 from argon2 import PasswordHasher
 
+from kiosk.appointment_picker import AppointmentPicker
 from kiosk.config import Settings
 from kiosk.desk import FrontDesk
 from kiosk.disk_guard import DiskGuard
 from kiosk.errors import ModelError, PinError
 from kiosk.pin import PinLock
 from kiosk.rating_flow import RatingFlow
-from kiosk.shared.timeutil import Clock, parse_optional, utc_now
+from kiosk.shared.timeutil import Clock, parse_optional, parse_rfc3339, utc_now
 from kiosk.site_settings import site_part, with_site_settings
 from kiosk.staff_session import StaffSession
 from kiosk.store import Store, StoreError
@@ -181,6 +182,7 @@ class KioskFlow:
         self.mode = "patient" if settings.role == "ratings" else "staff"
         self.open_visit_id: str | None = None
         self.fix: TimeFix | None = None
+        self.appointment: AppointmentPicker | None = None
         self.notice: Notice | None = None
         self._pin_set = self.pin.has_pin()
         self._site_seen: dict | None = None
@@ -204,6 +206,8 @@ class KioskFlow:
             )
         if not self.staff.unlocked:
             return "pin"
+        if self.appointment is not None:
+            return "appointment"
         if self.fix is not None:
             return "fix"
         if self.open_visit_id is not None:
@@ -231,6 +235,7 @@ class KioskFlow:
         if not self.staff.unlocked:
             self.open_visit_id = None
             self.fix = None
+            self.appointment = None
         if self.notice is not None and self.clock() >= self.notice.until:
             self.notice = None
         return self.screen()
@@ -375,6 +380,7 @@ class KioskFlow:
         self.staff.lock()
         self.open_visit_id = None
         self.fix = None
+        self.appointment = None
         if self.settings.role == "ratings":
             self.to_patient()
 
@@ -387,6 +393,66 @@ class KioskFlow:
 
     def call_in(self, visit_id: str) -> dict:
         return self.desk.call_in(visit_id)
+
+    # -- appointment times (kiosk/appointment_picker.py) -----------------------------------------
+
+    def open_appointment_check_in(self) -> None:
+        """The second way to check in: with an appointment time, one more tap away."""
+        self.appointment = AppointmentPicker(self.settings.timezone, self.clock())
+
+    def open_appointment_fix(self) -> None:
+        """Set, move or clear the open visit's appointment time ("More…" on a visit)."""
+        visit = self.store.visit(self._open_id())
+        if visit is None or visit["status"] == "voided":
+            raise ModelError("That visit was undone; there is nothing to change.")
+        self.appointment = AppointmentPicker(
+            self.settings.timezone, parse_rfc3339(visit["checked_in_at"]),
+            visit_id=visit["id"], ticket=visit["ticket"],
+            current=parse_optional(visit["appointment_at"]),
+        )
+
+    def pick_appointment(self, index: int) -> dict:
+        picker = self._picker()
+        moment = picker.choice(index)
+        if picker.for_check_in:
+            visit = self.desk.check_in(appointment_at=moment)
+            self.appointment = None
+            self.notify(f"Checked in: ticket {visit['ticket']}, appointment "
+                        f"{picker.local(moment)}.", "info")
+            return visit
+        visit = self.desk.set_appointment(picker.visit_id, moment)
+        self.notify(f"Appointment for {picker.ticket} set to {picker.local(moment)}. "
+                    "The change is logged.", "info")
+        self.close_visit()
+        return visit
+
+    def no_appointment(self) -> dict | None:
+        """Check in without one, or clear a visit's appointment time."""
+        picker = self._picker()
+        if picker.for_check_in:
+            self.appointment = None
+            return self.check_in()
+        if picker.current is None:
+            self.appointment = None
+            return None
+        visit = self.desk.set_appointment(picker.visit_id, None)
+        self.notify(f"{picker.ticket} now has no appointment time. The change is logged.", "info")
+        self.close_visit()
+        return visit
+
+    def appointment_earlier(self) -> None:
+        self._picker().earlier()
+
+    def appointment_later(self) -> None:
+        self._picker().later()
+
+    def cancel_appointment(self) -> None:
+        self.appointment = None
+
+    def _picker(self) -> AppointmentPicker:
+        if self.appointment is None:
+            raise ModelError("Tap With appointment, or open a visit, first.")
+        return self.appointment
 
     def check_out(self, visit_id: str) -> dict:
         """On a desk device the screen then turns to the patient, for this visit's rating."""
@@ -410,6 +476,7 @@ class KioskFlow:
     def close_visit(self) -> None:
         self.open_visit_id = None
         self.fix = None
+        self.appointment = None
 
     def open_visit_entry(self):
         """The open visit as the queue shows it (None once it has left the queue)."""

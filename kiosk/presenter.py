@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from kiosk.disk_guard import DiskLow
 from kiosk.shared import fft
+from kiosk.shared.timeutil import parse_rfc3339
 from kiosk.sync_status import SyncStatus
 
 # Best first: the row of faces reads from the happiest on the left.
@@ -190,6 +191,13 @@ def lockout_text(seconds: float) -> str:
 
 def local_clock(moment: datetime, timezone: str) -> str:
     return moment.astimezone(ZoneInfo(timezone)).strftime("%H:%M")
+
+
+def appointment_text(appointment_at: str | None, timezone: str) -> str:
+    """A visit's appointment time as the desk reads it, e.g. 'appointment 09:15'."""
+    if appointment_at is None:
+        return "no appointment time"
+    return f"appointment {local_clock(parse_rfc3339(appointment_at), timezone)}"
 
 
 def pin_dots(typed: int, shown_at_least: int = 4) -> str:

@@ -6,6 +6,7 @@ from kivy.properties import StringProperty
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.screenmanager import NoTransition, ScreenManager
 
+from kiosk.screens.appointment import AppointmentScreen
 from kiosk.screens.comment import CommentScreen
 from kiosk.screens.enrol import EnrolScreen
 from kiosk.screens.fix import FixScreen
@@ -25,6 +26,7 @@ SCREENS = {
     "staff": StaffScreen,
     "visit": VisitScreen,
     "fix": FixScreen,
+    "appointment": AppointmentScreen,
     "rating": RatingScreen,
     "followup": FollowupScreen,
     "comment": CommentScreen,

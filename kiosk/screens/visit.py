@@ -25,12 +25,16 @@ class VisitScreen(KioskScreen):
             return
         self.ticket = entry.ticket
         self.is_waiting = entry.status == "waiting"
+        visit = flow.store.visit(entry.visit_id) or {}
+        appointment = presenter.appointment_text(visit.get("appointment_at"),
+                                                 flow.settings.timezone)
         if self.is_waiting:
             self.status_text = (f"Waiting {presenter.clock_minutes(entry.wait_min)} \u00b7 "
-                                f"{presenter.level_text(entry.level)}")
+                                f"{presenter.level_text(entry.level)} \u00b7 {appointment}")
         else:
             self.status_text = (f"In the chair {presenter.clock_minutes(entry.chair_min or 0)}"
-                                f" \u00b7 waited {presenter.whole_minutes(entry.wait_min)}")
+                                f" \u00b7 waited {presenter.whole_minutes(entry.wait_min)}"
+                                f" \u00b7 {appointment}")
 
 
 load_kv(__file__)

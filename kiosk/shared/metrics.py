@@ -27,6 +27,15 @@ DEFAULT_TARGET_MIN = 15.0
 NEGATIVE_MAX_SCORE = 2
 # Per-person breakdowns (a desk, a device) are hidden below this many responses.
 SMALL_NUMBER_THRESHOLD = 30
+# "Seen within 15 minutes of the appointment time" (the CG-CAHPS access item): called in at
+# most this long after the appointment time, or after arrival for a patient who came late.
+SEEN_WITHIN_MIN = 15.0
+# Arrival against the appointment: a check-in more than this before the appointment time is
+# "early", more than this after it "late", anything in between (edges included) "on time".
+# Five minutes either side, because a desk picks appointment times to the quarter-hour and a
+# patient stepping in at 08:58 for 09:00 is on time, not early.
+ARRIVAL_GRACE_MIN = 5.0
+ARRIVAL_CLASSES = ("early", "on_time", "late")
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,28 @@ def lateness_adjusted_wait(visit: VisitTimes) -> float | None:
     start = max(visit.checked_in_at, visit.appointment_at)
     # Negative when the patient was called before the appointment time: kept, as defined.
     return minutes_between(start, visit.called_at)
+
+
+def chair_minutes(visit: VisitTimes) -> float | None:
+    """Chair time = checked_out_at - called_at: how long the patient was being seen."""
+    return minutes_between(visit.called_at, visit.checked_out_at)
+
+
+def arrival_class(visit: VisitTimes) -> str | None:
+    """'early', 'on_time' or 'late' against the appointment time (see ARRIVAL_GRACE_MIN);
+    None without an appointment time."""
+    if visit.appointment_at is None:
+        return None
+    return arrival_class_of(minutes_between(visit.appointment_at, visit.checked_in_at))
+
+
+def arrival_class_of(minutes_after_appointment: float) -> str:
+    """The class of a check-in this many minutes after the appointment time (negative: before)."""
+    if minutes_after_appointment < -ARRIVAL_GRACE_MIN:
+        return "early"
+    if minutes_after_appointment > ARRIVAL_GRACE_MIN:
+        return "late"
+    return "on_time"
 
 
 def median(values: Iterable[float]) -> float | None:
@@ -197,6 +228,75 @@ def bucket_sql(column: str, when_null: str = "NULL") -> str:
     return f"CASE WHEN {column} IS NULL THEN {when_null} {whens} ELSE '{WAIT_BUCKETS[-1][0]}' END"
 
 
+def appointment_summary(
+    adjusted_waits_min: Iterable[float],
+    arrivals: Mapping[str, int],
+    chair_times_min: Iterable[float],
+) -> dict:
+    """The appointment-aware figures (README, "Metrics"), with the public API's field names.
+
+    ``adjusted_waits_min``: the lateness-adjusted waits of the called visits that had an
+    appointment; ``arrivals``: visits with an appointment per ``ARRIVAL_CLASSES`` entry (called
+    or not); ``chair_times_min``: called-to-checked-out of every checked-out visit. A visit
+    seen exactly SEEN_WITHIN_MIN after its appointment counts as seen within it.
+    """
+    adjusted = sorted(adjusted_waits_min)
+    chair = sorted(chair_times_min)
+    return {
+        "appointments": sum(arrivals.get(name, 0) for name in ARRIVAL_CLASSES),
+        "arrivals_early": arrivals.get("early", 0),
+        "arrivals_on_time": arrivals.get("on_time", 0),
+        "arrivals_late": arrivals.get("late", 0),
+        "adjusted_waits": len(adjusted),
+        "adjusted_wait_median_min": round_figure(median(adjusted)),
+        "adjusted_wait_p90_min": round_figure(percentile(adjusted, 90)),
+        "pct_seen_within_15_min": round_figure(
+            pct(bisect_right(adjusted, SEEN_WITHIN_MIN), len(adjusted))
+        ),
+        "chair_times": len(chair),
+        "chair_median_min": round_figure(median(chair)),
+        "chair_p90_min": round_figure(percentile(chair, 90)),
+    }
+
+
+def appointment_report(visits: Iterable[VisitTimes]) -> dict:
+    """``appointment_summary`` over plain visits (cancelled ones left out)."""
+    adjusted, chair = [], []
+    arrivals: dict[str, int] = {}
+    for visit in visits:
+        if visit.cancelled:
+            continue
+        kind = arrival_class(visit)
+        if kind is not None:
+            arrivals[kind] = arrivals.get(kind, 0) + 1
+        wait = lateness_adjusted_wait(visit)
+        if wait is not None:
+            adjusted.append(wait)
+        seen = chair_minutes(visit)
+        if seen is not None:
+            chair.append(seen)
+    return appointment_summary(adjusted, arrivals, chair)
+
+
+def seen_within_sql(column: str) -> str:
+    """SQL that is 1 when a lateness-adjusted wait in ``column`` counts as "seen within 15
+    minutes" (edge included, as ``appointment_summary`` counts it), for counting in SQL."""
+    return f"({column} <= {SEEN_WITHIN_MIN:g})"
+
+
+def appointment_counts(arrivals: Mapping[str, int], adjusted_waits: int, seen_within: int) -> dict:
+    """The count-only part of ``appointment_summary``, for groups read as counts (a day of
+    Trends): the same field names, percentiles left out."""
+    return {
+        "appointments": sum(arrivals.get(name, 0) for name in ARRIVAL_CLASSES),
+        "arrivals_early": arrivals.get("early", 0),
+        "arrivals_on_time": arrivals.get("on_time", 0),
+        "arrivals_late": arrivals.get("late", 0),
+        "adjusted_waits": adjusted_waits,
+        "pct_seen_within_15_min": round_figure(pct(seen_within, adjusted_waits)),
+    }
+
+
 def by_wait_bucket(ratings: Iterable[RatingRow]) -> list[dict]:
     """% positive and Happy Index per waiting-time bucket, all four buckets always listed."""
     per_bucket: dict[str, dict[tuple[int, int], int]] = {name: {} for name, _, _ in WAIT_BUCKETS}
@@ -258,6 +358,7 @@ def report(
     result["response_rate"] = response_rate(linked, checked_out)
     result.update(wait_summary(waits, target_min, current))
     result["by_wait_bucket"] = by_wait_bucket(ratings)
+    result.update(appointment_report(visits))
     return result
 
 

@@ -24,6 +24,10 @@ MAX_BATCH_BYTES = 1024 * 1024
 
 EVENT_FIELDS = ("id", "device_seq", "type", "occurred_at", "visit_id", "data")
 VISIT_FIELDS = ("checked_in_at", "called_at", "checked_out_at")
+# What `visit.corrected` may change: a visit's times, and (an addition old stores reject per
+# event, see the README's Wire format) its appointment time, which may also be cleared (null).
+CORRECTABLE_FIELDS = (*VISIT_FIELDS, "appointment_at")
+CLEARABLE_FIELDS = ("appointment_at",)
 CANCEL_REASONS = ("cancelled", "no_show")
 # What `visit.undone` may take back: the visit's latest state change.
 UNDOABLE_TYPES = ("visit.checked_in", "visit.called", "visit.checked_out", "visit.cancelled")
@@ -173,8 +177,11 @@ def _data_cancelled(data: dict, received_at: datetime | None) -> None:
 
 def _data_corrected(data: dict, received_at: datetime | None) -> None:
     _check_keys(data, ("field", "value"), ("field", "value"), "data of visit.corrected")
-    if data["field"] not in VISIT_FIELDS:
-        raise EventRejected(f"field {data['field']!r} is not one of {', '.join(VISIT_FIELDS)}")
+    field = data["field"]
+    if field not in CORRECTABLE_FIELDS:
+        raise EventRejected(f"field {field!r} is not one of {', '.join(CORRECTABLE_FIELDS)}")
+    if data["value"] is None and field in CLEARABLE_FIELDS:
+        return  # no appointment after all
     _check_instant(data["value"], "value", received_at)
 
 

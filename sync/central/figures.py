@@ -22,6 +22,7 @@ from sqlite_utils import Database
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from kiosk.shared.wire import MAX_AHEAD
+from sync.central.hour_runs import ADJUSTED_RUNS, CHAIR_RUNS
 from sync.central.permissions import Scope
 from sync.central.sites import SiteConfig
 
@@ -282,6 +283,69 @@ def sites_in_scope(sites: Iterable[SiteConfig], scope: Scope | None) -> list[Sit
     return [site for site in sites if scope is None or scope.allows(site.name)]
 
 
+@dataclass
+class AppointmentGroup:
+    """One group's inputs to the appointment-aware figures (``metrics.appointment_summary``)."""
+
+    adjusted_waits: list[float] = field(default_factory=list)
+    arrivals: dict[str, int] = field(default_factory=dict)
+    chair_times: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return metrics.appointment_summary(self.adjusted_waits, self.arrivals, self.chair_times)
+
+
+# The visits a range selects (by check-in time), counted as everywhere: not voided or cancelled.
+IN_RANGE = f"site = ? AND checked_in_at >= ? AND checked_in_at < ? AND {COUNTED_VISIT}"
+
+
+ARRIVAL_COUNTS = (("early", "appt_early"), ("on_time", "appt_on_time"), ("late", "appt_late"))
+
+
+def appointment_group(
+    db: Database,
+    ranges: Iterable[tuple[str, datetime, datetime]],
+    device: str | None = None,
+) -> AppointmentGroup:
+    """The lateness-adjusted waits and arrival classes of the visits with an appointment, and
+    the chair times of the checked-out visits, checked in within the (site, start, end)
+    ranges (one desk's, with ``device``). Whole UTC hours come from the hourly rollup's
+    counts and the sorted runs ``hour_runs`` keeps per hour (reading only the hours that
+    changed); the partial hours at the ends from the rows, off covering partial indexes
+    (``rollups.APPOINTMENT_INDEXES``)."""
+    extra, params = device_clause(device)
+    group = AppointmentGroup()
+    for site, start, end in ranges:
+        whole, edges = split_at_hours(start, end)
+        row_ranges = [(to_rfc3339(a), to_rfc3339(b)) for a, b in edges]
+        if whole is not None:
+            counts = db.execute(
+                f"SELECT {', '.join(f'SUM({column})' for _, column in ARRIVAL_COUNTS)} "
+                f"FROM visit_hours WHERE site = ? AND hour >= ? AND hour < ? {extra}",
+                [site, *whole, *params],
+            ).fetchone()
+            for (arrival, _), n in zip(ARRIVAL_COUNTS, counts, strict=True):
+                if n:
+                    group.arrivals[arrival] = group.arrivals.get(arrival, 0) + n
+            for runs, values in ((ADJUSTED_RUNS, group.adjusted_waits),
+                                 (CHAIR_RUNS, group.chair_times)):
+                found = runs.hours(db, site, *whole, extra, params)
+                if found is None:  # the rows disagree with the rollup: read them all
+                    found = runs.rows(db, site, f"{whole[0]}:00:00.000Z",
+                                      f"{whole[1]}:00:00.000Z", extra, params)
+                values += found
+        for a, b in row_ranges:
+            bounds = [site, a, b, *params]
+            for arrival, n in db.execute(
+                f"SELECT arrival, COUNT(*) FROM visits WHERE {IN_RANGE} "
+                f"AND arrival IS NOT NULL {extra} GROUP BY 1", bounds,
+            ):
+                group.arrivals[arrival] = group.arrivals.get(arrival, 0) + n
+            group.adjusted_waits += ADJUSTED_RUNS.rows(db, site, a, b, extra, params)
+            group.chair_times += CHAIR_RUNS.rows(db, site, a, b, extra, params)
+    return group
+
+
 def range_figures(
     db: Database,
     spans: list[Span],
@@ -299,4 +363,6 @@ def range_figures(
     overall, per_bucket = read_ratings(db, spans, device)
     result = headline(overall, visits.waits, (visits.visits, visits.checked_out), target, current)
     result["by_wait_bucket"] = bucket_rows(per_bucket)
+    ranges = [(span.site, span.start, span.end) for span in spans]
+    result.update(appointment_group(db, ranges, device).summary())
     return result

@@ -229,9 +229,17 @@ def _rating_survey(db: Database) -> None:
     )
 
 
+def _appointment_figures(db: Database) -> None:
+    # Chair time, the lateness-adjusted wait and the arrival class per visit, derived when the
+    # visit is projected, for the appointment-aware figures (README, "Metrics").
+    from sync.central.rollups import add_appointment_columns
+
+    add_appointment_columns(db)
+
+
 MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions, _v4_plausible_time,
               _v5_alerts, _fft_and_comments, _roles_scopes_and_audit, _enrolment_codes,
-              _rating_survey)
+              _rating_survey, _appointment_figures)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
+from kiosk.shared import metrics
 from kiosk.shared.metrics import minutes_between
 from kiosk.shared.timeutil import parse_optional, parse_rfc3339, to_rfc3339
 from kiosk.shared.wire import Event
@@ -164,15 +165,57 @@ def _waiting_minutes(state: dict) -> float | None:
     return None if wait is None else max(0.0, wait)
 
 
-VISIT_ROW = ("id", "device_id", "site", *VISIT_COLUMNS, "status", "wait_min", "updated_at")
+# Derived once per visit when it is projected, so the figures read numbers from a covering
+# index instead of parsing four timestamps per visit on every request (README, "Metrics").
+APPOINTMENT_COLUMNS = ("chair_min", "adjusted_wait_min", "arrival")
+
+
+def appointment_columns(state: dict) -> dict:
+    """A replayed visit's chair time, lateness-adjusted wait and arrival class (early, on_time,
+    late), as ``kiosk.shared.metrics`` defines them; None where they do not apply."""
+    if state["voided"] or not state["checked_in_at"] or (
+        state["appointment_at"] is None and state["checked_out_at"] is None
+    ):
+        return dict.fromkeys(APPOINTMENT_COLUMNS)  # most projections: nothing to parse
+    visit = metrics.VisitTimes(
+        checked_in_at=parse_rfc3339(state["checked_in_at"]),
+        called_at=parse_optional(state["called_at"]),
+        checked_out_at=parse_optional(state["checked_out_at"]),
+        appointment_at=parse_optional(state["appointment_at"]),
+    )
+    chair = metrics.chair_minutes(visit)
+    return {
+        # Never below 0, as the wait: two desks' clocks may disagree by a little.
+        "chair_min": None if chair is None else max(0.0, chair),
+        "adjusted_wait_min": metrics.lateness_adjusted_wait(visit),
+        "arrival": metrics.arrival_class(visit),
+    }
+
+
+VISIT_ROW = ("id", "device_id", "site", *VISIT_COLUMNS, "status", "wait_min",
+             *APPOINTMENT_COLUMNS, "updated_at")
 # What sqlite-utils' ``Table.upsert`` would run, prepared once: upsert re-reads the table's
 # schema on every call, which was a third of the store's CPU under a stream of batches
 # (benchmark figure 3).
-UPSERT_VISIT = (
-    f"INSERT INTO visits ({', '.join(VISIT_ROW)}) "
-    f"VALUES ({', '.join(':' + column for column in VISIT_ROW)}) ON CONFLICT(id) DO UPDATE SET "
-    + ", ".join(f"{column} = excluded.{column}" for column in VISIT_ROW[1:])
-)
+def _upsert_visit(columns: tuple[str, ...]) -> str:
+    return (
+        f"INSERT INTO visits ({', '.join(columns)}) "
+        f"VALUES ({', '.join(':' + column for column in columns)}) ON CONFLICT(id) DO UPDATE "
+        "SET " + ", ".join(f"{column} = excluded.{column}" for column in columns[1:])
+    )
+
+
+UPSERT_VISIT = _upsert_visit(VISIT_ROW)
+
+
+def upsert_visit_sql(db: Database) -> str:
+    """``UPSERT_VISIT``, or its form without the columns the table lacks: a migration older
+    than ``_appointment_figures`` (number 4's repair) rebuilds visits with this code before
+    those columns exist, and that migration then fills them in."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(visits)")}
+    if present.issuperset(VISIT_ROW):
+        return UPSERT_VISIT
+    return _upsert_visit(tuple(column for column in VISIT_ROW if column in present))
 
 
 def project_visit(
@@ -231,10 +274,11 @@ def project_visit(
         "site": site[0] if site else None,
         **state,
         "wait_min": None if state["voided"] else _waiting_minutes(state),
+        **appointment_columns(state),
         "updated_at": updated_at,
     }
     if pending_upserts is None:
-        db.execute(UPSERT_VISIT, row)
+        db.execute(upsert_visit_sql(db), row)
     else:
         pending_upserts.append(row)
     _keep_ratings_in_step(db, row, has_ratings, pair_waiting=not rated_next)

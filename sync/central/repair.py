@@ -79,7 +79,7 @@ def _implausible_events(db: Database, now: datetime) -> list[tuple[tuple[str, st
     for device_id, event_id, kind, data in db.execute(
         "SELECT device_id, id, type, data FROM events WHERE "
         "(type = 'visit.checked_in' AND json_extract(data, '$.appointment_at') IS NOT NULL) "
-        "OR type = 'visit.corrected'"
+        "OR (type = 'visit.corrected' AND json_extract(data, '$.value') IS NOT NULL)"
     ):
         name = "appointment_at" if kind == "visit.checked_in" else "value"
         reason = _implausible(json.loads(data)[name], name, now)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-from kiosk.shared.metrics import bucket_sql, negative_sql
+from kiosk.shared.metrics import bucket_sql, negative_sql, seen_within_sql
 
 
 def create_wait_indexes(db: Database) -> None:
@@ -81,45 +81,68 @@ VISIT_COUNTED = (
 )
 
 
-def _visit_add(row: str, versioned: bool = False) -> str:
+def appointment_hour_counts(row: str) -> dict[str, str]:
+    """The appointment counts ``visit_hours`` keeps per hour (migration
+    ``_appointment_figures``), as SQL over one visit row: booked visits per arrival class, those
+    called, those seen within 15 minutes (``metrics.seen_within_sql``), and the visits with a
+    chair time (how many values ``hour_runs.CHAIR_RUNS`` holds for the hour)."""
+    return {
+        # IS, not =: 0 (never NULL) for a visit without an appointment.
+        "appt_early": f"({row}.arrival IS 'early')",
+        "appt_on_time": f"({row}.arrival IS 'on_time')",
+        "appt_late": f"({row}.arrival IS 'late')",
+        "appt_called": f"({row}.adjusted_wait_min IS NOT NULL)",
+        "appt_within": f"coalesce({seen_within_sql(f'{row}.adjusted_wait_min')}, 0)",
+        "appt_chair": f"({row}.chair_min IS NOT NULL)",
+    }
+
+
+def _visit_add(row: str, versioned: bool = False, appointments: bool = False) -> str:
     bump = ", changes = changes + 1" if versioned else ""
+    counts = appointment_hour_counts(row) if appointments else {}
+    columns = "".join(f", {name}" for name in counts)
+    values = "".join(f", {sql}" for sql in counts.values())
+    sets = "".join(f", {name} = {name} + excluded.{name}" for name in counts)
     return (
-        "INSERT INTO visit_hours (site, device_id, hour, visits, checked_out, waits) VALUES "
-        f"(coalesce({row}.site, ''), {row}.device_id, substr({row}.checked_in_at, 1, 13), 1, "
-        f"{row}.checked_out_at IS NOT NULL, {row}.wait_min IS NOT NULL) "
+        f"INSERT INTO visit_hours (site, device_id, hour, visits, checked_out, waits{columns}) "
+        f"VALUES (coalesce({row}.site, ''), {row}.device_id, substr({row}.checked_in_at, 1, 13), "
+        f"1, {row}.checked_out_at IS NOT NULL, {row}.wait_min IS NOT NULL{values}) "
         "ON CONFLICT DO UPDATE SET visits = visits + 1, "
-        f"checked_out = checked_out + excluded.checked_out, waits = waits + excluded.waits{bump};"
+        f"checked_out = checked_out + excluded.checked_out, waits = waits + excluded.waits"
+        f"{sets}{bump};"
     )
 
 
-def _visit_remove(row: str, versioned: bool = False) -> str:
+def _visit_remove(row: str, versioned: bool = False, appointments: bool = False) -> str:
     bump = ", changes = changes + 1" if versioned else ""
+    counts = appointment_hour_counts(row) if appointments else {}
+    sets = "".join(f", {name} = {name} - {sql}" for name, sql in counts.items())
     return (
         f"UPDATE visit_hours SET visits = visits - 1, "
         f"checked_out = checked_out - ({row}.checked_out_at IS NOT NULL), "
-        f"waits = waits - ({row}.wait_min IS NOT NULL){bump} "
+        f"waits = waits - ({row}.wait_min IS NOT NULL){sets}{bump} "
         f"WHERE site = coalesce({row}.site, '') AND device_id = {row}.device_id "
         f"AND hour = substr({row}.checked_in_at, 1, 13);"
     )
 
 
-def _visit_triggers(versioned: bool) -> dict[str, tuple[str, str]]:
+def _visit_triggers(versioned: bool, appointments: bool = False) -> dict[str, tuple[str, str]]:
     return {
         "visits_rollup_insert": (
             f"AFTER INSERT ON visits WHEN {VISIT_COUNTED.format(row='NEW')}",
-            _visit_add("NEW", versioned),
+            _visit_add("NEW", versioned, appointments),
         ),
         "visits_rollup_delete": (
             f"AFTER DELETE ON visits WHEN {VISIT_COUNTED.format(row='OLD')}",
-            _visit_remove("OLD", versioned),
+            _visit_remove("OLD", versioned, appointments),
         ),
         "visits_rollup_update_old": (
             f"AFTER UPDATE ON visits WHEN {VISIT_COUNTED.format(row='OLD')}",
-            _visit_remove("OLD", versioned),
+            _visit_remove("OLD", versioned, appointments),
         ),
         "visits_rollup_update_new": (
             f"AFTER UPDATE ON visits WHEN {VISIT_COUNTED.format(row='NEW')}",
-            _visit_add("NEW", versioned),
+            _visit_add("NEW", versioned, appointments),
         ),
     }
 
@@ -194,4 +217,60 @@ def create_rollups(db: Database) -> None:
         "substr(checked_in_at, 1, 13), COUNT(*), COUNT(checked_out_at), COUNT(wait_min) "
         "FROM visits "
         f"WHERE {VISIT_COUNTED.format(row='visits')} GROUP BY 1, 2, 3"
+    )
+
+
+# The visits that have each appointment-aware figure, with every column its reads need, so
+# the figures read a covering index range as the waits do (see create_wait_indexes).
+APPOINTMENT_INDEXES = {
+    "idx_visits_appointments": ("(site, checked_in_at, arrival, adjusted_wait_min, device_id, "
+                                "voided, cancel_reason)", "arrival IS NOT NULL"),
+    "idx_visits_chair": ("(site, checked_in_at, chair_min, device_id, voided, cancel_reason)",
+                         "chair_min IS NOT NULL"),
+}
+
+
+def add_appointment_columns(db: Database) -> None:
+    """The appointment-aware figures' columns on ``visits`` (kept by the projection), filled in
+    for the visits already stored, and their covering indexes."""
+    from sync.central.projections import APPOINTMENT_COLUMNS, appointment_columns
+
+    for column, kind in zip(APPOINTMENT_COLUMNS, ("REAL", "REAL", "TEXT"), strict=True):
+        db.execute(f"ALTER TABLE visits ADD COLUMN {column} {kind}")
+    rows = db.execute(
+        "SELECT id, checked_in_at, called_at, checked_out_at, appointment_at, voided FROM visits "
+        "WHERE voided = 0 AND checked_in_at IS NOT NULL "
+        "AND (checked_out_at IS NOT NULL OR appointment_at IS NOT NULL)"
+    ).fetchall()
+    updates = []
+    for visit_id, checked_in, called, checked_out, appointment, voided in rows:
+        state = {"checked_in_at": checked_in, "called_at": called, "checked_out_at": checked_out,
+                 "appointment_at": appointment, "voided": voided}
+        derived = appointment_columns(state)
+        updates.append([*(derived[c] for c in APPOINTMENT_COLUMNS), visit_id])
+    db.conn.executemany(
+        f"UPDATE visits SET {', '.join(f'{c} = ?' for c in APPOINTMENT_COLUMNS)} WHERE id = ?",
+        updates,
+    )
+    for name, (columns, where) in APPOINTMENT_INDEXES.items():
+        db.execute(
+            f"CREATE INDEX {name} ON visits {columns} "
+            f"WHERE voided = 0 AND cancel_reason IS NULL AND {where}"
+        )
+    # The same counts per hour in the rollup, so Trends and Compare count a long range's
+    # booked visits from ~24 rows a day instead of every visit (benchmark figure 6).
+    counts = appointment_hour_counts("visits")
+    for name in counts:
+        db.execute(f"ALTER TABLE visit_hours ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0")
+    for name, (when, body) in _visit_triggers(versioned=True, appointments=True).items():
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+        db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
+    db.execute(
+        f"INSERT INTO visit_hours (site, device_id, hour, visits, checked_out, waits, "
+        f"{', '.join(counts)}) SELECT coalesce(site, ''), device_id, "
+        f"substr(checked_in_at, 1, 13), COUNT(*), COUNT(checked_out_at), COUNT(wait_min), "
+        f"{', '.join(f'SUM({sql})' for sql in counts.values())} FROM visits "
+        f"WHERE {VISIT_COUNTED.format(row='visits')} GROUP BY 1, 2, 3 "
+        "ON CONFLICT DO UPDATE SET "
+        + ", ".join(f"{name} = excluded.{name}" for name in counts)
     )

@@ -77,6 +77,44 @@ class Metrics(BaseModel):
     pct_within_target: float | None
     longest_current_wait_min: float | None
     by_wait_bucket: list[BucketFigures]
+    # Appointment-aware figures (README, "Metrics"): added fields, so a client written before
+    # them reads the answer as before; each defaults to "no data".
+    appointments: int = Field(
+        default=0, description="Visits in the range with an appointment time (not cancelled)."
+    )
+    arrivals_early: int = Field(
+        default=0, description="Of those, checked in more than 5 minutes before the appointment."
+    )
+    arrivals_on_time: int = Field(
+        default=0, description="Of those, checked in within 5 minutes either side of it."
+    )
+    arrivals_late: int = Field(
+        default=0, description="Of those, checked in more than 5 minutes after it."
+    )
+    adjusted_waits: int = Field(
+        default=0, description="Visits with an appointment that were called (n of the two "
+        "figures below)."
+    )
+    adjusted_wait_median_min: float | None = Field(
+        default=None, description="Median lateness-adjusted wait: called_at - the later of "
+        "check-in and appointment time (negative when called before the appointment)."
+    )
+    adjusted_wait_p90_min: float | None = Field(
+        default=None, description="90th percentile of the lateness-adjusted wait."
+    )
+    pct_seen_within_15_min: float | None = Field(
+        default=None, description="% of adjusted_waits called within 15 minutes of the "
+        "appointment time (of arrival, for a patient who came late), 0-100."
+    )
+    chair_times: int = Field(
+        default=0, description="Checked-out visits in the range (n of the chair figures)."
+    )
+    chair_median_min: float | None = Field(
+        default=None, description="Median chair time: checked_out_at - called_at."
+    )
+    chair_p90_min: float | None = Field(
+        default=None, description="90th percentile chair time."
+    )
 
     model_config = {"populate_by_name": True}
 
@@ -155,7 +193,8 @@ EVENT_BATCH_SCHEMA = {
                         "description": (
                             "By type: visit.checked_in {ticket, appointment_at?}; visit.called, "
                             "visit.checked_out {}; visit.cancelled {reason: cancelled|no_show}; "
-                            "visit.corrected {field, value}; visit.undone {action}; "
+                            "visit.corrected {field, value} (appointment_at: value may be "
+                            "null, to clear it); visit.undone {action}; "
                             "rating.submitted {score, scale, tags?, misuse?, dont_know?, "
                             "comment?, survey?: fft}; "
                             "device.heartbeat {backlog, version, rejected?} (backlog and "

@@ -36,6 +36,11 @@ def tour(make_kiosk, clock) -> Iterator[tuple[str, object]]:
     desk.advance(2)
     yield "03-staff", desk
 
+    desk.tap("With appointment")
+    yield "03b-appointment-picker", desk
+
+    desk.tap("Back")
+
     desk.tap(desk.row(second["ticket"], "More"))
     yield "04-visit", desk
 

@@ -18,6 +18,7 @@ from sync.central import figures
 from sync.central.auth import list_devices
 from sync.central.dashboard.readers import (
     NO_WAIT,
+    appointment_counts_in,
     rating_groups,
     rating_groups_by,
     visit_counts,
@@ -121,6 +122,8 @@ def trends(
     waits = wait_lists_by(db, wins, ("day", "hour"), device)
     counts = visit_counts_by(db, wins, ("day", "hour"), device)
     day_ratings, day_waits, day_counts = ratings["day"], waits["day"], counts["day"]
+    day_appointments = appointment_counts_in(db, wins, "day", device)
+    no_appointments = metrics.appointment_counts({}, 0, 0)
     day = first
     while day <= last:
         key = day.isoformat()
@@ -128,6 +131,7 @@ def trends(
             {
                 "day": key,
                 **headline(day_ratings.get(key), day_waits.get(key), day_counts.get(key), target),
+                **day_appointments.get(key, no_appointments),
             }
         )
         day += timedelta(days=1)
@@ -217,11 +221,13 @@ def compare(
         return site_targets.get(site, target)
 
     all_waits = wait_lists_by(db, wins, ("site", "device"))
+    no_appointments = metrics.appointment_counts({}, 0, 0)
 
     def rows_for(group: str, label) -> list[dict]:
         ratings = rating_groups(db, wins, group)
         waits = all_waits[group]
         counts = visit_counts(db, wins, group)
+        appointments = appointment_counts_in(db, wins, group)
         rows = []
         for key in sorted(set(ratings) | set(waits) | set(counts), key=lambda k: label(k)):
             row = {
@@ -229,10 +235,13 @@ def compare(
                 **headline(
                     ratings.get(key), waits.get(key), counts.get(key), target_for(group, key)
                 ),
+                **appointments.get(key, no_appointments),
                 "target_wait_min": target_for(group, key),
             }
             row["ratings_hidden"] = row["ratings"] < THRESHOLD
             row["waits_hidden"] = row["waits"] < THRESHOLD
+            # The same small-number rule for the appointment figures, on their own n.
+            row["appointments_hidden"] = row["adjusted_waits"] < THRESHOLD
             rows.append(row)
         return rows
 

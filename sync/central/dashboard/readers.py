@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
+from kiosk.shared import metrics
 from sync.central.dashboard.wait_cache import WAIT_RUNS, WAITS_WHERE
 from sync.central.dashboard.windows import (
     GROUPS,
@@ -25,7 +26,12 @@ from sync.central.dashboard.windows import (
     local_key,
     local_text,
 )
-from sync.central.figures import COUNTED_VISIT, RatingGroup, device_clause
+from sync.central.figures import (
+    COUNTED_VISIT,
+    IN_RANGE,
+    RatingGroup,
+    device_clause,
+)
 
 NO_WAIT = "none"  # the bucket key of ratings with no linked (called) visit
 
@@ -242,3 +248,46 @@ def visit_counts_by(
                 entry[0] += visits
                 entry[1] += checked_out
     return {g: {k: (v[0], v[1]) for k, v in part.items() if v[0]} for g, part in result.items()}
+
+
+def appointment_counts_in(
+    db: Database, wins: list[Window], group: str, device: str | None = None
+) -> dict[str, dict]:
+    """Per local day, desk or site, ``metrics.appointment_counts``: booked visits per arrival
+    class, those called, and how many of them were seen within 15 minutes. From the hourly
+    rollup's appointment counts where the window is whole local hours (a 90-day range is
+    ~2,000 rows a site, not every visit), else counted by SQLite over the covering index."""
+    extra, params = device_clause(device)
+    totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    seen = metrics.seen_within_sql("adjusted_wait_min")
+    for win in wins:
+        hours = hour_map(win.site.timezone, win.start, win.end)
+        if hours is not None:
+            rows = db.execute(
+                f"SELECT {ROLLUP_KEYS[group]}, SUM(appt_early), SUM(appt_on_time), "
+                "SUM(appt_late), SUM(appt_called), SUM(appt_within) FROM visit_hours "
+                f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY 1",
+                [win.site.name, win.start[:13], win.end[:13], *params],
+            ).fetchall()
+            for key, early, on_time, late, called, within in rows:
+                entry = totals[local_key(group, key, hours)]
+                for name, n in (("early", early), ("on_time", on_time), ("late", late),
+                                ("called", called), ("within", within)):
+                    entry[name] += n or 0
+            continue
+        key_sql = GROUPS[group](local_hour_sql("checked_in_at", win))
+        rows = db.execute(
+            f"SELECT {key_sql}, arrival, COUNT(*), COUNT(adjusted_wait_min), SUM({seen}) "
+            f"FROM visits WHERE {IN_RANGE} AND arrival IS NOT NULL {extra} GROUP BY 1, 2",
+            [win.site.name, win.start, win.end, *params],
+        ).fetchall()
+        for key, arrival, n, called, within in rows:
+            entry = totals[key]
+            entry[arrival] += n
+            entry["called"] += called
+            entry["within"] += within or 0
+    return {
+        key: metrics.appointment_counts(counts, counts["called"], counts["within"])
+        for key, counts in totals.items()
+        if any(counts.values())
+    }

@@ -1,0 +1,284 @@
+"""The appointment-aware figures of GET /api/v1/metrics, checked by hand on a live server.
+
+The morning of 2 March 2026 (minutes after 09:00 UTC; London is on GMT, so local = UTC):
+
+    visit  appt  in    called  out   arrival               adjusted wait       chair
+    A1     0     -10   4       20    early (10 before)     4 - 0 = 4           16
+    A2     15    13    25      40    on time (2 before)    25 - 15 = 10        15
+    A3     30    35    38      50    on time (5 after: edge) 38 - 35 = 3       12
+    A4     30    42    70      80    late (12 after)       70 - 42 = 28        10
+    A5     45    20    40      55    early (25 before)     40 - 45 = -5        15   called early
+    A6     60    58    75      -     on time               75 - 60 = 15 (edge) -    in the chair
+    A7     60    61    -       -     on time               -                   -    still waiting
+    A8     45*   50    60      70    on time (5 after)     60 - 50 = 10        10   * set later
+    A9     75**  70    72      90    -                     -                   18   ** cleared later
+    N1     -     0     8       30    -                     -                   22
+    C1     90    85    -       -     cancelled: left out of everything
+
+appointments 8 (A1-A8): early 2 (A1 A5), on time 5 (A2 A3 A6 A7 A8), late 1 (A4).
+adjusted waits (called, with an appointment), sorted: -5 3 4 10 10 15 28, n = 7:
+median 10; p90 at rank 6 x 0.9 = 5.4: 15 + 0.4 x 13 = 20.2; within 15 min 6 of 7 = 85.71 %.
+chair times (checked out), sorted: 10 10 12 15 15 16 18 22, n = 8: median 15;
+p90 at rank 7 x 0.9 = 6.3: 18 + 0.3 x 4 = 19.2.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from kiosk.shared import metrics
+from kiosk.shared.timeutil import parse_optional, parse_rfc3339, to_rfc3339
+from sync.central import auth
+from sync.central.ingest import ingest_batch
+from sync.central.metrics_query import MetricsQuery, compute_metrics
+from sync.central.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
+from sync.central.rollups import _visit_triggers, appointment_hour_counts
+from sync.central.storage import CentralStore
+from tests.support.appointments import booked_visit, morning_events
+from tests.support.wire_events import WireEvents, at
+
+RANGE = {"from": at(-30), "to": at(180)}
+EXPECTED = {
+    "appointments": 8,
+    "arrivals_early": 2,
+    "arrivals_on_time": 5,
+    "arrivals_late": 1,
+    "adjusted_waits": 7,
+    "adjusted_wait_median_min": 10.0,
+    "adjusted_wait_p90_min": 20.2,
+    "pct_seen_within_15_min": 85.71,
+    "chair_times": 8,
+    "chair_median_min": 15.0,
+    "chair_p90_min": 19.2,
+}
+APPOINTMENT_KEYS = tuple(EXPECTED)
+
+
+@pytest.fixture
+def morning(central_server):
+    central_server.set_site(timezone="Europe/London")
+    desk = central_server.add_device(name="Desk 1")
+    results = central_server.post_events(desk, morning_events()).json()["results"]
+    assert {r["status"] for r in results} == {"stored"}, results
+    return central_server
+
+
+def test_appointment_figures_match_the_hand_computed_ones(morning):
+    token = morning.add_reporting_token()
+
+    figures = morning.metrics(token, site="Test Clinic", **RANGE).json()
+
+    assert {key: figures[key] for key in APPOINTMENT_KEYS} == EXPECTED
+    assert figures["visits"] == 10  # C1 cancelled; the rest counted as before
+
+
+def test_the_kiosks_own_report_gives_the_same_figures(morning):
+    """One definition: kiosk.shared.metrics.report over the stored rows agrees."""
+    rows = morning.rows("SELECT * FROM visits WHERE voided = 0")
+    visits = [
+        metrics.VisitTimes(
+            checked_in_at=parse_rfc3339(row["checked_in_at"]),
+            called_at=parse_optional(row["called_at"]),
+            checked_out_at=parse_optional(row["checked_out_at"]),
+            appointment_at=parse_optional(row["appointment_at"]),
+            cancelled=row["cancel_reason"] is not None,
+        )
+        for row in rows
+    ]
+    report = metrics.report(visits, [], 15.0)
+    assert {key: report[key] for key in APPOINTMENT_KEYS} == EXPECTED
+
+
+def test_a_range_without_appointments_answers_zero_and_null(morning):
+    token = morning.add_reporting_token()
+
+    figures = morning.metrics(token, **{"from": at(300), "to": at(400)}).json()
+
+    assert figures["appointments"] == figures["adjusted_waits"] == figures["chair_times"] == 0
+    assert figures["pct_seen_within_15_min"] is None
+    assert figures["adjusted_wait_median_min"] is None and figures["chair_p90_min"] is None
+
+
+def test_per_device_figures_leave_other_desks_out(morning):
+    token = morning.add_reporting_token()
+    other = morning.add_device(name="Desk 2")
+    kiosk = WireEvents()
+    morning.post_events(other, booked_visit(kiosk, "B-001", 0, 30, 50, 60)[1])  # late, 20
+
+    both = morning.metrics(token, **RANGE).json()
+    first = morning.metrics(token, device=morning.rows(
+        "SELECT id FROM devices WHERE name = 'Desk 1'")[0]["id"], **RANGE).json()
+
+    assert (both["appointments"], both["arrivals_late"], both["adjusted_waits"]) == (9, 2, 8)
+    assert {key: first[key] for key in APPOINTMENT_KEYS} == EXPECTED
+
+
+def test_the_openapi_description_lists_the_new_fields_as_optional(central_server):
+    spec = requests.get(central_server.url("/openapi.json"), timeout=10).json()
+    schema = spec["components"]["schemas"]["Metrics"]
+    for key in APPOINTMENT_KEYS:
+        assert key in schema["properties"], key
+        assert key not in schema.get("required", []), key
+    assert "15 minutes" in schema["properties"]["pct_seen_within_15_min"]["description"]
+
+
+def test_an_appointment_correction_with_a_bad_value_is_rejected_with_a_reason(central_server):
+    desk = central_server.add_device(name="Desk 1")
+    kiosk = WireEvents()
+    visit, events = booked_visit(kiosk, "A-001", None, 0)
+    bad = kiosk.event("visit.corrected", at(2), visit, {"field": "appointment_at",
+                                                        "value": "tomorrow at nine"})
+    results = central_server.post_events(desk, [*events, bad]).json()["results"]
+    assert [r["status"] for r in results] == ["stored", "rejected"]
+    assert "RFC 3339" in results[1]["reason"]
+    [row] = central_server.rows("SELECT appointment_at FROM visits")
+    assert row["appointment_at"] is None
+
+
+# -- a daylight-saving day --------------------------------------------------------------------
+
+# 29 March 2026, London: at 01:00 GMT the clocks go forward to 02:00 BST. An overnight clinic.
+DST_START = datetime(2026, 3, 29, 0, 0, tzinfo=UTC)
+
+
+def test_figures_across_the_clocks_going_forward(central_server):
+    """Appointment at 00:45 GMT, arrival 00:40 GMT, called at 02:05 BST (01:05 UTC): the
+    adjusted wait is 20 real minutes (the wall clocks say 80). A 09:00 BST appointment
+    (08:00 UTC) reached at 08:50 BST and called at 09:20 BST: 20 minutes; out at 09:50 BST."""
+    central_server.set_site(timezone="Europe/London")
+    desk = central_server.add_device(name="Desk 1")
+    token = central_server.add_reporting_token()
+    kiosk = WireEvents()
+    night = booked_visit(kiosk, "A-001", 45, 40, 65, 80, start=DST_START)[1]
+    morning = booked_visit(kiosk, "A-002", 8 * 60, 7 * 60 + 50, 8 * 60 + 20, 8 * 60 + 50,
+                           start=DST_START)[1]
+    assert {r["status"] for r in central_server.post_events(desk, night + morning).json()[
+        "results"]} == {"stored"}
+
+    # The site's local day: 00:00 GMT to 00:00 BST the next day, 23 hours.
+    day_start, day_end = metrics.local_day_bounds(DST_START.date(), "Europe/London")
+    assert day_end - day_start == timedelta(hours=23)
+    figures = central_server.metrics(token, **{"from": to_rfc3339(day_start),
+                                               "to": to_rfc3339(day_end)}).json()
+
+    assert figures["appointments"] == 2
+    assert (figures["arrivals_early"], figures["arrivals_on_time"]) == (1, 1)  # 10 and 5 before
+    assert figures["adjusted_wait_median_min"] == 20.0
+    assert figures["pct_seen_within_15_min"] == 0.0
+    assert (figures["chair_median_min"], figures["chair_times"]) == (22.5, 2)  # 15 and 30
+
+
+# -- the migration and the one read path ------------------------------------------------------
+
+
+def test_the_migration_fills_in_visits_stored_before_it(tmp_path):
+    """A store at the schema before ``_appointment_figures`` with visits in it: migrating
+    derives their chair time, adjusted wait and arrival class, counts them in the hourly
+    rollup, and the figures read them."""
+    before = [m.__name__ for m in MIGRATIONS].index("_appointment_figures")
+    store = CentralStore(tmp_path)
+    try:
+        with store.write() as db:
+            device, _ = auth.add_device(db, "Test Clinic", "Desk 1")
+        ingest_batch(store, device, morning_events(), parse_rfc3339(at(200)))
+        db = store.db
+        columns = ("chair_min", "adjusted_wait_min", "arrival")
+        saved = {row[0]: row[1:] for row in db.execute(
+            f"SELECT id, {', '.join(columns)} FROM visits")}
+        # Rebuild the store as the earlier schema left it, with its rows, then migrate.
+        hour_columns = tuple(appointment_hour_counts("visits"))
+        saved_hours = db.execute(
+            f"SELECT site, device_id, hour, {', '.join(hour_columns)} FROM visit_hours "
+            "ORDER BY 1, 2, 3").fetchall()
+        for name, (when, body) in _visit_triggers(versioned=True).items():
+            db.execute(f"DROP TRIGGER {name}")
+            db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
+        for column in hour_columns:
+            db.execute(f"ALTER TABLE visit_hours DROP COLUMN {column}")
+        for name in ("idx_visits_appointments", "idx_visits_chair"):
+            db.execute(f"DROP INDEX {name}")
+        for column in columns:
+            db.execute(f"ALTER TABLE visits DROP COLUMN {column}")
+        db.conn.execute(f"PRAGMA user_version = {before}")
+        assert migrate(db) == SCHEMA_VERSION
+        after = {row[0]: row[1:] for row in db.execute(
+            f"SELECT id, {', '.join(columns)} FROM visits")}
+        assert after == saved
+        assert db.execute(
+            f"SELECT site, device_id, hour, {', '.join(hour_columns)} FROM visit_hours "
+            "ORDER BY 1, 2, 3").fetchall() == saved_hours
+        assert sum(row[3] + row[4] + row[5] for row in saved_hours) == EXPECTED["appointments"]
+        figures = compute_metrics(db, MetricsQuery(parse_rfc3339(RANGE["from"]),
+                                                   parse_rfc3339(RANGE["to"])),
+                                  parse_rfc3339(at(200)))
+        assert {key: figures[key] for key in APPOINTMENT_KEYS} == EXPECTED
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_booked_visits_give_the_kiosk_reports_figures(tmp_path, seed):
+    """Any mix of early, late, unbooked, called-early, corrected visits and any range: the
+    store's figures are kiosk.shared.metrics.report's over the same visits."""
+    rng = random.Random(seed)
+    store = CentralStore(tmp_path)
+    try:
+        with store.write() as db:
+            device, _ = auth.add_device(db, "Test Clinic", "Desk 1")
+        kiosk, events = WireEvents(), []
+        for n in range(120):
+            arrived = rng.uniform(0, 480)
+            appt = None if rng.random() < 0.3 else round((arrived + rng.uniform(-30, 30)) / 15) * 15
+            called = arrived + rng.uniform(0, 40) if rng.random() < 0.9 else None
+            out = called + rng.uniform(3, 30) if called is not None and rng.random() < 0.8 \
+                else None
+            visit, part = booked_visit(kiosk, f"R-{n:03d}", appt, arrived, called, out)
+            events += part
+            if rng.random() < 0.1:
+                events.append(kiosk.corrected(visit, at(arrived + 0.5), "appointment_at",
+                                              at(round(arrived / 15) * 15)))
+            if called is None and rng.random() < 0.2:
+                events.append(kiosk.cancelled(visit, at(arrived + 1)))
+        ingest_batch(store, device, events, parse_rfc3339(at(600)))
+        start = parse_rfc3339(at(rng.uniform(-10, 200)))
+        end = parse_rfc3339(at(rng.uniform(250, 520)))
+        figures = compute_metrics(store.db, MetricsQuery(start, end), parse_rfc3339(at(600)))
+        visits = [
+            metrics.VisitTimes(
+                checked_in_at=parse_rfc3339(row["checked_in_at"]),
+                called_at=parse_optional(row["called_at"]),
+                checked_out_at=parse_optional(row["checked_out_at"]),
+                appointment_at=parse_optional(row["appointment_at"]),
+                cancelled=row["cancel_reason"] is not None,
+            )
+            for row in store.db.query("SELECT * FROM visits WHERE voided = 0")
+            if start <= parse_rfc3339(row["checked_in_at"]) < end
+        ]
+        expected = metrics.appointment_report(visits)
+        assert {key: figures[key] for key in APPOINTMENT_KEYS} == expected
+        assert expected["appointments"] > 10
+    finally:
+        store.close()
+
+
+def test_a_later_correction_is_never_hidden_by_the_cached_hours(morning):
+    """The API's whole hours come from per-hour runs kept in memory (``hour_runs``): a visit
+    edited in an hour already read makes that hour read again. A-002's appointment moves from
+    09:15 to 09:20: it arrived 7 minutes early and waited 5, so the adjusted waits become
+    -5 3 4 5 10 15 28 (median 5) and the arrivals 3 early, 4 on time, 1 late."""
+    token = morning.add_reporting_token()
+    assert morning.metrics(token, **RANGE).json()["adjusted_wait_median_min"] == 10.0
+    [a2] = morning.rows("SELECT id FROM visits WHERE ticket = 'A-002'")
+    other_desk = morning.add_device(name="Desk 2")
+    fix = WireEvents().corrected(a2["id"], at(100), "appointment_at", at(20))
+    assert morning.post_events(other_desk, [fix]).json()["results"][0]["status"] == "stored"
+
+    figures = morning.metrics(token, **RANGE).json()
+
+    assert figures["adjusted_wait_median_min"] == 5.0
+    assert (figures["arrivals_early"], figures["arrivals_on_time"],
+            figures["arrivals_late"]) == (3, 4, 1)
