@@ -252,3 +252,70 @@ def test_the_people_and_set_password_forms_refuse_bad_input_with_a_sentence(cent
         "csrf": _csrf(form), "token": token, "password": "steady rivers of tea",
         "again": "steady rivers of tea"})
     assert done.status_code == 200 and "Your password is set" in done.text
+
+
+def test_a_setup_key_not_made_by_the_store_is_refused_with_a_sentence(central_server):
+    with central_server.embedded.store.write() as db:
+        accounts.add_user(db, "admin", ADMIN_PASSWORD, role="admin")
+    browser, _ = _log_in(central_server, "admin", ADMIN_PASSWORD)
+    for secret in ("0000000000000000", "ABCDEFGHABCDEFGH", "ABCDEFGHABCDEFGHABCDEFGH",
+                   "abcdefghabcdefghabcdefghabcdefgh", ""):
+        page = browser.get(central_server.url("/account/totp"), timeout=10).text
+        answer = browser.post(central_server.url("/account/totp"), timeout=10, data={
+            "csrf": _csrf(page), "secret": secret, "code": "123456"})
+        assert answer.status_code == 422, secret
+        assert "The setup has expired; open the page again." in answer.text
+    assert central_server.rows("SELECT totp_secret FROM users")[0]["totp_secret"] is None
+
+
+def test_a_second_factor_cannot_be_replaced_without_the_password(central_server):
+    with central_server.embedded.store.write() as db:
+        user = accounts.add_user(db, "admin", ADMIN_PASSWORD, role="admin")
+        first = totp.new_secret()
+        manage.enable_totp(db, ACTOR, user, first, pyotp.TOTP(first).at(NOON), NOON)
+    later = NOON + timedelta(minutes=5)
+    with time_machine.travel(later, tick=True):
+        browser, _ = _log_in(central_server, "admin", ADMIN_PASSWORD)
+        form = browser.get(central_server.url("/login/totp"), timeout=10).text
+        browser.post(central_server.url("/login/totp"), timeout=10, data={
+            "csrf": _csrf(form), "code": pyotp.TOTP(first).at(later)})
+        page = browser.get(central_server.url("/account"), timeout=10).text
+        other = totp.new_secret()
+        answer = browser.post(central_server.url("/account/totp"), timeout=10, data={
+            "csrf": _csrf(page), "secret": other, "code": pyotp.TOTP(other).at(later)})
+    assert answer.status_code == 409
+    assert "already on; turn it off first with your password" in answer.text
+    assert central_server.rows("SELECT totp_secret FROM users")[0]["totp_secret"] == first
+    # The one enable recorded says what was there before it.
+    rows = central_server.rows("SELECT before_json FROM audit WHERE action = 'user.totp_enable'")
+    assert [row["before_json"] for row in rows] == ['{"totp": false}']
+
+
+def test_made_up_login_links_are_rate_limited_before_they_are_recorded(central_server):
+    browser = requests.Session()
+    cap = central_server.embedded.app.state.login_limiter.address_limit
+    answers = [browser.get(central_server.url("/login/once"), params={"token": f"x{n}"},
+                           timeout=10) for n in range(cap + 30)]
+    assert [a.status_code for a in answers[:cap]] == [401] * cap
+    assert {a.status_code for a in answers[cap:]} == {429}
+    assert "Too many failed logins" in answers[-1].text
+    assert int(answers[-1].headers["Retry-After"]) > 0
+    # The audit trail holds the counted failures only: a flood cannot fill it.
+    failed = central_server.rows("SELECT COUNT(*) AS n FROM audit WHERE action = 'login.failed'")
+    assert failed[0]["n"] == cap
+
+
+def test_the_code_step_honours_the_address_cap(central_server):
+    with central_server.embedded.store.write() as db:
+        user = accounts.add_user(db, "admin", ADMIN_PASSWORD, role="admin")
+        secret = totp.new_secret()
+        manage.enable_totp(db, ACTOR, user, secret, pyotp.TOTP(secret).at(NOON), NOON)
+    browser, _ = _log_in(central_server, "admin", ADMIN_PASSWORD)
+    limiter = central_server.embedded.app.state.login_limiter
+    address = "127.0.0.1"
+    for index in range(limiter.address_limit):
+        limiter.failed(f"name-{index}", address)  # other names' failures from this address
+    form = browser.get(central_server.url("/login/totp"), timeout=10).text
+    answer = browser.post(central_server.url("/login/totp"), timeout=10, allow_redirects=False,
+                          data={"csrf": _csrf(form), "code": pyotp.TOTP(secret).now()})
+    assert answer.status_code == 429 and "Too many wrong codes" in answer.text

@@ -225,7 +225,9 @@ def totp_enable(request: Request, principal: OwnAccount, session: SessionDep,
             codes = manage.enable_totp(db, actor_of(request, principal), session.user, secret,
                                        code)
     except AccountError as error:
-        setup = _setup(session.user.name, secret if secret.isalnum() else None)
+        if session.user.totp:  # already on: no new key to offer, the page says why
+            return _account_page(request, session, 409, error=_sentence(error))
+        setup = _setup(session.user.name, secret if totp.is_new_secret(secret) else None)
         return _account_page(request, session, 422, error=_sentence(error), setup=setup)
     # The page shows the login as it now is (its second factor on).
     session = accounts.find_session(store_of(request).db, request.cookies.get(SESSION_COOKIE))

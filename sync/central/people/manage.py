@@ -208,8 +208,18 @@ def enable_totp(db: Database, actor: Actor, user: User, secret: str, code: str,
     """Turn TOTP on once a code from the new secret is right; returns the recovery codes
     (shown once)."""
     now = now or utc_now()
-    if len(secret) < 16 or not secret.isalnum():
+    if not totp.is_new_secret(secret):
+        # The key comes back from the page's form: anything but what new_secret() makes is
+        # a tampered or truncated form, never a key pyotp should be asked to decode.
         raise AccountError("the setup has expired; open the page again")
+    on = db.execute("SELECT totp_secret IS NOT NULL FROM users WHERE id = ?",
+                    [user.id]).fetchone()
+    if on is None or on[0]:
+        # Replacing a factor must prove the password (turning it off asks for it), or a
+        # borrowed session could move the second factor to another phone.
+        raise AccountError(
+            "the second factor is already on; turn it off first with your password"
+        )
     step = totp.matching_step(secret, code, now, None)
     if step is None:
         raise AccountError(
@@ -220,7 +230,7 @@ def enable_totp(db: Database, actor: Actor, user: User, secret: str, code: str,
     db.execute(
         "UPDATE users SET totp_secret = ?, totp_last_step = ?, recovery_codes = ? WHERE id = ?",
         [secret, step, stored, user.id])
-    audit.record(db, actor, "user.totp_enable", user.name, None, {"totp": False},
+    audit.record(db, actor, "user.totp_enable", user.name, None, {"totp": bool(on[0])},
                  {"totp": True})
     return codes
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from datetime import datetime
 
@@ -22,8 +23,17 @@ RECOVERY_CODES = 10
 VALID_WINDOW = 1
 
 
+# What ``new_secret`` makes: 32 base32 characters (160 bits, RFC 4226's recommended size).
+_SECRET = re.compile(r"[A-Z2-7]{32}")
+
+
 def new_secret() -> str:
     return pyotp.random_base32()
+
+
+def is_new_secret(secret: str) -> bool:
+    """True for a key shaped as ``new_secret`` makes them, and nothing else."""
+    return bool(_SECRET.fullmatch(secret or ""))
 
 
 def provisioning_uri(secret: str, user_name: str) -> str:
