@@ -177,6 +177,21 @@ def test_token_add_with_sites_or_admin_and_their_refusals(tmp_path, capsys):
     code, _, err = run_in_process(capsys, "token", "add", "--data", data, "--name", "typo",
                                   "--sites", "Nowhere")
     assert (code, err) == (2, "error: there is no site named 'Nowhere'.\n")
+    # An empty or blank --sites is not "every site" (an unset shell variable gives it).
+    for blank in ("", " , ", ","):
+        code, _, err = run_in_process(capsys, "token", "add", "--data", data, "--name",
+                                      "blank", "--sites", blank)
+        assert code == 2 and "names no site" in err and "the word all" in err, blank
+    user = run("user", "add", "--data", data, "--name", "blank-viewer", "--password-stdin",
+               "--role", "viewer", "--sites", " , ", input="steady rivers of tea\n")
+    assert user.returncode == 2 and "names no site" in user.stderr
+    code, out, _ = run_in_process(capsys, "token", "add", "--data", data, "--name", "group-bi",
+                                  "--sites", "ALL")
+    assert code == 0 and json.loads(out)["sites"] == "all"
+    tokens = [row for row in _trail(tmp_path) if row["action"] == "token.add"]
+    assert [json.loads(row["after_json"])["name"] for row in tokens] == [
+        "north-bi", "auditor", "group-bi"]
+    assert "blank-viewer" not in _dump(tmp_path)
 
 
 def test_existing_logins_and_tokens_become_admins_of_every_site(tmp_path):
@@ -185,7 +200,7 @@ def test_existing_logins_and_tokens_become_admins_of_every_site(tmp_path):
     db = connect(database_path(tmp_path))
     try:
         migrate(db, target=before)
-        db["users"].insert({"id": "u1", "name": "manager", "password_hash": "x",
+        db["users"].insert({"id": "u1", "name": "front-desk", "password_hash": "x",
                             "created_at": "2026-01-01T00:00:00.000Z"})
         db["reporting_tokens"].insert({"id": "t1", "name": "bi", "token_sha256": "abc",
                                        "revoked": 0, "created_at": "2026-01-01T00:00:00.000Z"})
@@ -194,6 +209,14 @@ def test_existing_logins_and_tokens_become_admins_of_every_site(tmp_path):
             ("admin", None, 0)
         assert db.execute("SELECT role, sites FROM reporting_tokens").fetchone() == \
             ("admin", None)
+        # A later insert that names no role gets the least one, never admin.
+        db["users"].insert({"id": "u2", "name": "later", "password_hash": "x",
+                            "created_at": "2026-01-02T00:00:00.000Z"})
+        db["reporting_tokens"].insert({"id": "t2", "name": "later-bi", "token_sha256": "def",
+                                       "revoked": 0, "created_at": "2026-01-02T00:00:00.000Z"})
+        assert db.execute("SELECT role FROM users WHERE id = 'u2'").fetchone() == ("viewer",)
+        assert db.execute("SELECT role FROM reporting_tokens WHERE id = 't2'").fetchone() == \
+            ("viewer",)
     finally:
         db.close()
 

@@ -43,6 +43,21 @@ def test_the_password_rule_is_length_and_not_a_known_password():
         check_password("x" * 257)
     # No composition rules: lower-case words alone are fine.
     assert check_password("quiet harbour lanterns") == "quiet harbour lanterns"
+    assert check_password("steady rivers of tea", "north-viewer") == "steady rivers of tea"
+
+
+@pytest.mark.parametrize("weak", ["123456789012", "aaaaaaaaaaaa", "passwordpassword",
+                                  "changeme1234", "letmein12345", "welcome12345",
+                                  "Summer2024!!", "north-manager-2026"])
+def test_long_but_guessable_passwords_are_refused(weak):
+    with pytest.raises(WeakPassword, match="too easy to guess|common and breached"):
+        check_password(weak, "north-manager")
+
+
+def test_a_password_longer_than_zxcvbn_scores_is_judged_by_its_start():
+    assert check_password("quiet harbour lanterns " * 10)  # 230 characters: accepted
+    with pytest.raises(WeakPassword, match="too easy to guess"):
+        check_password("a" * 200)
 
 
 def test_totp_codes_with_the_clock_pinned(central_store):
