@@ -85,11 +85,38 @@ def test_a_failed_change_leaves_no_audit_row_and_no_change(tmp_path, capsys):
     run_in_process(capsys, "site", "set", "--data", data, "--site", "North",
                    "--target-wait-min", "15")
     before = _trail(tmp_path)
-    # The wait target is written and audited first; the opening hours then fail, and the
-    # whole transaction goes: the setting and its audit row together.
+    # The wait target is written first; the opening hours then fail (before the audit row,
+    # which is written last), and the whole transaction goes, the target with it.
     code, _, err = run_in_process(capsys, "site", "set", "--data", data, "--site", "North",
                                   "--target-wait-min", "25", "--opening-hours", "mon 25:00-26:00")
     assert code == 2 and err.startswith("error:")
+    assert _trail(tmp_path) == before
+    store = CentralStore(tmp_path)
+    try:
+        assert store.db.execute("SELECT target_wait_min FROM sites").fetchone()[0] == 15
+    finally:
+        store.close()
+
+
+def test_a_command_failing_after_its_audit_row_leaves_neither(tmp_path, capsys, monkeypatch):
+    """A failure after ``audit.record`` (as a full disk would give, which a test cannot cause
+    for real at that instant) rolls back the change and its audit row through the CLI."""
+    data = str(tmp_path)
+    run_in_process(capsys, "site", "set", "--data", data, "--site", "North",
+                   "--target-wait-min", "15")
+    before = _trail(tmp_path)
+    real_record = audit.record
+
+    def record_then_fail(db, *args, **kwargs):
+        real_record(db, *args, **kwargs)
+        assert db.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == len(before) + 1
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(audit, "record", record_then_fail)
+    code, _, err = run_in_process(capsys, "site", "set", "--data", data, "--site", "North",
+                                  "--target-wait-min", "25")
+    assert code == 2 and "could not be used: database or disk is full" in err
+    monkeypatch.undo()
     assert _trail(tmp_path) == before
     store = CentralStore(tmp_path)
     try:

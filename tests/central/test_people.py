@@ -4,6 +4,8 @@ on a real SQLite store and over HTTP against a real server."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -126,6 +128,17 @@ def test_people_management_keeps_an_admin_and_records_each_change(central_store)
     assert '"role": "viewer"' in rows[1]["before_json"]
     assert '"role": "manager"' in rows[1]["after_json"]
     assert "steady rivers" not in str(rows) and token not in str(rows)
+
+
+def test_an_admin_without_a_password_yet_does_not_count_as_another_admin(central_store):
+    with central_store.write() as db:
+        admin = accounts.add_user(db, "admin", ADMIN_PASSWORD, role="admin")
+        manage.add_person(db, ACTOR, "second-admin", "admin", Scope(None))  # link not used
+        with pytest.raises(accounts.AccountError, match="last admin"):
+            manage.change_person(db, ACTOR, admin.id, "viewer", Scope(None))
+        with pytest.raises(accounts.AccountError, match="last admin"):
+            manage.set_disabled(db, ACTOR, admin.id, True)
+    assert accounts.verify_password(central_store.db, "admin", ADMIN_PASSWORD).role == "admin"
 
 
 # --- over HTTP ---------------------------------------------------------------------------------
@@ -334,3 +347,66 @@ def test_the_code_step_honours_the_address_cap(central_server):
     answer = browser.post(central_server.url("/login/totp"), timeout=10, allow_redirects=False,
                           data={"csrf": _csrf(form), "code": pyotp.TOTP(secret).now()})
     assert answer.status_code == 429 and "Too many wrong codes" in answer.text
+
+
+def test_recovery_codes_are_stored_under_a_salt_of_the_logins_own(central_store):
+    stored_forms = []
+    for _ in range(2):
+        codes, stored = totp.new_recovery_codes()
+        stored_forms.append(stored)
+        kept = json.loads(stored)
+        assert len(kept["salt"]) == 32 and len(kept["digests"]) == totp.RECOVERY_CODES
+        assert not any(hashlib.sha256(c.replace("-", "").encode()).hexdigest() in stored
+                       for c in codes)
+        left = totp.spend_recovery_code(stored, codes[3].upper())
+        assert json.loads(left)["salt"] == kept["salt"]
+        assert len(json.loads(left)["digests"]) == totp.RECOVERY_CODES - 1
+        assert totp.spend_recovery_code(left, codes[3]) is None
+    # Two logins' salts differ, so the same code would not share a digest.
+    assert json.loads(stored_forms[0])["salt"] != json.loads(stored_forms[1])["salt"]
+    # Codes stored before salts (a JSON list of SHA-256 digests) still work, once.
+    legacy = json.dumps([hashlib.sha256(b"abcde12345").hexdigest()])
+    assert totp.spend_recovery_code(legacy, "abcde-12345") == "[]"
+
+
+def test_a_password_change_ends_the_logins_other_sessions(central_server):
+    with central_server.embedded.store.write() as db:
+        accounts.add_user(db, "north-viewer", "steady rivers of tea", role="viewer")
+    elsewhere, _ = _log_in(central_server, "north-viewer", "steady rivers of tea")
+    here, _ = _log_in(central_server, "north-viewer", "steady rivers of tea")
+    page = here.get(central_server.url("/account"), timeout=10).text
+    done = here.post(central_server.url("/account/password"), timeout=10, data={
+        "csrf": _csrf(page), "current": "steady rivers of tea", "new": "calm new phrase 1",
+        "again": "calm new phrase 1"})
+    assert done.status_code == 200 and "your other sessions have ended" in done.text
+    assert here.get(central_server.url("/account"), timeout=10).status_code == 200
+    gone = elsewhere.get(central_server.url("/account"), timeout=10, allow_redirects=False,
+                         headers={"Accept": "text/html"})
+    assert gone.status_code == 303 and gone.headers["location"].startswith("/login")
+
+
+@pytest.mark.parametrize("path", ["/account/password", "/account/totp/disable"])
+def test_the_account_pages_password_check_is_rate_limited(central_server, path):
+    with central_server.embedded.store.write() as db:
+        user = accounts.add_user(db, "admin", ADMIN_PASSWORD, role="admin")
+        secret = totp.new_secret()
+        manage.enable_totp(db, ACTOR, user, secret, pyotp.TOTP(secret).at(NOON), NOON)
+        session_id = accounts.open_session(db, user)
+        csrf = accounts.find_session(db, session_id).csrf_token
+    browser = requests.Session()
+    browser.cookies.set("dashboard_session", session_id)
+    limit = central_server.embedded.app.state.login_limiter.limit
+
+    def attempt(password: str) -> requests.Response:
+        return browser.post(central_server.url(path), timeout=10, allow_redirects=False, data={
+            "csrf": csrf, "password": password, "current": password,
+            "new": "calm new phrase 1", "again": "calm new phrase 1"})
+
+    assert [attempt(f"guess number {n}").status_code for n in range(limit)] == [422] * limit
+    # Past the cap, even the right password is not checked.
+    refused = attempt(ADMIN_PASSWORD)
+    assert refused.status_code == 429 and "Too many wrong passwords" in refused.text
+    assert int(refused.headers["Retry-After"]) > 0
+    row = central_server.rows("SELECT totp_secret IS NOT NULL AS on_ FROM users")[0]
+    assert row["on_"] == 1
+    assert accounts.verify_password(central_server.embedded.store.db, "admin", ADMIN_PASSWORD)

@@ -30,6 +30,10 @@ class PersonNotFound(LookupError):
     """No login with that id."""
 
 
+class WrongPassword(AccountError):
+    """The password typed to confirm a change is not the login's: a guess, for the limiter."""
+
+
 def _row(db: Database, user_id: str) -> dict:
     rows = list(db.query(
         "SELECT id, name, role, sites, disabled, totp_secret IS NOT NULL AS totp, created_at "
@@ -80,9 +84,12 @@ def check_scope(db: Database, role: str, scope: Scope) -> Scope:
 
 
 def _other_admins(db: Database, user_id: str) -> int:
+    """Other admins able to log in: enabled, and with a password (one still waiting for its
+    set-password link may never redeem it)."""
     return db.execute(
-        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id != ?",
-        [user_id],
+        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id != ? "
+        "AND password_hash != ?",
+        [user_id, NO_PASSWORD],
     ).fetchone()[0]
 
 
@@ -191,11 +198,17 @@ def redeem_password_link(db: Database, token: str, password: str, origin: str,
     return accounts.get_user(db, row[0])
 
 
-def change_own_password(db: Database, actor: Actor, user: User, current: str, new: str) -> None:
+def change_own_password(db: Database, actor: Actor, user: User, current: str, new: str,
+                        keep_session: str | None = None) -> None:
+    """A new password ends every other session of the login (one opened with the old
+    password elsewhere, perhaps by whoever learnt it); ``keep_session`` (the id of the one
+    making the change) stays open."""
     if accounts.verify_password(db, user.name, current) is None:
-        raise AccountError("the current password is not right; nothing was changed")
+        raise WrongPassword("the current password is not right; nothing was changed")
     password_hash = accounts.hash_password(new, user.name)
     db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [password_hash, user.id])
+    db.execute("DELETE FROM sessions WHERE user_id = ? AND id_sha256 != ?",
+               [user.id, digest(keep_session or "")])
     audit.record(db, actor, "user.password_change", user.name,
                  after={"password": "(set)"})
 
@@ -237,7 +250,7 @@ def enable_totp(db: Database, actor: Actor, user: User, secret: str, code: str,
 
 def disable_totp(db: Database, actor: Actor, user: User, password: str) -> None:
     if accounts.verify_password(db, user.name, password) is None:
-        raise AccountError("the password is not right; the second factor stays on")
+        raise WrongPassword("the password is not right; the second factor stays on")
     db.execute("UPDATE users SET totp_secret = NULL, totp_last_step = NULL, "
                "recovery_codes = NULL WHERE id = ?", [user.id])
     audit.record(db, actor, "user.totp_disable", user.name, None, {"totp": True},

@@ -20,7 +20,7 @@ def create_access_tables(db: Database) -> None:
         "ALTER TABLE users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE users ADD COLUMN totp_secret TEXT",
         "ALTER TABLE users ADD COLUMN totp_last_step INTEGER",
-        "ALTER TABLE users ADD COLUMN recovery_codes TEXT",  # JSON list of SHA-256 digests
+        "ALTER TABLE users ADD COLUMN recovery_codes TEXT",  # JSON: a salt, HMAC-SHA256 digests
         "ALTER TABLE reporting_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'viewer'",
         "ALTER TABLE reporting_tokens ADD COLUMN sites TEXT",
         # 'totp': the password was right, the second factor is still to come.
