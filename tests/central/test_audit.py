@@ -80,6 +80,54 @@ def test_admin_commands_are_recorded_with_who_where_before_and_after(tmp_path, c
     assert device["token"] not in dump and token["token"] not in dump
 
 
+def test_token_revoke_records_the_tokens_real_state_before(tmp_path, capsys):
+    data = str(tmp_path)
+    code, out, _ = run_in_process(capsys, "token", "add", "--data", data, "--name", "bi")
+    token_id = json.loads(out)["token_id"]
+    for _ in range(2):  # the second revoke finds it revoked already, and says so
+        assert run_in_process(capsys, "token", "revoke", "--data", data, "--id", token_id)[0] == 0
+    revokes = [row for row in _trail(tmp_path) if row["action"] == "token.revoke"]
+    assert [json.loads(row["before_json"]) for row in revokes] == [
+        {"name": "bi", "revoked": False}, {"name": "bi", "revoked": True}]
+    code, _, err = run_in_process(capsys, "token", "revoke", "--data", data, "--id", "nope")
+    assert code == 2 and "no reporting token with id 'nope'" in err
+    assert len([r for r in _trail(tmp_path) if r["action"] == "token.revoke"]) == 2
+
+
+def test_the_embedded_stores_first_admin_and_enrolment_are_recorded(tmp_path):
+    from sync.central.dashboard import one_time_login_url
+    from sync.central.embedded import start_embedded
+
+    with start_embedded(tmp_path, port=0) as central:
+        central.enrol("North", "desk-1")
+        central.enrol("North", "desk-1")  # reused: nothing new to record
+    one_time_login_url(tmp_path, "http://127.0.0.1:1")
+    one_time_login_url(tmp_path, "http://127.0.0.1:1")  # the admin exists: no second one
+    trail = _trail(tmp_path)
+    assert [(row["action"], row["actor_kind"], row["origin"]) for row in trail] == [
+        ("device.add", "command", "local"), ("user.add", "command", "local")]
+    assert json.loads(trail[0]["after_json"]) == {"site": "North", "name": "desk-1",
+                                                  "by": "embedded store"}
+    added = json.loads(trail[1]["after_json"])
+    assert added["role"] == "admin" and added["password"] == "(set)"
+    assert trail[1]["target"] == "admin"
+
+
+def test_demo_data_records_its_sites_and_kiosks(tmp_path):
+    from sync.central.dashboard import demo
+
+    store = CentralStore(tmp_path)
+    try:
+        demo.fill(store, days=1, visits=20)
+        devices = store.db.execute("SELECT COUNT(*) FROM devices").fetchone()[0]
+        site_count = store.db.execute("SELECT COUNT(*) FROM sites").fetchone()[0]
+    finally:
+        store.close()
+    actions = [row["action"] for row in _trail(tmp_path)]
+    assert actions.count("device.add") == devices and actions.count("site.set") == site_count
+    assert all(json.loads(row["after_json"])["by"] == "demo-data" for row in _trail(tmp_path))
+
+
 def test_a_failed_change_leaves_no_audit_row_and_no_change(tmp_path, capsys):
     data = str(tmp_path)
     run_in_process(capsys, "site", "set", "--data", data, "--site", "North",
