@@ -241,9 +241,11 @@ def cmd_token_add(args: argparse.Namespace) -> int:
 def cmd_token_revoke(args: argparse.Namespace) -> int:
     store = _open(args)
     with store.write() as db:
-        auth.revoke_reporting_token(db, args.id)
+        before = db.execute("SELECT name, revoked FROM reporting_tokens WHERE id = ?",
+                            [args.id]).fetchone()
+        auth.revoke_reporting_token(db, args.id)  # an unknown id: a sentence, nothing written
         audit.record(db, audit.command_actor(), "token.revoke", args.id, None,
-                     {"revoked": False}, {"revoked": True})
+                     {"name": before[0], "revoked": bool(before[1])}, {"revoked": True})
     _print_json({"token_id": args.id, "revoked": True})
     return 0
 

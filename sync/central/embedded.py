@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+from sync.central import audit
 from sync.central.app import create_app
 from sync.central.auth import add_device, token_digest
 from sync.central.serving import PORT_TRIES, bind_socket, bound_port, make_server, url_for
@@ -75,6 +76,9 @@ class EmbeddedCentral:
             return saved["token"]
         with self.store.write() as db:
             device, token = add_device(db, site, name)
+            # Recorded as `device add` records it: the account running the embedded store.
+            audit.record(db, audit.command_actor(), "device.add", device.id, device.site, None,
+                         {"site": device.site, "name": device.name, "by": "embedded store"})
         _write_private(
             path, {"device_id": device.id, "token": token, "site": device.site, "name": name}
         )

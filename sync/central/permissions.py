@@ -84,12 +84,18 @@ EVERY_SITE = Scope(None)
 
 
 def parse_sites(text: str | None) -> Scope:
-    """``--sites North,South`` (or empty/``all``: every site) as a scope."""
-    if text is None or text.strip().lower() in ("", "all"):
+    """``--sites North,South`` as a scope; a left-out flag (None) or the word ``all`` is
+    every site. An empty or blank value is refused rather than read as every site: it is
+    what an unset shell variable gives (``--sites "$SITES"``), and widening a login's view
+    on a typo is the one mistake a scope must not make."""
+    if text is None or text.strip().lower() == "all":
         return EVERY_SITE
     names = frozenset(part.strip() for part in text.split(",") if part.strip())
     if not names:
-        return EVERY_SITE
+        raise ValueError(
+            f"--sites {text!r} names no site: give the sites separated by commas "
+            "(--sites North,South), the word all for every site, or leave the flag out"
+        )
     return Scope(names)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import requests
 
@@ -48,6 +48,9 @@ class AccessWorld:
     users: dict[str, accounts.User] = field(default_factory=dict)
     alerts: dict[str, int] = field(default_factory=dict)
     devices: dict[str, str] = field(default_factory=dict)
+    # When each site's one waiting visit checked in: a queue test pins the clock there, so
+    # the visit is in "today's" queue whatever the hour the suite runs.
+    waiting_since: datetime | None = None
 
     def session(self, login: str) -> tuple[requests.Session, str]:
         """A browser-like session logged in as ``login``, and its CSRF token."""
@@ -81,6 +84,12 @@ def _visits(store, device: auth.Device, count: int, prefix: str) -> None:
     ingest_batch(store, device, events, now)
 
 
+def _waiting(store, device: auth.Device, at: datetime, ticket: str) -> None:
+    """One visit checked in at ``at`` and still waiting: the live queue's content."""
+    event = wire_event(1000, "visit.checked_in", at, str(uuid.uuid4()), {"ticket": ticket})
+    ingest_batch(store, device, [event], at)
+
+
 def build_world(central: LiveCentral) -> AccessWorld:
     world = AccessWorld(central)
     store = central.embedded.store
@@ -100,4 +109,8 @@ def build_world(central: LiveCentral) -> AccessWorld:
     for site, count in ((NORTH, 6), (SOUTH, 9)):
         _visits(store, auth.Device(world.devices[site], site, f"desk-{site.lower()}"), count,
                 site[0])
+    world.waiting_since = utc_now()
+    for site in (NORTH, SOUTH):
+        _waiting(store, auth.Device(world.devices[site], site, f"desk-{site.lower()}"),
+                 world.waiting_since, f"{site[0]}-100")
     return world

@@ -80,16 +80,91 @@ def test_admin_commands_are_recorded_with_who_where_before_and_after(tmp_path, c
     assert device["token"] not in dump and token["token"] not in dump
 
 
+def test_token_revoke_records_the_tokens_real_state_before(tmp_path, capsys):
+    data = str(tmp_path)
+    code, out, _ = run_in_process(capsys, "token", "add", "--data", data, "--name", "bi")
+    token_id = json.loads(out)["token_id"]
+    for _ in range(2):  # the second revoke finds it revoked already, and says so
+        assert run_in_process(capsys, "token", "revoke", "--data", data, "--id", token_id)[0] == 0
+    revokes = [row for row in _trail(tmp_path) if row["action"] == "token.revoke"]
+    assert [json.loads(row["before_json"]) for row in revokes] == [
+        {"name": "bi", "revoked": False}, {"name": "bi", "revoked": True}]
+    code, _, err = run_in_process(capsys, "token", "revoke", "--data", data, "--id", "nope")
+    assert code == 2 and "no reporting token with id 'nope'" in err
+    assert len([r for r in _trail(tmp_path) if r["action"] == "token.revoke"]) == 2
+
+
+def test_the_embedded_stores_first_admin_and_enrolment_are_recorded(tmp_path):
+    from sync.central.dashboard import one_time_login_url
+    from sync.central.embedded import start_embedded
+
+    with start_embedded(tmp_path, port=0) as central:
+        central.enrol("North", "desk-1")
+        central.enrol("North", "desk-1")  # reused: nothing new to record
+    one_time_login_url(tmp_path, "http://127.0.0.1:1")
+    one_time_login_url(tmp_path, "http://127.0.0.1:1")  # the admin exists: no second one
+    trail = _trail(tmp_path)
+    assert [(row["action"], row["actor_kind"], row["origin"]) for row in trail] == [
+        ("device.add", "command", "local"), ("user.add", "command", "local")]
+    assert json.loads(trail[0]["after_json"]) == {"site": "North", "name": "desk-1",
+                                                  "by": "embedded store"}
+    added = json.loads(trail[1]["after_json"])
+    assert added["role"] == "admin" and added["password"] == "(set)"
+    assert trail[1]["target"] == "admin"
+
+
+def test_demo_data_records_its_sites_and_kiosks(tmp_path):
+    from sync.central.dashboard import demo
+
+    store = CentralStore(tmp_path)
+    try:
+        demo.fill(store, days=1, visits=20)
+        devices = store.db.execute("SELECT COUNT(*) FROM devices").fetchone()[0]
+        site_count = store.db.execute("SELECT COUNT(*) FROM sites").fetchone()[0]
+    finally:
+        store.close()
+    actions = [row["action"] for row in _trail(tmp_path)]
+    assert actions.count("device.add") == devices and actions.count("site.set") == site_count
+    assert all(json.loads(row["after_json"])["by"] == "demo-data" for row in _trail(tmp_path))
+
+
 def test_a_failed_change_leaves_no_audit_row_and_no_change(tmp_path, capsys):
     data = str(tmp_path)
     run_in_process(capsys, "site", "set", "--data", data, "--site", "North",
                    "--target-wait-min", "15")
     before = _trail(tmp_path)
-    # The wait target is written and audited first; the opening hours then fail, and the
-    # whole transaction goes: the setting and its audit row together.
+    # The wait target is written first; the opening hours then fail (before the audit row,
+    # which is written last), and the whole transaction goes, the target with it.
     code, _, err = run_in_process(capsys, "site", "set", "--data", data, "--site", "North",
                                   "--target-wait-min", "25", "--opening-hours", "mon 25:00-26:00")
     assert code == 2 and err.startswith("error:")
+    assert _trail(tmp_path) == before
+    store = CentralStore(tmp_path)
+    try:
+        assert store.db.execute("SELECT target_wait_min FROM sites").fetchone()[0] == 15
+    finally:
+        store.close()
+
+
+def test_a_command_failing_after_its_audit_row_leaves_neither(tmp_path, capsys, monkeypatch):
+    """A failure after ``audit.record`` (as a full disk would give, which a test cannot cause
+    for real at that instant) rolls back the change and its audit row through the CLI."""
+    data = str(tmp_path)
+    run_in_process(capsys, "site", "set", "--data", data, "--site", "North",
+                   "--target-wait-min", "15")
+    before = _trail(tmp_path)
+    real_record = audit.record
+
+    def record_then_fail(db, *args, **kwargs):
+        real_record(db, *args, **kwargs)
+        assert db.execute("SELECT COUNT(*) FROM audit").fetchone()[0] == len(before) + 1
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(audit, "record", record_then_fail)
+    code, _, err = run_in_process(capsys, "site", "set", "--data", data, "--site", "North",
+                                  "--target-wait-min", "25")
+    assert code == 2 and "could not be used: database or disk is full" in err
+    monkeypatch.undo()
     assert _trail(tmp_path) == before
     store = CentralStore(tmp_path)
     try:
@@ -177,6 +252,21 @@ def test_token_add_with_sites_or_admin_and_their_refusals(tmp_path, capsys):
     code, _, err = run_in_process(capsys, "token", "add", "--data", data, "--name", "typo",
                                   "--sites", "Nowhere")
     assert (code, err) == (2, "error: there is no site named 'Nowhere'.\n")
+    # An empty or blank --sites is not "every site" (an unset shell variable gives it).
+    for blank in ("", " , ", ","):
+        code, _, err = run_in_process(capsys, "token", "add", "--data", data, "--name",
+                                      "blank", "--sites", blank)
+        assert code == 2 and "names no site" in err and "the word all" in err, blank
+    user = run("user", "add", "--data", data, "--name", "blank-viewer", "--password-stdin",
+               "--role", "viewer", "--sites", " , ", input="steady rivers of tea\n")
+    assert user.returncode == 2 and "names no site" in user.stderr
+    code, out, _ = run_in_process(capsys, "token", "add", "--data", data, "--name", "group-bi",
+                                  "--sites", "ALL")
+    assert code == 0 and json.loads(out)["sites"] == "all"
+    tokens = [row for row in _trail(tmp_path) if row["action"] == "token.add"]
+    assert [json.loads(row["after_json"])["name"] for row in tokens] == [
+        "north-bi", "auditor", "group-bi"]
+    assert "blank-viewer" not in _dump(tmp_path)
 
 
 def test_existing_logins_and_tokens_become_admins_of_every_site(tmp_path):
@@ -185,7 +275,7 @@ def test_existing_logins_and_tokens_become_admins_of_every_site(tmp_path):
     db = connect(database_path(tmp_path))
     try:
         migrate(db, target=before)
-        db["users"].insert({"id": "u1", "name": "manager", "password_hash": "x",
+        db["users"].insert({"id": "u1", "name": "front-desk", "password_hash": "x",
                             "created_at": "2026-01-01T00:00:00.000Z"})
         db["reporting_tokens"].insert({"id": "t1", "name": "bi", "token_sha256": "abc",
                                        "revoked": 0, "created_at": "2026-01-01T00:00:00.000Z"})
@@ -194,6 +284,14 @@ def test_existing_logins_and_tokens_become_admins_of_every_site(tmp_path):
             ("admin", None, 0)
         assert db.execute("SELECT role, sites FROM reporting_tokens").fetchone() == \
             ("admin", None)
+        # A later insert that names no role gets the least one, never admin.
+        db["users"].insert({"id": "u2", "name": "later", "password_hash": "x",
+                            "created_at": "2026-01-02T00:00:00.000Z"})
+        db["reporting_tokens"].insert({"id": "t2", "name": "later-bi", "token_sha256": "def",
+                                       "revoked": 0, "created_at": "2026-01-02T00:00:00.000Z"})
+        assert db.execute("SELECT role FROM users WHERE id = 'u2'").fetchone() == ("viewer",)
+        assert db.execute("SELECT role FROM reporting_tokens WHERE id = 't2'").fetchone() == \
+            ("viewer",)
     finally:
         db.close()
 

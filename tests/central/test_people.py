@@ -4,6 +4,8 @@ on a real SQLite store and over HTTP against a real server."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -43,6 +45,21 @@ def test_the_password_rule_is_length_and_not_a_known_password():
         check_password("x" * 257)
     # No composition rules: lower-case words alone are fine.
     assert check_password("quiet harbour lanterns") == "quiet harbour lanterns"
+    assert check_password("steady rivers of tea", "north-viewer") == "steady rivers of tea"
+
+
+@pytest.mark.parametrize("weak", ["123456789012", "aaaaaaaaaaaa", "passwordpassword",
+                                  "changeme1234", "letmein12345", "welcome12345",
+                                  "Summer2024!!", "north-manager-2026"])
+def test_long_but_guessable_passwords_are_refused(weak):
+    with pytest.raises(WeakPassword, match="too easy to guess|common and breached"):
+        check_password(weak, "north-manager")
+
+
+def test_a_password_longer_than_zxcvbn_scores_is_judged_by_its_start():
+    assert check_password("quiet harbour lanterns " * 10)  # 230 characters: accepted
+    with pytest.raises(WeakPassword, match="too easy to guess"):
+        check_password("a" * 200)
 
 
 def test_totp_codes_with_the_clock_pinned(central_store):
@@ -111,6 +128,17 @@ def test_people_management_keeps_an_admin_and_records_each_change(central_store)
     assert '"role": "viewer"' in rows[1]["before_json"]
     assert '"role": "manager"' in rows[1]["after_json"]
     assert "steady rivers" not in str(rows) and token not in str(rows)
+
+
+def test_an_admin_without_a_password_yet_does_not_count_as_another_admin(central_store):
+    with central_store.write() as db:
+        admin = accounts.add_user(db, "admin", ADMIN_PASSWORD, role="admin")
+        manage.add_person(db, ACTOR, "second-admin", "admin", Scope(None))  # link not used
+        with pytest.raises(accounts.AccountError, match="last admin"):
+            manage.change_person(db, ACTOR, admin.id, "viewer", Scope(None))
+        with pytest.raises(accounts.AccountError, match="last admin"):
+            manage.set_disabled(db, ACTOR, admin.id, True)
+    assert accounts.verify_password(central_store.db, "admin", ADMIN_PASSWORD).role == "admin"
 
 
 # --- over HTTP ---------------------------------------------------------------------------------
@@ -252,3 +280,133 @@ def test_the_people_and_set_password_forms_refuse_bad_input_with_a_sentence(cent
         "csrf": _csrf(form), "token": token, "password": "steady rivers of tea",
         "again": "steady rivers of tea"})
     assert done.status_code == 200 and "Your password is set" in done.text
+
+
+def test_a_setup_key_not_made_by_the_store_is_refused_with_a_sentence(central_server):
+    with central_server.embedded.store.write() as db:
+        accounts.add_user(db, "admin", ADMIN_PASSWORD, role="admin")
+    browser, _ = _log_in(central_server, "admin", ADMIN_PASSWORD)
+    for secret in ("0000000000000000", "ABCDEFGHABCDEFGH", "ABCDEFGHABCDEFGHABCDEFGH",
+                   "abcdefghabcdefghabcdefghabcdefgh", ""):
+        page = browser.get(central_server.url("/account/totp"), timeout=10).text
+        answer = browser.post(central_server.url("/account/totp"), timeout=10, data={
+            "csrf": _csrf(page), "secret": secret, "code": "123456"})
+        assert answer.status_code == 422, secret
+        assert "The setup has expired; open the page again." in answer.text
+    assert central_server.rows("SELECT totp_secret FROM users")[0]["totp_secret"] is None
+
+
+def test_a_second_factor_cannot_be_replaced_without_the_password(central_server):
+    with central_server.embedded.store.write() as db:
+        user = accounts.add_user(db, "admin", ADMIN_PASSWORD, role="admin")
+        first = totp.new_secret()
+        manage.enable_totp(db, ACTOR, user, first, pyotp.TOTP(first).at(NOON), NOON)
+    later = NOON + timedelta(minutes=5)
+    with time_machine.travel(later, tick=True):
+        browser, _ = _log_in(central_server, "admin", ADMIN_PASSWORD)
+        form = browser.get(central_server.url("/login/totp"), timeout=10).text
+        browser.post(central_server.url("/login/totp"), timeout=10, data={
+            "csrf": _csrf(form), "code": pyotp.TOTP(first).at(later)})
+        page = browser.get(central_server.url("/account"), timeout=10).text
+        other = totp.new_secret()
+        answer = browser.post(central_server.url("/account/totp"), timeout=10, data={
+            "csrf": _csrf(page), "secret": other, "code": pyotp.TOTP(other).at(later)})
+    assert answer.status_code == 409
+    assert "already on; turn it off first with your password" in answer.text
+    assert central_server.rows("SELECT totp_secret FROM users")[0]["totp_secret"] == first
+    # The one enable recorded says what was there before it.
+    rows = central_server.rows("SELECT before_json FROM audit WHERE action = 'user.totp_enable'")
+    assert [row["before_json"] for row in rows] == ['{"totp": false}']
+
+
+def test_made_up_login_links_are_rate_limited_before_they_are_recorded(central_server):
+    browser = requests.Session()
+    cap = central_server.embedded.app.state.login_limiter.address_limit
+    answers = [browser.get(central_server.url("/login/once"), params={"token": f"x{n}"},
+                           timeout=10) for n in range(cap + 30)]
+    assert [a.status_code for a in answers[:cap]] == [401] * cap
+    assert {a.status_code for a in answers[cap:]} == {429}
+    assert "Too many failed logins" in answers[-1].text
+    assert int(answers[-1].headers["Retry-After"]) > 0
+    # The audit trail holds the counted failures only: a flood cannot fill it.
+    failed = central_server.rows("SELECT COUNT(*) AS n FROM audit WHERE action = 'login.failed'")
+    assert failed[0]["n"] == cap
+
+
+def test_the_code_step_honours_the_address_cap(central_server):
+    with central_server.embedded.store.write() as db:
+        user = accounts.add_user(db, "admin", ADMIN_PASSWORD, role="admin")
+        secret = totp.new_secret()
+        manage.enable_totp(db, ACTOR, user, secret, pyotp.TOTP(secret).at(NOON), NOON)
+    browser, _ = _log_in(central_server, "admin", ADMIN_PASSWORD)
+    limiter = central_server.embedded.app.state.login_limiter
+    address = "127.0.0.1"
+    for index in range(limiter.address_limit):
+        limiter.failed(f"name-{index}", address)  # other names' failures from this address
+    form = browser.get(central_server.url("/login/totp"), timeout=10).text
+    answer = browser.post(central_server.url("/login/totp"), timeout=10, allow_redirects=False,
+                          data={"csrf": _csrf(form), "code": pyotp.TOTP(secret).now()})
+    assert answer.status_code == 429 and "Too many wrong codes" in answer.text
+
+
+def test_recovery_codes_are_stored_under_a_salt_of_the_logins_own(central_store):
+    stored_forms = []
+    for _ in range(2):
+        codes, stored = totp.new_recovery_codes()
+        stored_forms.append(stored)
+        kept = json.loads(stored)
+        assert len(kept["salt"]) == 32 and len(kept["digests"]) == totp.RECOVERY_CODES
+        assert not any(hashlib.sha256(c.replace("-", "").encode()).hexdigest() in stored
+                       for c in codes)
+        left = totp.spend_recovery_code(stored, codes[3].upper())
+        assert json.loads(left)["salt"] == kept["salt"]
+        assert len(json.loads(left)["digests"]) == totp.RECOVERY_CODES - 1
+        assert totp.spend_recovery_code(left, codes[3]) is None
+    # Two logins' salts differ, so the same code would not share a digest.
+    assert json.loads(stored_forms[0])["salt"] != json.loads(stored_forms[1])["salt"]
+    # Codes stored before salts (a JSON list of SHA-256 digests) still work, once.
+    legacy = json.dumps([hashlib.sha256(b"abcde12345").hexdigest()])
+    assert totp.spend_recovery_code(legacy, "abcde-12345") == "[]"
+
+
+def test_a_password_change_ends_the_logins_other_sessions(central_server):
+    with central_server.embedded.store.write() as db:
+        accounts.add_user(db, "north-viewer", "steady rivers of tea", role="viewer")
+    elsewhere, _ = _log_in(central_server, "north-viewer", "steady rivers of tea")
+    here, _ = _log_in(central_server, "north-viewer", "steady rivers of tea")
+    page = here.get(central_server.url("/account"), timeout=10).text
+    done = here.post(central_server.url("/account/password"), timeout=10, data={
+        "csrf": _csrf(page), "current": "steady rivers of tea", "new": "calm new phrase 1",
+        "again": "calm new phrase 1"})
+    assert done.status_code == 200 and "your other sessions have ended" in done.text
+    assert here.get(central_server.url("/account"), timeout=10).status_code == 200
+    gone = elsewhere.get(central_server.url("/account"), timeout=10, allow_redirects=False,
+                         headers={"Accept": "text/html"})
+    assert gone.status_code == 303 and gone.headers["location"].startswith("/login")
+
+
+@pytest.mark.parametrize("path", ["/account/password", "/account/totp/disable"])
+def test_the_account_pages_password_check_is_rate_limited(central_server, path):
+    with central_server.embedded.store.write() as db:
+        user = accounts.add_user(db, "admin", ADMIN_PASSWORD, role="admin")
+        secret = totp.new_secret()
+        manage.enable_totp(db, ACTOR, user, secret, pyotp.TOTP(secret).at(NOON), NOON)
+        session_id = accounts.open_session(db, user)
+        csrf = accounts.find_session(db, session_id).csrf_token
+    browser = requests.Session()
+    browser.cookies.set("dashboard_session", session_id)
+    limit = central_server.embedded.app.state.login_limiter.limit
+
+    def attempt(password: str) -> requests.Response:
+        return browser.post(central_server.url(path), timeout=10, allow_redirects=False, data={
+            "csrf": csrf, "password": password, "current": password,
+            "new": "calm new phrase 1", "again": "calm new phrase 1"})
+
+    assert [attempt(f"guess number {n}").status_code for n in range(limit)] == [422] * limit
+    # Past the cap, even the right password is not checked.
+    refused = attempt(ADMIN_PASSWORD)
+    assert refused.status_code == 429 and "Too many wrong passwords" in refused.text
+    assert int(refused.headers["Retry-After"]) > 0
+    row = central_server.rows("SELECT totp_secret IS NOT NULL AS on_ FROM users")[0]
+    assert row["on_"] == 1
+    assert accounts.verify_password(central_server.embedded.store.db, "admin", ADMIN_PASSWORD)

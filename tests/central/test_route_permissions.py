@@ -17,6 +17,7 @@ import re
 
 import pytest
 import requests
+import time_machine
 from fastapi.routing import APIRoute
 
 from sync.central.access import declared_permission
@@ -206,7 +207,8 @@ def test_all_sites_totals_count_only_the_sites_in_scope(world):
     group_total = requests.get(url, headers=world.bearer("group-token"), timeout=10).json()
     figures = ("visits", "ratings", "happy_index", "pct_positive", "wait_median_min")
     assert {k: north_total[k] for k in figures} == {k: north_site[k] for k in figures}
-    assert north_total["visits"] == 6 and group_total["visits"] == 6 + 9
+    # Each site's completed visits and its one still waiting.
+    assert north_total["visits"] == 6 + 1 and group_total["visits"] == 6 + 1 + 9 + 1
 
     exported = requests.get(world.central.url("/api/v1/export/visits.csv"),
                             headers=world.bearer("north-token"), timeout=10)
@@ -224,8 +226,15 @@ def test_a_logins_pickers_and_pages_hold_only_its_sites(world):
     options = re.findall(r'<option value="([^"]*)"', today)
     assert options == ["", NORTH]
     assert SOUTH not in today
-    queue = browser.get(world.central.url("/dashboard/queue.json"), timeout=10).json()
-    assert all(desk["desk"].startswith(NORTH) for desk in queue["desks"])
+    # The clock pinned at the waiting visits' check-in: each site has one in today's queue.
+    with time_machine.travel(world.waiting_since, tick=False):
+        queue = browser.get(world.central.url("/dashboard/queue.json"), timeout=10).json()
+        admin, _ = world.session("admin")
+        every = admin.get(world.central.url("/dashboard/queue.json"), timeout=10).json()
+    assert [desk["desk"] for desk in queue["desks"]] == [f"{NORTH} · desk-north"]
+    assert [desk["desk"] for desk in every["desks"]] == [f"{NORTH} · desk-north",
+                                                         f"{SOUTH} · desk-south"]
+    assert [v["ticket"] for desk in every["desks"] for v in desk["visits"]] == ["N-100", "S-100"]
     alerts_page = browser.get(world.central.url("/alerts"), timeout=10).text
     assert f"alert-{world.alerts[NORTH]}" in alerts_page
     assert f"alert-{world.alerts[SOUTH]}" not in alerts_page

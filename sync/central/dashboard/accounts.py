@@ -21,6 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlite_utils import Database
 
 from kiosk.shared.timeutil import to_rfc3339, utc_now
+from sync.central import audit
 from sync.central.people.passwords import MIN_LENGTH, WeakPassword, check_password
 from sync.central.permissions import (
     EVERY_SITE,
@@ -243,12 +244,17 @@ def create_login_link_token(db: Database, now: datetime | None = None) -> str:
 
 
 def _new_admin(db: Database) -> User:
-    """An admin with a random password nobody knows (its name made unique if taken)."""
+    """An admin with a random password nobody knows (its name made unique if taken),
+    recorded in the audit trail as made by the account running the embedded store."""
     name, n = DEFAULT_ADMIN, 1
     while db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
         n += 1
         name = f"{DEFAULT_ADMIN}-{n}"
-    return add_user(db, name, secrets.token_urlsafe(24), role="admin")
+    user = add_user(db, name, secrets.token_urlsafe(24), role="admin")
+    audit.record(db, audit.command_actor(), "user.add", user.name, None, None, {
+        "name": user.name, "role": user.role, "sites": "all", "disabled": False,
+        "totp": False, "password": "(set)", "by": "embedded store"})
+    return user
 
 
 def redeem_login_link(db: Database, token: str, now: datetime | None = None) -> User | None:

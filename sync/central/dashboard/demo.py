@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from kiosk.shared.metrics import local_day_bounds
 from kiosk.shared.timeutil import to_rfc3339, utc_now
 from kiosk.shared.wire import MAX_BATCH_EVENTS
-from sync.central import auth, sites
+from sync.central import audit, auth, sites
 from sync.central.ingest import ingest_batch
 from sync.central.projections import APPOINTMENT_COLUMNS, appointment_columns, replay_visit
 from sync.central.storage import CentralStore
@@ -82,21 +82,32 @@ class DemoDevice:
 
 
 def enrol_devices(store: CentralStore) -> list[DemoDevice]:
-    """The demo's sites and kiosks (enrolled like `device add` does)."""
+    """The demo's sites and kiosks (enrolled like `device add` does, and recorded in the audit
+    trail as it records them, by the command that ran demo-data)."""
     made = []
+    actor = audit.command_actor()
     with store.write() as db:
         for site, (zone, desks) in SITES.items():
-            sites.update_site(db, site, timezone=zone, target_wait_min=15)
+            config = sites.update_site(db, site, timezone=zone, target_wait_min=15)
+            audit.record(db, actor, "site.set", site, site, None,
+                         {**config.as_dict(), "by": "demo-data"})
             for name, (lateness, penalty, days_in_use) in desks.items():
                 device, _ = auth.add_device(db, site, name)
+                _record_device(db, actor, device)
                 made.append(
                     DemoDevice(
                         device.id, site, name, ZoneInfo(zone), lateness, penalty, days_in_use
                     )
                 )
         silent, _ = auth.add_device(db, SILENT_DEVICE[0], SILENT_DEVICE[1])
+        _record_device(db, actor, silent)
         made.append(DemoDevice(silent.id, silent.site, silent.name, ZoneInfo("Europe/London")))
     return made
+
+
+def _record_device(db, actor: audit.Actor, device: auth.Device) -> None:
+    audit.record(db, actor, "device.add", device.id, device.site, None,
+                 {"site": device.site, "name": device.name, "by": "demo-data"})
 
 
 def _score(wait: float, penalty: float, rng: random.Random) -> int:

@@ -221,7 +221,11 @@ def login_code(
                            "That took too long; log in again with your password.", 401)
     address = client_origin(request)
     name = pending.user.name
-    if wait := limiter(request).retry_after(name, address):
+    # The address's cap first, as the password login does: codes guessed for many pending
+    # logins from one address are guessing too.
+    wait = limiter(request).address_retry_after(address) \
+        or limiter(request).retry_after(name, address)
+    if wait:
         response = _code_form(request, safe_next(next),
                               f"Too many wrong codes. Wait {wait} seconds, then try again.", 429)
         response.headers["Retry-After"] = str(wait)
@@ -241,14 +245,30 @@ def login_code(
     return _logged_in(request, store, pending.user, safe_next(next), method)
 
 
+# The limiter's name for failed one-time links (no login name is typed); the address's cap
+# is what bounds them.
+LOGIN_LINK_NAME = "(login link)"
+
+
 @router.get("/login/once")
 def login_once(request: Request, token: str = ""):
     """The embedded store's one-time link: valid once, for a few minutes."""
     store = store_of(request)
+    address = client_origin(request)
+    # Over the address's cap, a link is not even looked at and nothing is recorded: the
+    # limiter, not the audit table, absorbs a flood of made-up tokens.
+    if wait := limiter(request).address_retry_after(address):
+        response = _login_form(
+            request, "/",
+            f"Too many failed logins from this computer's network address. Wait {wait} "
+            "seconds, then try again.", status=429)
+        response.headers["Retry-After"] = str(wait)
+        return response
     with store.write() as db:
         user = accounts.redeem_login_link(db, token)
     if user is None:
-        _record_failed_login(store, "", client_origin(request), "login link")
+        limiter(request).failed(LOGIN_LINK_NAME, address)
+        _record_failed_login(store, "", address, "login link")
         return _login_form(
             request,
             "/",

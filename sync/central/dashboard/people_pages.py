@@ -225,7 +225,9 @@ def totp_enable(request: Request, principal: OwnAccount, session: SessionDep,
             codes = manage.enable_totp(db, actor_of(request, principal), session.user, secret,
                                        code)
     except AccountError as error:
-        setup = _setup(session.user.name, secret if secret.isalnum() else None)
+        if session.user.totp:  # already on: no new key to offer, the page says why
+            return _account_page(request, session, 409, error=_sentence(error))
+        setup = _setup(session.user.name, secret if totp.is_new_secret(secret) else None)
         return _account_page(request, session, 422, error=_sentence(error), setup=setup)
     # The page shows the login as it now is (its second factor on).
     session = accounts.find_session(store_of(request).db, request.cookies.get(SESSION_COOKIE))
@@ -234,14 +236,38 @@ def totp_enable(request: Request, principal: OwnAccount, session: SessionDep,
                          recovery_codes=codes)
 
 
+def _password_wait(request: Request, session) -> HTMLResponse | None:
+    """The login limiter guards a password typed on the account page as on the login form:
+    a stolen session must not become a way to guess the password (and so remove the second
+    factor). Over either cap, a 429 page and the password is not checked."""
+    limiter = request.app.state.login_limiter
+    address = client_origin(request)
+    wait = limiter.address_retry_after(address) or limiter.retry_after(session.user.name, address)
+    if not wait:
+        return None
+    response = _account_page(
+        request, session, 429,
+        error=f"Too many wrong passwords. Wait {wait} seconds, then try again.")
+    response.headers["Retry-After"] = str(wait)
+    return response
+
+
+def _wrong_password(request: Request, session) -> None:
+    request.app.state.login_limiter.failed(session.user.name, client_origin(request))
+
+
 @router.post("/account/totp/disable")
 def totp_disable(request: Request, principal: OwnAccount, session: SessionDep,
                  csrf: CsrfForm = "", password: Secret = ""):
     check_csrf(session.csrf_token, csrf)
+    if refusal := _password_wait(request, session):
+        return refusal
     try:
         with store_of(request).write() as db:
             manage.disable_totp(db, actor_of(request, principal), session.user, password)
     except AccountError as error:
+        if isinstance(error, manage.WrongPassword):
+            _wrong_password(request, session)
         return _account_page(request, session, 422, error=_sentence(error))
     return RedirectResponse("/account?" + urlencode({"note": "The second factor is off."}), 303)
 
@@ -254,13 +280,18 @@ def change_password(request: Request, principal: OwnAccount, session: SessionDep
     if new != again:
         return _account_page(request, session, 422,
                              error="The two new passwords differ; nothing was changed.")
+    if refusal := _password_wait(request, session):
+        return refusal
     try:
         with store_of(request).write() as db:
             manage.change_own_password(db, actor_of(request, principal), session.user,
-                                       current, new)
+                                       current, new, request.cookies.get(SESSION_COOKIE))
     except AccountError as error:
+        if isinstance(error, manage.WrongPassword):
+            _wrong_password(request, session)
         return _account_page(request, session, 422, error=_sentence(error))
-    return RedirectResponse("/account?" + urlencode({"note": "Your password is changed."}), 303)
+    note = "Your password is changed; your other sessions have ended."
+    return RedirectResponse("/account?" + urlencode({"note": note}), 303)
 
 
 # --- the set-password link (no login: the link is the proof) ---------------------------------

@@ -30,6 +30,10 @@ class PersonNotFound(LookupError):
     """No login with that id."""
 
 
+class WrongPassword(AccountError):
+    """The password typed to confirm a change is not the login's: a guess, for the limiter."""
+
+
 def _row(db: Database, user_id: str) -> dict:
     rows = list(db.query(
         "SELECT id, name, role, sites, disabled, totp_secret IS NOT NULL AS totp, created_at "
@@ -80,9 +84,12 @@ def check_scope(db: Database, role: str, scope: Scope) -> Scope:
 
 
 def _other_admins(db: Database, user_id: str) -> int:
+    """Other admins able to log in: enabled, and with a password (one still waiting for its
+    set-password link may never redeem it)."""
     return db.execute(
-        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id != ?",
-        [user_id],
+        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = 0 AND id != ? "
+        "AND password_hash != ?",
+        [user_id, NO_PASSWORD],
     ).fetchone()[0]
 
 
@@ -191,11 +198,17 @@ def redeem_password_link(db: Database, token: str, password: str, origin: str,
     return accounts.get_user(db, row[0])
 
 
-def change_own_password(db: Database, actor: Actor, user: User, current: str, new: str) -> None:
+def change_own_password(db: Database, actor: Actor, user: User, current: str, new: str,
+                        keep_session: str | None = None) -> None:
+    """A new password ends every other session of the login (one opened with the old
+    password elsewhere, perhaps by whoever learnt it); ``keep_session`` (the id of the one
+    making the change) stays open."""
     if accounts.verify_password(db, user.name, current) is None:
-        raise AccountError("the current password is not right; nothing was changed")
+        raise WrongPassword("the current password is not right; nothing was changed")
     password_hash = accounts.hash_password(new, user.name)
     db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [password_hash, user.id])
+    db.execute("DELETE FROM sessions WHERE user_id = ? AND id_sha256 != ?",
+               [user.id, digest(keep_session or "")])
     audit.record(db, actor, "user.password_change", user.name,
                  after={"password": "(set)"})
 
@@ -208,8 +221,18 @@ def enable_totp(db: Database, actor: Actor, user: User, secret: str, code: str,
     """Turn TOTP on once a code from the new secret is right; returns the recovery codes
     (shown once)."""
     now = now or utc_now()
-    if len(secret) < 16 or not secret.isalnum():
+    if not totp.is_new_secret(secret):
+        # The key comes back from the page's form: anything but what new_secret() makes is
+        # a tampered or truncated form, never a key pyotp should be asked to decode.
         raise AccountError("the setup has expired; open the page again")
+    on = db.execute("SELECT totp_secret IS NOT NULL FROM users WHERE id = ?",
+                    [user.id]).fetchone()
+    if on is None or on[0]:
+        # Replacing a factor must prove the password (turning it off asks for it), or a
+        # borrowed session could move the second factor to another phone.
+        raise AccountError(
+            "the second factor is already on; turn it off first with your password"
+        )
     step = totp.matching_step(secret, code, now, None)
     if step is None:
         raise AccountError(
@@ -220,14 +243,14 @@ def enable_totp(db: Database, actor: Actor, user: User, secret: str, code: str,
     db.execute(
         "UPDATE users SET totp_secret = ?, totp_last_step = ?, recovery_codes = ? WHERE id = ?",
         [secret, step, stored, user.id])
-    audit.record(db, actor, "user.totp_enable", user.name, None, {"totp": False},
+    audit.record(db, actor, "user.totp_enable", user.name, None, {"totp": bool(on[0])},
                  {"totp": True})
     return codes
 
 
 def disable_totp(db: Database, actor: Actor, user: User, password: str) -> None:
     if accounts.verify_password(db, user.name, password) is None:
-        raise AccountError("the password is not right; the second factor stays on")
+        raise WrongPassword("the password is not right; the second factor stays on")
     db.execute("UPDATE users SET totp_secret = NULL, totp_last_step = NULL, "
                "recovery_codes = NULL WHERE id = ?", [user.id])
     audit.record(db, actor, "user.totp_disable", user.name, None, {"totp": True},

@@ -4,6 +4,12 @@ At least 12 characters (at most 256), no composition rules (no "one digit, one c
 and not one of the 30,000 most common passwords from public breach corpora, the list the
 ``zxcvbn`` package ships (its ``passwords`` frequency list), compared without regard to case
 or surrounding spaces, and not the login's own name. Nothing is sent anywhere.
+
+Length alone lets through "123456789012" or "Summer2024!!": NIST also asks to refuse
+"repetitive or sequential characters" and "context-specific words", so zxcvbn's estimate
+must reach its top score (at least 10^10 guesses, its "strong protection from an offline
+attack": what a stolen copy of the users table would face), with the login's name as a word
+an attacker would try. A passphrase of a few unrelated words scores it easily.
 """
 
 from __future__ import annotations
@@ -12,6 +18,10 @@ from functools import lru_cache
 
 MIN_LENGTH = 12
 MAX_LENGTH = 256
+MIN_SCORE = 4  # zxcvbn's 0-4 scale
+# zxcvbn refuses longer input (its matching is quadratic); the first 72 characters of a
+# longer password are scored, which only ever understates it.
+SCORED_LENGTH = 72
 
 
 class WeakPassword(ValueError):
@@ -38,4 +48,17 @@ def check_password(password: str, user_name: str = "") -> str:
         raise WeakPassword(
             "that password is on the list of common and breached passwords; choose another"
         )
+    if _score(password, user_name) < MIN_SCORE:
+        raise WeakPassword(
+            "that password is too easy to guess (a word with digits, a repeated or "
+            "keyboard pattern, a year or the login's name); a few unrelated words make a "
+            "strong one"
+        )
     return password
+
+
+def _score(password: str, user_name: str) -> int:
+    from zxcvbn import zxcvbn
+
+    inputs = [user_name.strip()] if user_name.strip() else []
+    return zxcvbn(password[:SCORED_LENGTH], user_inputs=inputs)["score"]
