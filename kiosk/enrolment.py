@@ -4,7 +4,9 @@ Stages: ``address`` (the central store's address, typed on the on-screen keyboar
 config gives it) → ``asking`` (a code is being requested) → ``code`` (the short code and its
 QR code are shown; the store is polled at the interval it gives) → ``enrolled``. A denied or
 expired code, or a store that cannot be reached, is a stage of its own that says so, with a
-way on: a new code, or another address.
+way on: a new code, or another address. ``use_locally()`` (the address screen's "Use without
+a central store") ends enrolment in the stage ``local``: the kiosk records on its own disk,
+as a kiosk with no central store always has.
 
 The model never waits on the network. ``next_request()`` says what to ask the central store
 next (at most one request at a time, polls no sooner than the store's interval); whoever
@@ -143,6 +145,13 @@ class EnrolmentModel:
         self.stage = "address"
         self.error = ""
 
+    def use_locally(self) -> None:
+        """Record locally, with no central store (the product works offline first)."""
+        self._forget_code()
+        self.url = None
+        self.stage = "local"
+        self.error = ""
+
     def new_code(self) -> None:
         """After a denied or expired code, or an unreachable store: ask again."""
         if self.url is None:
@@ -193,7 +202,8 @@ class EnrolmentModel:
 
     @property
     def done(self) -> bool:
-        return self.stage == "enrolled"
+        """Enrolment is over: enrolled, or the kiosk records locally."""
+        return self.stage in ("enrolled", "local")
 
     def seconds_left(self) -> int:
         if self.expires_at is None:

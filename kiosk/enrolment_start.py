@@ -5,7 +5,10 @@
   token are used, and the site, desk name and role the manager chose, unless the kiosk's own
   config pins them.
 - None, and a sync runner that can enrol: the first-start screen (``kiosk.enrolment``), with
-  the config's ``central_url`` as the address if it has one.
+  the config's ``central_url`` as the address if it has one; but only for a new kiosk (no
+  database yet) or one whose config names a ``central_url``. A kiosk that already records
+  locally with neither key (the offline-first set-up) starts on its staff screen as it
+  always did. The screen's "Use without a central store" records locally too.
 - An enrolment made on another machine (``kiosk.identity``): the disk was copied from
   another kiosk, or moved to new hardware. The kiosk must not go on as that kiosk. What it
   recorded before is that kiosk's: it is first sent under that kiosk's token (the central
@@ -51,8 +54,11 @@ def with_enrolment(settings: Settings, enrolment: KioskEnrolment | Enrolled) -> 
               if key not in settings.pinned and getattr(enrolment, key)}
     if chosen.get("role") not in (None, "desk", "ratings", "staff"):
         chosen.pop("role")
-    return replace(settings, central_url=enrolment.central_url, central_token=enrolment.token,
-                   **chosen)
+    # An address pinned in the config wins over the one the enrolment was made at (IT moved
+    # the store, or put a proxy in front of it): the config is what IT edits.
+    url = settings.central_url if "central_url" in settings.pinned and settings.central_url \
+        else enrolment.central_url
+    return replace(settings, central_url=url, central_token=enrolment.token, **chosen)
 
 
 def keep(settings: Settings, enrolled: Enrolled, machine: dict[str, str],
@@ -77,6 +83,8 @@ def plan_start(
     saved = enrolment_file.load(settings.data_dir)
     if saved is not None and not is_other_machine(saved.machine, machine):
         return StartPlan(with_enrolment(settings, saved))
+    if saved is None and not settings.central_url and settings.database_path.exists():
+        return StartPlan(settings)  # an existing kiosk that records locally: as before
     reason, aside = None, None
     if saved is not None:
         aside, unsent = _set_aside_copied(settings, saved, drain)

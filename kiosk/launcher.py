@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from argon2 import PasswordHasher
 
-from kiosk.config import ConfigError, Settings, cleartext_token_warning, load_settings
+from kiosk.config import (
+    ConfigError,
+    Settings,
+    cleartext_token_warning,
+    load_settings,
+    lonely_token_warning,
+)
 from kiosk.enrolment import EnrolmentModel
 from kiosk.enrolment_file import EnrolmentFileError
 from kiosk.enrolment_start import StartPlan, keep, plan_start, with_enrolment
@@ -129,7 +135,14 @@ def build_kiosk(
             print(f"kiosk: enrolment code {code} (15 minutes): approve it on the dashboard, "
                   f"{link}, or with `main.py device approve --code {code} ...`", flush=True)
 
-        flow.enrolment = EnrolmentDriver(enrolment, service, enrolled, on_code=show_code)
+        def local() -> None:
+            flow.enrolment.close()
+            flow.notify("This kiosk records locally; nothing is sent to a central store.",
+                        "info")
+            sync_runner.start(store, settings)  # with no address it only reports
+
+        flow.enrolment = EnrolmentDriver(enrolment, service, enrolled, on_code=show_code,
+                                         on_local=local)
         app.stop_hooks.append(flow.enrolment.close)
         app.stop_hooks.append(sync_runner.stop)
     elif sync_runner is not None:
@@ -182,6 +195,8 @@ def main(argv: list[str] | None = None, sync_runner: SyncRunner | None = None) -
               f"aside to {plan.copied_aside} and the kiosk asks to be enrolled again",
               file=sys.stderr)
     if warning := cleartext_token_warning(settings.central_url):
+        print(f"kiosk: warning: {warning}", file=sys.stderr)
+    if warning := lonely_token_warning(settings):
         print(f"kiosk: warning: {warning}", file=sys.stderr)
     try:
         store = Store(settings.database_path)

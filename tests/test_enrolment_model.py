@@ -166,3 +166,10 @@ def test_codes_are_read_in_any_case_with_or_without_the_hyphen():
     assert normalise_code("BCDF-GHJ0") is None  # no digits: nothing to mistake for a letter
     assert normalise_code("ABCD-EFGH") is None  # no vowels: no look-alikes, no words
     assert format_code("BCDFGHJK") == "BCDF-GHJK"
+
+
+def test_use_without_a_central_store_ends_enrolment_recording_locally():
+    model = EnrolmentModel(address="https://store.example")
+    model.use_locally()
+    assert model.done and model.stage == "local" and model.enrolled is None
+    assert model.next_request() is None

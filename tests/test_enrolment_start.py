@@ -121,3 +121,34 @@ def test_the_machine_is_told_apart_by_any_mark_readable_both_times(tmp_path):
 def test_this_machine_has_an_identity():
     assert machine_identity()
     assert not is_other_machine(machine_identity(), machine_identity())
+
+
+def test_an_existing_kiosk_with_neither_address_nor_token_records_locally_as_before(settings):
+    Store(settings.database_path).close()  # a kiosk that has been recording locally
+    plan = plan_start(settings, can_enrol=True, machine=HERE)
+    assert plan.enrolment is None and plan.settings.central_url is None
+    # A new kiosk (no database yet) is offered the enrolment screen, which can also say no.
+    settings.database_path.unlink()
+    assert plan_start(settings, can_enrol=True, machine=HERE).enrolment.stage == "address"
+
+
+def test_an_existing_kiosk_with_an_address_but_no_token_is_asked_to_enrol(tmp_path):
+    settings = load_settings(environ={}, data_dir=str(tmp_path),
+                             central_url="https://store.example")
+    Store(settings.database_path).close()
+    assert plan_start(settings, can_enrol=True, machine=HERE).enrolment.stage == "asking"
+
+
+def test_a_lonely_config_token_records_locally_without_the_enrolment_screen(tmp_path):
+    settings = load_settings(environ={}, data_dir=str(tmp_path), central_token="dev_x")
+    plan = plan_start(settings, can_enrol=True, machine=HERE)
+    assert plan.enrolment is None and plan.settings.central_url is None
+
+
+def test_an_address_pinned_in_the_config_wins_over_the_enrolments(tmp_path):
+    pinned = load_settings(environ={}, data_dir=str(tmp_path),
+                           central_url="https://proxy.example")
+    keep(pinned, ENROLLED, HERE)
+    plan = plan_start(pinned, can_enrol=True, machine=HERE)
+    assert plan.settings.central_url == "https://proxy.example"
+    assert plan.settings.central_token == ENROLLED.token

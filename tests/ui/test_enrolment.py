@@ -308,3 +308,14 @@ def test_a_copied_disk_says_why_it_asks_to_be_enrolled_again(make_kiosk, central
     tick_until(kiosk, lambda: plan.enrolment.stage == "code", "a new code")
     assert "comes from another kiosk" in kiosk.app.root.manager.current_screen.reason
     kiosk.screenshot(SHOTS / "kiosk-copied-disk.png")
+
+
+def test_use_without_a_central_store_records_locally(make_kiosk):
+    kiosk, model = start_enrolling(make_kiosk)
+    kiosk.screenshot(SHOTS / "kiosk-address.png")
+    kiosk.tap("Use without a central store")
+    kiosk.app.tick()
+    kiosk.idle()
+    assert model.stage == "local" and kiosk.screen != "enrol"
+    assert kiosk.flow.settings.central_url is None
+    assert kiosk.flow.banner().text.startswith("This kiosk records locally")
