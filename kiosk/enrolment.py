@@ -106,6 +106,7 @@ class EnrolmentModel:
         self.in_flight: Request | None = None
         self.enrolled: Enrolled | None = None
         self.trouble = ""  # the store could not be reached during polling (the code stays)
+        self._final_poll = False  # the poll made when the code's time is up
         if address:
             self.submit_address()
 
@@ -194,9 +195,18 @@ class EnrolmentModel:
 
     def tick(self) -> None:
         """About once a second: a code shown for its whole life expires here too, even if the
-        store cannot be reached to say so."""
-        if self.stage == "code" and self.expires_at and self.clock() >= self.expires_at:
-            self._finish_code("expired")
+        store cannot be reached to say so; but first one last poll lets the store decide (a
+        manager may have approved in the last seconds: the store hands that token out for a
+        short grace after the code's end)."""
+        if self.stage != "code" or not self.expires_at or self.clock() < self.expires_at:
+            return
+        if self.in_flight is not None:
+            return  # its answer decides
+        if not self._final_poll:
+            self._final_poll = True
+            self.next_at = self.clock()
+            return
+        self._finish_code("expired")
 
     # -- what the screen shows ----------------------------------------------------------------
 
@@ -222,6 +232,7 @@ class EnrolmentModel:
         self.device_code = None
         self.user_code = self.qr_link = self.trouble = ""
         self.expires_at = self.next_at = None
+        self._final_poll = False
 
     def _failed_now(self, sentence: str) -> None:
         if self.stage == "code":

@@ -120,6 +120,42 @@ def test_an_expired_code_cannot_be_approved_or_collected(central_server, capsys)
     assert answer.status_code == 400 and answer.json()["error"] == "expired_token"
 
 
+def test_an_approval_is_collected_within_the_grace_and_lapses_after_it(central_server, capsys):
+    codes = ask(central_server)
+    start = utc_now()
+    # Approved in the code's last second; the kiosk's last poll comes a minute late.
+    with time_machine.travel(start + timedelta(minutes=14, seconds=59), tick=False):
+        assert approve(central_server, capsys, codes["user_code"])[0] == 0
+    with time_machine.travel(start + enrolment.CODE_LIFETIME + timedelta(minutes=1), tick=False):
+        answer = poll(central_server, codes["device_code"])
+    assert answer.status_code == 200 and answer.json()["access_token"].startswith("dev_")
+
+    late = ask(central_server)
+    with time_machine.travel(start + timedelta(minutes=14, seconds=59), tick=False):
+        assert approve(central_server, capsys, late["user_code"], name="desk-3")[0] == 0
+    after_grace = start + enrolment.CODE_LIFETIME + enrolment.APPROVAL_GRACE + timedelta(
+        seconds=5)
+    with time_machine.travel(after_grace, tick=False):
+        answer = poll(central_server, late["device_code"])
+        assert answer.status_code == 400 and answer.json()["error"] == "expired_token"
+        forget_last_poll(central_server)
+        assert poll(central_server, late["device_code"]).json()["error"] == "expired_token"
+    revoked = central_server.rows("SELECT revoked FROM devices WHERE name = 'desk-3'")
+    assert revoked == [{"revoked": 1}]
+
+
+def test_an_approval_never_polled_for_is_revoked_when_the_next_code_is_issued(central_store):
+    now = utc_now()
+    with central_store.write() as db:
+        issued = enrolment.issue(db, now)
+        device = enrolment.approve(db, issued.user_code, "North", "desk-4", "desk", now)
+        enrolment.issue(db, now + enrolment.CODE_LIFETIME + enrolment.APPROVAL_GRACE)
+        assert db.execute("SELECT revoked FROM devices WHERE id = ?",
+                          [device.id]).fetchone()[0] == 1
+        assert enrolment.poll(db, issued.device_code, now + timedelta(hours=20)).error == \
+            "expired_token"
+
+
 def test_polling_faster_than_the_interval_slows_the_kiosk_down(central_server):
     codes = ask(central_server)
     assert poll(central_server, codes["device_code"]).json()["error"] == "authorization_pending"
