@@ -187,6 +187,15 @@ def _must_be_pending(row: dict, now: datetime, code: str) -> None:
         )
 
 
+def is_known(db: Database, code: str) -> bool:
+    """Whether some kiosk was given this short code (in any state, not yet deleted)."""
+    try:
+        _by_user_code(db, code)
+    except UnknownCode:
+        return False
+    return True
+
+
 def pending_suggestion(db: Database, code: str, now: datetime) -> str | None:
     """The device name the kiosk suggested for a pending code (for the approval form)."""
     try:
