@@ -17,7 +17,7 @@ runs requests (``kiosk.enrolment_driver``) hands each answer back to ``answered(
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -30,6 +30,7 @@ MAX_ADDRESS = 200
 RETRY_UNREACHABLE_S = 5
 # Keys of the on-screen keyboard besides letters and digits; what an address can contain.
 ADDRESS_SYMBOLS = ":/.-_"
+ADD_KIOSK_PATH = "/devices/add"  # the dashboard's "Add a kiosk" page, on the store's address
 
 
 class AddressError(ValueError):
@@ -42,7 +43,7 @@ class Request:
 
     kind: str
     url: str
-    device_code: str | None = None
+    device_code: str | None = field(default=None, repr=False)  # a secret: never in a log
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Enrolled:
     """What the store gave when the code was approved."""
 
     central_url: str
-    token: str
+    token: str = field(repr=False)  # never in a log line or a traceback
     device_id: str
     site: str
     device_name: str
@@ -260,7 +261,9 @@ class EnrolmentModel:
         now = self.clock()
         self.device_code = str(body["device_code"])
         self.user_code = str(body["user_code"])
-        self.qr_link = str(body.get("verification_uri_complete") or body["verification_uri"])
+        # The QR code is built from the address this kiosk reaches the store at, not from the
+        # store's verification_uri: behind a proxy the store may not know its public name.
+        self.qr_link = f"{self.url}{ADD_KIOSK_PATH}?code={self.user_code}"
         self.interval = max(1, int(body["interval"]))
         self.expires_at = now + timedelta(seconds=int(body["expires_in"]))
         self.next_at = now + timedelta(seconds=self.interval)

@@ -93,3 +93,5 @@ class EnrolmentDriver:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if (close_service := getattr(self.service, "close", None)) is not None:
+            close_service()  # its HTTP session and connections

@@ -154,8 +154,11 @@ def build_kiosk(
 def plan_for(settings: Settings, sync_runner: SyncRunner | None,
              machine: dict[str, str]) -> StartPlan:
     """Whether this start needs the enrolment screen (see kiosk.enrolment_start)."""
-    can_enrol = sync_runner is not None and getattr(
-        sync_runner, "enrolment_service", lambda _s: None)(settings) is not None
+    service = None if sync_runner is None else getattr(
+        sync_runner, "enrolment_service", lambda _s: None)(settings)
+    can_enrol = service is not None
+    if (close := getattr(service, "close", None)) is not None:
+        close()  # only asked whether it can enrol; build_kiosk makes the one it uses
     drain = getattr(sync_runner, "drain", None)
     return plan_start(
         settings, can_enrol, machine,

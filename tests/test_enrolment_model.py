@@ -199,3 +199,12 @@ def test_use_without_a_central_store_ends_enrolment_recording_locally():
     model.use_locally()
     assert model.done and model.stage == "local" and model.enrolled is None
     assert model.next_request() is None
+
+
+def test_the_qr_link_is_built_from_the_kiosks_own_address(clock):
+    model = EnrolmentModel(address="https://kiosk.clinic.example", clock=clock)
+    behind_a_proxy = {**CODES, "verification_uri": "http://127.0.0.1:8700/devices/add",
+                      "verification_uri_complete":
+                      "http://127.0.0.1:8700/devices/add?code=BCDF-GHJK"}
+    model.answered(model.next_request(), 200, behind_a_proxy)
+    assert model.qr_link == "https://kiosk.clinic.example/devices/add?code=BCDF-GHJK"

@@ -152,3 +152,22 @@ def test_an_address_pinned_in_the_config_wins_over_the_enrolments(tmp_path):
     plan = plan_start(pinned, can_enrol=True, machine=HERE)
     assert plan.settings.central_url == "https://proxy.example"
     assert plan.settings.central_token == ENROLLED.token
+
+
+def test_a_stale_new_file_with_other_bits_never_holds_the_token_readable(settings):
+    settings.data_dir.mkdir(parents=True)
+    stale = enrolment_file.path_in(settings.data_dir).with_name("enrolment.json.new")
+    stale.write_text("left by a power cut")
+    stale.chmod(0o644)
+    path = keep(settings, ENROLLED, HERE)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and not stale.exists()
+
+
+def test_secrets_stay_out_of_reprs():
+    from kiosk.enrolment import Request
+    from sync.central.enrolment import IssuedCode, PollAnswer
+
+    assert "dev_secret-token" not in repr(ENROLLED)
+    assert "s3cret" not in repr(Request("token", "https://store.example", "s3cret"))
+    assert "s3cret" not in repr(IssuedCode("s3cret", "BCDF-GHJK", 900, 5))
+    assert "s3cret" not in repr(PollAnswer(None, "Enrolled.", token="s3cret"))

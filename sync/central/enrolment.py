@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlite_utils import Database
@@ -66,7 +66,7 @@ class TooManyPendingCodes(EnrolmentError):
 
 @dataclass(frozen=True)
 class IssuedCode:
-    device_code: str
+    device_code: str = field(repr=False)  # secrets: never in a log line or a traceback
     user_code: str  # as shown: "BCDF-GHJK"
     expires_in: int
     interval: int
@@ -80,7 +80,7 @@ class PollAnswer:
     error: str | None
     description: str
     interval: int = POLL_INTERVAL_S
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     device: Device | None = None
     role: str | None = None
 
