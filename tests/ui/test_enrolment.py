@@ -20,6 +20,7 @@ from sync.central.dashboard import accounts
 from sync.runner import KioskSync
 from tests.dashboard.conftest import CHROMIUM_ARGS
 from tests.support.central_server import running_central
+from tests.ui.conftest import window_size
 from tests.support.clock import FakeClock
 from tests.support.hashing import fast_hasher
 from tests.support.waiting import wait_until
@@ -313,9 +314,43 @@ def test_a_copied_disk_says_why_it_asks_to_be_enrolled_again(make_kiosk, central
 def test_use_without_a_central_store_records_locally(make_kiosk):
     kiosk, model = start_enrolling(make_kiosk)
     kiosk.screenshot(SHOTS / "kiosk-address.png")
-    kiosk.tap("Use without a central store")
+    kiosk.tap("Use without a\ncentral store")
     kiosk.app.tick()
     kiosk.idle()
     assert model.stage == "local" and kiosk.screen != "enrol"
     assert kiosk.flow.settings.central_url is None
     assert kiosk.flow.banner().text.startswith("This kiosk records locally")
+
+
+def test_the_widest_code_fits_its_box_on_one_line(make_kiosk):
+    from kiosk.screens.widgets import KioskButton  # noqa: F401  (the screen's widgets loaded)
+
+    kiosk, model = start_enrolling(make_kiosk)
+    screen = kiosk.app.root.manager.current_screen
+    screen.panels["code"].screen = screen
+    screen.ids.panel_area.clear_widgets()
+    screen.ids.panel_area.add_widget(screen.panels["code"])
+    screen.panel = "code"
+    screen.code = "WWWW-WWWW"
+    kiosk.idle(3)
+    label = screen.panels["code"].ids.code
+    label.texture_update()
+    assert label.texture_size[1] < label.font_size * 2  # one line
+    assert label.texture_size[0] <= label.width and label.texture_size[1] <= label.height
+    width, height = window_size()
+    kiosk.screenshot(SHOTS / f"kiosk-widest-code-{width}x{height}.png")
+
+
+def test_the_widest_code_fits_at_800x480_too():
+    """A process has one window size: a child pytest runs the check above at 800x480."""
+    import subprocess
+    import sys
+
+    from tests.central.test_cli import ROOT
+
+    env = dict(os.environ, KIOSK_TEST_SIZE="800x480")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         f"{__file__}::test_the_widest_code_fits_its_box_on_one_line"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-3000:]
