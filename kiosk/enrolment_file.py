@@ -43,7 +43,10 @@ def path_in(data_dir: Path) -> Path:
 
 
 def load(data_dir: Path) -> KioskEnrolment | None:
-    path = path_in(data_dir)
+    return load_from(path_in(data_dir))
+
+
+def load_from(path: Path) -> KioskEnrolment | None:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         return KioskEnrolment(**document)
@@ -57,7 +60,10 @@ def load(data_dir: Path) -> KioskEnrolment | None:
 
 
 def save(data_dir: Path, enrolment: KioskEnrolment) -> Path:
-    path = path_in(data_dir)
+    return save_to(path_in(data_dir), enrolment)
+
+
+def save_to(path: Path, enrolment: KioskEnrolment) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".new")
     # A .new left by a power cut (or made by someone else) may have other owners' bits: it

@@ -17,12 +17,12 @@
   database is moved aside whole (``kiosk.sqlite.copied-<UTC stamp>``: events that could not
   be sent stay in it, and the original kiosk still holds them if it runs), the token is
   forgotten, and the kiosk enrols as a new kiosk with a fresh database: its numbering starts
-  at 1 and it shows none of the other kiosk's visits.
+  at 1 and it shows none of the other kiosk's visits. Events that could not be sent then are
+  sent later (``kiosk.set_aside``), at each start and every few minutes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -32,11 +32,10 @@ from kiosk.enrolment import Enrolled, EnrolmentModel
 from kiosk.enrolment_file import KioskEnrolment
 from kiosk.identity import is_other_machine
 from kiosk.local_db import move_aside
+from kiosk.set_aside import Drain, keep_enrolment
 from kiosk.shared.timeutil import Clock, to_rfc3339, utc_now
 from kiosk.store import Store
 
-# Sends a store's unsent events under (url, token); returns how many are still unsent.
-Drain = Callable[[Store, str, str], int]
 ADOPTED_KEYS = ("site", "device_name", "role")
 
 
@@ -93,7 +92,8 @@ def plan_start(
             "This kiosk's disk comes from another kiosk (the machine is not the one it was "
             "enrolled on), so it needs its own enrolment. "
             + (f"{unsent} event{'s' if unsent != 1 else ''} recorded before could not be "
-               f"sent; {'they are' if unsent != 1 else 'it is'} kept in {aside.name}. "
+               f"sent yet; {'they are' if unsent != 1 else 'it is'} kept in {aside.name} and "
+               "sent as that kiosk's when the central store can be reached. "
                if unsent else "What it recorded before was sent as that kiosk's. "
                if aside is not None else "")
         ).strip()
@@ -115,4 +115,7 @@ def _set_aside_copied(settings: Settings, saved: KioskEnrolment,
             unsent = drain(store, saved.central_url, saved.token)
     finally:
         store.close()
-    return move_aside(path, "copied"), unsent
+    aside = move_aside(path, "copied")
+    if unsent:
+        keep_enrolment(aside, saved)  # kiosk.set_aside tries again until they are sent
+    return aside, unsent

@@ -28,6 +28,7 @@ from kiosk.enrolment import EnrolmentModel
 from kiosk.enrolment_file import EnrolmentFileError
 from kiosk.enrolment_start import StartPlan, keep, plan_start, with_enrolment
 from kiosk.identity import machine_identity
+from kiosk.set_aside import Drain, Sender
 from kiosk.shared.timeutil import Clock, utc_now
 from kiosk.store import Store, StoreError
 from kiosk.sync_status import SyncStatus
@@ -159,12 +160,15 @@ def plan_for(settings: Settings, sync_runner: SyncRunner | None,
     can_enrol = service is not None
     if (close := getattr(service, "close", None)) is not None:
         close()  # only asked whether it can enrol; build_kiosk makes the one it uses
+    return plan_start(settings, can_enrol, machine, drain=drain_for(settings, sync_runner))
+
+
+def drain_for(settings: Settings, sync_runner: SyncRunner | None) -> Drain | None:
+    """How to send another kiosk's unsent events (a copied disk's), if the runner can."""
     drain = getattr(sync_runner, "drain", None)
-    return plan_start(
-        settings, can_enrol, machine,
-        drain=(lambda store, url, token: drain(store, url, token, settings.ca_file))
-        if drain else None,
-    )
+    if drain is None:
+        return None
+    return lambda store, url, token: drain(store, url, token, settings.ca_file)
 
 
 def stop_on_signal(app: KioskApp) -> None:
@@ -219,6 +223,12 @@ def main(argv: list[str] | None = None, sync_runner: SyncRunner | None = None) -
     configure_kivy(windowed=args.windowed)
     app = build_kiosk(settings, store=store, sync_runner=sync_runner,
                       enrolment=plan.enrolment, machine=machine)
+    if (drain := drain_for(settings, sync_runner)) is not None:
+        # A copied disk's events that could not be sent yet: tried again in the background.
+        sender = Sender(settings.data_dir, drain,
+                        lambda line: print(f"kiosk: {line}", file=sys.stderr, flush=True))
+        app.start_hooks.append(sender.start)
+        app.stop_hooks.append(sender.stop)
     stop_on_signal(app)
     try:
         app.run()

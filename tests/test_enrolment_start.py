@@ -88,8 +88,11 @@ def test_a_copied_disk_sets_the_other_kiosks_data_aside_and_asks_to_enrol(settin
     assert kept.sync_status().backlog == 1
     kept.close()
     assert "comes from another kiosk" in plan.enrolment.reason
-    assert ("1 event recorded before could not be sent; it is kept in kiosk.sqlite.copied-"
+    assert ("1 event recorded before could not be sent yet; it is kept in kiosk.sqlite.copied-"
             in plan.enrolment.reason)
+    # The token it was recorded under is kept beside it (0600), to send it later.
+    beside = plan.copied_aside.with_name(plan.copied_aside.name + ".enrolment.json")
+    assert stat.S_IMODE(os.stat(beside).st_mode) == 0o600
     assert plan.enrolment.url == "https://store.example"
 
 

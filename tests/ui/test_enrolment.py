@@ -20,10 +20,10 @@ from sync.central.dashboard import accounts
 from sync.runner import KioskSync
 from tests.dashboard.conftest import CHROMIUM_ARGS
 from tests.support.central_server import running_central
-from tests.ui.conftest import window_size
 from tests.support.clock import FakeClock
 from tests.support.hashing import fast_hasher
 from tests.support.waiting import wait_until
+from tests.ui.conftest import window_size
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots" / "enrolment"
 MACHINE = {"machine_id": "a" * 64}
