@@ -94,8 +94,8 @@ def test_a_copied_disks_events_are_sent_under_their_own_kiosk_and_stored_once(tm
 def test_a_copied_disks_events_stranded_while_the_store_is_down_are_sent_once_it_is_back(
         tmp_path):
     from kiosk import enrolment_file, set_aside
-    from kiosk.enrolment_start import keep, plan_start
     from kiosk.enrolment import Enrolled
+    from kiosk.enrolment_start import keep, plan_start
 
     settings = load_settings(environ={}, data_dir=str(tmp_path / "kiosk"))
     with running_central(tmp_path / "central") as server:

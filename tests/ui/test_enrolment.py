@@ -216,14 +216,17 @@ def test_the_qr_code_is_segnos_matrix_with_its_quiet_zone(window):
     assert qr_texture(link).size == (len(rows) * TEXELS, len(rows) * TEXELS)
 
 
-def test_a_real_kiosk_process_enrols_by_code_and_syncs(central, tmp_path, capsys):
-    """`main.py kiosk` as an operator starts it (offscreen), with only the store's address."""
+def test_a_real_kiosk_process_enrols_by_code_approved_in_the_browser_and_syncs(
+        central, tmp_path):
+    """`main.py kiosk` as an operator starts it (offscreen), with only the store's address;
+    a manager approves its code on the dashboard's Add-a-kiosk page in headless Chromium; the
+    kiosk receives its token and its first event is stored centrally."""
     import re
     import subprocess
     import sys
     import threading
 
-    from tests.central.test_cli import ROOT, run_in_process
+    from tests.central.test_cli import ROOT
 
     data = tmp_path / "kiosk"
     env = {**os.environ, "KIOSK_CENTRAL_URL": central.base_url, "SDL_VIDEODRIVER": "offscreen",
@@ -242,12 +245,26 @@ def test_a_real_kiosk_process_enrols_by_code_and_syncs(central, tmp_path, capsys
     try:
         said = wait_until(lambda: re.search(r"enrolment code (\w{4}-\w{4})", "".join(lines)),
                           timeout=30, what="the code in the kiosk's log")
-        status, _, err = run_in_process(capsys, "device", "approve", "--data",
-                                        str(central.data_dir), "--code", said.group(1),
-                                        "--site", "North", "--name", "desk-7")
-        assert status == 0, err
+
+        def approve(page):
+            page.goto(f"{central.base_url}/devices/add?code={said.group(1)}")
+            page.fill("#username", MANAGER)
+            page.fill("#password", PASSWORD)
+            page.click("#login")
+            page.wait_for_selector("#code")
+            page.fill("#site-name", "North")
+            page.fill("#desk-name", "desk-7")
+            page.click("#approve")
+            return page.inner_text("#done")
+
+        assert "approved" in in_browser(central, approve)
         wait_until(lambda: central.rows("SELECT last_seen_at FROM devices")[0]["last_seen_at"],
                    timeout=30, what="the enrolled kiosk's first contact")
+        [device] = central.rows("SELECT id, name FROM devices")
+        assert device["name"] == "desk-7"
+        wait_until(lambda: central.rows("SELECT 1 FROM events WHERE device_id = ?",
+                                        [device["id"]]),
+                   timeout=30, what="the kiosk's first event stored centrally")
     finally:
         process.terminate()
         process.wait(timeout=20)
