@@ -268,8 +268,16 @@ def load_settings(
     raw.update(overrides)
     values = {key: VALIDATORS[key](key, value) for key, value in raw.items()}
     settings = Settings(**values, pinned=frozenset(values))
-    # A central_url alone is where the kiosk asks for an enrolment code (kiosk/enrolment.py).
-    if settings.central_token and not settings.central_url:
-        raise ConfigError("config key 'central_token' is set but 'central_url' is not: add the "
-                          "central store's address")
+    # A central_url alone is where the kiosk asks for an enrolment code (kiosk/enrolment.py);
+    # a central_token alone was always accepted (see lonely_token_warning), and still is.
     return settings
+
+
+def lonely_token_warning(settings: Settings) -> str | None:
+    """A sentence when ``central_token`` is set without ``central_url``: the token cannot be
+    used (there is no store to send to), but older set-ups have it, so it is a warning and the
+    kiosk records locally as it always did."""
+    if settings.central_token and not settings.central_url:
+        return ("config key 'central_token' is set but 'central_url' is not, so the kiosk "
+                "records locally and sends nothing; add central_url to sync")
+    return None

@@ -4,7 +4,9 @@ Stages: ``address`` (the central store's address, typed on the on-screen keyboar
 config gives it) → ``asking`` (a code is being requested) → ``code`` (the short code and its
 QR code are shown; the store is polled at the interval it gives) → ``enrolled``. A denied or
 expired code, or a store that cannot be reached, is a stage of its own that says so, with a
-way on: a new code, or another address.
+way on: a new code, or another address. ``use_locally()`` (the address screen's "Use without
+a central store") ends enrolment in the stage ``local``: the kiosk records on its own disk,
+as a kiosk with no central store always has.
 
 The model never waits on the network. ``next_request()`` says what to ask the central store
 next (at most one request at a time, polls no sooner than the store's interval); whoever
@@ -15,7 +17,7 @@ runs requests (``kiosk.enrolment_driver``) hands each answer back to ``answered(
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -28,6 +30,7 @@ MAX_ADDRESS = 200
 RETRY_UNREACHABLE_S = 5
 # Keys of the on-screen keyboard besides letters and digits; what an address can contain.
 ADDRESS_SYMBOLS = ":/.-_"
+ADD_KIOSK_PATH = "/devices/add"  # the dashboard's "Add a kiosk" page, on the store's address
 
 
 class AddressError(ValueError):
@@ -40,7 +43,7 @@ class Request:
 
     kind: str
     url: str
-    device_code: str | None = None
+    device_code: str | None = field(default=None, repr=False)  # a secret: never in a log
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class Enrolled:
     """What the store gave when the code was approved."""
 
     central_url: str
-    token: str
+    token: str = field(repr=False)  # never in a log line or a traceback
     device_id: str
     site: str
     device_name: str
@@ -104,6 +107,7 @@ class EnrolmentModel:
         self.in_flight: Request | None = None
         self.enrolled: Enrolled | None = None
         self.trouble = ""  # the store could not be reached during polling (the code stays)
+        self._final_poll = False  # the poll made when the code's time is up
         if address:
             self.submit_address()
 
@@ -141,6 +145,13 @@ class EnrolmentModel:
     def change_address(self) -> None:
         self._forget_code()
         self.stage = "address"
+        self.error = ""
+
+    def use_locally(self) -> None:
+        """Record locally, with no central store (the product works offline first)."""
+        self._forget_code()
+        self.url = None
+        self.stage = "local"
         self.error = ""
 
     def new_code(self) -> None:
@@ -185,15 +196,25 @@ class EnrolmentModel:
 
     def tick(self) -> None:
         """About once a second: a code shown for its whole life expires here too, even if the
-        store cannot be reached to say so."""
-        if self.stage == "code" and self.expires_at and self.clock() >= self.expires_at:
-            self._finish_code("expired")
+        store cannot be reached to say so; but first one last poll lets the store decide (a
+        manager may have approved in the last seconds: the store hands that token out for a
+        short grace after the code's end)."""
+        if self.stage != "code" or not self.expires_at or self.clock() < self.expires_at:
+            return
+        if self.in_flight is not None:
+            return  # its answer decides
+        if not self._final_poll:
+            self._final_poll = True
+            self.next_at = self.clock()
+            return
+        self._finish_code("expired")
 
     # -- what the screen shows ----------------------------------------------------------------
 
     @property
     def done(self) -> bool:
-        return self.stage == "enrolled"
+        """Enrolment is over: enrolled, or the kiosk records locally."""
+        return self.stage in ("enrolled", "local")
 
     def seconds_left(self) -> int:
         if self.expires_at is None:
@@ -212,6 +233,7 @@ class EnrolmentModel:
         self.device_code = None
         self.user_code = self.qr_link = self.trouble = ""
         self.expires_at = self.next_at = None
+        self._final_poll = False
 
     def _failed_now(self, sentence: str) -> None:
         if self.stage == "code":
@@ -239,7 +261,9 @@ class EnrolmentModel:
         now = self.clock()
         self.device_code = str(body["device_code"])
         self.user_code = str(body["user_code"])
-        self.qr_link = str(body.get("verification_uri_complete") or body["verification_uri"])
+        # The QR code is built from the address this kiosk reaches the store at, not from the
+        # store's verification_uri: behind a proxy the store may not know its public name.
+        self.qr_link = f"{self.url}{ADD_KIOSK_PATH}?code={self.user_code}"
         self.interval = max(1, int(body["interval"]))
         self.expires_at = now + timedelta(seconds=int(body["expires_in"]))
         self.next_at = now + timedelta(seconds=self.interval)

@@ -36,10 +36,13 @@ class EnrolmentDriver:
         service: EnrolmentService,
         on_enrolled: Callable[[Enrolled], None],
         on_code: Callable[[str, str], None] | None = None,
+        on_local: Callable[[], None] | None = None,
     ):
         self.model = model
         self.service = service
         self.on_enrolled = on_enrolled
+        # "Use without a central store": the launcher starts the kiosk recording locally.
+        self.on_local = on_local
         # Told each new code (and its link) as it is shown: the launcher prints it, so a kiosk
         # without a screen attached (or being set up over SSH) can be enrolled from its log.
         # The device code, the secret that collects the token, is never passed on.
@@ -74,7 +77,10 @@ class EnrolmentDriver:
             self.on_code(self.model.user_code, self.model.qr_link)
         if self.model.done:
             self._reported = True
-            self.on_enrolled(self.model.enrolled)
+            if self.model.enrolled is not None:
+                self.on_enrolled(self.model.enrolled)
+            elif self.on_local is not None:
+                self.on_local()
             return
         if self._pending is None and (request := self.model.next_request()) is not None:
             future = self._executor.submit(self.service.send, request, self.model.device_name)
@@ -87,3 +93,5 @@ class EnrolmentDriver:
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if (close_service := getattr(self.service, "close", None)) is not None:
+            close_service()  # its HTTP session and connections

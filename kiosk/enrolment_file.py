@@ -43,7 +43,10 @@ def path_in(data_dir: Path) -> Path:
 
 
 def load(data_dir: Path) -> KioskEnrolment | None:
-    path = path_in(data_dir)
+    return load_from(path_in(data_dir))
+
+
+def load_from(path: Path) -> KioskEnrolment | None:
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
         return KioskEnrolment(**document)
@@ -57,17 +60,32 @@ def load(data_dir: Path) -> KioskEnrolment | None:
 
 
 def save(data_dir: Path, enrolment: KioskEnrolment) -> Path:
-    path = path_in(data_dir)
+    return save_to(path_in(data_dir), enrolment)
+
+
+def save_to(path: Path, enrolment: KioskEnrolment) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".new")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # A .new left by a power cut (or made by someone else) may have other owners' bits: it
+    # goes, and the new one is made 0600 before a byte of the token is written to it.
+    temporary.unlink(missing_ok=True)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.fchmod(descriptor, 0o600)  # the umask can only remove bits, but be plain about it
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         json.dump(asdict(enrolment), handle)
         handle.flush()
         os.fsync(handle.fileno())
-    os.chmod(temporary, 0o600)  # an older file of that name may have had other bits
     os.replace(temporary, path)
+    _sync_folder(path.parent)  # the rename itself survives a power cut
     return path
+
+
+def _sync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def forget(data_dir: Path) -> None:

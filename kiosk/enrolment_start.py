@@ -5,7 +5,10 @@
   token are used, and the site, desk name and role the manager chose, unless the kiosk's own
   config pins them.
 - None, and a sync runner that can enrol: the first-start screen (``kiosk.enrolment``), with
-  the config's ``central_url`` as the address if it has one.
+  the config's ``central_url`` as the address if it has one; but only for a new kiosk (no
+  database yet) or one whose config names a ``central_url``. A kiosk that already records
+  locally with neither key (the offline-first set-up) starts on its staff screen as it
+  always did. The screen's "Use without a central store" records locally too.
 - An enrolment made on another machine (``kiosk.identity``): the disk was copied from
   another kiosk, or moved to new hardware. The kiosk must not go on as that kiosk. What it
   recorded before is that kiosk's: it is first sent under that kiosk's token (the central
@@ -14,12 +17,12 @@
   database is moved aside whole (``kiosk.sqlite.copied-<UTC stamp>``: events that could not
   be sent stay in it, and the original kiosk still holds them if it runs), the token is
   forgotten, and the kiosk enrols as a new kiosk with a fresh database: its numbering starts
-  at 1 and it shows none of the other kiosk's visits.
+  at 1 and it shows none of the other kiosk's visits. Events that could not be sent then are
+  sent later (``kiosk.set_aside``), at each start and every few minutes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,11 +32,10 @@ from kiosk.enrolment import Enrolled, EnrolmentModel
 from kiosk.enrolment_file import KioskEnrolment
 from kiosk.identity import is_other_machine
 from kiosk.local_db import move_aside
+from kiosk.set_aside import Drain, keep_enrolment
 from kiosk.shared.timeutil import Clock, to_rfc3339, utc_now
 from kiosk.store import Store
 
-# Sends a store's unsent events under (url, token); returns how many are still unsent.
-Drain = Callable[[Store, str, str], int]
 ADOPTED_KEYS = ("site", "device_name", "role")
 
 
@@ -51,8 +53,11 @@ def with_enrolment(settings: Settings, enrolment: KioskEnrolment | Enrolled) -> 
               if key not in settings.pinned and getattr(enrolment, key)}
     if chosen.get("role") not in (None, "desk", "ratings", "staff"):
         chosen.pop("role")
-    return replace(settings, central_url=enrolment.central_url, central_token=enrolment.token,
-                   **chosen)
+    # An address pinned in the config wins over the one the enrolment was made at (IT moved
+    # the store, or put a proxy in front of it): the config is what IT edits.
+    url = settings.central_url if "central_url" in settings.pinned and settings.central_url \
+        else enrolment.central_url
+    return replace(settings, central_url=url, central_token=enrolment.token, **chosen)
 
 
 def keep(settings: Settings, enrolled: Enrolled, machine: dict[str, str],
@@ -77,6 +82,8 @@ def plan_start(
     saved = enrolment_file.load(settings.data_dir)
     if saved is not None and not is_other_machine(saved.machine, machine):
         return StartPlan(with_enrolment(settings, saved))
+    if saved is None and not settings.central_url and settings.database_path.exists():
+        return StartPlan(settings)  # an existing kiosk that records locally: as before
     reason, aside = None, None
     if saved is not None:
         aside, unsent = _set_aside_copied(settings, saved, drain)
@@ -85,7 +92,8 @@ def plan_start(
             "This kiosk's disk comes from another kiosk (the machine is not the one it was "
             "enrolled on), so it needs its own enrolment. "
             + (f"{unsent} event{'s' if unsent != 1 else ''} recorded before could not be "
-               f"sent; {'they are' if unsent != 1 else 'it is'} kept in {aside.name}. "
+               f"sent yet; {'they are' if unsent != 1 else 'it is'} kept in {aside.name} and "
+               "sent as that kiosk's when the central store can be reached. "
                if unsent else "What it recorded before was sent as that kiosk's. "
                if aside is not None else "")
         ).strip()
@@ -107,4 +115,7 @@ def _set_aside_copied(settings: Settings, saved: KioskEnrolment,
             unsent = drain(store, saved.central_url, saved.token)
     finally:
         store.close()
-    return move_aside(path, "copied"), unsent
+    aside = move_aside(path, "copied")
+    if unsent:
+        keep_enrolment(aside, saved)  # kiosk.set_aside tries again until they are sent
+    return aside, unsent

@@ -279,6 +279,9 @@ class KioskFlow:
     def enrol_next(self) -> None:
         self._enrol(self.enrolment.model.submit_address)
 
+    def enrol_locally(self) -> None:
+        self._enrol(self.enrolment.model.use_locally)
+
     def enrol_new_code(self) -> None:
         self._enrol(self.enrolment.model.new_code)
 

@@ -17,12 +17,19 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from argon2 import PasswordHasher
 
-from kiosk.config import ConfigError, Settings, cleartext_token_warning, load_settings
+from kiosk.config import (
+    ConfigError,
+    Settings,
+    cleartext_token_warning,
+    load_settings,
+    lonely_token_warning,
+)
 from kiosk.enrolment import EnrolmentModel
 from kiosk.enrolment_file import EnrolmentFileError
 from kiosk.enrolment_start import StartPlan, keep, plan_start, with_enrolment
 from kiosk.identity import machine_identity
 from kiosk.service_notify import ServiceNotifier
+from kiosk.set_aside import Drain, Sender
 from kiosk.shared.timeutil import Clock, utc_now
 from kiosk.store import Store, StoreError
 from kiosk.sync_status import SyncStatus
@@ -132,7 +139,14 @@ def build_kiosk(
             print(f"kiosk: enrolment code {code} (15 minutes): approve it on the dashboard, "
                   f"{link}, or with `main.py device approve --code {code} ...`", flush=True)
 
-        flow.enrolment = EnrolmentDriver(enrolment, enrol_client, enrolled, on_code=show_code)
+        def local() -> None:
+            flow.enrolment.close()
+            flow.notify("This kiosk records locally; nothing is sent to a central store.",
+                        "info")
+            sync_runner.start(store, settings)  # with no address it only reports
+
+        flow.enrolment = EnrolmentDriver(enrolment, enrol_client, enrolled, on_code=show_code,
+                                         on_local=local)
         app.stop_hooks.append(flow.enrolment.close)
         app.stop_hooks.append(sync_runner.stop)
     elif sync_runner is not None:
@@ -144,14 +158,20 @@ def build_kiosk(
 def plan_for(settings: Settings, sync_runner: SyncRunner | None,
              machine: dict[str, str]) -> StartPlan:
     """Whether this start needs the enrolment screen (see kiosk.enrolment_start)."""
-    can_enrol = sync_runner is not None and getattr(
-        sync_runner, "enrolment_service", lambda _s: None)(settings) is not None
+    service = None if sync_runner is None else getattr(
+        sync_runner, "enrolment_service", lambda _s: None)(settings)
+    can_enrol = service is not None
+    if (close := getattr(service, "close", None)) is not None:
+        close()  # only asked whether it can enrol; build_kiosk makes the one it uses
+    return plan_start(settings, can_enrol, machine, drain=drain_for(settings, sync_runner))
+
+
+def drain_for(settings: Settings, sync_runner: SyncRunner | None) -> Drain | None:
+    """How to send another kiosk's unsent events (a copied disk's), if the runner can."""
     drain = getattr(sync_runner, "drain", None)
-    return plan_start(
-        settings, can_enrol, machine,
-        drain=(lambda store, url, token: drain(store, url, token, settings.ca_file))
-        if drain else None,
-    )
+    if drain is None:
+        return None
+    return lambda store, url, token: drain(store, url, token, settings.ca_file)
 
 
 def stop_on_signal(app: KioskApp) -> None:
@@ -186,6 +206,8 @@ def main(argv: list[str] | None = None, sync_runner: SyncRunner | None = None) -
               file=sys.stderr)
     if warning := cleartext_token_warning(settings.central_url):
         print(f"kiosk: warning: {warning}", file=sys.stderr)
+    if warning := lonely_token_warning(settings):
+        print(f"kiosk: warning: {warning}", file=sys.stderr)
     try:
         store = Store(settings.database_path)
     except StoreError as error:
@@ -204,6 +226,12 @@ def main(argv: list[str] | None = None, sync_runner: SyncRunner | None = None) -
     configure_kivy(windowed=args.windowed)
     app = build_kiosk(settings, store=store, sync_runner=sync_runner,
                       enrolment=plan.enrolment, machine=machine)
+    if (drain := drain_for(settings, sync_runner)) is not None:
+        # A copied disk's events that could not be sent yet: tried again in the background.
+        sender = Sender(settings.data_dir, drain,
+                        lambda line: print(f"kiosk: {line}", file=sys.stderr, flush=True))
+        app.start_hooks.append(sender.start)
+        app.stop_hooks.append(sender.stop)
     stop_on_signal(app)
     try:
         app.run()

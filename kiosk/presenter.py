@@ -255,6 +255,8 @@ def enrolment_view(model) -> dict[str, str]:
     elif stage == "unreachable":
         view.update(title="The central store did not answer", explanation=model.error,
                     status=f"Central store: {model.url}")
+    elif stage == "local":
+        view.update(title="Recording locally", explanation="Starting\u2026", panel="none")
     else:
         view.update(title="Enrolled", explanation="Starting\u2026", panel="none")
     return view

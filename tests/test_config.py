@@ -2,7 +2,7 @@
 
 import pytest
 
-from kiosk.config import ConfigError, load_settings
+from kiosk.config import ConfigError, load_settings, lonely_token_warning
 
 
 def write(tmp_path, text: str):
@@ -69,9 +69,11 @@ def test_unknown_key_and_bad_toml_and_missing_file(tmp_path):
         load_settings(tmp_path / "nope.toml", environ={})
 
 
-def test_a_token_needs_its_central_url_and_an_address_alone_is_where_to_enrol(tmp_path):
-    with pytest.raises(ConfigError, match="central_url"):
-        load_settings(write(tmp_path, 'central_token = "dev_x"'), environ={})
+def test_a_token_alone_is_a_warning_and_an_address_alone_is_where_to_enrol(tmp_path):
+    # A token without an address was accepted before enrolment by code existed: still is.
+    lonely = load_settings(write(tmp_path, 'central_token = "dev_x"'), environ={})
+    assert lonely.central_token == "dev_x" and lonely.central_url is None
+    assert "central_url" in lonely_token_warning(lonely)
     # An address without a token: the kiosk asks that store for an enrolment code.
     alone = load_settings(write(tmp_path, 'central_url = "http://127.0.0.1:8700"'), environ={})
     assert alone.central_url == "http://127.0.0.1:8700" and alone.central_token is None
@@ -80,3 +82,4 @@ def test_a_token_needs_its_central_url_and_an_address_alone_is_where_to_enrol(tm
         environ={},
     )
     assert settings.central_url == "http://127.0.0.1:8700"
+    assert lonely_token_warning(settings) is None

@@ -109,7 +109,33 @@ def test_a_code_expires_on_the_kiosk_even_when_the_store_is_gone(clock):
     assert model.stage == "code" and model.seconds_left() == 1
     clock.advance(seconds=1)
     model.tick()
+    # One last poll lets the store decide; it cannot be reached, so the code expires here.
+    last = model.next_request()
+    assert last.kind == "token" and model.stage == "code"
+    model.failed(last, "Cannot reach the central store at https://store.example.")
+    model.tick()
     assert model.stage == "expired"
+
+
+def test_a_code_approved_in_its_last_seconds_is_collected_by_the_last_poll(clock):
+    model = showing_code(clock)
+    for _ in range(179):  # polled every 5 s, pending until 895 s
+        poll_once(model, clock, 400, {"error": "authorization_pending", "interval": 5})
+    clock.advance(seconds=5)  # 900 s: the manager approved at 897 s
+    model.tick()
+    assert model.stage == "code"
+    model.answered(model.next_request(), 200, TOKEN)
+    assert model.done and model.enrolled.token == "dev_abc"
+
+
+def test_a_last_poll_still_pending_ends_in_expired(clock):
+    model = showing_code(clock)
+    clock.advance(seconds=900)
+    model.tick()
+    model.answered(model.next_request(), 400, {"error": "authorization_pending",
+                                               "interval": 5})
+    model.tick()
+    assert model.stage == "expired" and model.next_request() is None
 
 
 def test_a_store_down_while_polling_keeps_the_code_up_and_tries_again(clock):
@@ -166,3 +192,19 @@ def test_codes_are_read_in_any_case_with_or_without_the_hyphen():
     assert normalise_code("BCDF-GHJ0") is None  # no digits: nothing to mistake for a letter
     assert normalise_code("ABCD-EFGH") is None  # no vowels: no look-alikes, no words
     assert format_code("BCDFGHJK") == "BCDF-GHJK"
+
+
+def test_use_without_a_central_store_ends_enrolment_recording_locally():
+    model = EnrolmentModel(address="https://store.example")
+    model.use_locally()
+    assert model.done and model.stage == "local" and model.enrolled is None
+    assert model.next_request() is None
+
+
+def test_the_qr_link_is_built_from_the_kiosks_own_address(clock):
+    model = EnrolmentModel(address="https://kiosk.clinic.example", clock=clock)
+    behind_a_proxy = {**CODES, "verification_uri": "http://127.0.0.1:8700/devices/add",
+                      "verification_uri_complete":
+                      "http://127.0.0.1:8700/devices/add?code=BCDF-GHJK"}
+    model.answered(model.next_request(), 200, behind_a_proxy)
+    assert model.qr_link == "https://kiosk.clinic.example/devices/add?code=BCDF-GHJK"

@@ -88,8 +88,11 @@ def test_a_copied_disk_sets_the_other_kiosks_data_aside_and_asks_to_enrol(settin
     assert kept.sync_status().backlog == 1
     kept.close()
     assert "comes from another kiosk" in plan.enrolment.reason
-    assert ("1 event recorded before could not be sent; it is kept in kiosk.sqlite.copied-"
+    assert ("1 event recorded before could not be sent yet; it is kept in kiosk.sqlite.copied-"
             in plan.enrolment.reason)
+    # The token it was recorded under is kept beside it (0600), to send it later.
+    beside = plan.copied_aside.with_name(plan.copied_aside.name + ".enrolment.json")
+    assert stat.S_IMODE(os.stat(beside).st_mode) == 0o600
     assert plan.enrolment.url == "https://store.example"
 
 
@@ -121,3 +124,53 @@ def test_the_machine_is_told_apart_by_any_mark_readable_both_times(tmp_path):
 def test_this_machine_has_an_identity():
     assert machine_identity()
     assert not is_other_machine(machine_identity(), machine_identity())
+
+
+def test_an_existing_kiosk_with_neither_address_nor_token_records_locally_as_before(settings):
+    Store(settings.database_path).close()  # a kiosk that has been recording locally
+    plan = plan_start(settings, can_enrol=True, machine=HERE)
+    assert plan.enrolment is None and plan.settings.central_url is None
+    # A new kiosk (no database yet) is offered the enrolment screen, which can also say no.
+    settings.database_path.unlink()
+    assert plan_start(settings, can_enrol=True, machine=HERE).enrolment.stage == "address"
+
+
+def test_an_existing_kiosk_with_an_address_but_no_token_is_asked_to_enrol(tmp_path):
+    settings = load_settings(environ={}, data_dir=str(tmp_path),
+                             central_url="https://store.example")
+    Store(settings.database_path).close()
+    assert plan_start(settings, can_enrol=True, machine=HERE).enrolment.stage == "asking"
+
+
+def test_a_lonely_config_token_records_locally_without_the_enrolment_screen(tmp_path):
+    settings = load_settings(environ={}, data_dir=str(tmp_path), central_token="dev_x")
+    plan = plan_start(settings, can_enrol=True, machine=HERE)
+    assert plan.enrolment is None and plan.settings.central_url is None
+
+
+def test_an_address_pinned_in_the_config_wins_over_the_enrolments(tmp_path):
+    pinned = load_settings(environ={}, data_dir=str(tmp_path),
+                           central_url="https://proxy.example")
+    keep(pinned, ENROLLED, HERE)
+    plan = plan_start(pinned, can_enrol=True, machine=HERE)
+    assert plan.settings.central_url == "https://proxy.example"
+    assert plan.settings.central_token == ENROLLED.token
+
+
+def test_a_stale_new_file_with_other_bits_never_holds_the_token_readable(settings):
+    settings.data_dir.mkdir(parents=True)
+    stale = enrolment_file.path_in(settings.data_dir).with_name("enrolment.json.new")
+    stale.write_text("left by a power cut")
+    stale.chmod(0o644)
+    path = keep(settings, ENROLLED, HERE)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and not stale.exists()
+
+
+def test_secrets_stay_out_of_reprs():
+    from kiosk.enrolment import Request
+    from sync.central.enrolment import IssuedCode, PollAnswer
+
+    assert "dev_secret-token" not in repr(ENROLLED)
+    assert "s3cret" not in repr(Request("token", "https://store.example", "s3cret"))
+    assert "s3cret" not in repr(IssuedCode("s3cret", "BCDF-GHJK", 900, 5))
+    assert "s3cret" not in repr(PollAnswer(None, "Enrolled.", token="s3cret"))

@@ -41,8 +41,10 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from kiosk.shared.enrolment_codes import format_code, normalise_code
 from kiosk.shared.fft import SURVEYS
-from sync.central import audit, auth, sites
+from kiosk.shared.timeutil import utc_now
+from sync.central import audit, auth, enrolment, sites
 from sync.central.backup import BackupFailed
 from sync.central.backup_schedule import DEFAULT_KEEP
 from sync.central.migrations import SchemaTooNew
@@ -178,9 +180,6 @@ def cmd_device_add(args: argparse.Namespace) -> int:
 
 
 def cmd_device_approve(args: argparse.Namespace) -> int:
-    from kiosk.shared.timeutil import utc_now
-    from sync.central import enrolment
-
     store = _open(args)
     with store.write() as db:
         device = enrolment.approve(db, args.code, args.site, args.name, args.role, utc_now())
@@ -192,10 +191,6 @@ def cmd_device_approve(args: argparse.Namespace) -> int:
 
 
 def cmd_device_deny(args: argparse.Namespace) -> int:
-    from kiosk.shared.enrolment_codes import format_code, normalise_code
-    from kiosk.shared.timeutil import utc_now
-    from sync.central import enrolment
-
     shown = format_code(normalise_code(args.code) or "")
     store = _open(args)
     with store.write() as db:

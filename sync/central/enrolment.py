@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlite_utils import Database
@@ -27,6 +27,12 @@ from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from sync.central.auth import DEVICE_PREFIX, Device, add_device, new_token, token_digest
 
 CODE_LIFETIME = timedelta(minutes=15)
+# An approved code is collected by the kiosk's next poll, seconds later. One approved just
+# before the code's 15 minutes end is still handed out this long after them (the kiosk makes
+# one last poll when its own count reaches 0, on a clock that may be a little behind); after
+# that the approval lapses: the poll answers expired_token and the device made at approval,
+# whose token nobody ever held, is revoked.
+APPROVAL_GRACE = timedelta(minutes=2)
 POLL_INTERVAL_S = 5
 SLOW_DOWN_STEP_S = 5  # RFC 8628 3.5: each slow_down adds 5 s to the interval, for good
 MAX_INTERVAL_S = 60
@@ -60,7 +66,7 @@ class TooManyPendingCodes(EnrolmentError):
 
 @dataclass(frozen=True)
 class IssuedCode:
-    device_code: str
+    device_code: str = field(repr=False)  # secrets: never in a log line or a traceback
     user_code: str  # as shown: "BCDF-GHJK"
     expires_in: int
     interval: int
@@ -74,7 +80,7 @@ class PollAnswer:
     error: str | None
     description: str
     interval: int = POLL_INTERVAL_S
-    token: str | None = None
+    token: str | None = field(default=None, repr=False)
     device: Device | None = None
     role: str | None = None
 
@@ -91,8 +97,30 @@ def _expired(row: dict, now: datetime) -> bool:
     return now >= parse_rfc3339(row["expires_at"])
 
 
+def _lapsed(row: dict, now: datetime) -> bool:
+    """An approval the kiosk never collected within the code's life and the grace."""
+    return row["state"] == "approved" and now >= parse_rfc3339(row["expires_at"]) + \
+        APPROVAL_GRACE
+
+
+def _lapse(db: Database, row: dict, now: datetime) -> None:
+    """The approval ends: its device (never given a token) is revoked, the code is spent."""
+    if row["device_id"]:
+        db.execute("UPDATE devices SET revoked = 1 WHERE id = ?", [row["device_id"]])
+    db.execute("UPDATE enrolment_codes SET state = 'lapsed', decided_at = ? WHERE id = ?",
+               [to_rfc3339(now), row["id"]])
+
+
+def _lapse_uncollected(db: Database, now: datetime) -> None:
+    cutoff = to_rfc3339(now - APPROVAL_GRACE)
+    for row in list(db.query("SELECT * FROM enrolment_codes WHERE state = 'approved' AND "
+                             "expires_at <= ?", [cutoff])):
+        _lapse(db, row, now)
+
+
 def issue(db: Database, now: datetime, suggested_name: str | None = None) -> IssuedCode:
     """A new pair of codes, pending for 15 minutes. Call inside a write transaction."""
+    _lapse_uncollected(db, now)  # before the rows go: their devices are revoked first
     cutoff = to_rfc3339(now - KEEP_FINISHED)
     db.execute("DELETE FROM enrolment_codes WHERE expires_at < ?", [cutoff])
     pending = db.execute(
@@ -146,7 +174,8 @@ def _by_user_code(db: Database, code: str) -> dict:
 
 def _must_be_pending(row: dict, now: datetime, code: str) -> None:
     if row["state"] != "pending":
-        said = {"approved": "approved", "used": "approved", "denied": "denied"}[row["state"]]
+        said = {"approved": "approved", "used": "approved", "denied": "denied",
+                "lapsed": "approved (but never collected by the kiosk)"}[row["state"]]
         raise CodeAlreadyUsed(
             f"The code {code} was already {said}; each code works once. For another kiosk, "
             "use the code that kiosk shows."
@@ -156,6 +185,15 @@ def _must_be_pending(row: dict, now: datetime, code: str) -> None:
             f"The code {code} has expired (codes last 15 minutes); tap \"New code\" on the "
             "kiosk and use the new one."
         )
+
+
+def is_known(db: Database, code: str) -> bool:
+    """Whether some kiosk was given this short code (in any state, not yet deleted)."""
+    try:
+        _by_user_code(db, code)
+    except UnknownCode:
+        return False
+    return True
 
 
 def pending_suggestion(db: Database, code: str, now: datetime) -> str | None:
@@ -212,6 +250,11 @@ def poll(db: Database, device_code: str, now: datetime) -> PollAnswer:
     if row["state"] == "pending" and _expired(row, now):
         return PollAnswer("expired_token", "The code expired before it was approved; ask for "
                           "a new code.", interval)
+    if row["state"] == "lapsed" or _lapsed(row, now):
+        if row["state"] != "lapsed":
+            _lapse(db, row, now)
+        return PollAnswer("expired_token", "The code expired before the kiosk collected its "
+                          "approval; ask for a new code and approve that one.", interval)
     last = row["last_poll_at"]
     db.execute("UPDATE enrolment_codes SET last_poll_at = ? WHERE id = ?",
                [to_rfc3339(now), row["id"]])
@@ -243,7 +286,7 @@ def create_enrolment_tables(db: Database) -> None:
             "id": int,
             "device_code_sha256": str,
             "user_code_sha256": str,
-            "state": str,  # pending | approved | denied | used
+            "state": str,  # pending | approved | denied | used | lapsed
             "created_at": str,
             "expires_at": str,
             "interval_s": int,

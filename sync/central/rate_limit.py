@@ -44,24 +44,41 @@ class FailureLimiter:
     def retry_after(self, key: Hashable) -> int:
         """Whole seconds until ``key`` may try again; 0 when it may try now."""
         with self._lock:
-            times = self._failures.get(key)
-            if times is None or len(times) < self.limit:
-                return 0
-            # The limit-th most recent failure is the one that must leave the window.
-            left = self.window_s - (self.clock() - times[-self.limit])
-            return max(1, math.ceil(left)) if left > 0 else 0
+            return self._retry_after(key)
 
     def failed(self, key: Hashable) -> None:
         with self._lock:
-            times = self._failures.pop(key, None)
-            if times is None:
-                times = deque()
-                if len(self._failures) >= self.max_keys:
-                    self._failures.popitem(last=False)  # the stalest key: closest to expiring
-            times.append(self.clock())
-            while len(times) > max(1, self.limit):
-                times.popleft()
-            self._failures[key] = times  # to the end: the most recently failed
+            self._failed(key)
+
+    def try_acquire(self, key: Hashable) -> int:
+        """Count an attempt that is limited whether or not it succeeds (e.g. issuing a code),
+        checked and counted under one lock: 0 when it may go ahead (and is counted), else the
+        seconds to wait (and nothing is counted). With ``retry_after`` then ``failed``,
+        simultaneous requests could all pass the check before any was counted."""
+        with self._lock:
+            if wait := self._retry_after(key):
+                return wait
+            self._failed(key)
+            return 0
+
+    def _retry_after(self, key: Hashable) -> int:
+        times = self._failures.get(key)
+        if times is None or len(times) < self.limit:
+            return 0
+        # The limit-th most recent failure is the one that must leave the window.
+        left = self.window_s - (self.clock() - times[-self.limit])
+        return max(1, math.ceil(left)) if left > 0 else 0
+
+    def _failed(self, key: Hashable) -> None:
+        times = self._failures.pop(key, None)
+        if times is None:
+            times = deque()
+            if len(self._failures) >= self.max_keys:
+                self._failures.popitem(last=False)  # the stalest key: closest to expiring
+        times.append(self.clock())
+        while len(times) > max(1, self.limit):
+            times.popleft()
+        self._failures[key] = times  # to the end: the most recently failed
 
     def forget(self, key: Hashable) -> None:
         with self._lock:

@@ -120,6 +120,42 @@ def test_an_expired_code_cannot_be_approved_or_collected(central_server, capsys)
     assert answer.status_code == 400 and answer.json()["error"] == "expired_token"
 
 
+def test_an_approval_is_collected_within_the_grace_and_lapses_after_it(central_server, capsys):
+    codes = ask(central_server)
+    start = utc_now()
+    # Approved in the code's last second; the kiosk's last poll comes a minute late.
+    with time_machine.travel(start + timedelta(minutes=14, seconds=59), tick=False):
+        assert approve(central_server, capsys, codes["user_code"])[0] == 0
+    with time_machine.travel(start + enrolment.CODE_LIFETIME + timedelta(minutes=1), tick=False):
+        answer = poll(central_server, codes["device_code"])
+    assert answer.status_code == 200 and answer.json()["access_token"].startswith("dev_")
+
+    late = ask(central_server)
+    with time_machine.travel(start + timedelta(minutes=14, seconds=59), tick=False):
+        assert approve(central_server, capsys, late["user_code"], name="desk-3")[0] == 0
+    after_grace = start + enrolment.CODE_LIFETIME + enrolment.APPROVAL_GRACE + timedelta(
+        seconds=5)
+    with time_machine.travel(after_grace, tick=False):
+        answer = poll(central_server, late["device_code"])
+        assert answer.status_code == 400 and answer.json()["error"] == "expired_token"
+        forget_last_poll(central_server)
+        assert poll(central_server, late["device_code"]).json()["error"] == "expired_token"
+    revoked = central_server.rows("SELECT revoked FROM devices WHERE name = 'desk-3'")
+    assert revoked == [{"revoked": 1}]
+
+
+def test_an_approval_never_polled_for_is_revoked_when_the_next_code_is_issued(central_store):
+    now = utc_now()
+    with central_store.write() as db:
+        issued = enrolment.issue(db, now)
+        device = enrolment.approve(db, issued.user_code, "North", "desk-4", "desk", now)
+        enrolment.issue(db, now + enrolment.CODE_LIFETIME + enrolment.APPROVAL_GRACE)
+        assert db.execute("SELECT revoked FROM devices WHERE id = ?",
+                          [device.id]).fetchone()[0] == 1
+        assert enrolment.poll(db, issued.device_code, now + timedelta(hours=20)).error == \
+            "expired_token"
+
+
 def test_polling_faster_than_the_interval_slows_the_kiosk_down(central_server):
     codes = ask(central_server)
     assert poll(central_server, codes["device_code"]).json()["error"] == "authorization_pending"
@@ -137,6 +173,78 @@ def test_codes_are_rate_limited_per_address(central_server):
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) > 0
     assert "Too many enrolment codes" in refused.json()["detail"]
+
+
+def test_a_burst_of_simultaneous_code_requests_is_limited_all_the_same(central_server):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ask_once(_):
+        response = requests.post(central_server.url("/api/v1/enrol"), json={}, timeout=30)
+        return response.status_code, response.headers.get("cache-control")
+
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(ask_once, range(20)))
+    statuses = [status for status, _ in answers]
+    assert statuses.count(200) == 10 and statuses.count(429) == 10
+    # The device code is a secret: no cache may keep the answer that carries it.
+    assert {caching for status, caching in answers if status == 200} == {"no-store"}
+
+
+def test_simultaneous_polls_after_approval_hand_the_token_out_once(central_server, capsys):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    codes = ask(central_server)
+    assert approve(central_server, capsys, codes["user_code"])[0] == 0
+    barrier = threading.Barrier(6)
+
+    def poll_at_once(_):
+        barrier.wait()
+        answer = poll(central_server, codes["device_code"])
+        return answer.status_code, answer.json().get("error")
+
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(poll_at_once, range(6)))
+    assert [status for status, _ in answers].count(200) == 1
+    assert {error for status, error in answers if status != 200} <= {"slow_down",
+                                                                     "invalid_grant"}
+
+
+def logged_in(server) -> requests.Session:
+    from sync.central.dashboard import one_time_login_url
+
+    session = requests.Session()
+    assert session.get(one_time_login_url(server.data_dir, server.base_url),
+                       timeout=10).status_code == 200
+    return session
+
+
+def test_codes_in_the_add_a_kiosk_link_are_counted_as_wrong_codes(central_server):
+    import re
+
+    with central_server.embedded.store.write() as db:
+        issued = enrolment.issue(db, utc_now(), suggested_name="pi-frontdesk")
+    session = logged_in(central_server)
+    page = session.get(central_server.url(f"/devices/add?code={issued.user_code}"), timeout=10)
+    assert 'id="desk-name" value="pi-frontdesk"' in page.text
+    limit = central_server.embedded.app.state.wrong_code_limiter.limit
+    for _ in range(limit):
+        assert session.get(central_server.url("/devices/add?code=BCDF-GHJK"),
+                           timeout=10).status_code == 200
+    refused = session.get(central_server.url(f"/devices/add?code={issued.user_code}"),
+                          timeout=10)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert "Too many wrong codes" in refused.text
+    # The page without a code still opens: a manager may type the code once the wait is over.
+    plain = session.get(central_server.url("/devices/add"), timeout=10)
+    assert plain.status_code == 200
+    csrf = re.search(r'name="csrf" value="([^"]+)"', plain.text).group(1)
+    central_server.embedded.app.state.wrong_code_limiter.forget("127.0.0.1")
+    odd = session.post(central_server.url("/devices/add"), timeout=10, data={
+        "csrf": csrf, "code": issued.user_code, "site": "North", "name": "desk-2",
+        "decision": "maybe"})
+    assert odd.status_code == 422 and "is not a decision" in odd.text
+    assert central_server.rows("SELECT id FROM devices WHERE name = 'desk-2'") == []
 
 
 def test_guessed_device_codes_count_as_refused_tokens(central_server):
@@ -174,7 +282,10 @@ def test_the_routes_are_in_the_openapi_description(central_server):
 
 def test_the_migration_is_one_named_step(central_server):
     names = [migration.__name__ for migration in MIGRATIONS]
-    assert "_enrolment_codes" in names[:SCHEMA_VERSION]
+    assert names.count("_enrolment_codes") == 1 and len(names) == SCHEMA_VERSION
+    tables = {row["name"] for row in central_server.rows(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "enrolment_codes" in tables
     columns = {c["name"] for c in central_server.rows("PRAGMA table_info(devices)")}
     assert "role" in columns
 

@@ -89,3 +89,45 @@ def test_a_copied_disks_events_are_sent_under_their_own_kiosk_and_stored_once(tm
         # No heartbeat: the copy never shows on the dashboard as the original kiosk.
         assert server.rows("SELECT count(*) AS n FROM events WHERE type = 'device.heartbeat'") \
             == [{"n": 0}]
+
+
+def test_a_copied_disks_events_stranded_while_the_store_is_down_are_sent_once_it_is_back(
+        tmp_path):
+    from kiosk import enrolment_file, set_aside
+    from kiosk.enrolment import Enrolled
+    from kiosk.enrolment_start import keep, plan_start
+
+    settings = load_settings(environ={}, data_dir=str(tmp_path / "kiosk"))
+    with running_central(tmp_path / "central") as server:
+        original = server.add_device(site="North", name="desk-1")
+        url = server.base_url
+    # The disk was enrolled on another machine, and recorded two ratings it never sent.
+    keep(settings, Enrolled(url, original.token, original.device_id, "North", "desk-1",
+                            "desk"), {"hardware": "0" * 64})
+    store = Store(settings.database_path)
+    for score in (5, 2):
+        store.record("rating.submitted", {"score": score, "scale": 5, "tags": [],
+                                          "misuse": False})
+    store.close()
+    drain = KioskSync().drain
+    sending = lambda store, url, token: drain(store, url, token, None)  # noqa: E731
+    plan = plan_start(settings, can_enrol=True, machine={"hardware": "1" * 64}, drain=sending)
+    assert "2 events recorded before could not be sent yet" in plan.enrolment.reason
+    assert set_aside.waiting(settings.data_dir) == [plan.copied_aside]
+    assert enrolment_file.load(settings.data_dir) is None
+    # Still down at the next start: nothing lost, nothing removed.
+    assert set_aside.send_waiting(settings.data_dir, sending) == [
+        set_aside.Sent(plan.copied_aside, 2)]
+    said = []
+    with running_central(tmp_path / "central", port=int(url.rsplit(":", 1)[1])) as server:
+        sender = set_aside.Sender(settings.data_dir, sending, said.append, every_s=0.1)
+        sender.start()
+        wait_until(lambda: not set_aside.waiting(settings.data_dir), timeout=20,
+                   what="the set-aside events sent")
+        sender.stop()
+        rows = server.rows("SELECT device_id, count(*) AS n FROM events "
+                           "WHERE type = 'rating.submitted' GROUP BY device_id")
+    assert rows == [{"device_id": original.device_id, "n": 2}]
+    assert not plan.copied_aside.exists()
+    assert not set_aside.enrolment_beside(plan.copied_aside).exists()
+    assert said and "all its events are sent" in said[-1]

@@ -23,6 +23,7 @@ from tests.support.central_server import running_central
 from tests.support.clock import FakeClock
 from tests.support.hashing import fast_hasher
 from tests.support.waiting import wait_until
+from tests.ui.conftest import window_size
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots" / "enrolment"
 MACHINE = {"machine_id": "a" * 64}
@@ -215,14 +216,17 @@ def test_the_qr_code_is_segnos_matrix_with_its_quiet_zone(window):
     assert qr_texture(link).size == (len(rows) * TEXELS, len(rows) * TEXELS)
 
 
-def test_a_real_kiosk_process_enrols_by_code_and_syncs(central, tmp_path, capsys):
-    """`main.py kiosk` as an operator starts it (offscreen), with only the store's address."""
+def test_a_real_kiosk_process_enrols_by_code_approved_in_the_browser_and_syncs(
+        central, tmp_path):
+    """`main.py kiosk` as an operator starts it (offscreen), with only the store's address;
+    a manager approves its code on the dashboard's Add-a-kiosk page in headless Chromium; the
+    kiosk receives its token and its first event is stored centrally."""
     import re
     import subprocess
     import sys
     import threading
 
-    from tests.central.test_cli import ROOT, run_in_process
+    from tests.central.test_cli import ROOT
 
     data = tmp_path / "kiosk"
     env = {**os.environ, "KIOSK_CENTRAL_URL": central.base_url, "SDL_VIDEODRIVER": "offscreen",
@@ -241,12 +245,26 @@ def test_a_real_kiosk_process_enrols_by_code_and_syncs(central, tmp_path, capsys
     try:
         said = wait_until(lambda: re.search(r"enrolment code (\w{4}-\w{4})", "".join(lines)),
                           timeout=30, what="the code in the kiosk's log")
-        status, _, err = run_in_process(capsys, "device", "approve", "--data",
-                                        str(central.data_dir), "--code", said.group(1),
-                                        "--site", "North", "--name", "desk-7")
-        assert status == 0, err
+
+        def approve(page):
+            page.goto(f"{central.base_url}/devices/add?code={said.group(1)}")
+            page.fill("#username", MANAGER)
+            page.fill("#password", PASSWORD)
+            page.click("#login")
+            page.wait_for_selector("#code")
+            page.fill("#site-name", "North")
+            page.fill("#desk-name", "desk-7")
+            page.click("#approve")
+            return page.inner_text("#done")
+
+        assert "approved" in in_browser(central, approve)
         wait_until(lambda: central.rows("SELECT last_seen_at FROM devices")[0]["last_seen_at"],
                    timeout=30, what="the enrolled kiosk's first contact")
+        [device] = central.rows("SELECT id, name FROM devices")
+        assert device["name"] == "desk-7"
+        wait_until(lambda: central.rows("SELECT 1 FROM events WHERE device_id = ?",
+                                        [device["id"]]),
+                   timeout=30, what="the kiosk's first event stored centrally")
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -308,3 +326,48 @@ def test_a_copied_disk_says_why_it_asks_to_be_enrolled_again(make_kiosk, central
     tick_until(kiosk, lambda: plan.enrolment.stage == "code", "a new code")
     assert "comes from another kiosk" in kiosk.app.root.manager.current_screen.reason
     kiosk.screenshot(SHOTS / "kiosk-copied-disk.png")
+
+
+def test_use_without_a_central_store_records_locally(make_kiosk):
+    kiosk, model = start_enrolling(make_kiosk)
+    kiosk.screenshot(SHOTS / "kiosk-address.png")
+    kiosk.tap("Use without a\ncentral store")
+    kiosk.app.tick()
+    kiosk.idle()
+    assert model.stage == "local" and kiosk.screen != "enrol"
+    assert kiosk.flow.settings.central_url is None
+    assert kiosk.flow.banner().text.startswith("This kiosk records locally")
+
+
+def test_the_widest_code_fits_its_box_on_one_line(make_kiosk):
+    from kiosk.screens.widgets import KioskButton  # noqa: F401  (the screen's widgets loaded)
+
+    kiosk, model = start_enrolling(make_kiosk)
+    screen = kiosk.app.root.manager.current_screen
+    screen.panels["code"].screen = screen
+    screen.ids.panel_area.clear_widgets()
+    screen.ids.panel_area.add_widget(screen.panels["code"])
+    screen.panel = "code"
+    screen.code = "WWWW-WWWW"
+    kiosk.idle(3)
+    label = screen.panels["code"].ids.code
+    label.texture_update()
+    assert label.texture_size[1] < label.font_size * 2  # one line
+    assert label.texture_size[0] <= label.width and label.texture_size[1] <= label.height
+    width, height = window_size()
+    kiosk.screenshot(SHOTS / f"kiosk-widest-code-{width}x{height}.png")
+
+
+def test_the_widest_code_fits_at_800x480_too():
+    """A process has one window size: a child pytest runs the check above at 800x480."""
+    import subprocess
+    import sys
+
+    from tests.central.test_cli import ROOT
+
+    env = dict(os.environ, KIOSK_TEST_SIZE="800x480")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         f"{__file__}::test_the_widest_code_fits_its_box_on_one_line"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-3000:]

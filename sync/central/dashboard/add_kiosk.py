@@ -5,7 +5,8 @@ the address); a manager can also type the code. Approving chooses the kiosk's si
 name and role; the kiosk collects its token at its next poll (within a few seconds).
 
 A wrong code counts against the manager's address in the store's failure limiter (10 a
-minute), so a stolen session cannot run through the codes.
+minute), so a stolen session cannot run through the codes: typed in the form, or given in
+the page's ``?code=`` (which fills in the kiosk's suggested name for a pending code).
 """
 
 from __future__ import annotations
@@ -52,9 +53,22 @@ def _form(request, session, flt, principal, *, status: int = 200, error: str = "
     return response
 
 
+def _refuse_if_limited(limiter: FailureLimiter, address: str) -> None:
+    if wait := limiter.retry_after(address):
+        raise HTTPException(429, f"Too many wrong codes from this address; try again in "
+                            f"{wait} s.", headers={"Retry-After": str(wait)})
+
+
 @router.get("/devices/add", response_class=HTMLResponse)
 def add_kiosk_page(request: Request, session: SessionDep, flt: FiltersDep,
                    principal: EnrolKiosks, code: str = "", note: str = ""):
+    if code.strip():
+        limiter: FailureLimiter = request.app.state.wrong_code_limiter
+        address = _client_address(request)
+        _refuse_if_limited(limiter, address)
+        if not enrolment.is_known(store_of(request).db, code[:40]):
+            limiter.failed(address)
+            code = ""  # nothing to pre-fill; the form is shown empty
     normal = normalise_code(code[:40])
     return _form(request, session, flt, principal, note=note,
                  values={"code": format_code(normal) if normal else code[:40]})
@@ -69,9 +83,10 @@ def decide(request: Request, session: SessionDep, flt: FiltersDep, principal: En
     values = {"code": code, "site": site, "name": name, "role": role}
     limiter: FailureLimiter = request.app.state.wrong_code_limiter
     address = _client_address(request)
-    if wait := limiter.retry_after(address):
-        raise HTTPException(429, f"Too many wrong codes from this address; try again in "
-                            f"{wait} s.", headers={"Retry-After": str(wait)})
+    _refuse_if_limited(limiter, address)
+    if decision not in ("approve", "deny"):
+        return _form(request, session, flt, principal, status=422, values=values,
+                     error=f"{decision[:20]!r} is not a decision: use Approve or Deny.")
     if decision == "approve" and (not site.strip() or not name.strip()):
         return _form(request, session, flt, principal, status=422, values=values,
                      error="Choose the kiosk's site and give it a desk name, then approve.")

@@ -97,19 +97,21 @@ def _limited(limiter: FailureLimiter, address: str, sentence: str) -> None:
         503: {"description": "Too many codes are waiting for approval; try again later."},
     },
 )
-def ask_for_code(request: Request, store: StoreDep, body: EnrolRequest | None = None) -> dict:
+def ask_for_code(request: Request, store: StoreDep, body: EnrolRequest | None = None):
     limiter: FailureLimiter = request.app.state.enrol_code_limiter
     address = _client_address(request)
-    _limited(limiter, address, "Too many enrolment codes from this address; try again in "
-             "{wait} s.")
+    # Counted before the code is made, in one step with the check: a burst of simultaneous
+    # requests cannot all pass the check first.
+    if wait := limiter.try_acquire(address):
+        raise HTTPException(429, f"Too many enrolment codes from this address; try again in "
+                            f"{wait} s.", headers={"Retry-After": str(wait)})
     try:
         with store.write() as db:
             issued = enrolment.issue(db, utc_now(), body.device_name if body else None)
     except enrolment.TooManyPendingCodes as error:
         raise HTTPException(503, str(error), headers={"Retry-After": "60"}) from None
-    limiter.failed(address)
     page = str(request.base_url).rstrip("/") + ADD_KIOSK_PATH
-    return {
+    codes = {
         "device_code": issued.device_code,
         "user_code": issued.user_code,
         "verification_uri": page,
@@ -117,6 +119,8 @@ def ask_for_code(request: Request, store: StoreDep, body: EnrolRequest | None = 
         "interval": issued.interval,
         "expires_in": issued.expires_in,
     }
+    # The device code is a secret: no proxy or browser cache may keep this answer.
+    return JSONResponse(codes, headers={"Cache-Control": "no-store"})
 
 
 @router.post(
