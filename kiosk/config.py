@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from platformdirs import user_data_dir
 
+from kiosk.shared.languages import DEFAULT_LANGUAGES, LANGUAGES, UnknownLanguage, check_languages
 from kiosk.shared.site_rules import IDLE_TIMEOUT_S, RATING_SCALES, TARGET_WAIT_MIN
 from kiosk.shared.wire import DEFAULT_TAGS, MAX_TAGS, TAG_PATTERN
 
@@ -56,6 +57,10 @@ class Settings:
     target_wait_min: int = 15
     rating_scale: int = 5
     followup_tags: tuple[str, ...] = DEFAULT_TAGS
+    # The patient's language buttons, the site's default first (``site set --languages``).
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES
+    # The staff screens' language; None follows the site's default (the first of ``languages``).
+    staff_language: str | None = None
     followup_for: str = "negative"
     idle_timeout_s: int = 20
     thanks_s: int = 4
@@ -70,6 +75,14 @@ class Settings:
     # The keys this kiosk's file, environment or command line set: the site's settings from
     # the central store never override them (see kiosk/site_settings.py).
     pinned: frozenset[str] = frozenset()
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+    @property
+    def staff_screen_language(self) -> str:
+        return self.staff_language or self.default_language
 
     @property
     def database_path(self) -> Path:
@@ -121,6 +134,21 @@ def _as_tags(key: str, value: Any) -> tuple[str, ...]:
         if not isinstance(tag, str) or not TAG_PATTERN.match(tag):
             raise _fail(key, value, f"tag {tag!r} must be lower-case letters, digits and _")
     return tuple(value)
+
+
+def _as_languages(key: str, value: Any) -> tuple[str, ...]:
+    try:
+        return check_languages(value)
+    except UnknownLanguage as error:
+        raise _fail(key, value, str(error)) from None
+
+
+def _as_staff_language(key: str, value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if value not in LANGUAGES:
+        raise _fail(key, value, "use one of " + ", ".join(LANGUAGES))
+    return value
 
 
 def _as_timezone(key: str, value: Any) -> str:
@@ -190,6 +218,8 @@ VALIDATORS = {
     "target_wait_min": _whole_number,
     "rating_scale": lambda k, v: _as_choice(k, v, RATING_SCALES),
     "followup_tags": _as_tags,
+    "languages": _as_languages,
+    "staff_language": _as_staff_language,
     "followup_for": lambda k, v: _as_choice(k, v, FOLLOWUP_MODES),
     "idle_timeout_s": _whole_number,
     "thanks_s": _whole_number,

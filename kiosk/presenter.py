@@ -1,7 +1,8 @@
 """Words and numbers as the screens show them. Pure functions, no Kivy, tested without a window.
 
 Every level of a wait is shown as a colour AND a symbol AND a word, never colour alone; a
-face always has its word under it.
+face always has its word under it. Every word goes through ``_()`` (kiosk/i18n.py): the tables
+below hold English, marked with ``N_`` for extraction, and are translated when shown.
 """
 
 from __future__ import annotations
@@ -11,29 +12,30 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from kiosk.i18n import N_, _
 from kiosk.sync_status import SyncStatus
 
 # Best first: the row of faces reads from the happiest on the left.
 FACES = {
-    5: ((5, "Very good", "very-good"), (4, "Good", "good"), (3, "Okay", "okay"),
-        (2, "Poor", "poor"), (1, "Very poor", "very-poor")),
-    4: ((4, "Very good", "very-good"), (3, "Good", "good"), (2, "Poor", "poor"),
-        (1, "Very poor", "very-poor")),
+    5: ((5, N_("Very good"), "very-good"), (4, N_("Good"), "good"), (3, N_("Okay"), "okay"),
+        (2, N_("Poor"), "poor"), (1, N_("Very poor"), "very-poor")),
+    4: ((4, N_("Very good"), "very-good"), (3, N_("Good"), "good"), (2, N_("Poor"), "poor"),
+        (1, N_("Very poor"), "very-poor")),
 }
 
 TAG_WORDS = {
-    "waiting_time": "Waiting time",
-    "friendliness": "Friendliness",
-    "explanation": "Explanation",
-    "billing": "Billing",
-    "cleanliness": "Cleanliness",
-    "other": "Something else",
+    "waiting_time": N_("Waiting time"),
+    "friendliness": N_("Friendliness"),
+    "explanation": N_("Explanation"),
+    "billing": N_("Billing"),
+    "cleanliness": N_("Cleanliness"),
+    "other": N_("Something else"),
 }
 
 LEVELS = {
-    "ok": ("\u2713", "On target"),
-    "near": ("\u25b2", "Near target"),
-    "over": ("\u26a0", "Over target"),
+    "ok": ("\u2713", N_("On target")),
+    "near": ("\u25b2", N_("Near target")),
+    "over": ("\u26a0", N_("Over target")),
 }
 
 
@@ -41,16 +43,19 @@ def faces(scale: int) -> tuple[tuple[int, str, str], ...]:
     """(score, word, image name) for each face of the scale, happiest first."""
     if scale not in FACES:
         raise ValueError(f"a rating scale is 5 or 4, not {scale!r}")
-    return FACES[scale]
+    return tuple((score, _(word), image) for score, word, image in FACES[scale])
 
 
 def tag_word(tag: str) -> str:
-    return TAG_WORDS.get(tag, tag.replace("_", " ").capitalize())
+    """A tag's words; a site's own tag (not in the table) shows as its name, untranslated."""
+    if tag in TAG_WORDS:
+        return _(TAG_WORDS[tag])
+    return tag.replace("_", " ").capitalize()
 
 
 def level_text(level: str) -> str:
     symbol, word = LEVELS[level]
-    return f"{symbol} {word}"
+    return f"{symbol} {_(word)}"
 
 
 def clock_minutes(minutes: float) -> str:
@@ -75,10 +80,10 @@ def summary_parts(summary: Mapping[str, Any], target_min: int) -> list[tuple[str
     median = summary.get("wait_median_min")
     within = summary.get("pct_within_target")
     return [
-        (whole_minutes(median) if waits else "–", f"median wait\nn = {waits}"),
+        (whole_minutes(median) if waits else "–", _("median wait\nn = {count}", count=waits)),
         (f"{round(within)}%" if within is not None and waits else "–",
-         f"seen within\n{target_min} min"),
-        (str(summary.get("visits") or 0), "visits\ntoday"),
+         _("seen within\n{minutes} min", minutes=target_min)),
+        (str(summary.get("visits") or 0), _("visits\ntoday")),
     ]
 
 
@@ -156,9 +161,10 @@ def patient_countdown(state: str, seconds: float | None, role: str) -> str:
         return ""
     left = seconds_left(seconds)
     if state == "followup":
-        return f"Your answer is already counted. This closes by itself in {left} s."
+        return _("Your answer is already counted. This closes by itself in {seconds} s.",
+                 seconds=left)
     if state == "thanks":
-        return f"Back to the start in {left} s."
+        return _("Back to the start in {seconds} s.", seconds=left)
     if role == "desk":
-        return f"This screen goes back to the desk in {left} s."
-    return f"Back to the start in {left} s."
+        return _("This screen goes back to the desk in {seconds} s.", seconds=left)
+    return _("Back to the start in {seconds} s.", seconds=left)

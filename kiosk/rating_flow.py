@@ -34,6 +34,10 @@ class RatingFlow:
         self.visit_id: str | None = None
         self.score: int | None = None
         self.tags: list[str] = []
+        # This patient's own choices; None / False is the site's default. ``start`` clears them,
+        # so the next patient (after the thanks, or when the screen went idle) starts afresh.
+        self.chosen_language: str | None = None
+        self.large_text = False
         self.last_saved: RecordedEvent | None = None
         self._pending_at: datetime | None = None
         self._misuse = False
@@ -56,8 +60,34 @@ class RatingFlow:
         self.visit_id = visit_id
         self.score = None
         self.tags = []
+        self.chosen_language = None
+        self.large_text = False
         self._pending_at = None
         self.timer = IdleTimer(self.settings.idle_timeout_s, self.clock)
+
+    @property
+    def language(self) -> str:
+        """The language the patient screens show: this patient's choice, else the site's."""
+        if self.chosen_language in self.settings.languages:
+            return self.chosen_language
+        return self.settings.default_language
+
+    def choose_language(self, tag: str) -> str:
+        """One tap on the language row; it holds until this patient's rating is over."""
+        if self.state not in ("ask", "followup"):
+            raise ModelError("The language is chosen on the rating screens.")
+        if tag not in self.settings.languages:
+            raise ModelError(f"'{tag}' is not one of this kiosk's languages.")
+        self.chosen_language = tag
+        self.timer.touch()
+        return tag
+
+    def toggle_large_text(self) -> bool:
+        if self.state not in ("ask", "followup"):
+            raise ModelError("Larger text is chosen on the rating screens.")
+        self.large_text = not self.large_text
+        self.timer.touch()
+        return self.large_text
 
     def choose(self, score: int) -> str:
         """A face was pressed; returns the next state."""
@@ -154,6 +184,7 @@ class RatingFlow:
             "scale": self.settings.rating_scale,
             "tags": list(self.tags),
             "misuse": self._misuse,
+            "lang": self.language,
         }
 
     def _save(self) -> None:

@@ -3,8 +3,9 @@
 A key set in the kiosk's config file, environment or command line is pinned on that kiosk; the
 others follow the site's settings on the central store (``GET /api/v1/config``, set with
 ``main.py site set``), so a practice manager changes the target, the faces, the follow-up tags,
-the idle timeout or the time zone for every kiosk of a site at once. Values are checked by the
-same validators as the config file: one the kiosk cannot use is left out, with a sentence.
+the idle timeout, the languages or the time zone for every kiosk of a site at once. Values are
+checked by the same validators as the config file: one the kiosk cannot use is left out, with a
+sentence.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 from kiosk.config import VALIDATORS, ConfigError, Settings
 
 SITE_KEYS = (
-    "site", "timezone", "target_wait_min", "rating_scale", "followup_tags", "idle_timeout_s"
+    "site", "timezone", "target_wait_min", "rating_scale", "followup_tags", "idle_timeout_s",
+    "languages",
 )
 
 

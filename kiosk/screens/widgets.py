@@ -50,6 +50,21 @@ class TagButton(KioskButton):
     selected = BooleanProperty(False)
 
 
+class LanguageButton(KioskButton):
+    """One language of the patient's row, named in its own script; no flags (a flag is a
+    country, not a language)."""
+
+    tag = StringProperty("")
+    native_name = StringProperty("")
+    selected = BooleanProperty(False)
+
+
+class LargeTextButton(KioskButton):
+    """Larger words on the patient screens, for this patient only."""
+
+    selected = BooleanProperty(False)
+
+
 class CornerArea(ButtonBehavior, Widget):
     """An invisible patch in a corner of the patient screens: three taps lead to the PIN."""
 

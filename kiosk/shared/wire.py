@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kiosk.shared.languages import BCP47_PATTERN
 from kiosk.shared.timeutil import parse_rfc3339
 
 PROTOCOL_VERSION = 1
@@ -182,7 +183,9 @@ def _data_undone(data: dict, received_at: datetime | None) -> None:
 
 
 def _data_rating(data: dict, received_at: datetime | None) -> None:
-    _check_keys(data, ("score", "scale", "tags", "misuse"), ("score", "scale"), "data of rating")
+    _check_keys(
+        data, ("score", "scale", "tags", "misuse", "lang"), ("score", "scale"), "data of rating"
+    )
     scale, score = data["scale"], data["score"]
     if not _is_int(scale) or scale not in (4, 5):
         raise EventRejected(f"scale {scale!r} is not 5 or 4")
@@ -196,6 +199,11 @@ def _data_rating(data: dict, received_at: datetime | None) -> None:
             raise EventRejected(f"tag {tag!r} is not a tag name like 'waiting_time'")
     if not isinstance(data.get("misuse", False), bool):
         raise EventRejected("misuse must be true or false")
+    # Optional (kiosks before the language row send none): the screen's language, BCP 47. Any
+    # well-formed tag is kept, so a newer kiosk's language is counted by an older store too.
+    lang = data.get("lang")
+    if lang is not None and (not isinstance(lang, str) or not BCP47_PATTERN.fullmatch(lang)):
+        raise EventRejected(f"lang {lang!r} is not a BCP 47 language tag like 'es' or 'zh-Hans'")
 
 
 def _data_heartbeat(data: dict, received_at: datetime | None) -> None:

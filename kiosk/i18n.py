@@ -1,0 +1,98 @@
+"""Translations: one ``_()`` for every string a person reads on the kiosk. No Kivy.
+
+How to add a string: write ``_("Tap a face.")`` in Python (``_("In {seconds} s.",
+seconds=n)`` with values), or ``_("Tap a face.")`` in a .kv file (``#:import _
+kiosk.screens.translate._`` at its top redraws it when the language changes); then run
+``python3 main.py translations`` and fill the empty entries of each catalog. A test fails while
+any catalog lacks a translation or its font lacks a glyph (README, "Translations").
+
+The catalogs are gettext .po files under ``kiosk/locale/<lang>/LC_MESSAGES/kiosk.po``,
+compiled in memory by Babel when a language is first used: nothing generated is kept in the
+repository or has to be rebuilt by hand.
+
+Right-to-left text (Arabic) comes out of ``_()`` ready to draw: letters in their joined forms
+(arabic-reshaper) and in logical order, so Kivy wraps lines in reading order; the label then
+lays each line right to left with SDL_ttf's HarfBuzz (see ``kiosk/screens/fonts.py``). Runs of
+digits and Latin letters are stored reversed, because that right-to-left pass reverses them back.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+import re
+from functools import cache
+from pathlib import Path
+
+from kiosk.shared.languages import DEFAULT_LANGUAGES, LANGUAGES, catalog_name, is_rtl
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "kiosk"
+_LTR_RUN = re.compile(r"[0-9A-Za-z][0-9A-Za-z.:,%/+-]*(?: [0-9A-Za-z][0-9A-Za-z.:,%/+-]*)*")
+
+_current = DEFAULT_LANGUAGES[0]
+
+
+def catalog_path(tag: str) -> Path:
+    return LOCALE_DIR / catalog_name(tag) / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@cache
+def translations(tag: str) -> gettext.NullTranslations:
+    """The compiled catalog of a language (English is the source: no catalog needed)."""
+    if tag not in LANGUAGES:
+        raise ValueError(f"language {tag!r} has no catalog; known: {', '.join(LANGUAGES)}")
+    path = catalog_path(tag)
+    if tag == "en" and not path.exists():
+        return gettext.NullTranslations()
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    with open(path, "rb") as handle:
+        catalog = read_po(handle, locale=catalog_name(tag))
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog)
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
+
+
+def use(tag: str) -> None:
+    """Make ``tag`` the language ``_()`` answers in (the screen on show decides which)."""
+    global _current
+    translations(tag)  # fail here, not halfway through drawing a screen
+    _current = tag
+
+
+def current() -> str:
+    return _current
+
+
+def _(message: str, **values: object) -> str:
+    """``message`` in the current language, with ``{name}`` filled from ``values``."""
+    return translate(_current, message, **values)
+
+
+def translate(tag: str, message: str, **values: object) -> str:
+    text = translations(tag).gettext(message)
+    if values:
+        text = text.format(**values)
+    return for_display(text, tag)
+
+
+def for_display(text: str, tag: str) -> str:
+    """Text ready for a label in language ``tag`` (a no-op but for right-to-left languages)."""
+    if not is_rtl(tag):
+        return text
+    return shape_rtl(text)
+
+
+def shape_rtl(text: str) -> str:
+    import arabic_reshaper
+
+    joined = arabic_reshaper.reshape(text)
+    return _LTR_RUN.sub(lambda run: run.group(0)[::-1], joined)
+
+
+def N_(message: str) -> str:
+    """Marks a string for extraction where it is translated later (tables of words)."""
+    return message
