@@ -42,11 +42,11 @@ def catalog_text(tag: str) -> str:
 
     with open(catalog_path(tag), "rb") as handle:
         catalog = read_po(handle, locale=catalog_name(tag))
-    text = "".join(message.string for message in catalog if message.id and message.string)
-    text += LANGUAGES[tag].native_name
-    if LANGUAGES[tag].rtl:
-        text += shape_rtl(text)
-    return text
+    texts = [message.string for message in catalog if message.id and message.string]
+    texts.append(LANGUAGES[tag].native_name)
+    if LANGUAGES[tag].rtl:  # each text joined on its own: its letters' forms depend on it
+        texts += [shape_rtl(text) for text in texts]
+    return "".join(texts)
 
 
 def _subset(source: Path, characters: str, out: Path, font_number: int = 0) -> None:
@@ -64,14 +64,36 @@ def _subset(source: Path, characters: str, out: Path, font_number: int = 0) -> N
 
 
 def make_arabic(weight: str, out: Path, text: str, tmp: Path) -> None:
-    arabic_part = tmp / f"arabic-{weight}.ttf"
-    symbols_part = tmp / f"symbols-{weight}.ttf"
-    _subset(NOTO / f"NotoSansArabic-{weight}.ttf", text + "0123456789 .,:!?%-()", arabic_part)
-    arabic_cmap = TTFont(str(arabic_part)).getBestCmap()
-    missing = "".join(c for c in SYMBOLS if ord(c) not in arabic_cmap)
-    _subset(NOTO / "NotoSansSymbols2-Regular.ttf", missing, symbols_part)
-    merged = Merger().merge([str(arabic_part), str(symbols_part)])
+    """Noto Sans Arabic, with the marks it lacks from Noto Sans Symbols 2 (the tick, the level
+    marks) and Noto Sans (the middle dot, the ellipsis): all three are drawn 1000 units/em."""
+    parts = [tmp / f"arabic-{weight}.ttf"]
+    _subset(NOTO / f"NotoSansArabic-{weight}.ttf", text + "0123456789 .,:!?%-()", parts[0])
+    covered = set(TTFont(str(parts[0])).getBestCmap())
+    for source in (NOTO / "NotoSansSymbols2-Regular.ttf", NOTO / f"NotoSans-{weight}.ttf"):
+        source_cmap = TTFont(str(source)).getBestCmap()
+        wanted = "".join(c for c in SYMBOLS if ord(c) not in covered and ord(c) in source_cmap)
+        if wanted:
+            parts.append(tmp / f"{source.stem}-{weight}.ttf")
+            _subset(source, wanted, parts[-1])
+            covered |= {ord(c) for c in wanted}
+    merged = Merger().merge([str(part) for part in parts])
     merged.save(str(out))
+    fit_line_to_glyphs(out)
+
+
+def fit_line_to_glyphs(path: Path) -> None:
+    """Noto Sans Arabic's line is 2.1 em tall, made for stacks of marks the catalogs do not
+    use; SDL_ttf sizes every label by it, so an Arabic title would need twice a Latin one's
+    height. The subset's line is set to the tallest and deepest glyphs it keeps, plus a
+    little: nothing is clipped, and Arabic lines are about as tall as Chinese ones."""
+    font = TTFont(str(path))
+    head, margin = font["head"], 40  # head's box was recalculated over the subset's glyphs
+    ascent, descent = head.yMax + margin, head.yMin - margin
+    font["hhea"].ascent, font["hhea"].descent, font["hhea"].lineGap = ascent, descent, 0
+    os2 = font["OS/2"]
+    os2.sTypoAscender, os2.sTypoDescender, os2.sTypoLineGap = ascent, descent, 0
+    os2.usWinAscent, os2.usWinDescent = ascent, -descent
+    font.save(str(path))
 
 
 def make_cjk(weight: str, out: Path, text: str) -> None:

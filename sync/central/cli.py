@@ -8,7 +8,7 @@
     token add --data DIR --name N                         prints {"token", "token_id"}
     token revoke --data DIR --id TOKEN_ID
     site set --data DIR --site S [--timezone Z] [--target-wait-min N] [--rating-scale 5|4]
-             [--followup-tags a,b,c] [--idle-timeout-s N]
+             [--followup-tags a,b,c] [--idle-timeout-s N] [--languages en,es,ar]
              [--opening-hours "mon-fri 08:00-18:00, sat 09:00-12:00" | always]
     site list --data DIR
     user add --data DIR --name N [--password-stdin]       a dashboard login
@@ -30,6 +30,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from kiosk.shared.languages import LANGUAGES
 from sync.central import auth, sites
 from sync.central.migrations import SchemaTooNew
 from sync.central.retention import DEFAULT_RETENTION_DAYS
@@ -171,6 +172,7 @@ def cmd_site_set(args: argparse.Namespace) -> int:
             rating_scale=args.rating_scale,
             followup_tags=tags,
             idle_timeout_s=args.idle_timeout_s,
+            languages=args.languages,
         )
         shown = config.as_dict()
         if args.opening_hours is not None:
@@ -269,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
     site_set.add_argument("--rating-scale", type=int, choices=[4, 5])
     site_set.add_argument("--followup-tags", help="comma-separated, e.g. waiting_time,billing")
     site_set.add_argument("--idle-timeout-s", type=int)
+    site_set.add_argument(
+        "--languages",
+        help="the patients' language buttons, the site's default first, e.g. en,es,ar "
+        "(any of: " + ", ".join(LANGUAGES) + ")",
+    )
     site_set.add_argument(
         "--opening-hours", metavar="HOURS",
         help="when alerts for silent kiosks and long waits apply, on the site's clock: "

@@ -176,8 +176,14 @@ def _v5_alerts(db: Database) -> None:
     create_alert_tables(db)
 
 
+def _site_languages(db: Database) -> None:
+    # The languages a site's kiosks offer patients, its default first (``site set
+    # --languages``); every existing site keeps English only, as its kiosks showed until now.
+    db.execute("""ALTER TABLE sites ADD COLUMN languages TEXT NOT NULL DEFAULT '["en"]'""")
+
+
 MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions, _v4_plausible_time,
-              _v5_alerts)
+              _v5_alerts, _site_languages)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,4 +1,5 @@
-"""A site's settings (time zone, wait target, rating scale, follow-up tags, idle timeout).
+"""A site's settings (time zone, wait target, rating scale, follow-up tags, idle timeout,
+languages).
 
 A site comes into being with the defaults when its first device is enrolled; ``site set``
 changes it. Kiosks read it through ``GET /api/v1/config``.
@@ -12,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 from sqlite_utils import Database
 
+from kiosk.shared.languages import DEFAULT_LANGUAGES, UnknownLanguage, check_languages
 from kiosk.shared.metrics import DEFAULT_TARGET_MIN
 from kiosk.shared.site_rules import (
     DEFAULT_IDLE_TIMEOUT_S,
@@ -44,10 +46,12 @@ class SiteConfig:
     rating_scale: int = DEFAULT_RATING_SCALE
     followup_tags: tuple[str, ...] = DEFAULT_TAGS
     idle_timeout_s: int = DEFAULT_IDLE_TIMEOUT_S
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES  # the default first
 
     def as_dict(self) -> dict:
         values = asdict(self)
         values["followup_tags"] = list(self.followup_tags)
+        values["languages"] = list(self.languages)
         return values
 
 
@@ -104,6 +108,13 @@ def _check(settings: dict) -> dict:
                 raise InvalidSetting(
                     f"idle timeout {value} must be between {low} and {high} seconds"
                 )
+        elif key == "languages":
+            # Only languages the kiosk has catalogs for (kiosk/shared/languages.py): a kiosk
+            # told to offer one it cannot show would show English under a foreign name.
+            try:
+                value = json.dumps(list(check_languages(value)))
+            except UnknownLanguage as error:
+                raise InvalidSetting(str(error)) from None
         else:
             raise InvalidSetting(f"{key!r} is not a site setting")
         checked[key] = value
@@ -118,6 +129,7 @@ def _from_row(row: dict) -> SiteConfig:
         rating_scale=row["rating_scale"],
         followup_tags=tuple(json.loads(row["followup_tags"])),
         idle_timeout_s=row["idle_timeout_s"],
+        languages=tuple(json.loads(row["languages"])),
     )
 
 
