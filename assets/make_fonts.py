@@ -64,14 +64,15 @@ def _subset(source: Path, characters: str, out: Path, font_number: int = 0) -> N
 
 
 def make_arabic(weight: str, out: Path, text: str, tmp: Path) -> None:
-    """Noto Sans Arabic, with the marks it lacks from Noto Sans Symbols 2 (the tick, the level
-    marks) and Noto Sans (the middle dot, the ellipsis): all three are drawn 1000 units/em."""
+    """Noto Sans Arabic, with what it lacks from Noto Sans Symbols 2 (the tick, the level
+    marks) and Noto Sans (the middle dot, the ellipsis, '<'): all three are 1000 units/em."""
     parts = [tmp / f"arabic-{weight}.ttf"]
     _subset(NOTO / f"NotoSansArabic-{weight}.ttf", text + "0123456789 .,:!?%-()", parts[0])
     covered = set(TTFont(str(parts[0])).getBestCmap())
     for source in (NOTO / "NotoSansSymbols2-Regular.ttf", NOTO / f"NotoSans-{weight}.ttf"):
         source_cmap = TTFont(str(source)).getBestCmap()
-        wanted = "".join(c for c in SYMBOLS if ord(c) not in covered and ord(c) in source_cmap)
+        wanted = "".join(sorted({c for c in SYMBOLS + text if ord(c) not in covered
+                                 and ord(c) in source_cmap and not c.isspace()}))
         if wanted:
             parts.append(tmp / f"{source.stem}-{weight}.ttf")
             _subset(source, wanted, parts[-1])

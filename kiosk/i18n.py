@@ -87,10 +87,16 @@ def for_display(text: str, tag: str) -> str:
 
 
 def shape_rtl(text: str) -> str:
+    joined = _reshaper().reshape(text)
+    return _LTR_RUN.sub(lambda run: run.group(0)[::-1], joined)
+
+
+@cache
+def _reshaper():
     import arabic_reshaper
 
-    joined = arabic_reshaper.reshape(text)
-    return _LTR_RUN.sub(lambda run: run.group(0)[::-1], joined)
+    # Keep the vowel marks the translations write (a tanween, a shadda): HarfBuzz places them.
+    return arabic_reshaper.ArabicReshaper(configuration={"delete_harakat": False})
 
 
 def N_(message: str) -> str:

@@ -71,7 +71,16 @@ def clock_minutes(minutes: float) -> str:
 def whole_minutes(minutes: float | None) -> str:
     if minutes is None:
         return "–"
-    return "<1 min" if minutes < 1 else f"{round(minutes)} min"
+    return _("<1 min") if minutes < 1 else _("{minutes} min", minutes=round(minutes))
+
+
+def waited_text(minutes: float | None) -> str:
+    """A patient in the chair: how long they waited (one sentence, so it translates whole)."""
+    if minutes is None:
+        return _("waited –")
+    if minutes < 1:
+        return _("waited <1 min")
+    return _("waited {minutes} min", minutes=round(minutes))
 
 
 def summary_parts(summary: Mapping[str, Any], target_min: int) -> list[tuple[str, str]]:
@@ -93,14 +102,15 @@ def sync_lines(
     """The sync corner: where the data goes, when it last went, what is waiting or refused."""
     last = status.last_synced_at
     if central_url is None and not status.configured:
-        lines = ["Recording locally", "no central store configured"]
+        lines = [_("Recording locally"), _("no central store configured")]
     elif last is None:
-        lines = ["Not synced yet"]
+        lines = [_("Not synced yet")]
     else:
-        lines = [f"Last sync {_ago(last, now, timezone)}"]
-    lines.append("all saved here" if status.backlog == 0 else f"{status.backlog} waiting to sync")
+        lines = [_last_sync(last, now, timezone)]
+    lines.append(_("all saved here") if status.backlog == 0
+                 else _("{count} waiting to sync", count=status.backlog))
     if status.rejected:
-        lines.append(f"\u26a0 {status.rejected} refused by the central store")
+        lines.append("\u26a0 " + _("{count} refused by the central store", count=status.rejected))
     if problem := sync_problem(status):
         lines.append(problem)
     return lines
@@ -109,19 +119,20 @@ def sync_lines(
 def sync_problem(status: SyncStatus) -> str | None:
     """What the staff should know about the sync loop, in words; None when it is fine."""
     if status.token_refused:
-        return "the central store refused this kiosk's token: ask IT to enrol it again"
+        return _("the central store refused this kiosk's token: ask IT to enrol it again")
     if status.consecutive_failures:
-        return "central store unreachable; saving here and retrying"
+        return _("central store unreachable; saving here and retrying")
     return None
 
 
-def _ago(moment: datetime, now: datetime, timezone: str) -> str:
+def _last_sync(moment: datetime, now: datetime, timezone: str) -> str:
     seconds = (now - moment).total_seconds()
     if seconds < 60:
-        return "just now"
+        return _("Last sync just now")
     if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
-    return "at " + moment.astimezone(ZoneInfo(timezone)).strftime("%H:%M")
+        return _("Last sync {minutes} min ago", minutes=int(seconds // 60))
+    return _("Last sync at {time}",
+             time=moment.astimezone(ZoneInfo(timezone)).strftime("%H:%M"))
 
 
 def seconds_left(seconds: float | None) -> int:

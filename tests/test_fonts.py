@@ -30,7 +30,7 @@ def shown_texts(tag: str) -> list[str]:
     for message in catalog:
         if message.id:
             text = message.string or message.id
-            filler = {name: DIGITS for name in ("seconds", "count", "minutes")}
+            filler = {name: DIGITS for name in ("seconds", "count", "minutes", "time")}
             texts.append(text.format(**filler))
     return [i18n.for_display(text, tag) for text in texts]
 

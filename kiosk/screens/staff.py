@@ -75,8 +75,7 @@ class StaffScreen(KioskScreen):
                 row.action, row.action_text = "call_in", _("Call in")
             else:
                 row.timer_text = presenter.clock_minutes(entry.chair_min or 0)
-                row.detail_text = _("waited {minutes}",
-                                    minutes=presenter.whole_minutes(entry.wait_min))
+                row.detail_text = presenter.waited_text(entry.wait_min)
                 row.level = "neutral"
                 row.action, row.action_text = "check_out", _("Check out")
 
