@@ -9,6 +9,9 @@ Commands (a public contract, see README.md):
   device add|revoke|list, token add|revoke, site set|list, user add, purge, demo-data,
   alert rule set|list, alert list|ack|close, alert channel add|list|remove|test
                                                    the central store's admin commands (--data DIR)
+  translations [--check]                           extract the screens' strings and update the
+                                                   catalogs in kiosk/locale (--check: only say
+                                                   whether they are up to date, exit 1 if not)
   test [pytest args]                               set up, lint and run the test suite (and,
                                                    with no pytest args, the calendar sweep)
   sweep [LABEL ...]                                the clock-sensitive tests at fixed instants
@@ -21,7 +24,7 @@ import sys
 from kiosk.bootstrap import ensure_environment, run_calendar_sweep, run_tests
 
 CENTRAL_COMMANDS = {"central", "device", "token", "site", "user", "demo-data", "purge", "alert"}
-COMMANDS = {"kiosk", "test", "sweep", "help", *CENTRAL_COMMANDS}
+COMMANDS = {"kiosk", "test", "sweep", "help", "translations", *CENTRAL_COMMANDS}
 
 
 def main(argv: list[str]) -> int:
@@ -44,6 +47,10 @@ def main(argv: list[str]) -> int:
         ensure_environment(with_tests=True)
         return run_calendar_sweep(argv[1:])
     ensure_environment()
+    if command == "translations":
+        from kiosk.catalogs import main as catalogs_main
+
+        return catalogs_main(argv[1:])
     if command in CENTRAL_COMMANDS:
         from sync.central.cli import main as central_main
 
