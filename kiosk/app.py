@@ -56,7 +56,13 @@ class KioskApp(App):
         from kivy.core.window import Window
 
         register_fonts()
+        from kiosk import i18n
         from kiosk.screens.root import KioskRoot
+
+        # The site's catalogs are compiled now, so a patient's first tap on a language does
+        # not wait for one (a language the site adds later is compiled at its first use).
+        for tag in {*self.flow.settings.languages, self.flow.settings.staff_screen_language}:
+            i18n.translations(tag)
 
         Window.bind(on_resize=self._rescale, on_request_close=self._on_request_close,
                     on_touch_down=self._on_any_touch)

@@ -30,6 +30,7 @@ FIGURES = (
     ("6", "dashboard_requests"),
     ("7", "many_kiosks"),
     ("8", "alerts"),
+    ("9", "language_switch"),
 )
 COLUMNS = ("figure", "value", "unit", "baseline", "ratio", "target", "pass")
 
