@@ -7,8 +7,8 @@ kiosk.screens.translate._`` at its top redraws it when the language changes); th
 any catalog lacks a translation or its font lacks a glyph (README, "Translations").
 
 The catalogs are gettext .po files under ``kiosk/locale/<lang>/LC_MESSAGES/kiosk.po``,
-compiled in memory by Babel when a language is first used: nothing generated is kept in the
-repository or has to be rebuilt by hand.
+compiled by Babel when a language is first used after the .po changed (the .mo beside it is
+build output, not in the repository): nothing generated has to be rebuilt by hand.
 
 Right-to-left text (Arabic) comes out of ``_()`` ready to draw: letters in their joined forms
 (arabic-reshaper) and in logical order, so Kivy wraps lines in reading order; the label then
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gettext
 import io
+import os
 import re
 from functools import cache
 from pathlib import Path
@@ -45,15 +46,35 @@ def translations(tag: str) -> gettext.NullTranslations:
     path = catalog_path(tag)
     if tag == "en" and not path.exists():
         return gettext.NullTranslations()
+    return gettext.GNUTranslations(io.BytesIO(compiled_catalog(path)))
+
+
+def compiled_catalog(po_path: Path) -> bytes:
+    """The .mo form of a catalog: compiled by Babel when the .po is newer than the .mo beside
+    it (the first start after a change), else read as it is, so a start does not pay for
+    Babel. The .mo files are build output (.gitignore); a folder that cannot be written
+    (an installed copy) is compiled in memory each start instead."""
+    mo_path = po_path.with_suffix(".mo")
+    try:
+        if mo_path.stat().st_mtime_ns >= po_path.stat().st_mtime_ns:
+            return mo_path.read_bytes()
+    except OSError:
+        pass
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
-    with open(path, "rb") as handle:
-        catalog = read_po(handle, locale=catalog_name(tag))
+    with open(po_path, "rb") as handle:
+        catalog = read_po(handle, locale=po_path.parent.parent.name)
     compiled = io.BytesIO()
     write_mo(compiled, catalog)
-    compiled.seek(0)
-    return gettext.GNUTranslations(compiled)
+    data = compiled.getvalue()
+    try:
+        temporary = mo_path.with_suffix(f".mo.{os.getpid()}")
+        temporary.write_bytes(data)
+        os.replace(temporary, mo_path)  # whole or not at all: two kiosks may start at once
+    except OSError:
+        pass
+    return data
 
 
 def use(tag: str) -> None:

@@ -89,7 +89,9 @@ def _load_every_catalog_and_font() -> None:
     for tag in LANGUAGES:
         i18n.translations(tag)
     for tag in ("en", "ar", "zh-Hans"):
-        text = i18n.translate(tag, "Thank you!")
+        # The catalog's words as they are: the Arabic shaper is imported by the first Arabic
+        # screen (a patient's tap, in figure 9), not at start.
+        text = i18n.translations(tag).gettext("Thank you!")
         for bold in (False, True):
             CoreLabel(text=text, font_name=fonts.family_for(text), bold=bold,
                       font_direction=fonts.direction_for(text),
