@@ -1,6 +1,7 @@
 """The patient screens in every language, in a real window: one tap switches, the rating
 records it, the choice ends with the patient; Arabic is shaped, right to left and wrapped in
-reading order; no label overflows and every target stays 20 mm, also with larger text.
+reading order; no label overflows or leaves the screen, every target stays 20 mm and every
+text is 7:1 on what is behind it, also with larger text; faces carry words and drawings.
 
 Screenshots of the rating, follow-up and thanks screens in each language (and the staff screen
 in Spanish and Arabic) go to test-output/screenshots/languages/<size>/ to be looked at; the
@@ -103,6 +104,41 @@ def problems_on_screen(driver, name: str) -> list[str]:
     return found
 
 
+def palette_name(rgba) -> str:
+    from kiosk.screens import theme
+
+    for name in theme.PALETTE:
+        if all(abs(a - b) < 0.002 for a, b in zip(theme.rgba(name), rgba, strict=False)):
+            return name
+    raise AssertionError(f"colour {tuple(rgba)} is not in the theme's palette")
+
+
+def background_name(widget) -> str:
+    """The palette colour under a label: its button's, a face's card, else the screen's paper."""
+    from kiosk.screens.widgets import FaceButton
+
+    while widget is not None:
+        if hasattr(widget, "bg"):
+            return palette_name(widget.bg)
+        if isinstance(widget, FaceButton):
+            return "card"
+        widget = widget.parent if widget.parent is not widget else None
+    return "paper"
+
+
+def contrast_problems(driver, name: str) -> list[str]:
+    """Every label's text colour on what is behind it, computed from the drawn widgets."""
+    from kiosk.screens import theme
+
+    found = []
+    for label in labels(driver):
+        text, background = palette_name(label.color), background_name(label)
+        ratio = theme.contrast(theme.PALETTE[text], theme.PALETTE[background])
+        if ratio < 7:
+            found.append(f"{name}: {label.text!r} is {text} on {background}, {ratio:.1f}:1")
+    return found
+
+
 # -- one patient, one language -----------------------------------------------------------------
 
 
@@ -192,14 +228,21 @@ def test_every_language_fits_at_this_size_and_is_shot(make_kiosk, tag):
         assert kiosk.screen == "rating" and title_of(kiosk) == i18n.translate(
             tag, "How was your visit today?")
         problems += problems_on_screen(kiosk, f"{tag} rating{suffix}")
+        problems += contrast_problems(kiosk, f"{tag} rating{suffix}")
+        faces = [face_button(kiosk, score) for score in (5, 4, 3, 2, 1)]
+        # Each face says its word and has its own drawing: never colour alone.
+        assert len({face.word for face in faces}) == 5 and all(face.word for face in faces)
+        assert len({face.source for face in faces}) == 5
         kiosk.screenshot(folder / f"{tag}-1-rating{suffix}.png")
         kiosk.tap(face_button(kiosk, 2))
         kiosk.tap(kiosk.button(i18n.translate(tag, "Waiting time")))
         problems += problems_on_screen(kiosk, f"{tag} follow-up{suffix}")
+        problems += contrast_problems(kiosk, f"{tag} follow-up{suffix}")
         kiosk.screenshot(folder / f"{tag}-2-followup{suffix}.png")
         kiosk.tap(kiosk.button(i18n.translate(tag, "Send")))
         assert kiosk.screen == "thanks"
         problems += problems_on_screen(kiosk, f"{tag} thanks{suffix}")
+        problems += contrast_problems(kiosk, f"{tag} thanks{suffix}")
         kiosk.screenshot(folder / f"{tag}-3-thanks{suffix}.png")
         kiosk.advance(kiosk.flow.settings.thanks_s)
     assert problems == []
