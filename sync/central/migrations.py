@@ -182,8 +182,14 @@ def _site_languages(db: Database) -> None:
     db.execute("""ALTER TABLE sites ADD COLUMN languages TEXT NOT NULL DEFAULT '["en"]'""")
 
 
+def _rating_languages(db: Database) -> None:
+    # The language each rating was given in (``lang`` in rating.submitted, BCP 47); NULL for
+    # ratings from kiosks that send none. Read per language by ``figures.ratings_by_language``.
+    db.execute("ALTER TABLE ratings ADD COLUMN lang TEXT")
+
+
 MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions, _v4_plausible_time,
-              _v5_alerts, _site_languages)
+              _v5_alerts, _site_languages, _rating_languages)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

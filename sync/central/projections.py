@@ -367,6 +367,7 @@ def project_rating(
         "misuse": int(bool(data.get("misuse", False))),
         "occurred_at": occurred_at,
         "wait_min": None,
+        "lang": data.get("lang"),
     }
     if event.visit_id:
         if visit_rows and event.visit_id in visit_rows:
@@ -411,7 +412,7 @@ def project_rating(
 
 
 RATING_ROW = ("id", "device_id", "site", "visit_id", "link", "score", "scale", "tags", "misuse",
-              "occurred_at", "wait_min")
+              "occurred_at", "wait_min", "lang")
 INSERT_RATINGS_HEAD = f"INSERT OR IGNORE INTO ratings ({', '.join(RATING_ROW)})"
 
 
