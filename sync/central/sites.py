@@ -129,7 +129,8 @@ def _from_row(row: dict) -> SiteConfig:
         rating_scale=row["rating_scale"],
         followup_tags=tuple(json.loads(row["followup_tags"])),
         idle_timeout_s=row["idle_timeout_s"],
-        languages=tuple(json.loads(row["languages"])),
+        # A store not yet migrated to site languages (an old schema being repaired) has none.
+        languages=tuple(json.loads(row.get("languages") or "null") or DEFAULT_LANGUAGES),
     )
 
 
