@@ -30,7 +30,7 @@ NOTO_CJK = Path("/usr/share/fonts/opentype/noto")
 CJK_SC_INDEX = 2  # in NotoSansCJK-*.ttc: JP, KR, SC, TC, HK...
 ASCII = "".join(chr(code) for code in range(0x20, 0x7F))
 # Drawn by the screens around translated words (tag tick, level marks, PIN dots, separators).
-SYMBOLS = "\u2713\u25b2\u26a0\u25cf\u25cb\u00b7\u2026\u2013\u2212"
+SYMBOLS = "\u2713\u25b2\u26a0\u25cf\u25cb\u00b7\u2026\u2013\u2212\u00ab\u00bb"
 
 
 def catalog_text(tag: str) -> str:
@@ -71,7 +71,8 @@ def make_arabic(weight: str, out: Path, text: str, tmp: Path) -> None:
     covered = set(TTFont(str(parts[0])).getBestCmap())
     for source in (NOTO / "NotoSansSymbols2-Regular.ttf", NOTO / f"NotoSans-{weight}.ttf"):
         source_cmap = TTFont(str(source)).getBestCmap()
-        wanted = "".join(sorted({c for c in SYMBOLS + text if ord(c) not in covered
+        # ASCII too: a ticket code or a time inside an Arabic sentence is drawn by this font.
+        wanted = "".join(sorted({c for c in SYMBOLS + ASCII + text if ord(c) not in covered
                                  and ord(c) in source_cmap and not c.isspace()}))
         if wanted:
             parts.append(tmp / f"{source.stem}-{weight}.ttf")

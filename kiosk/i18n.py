@@ -22,6 +22,7 @@ import gettext
 import io
 import os
 import re
+import string
 from functools import cache
 from pathlib import Path
 
@@ -88,23 +89,39 @@ def current() -> str:
     return _current
 
 
-def _(message: str, **values: object) -> str:
+def _(message: str, **values: object) -> Displayed:
     """``message`` in the current language, with ``{name}`` filled from ``values``."""
     return translate(_current, message, **values)
 
 
-def translate(tag: str, message: str, **values: object) -> str:
-    text = translations(tag).gettext(message)
-    if values:
-        text = text.format(**values)
-    return for_display(text, tag)
+class Displayed(str):
+    """Text already made ready for a label by ``_()``: put into another translation as a
+    value, it is used as it is (shaping it twice would turn its numbers back around)."""
 
 
-def for_display(text: str, tag: str) -> str:
-    """Text ready for a label in language ``tag`` (a no-op but for right-to-left languages)."""
+def translate(tag: str, message: str, **values: object) -> Displayed:
+    template = translations(tag).gettext(message)
     if not is_rtl(tag):
-        return text
-    return shape_rtl(text)
+        return Displayed(template.format(**values) if values else template)
+    # Right to left: the words of the translation and each value are shaped on their own, so
+    # a value that is itself a translation (already shaped) is left as it is.
+    parts = []
+    for literal, field, spec, conversion in string.Formatter().parse(template):
+        parts.append(shape_rtl(literal))
+        if field is not None:
+            value = values[field]
+            if conversion:
+                value = repr(value) if conversion == "r" else str(value)
+            shown = format(value, spec or "")
+            parts.append(shown if isinstance(value, Displayed) else shape_rtl(shown))
+    return Displayed("".join(parts))
+
+
+def for_display(text: str, tag: str) -> Displayed:
+    """Text ready for a label in language ``tag`` (a no-op but for right-to-left languages)."""
+    if isinstance(text, Displayed) or not is_rtl(tag):
+        return Displayed(text)
+    return Displayed(shape_rtl(text))
 
 
 def shape_rtl(text: str) -> str:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kiosk.i18n import N_, _
+from kiosk.i18n import N_, Displayed, _
 from kiosk.sync_status import SyncStatus
 
 # Best first: the row of faces reads from the happiest on the left.
@@ -55,7 +55,7 @@ def tag_word(tag: str) -> str:
 
 def level_text(level: str) -> str:
     symbol, word = LEVELS[level]
-    return f"{symbol} {_(word)}"
+    return Displayed(f"{symbol} {_(word)}")
 
 
 def clock_minutes(minutes: float) -> str:

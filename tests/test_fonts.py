@@ -21,6 +21,13 @@ def cmaps(family: str) -> list[set[int]]:
 CMAPS = {family: cmaps(family) for family in fonts.FAMILIES}
 
 
+class Filler(dict):
+    """Any placeholder's value as the screens may fill it: a ticket code, a time, digits."""
+
+    def __missing__(self, key: str) -> str:
+        return "A-017 12:05 " + DIGITS
+
+
 def shown_texts(tag: str) -> list[str]:
     """What the screens show in ``tag``: each translation with its numbers filled in, and the
     language's own name on its button."""
@@ -30,8 +37,7 @@ def shown_texts(tag: str) -> list[str]:
     for message in catalog:
         if message.id:
             text = message.string or message.id
-            filler = {name: DIGITS for name in ("seconds", "count", "minutes", "time")}
-            texts.append(text.format(**filler))
+            texts.append(text.format_map(Filler()))
     return [i18n.for_display(text, tag) for text in texts]
 
 

@@ -250,7 +250,7 @@ def test_every_language_fits_at_this_size_and_is_shot(make_kiosk, tag):
 
 
 @pytest.mark.parametrize("tag", ["es", "ar"])
-def test_the_staff_screen_in_spanish_and_arabic(make_kiosk, tag):
+def test_the_staff_and_visit_screens_in_spanish_and_arabic(make_kiosk, tag):
     width, height = window_size()
     kiosk = make_kiosk(staff_language=tag, staff_lock_s=3600)
     kiosk.type_pin("2468")
@@ -267,6 +267,13 @@ def test_the_staff_screen_in_spanish_and_arabic(make_kiosk, tag):
     assert problems_on_screen(kiosk, f"{tag} staff") == []
     kiosk.screenshot(OUT / f"{width}x{height}" / f"{tag}-staff.png")
 
+    kiosk.tap(kiosk.row(ticket, i18n.translate(tag, "More\u2026")))
+    assert kiosk.screen == "visit"
+    words = " ".join(label.text for label in labels(kiosk))
+    assert i18n.translate(tag, "Ticket {ticket}", ticket=ticket) in words
+    assert problems_on_screen(kiosk, f"{tag} visit") == []
+    kiosk.screenshot(OUT / f"{width}x{height}" / f"{tag}-visit.png")
+
 
 def test_the_same_languages_at_the_other_size():
     other = (800, 480) if window_size() != (800, 480) else (1280, 800)
@@ -275,9 +282,9 @@ def test_the_same_languages_at_the_other_size():
     shutil.rmtree(folder, ignore_errors=True)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
-         "-k", "every_language_fits or staff_screen_in"],
+         "-k", "every_language_fits or visit_screens_in"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
     assert f"{len(LANGUAGES) + 2} passed" in result.stdout, result.stdout[-3000:]
-    assert len(list(folder.glob("*.png"))) == len(LANGUAGES) * 6 + 2
+    assert len(list(folder.glob("*.png"))) == len(LANGUAGES) * 6 + 4
