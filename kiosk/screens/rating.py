@@ -11,6 +11,8 @@ from kiosk.screens.patient_choices import PatientChoicesFiller
 from kiosk.screens.widgets import FaceButton, KioskScreen, load_kv
 from kiosk.shared.languages import is_rtl
 
+FACE_WIDTH = 214  # design px, as rating.kv lays the faces out
+
 
 class RatingScreen(KioskScreen):
     countdown_text = StringProperty("")
@@ -36,12 +38,37 @@ class RatingScreen(KioskScreen):
             self._layout = layout
         for score, word, _image in faces:
             self._faces[score].word = word
+        self._fit_words()
         if self._choices is None:
             self._choices = PatientChoicesFiller(self.ids.choices.ids.row)
         self._choices.refresh(flow, App.get_running_app().u)
         self.countdown_text = presenter.patient_countdown(
             "ask", flow.rating.remaining(), flow.settings.role
         )
+
+
+    def _fit_words(self) -> None:
+        """One size for every face's word, the largest (up to the usual, or larger text's) at
+        which no single word is wider than its face: a long word ("Schlecht" in larger text)
+        would otherwise be split across two lines."""
+        from kivy.core.text import Label as CoreLabel
+
+        from kiosk.screens import fonts
+
+        app = App.get_running_app()
+        wanted = app.u * 32 * app.text_scale
+        words = [word for face in self._faces.values() for word in face.word.split()]
+        room = app.u * (FACE_WIDTH - 2 * 12) * 0.97  # a face's width less its padding
+        size = wanted
+        for word in words:
+            label = CoreLabel(font_name=fonts.family_for(word), bold=True, font_size=wanted,
+                              font_direction=fonts.direction_for(word),
+                              font_script_name=fonts.script_tag_for(word))
+            width = label.get_extents(word)[0]
+            if width > room > 0:
+                size = min(size, wanted * room / width)
+        for face in self._faces.values():
+            face.word_size = size if size < wanted else 0
 
 
 load_kv(__file__)

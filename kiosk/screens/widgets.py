@@ -97,6 +97,7 @@ class FaceButton(ButtonBehavior, BoxLayout):
     score = NumericProperty(0)
     word = StringProperty("")
     source = StringProperty("")
+    word_size = NumericProperty(0)  # the word's font size; 0: the usual one
 
 
 class Keypad(GridLayout):

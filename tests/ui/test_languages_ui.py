@@ -80,8 +80,23 @@ def rating_events(driver) -> list[dict]:
         "SELECT data FROM events WHERE type = 'rating.submitted' ORDER BY device_seq")]
 
 
+def broken_word(label) -> str | None:
+    """A word Kivy had to split across two lines because it is wider than the label (Chinese
+    has no spaces and breaks between characters as it should, so it is not asked)."""
+    from kiosk.screens import fonts
+
+    if label.markup or fonts.script_of(label.text) == "cjk":
+        return None
+    lines = ["".join(word.text for word in line.words) for line in label._label._cached_lines]
+    for word in label.text.split():
+        if not any(word in line for line in lines):
+            return word
+    return None
+
+
 def problems_on_screen(driver, name: str) -> list[str]:
-    """Labels whose drawn text is larger than their box; targets under 20 mm on the panel."""
+    """Labels whose drawn text is larger than their box or splits a word; anything off the
+    screen; targets under 20 mm on the panel."""
     driver.idle(3)
     u = driver.app.u
     found = []
@@ -90,6 +105,9 @@ def problems_on_screen(driver, name: str) -> list[str]:
         if texture_w > label.width + 1 or texture_h > label.height + 1:
             found.append(f"{name}: {label.text!r} needs {texture_w:.0f}x{texture_h:.0f}, "
                          f"has {label.width:.0f}x{label.height:.0f}")
+    for label in labels(driver):
+        if broken := broken_word(label):
+            found.append(f"{name}: {label.text!r} breaks the word {broken!r} across lines")
     window_w, window_h = driver.app.root.size
     buttons = [button for button in driver.buttons() if shown(button)]
     for widget in labels(driver) + buttons:
@@ -249,8 +267,8 @@ def test_every_language_fits_at_this_size_and_is_shot(make_kiosk, tag):
     assert [event["lang"] for event in rating_events(kiosk)] == [tag, tag]
 
 
-@pytest.mark.parametrize("tag", ["es", "ar"])
-def test_the_staff_and_visit_screens_in_spanish_and_arabic(make_kiosk, tag):
+@pytest.mark.parametrize("tag", list(LANGUAGES))
+def test_the_staff_and_visit_screens_in_every_language(make_kiosk, tag):
     width, height = window_size()
     kiosk = make_kiosk(staff_language=tag, staff_lock_s=3600)
     kiosk.type_pin("2468")
@@ -286,5 +304,5 @@ def test_the_same_languages_at_the_other_size():
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
-    assert f"{len(LANGUAGES) + 2} passed" in result.stdout, result.stdout[-3000:]
-    assert len(list(folder.glob("*.png"))) == len(LANGUAGES) * 6 + 4
+    assert f"{2 * len(LANGUAGES)} passed" in result.stdout, result.stdout[-3000:]
+    assert len(list(folder.glob("*.png"))) == len(LANGUAGES) * 8
