@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -85,10 +86,11 @@ def broken_word(label) -> str | None:
     has no spaces and breaks between characters as it should, so it is not asked)."""
     from kiosk.screens import fonts
 
-    if label.markup or fonts.script_of(label.text) == "cjk":
+    text = re.sub(r"\[/?[a-z]+(?:=[^\]]*)?\]", "", label.text) if label.markup else label.text
+    if fonts.script_of(text) == "cjk":
         return None
     lines = ["".join(word.text for word in line.words) for line in label._label._cached_lines]
-    for word in label.text.split():
+    for word in text.split():
         if not any(word in line for line in lines):
             return word
     return None
