@@ -16,6 +16,9 @@ Commands (a public contract, see README.md):
                                                    units, a system user, journald limits
   backup --data DIR --to FILE|DIR, restore --from FILE --data DIR [--force]
                                                    the central store's backups
+  translations [--check]                           extract the screens' strings and update the
+                                                   catalogs in kiosk/locale (--check: only say
+                                                   whether they are up to date, exit 1 if not)
   test [pytest args]                               set up, lint and run the test suite (and,
                                                    with no pytest args, the calendar sweep)
   sweep [LABEL ...]                                the clock-sensitive tests at fixed instants
@@ -29,7 +32,7 @@ from kiosk.bootstrap import ensure_environment, run_calendar_sweep, run_tests
 
 CENTRAL_COMMANDS = {"central", "device", "token", "site", "user", "demo-data", "purge", "alert",
                     "backup", "restore"}
-COMMANDS = {"kiosk", "test", "sweep", "help", "install", *CENTRAL_COMMANDS}
+COMMANDS = {"kiosk", "test", "sweep", "help", "install", "translations", *CENTRAL_COMMANDS}
 
 
 def main(argv: list[str]) -> int:
@@ -56,6 +59,11 @@ def main(argv: list[str]) -> int:
         from kiosk.appliance.install import main as install_main
 
         return install_main(argv[1:])
+
+    if command == "translations":
+        from kiosk.catalogs import main as catalogs_main
+
+        return catalogs_main(argv[1:])
     if command in CENTRAL_COMMANDS:
         from sync.central.cli import main as central_main
 

@@ -26,14 +26,15 @@ TICK_S = 1.0
 
 
 def register_fonts() -> None:
-    """Every label in DejaVu Sans (wide language coverage, shipped in assets/fonts)."""
-    from kivy.core.text import DEFAULT_FONT, LabelBase
+    """A font family per script (kiosk/screens/fonts.py); DejaVu Sans is the default."""
+    from kiosk.screens import fonts
 
-    LabelBase.register(DEFAULT_FONT, str(theme.FONT_REGULAR), fn_bold=str(theme.FONT_BOLD))
+    fonts.register()
 
 
 class KioskApp(App):
     u = NumericProperty(1.0)  # window size / design size: every length in the .kv uses it
+    text_scale = NumericProperty(1.0)  # 1.25 while a patient has chosen larger text
 
     def __init__(
         self,
@@ -60,7 +61,13 @@ class KioskApp(App):
         from kivy.core.window import Window
 
         register_fonts()
+        from kiosk import i18n
         from kiosk.screens.root import KioskRoot
+
+        # The site's catalogs are compiled now, so a patient's first tap on a language does
+        # not wait for one (a language the site adds later is compiled at its first use).
+        for tag in {*self.flow.settings.languages, self.flow.settings.staff_screen_language}:
+            i18n.translations(tag)
 
         Window.bind(on_resize=self._rescale, on_request_close=self._on_request_close,
                     on_touch_down=self._on_any_touch)
@@ -110,6 +117,11 @@ class KioskApp(App):
 
     def refresh(self) -> None:
         if self.root is not None:
+            from kiosk.screens.translate import _
+
+            # The language first: the screens' words and layout direction follow it.
+            _.switch(self.flow.language())
+            self.text_scale = self.flow.text_scale()
             self.root.show(self.flow)
 
     def leave(self) -> None:

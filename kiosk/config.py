@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from platformdirs import user_data_dir
 
 from kiosk.shared.fft import DEFAULT_SURVEY, SURVEYS
+from kiosk.shared.languages import DEFAULT_LANGUAGES, LANGUAGES, UnknownLanguage, check_languages
 from kiosk.shared.site_rules import IDLE_TIMEOUT_S, RATING_SCALES, TARGET_WAIT_MIN
 from kiosk.shared.wire import DEFAULT_TAGS, MAX_TAGS, TAG_PATTERN
 
@@ -60,6 +61,10 @@ class Settings:
     target_wait_min: int = 15
     rating_scale: int = 5
     followup_tags: tuple[str, ...] = DEFAULT_TAGS
+    # The patient's language buttons, the site's default first (``site set --languages``).
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES
+    # The staff screens' language; None follows the site's default (the first of ``languages``).
+    staff_language: str | None = None
     followup_for: str = "negative"
     idle_timeout_s: int = 20
     thanks_s: int = 4
@@ -81,6 +86,14 @@ class Settings:
     # The keys this kiosk's file, environment or command line set: the site's settings from
     # the central store never override them (see kiosk/site_settings.py).
     pinned: frozenset[str] = frozenset()
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+    @property
+    def staff_screen_language(self) -> str:
+        return self.staff_language or self.default_language
 
     @property
     def database_path(self) -> Path:
@@ -143,6 +156,21 @@ def _as_switch(key: str, value: Any) -> bool:
     if isinstance(value, str) and value.strip().lower() in ("off", "false", "no", "0"):
         return False
     raise _fail(key, value, "use on or off (true or false)")
+
+
+def _as_languages(key: str, value: Any) -> tuple[str, ...]:
+    try:
+        return check_languages(value)
+    except UnknownLanguage as error:
+        raise _fail(key, value, str(error)) from None
+
+
+def _as_staff_language(key: str, value: Any) -> str | None:
+    if value in (None, ""):
+        return None
+    if value not in LANGUAGES:
+        raise _fail(key, value, "use one of " + ", ".join(LANGUAGES))
+    return value
 
 
 def _as_timezone(key: str, value: Any) -> str:
@@ -212,6 +240,8 @@ VALIDATORS = {
     "target_wait_min": _whole_number,
     "rating_scale": lambda k, v: _as_choice(k, v, RATING_SCALES),
     "followup_tags": _as_tags,
+    "languages": _as_languages,
+    "staff_language": _as_staff_language,
     "followup_for": lambda k, v: _as_choice(k, v, FOLLOWUP_MODES),
     "idle_timeout_s": _whole_number,
     "thanks_s": _whole_number,

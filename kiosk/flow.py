@@ -32,6 +32,8 @@ from kiosk.store import Store, StoreError
 # How long a message stays in the banner: long enough to read twice, short enough not to
 # blame the next person at the desk for the last one's mistake.
 NOTICE_S = 10
+# Larger text: every word of the patient screens this much bigger (the layout test checks it fits).
+LARGE_TEXT_SCALE = 1.25
 # The store's meta key holding the site's settings as last received from the central store.
 SITE_SETTINGS_KEY = "site_settings"
 log = logging.getLogger(__name__)
@@ -213,6 +215,23 @@ class KioskFlow:
         if self.open_visit_id is not None:
             return "visit"
         return "staff"
+
+    def language(self) -> str:
+        """The language of the screen on show: the patient's on the patient screens, the
+        kiosk's staff language behind the PIN."""
+        if self.mode == "patient":
+            return self.rating.language
+        return self.settings.staff_screen_language
+
+    def text_scale(self) -> float:
+        """How much larger than usual the words are: larger text is one patient's choice."""
+        return LARGE_TEXT_SCALE if self.mode == "patient" and self.rating.large_text else 1.0
+
+    def choose_language(self, tag: str) -> None:
+        self.rating.choose_language(tag)
+
+    def toggle_large_text(self) -> None:
+        self.rating.toggle_large_text()
 
     @property
     def shows_desk(self) -> bool:

@@ -1,7 +1,8 @@
 """Words and numbers as the screens show them. Pure functions, no Kivy, tested without a window.
 
 Every level of a wait is shown as a colour AND a symbol AND a word, never colour alone; a
-face always has its word under it.
+face always has its word under it. Every word goes through ``_()`` (kiosk/i18n.py): the tables
+below hold English, marked with ``N_`` for extraction, and are translated when shown.
 """
 
 from __future__ import annotations
@@ -14,29 +15,30 @@ from zoneinfo import ZoneInfo
 from kiosk.disk_guard import DiskLow
 from kiosk.shared import fft
 from kiosk.shared.timeutil import parse_rfc3339
+from kiosk.i18n import N_, Displayed, _
 from kiosk.sync_status import SyncStatus
 
 # Best first: the row of faces reads from the happiest on the left.
 FACES = {
-    5: ((5, "Very good", "very-good"), (4, "Good", "good"), (3, "Okay", "okay"),
-        (2, "Poor", "poor"), (1, "Very poor", "very-poor")),
-    4: ((4, "Very good", "very-good"), (3, "Good", "good"), (2, "Poor", "poor"),
-        (1, "Very poor", "very-poor")),
+    5: ((5, N_("Very good"), "very-good"), (4, N_("Good"), "good"), (3, N_("Okay"), "okay"),
+        (2, N_("Poor"), "poor"), (1, N_("Very poor"), "very-poor")),
+    4: ((4, N_("Very good"), "very-good"), (3, N_("Good"), "good"), (2, N_("Poor"), "poor"),
+        (1, N_("Very poor"), "very-poor")),
 }
 
 TAG_WORDS = {
-    "waiting_time": "Waiting time",
-    "friendliness": "Friendliness",
-    "explanation": "Explanation",
-    "billing": "Billing",
-    "cleanliness": "Cleanliness",
-    "other": "Something else",
+    "waiting_time": N_("Waiting time"),
+    "friendliness": N_("Friendliness"),
+    "explanation": N_("Explanation"),
+    "billing": N_("Billing"),
+    "cleanliness": N_("Cleanliness"),
+    "other": N_("Something else"),
 }
 
 LEVELS = {
-    "ok": ("\u2713", "On target"),
-    "near": ("\u25b2", "Near target"),
-    "over": ("\u26a0", "Over target"),
+    "ok": ("\u2713", N_("On target")),
+    "near": ("\u25b2", N_("Near target")),
+    "over": ("\u26a0", N_("Over target")),
 }
 
 
@@ -44,14 +46,14 @@ def faces(scale: int) -> tuple[tuple[int, str, str], ...]:
     """(score, word, image name) for each face of the scale, happiest first."""
     if scale not in FACES:
         raise ValueError(f"a rating scale is 5 or 4, not {scale!r}")
-    return FACES[scale]
+    return tuple((score, _(word), image) for score, word, image in FACES[scale])
 
 
 FACE_IMAGES = {5: "very-good", 4: "good", 3: "okay", 2: "poor", 1: "very-poor"}
 # The patient's question, per survey: (heading, the line under it).
 QUESTIONS = {
-    "faces": ("How was your visit today?",
-              "Tap a face. It takes one second and it is anonymous."),
+    "faces": (N_("How was your visit today?"),
+              N_("Tap a face. It takes one second and it is anonymous.")),
     "fft": (fft.QUESTION, "Tap one answer. It is anonymous."),
 }
 DONT_KNOW_WORDS = "Don't know"
@@ -66,7 +68,13 @@ def survey_faces(survey: str, scale: int) -> tuple[tuple[int, str, str], ...]:
 
 
 def question(survey: str) -> tuple[str, str]:
-    return QUESTIONS.get(survey, QUESTIONS["faces"])
+    """The patient's question and the line under it, in the patient's language."""
+    heading, line = QUESTIONS.get(survey, QUESTIONS["faces"])
+    return _(heading), _(line)
+
+
+def dont_know_words() -> str:
+    return _(DONT_KNOW_WORDS)
 
 
 COMMENT_HEADING = "Is there anything you would like to tell us?"
@@ -85,12 +93,15 @@ def key_word(key: str) -> str:
 
 
 def tag_word(tag: str) -> str:
-    return TAG_WORDS.get(tag, tag.replace("_", " ").capitalize())
+    """A tag's words; a site's own tag (not in the table) shows as its name, untranslated."""
+    if tag in TAG_WORDS:
+        return _(TAG_WORDS[tag])
+    return tag.replace("_", " ").capitalize()
 
 
 def level_text(level: str) -> str:
     symbol, word = LEVELS[level]
-    return f"{symbol} {word}"
+    return Displayed(f"{symbol} {_(word)}")
 
 
 def clock_minutes(minutes: float) -> str:
@@ -106,7 +117,16 @@ def clock_minutes(minutes: float) -> str:
 def whole_minutes(minutes: float | None) -> str:
     if minutes is None:
         return "–"
-    return "<1 min" if minutes < 1 else f"{round(minutes)} min"
+    return _("<1 min") if minutes < 1 else _("{minutes} min", minutes=round(minutes))
+
+
+def waited_text(minutes: float | None) -> str:
+    """A patient in the chair: how long they waited (one sentence, so it translates whole)."""
+    if minutes is None:
+        return _("waited –")
+    if minutes < 1:
+        return _("waited <1 min")
+    return _("waited {minutes} min", minutes=round(minutes))
 
 
 def summary_parts(summary: Mapping[str, Any], target_min: int) -> list[tuple[str, str]]:
@@ -115,10 +135,10 @@ def summary_parts(summary: Mapping[str, Any], target_min: int) -> list[tuple[str
     median = summary.get("wait_median_min")
     within = summary.get("pct_within_target")
     return [
-        (whole_minutes(median) if waits else "–", f"median wait\nn = {waits}"),
+        (whole_minutes(median) if waits else "–", _("median wait\nn = {count}", count=waits)),
         (f"{round(within)}%" if within is not None and waits else "–",
-         f"seen within\n{target_min} min"),
-        (str(summary.get("visits") or 0), "visits\ntoday"),
+         _("seen within\n{minutes} min", minutes=target_min)),
+        (str(summary.get("visits") or 0), _("visits\ntoday")),
     ]
 
 
@@ -128,14 +148,15 @@ def sync_lines(
     """The sync corner: where the data goes, when it last went, what is waiting or refused."""
     last = status.last_synced_at
     if central_url is None and not status.configured:
-        lines = ["Recording locally", "no central store configured"]
+        lines = [_("Recording locally"), _("no central store configured")]
     elif last is None:
-        lines = ["Not synced yet"]
+        lines = [_("Not synced yet")]
     else:
-        lines = [f"Last sync {_ago(last, now, timezone)}"]
-    lines.append("all saved here" if status.backlog == 0 else f"{status.backlog} waiting to sync")
+        lines = [_last_sync(last, now, timezone)]
+    lines.append(_("all saved here") if status.backlog == 0
+                 else _("{count} waiting to sync", count=status.backlog))
     if status.rejected:
-        lines.append(f"\u26a0 {status.rejected} refused by the central store")
+        lines.append("\u26a0 " + _("{count} refused by the central store", count=status.rejected))
     if problem := sync_problem(status):
         lines.append(problem)
     return lines
@@ -152,19 +173,20 @@ def disk_line(low: DiskLow | None) -> str | None:
 def sync_problem(status: SyncStatus) -> str | None:
     """What the staff should know about the sync loop, in words; None when it is fine."""
     if status.token_refused:
-        return "the central store refused this kiosk's token: ask IT to enrol it again"
+        return _("the central store refused this kiosk's token: ask IT to enrol it again")
     if status.consecutive_failures:
-        return "central store unreachable; saving here and retrying"
+        return _("central store unreachable; saving here and retrying")
     return None
 
 
-def _ago(moment: datetime, now: datetime, timezone: str) -> str:
+def _last_sync(moment: datetime, now: datetime, timezone: str) -> str:
     seconds = (now - moment).total_seconds()
     if seconds < 60:
-        return "just now"
+        return _("Last sync just now")
     if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
-    return "at " + moment.astimezone(ZoneInfo(timezone)).strftime("%H:%M")
+        return _("Last sync {minutes} min ago", minutes=int(seconds // 60))
+    return _("Last sync at {time}",
+             time=moment.astimezone(ZoneInfo(timezone)).strftime("%H:%M"))
 
 
 def seconds_left(seconds: float | None) -> int:
@@ -211,12 +233,13 @@ def patient_countdown(state: str, seconds: float | None, role: str) -> str:
         return ""
     left = seconds_left(seconds)
     if state in ("followup", "comment"):
-        return f"Your answer is already counted. This closes by itself in {left} s."
+        return _("Your answer is already counted. This closes by itself in {seconds} s.",
+                 seconds=left)
     if state == "thanks":
-        return f"Back to the start in {left} s."
+        return _("Back to the start in {seconds} s.", seconds=left)
     if role == "desk":
-        return f"This screen goes back to the desk in {left} s."
-    return f"Back to the start in {left} s."
+        return _("This screen goes back to the desk in {seconds} s.", seconds=left)
+    return _("Back to the start in {seconds} s.", seconds=left)
 
 
 def enrolment_view(model) -> dict[str, str]:

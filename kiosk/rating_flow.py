@@ -8,7 +8,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from kiosk.comment_box import DEFAULT_LANGUAGE, CommentDraft
+from kiosk.comment_box import CommentDraft
 from kiosk.config import Settings
 from kiosk.errors import ModelError
 from kiosk.idle import IdleTimer
@@ -42,8 +42,11 @@ class RatingFlow:
         self.score: int | None = None
         self.tags: list[str] = []
         self.dont_know = False
-        # The patient's language: the comment box's keyboard follows it (see set_language).
-        self.language = DEFAULT_LANGUAGE
+        # This patient's own choices; None / False is the site's default. ``start`` clears them,
+        # so the next patient (after the thanks, or when the screen went idle) starts afresh.
+        self.chosen_language: str | None = None
+        self.large_text = False
+        # The comment box's keyboard follows the patient's language (see choose_language).
         self.comment = CommentDraft(self.language)
         self._comment_text: str | None = None
         self.last_saved: RecordedEvent | None = None
@@ -64,7 +67,7 @@ class RatingFlow:
 
     def start(self, visit_id: str | None = None, language: str | None = None) -> None:
         """Turn to the patient; ``visit_id`` links the rating to the visit just checked out;
-        ``language`` is the patient's (None: the kiosk's, today always English).
+        ``language`` is the patient's, if already known (None: the site's default).
 
         A face still waiting for its follow-up is saved first, without tags: it was pressed.
         """
@@ -75,11 +78,37 @@ class RatingFlow:
         self.score = None
         self.tags = []
         self.dont_know = False
-        self.language = language or DEFAULT_LANGUAGE
+        self.chosen_language = language
+        self.large_text = False
         self.comment = CommentDraft(self.language)
         self._comment_text = None
         self._pending_at = None
         self.timer = IdleTimer(self.settings.idle_timeout_s, self.clock)
+
+    @property
+    def language(self) -> str:
+        """The language the patient screens show: this patient's choice, else the site's."""
+        if self.chosen_language in self.settings.languages:
+            return self.chosen_language
+        return self.settings.default_language
+
+    def choose_language(self, tag: str) -> str:
+        """One tap on the language row; it holds until this patient's rating is over."""
+        if self.state not in ("ask", "followup"):
+            raise ModelError("The language is chosen on the rating screens.")
+        if tag not in self.settings.languages:
+            raise ModelError(f"'{tag}' is not one of this kiosk's languages.")
+        self.chosen_language = tag
+        self.comment.language = self.language
+        self.timer.touch()
+        return tag
+
+    def toggle_large_text(self) -> bool:
+        if self.state not in ("ask", "followup"):
+            raise ModelError("Larger text is chosen on the rating screens.")
+        self.large_text = not self.large_text
+        self.timer.touch()
+        return self.large_text
 
     def choose(self, score: int) -> str:
         """A face was pressed; returns the next state."""
@@ -119,8 +148,8 @@ class RatingFlow:
         """The patient chose ``language`` (a BCP 47 tag): the comment box's keyboard becomes
         that language's (``kiosk.comment_box.LAYOUTS``, English's where it has none), even
         with the box open; what is typed stays."""
-        self.language = language or DEFAULT_LANGUAGE
-        self.comment.language = self.language
+        self.chosen_language = language or None
+        self.comment.language = language or self.language
 
     def _hold_and_show(self, state: str) -> None:
         self._held_id = self.store.hold_rating(
@@ -235,6 +264,7 @@ class RatingFlow:
             "scale": self.scale,
             "tags": list(self.tags),
             "misuse": self._misuse,
+            "lang": self.language,
         }
         if self.dont_know:
             data["dont_know"] = True

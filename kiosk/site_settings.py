@@ -3,8 +3,8 @@
 A key set in the kiosk's config file, environment or command line is pinned on that kiosk; the
 others follow the site's settings on the central store (``GET /api/v1/config``, set with
 ``main.py site set``), so a practice manager changes the target, the faces, the follow-up tags,
-the idle timeout, the time zone, the survey (faces or the NHS FFT) or the comment box for
-every kiosk of a site at once. Values are checked by the
+the idle timeout, the languages, the time zone, the survey (faces or the NHS FFT) or the
+comment box for every kiosk of a site at once. Values are checked by the
 same validators as the config file: one the kiosk cannot use is left out, with a sentence.
 """
 
@@ -18,7 +18,7 @@ from kiosk.config import VALIDATORS, ConfigError, Settings
 
 SITE_KEYS = (
     "site", "timezone", "target_wait_min", "rating_scale", "followup_tags", "idle_timeout_s",
-    "survey", "comments",
+    "survey", "comments",     "languages",
 )
 
 

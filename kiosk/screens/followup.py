@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from kivy.app import App
 from kivy.properties import StringProperty
 
 from kiosk import presenter
+from kiosk.screens.patient_choices import PatientChoicesFiller
 from kiosk.screens.widgets import KioskScreen, TagButton, load_kv
 
 
@@ -15,6 +17,7 @@ class FollowupScreen(KioskScreen):
         super().__init__(**kwargs)
         self._tags: tuple[str, ...] | None = None
         self._buttons: dict[str, TagButton] = {}
+        self._choices: PatientChoicesFiller | None = None
 
     def refresh(self, flow) -> None:
         tags = flow.settings.followup_tags
@@ -27,6 +30,10 @@ class FollowupScreen(KioskScreen):
             self._tags = tags
         for tag, button in self._buttons.items():
             button.selected = tag in flow.rating.tags
+            button.word = presenter.tag_word(tag)
+        if self._choices is None:
+            self._choices = PatientChoicesFiller(self.ids.choices.ids.row)
+        self._choices.refresh(flow, App.get_running_app().u)
         self.countdown_text = presenter.patient_countdown(
             "followup", flow.rating.remaining(), flow.settings.role
         )

@@ -9,6 +9,7 @@ from kivy.app import App
 from kivy.properties import BooleanProperty, ListProperty, StringProperty
 
 from kiosk import presenter
+from kiosk.i18n import _
 from kiosk.screens.widgets import KioskScreen, QueueRow, load_kv
 
 
@@ -47,8 +48,8 @@ class StaffScreen(KioskScreen):
         queue = flow.desk.queue()
         waiting = [e for e in queue if e.status == "waiting"]
         in_chair = [e for e in queue if e.status == "in_chair"]
-        self.waiting_title = f"Waiting \u00b7 {len(waiting)}"
-        self.chair_title = f"In the chair \u00b7 {len(in_chair)}"
+        self.waiting_title = _("Waiting \u00b7 {count}", count=len(waiting))
+        self.chair_title = _("In the chair \u00b7 {count}", count=len(in_chair))
         self.waiting_empty, self.chair_empty = not waiting, not in_chair
         self._fill(self.ids.waiting_list, "waiting", waiting)
         self._fill(self.ids.chair_list, "in_chair", in_chair)
@@ -73,12 +74,12 @@ class StaffScreen(KioskScreen):
                 row.timer_text = presenter.clock_minutes(entry.wait_min)
                 row.detail_text = presenter.level_text(entry.level)
                 row.level = entry.level
-                row.action, row.action_text = "call_in", "Call in"
+                row.action, row.action_text = "call_in", _("Call in")
             else:
                 row.timer_text = presenter.clock_minutes(entry.chair_min or 0)
-                row.detail_text = f"waited {presenter.whole_minutes(entry.wait_min)}"
+                row.detail_text = presenter.waited_text(entry.wait_min)
                 row.level = "neutral"
-                row.action, row.action_text = "check_out", "Check out"
+                row.action, row.action_text = "check_out", _("Check out")
 
 
 load_kv(__file__)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
-FONT_REGULAR = ASSETS / "fonts" / "DejaVuSans.ttf"
-FONT_BOLD = ASSETS / "fonts" / "DejaVuSans-Bold.ttf"
+FONTS_DIR = ASSETS / "fonts"
+FONT_REGULAR = FONTS_DIR / "DejaVuSans.ttf"
+FONT_BOLD = FONTS_DIR / "DejaVuSans-Bold.ttf"
 FACES_DIR = ASSETS / "faces"
 
 DESIGN_SIZE = (1280, 800)

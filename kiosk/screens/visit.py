@@ -5,6 +5,7 @@ from __future__ import annotations
 from kivy.properties import BooleanProperty, StringProperty
 
 from kiosk import presenter
+from kiosk.i18n import _
 from kiosk.screens.widgets import KioskScreen, load_kv
 
 
@@ -20,7 +21,7 @@ class VisitScreen(KioskScreen):
         if entry is None:
             visit = flow.store.visit(flow.open_visit_id) or {}
             self.ticket = visit.get("ticket", "")
-            self.status_text = "This visit has left the queue."
+            self.status_text = _("This visit has left the queue.")
             self.is_waiting = False
             return
         self.ticket = entry.ticket
@@ -29,12 +30,15 @@ class VisitScreen(KioskScreen):
         appointment = presenter.appointment_text(visit.get("appointment_at"),
                                                  flow.settings.timezone)
         if self.is_waiting:
-            self.status_text = (f"Waiting {presenter.clock_minutes(entry.wait_min)} \u00b7 "
-                                f"{presenter.level_text(entry.level)} \u00b7 {appointment}")
+            self.status_text = _("Waiting {timer} \u00b7 {level}",
+                                 timer=presenter.clock_minutes(entry.wait_min),
+                                 level=presenter.level_text(entry.level))
+            self.status_text += f" \u00b7 {appointment}"
         else:
-            self.status_text = (f"In the chair {presenter.clock_minutes(entry.chair_min or 0)}"
-                                f" \u00b7 waited {presenter.whole_minutes(entry.wait_min)}"
-                                f" \u00b7 {appointment}")
+            self.status_text = _("In the chair {timer} \u00b7 {waited}",
+                                 timer=presenter.clock_minutes(entry.chair_min or 0),
+                                 waited=presenter.waited_text(entry.wait_min))
+            self.status_text += f" \u00b7 {appointment}"
 
 
 load_kv(__file__)

@@ -58,6 +58,21 @@ class TagButton(KioskButton):
     selected = BooleanProperty(False)
 
 
+class LanguageButton(KioskButton):
+    """One language of the patient's row, named in its own script; no flags (a flag is a
+    country, not a language)."""
+
+    tag = StringProperty("")
+    native_name = StringProperty("")
+    selected = BooleanProperty(False)
+
+
+class LargeTextButton(KioskButton):
+    """Larger words on the patient screens, for this patient only."""
+
+    selected = BooleanProperty(False)
+
+
 class CornerArea(ButtonBehavior, Widget):
     """An invisible patch in a corner of the patient screens: three taps lead to the PIN."""
 
@@ -90,6 +105,7 @@ class FaceButton(ButtonBehavior, BoxLayout):
     score = NumericProperty(0)
     word = StringProperty("")
     source = StringProperty("")
+    word_size = NumericProperty(0)  # the word's font size; 0: the usual one
 
 
 class Keypad(GridLayout):

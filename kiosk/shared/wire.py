@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kiosk.shared.languages import BCP47_PATTERN
 from kiosk.shared.timeutil import parse_rfc3339
 
 PROTOCOL_VERSION = 1
@@ -191,7 +192,7 @@ def _data_undone(data: dict, received_at: datetime | None) -> None:
         raise EventRejected(f"action {data['action']!r} is not one of {', '.join(UNDOABLE_TYPES)}")
 
 
-RATING_FIELDS = ("score", "scale", "tags", "misuse", "dont_know", "comment", "survey")
+RATING_FIELDS = ("score", "scale", "tags", "misuse", "dont_know", "comment", "survey", "lang")
 # The survey an answer was asked as. Only "fft" is sent (by the FFT screen): the FFT return
 # counts only answers asked as the FFT question. An answer without it was asked as faces.
 SURVEY_FFT = "fft"
@@ -233,6 +234,11 @@ def _data_rating(data: dict, received_at: datetime | None) -> None:
             raise EventRejected(f"tag {tag!r} is not a tag name like 'waiting_time'")
     if not isinstance(data.get("misuse", False), bool):
         raise EventRejected("misuse must be true or false")
+    # Optional (kiosks before the language row send none): the screen's language, BCP 47. Any
+    # well-formed tag is kept, so a newer kiosk's language is counted by an older store too.
+    lang = data.get("lang")
+    if lang is not None and (not isinstance(lang, str) or not BCP47_PATTERN.fullmatch(lang)):
+        raise EventRejected(f"lang {lang!r} is not a BCP 47 language tag like 'es' or 'zh-Hans'")
 
 
 def _data_heartbeat(data: dict, received_at: datetime | None) -> None:

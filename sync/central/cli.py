@@ -15,7 +15,7 @@
     token revoke --data DIR --id TOKEN_ID
     site set --data DIR --site S [--timezone Z] [--target-wait-min N] [--rating-scale 5|4]
              [--followup-tags a,b,c] [--idle-timeout-s N] [--survey faces|fft]
-             [--comments on|off]
+             [--comments on|off] [--languages en,es,ar]
              [--opening-hours "mon-fri 08:00-18:00, sat 09:00-12:00" | always]
              [--admin-totp optional|required]
     site list --data DIR
@@ -43,6 +43,7 @@ from pathlib import Path
 
 from kiosk.shared.enrolment_codes import format_code, normalise_code
 from kiosk.shared.fft import SURVEYS
+from kiosk.shared.languages import LANGUAGES
 from kiosk.shared.timeutil import utc_now
 from sync.central import audit, auth, enrolment, sites
 from sync.central.backup import BackupFailed
@@ -262,6 +263,7 @@ def cmd_site_set(args: argparse.Namespace) -> int:
             idle_timeout_s=args.idle_timeout_s,
             survey=args.survey,
             comments=None if args.comments is None else args.comments == "on",
+            languages=args.languages,
         )
         shown = config.as_dict()
         if args.opening_hours is not None:
@@ -442,6 +444,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--comments", choices=["on", "off"],
         help="offer patients a comment box after their answer (off by default); comments are "
              "redacted on the kiosk and read only by users given --can-read-comments",
+    )
+    site_set.add_argument(
+        "--languages",
+        help="the patients' language buttons, the site's default first, e.g. en,es,ar "
+        "(any of: " + ", ".join(LANGUAGES) + ")",
     )
     site_set.add_argument(
         "--opening-hours", metavar="HOURS",

@@ -346,6 +346,33 @@ def appointment_group(
     return group
 
 
+def ratings_by_language(
+    db: Database, spans: list[Span], device: str | None = None
+) -> list[dict]:
+    """The spans' ratings (misuse left out) per language they were given in, most first:
+    ``{"lang", "ratings", "happy_index", "pct_positive", "pct_negative"}``, with ``lang`` None
+    for ratings from kiosks that record none. Read from the rows (the hourly rollups do not
+    keep the language): a comparison asked for on one page, not a headline figure."""
+    extra, params = device_clause(device)
+    groups: dict[str | None, RatingGroup] = {}
+    for span in spans:
+        for lang, scale, score, linked, n in db.execute(
+            "SELECT lang, scale, score, visit_id IS NOT NULL, COUNT(*) FROM ratings "
+            f"WHERE site = ? AND occurred_at >= ? AND occurred_at < ? AND misuse = 0 {extra} "
+            "GROUP BY 1, 2, 3, 4",
+            [span.site, to_rfc3339(span.start), to_rfc3339(span.end), *params],
+        ).fetchall():
+            groups.setdefault(lang, RatingGroup()).add(scale, score, n, bool(linked))
+    rows = []
+    for lang, group in groups.items():
+        summary = group.summary()
+        rows.append({"lang": lang, "ratings": summary["ratings"],
+                     "happy_index": summary["happy_index"],
+                     "pct_positive": summary["pct_positive"],
+                     "pct_negative": summary["pct_negative"]})
+    return sorted(rows, key=lambda row: (-row["ratings"], row["lang"] or "~"))
+
+
 def range_figures(
     db: Database,
     spans: list[Span],

@@ -237,9 +237,21 @@ def _appointment_figures(db: Database) -> None:
     add_appointment_columns(db)
 
 
+def _site_languages(db: Database) -> None:
+    # The languages a site's kiosks offer patients, its default first (``site set
+    # --languages``); every existing site keeps English only, as its kiosks showed until now.
+    db.execute("""ALTER TABLE sites ADD COLUMN languages TEXT NOT NULL DEFAULT '["en"]'""")
+
+
+def _rating_languages(db: Database) -> None:
+    # The language each rating was given in (``lang`` in rating.submitted, BCP 47); NULL for
+    # ratings from kiosks that send none. Read per language by ``figures.ratings_by_language``.
+    db.execute("ALTER TABLE ratings ADD COLUMN lang TEXT")
+
+
 MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions, _v4_plausible_time,
               _v5_alerts, _fft_and_comments, _roles_scopes_and_audit, _enrolment_codes,
-              _rating_survey, _appointment_figures)
+              _rating_survey, _appointment_figures, _site_languages, _rating_languages)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -413,6 +413,7 @@ def project_rating(
         "wait_min": None,
         # Asked as the FFT question (the FFT return counts only these), else None: faces.
         "survey": data.get("survey"),
+        "lang": data.get("lang"),
     }
     if event.visit_id:
         if visit_rows and event.visit_id in visit_rows:
@@ -469,7 +470,7 @@ def project_dont_know(db: Database, device: Device, event: Event, occurred_at: s
 
 
 RATING_ROW = ("id", "device_id", "site", "visit_id", "link", "score", "scale", "tags", "misuse",
-              "occurred_at", "wait_min", "survey")
+              "occurred_at", "wait_min", "survey", "lang")
 INSERT_RATINGS_HEAD = f"INSERT OR IGNORE INTO ratings ({', '.join(RATING_ROW)})"
 
 

@@ -39,8 +39,8 @@ class KioskConfig(BaseModel):
         False, description="Whether the kiosk offers its comment box after an answer."
     )
     languages: list[str] = Field(
-        description="The languages the kiosk's screens are offered in (IETF tags); "
-        "English only in this version."
+        description="The languages the site's kiosks offer patients (BCP 47 tags, e.g. "
+        "'es', 'zh-Hans'), the site's default first; ['en'] until `site set --languages`."
     )
     protocol_version: int
     device_id: str

@@ -1,6 +1,6 @@
-"""A site's settings (time zone, wait target, rating scale, follow-up tags, idle timeout, the
-survey asked (smiley faces or the NHS Friends and Family Test) and whether a comment box is
-offered).
+"""A site's settings (time zone, wait target, rating scale, follow-up tags, idle timeout,
+languages, the survey asked (smiley faces or the NHS Friends and Family Test) and whether a
+comment box is offered).
 
 A site comes into being with the defaults when its first device is enrolled; ``site set``
 changes it. Kiosks read it through ``GET /api/v1/config``.
@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from sqlite_utils import Database
 
 from kiosk.shared.fft import DEFAULT_SURVEY, SURVEYS
+from kiosk.shared.languages import DEFAULT_LANGUAGES, UnknownLanguage, check_languages
 from kiosk.shared.metrics import DEFAULT_TARGET_MIN
 from kiosk.shared.site_rules import (
     DEFAULT_IDLE_TIMEOUT_S,
@@ -49,10 +50,12 @@ class SiteConfig:
     idle_timeout_s: int = DEFAULT_IDLE_TIMEOUT_S
     survey: str = DEFAULT_SURVEY
     comments: bool = False  # off unless the site turns it on: the one free-text field
+    languages: tuple[str, ...] = DEFAULT_LANGUAGES  # the default first
 
     def as_dict(self) -> dict:
         values = asdict(self)
         values["followup_tags"] = list(self.followup_tags)
+        values["languages"] = list(self.languages)
         return values
 
 
@@ -116,6 +119,13 @@ def _check(settings: dict) -> dict:
             if not isinstance(value, bool):
                 raise InvalidSetting(f"comments {value!r} must be on or off")
             value = int(value)
+        elif key == "languages":
+            # Only languages the kiosk has catalogs for (kiosk/shared/languages.py): a kiosk
+            # told to offer one it cannot show would show English under a foreign name.
+            try:
+                value = json.dumps(list(check_languages(value)))
+            except UnknownLanguage as error:
+                raise InvalidSetting(str(error)) from None
         else:
             raise InvalidSetting(f"{key!r} is not a site setting")
         checked[key] = value
@@ -132,6 +142,8 @@ def _from_row(row: dict) -> SiteConfig:
         idle_timeout_s=row["idle_timeout_s"],
         survey=row.get("survey") or DEFAULT_SURVEY,
         comments=bool(row.get("comments")),
+        # A store not yet migrated to site languages (an old schema being repaired) has none.
+        languages=tuple(json.loads(row.get("languages") or "null") or DEFAULT_LANGUAGES),
     )
 
 

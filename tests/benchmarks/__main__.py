@@ -33,6 +33,7 @@ FIGURES = (
     ("9", "comment_send"),
     ("10", "enrolment"),
     ("11", "backup_restore"),
+    ("12", "language_switch"),
 )
 COLUMNS = ("figure", "value", "unit", "baseline", "ratio", "target", "pass")
 

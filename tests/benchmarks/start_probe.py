@@ -58,7 +58,10 @@ def kiosk_app(data_dir: Path):
     from kiosk.launcher import build_kiosk, configure_kivy
     from kiosk.store import Store
 
-    settings = load_settings(environ={}, data_dir=str(data_dir))
+    # A site offering as many languages as it may, Arabic and Chinese among them; every other
+    # catalog and the Arabic and Chinese fonts are loaded before the first frame too (below).
+    settings = load_settings(environ={}, data_dir=str(data_dir),
+                             languages="en,es,fr,de,ar,zh-Hans")
     store = Store(settings.database_path)
     configure_kivy(windowed=True)
     app = build_kiosk(settings, store=store)
@@ -66,11 +69,33 @@ def kiosk_app(data_dir: Path):
 
     def build():
         root = original_build()
+        _load_every_catalog_and_font()
         _report_first_flip()
         return root
 
     app.build = build
     return app
+
+
+def _load_every_catalog_and_font() -> None:
+    """Every catalog compiled and every font family opened by FreeType: the most a kiosk can
+    hold for its languages (Kivy opens a font only when a label first draws with it)."""
+    from kivy.core.text import Label as CoreLabel
+
+    from kiosk import i18n
+    from kiosk.screens import fonts
+    from kiosk.shared.languages import LANGUAGES
+
+    for tag in LANGUAGES:
+        i18n.translations(tag)
+    for tag in ("en", "ar", "zh-Hans"):
+        # The catalog's words as they are: the Arabic shaper is imported by the first Arabic
+        # screen (a patient's tap, in figure 9), not at start.
+        text = i18n.translations(tag).gettext("Thank you!")
+        for bold in (False, True):
+            CoreLabel(text=text, font_name=fonts.family_for(text), bold=bold,
+                      font_direction=fonts.direction_for(text),
+                      font_script_name=fonts.script_tag_for(text)).refresh()
 
 
 def main(argv: list[str]) -> int:

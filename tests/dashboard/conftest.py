@@ -48,8 +48,10 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
 
 
-def _rated_visits(store: CentralStore, device: auth.Device, count: int, ticket_prefix: str) -> None:
-    """``count`` visits at ``device``, each rated, all of them today in the site's zone.
+def _rated_visits(store: CentralStore, device: auth.Device, count: int, ticket_prefix: str,
+                  lang: str | None = None) -> None:
+    """``count`` visits at ``device``, each rated (in ``lang``, if given), all of them today in
+    the site's zone.
 
     Their timeline (about 90 minutes at full length) is squeezed into the part of today that
     has passed, at most the last two hours, so the Today page has them at 00:05 as at 15:00.
@@ -72,6 +74,8 @@ def _rated_visits(store: CentralStore, device: auth.Device, count: int, ticket_p
         add("visit.called", i + 4 + i % 20, visit_id, {})
         add("visit.checked_out", i + 30 + i % 20, visit_id, {})
         rating = {"score": 1 + i % 5, "scale": 5, "tags": [], "misuse": False}
+        if lang is not None:
+            rating["lang"] = lang
         add("rating.submitted", i + 31 + i % 20, visit_id, rating)
     ingest_batch(store, device, events, now)
 
@@ -100,8 +104,8 @@ def data_dir():
                 "UPDATE devices SET site = ?, name = ? WHERE id = ?",
                 [MARKUP_SITE, FORMULA_DESK, formula.id],
             )
-        _rated_visits(store, auth.Device(markup.id, MARKUP_SITE, MARKUP_DESK), 40, "M")
-        _rated_visits(store, auth.Device(formula.id, MARKUP_SITE, FORMULA_DESK), 2, "F")
+        _rated_visits(store, auth.Device(markup.id, MARKUP_SITE, MARKUP_DESK), 40, "M", "es")
+        _rated_visits(store, auth.Device(formula.id, MARKUP_SITE, FORMULA_DESK), 2, "F", "ar")
         store.close()
         yield directory
 

@@ -183,6 +183,35 @@ def _responses_at(data_dir, first, last, site: str, desk: str) -> int:
     return sum(1 for r in ratings if r["device_id"] == device and not r["misuse"])
 
 
+def test_compare_by_language_shows_each_languages_figures_from_its_ratings(logged_in,
+                                                                           data_dir):
+    """The kiosks record each rating's language; Compare sets them side by side, computed
+    from the rows with the one set of metric definitions, a language under 30 hidden."""
+    page = logged_in
+    page.goto("/compare")
+    last = local_today()
+    _, ratings = expected.rows_in(data_dir, last - timedelta(days=27), last)
+    by_lang: dict = {}
+    for r in ratings:
+        if not r["misuse"]:
+            counts = by_lang.setdefault(r["lang"], {})
+            counts[(r["scale"], r["score"])] = counts.get((r["scale"], r["score"]), 0) + 1
+    assert set(by_lang) == {None, "es", "ar"}  # the demo's kiosks predate the language row
+    for lang, name in ((None, "not recorded"), ("es", "Spanish (Español)"),
+                       ("ar", "Arabic (العربية)")):
+        summary = metrics.rating_summary(by_lang[lang])
+        row = page.locator(f"#compare-languages tr[data-lang='{lang or ''}']")
+        expect(row).to_contain_text(name)
+        expect(row).to_contain_text(f"{summary['ratings']:,}")
+        if summary["ratings"] < 30:
+            expect(row).to_contain_text("fewer than 30 responses")
+        else:
+            expect(row).to_contain_text(f"{summary['happy_index']:.1f}")
+    assert by_lang["ar"] and sum(by_lang["ar"].values()) == 2
+    page.locator("#compare-languages").screenshot(
+        path=str(SCREENSHOTS / "compare-languages.png"))
+
+
 def test_compare_hides_small_groups_and_escapes_stored_names(logged_in, data_dir):
     page = logged_in
     page.goto("/compare")

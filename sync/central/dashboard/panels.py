@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from sqlite_utils import Database
 
 from kiosk.shared import metrics
+from kiosk.shared.languages import LANGUAGES
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from sync.central import figures
 from sync.central.auth import list_devices
@@ -248,9 +249,27 @@ def compare(
     return {
         "sites": rows_for("site", lambda key: key),
         "desks": rows_for("device", lambda key: device_names.get(key, "unknown desk")),
+        "languages": language_rows(db, wins),
         "threshold": THRESHOLD,
         "target_wait_min": target,
     }
+
+
+def language_rows(db: Database, wins: list[Window]) -> list[dict]:
+    """Ratings per language the patients answered in (the kiosk's language row), through
+    ``figures.ratings_by_language``; a language under the threshold has its figures hidden."""
+    spans = [Span(w.site.name, w.start_dt, w.end_dt) for w in wins]
+    rows = figures.ratings_by_language(db, spans)
+    for row in rows:
+        language = LANGUAGES.get(row["lang"] or "")
+        if row["lang"] is None:
+            row["name"] = "not recorded (older kiosks)"
+        elif language is None:
+            row["name"] = row["lang"]
+        else:
+            row["name"] = f"{language.english_name} ({language.native_name})"
+        row["ratings_hidden"] = row["ratings"] < THRESHOLD
+    return rows
 
 
 def devices(db: Database, sites: list[SiteConfig], now: datetime) -> list[dict]:

@@ -11,9 +11,6 @@ from sync.central.security import DeviceDep, StoreDep
 from sync.central.sites import ensure_site
 
 router = APIRouter(prefix="/api/v1", tags=["sync"])
-# What the kiosk's screens are written in: the config names them (the wire format lists
-# languages in it) so a later kiosk that offers more can be told which to show.
-SCREEN_LANGUAGES = ("en",)
 
 
 @router.get(
@@ -30,7 +27,9 @@ def get_config(device: DeviceDep, store: StoreDep) -> dict:
     return {
         **site.as_dict(),
         "site": site.name,
-        "languages": list(SCREEN_LANGUAGES),
+        # The site's languages (``site set --languages``), its default first; a kiosk from
+        # before the language row reads the key and keeps showing English.
+        "languages": list(site.languages),
         "protocol_version": PROTOCOL_VERSION,
         "device_id": device.id,
         "device_name": device.name,

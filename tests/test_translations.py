@@ -1,0 +1,98 @@
+"""The catalogs: one per language, up to date with the code, every string translated, every
+placeholder kept; Arabic comes out joined with its numbers in reading order."""
+
+from __future__ import annotations
+
+import re
+import string
+
+import pytest
+from babel.messages.pofile import read_po
+
+from kiosk import catalogs, i18n
+from kiosk.shared.languages import LANGUAGES, catalog_name, is_rtl
+
+TRANSLATED = [tag for tag in LANGUAGES if tag != "en"]  # English is the source text
+
+
+def read_catalog(tag: str):
+    with open(i18n.catalog_path(tag), "rb") as handle:
+        return read_po(handle, locale=catalog_name(tag))
+
+
+def fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+def test_there_is_one_catalog_per_language_and_no_other():
+    folders = {path.name for path in i18n.LOCALE_DIR.iterdir() if path.is_dir()}
+    assert folders == {catalog_name(tag) for tag in LANGUAGES}
+
+
+def test_the_catalogs_hold_exactly_the_strings_of_the_code():
+    """`python3 main.py translations` was run after the last string changed."""
+    stale = [path.name for path, content in catalogs.updated_catalogs().items()
+             if not path.exists() or path.read_bytes() != content]
+    assert stale == [], (
+        f"{stale} out of date: run `python3 main.py translations` and translate the new entries"
+    )
+
+
+def test_the_kv_files_strings_are_extracted_too():
+    template = catalogs.template()
+    message = template.get("How was your visit today?")
+    assert message is not None
+    assert ("kiosk/screens/rating.kv", message.locations[0][1]) == message.locations[0]
+    assert template.get("Very good") is not None  # N_() in a table of presenter.py
+
+
+@pytest.mark.parametrize("tag", TRANSLATED)
+def test_every_string_is_translated_and_keeps_its_placeholders(tag):
+    catalog = read_catalog(tag)
+    untranslated = [m.id for m in catalog if m.id and (not m.string or m.fuzzy)]
+    assert untranslated == [], f"{tag} lacks a translation of {untranslated}"
+    for message in catalog:
+        if message.id:
+            assert fields(message.string) == fields(message.id), (tag, message.id)
+            assert message.string.count("\n") == message.id.count("\n"), (tag, message.id)
+
+
+@pytest.mark.parametrize("tag", TRANSLATED)
+def test_a_translation_is_used_and_filled(tag):
+    text = i18n.translate(tag, "Back to the start in {seconds} s.", seconds=12)
+    assert text != "Back to the start in 12 s."
+    assert ("21" if is_rtl(tag) else "12") in text and "{" not in text
+
+
+def test_english_and_the_left_to_right_languages_are_shown_as_written():
+    assert i18n.translate("en", "Thank you!") == "Thank you!"
+    assert i18n.for_display("A-017", "es") == "A-017"
+
+
+def test_arabic_is_joined_and_its_numbers_survive_the_right_to_left_pass():
+    text = i18n.translate("ar", "Back to the start in {seconds} s.", seconds=12)
+    assert is_rtl("ar")
+    # Joined: every letter in its contextual (presentation) form, none left isolated.
+    assert not re.search("[\u0621-\u064a]", text)
+    # The label reverses the whole line; the number is stored reversed, so it reads 12.
+    assert "21" in text and "12" not in text
+
+
+def test_an_unknown_language_is_refused_with_the_known_ones():
+    with pytest.raises(ValueError, match="has no catalog; known: en, es"):
+        i18n.use("xx")
+
+
+def test_the_check_option_fails_on_a_stale_catalog(tmp_path, monkeypatch, capsys):
+    """``translations --check`` (for CI) reports a catalog that lacks a new string."""
+    path = i18n.catalog_path("es")
+    original = path.read_bytes()
+    stale = original.replace(b'msgid "Thank you!"', b'msgid "Thanks!"')
+    try:
+        path.write_bytes(stale)
+        assert catalogs.main(["--check"]) == 1
+        assert path.read_bytes() == stale  # --check changes nothing
+        assert "es/LC_MESSAGES/kiosk.po is out of date" in capsys.readouterr().out
+    finally:
+        path.write_bytes(original)
+    assert catalogs.main(["--check"]) == 0
