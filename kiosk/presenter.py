@@ -13,9 +13,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kiosk.disk_guard import DiskLow
+from kiosk.i18n import N_, Displayed, _
 from kiosk.shared import fft
 from kiosk.shared.timeutil import parse_rfc3339
-from kiosk.i18n import N_, Displayed, _
 from kiosk.sync_status import SyncStatus
 
 # Best first: the row of faces reads from the happiest on the left.
