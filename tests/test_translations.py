@@ -40,9 +40,9 @@ def test_the_catalogs_hold_exactly_the_strings_of_the_code():
 
 def test_the_kv_files_strings_are_extracted_too():
     template = catalogs.template()
-    message = template.get("How was your visit today?")
+    message = template.get("What could we do better?")
     assert message is not None
-    assert ("kiosk/screens/rating.kv", message.locations[0][1]) == message.locations[0]
+    assert ("kiosk/screens/followup.kv", message.locations[0][1]) == message.locations[0]
     assert template.get("Very good") is not None  # N_() in a table of presenter.py
 
 
