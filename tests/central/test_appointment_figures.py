@@ -17,7 +17,9 @@ The morning of 2 March 2026 (minutes after 09:00 UTC; London is on GMT, so local
 
 appointments 8 (A1-A8): early 2 (A1 A5), on time 5 (A2 A3 A6 A7 A8), late 1 (A4).
 adjusted waits (called, with an appointment), sorted: -5 3 4 10 10 15 28, n = 7:
-median 10; p90 at rank 6 x 0.9 = 5.4: 15 + 0.4 x 13 = 20.2; within 15 min 6 of 7 = 85.71 %.
+median 10; p90 at rank 6 x 0.9 = 5.4: 15 + 0.4 x 13 = 20.2. A7, still waiting, is read long
+after the morning: more than 15 minutes past its appointment, so a miss already (overdue 1);
+within 15 min 6 of 7 + 1 = 75 %.
 chair times (checked out), sorted: 10 10 12 15 15 16 18 22, n = 8: median 15;
 p90 at rank 7 x 0.9 = 6.3: 18 + 0.3 x 4 = 19.2.
 """
@@ -29,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+import time_machine
 
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_optional, parse_rfc3339, to_rfc3339
@@ -50,7 +53,8 @@ EXPECTED = {
     "adjusted_waits": 7,
     "adjusted_wait_median_min": 10.0,
     "adjusted_wait_p90_min": 20.2,
-    "pct_seen_within_15_min": 85.71,
+    "overdue_waiting": 1,
+    "pct_seen_within_15_min": 75.0,
     "chair_times": 8,
     "chair_median_min": 15.0,
     "chair_p90_min": 19.2,
@@ -89,7 +93,7 @@ def test_the_kiosks_own_report_gives_the_same_figures(morning):
         )
         for row in rows
     ]
-    report = metrics.report(visits, [], 15.0)
+    report = metrics.report(visits, [], 15.0, now=datetime.now(UTC))
     assert {key: report[key] for key in APPOINTMENT_KEYS} == EXPECTED
 
 
@@ -115,6 +119,47 @@ def test_per_device_figures_leave_other_desks_out(morning):
 
     assert (both["appointments"], both["arrivals_late"], both["adjusted_waits"]) == (9, 2, 8)
     assert {key: first[key] for key in APPOINTMENT_KEYS} == EXPECTED
+
+
+def test_visits_still_waiting_past_15_minutes_count_as_misses(central_server):
+    """Read at 10:40 (minute 100), pinned:
+
+        visit  appt  in   called  later of in/appt  by now   counts as
+        V1     0     -5   10      0                 -        seen, 10 (within)
+        V2     15    10   40      15                -        seen, 25 (miss)
+        W1     60    55   -       60                40 min   overdue: a miss already
+        W2     90    80   -       90                10 min   not yet counted
+        W3     70    90   -       90 (came late)    10 min   not yet counted
+        W4     -     50   -       -                 -        no appointment: left out
+
+    within 15 min: 1 of (2 called + 1 overdue) = 33.33 % (it would be 50 % if W1 were left out).
+    """
+    with time_machine.travel(parse_rfc3339(at(100)), tick=True):
+        central_server.set_site(timezone="Europe/London")
+        desk = central_server.add_device(name="Desk 1")
+        kiosk = WireEvents()
+        events: list[dict] = []
+        for ticket, appt, arrived, called in [
+            ("V-001", 0, -5, 10), ("V-002", 15, 10, 40), ("W-001", 60, 55, None),
+            ("W-002", 90, 80, None), ("W-003", 70, 90, None), ("W-004", None, 50, None),
+        ]:
+            events += booked_visit(kiosk, ticket, appt, arrived, called)[1]
+        central_server.post_events(desk, events)
+        token = central_server.add_reporting_token()
+        figures = central_server.metrics(token, **RANGE).json()
+        rows = central_server.rows("SELECT * FROM visits WHERE voided = 0")
+        now = datetime.now(UTC)
+
+    assert (figures["adjusted_waits"], figures["overdue_waiting"]) == (2, 1)
+    assert figures["pct_seen_within_15_min"] == 33.33
+    kiosk_report = metrics.appointment_report(
+        [metrics.VisitTimes(checked_in_at=parse_rfc3339(row["checked_in_at"]),
+                            called_at=parse_optional(row["called_at"]),
+                            appointment_at=parse_optional(row["appointment_at"]))
+         for row in rows],
+        now,
+    )
+    assert (kiosk_report["overdue_waiting"], kiosk_report["pct_seen_within_15_min"]) == (1, 33.33)
 
 
 def test_the_openapi_description_lists_the_new_fields_as_optional(central_server):
@@ -258,7 +303,7 @@ def test_random_booked_visits_give_the_kiosk_reports_figures(tmp_path, seed):
             for row in store.db.query("SELECT * FROM visits WHERE voided = 0")
             if start <= parse_rfc3339(row["checked_in_at"]) < end
         ]
-        expected = metrics.appointment_report(visits)
+        expected = metrics.appointment_report(visits, parse_rfc3339(at(600)))
         assert {key: figures[key] for key in APPOINTMENT_KEYS} == expected
         assert expected["appointments"] > 10
     finally:
