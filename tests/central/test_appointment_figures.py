@@ -27,6 +27,7 @@ p90 at rank 7 x 0.9 = 6.3: 18 + 0.3 x 4 = 19.2.
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -36,9 +37,11 @@ import time_machine
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_optional, parse_rfc3339, to_rfc3339
 from sync.central import auth
+from sync.central.dashboard.demo import _appointment
 from sync.central.ingest import ingest_batch
 from sync.central.metrics_query import MetricsQuery, compute_metrics
 from sync.central.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
+from sync.central.repair import repair_store
 from sync.central.rollups import _visit_triggers, appointment_hour_counts
 from sync.central.storage import CentralStore
 from tests.support.appointments import booked_visit, morning_events
@@ -327,3 +330,46 @@ def test_a_later_correction_is_never_hidden_by_the_cached_hours(morning):
     assert figures["adjusted_wait_median_min"] == 5.0
     assert (figures["arrivals_early"], figures["arrivals_on_time"],
             figures["arrivals_late"]) == (3, 4, 1)
+
+
+def test_the_demo_rounds_booked_times_to_the_nearest_quarter_hour():
+    """The demo books 6 minutes before to 19 after the arrival, rounded to the nearest
+    quarter-hour: the appointment is then 13.5 minutes before to 26.5 after the arrival (a
+    floor would put some 21 minutes before it)."""
+    rng = random.Random(7)
+    arrival = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    offsets = []
+    for n in range(2000):
+        visit_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        when = arrival + timedelta(minutes=n % 60, seconds=n % 7)
+        booked = _appointment(visit_id, when)
+        if booked is not None:
+            appointment = parse_rfc3339(booked)
+            assert appointment.minute % 15 == 0 and appointment.second == 0
+            offsets.append((appointment - when).total_seconds() / 60)
+    assert -13.5 <= min(offsets) < -10 and 23 < max(offsets) <= 26.5
+
+
+def test_a_repair_reads_the_visits_columns_once_not_per_visit(tmp_path):
+    """Repair (migration 4's, run on an older schema) rebuilds every suspect visit; which
+    columns the table has is asked once for all of them, not once per visit."""
+    store = CentralStore(tmp_path)
+    try:
+        with store.write() as db:
+            device, _ = auth.add_device(db, "Test Clinic", "Desk 1")
+        ingest_batch(store, device, morning_events(), parse_rfc3339(at(200)))
+        statements: list[str] = []
+        with store.write() as db:
+            # What an old store held before ingest refused it: every visit looks suspect.
+            db.execute("UPDATE visits SET wait_min = -1")
+            db.conn.set_trace_callback(statements.append)
+            try:
+                repair_store(db, parse_rfc3339(at(200)))
+            finally:
+                db.conn.set_trace_callback(None)
+        rebuilt = [sql for sql in statements if "INTO visits" in sql or "INTO [visits]" in sql]
+        assert len(rebuilt) >= 10
+        assert len([sql for sql in statements if "table_info(visits)" in sql]) == 1
+        assert not store.db.execute("SELECT 1 FROM visits WHERE wait_min < 0").fetchall()
+    finally:
+        store.close()
