@@ -36,7 +36,7 @@ import time_machine
 
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_optional, parse_rfc3339, to_rfc3339
-from sync.central import auth
+from sync.central import auth, rollups
 from sync.central.dashboard.demo import _appointment
 from sync.central.ingest import ingest_batch
 from sync.central.metrics_query import MetricsQuery, compute_metrics
@@ -227,7 +227,6 @@ def test_the_migration_fills_in_visits_stored_before_it(tmp_path):
     """A store at the schema before ``_appointment_figures`` with visits in it: migrating
     derives their chair time, adjusted wait and arrival class, counts them in the hourly
     rollup, and the figures read them."""
-    before = [m.__name__ for m in MIGRATIONS].index("_appointment_figures")
     store = CentralStore(tmp_path)
     try:
         with store.write() as db:
@@ -237,21 +236,11 @@ def test_the_migration_fills_in_visits_stored_before_it(tmp_path):
         columns = ("chair_min", "adjusted_wait_min", "arrival")
         saved = {row[0]: row[1:] for row in db.execute(
             f"SELECT id, {', '.join(columns)} FROM visits")}
-        # Rebuild the store as the earlier schema left it, with its rows, then migrate.
         hour_columns = tuple(appointment_hour_counts("visits"))
         saved_hours = db.execute(
             f"SELECT site, device_id, hour, {', '.join(hour_columns)} FROM visit_hours "
             "ORDER BY 1, 2, 3").fetchall()
-        for name, (when, body) in _visit_triggers(versioned=True).items():
-            db.execute(f"DROP TRIGGER {name}")
-            db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
-        for column in hour_columns:
-            db.execute(f"ALTER TABLE visit_hours DROP COLUMN {column}")
-        for name in ("idx_visits_appointments", "idx_visits_chair"):
-            db.execute(f"DROP INDEX {name}")
-        for column in columns:
-            db.execute(f"ALTER TABLE visits DROP COLUMN {column}")
-        db.conn.execute(f"PRAGMA user_version = {before}")
+        as_before_appointment_figures(db)
         assert migrate(db) == SCHEMA_VERSION
         after = {row[0]: row[1:] for row in db.execute(
             f"SELECT id, {', '.join(columns)} FROM visits")}
@@ -264,6 +253,47 @@ def test_the_migration_fills_in_visits_stored_before_it(tmp_path):
                                                    parse_rfc3339(RANGE["to"])),
                                   parse_rfc3339(at(200)))
         assert {key: figures[key] for key in APPOINTMENT_KEYS} == EXPECTED
+    finally:
+        store.close()
+
+
+def as_before_appointment_figures(db) -> None:
+    """Rebuild the store as the schema before ``_appointment_figures`` left it, with its rows."""
+    for name, (when, body) in _visit_triggers(versioned=True).items():
+        db.execute(f"DROP TRIGGER {name}")
+        db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
+    for column in appointment_hour_counts("visits"):
+        db.execute(f"ALTER TABLE visit_hours DROP COLUMN {column}")
+    for name in ("idx_visits_appointments", "idx_visits_chair"):
+        db.execute(f"DROP INDEX {name}")
+    for column in ("chair_min", "adjusted_wait_min", "arrival"):
+        db.execute(f"ALTER TABLE visits DROP COLUMN {column}")
+    db.conn.execute(
+        f"PRAGMA user_version = {[m.__name__ for m in MIGRATIONS].index('_appointment_figures')}"
+    )
+
+
+def test_the_backfill_works_in_chunks_without_firing_the_rollup_per_visit(tmp_path, monkeypatch):
+    """Filling in the stored visits reads them a chunk at a time (3 here, so the morning's 11
+    take four) and leaves the hourly rollup's per-visit triggers out: each hour is counted
+    again once (its ``changes`` up by 1), not taken out and put back per visit (up by 2 each)."""
+    monkeypatch.setattr(rollups, "BACKFILL_CHUNK", 3)
+    step = [m.__name__ for m in MIGRATIONS].index("_appointment_figures")
+    store = CentralStore(tmp_path)
+    try:
+        with store.write() as db:
+            device, _ = auth.add_device(db, "Test Clinic", "Desk 1")
+        ingest_batch(store, device, morning_events(), parse_rfc3339(at(200)))
+        db = store.db
+        saved = db.execute(
+            "SELECT id, chair_min, adjusted_wait_min, arrival FROM visits ORDER BY id").fetchall()
+        as_before_appointment_figures(db)
+        changes = dict(db.execute("SELECT hour, changes FROM visit_hours").fetchall())
+        assert migrate(db, target=step + 1) == step + 1
+        assert db.execute("SELECT id, chair_min, adjusted_wait_min, arrival FROM visits "
+                          "ORDER BY id").fetchall() == saved
+        after = dict(db.execute("SELECT hour, changes FROM visit_hours").fetchall())
+        assert after == {hour: n + 1 for hour, n in changes.items()}
     finally:
         store.close()
 
