@@ -22,15 +22,15 @@ from sqlite_utils import Database
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from kiosk.shared.wire import MAX_AHEAD
-from sync.central.hour_runs import ADJUSTED_RUNS, CHAIR_RUNS
+from sync.central.hour_runs import ADJUSTED_RUNS, CHAIR_RUNS, COUNTED_VISIT, next_hour
 from sync.central.permissions import Scope
 from sync.central.sites import SiteConfig
 
 # A heartbeat's received_at - occurred_at smaller than this is transit, not a wrong clock.
 CLOCK_SKEW_TOLERANCE_S = 120.0
 HOUR = timedelta(hours=1)
-# What counts as a visit: not voided (it never happened) and not cancelled.
-COUNTED_VISIT = "voided = 0 AND cancel_reason IS NULL"
+# COUNTED_VISIT (not voided: it never happened; not cancelled) and next_hour live in hour_runs,
+# which this module imports and which cannot import it back.
 
 Counts = dict[tuple[int, int], int]
 
@@ -132,13 +132,6 @@ def current_wait_min(checked_in_at: datetime, clock_skew_s: float | None, now: d
 
 
 # --- ranges of UTC instants: whole hours from the rollups, the ends from the rows ------------
-
-
-def next_hour(hour: str) -> str:
-    """'2026-11-23T09' -> '2026-11-23T10': the rollups' key of the following UTC hour (a
-    bound every timestamp of the hour sorts below)."""
-    moment = datetime.fromisoformat(hour + ":00+00:00") + HOUR
-    return moment.strftime("%Y-%m-%dT%H")
 
 
 def split_at_hours(
