@@ -227,11 +227,8 @@ def test_the_migration_fills_in_visits_stored_before_it(tmp_path):
     """A store at the schema before ``_appointment_figures`` with visits in it: migrating
     derives their chair time, adjusted wait and arrival class, counts them in the hourly
     rollup, and the figures read them."""
-    store = CentralStore(tmp_path)
+    store = stored_morning(tmp_path)
     try:
-        with store.write() as db:
-            device, _ = auth.add_device(db, "Test Clinic", "Desk 1")
-        ingest_batch(store, device, morning_events(), parse_rfc3339(at(200)))
         db = store.db
         columns = ("chair_min", "adjusted_wait_min", "arrival")
         saved = {row[0]: row[1:] for row in db.execute(
@@ -257,6 +254,15 @@ def test_the_migration_fills_in_visits_stored_before_it(tmp_path):
         store.close()
 
 
+def stored_morning(directory) -> CentralStore:
+    """A store (closed by the caller) holding the morning, ingested as a kiosk sends it."""
+    store = CentralStore(directory)
+    with store.write() as db:
+        device, _ = auth.add_device(db, "Test Clinic", "Desk 1")
+    ingest_batch(store, device, morning_events(), parse_rfc3339(at(200)))
+    return store
+
+
 def as_before_appointment_figures(db) -> None:
     """Rebuild the store as the schema before ``_appointment_figures`` left it, with its rows."""
     for name, (when, body) in _visit_triggers(versioned=True).items():
@@ -279,11 +285,8 @@ def test_the_backfill_works_in_chunks_without_firing_the_rollup_per_visit(tmp_pa
     again once (its ``changes`` up by 1), not taken out and put back per visit (up by 2 each)."""
     monkeypatch.setattr(rollups, "BACKFILL_CHUNK", 3)
     step = [m.__name__ for m in MIGRATIONS].index("_appointment_figures")
-    store = CentralStore(tmp_path)
+    store = stored_morning(tmp_path)
     try:
-        with store.write() as db:
-            device, _ = auth.add_device(db, "Test Clinic", "Desk 1")
-        ingest_batch(store, device, morning_events(), parse_rfc3339(at(200)))
         db = store.db
         saved = db.execute(
             "SELECT id, chair_min, adjusted_wait_min, arrival FROM visits ORDER BY id").fetchall()
@@ -383,11 +386,8 @@ def test_the_demo_rounds_booked_times_to_the_nearest_quarter_hour():
 def test_a_repair_reads_the_visits_columns_once_not_per_visit(tmp_path):
     """Repair (migration 4's, run on an older schema) rebuilds every suspect visit; which
     columns the table has is asked once for all of them, not once per visit."""
-    store = CentralStore(tmp_path)
+    store = stored_morning(tmp_path)
     try:
-        with store.write() as db:
-            device, _ = auth.add_device(db, "Test Clinic", "Desk 1")
-        ingest_batch(store, device, morning_events(), parse_rfc3339(at(200)))
         statements: list[str] = []
         with store.write() as db:
             # What an old store held before ingest refused it: every visit looks suspect.
