@@ -41,6 +41,15 @@ def quarter_hours(anchor: datetime, tz_name: str, shift_hours: int = 0) -> list[
     return [first + n * QUARTER for n in range(CHOICES)]
 
 
+def repeated_wall_time(moment: datetime, tz_name: str) -> bool:
+    """Whether the local wall-clock time of ``moment`` happens twice that day (the hour the
+    clocks go back): its two readings (PEP 495's ``fold``) have different UTC offsets."""
+    zone = ZoneInfo(tz_name)
+    wall = moment.astimezone(zone).replace(tzinfo=None)
+    first, second = (wall.replace(tzinfo=zone, fold=fold) for fold in (0, 1))
+    return first.utcoffset() != second.utcoffset()
+
+
 class AppointmentPicker:
     """One open picker: for a new check-in (``visit_id`` None) or for a visit already checked in.
 
@@ -65,11 +74,20 @@ class AppointmentPicker:
         return quarter_hours(self.anchor, self.tz_name, self.shift_hours)
 
     def labels(self) -> list[str]:
-        """The choices as the desk's wall clock shows them, e.g. '09:15'."""
-        return [self.local(moment) for moment in self.choices()]
+        """The choices as the desk's wall clock shows them, e.g. '09:15' (see ``label``)."""
+        return [self.label(moment) for moment in self.choices()]
 
     def local(self, moment: datetime) -> str:
+        """The wall-clock time alone, e.g. '09:15'."""
         return moment.astimezone(ZoneInfo(self.tz_name)).strftime("%H:%M")
+
+    def label(self, moment: datetime) -> str:
+        """``local``, with the zone's abbreviation only where the wall clock shows that time
+        twice (the night the clocks go back: '01:30 BST', then '01:30 GMT'), so the two
+        buttons are told apart; every other day's labels stay short."""
+        if not repeated_wall_time(moment, self.tz_name):
+            return self.local(moment)
+        return moment.astimezone(ZoneInfo(self.tz_name)).strftime("%H:%M %Z")
 
     def chosen_index(self) -> int | None:
         """Which button shows the recorded appointment time (None when none does)."""

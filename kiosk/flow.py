@@ -420,6 +420,9 @@ class KioskFlow:
 
     def open_appointment_check_in(self) -> None:
         """The second way to check in: with an appointment time, one more tap away."""
+        # The banner of the last action (say, the previous check-in) is about another
+        # patient; left over the picker it reads as if about this one.
+        self.dismiss_notice()
         self.appointment = AppointmentPicker(self.settings.timezone, self.clock())
 
     def open_appointment_fix(self) -> None:
@@ -432,6 +435,7 @@ class KioskFlow:
             visit_id=visit["id"], ticket=visit["ticket"],
             current=parse_optional(visit["appointment_at"]),
         )
+        self.dismiss_notice()  # as above: an earlier banner is not about this visit
 
     def pick_appointment(self, index: int) -> dict:
         picker = self._picker()
@@ -440,10 +444,10 @@ class KioskFlow:
             visit = self.desk.check_in(appointment_at=moment)
             self.appointment = None
             self.notify(f"Checked in: ticket {visit['ticket']}, appointment "
-                        f"{picker.local(moment)}.", "info")
+                        f"{picker.label(moment)}.", "info")
             return visit
         visit = self.desk.set_appointment(picker.visit_id, moment)
-        self.notify(f"Appointment for {picker.ticket} set to {picker.local(moment)}. "
+        self.notify(f"Appointment for {picker.ticket} set to {picker.label(moment)}. "
                     "The change is logged.", "info")
         self.close_visit()
         return visit

@@ -92,6 +92,39 @@ def test_quarter_hours_across_the_clocks_going_back():
     assert moments[4] - moments[0] == timedelta(hours=1)
 
 
+def test_the_repeated_times_of_the_clocks_going_back_show_their_zone():
+    # 25 October 2026, London, 00:50 UTC (01:50 BST): 01:15-01:45 BST, then the same wall
+    # times in GMT; 01:00 happens twice too (00:00 UTC in BST), 02:00 only once.
+    picker = AppointmentPicker("Europe/London", utc(2026, 10, 25, 0, 50))
+    assert picker.labels() == ["01:15 BST", "01:30 BST", "01:45 BST", "01:00 GMT",
+                               "01:15 GMT", "01:30 GMT", "01:45 GMT", "02:00"]
+    assert len(set(picker.labels())) == 8
+    # Any other day keeps its labels short, the night the clocks go forward included.
+    assert "BST" not in "".join(AppointmentPicker("Europe/London",
+                                                  utc(2026, 3, 29, 0, 50)).labels())
+
+
+def test_a_check_in_on_a_repeated_time_says_which_one(make_flow):
+    flow, _ = make_flow(utc(2026, 10, 25, 1, 10))  # 01:10 GMT, the second 01:10 of the night
+    flow.open_appointment_check_in()
+    assert flow.appointment.labels()[:3] == ["01:30 BST", "01:45 BST", "01:00 GMT"]
+    flow.pick_appointment(0)
+    assert "appointment 01:30 BST" in flow.banner().text
+
+
+def test_opening_the_picker_clears_the_last_actions_banner(make_flow):
+    flow, _ = make_flow(utc(2026, 11, 23, 9, 7))
+    visit = flow.check_in()
+    assert flow.banner() is not None  # "Checked in: ticket ..." about that patient
+    flow.open_appointment_check_in()
+    assert flow.banner() is None
+    flow.cancel_appointment()
+    flow.notify("Called in: ticket A-017.", "info")
+    flow.open_visit(visit["id"])
+    flow.open_appointment_fix()
+    assert flow.banner() is None
+
+
 def test_earlier_and_later_move_the_row_by_an_hour():
     picker = AppointmentPicker("Europe/London", utc(2026, 11, 23, 9, 7))
     picker.later()

@@ -153,3 +153,22 @@ def test_local_days_follow_daylight_saving():
     assert (end - start) == timedelta(hours=25)
     late_evening_utc = datetime(2026, 7, 1, 23, 30, tzinfo=UTC)
     assert metrics.local_today(late_evening_utc, "Europe/London") == date(2026, 7, 2)
+
+
+def test_chair_time_is_never_negative():
+    """A checkout stamped before its call (a clock fixed in between) is 0 minutes in the chair,
+    in the one shared function the kiosk and the central store both use."""
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    visit = metrics.VisitTimes(checked_in_at=start, called_at=start + timedelta(minutes=10),
+                               checked_out_at=start + timedelta(minutes=8))
+    assert metrics.chair_minutes(visit) == 0.0
+
+
+def test_a_booked_visit_still_waiting_is_a_miss_only_past_15_minutes():
+    """Overdue from the later of arrival and appointment; exactly 15 minutes is not overdue."""
+    appt = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    minutes = lambda m: appt + timedelta(minutes=m)  # noqa: E731
+    assert not metrics.overdue_for_appointment(minutes(-10), appt, minutes(15))
+    assert metrics.overdue_for_appointment(minutes(-10), appt, minutes(15.01))
+    assert not metrics.overdue_for_appointment(minutes(10), appt, minutes(20))  # came late
+    assert not metrics.overdue_for_appointment(minutes(0), None, minutes(60))

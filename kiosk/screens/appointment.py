@@ -33,7 +33,7 @@ class AppointmentScreen(KioskScreen):
             self.none_text = "[b]No appointment[/b]\ncheck in without one"
         else:
             self.title = f"Appointment time for {picker.ticket}"
-            now = "none" if picker.current is None else picker.local(picker.current)
+            now = "none" if picker.current is None else picker.label(picker.current)
             self.hint = f"Recorded now: {now}. One tap on a time saves it; the change is logged."
             self.none_text = "[b]No appointment[/b]\nclear the time"
 

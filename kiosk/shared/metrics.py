@@ -81,8 +81,24 @@ def lateness_adjusted_wait(visit: VisitTimes) -> float | None:
 
 
 def chair_minutes(visit: VisitTimes) -> float | None:
-    """Chair time = checked_out_at - called_at: how long the patient was being seen."""
-    return minutes_between(visit.called_at, visit.checked_out_at)
+    """Chair time = checked_out_at - called_at: how long the patient was being seen; never
+    below 0 (a checkout stamped before the call, after a clock fix, was not negative time in
+    the chair). The one definition, so the kiosk and the central store agree."""
+    seen = minutes_between(visit.called_at, visit.checked_out_at)
+    return None if seen is None else max(0.0, seen)
+
+
+def overdue_for_appointment(
+    checked_in_at: datetime, appointment_at: datetime | None, now: datetime
+) -> bool:
+    """A visit with an appointment, still waiting at ``now``, that can no longer be seen within
+    SEEN_WITHIN_MIN: more than that has passed since the later of arrival and appointment.
+
+    Such a visit is already a miss; leaving it out until it is called would make a clinic
+    running late look best while the queue is longest."""
+    if appointment_at is None:
+        return False
+    return minutes_between(max(checked_in_at, appointment_at), now) > SEEN_WITHIN_MIN
 
 
 def arrival_class(visit: VisitTimes) -> str | None:
@@ -232,16 +248,20 @@ def appointment_summary(
     adjusted_waits_min: Iterable[float],
     arrivals: Mapping[str, int],
     chair_times_min: Iterable[float],
+    overdue_waiting: int = 0,
 ) -> dict:
     """The appointment-aware figures (README, "Metrics"), with the public API's field names.
 
     ``adjusted_waits_min``: the lateness-adjusted waits of the called visits that had an
     appointment; ``arrivals``: visits with an appointment per ``ARRIVAL_CLASSES`` entry (called
-    or not); ``chair_times_min``: called-to-checked-out of every checked-out visit. A visit
-    seen exactly SEEN_WITHIN_MIN after its appointment counts as seen within it.
+    or not); ``chair_times_min``: called-to-checked-out of every checked-out visit;
+    ``overdue_waiting``: visits with an appointment still waiting and already past
+    SEEN_WITHIN_MIN (``overdue_for_appointment``), counted as misses. A visit seen exactly
+    SEEN_WITHIN_MIN after its appointment counts as seen within it.
     """
     adjusted = sorted(adjusted_waits_min)
     chair = sorted(chair_times_min)
+    seen_within = bisect_right(adjusted, SEEN_WITHIN_MIN)
     return {
         "appointments": sum(arrivals.get(name, 0) for name in ARRIVAL_CLASSES),
         "arrivals_early": arrivals.get("early", 0),
@@ -250,22 +270,26 @@ def appointment_summary(
         "adjusted_waits": len(adjusted),
         "adjusted_wait_median_min": round_figure(median(adjusted)),
         "adjusted_wait_p90_min": round_figure(percentile(adjusted, 90)),
-        "pct_seen_within_15_min": round_figure(
-            pct(bisect_right(adjusted, SEEN_WITHIN_MIN), len(adjusted))
-        ),
+        "overdue_waiting": overdue_waiting,
+        "pct_seen_within_15_min": round_figure(pct(seen_within, len(adjusted) + overdue_waiting)),
         "chair_times": len(chair),
         "chair_median_min": round_figure(median(chair)),
         "chair_p90_min": round_figure(percentile(chair, 90)),
     }
 
 
-def appointment_report(visits: Iterable[VisitTimes]) -> dict:
-    """``appointment_summary`` over plain visits (cancelled ones left out)."""
+def appointment_report(visits: Iterable[VisitTimes], now: datetime | None = None) -> dict:
+    """``appointment_summary`` over plain visits (cancelled ones left out); with ``now``, the
+    visits still waiting past their 15 minutes count as misses."""
     adjusted, chair = [], []
     arrivals: dict[str, int] = {}
+    overdue = 0
     for visit in visits:
         if visit.cancelled:
             continue
+        if (now is not None and visit.called_at is None and visit.checked_out_at is None
+                and overdue_for_appointment(visit.checked_in_at, visit.appointment_at, now)):
+            overdue += 1
         kind = arrival_class(visit)
         if kind is not None:
             arrivals[kind] = arrivals.get(kind, 0) + 1
@@ -275,7 +299,7 @@ def appointment_report(visits: Iterable[VisitTimes]) -> dict:
         seen = chair_minutes(visit)
         if seen is not None:
             chair.append(seen)
-    return appointment_summary(adjusted, arrivals, chair)
+    return appointment_summary(adjusted, arrivals, chair, overdue)
 
 
 def seen_within_sql(column: str) -> str:
@@ -358,7 +382,7 @@ def report(
     result["response_rate"] = response_rate(linked, checked_out)
     result.update(wait_summary(waits, target_min, current))
     result["by_wait_bucket"] = by_wait_bucket(ratings)
-    result.update(appointment_report(visits))
+    result.update(appointment_report(visits, now))
     return result
 
 

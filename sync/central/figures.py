@@ -22,15 +22,15 @@ from sqlite_utils import Database
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from kiosk.shared.wire import MAX_AHEAD
-from sync.central.hour_runs import ADJUSTED_RUNS, CHAIR_RUNS
+from sync.central.hour_runs import ADJUSTED_RUNS, CHAIR_RUNS, COUNTED_VISIT, next_hour
 from sync.central.permissions import Scope
 from sync.central.sites import SiteConfig
 
 # A heartbeat's received_at - occurred_at smaller than this is transit, not a wrong clock.
 CLOCK_SKEW_TOLERANCE_S = 120.0
 HOUR = timedelta(hours=1)
-# What counts as a visit: not voided (it never happened) and not cancelled.
-COUNTED_VISIT = "voided = 0 AND cancel_reason IS NULL"
+# COUNTED_VISIT (not voided: it never happened; not cancelled) and next_hour live in hour_runs,
+# which this module imports and which cannot import it back.
 
 Counts = dict[tuple[int, int], int]
 
@@ -134,13 +134,6 @@ def current_wait_min(checked_in_at: datetime, clock_skew_s: float | None, now: d
 # --- ranges of UTC instants: whole hours from the rollups, the ends from the rows ------------
 
 
-def next_hour(hour: str) -> str:
-    """'2026-11-23T09' -> '2026-11-23T10': the rollups' key of the following UTC hour (a
-    bound every timestamp of the hour sorts below)."""
-    moment = datetime.fromisoformat(hour + ":00+00:00") + HOUR
-    return moment.strftime("%Y-%m-%dT%H")
-
-
 def split_at_hours(
     start: datetime, end: datetime
 ) -> tuple[tuple[str, str] | None, list[tuple[datetime, datetime]]]:
@@ -213,10 +206,12 @@ def current_waits(
     device: str | None,
     now: datetime,
     waiting_since: datetime | None = None,
-) -> list[float]:
+) -> tuple[list[float], int]:
     """The running waits (on the store's clock) of the visits not yet called, not cancelled,
     checked in within the (site, start, end) ranges, and not before ``waiting_since`` if
-    given (a visit left open for longer was abandoned, not queued)."""
+    given (a visit left open for longer was abandoned, not queued); and how many of them have
+    an appointment and are already past being seen within 15 minutes of it
+    (``metrics.overdue_for_appointment``), which count as misses."""
     extra, params = device_clause(device)
     since = to_rfc3339(waiting_since) if waiting_since is not None else None
     found = []
@@ -229,13 +224,23 @@ def current_waits(
             if a >= b:
                 continue
         found += db.execute(
-            "SELECT checked_in_at, "
+            "SELECT checked_in_at, appointment_at, "
             "(SELECT clock_skew_s FROM devices WHERE devices.id = visits.device_id) "
             "FROM visits WHERE site = ? AND checked_in_at >= ? AND checked_in_at < ? "
             f"AND {COUNTED_VISIT} AND called_at IS NULL AND +checked_out_at IS NULL {extra}",
             [site, a, b, *params],
         ).fetchall()
-    return [current_wait_min(parse_rfc3339(at), skew, now) for at, skew in found]
+    waits, overdue = [], 0
+    for at, appointment, skew in found:
+        checked_in = parse_rfc3339(at)
+        waits.append(current_wait_min(checked_in, skew, now))
+        if appointment is not None and metrics.overdue_for_appointment(
+            on_server_clock(checked_in, skew),
+            on_server_clock(parse_rfc3339(appointment), skew),
+            now,
+        ):
+            overdue += 1
+    return waits, overdue
 
 
 def read_ratings(
@@ -291,8 +296,12 @@ class AppointmentGroup:
     arrivals: dict[str, int] = field(default_factory=dict)
     chair_times: list[float] = field(default_factory=list)
 
+    overdue_waiting: int = 0
+
     def summary(self) -> dict:
-        return metrics.appointment_summary(self.adjusted_waits, self.arrivals, self.chair_times)
+        return metrics.appointment_summary(
+            self.adjusted_waits, self.arrivals, self.chair_times, self.overdue_waiting
+        )
 
 
 # The visits a range selects (by check-in time), counted as everywhere: not voided or cancelled.
@@ -386,10 +395,12 @@ def range_figures(
     bucket: what ``kiosk.shared.metrics.report`` gives for the same visits and ratings."""
     spans = in_scope(spans, scope)
     visits = read_visits(db, spans, device)
-    current = current_waits(db, visits.waiting_ranges, device, now, waiting_since)
+    current, overdue = current_waits(db, visits.waiting_ranges, device, now, waiting_since)
     overall, per_bucket = read_ratings(db, spans, device)
     result = headline(overall, visits.waits, (visits.visits, visits.checked_out), target, current)
     result["by_wait_bucket"] = bucket_rows(per_bucket)
     ranges = [(span.site, span.start, span.end) for span in spans]
-    result.update(appointment_group(db, ranges, device).summary())
+    appointments = appointment_group(db, ranges, device)
+    appointments.overdue_waiting = overdue
+    result.update(appointments.summary())
     return result

@@ -1,12 +1,17 @@
 """A process-wide cache of each UTC hour's sorted values of one ``visits`` column, for the
-percentiles of long ranges (the appointment-aware figures of ``/api/v1/metrics``).
+percentiles of long ranges: the dashboard's waits (``dashboard/wait_cache.py``) and the
+appointment-aware figures of ``/api/v1/metrics`` (adjusted waits, chair times).
 
-The same idea as the dashboard's ``WaitRuns`` (``dashboard/wait_cache.py``), for any column
-whose count per hour the ``visit_hours`` rollup keeps: an hour is read again only when its
-``visit_hours`` row says it changed (``changes`` is bumped by the rollup triggers on every
-visit of the hour added, removed or edited), so a 28-day range reads from the database only
-the hours that changed since the last look. Without it each request brought every value of
-the range into Python (benchmark figure 6, "metrics API (28 days)").
+One class, used three times with a column, the ``visit_hours`` column that counts its values
+per hour, and the rows' condition: an hour is read again only when its ``visit_hours`` row says
+it changed (``changes`` is bumped by the rollup triggers on every visit of the hour added,
+removed or edited), so a 28-day range reads from the database only the hours that changed since
+the last look. Without it each request brought every value of the range into Python (benchmark
+figure 6, "metrics API (28 days)").
+
+Memory: each instance holds at most ``max_values`` values (2 million by default, about 32 bytes
+each as floats in tuples: some 64 MB), evicting the oldest-read hours first; three instances,
+so at most about 200 MB per process (README, "Performance").
 """
 
 from __future__ import annotations
@@ -17,11 +22,15 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
-COUNTED = "voided = 0 AND cancel_reason IS NULL"
+# The visits every figure counts (not voided or cancelled); ``figures.COUNTED_VISIT`` is this.
+COUNTED_VISIT = "voided = 0 AND cancel_reason IS NULL"
+HOUR = timedelta(hours=1)
 
 
-def _next_hour(hour: str) -> str:
-    moment = datetime.fromisoformat(hour + ":00+00:00") + timedelta(hours=1)
+def next_hour(hour: str) -> str:
+    """'2026-11-23T09' -> '2026-11-23T10': the rollups' key of the following UTC hour (a
+    bound every timestamp of the hour sorts below)."""
+    moment = datetime.fromisoformat(hour + ":00+00:00") + HOUR
     return moment.strftime("%Y-%m-%dT%H")
 
 
@@ -33,8 +42,8 @@ class HourRuns:
         self.column = column
         self.count_column = count_column
         # The rows the values come from, as a covering partial index holds them.
-        self.where = f"site = ? AND checked_in_at >= ? AND checked_in_at < ? AND {COUNTED} " \
-                     f"AND {where}"
+        self.where = (f"site = ? AND checked_in_at >= ? AND checked_in_at < ? "
+                      f"AND {COUNTED_VISIT} AND {where}")
         self.max_values = max_values
         self._runs: dict[tuple, tuple[int, int, tuple[float, ...]]] = {}
         self._values = 0
@@ -56,6 +65,18 @@ class HourRuns:
               params: list) -> list[float] | None:
         """The values of the whole UTC hours [first, last) ('2026-11-23T09' keys), hour by
         hour, each hour's sorted; None when the rows do not match the rollup (read the rows)."""
+        runs = self.runs(db, site, first, last, extra, params)
+        if runs is None:
+            return None
+        result: list[float] = []
+        for _, run in runs:
+            result += run
+        return result
+
+    def runs(self, db: Database, site: str, first: str, last: str, extra: str,
+             params: list) -> list[tuple[str, tuple[float, ...]]] | None:
+        """(UTC hour, its sorted values) for the hours [first, last) that have values, in
+        order; None when the rows do not match the rollup (read the rows instead)."""
         per_hour = db.execute(
             f"SELECT hour, SUM({self.count_column}), SUM(changes) FROM visit_hours "
             f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY hour "
@@ -74,12 +95,13 @@ class HourRuns:
                 stale.append(index)
         if stale:
             # One read from the first stale hour to the last, in check-in order (the covering
-            # index's order); the rollup says how many values each hour holds.
+            # index's order); the rollup says how many values each hour holds, so each hour is
+            # a slice, sorted on its own.
             span = per_hour[stale[0]: stale[-1] + 1]
             values = [value for (value,) in db.execute(
                 f"SELECT {self.column} FROM visits WHERE {self.where} {extra} "
                 "ORDER BY checked_in_at",
-                [site, f"{span[0][0]}:00:00.000Z", f"{_next_hour(span[-1][0])}:00:00.000Z",
+                [site, f"{span[0][0]}:00:00.000Z", f"{next_hour(span[-1][0])}:00:00.000Z",
                  *params],
             )]
             if sum(n for _, n, _ in span) != len(values):
@@ -90,10 +112,7 @@ class HourRuns:
                 offset += n
                 if store is not None:
                     self._put((*base, hour), (n, changes, run))
-        result: list[float] = []
-        for hour, _, _ in per_hour:
-            result += known[hour]
-        return result
+        return [(hour, known[hour]) for hour, _, _ in per_hour]
 
     def _put(self, key: tuple, entry: tuple[int, int, tuple[float, ...]]) -> None:
         with self._lock:

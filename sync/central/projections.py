@@ -211,7 +211,9 @@ UPSERT_VISIT = _upsert_visit(VISIT_ROW)
 def upsert_visit_sql(db: Database) -> str:
     """``UPSERT_VISIT``, or its form without the columns the table lacks: a migration older
     than ``_appointment_figures`` (number 4's repair) rebuilds visits with this code before
-    those columns exist, and that migration then fills them in."""
+    those columns exist, and that migration then fills them in. Asked once per repair (it
+    reads the table's columns), never per visit: ingest runs on the current schema and
+    writes ``UPSERT_VISIT`` as it is."""
     present = {row[1] for row in db.execute("PRAGMA table_info(visits)")}
     if present.issuperset(VISIT_ROW):
         return UPSERT_VISIT
@@ -228,6 +230,7 @@ def project_visit(
     pending_upserts: list[dict] | None = None,
     all_events: list[dict] | None = None,
     rated_next: bool = False,
+    upsert_sql: str = UPSERT_VISIT,
 ) -> dict:
     """Rebuild one visit's row from its events, then keep its ratings' cached wait in step.
 
@@ -236,6 +239,8 @@ def project_visit(
     whose events were stored before its batch, they are replayed without reading them back.
     ``has_ratings=False``: the caller knows no rating names this visit (ingest asks once per
     batch), so there are none to keep in step.
+    ``upsert_sql``: the statement that writes the row; a repair inside an older migration
+    passes ``upsert_visit_sql(db)``, asked once for all its visits.
     ``pending_upserts``: the row is added there for the caller to write with
     :func:`upsert_visits` (before anything reads ``visits`` again) instead of written now;
     keeping ratings in step reads only ``ratings``, so it need not wait for the row.
@@ -278,7 +283,7 @@ def project_visit(
         "updated_at": updated_at,
     }
     if pending_upserts is None:
-        db.execute(upsert_visit_sql(db), row)
+        db.execute(upsert_sql, row)
     else:
         pending_upserts.append(row)
     _keep_ratings_in_step(db, row, has_ratings, pair_waiting=not rated_next)

@@ -30,6 +30,7 @@ from sync.central.projections import (
     order_problem,
     project_visit,
     replay_visit,
+    upsert_visit_sql,
 )
 
 EVENT_COLUMNS = ("device_id", "id", "device_seq", "type", "occurred_at", "received_at",
@@ -96,7 +97,7 @@ def _visit_events(db: Database, visit_id: str) -> list[dict]:
     ))
 
 
-def _rebuild_visit(db: Database, visit_id: str, now_text: str) -> None:
+def _rebuild_visit(db: Database, visit_id: str, now_text: str, upsert_sql: str) -> None:
     """Replay the visit's events in order, setting aside each that would put its times out
     of order (as ingest now refuses it), then write the visit's row again."""
     accepted: list[dict] = []
@@ -108,7 +109,7 @@ def _rebuild_visit(db: Database, visit_id: str, now_text: str) -> None:
             _set_aside(db, (event["device_id"], event["id"]),
                        f"{event['type']} put the visit's times out of order ({problem})", now_text)
     if accepted:
-        project_visit(db, visit_id, now_text)
+        project_visit(db, visit_id, now_text, upsert_sql=upsert_sql)
         return
     # Nothing of the visit is left: it never (plausibly) happened.
     db.execute("UPDATE ratings SET visit_id = NULL, link = NULL, wait_min = NULL "
@@ -193,8 +194,10 @@ def repair_store(db: Database, now: datetime) -> dict[str, int]:
         "OR checked_in_at < ? OR checked_in_at > ?", [low, high]
     ))
     set_aside_before = db.execute("SELECT COUNT(*) FROM events_set_aside").fetchone()[0]
+    # The columns the visits table has now (an older schema's, inside a migration): read once.
+    upsert_sql = upsert_visit_sql(db)
     for visit_id in sorted(touched):
-        _rebuild_visit(db, visit_id, now_text)
+        _rebuild_visit(db, visit_id, now_text, upsert_sql)
     _one_response_per_visit(db)
     _rebuild_device_health(db, now)
     return {"set_aside": db.execute("SELECT COUNT(*) FROM events_set_aside").fetchone()[0],

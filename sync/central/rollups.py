@@ -230,6 +230,11 @@ APPOINTMENT_INDEXES = {
 }
 
 
+# Visits read and updated per step of the backfill: a bounded amount in memory whatever the
+# store's size (a fetchall of 300k visits held them all at once).
+BACKFILL_CHUNK = 5000
+
+
 def add_appointment_columns(db: Database) -> None:
     """The appointment-aware figures' columns on ``visits`` (kept by the projection), filled in
     for the visits already stored, and their covering indexes."""
@@ -237,21 +242,34 @@ def add_appointment_columns(db: Database) -> None:
 
     for column, kind in zip(APPOINTMENT_COLUMNS, ("REAL", "REAL", "TEXT"), strict=True):
         db.execute(f"ALTER TABLE visits ADD COLUMN {column} {kind}")
-    rows = db.execute(
-        "SELECT id, checked_in_at, called_at, checked_out_at, appointment_at, voided FROM visits "
-        "WHERE voided = 0 AND checked_in_at IS NOT NULL "
-        "AND (checked_out_at IS NOT NULL OR appointment_at IS NOT NULL)"
-    ).fetchall()
-    updates = []
-    for visit_id, checked_in, called, checked_out, appointment, voided in rows:
-        state = {"checked_in_at": checked_in, "called_at": called, "checked_out_at": checked_out,
-                 "appointment_at": appointment, "voided": voided}
-        derived = appointment_columns(state)
-        updates.append([*(derived[c] for c in APPOINTMENT_COLUMNS), visit_id])
-    db.conn.executemany(
-        f"UPDATE visits SET {', '.join(f'{c} = ?' for c in APPOINTMENT_COLUMNS)} WHERE id = ?",
-        updates,
-    )
+    # The rollup triggers would fire twice per filled-in visit (take it out of its hour, put it
+    # back) for no change; they are dropped here, recreated below with the appointment counts,
+    # and those counts rebuilt from the rows in one statement.
+    for name in _visit_triggers(versioned=True, appointments=True):
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+    update = (f"UPDATE visits SET {', '.join(f'{c} = ?' for c in APPOINTMENT_COLUMNS)} "
+              "WHERE id = ?")
+    last = ""
+    while True:
+        # Keyset pages in id order: each step reads the next chunk off the primary key, so
+        # rows being updated are never read again and memory stays at one chunk.
+        rows = db.execute(
+            "SELECT id, checked_in_at, called_at, checked_out_at, appointment_at, voided "
+            "FROM visits WHERE id > ? AND voided = 0 AND checked_in_at IS NOT NULL "
+            "AND (checked_out_at IS NOT NULL OR appointment_at IS NOT NULL) "
+            "ORDER BY id LIMIT ?", [last, BACKFILL_CHUNK],
+        ).fetchall()
+        if not rows:
+            break
+        updates = []
+        for visit_id, checked_in, called, checked_out, appointment, voided in rows:
+            state = {"checked_in_at": checked_in, "called_at": called,
+                     "checked_out_at": checked_out, "appointment_at": appointment,
+                     "voided": voided}
+            derived = appointment_columns(state)
+            updates.append([*(derived[c] for c in APPOINTMENT_COLUMNS), visit_id])
+        db.conn.executemany(update, updates)
+        last = rows[-1][0]
     for name, (columns, where) in APPOINTMENT_INDEXES.items():
         db.execute(
             f"CREATE INDEX {name} ON visits {columns} "
@@ -263,7 +281,6 @@ def add_appointment_columns(db: Database) -> None:
     for name in counts:
         db.execute(f"ALTER TABLE visit_hours ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0")
     for name, (when, body) in _visit_triggers(versioned=True, appointments=True).items():
-        db.execute(f"DROP TRIGGER IF EXISTS {name}")
         db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
     db.execute(
         f"INSERT INTO visit_hours (site, device_id, hour, visits, checked_out, waits, "
@@ -271,6 +288,8 @@ def add_appointment_columns(db: Database) -> None:
         f"substr(checked_in_at, 1, 13), COUNT(*), COUNT(checked_out_at), COUNT(wait_min), "
         f"{', '.join(f'SUM({sql})' for sql in counts.values())} FROM visits "
         f"WHERE {VISIT_COUNTED.format(row='visits')} GROUP BY 1, 2, 3 "
-        "ON CONFLICT DO UPDATE SET "
+        # changes + 1: what the triggers would have bumped, so a cache of the hour's values
+        # (hour_runs) reads it again.
+        "ON CONFLICT DO UPDATE SET changes = changes + 1, "
         + ", ".join(f"{name} = excluded.{name}" for name in counts)
     )

@@ -83,13 +83,16 @@ class Metrics(BaseModel):
         default=0, description="Visits in the range with an appointment time (not cancelled)."
     )
     arrivals_early: int = Field(
-        default=0, description="Of those, checked in more than 5 minutes before the appointment."
+        default=0, description="Of those, checked in more than 5 minutes before the appointment "
+        "(this product's definition of early; no standard defines one)."
     )
     arrivals_on_time: int = Field(
-        default=0, description="Of those, checked in within 5 minutes either side of it."
+        default=0, description="Of those, checked in within 5 minutes either side of it, edges "
+        "included (this product's own \"on time\" window, not a standard's)."
     )
     arrivals_late: int = Field(
-        default=0, description="Of those, checked in more than 5 minutes after it."
+        default=0, description="Of those, checked in more than 5 minutes after it (this product's "
+        "definition of late)."
     )
     adjusted_waits: int = Field(
         default=0, description="Visits with an appointment that were called (n of the two "
@@ -102,9 +105,14 @@ class Metrics(BaseModel):
     adjusted_wait_p90_min: float | None = Field(
         default=None, description="90th percentile of the lateness-adjusted wait."
     )
+    overdue_waiting: int = Field(
+        default=0, description="Visits with an appointment not yet called that have already "
+        "waited more than 15 minutes past the later of their check-in and appointment time: "
+        "misses before they are called."
+    )
     pct_seen_within_15_min: float | None = Field(
-        default=None, description="% of adjusted_waits called within 15 minutes of the "
-        "appointment time (of arrival, for a patient who came late), 0-100."
+        default=None, description="% called within 15 minutes of the appointment time (of "
+        "arrival, for a patient who came late), of adjusted_waits + overdue_waiting, 0-100."
     )
     chair_times: int = Field(
         default=0, description="Checked-out visits in the range (n of the chair figures)."

@@ -17,7 +17,9 @@ The morning of 2 March 2026 (minutes after 09:00 UTC; London is on GMT, so local
 
 appointments 8 (A1-A8): early 2 (A1 A5), on time 5 (A2 A3 A6 A7 A8), late 1 (A4).
 adjusted waits (called, with an appointment), sorted: -5 3 4 10 10 15 28, n = 7:
-median 10; p90 at rank 6 x 0.9 = 5.4: 15 + 0.4 x 13 = 20.2; within 15 min 6 of 7 = 85.71 %.
+median 10; p90 at rank 6 x 0.9 = 5.4: 15 + 0.4 x 13 = 20.2. A7, still waiting, is read long
+after the morning: more than 15 minutes past its appointment, so a miss already (overdue 1);
+within 15 min 6 of 7 + 1 = 75 %.
 chair times (checked out), sorted: 10 10 12 15 15 16 18 22, n = 8: median 15;
 p90 at rank 7 x 0.9 = 6.3: 18 + 0.3 x 4 = 19.2.
 """
@@ -25,17 +27,21 @@ p90 at rank 7 x 0.9 = 6.3: 18 + 0.3 x 4 = 19.2.
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+import time_machine
 
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_optional, parse_rfc3339, to_rfc3339
-from sync.central import auth
+from sync.central import auth, rollups
+from sync.central.dashboard.demo import _appointment
 from sync.central.ingest import ingest_batch
 from sync.central.metrics_query import MetricsQuery, compute_metrics
 from sync.central.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
+from sync.central.repair import repair_store
 from sync.central.rollups import _visit_triggers, appointment_hour_counts
 from sync.central.storage import CentralStore
 from tests.support.appointments import booked_visit, morning_events
@@ -50,7 +56,8 @@ EXPECTED = {
     "adjusted_waits": 7,
     "adjusted_wait_median_min": 10.0,
     "adjusted_wait_p90_min": 20.2,
-    "pct_seen_within_15_min": 85.71,
+    "overdue_waiting": 1,
+    "pct_seen_within_15_min": 75.0,
     "chair_times": 8,
     "chair_median_min": 15.0,
     "chair_p90_min": 19.2,
@@ -89,7 +96,7 @@ def test_the_kiosks_own_report_gives_the_same_figures(morning):
         )
         for row in rows
     ]
-    report = metrics.report(visits, [], 15.0)
+    report = metrics.report(visits, [], 15.0, now=datetime.now(UTC))
     assert {key: report[key] for key in APPOINTMENT_KEYS} == EXPECTED
 
 
@@ -115,6 +122,47 @@ def test_per_device_figures_leave_other_desks_out(morning):
 
     assert (both["appointments"], both["arrivals_late"], both["adjusted_waits"]) == (9, 2, 8)
     assert {key: first[key] for key in APPOINTMENT_KEYS} == EXPECTED
+
+
+def test_visits_still_waiting_past_15_minutes_count_as_misses(central_server):
+    """Read at 10:40 (minute 100), pinned:
+
+        visit  appt  in   called  later of in/appt  by now   counts as
+        V1     0     -5   10      0                 -        seen, 10 (within)
+        V2     15    10   40      15                -        seen, 25 (miss)
+        W1     60    55   -       60                40 min   overdue: a miss already
+        W2     90    80   -       90                10 min   not yet counted
+        W3     70    90   -       90 (came late)    10 min   not yet counted
+        W4     -     50   -       -                 -        no appointment: left out
+
+    within 15 min: 1 of (2 called + 1 overdue) = 33.33 % (it would be 50 % if W1 were left out).
+    """
+    with time_machine.travel(parse_rfc3339(at(100)), tick=True):
+        central_server.set_site(timezone="Europe/London")
+        desk = central_server.add_device(name="Desk 1")
+        kiosk = WireEvents()
+        events: list[dict] = []
+        for ticket, appt, arrived, called in [
+            ("V-001", 0, -5, 10), ("V-002", 15, 10, 40), ("W-001", 60, 55, None),
+            ("W-002", 90, 80, None), ("W-003", 70, 90, None), ("W-004", None, 50, None),
+        ]:
+            events += booked_visit(kiosk, ticket, appt, arrived, called)[1]
+        central_server.post_events(desk, events)
+        token = central_server.add_reporting_token()
+        figures = central_server.metrics(token, **RANGE).json()
+        rows = central_server.rows("SELECT * FROM visits WHERE voided = 0")
+        now = datetime.now(UTC)
+
+    assert (figures["adjusted_waits"], figures["overdue_waiting"]) == (2, 1)
+    assert figures["pct_seen_within_15_min"] == 33.33
+    kiosk_report = metrics.appointment_report(
+        [metrics.VisitTimes(checked_in_at=parse_rfc3339(row["checked_in_at"]),
+                            called_at=parse_optional(row["called_at"]),
+                            appointment_at=parse_optional(row["appointment_at"]))
+         for row in rows],
+        now,
+    )
+    assert (kiosk_report["overdue_waiting"], kiosk_report["pct_seen_within_15_min"]) == (1, 33.33)
 
 
 def test_the_openapi_description_lists_the_new_fields_as_optional(central_server):
@@ -179,31 +227,17 @@ def test_the_migration_fills_in_visits_stored_before_it(tmp_path):
     """A store at the schema before ``_appointment_figures`` with visits in it: migrating
     derives their chair time, adjusted wait and arrival class, counts them in the hourly
     rollup, and the figures read them."""
-    before = [m.__name__ for m in MIGRATIONS].index("_appointment_figures")
-    store = CentralStore(tmp_path)
+    store = stored_morning(tmp_path)
     try:
-        with store.write() as db:
-            device, _ = auth.add_device(db, "Test Clinic", "Desk 1")
-        ingest_batch(store, device, morning_events(), parse_rfc3339(at(200)))
         db = store.db
         columns = ("chair_min", "adjusted_wait_min", "arrival")
         saved = {row[0]: row[1:] for row in db.execute(
             f"SELECT id, {', '.join(columns)} FROM visits")}
-        # Rebuild the store as the earlier schema left it, with its rows, then migrate.
         hour_columns = tuple(appointment_hour_counts("visits"))
         saved_hours = db.execute(
             f"SELECT site, device_id, hour, {', '.join(hour_columns)} FROM visit_hours "
             "ORDER BY 1, 2, 3").fetchall()
-        for name, (when, body) in _visit_triggers(versioned=True).items():
-            db.execute(f"DROP TRIGGER {name}")
-            db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
-        for column in hour_columns:
-            db.execute(f"ALTER TABLE visit_hours DROP COLUMN {column}")
-        for name in ("idx_visits_appointments", "idx_visits_chair"):
-            db.execute(f"DROP INDEX {name}")
-        for column in columns:
-            db.execute(f"ALTER TABLE visits DROP COLUMN {column}")
-        db.conn.execute(f"PRAGMA user_version = {before}")
+        as_before_appointment_figures(db)
         assert migrate(db) == SCHEMA_VERSION
         after = {row[0]: row[1:] for row in db.execute(
             f"SELECT id, {', '.join(columns)} FROM visits")}
@@ -216,6 +250,53 @@ def test_the_migration_fills_in_visits_stored_before_it(tmp_path):
                                                    parse_rfc3339(RANGE["to"])),
                                   parse_rfc3339(at(200)))
         assert {key: figures[key] for key in APPOINTMENT_KEYS} == EXPECTED
+    finally:
+        store.close()
+
+
+def stored_morning(directory) -> CentralStore:
+    """A store (closed by the caller) holding the morning, ingested as a kiosk sends it."""
+    store = CentralStore(directory)
+    with store.write() as db:
+        device, _ = auth.add_device(db, "Test Clinic", "Desk 1")
+    ingest_batch(store, device, morning_events(), parse_rfc3339(at(200)))
+    return store
+
+
+def as_before_appointment_figures(db) -> None:
+    """Rebuild the store as the schema before ``_appointment_figures`` left it, with its rows."""
+    for name, (when, body) in _visit_triggers(versioned=True).items():
+        db.execute(f"DROP TRIGGER {name}")
+        db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
+    for column in appointment_hour_counts("visits"):
+        db.execute(f"ALTER TABLE visit_hours DROP COLUMN {column}")
+    for name in ("idx_visits_appointments", "idx_visits_chair"):
+        db.execute(f"DROP INDEX {name}")
+    for column in ("chair_min", "adjusted_wait_min", "arrival"):
+        db.execute(f"ALTER TABLE visits DROP COLUMN {column}")
+    db.conn.execute(
+        f"PRAGMA user_version = {[m.__name__ for m in MIGRATIONS].index('_appointment_figures')}"
+    )
+
+
+def test_the_backfill_works_in_chunks_without_firing_the_rollup_per_visit(tmp_path, monkeypatch):
+    """Filling in the stored visits reads them a chunk at a time (3 here, so the morning's 11
+    take four) and leaves the hourly rollup's per-visit triggers out: each hour is counted
+    again once (its ``changes`` up by 1), not taken out and put back per visit (up by 2 each)."""
+    monkeypatch.setattr(rollups, "BACKFILL_CHUNK", 3)
+    step = [m.__name__ for m in MIGRATIONS].index("_appointment_figures")
+    store = stored_morning(tmp_path)
+    try:
+        db = store.db
+        saved = db.execute(
+            "SELECT id, chair_min, adjusted_wait_min, arrival FROM visits ORDER BY id").fetchall()
+        as_before_appointment_figures(db)
+        changes = dict(db.execute("SELECT hour, changes FROM visit_hours").fetchall())
+        assert migrate(db, target=step + 1) == step + 1
+        assert db.execute("SELECT id, chair_min, adjusted_wait_min, arrival FROM visits "
+                          "ORDER BY id").fetchall() == saved
+        after = dict(db.execute("SELECT hour, changes FROM visit_hours").fetchall())
+        assert after == {hour: n + 1 for hour, n in changes.items()}
     finally:
         store.close()
 
@@ -258,7 +339,7 @@ def test_random_booked_visits_give_the_kiosk_reports_figures(tmp_path, seed):
             for row in store.db.query("SELECT * FROM visits WHERE voided = 0")
             if start <= parse_rfc3339(row["checked_in_at"]) < end
         ]
-        expected = metrics.appointment_report(visits)
+        expected = metrics.appointment_report(visits, parse_rfc3339(at(600)))
         assert {key: figures[key] for key in APPOINTMENT_KEYS} == expected
         assert expected["appointments"] > 10
     finally:
@@ -282,3 +363,43 @@ def test_a_later_correction_is_never_hidden_by_the_cached_hours(morning):
     assert figures["adjusted_wait_median_min"] == 5.0
     assert (figures["arrivals_early"], figures["arrivals_on_time"],
             figures["arrivals_late"]) == (3, 4, 1)
+
+
+def test_the_demo_rounds_booked_times_to_the_nearest_quarter_hour():
+    """The demo books 6 minutes before to 19 after the arrival, rounded to the nearest
+    quarter-hour: the appointment is then 13.5 minutes before to 26.5 after the arrival (a
+    floor would put some 21 minutes before it)."""
+    rng = random.Random(7)
+    arrival = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    offsets = []
+    for n in range(2000):
+        visit_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        when = arrival + timedelta(minutes=n % 60, seconds=n % 7)
+        booked = _appointment(visit_id, when)
+        if booked is not None:
+            appointment = parse_rfc3339(booked)
+            assert appointment.minute % 15 == 0 and appointment.second == 0
+            offsets.append((appointment - when).total_seconds() / 60)
+    assert -13.5 <= min(offsets) < -10 and 23 < max(offsets) <= 26.5
+
+
+def test_a_repair_reads_the_visits_columns_once_not_per_visit(tmp_path):
+    """Repair (migration 4's, run on an older schema) rebuilds every suspect visit; which
+    columns the table has is asked once for all of them, not once per visit."""
+    store = stored_morning(tmp_path)
+    try:
+        statements: list[str] = []
+        with store.write() as db:
+            # What an old store held before ingest refused it: every visit looks suspect.
+            db.execute("UPDATE visits SET wait_min = -1")
+            db.conn.set_trace_callback(statements.append)
+            try:
+                repair_store(db, parse_rfc3339(at(200)))
+            finally:
+                db.conn.set_trace_callback(None)
+        rebuilt = [sql for sql in statements if "INTO visits" in sql or "INTO [visits]" in sql]
+        assert len(rebuilt) >= 10
+        assert len([sql for sql in statements if "table_info(visits)" in sql]) == 1
+        assert not store.db.execute("SELECT 1 FROM visits WHERE wait_min < 0").fetchall()
+    finally:
+        store.close()

@@ -135,3 +135,14 @@ def test_each_site_and_desk_is_measured_against_its_own_sites_target(tmp_path):
         assert over == {"Relaxed · Desk 1": [False, False], "Strict · Desk 1": [True, True]}
     finally:
         store.close()
+
+
+def test_one_hour_cache_class_serves_the_waits_and_the_appointment_figures():
+    """The dashboard's waits and the API's adjusted waits and chair times share one cache
+    class (hour_runs.HourRuns), told apart only by column, count column and condition."""
+    from sync.central import hour_runs
+
+    caches = (wait_cache.WAIT_RUNS, hour_runs.ADJUSTED_RUNS, hour_runs.CHAIR_RUNS)
+    assert {type(cache) for cache in caches} == {hour_runs.HourRuns}
+    assert [(c.column, c.count_column) for c in caches] == [
+        ("wait_min", "waits"), ("adjusted_wait_min", "appt_called"), ("chair_min", "appt_chair")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,8 +34,10 @@ def test_check_in_stays_one_tap_and_an_appointment_costs_one_more(make_kiosk):
     assert plain["appointment_at"] is None and kiosk.screen == "staff"
 
     person.taps = 0
+    assert "Checked in" in kiosk.banner()
     person.tap("With appointment")
     assert kiosk.screen == "appointment"
+    assert kiosk.banner() == ""  # the last check-in's banner is not about this patient
     shown = [b.text for b in kiosk.buttons() if b.text[:2].isdigit()]
     assert shown == ["08:30", "08:45", "09:00", "09:15", "09:30", "09:45", "10:00", "10:15"]
     kiosk.screenshot(SHOTS / "picker-at-check-in.png")
@@ -80,3 +83,19 @@ def test_more_sets_or_fixes_the_appointment_later(make_kiosk, ui_clock):
                  if e["type"] == "visit.corrected"]
     assert corrected == [{"field": "appointment_at", "value": "2026-11-23T08:45:00.000Z"},
                          {"field": "appointment_at", "value": None}]
+
+
+def test_the_night_the_clocks_go_back_the_repeated_times_show_their_zone(make_kiosk, ui_clock):
+    # 25 October 2026, London, 00:50 UTC = 01:50 BST: 01:00-01:59 happen twice tonight.
+    ui_clock.now = datetime(2026, 10, 25, 0, 50, tzinfo=UTC)
+    kiosk = make_kiosk(timezone="Europe/London", staff_lock_s=900)
+    kiosk.type_pin("2468")
+    kiosk.tap("With appointment")
+    shown = [b.text for b in kiosk.buttons() if b.text[:2].isdigit()]
+    assert shown == ["01:15 BST", "01:30 BST", "01:45 BST", "01:00 GMT", "01:15 GMT",
+                     "01:30 GMT", "01:45 GMT", "02:00"]
+    kiosk.screenshot(SHOTS / "picker-clocks-going-back.png")
+    kiosk.tap("01:30 GMT")
+    [visit] = kiosk.store._query("SELECT * FROM visits")
+    assert visit["appointment_at"] == "2026-10-25T01:30:00.000Z"
+    assert "appointment 01:30 GMT" in kiosk.banner()

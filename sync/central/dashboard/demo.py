@@ -136,13 +136,14 @@ def _unlinked_rating(device: DemoDevice, around: datetime, plan: Plan) -> None:
 
 
 def _appointment(visit_id: str, arrival: datetime) -> str | None:
-    """About 7 visits in 10 were booked: the quarter-hour they were booked for, with patients
-    from 19 minutes early to 6 minutes late. Taken from the visit's own random id, not from
-    new draws, so every other figure of the demo stays as it was."""
+    """About 7 visits in 10 were booked: a time from 6 minutes before to 19 minutes after the
+    arrival, rounded to the nearest quarter-hour (as a desk books), so most patients come a
+    little early and a few late. Taken from the visit's own random id, not from new draws, so
+    every other figure of the demo stays as it was."""
     bits = uuid.UUID(visit_id).int
     if bits % 10 >= 7:
         return None
-    booked = arrival + timedelta(minutes=(bits >> 8) % 26 - 6)
+    booked = arrival + timedelta(minutes=(bits >> 8) % 26 - 6 + 7.5)  # + 7.5: round, not floor
     quarter = booked.replace(minute=booked.minute - booked.minute % 15, second=0, microsecond=0)
     return to_rfc3339(quarter)
 

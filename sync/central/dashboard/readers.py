@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlite_utils import Database
 
 from kiosk.shared import metrics
-from sync.central.dashboard.wait_cache import WAIT_RUNS, WAITS_WHERE
+from sync.central.dashboard.wait_cache import WAITS_WHERE, window_runs
 from sync.central.dashboard.windows import (
     GROUPS,
     LOCAL_KEYS,
@@ -127,8 +127,8 @@ def wait_lists_by(
 
     Only what the grouping and the percentiles need is read, from a covering partial index
     (cancelled and voided visits are out, as in ``metrics.report``). Days and hours are made
-    of whole UTC hours, whose sorted waits ``WAIT_RUNS`` keeps (reading only the hours that
-    changed); desks are read one by one, filtered in SQLite.
+    of whole UTC hours, whose sorted waits ``wait_cache.WAIT_RUNS`` keeps (reading only the
+    hours that changed); desks are read one by one, filtered in SQLite.
     """
     result: dict[str, dict[str, list[float]]] = {g: defaultdict(list) for g in groups}
     extra, extra_params = device_clause(device)
@@ -138,7 +138,7 @@ def wait_lists_by(
             ids = [device] if device else _site_devices(db, win.site.name)
             whole_hours = hour_map(win.site.timezone, win.start, win.end) is not None
             for device_id in ids:
-                runs = WAIT_RUNS.runs(db, win, device_id) if whole_hours else None
+                runs = window_runs(db, win, device_id) if whole_hours else None
                 if runs is not None:
                     waits = [wait for _, run in runs for wait in run]
                 else:
@@ -157,7 +157,7 @@ def wait_lists_by(
         if not local_groups:
             continue
         hours = hour_map(win.site.timezone, win.start, win.end)
-        runs = None if hours is None else WAIT_RUNS.runs(db, win, device)
+        runs = None if hours is None else window_runs(db, win, device)
         if runs is None:
             # An offset of part of an hour (or a rollup out of step): each row's local time.
             _group_rows_by_local_time(db, win, params, extra, groups, result)
