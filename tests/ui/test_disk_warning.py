@@ -18,6 +18,8 @@ def test_the_staff_screen_says_when_the_disk_is_almost_full(make_kiosk):
     desk.flow.check_in()
     desk.flow.disk.free_bytes = lambda _folder: 12 * MB  # a stand-in for a nearly full disk
     desk.advance(CHECK_EVERY.total_seconds())
+    desk.flow.disk.wait(10)  # the check runs on its worker; the next tick shows what it found
+    desk.advance(1)
     staff = desk.app.root.manager.current_screen
     assert desk.screen == "staff"
     assert staff.sync_text.startswith("\u26a0 Disk nearly full: tell IT\n")
@@ -27,4 +29,6 @@ def test_the_staff_screen_says_when_the_disk_is_almost_full(make_kiosk):
 
     desk.flow.disk.free_bytes = lambda _folder: 900 * MB  # IT made room
     desk.advance(CHECK_EVERY.total_seconds())
+    desk.flow.disk.wait(10)
+    desk.advance(1)
     assert "Disk nearly full" not in staff.sync_text and not staff.sync_trouble
