@@ -32,3 +32,39 @@ def test_the_staff_screen_says_when_the_disk_is_almost_full(make_kiosk):
     desk.flow.disk.wait(10)
     desk.advance(1)
     assert "Disk nearly full" not in staff.sync_text and not staff.sync_trouble
+
+
+def test_the_sync_corner_fits_the_top_bar_with_every_warning_at_once(make_kiosk):
+    """The worst corner: the disk warning, refused events, a refused token and a backlog. It
+    must stay inside the top bar at this window's size (1280x800 here; 800x480 in a child)."""
+    from datetime import timedelta
+
+    from kiosk.sync_status import SyncStatus
+
+    desk = make_kiosk(staff_lock_s=3600)
+    desk.type_pin("2468")
+    now = desk.flow.clock()
+    desk.app.sync_status = lambda: SyncStatus(
+        backlog=1284, rejected=12, last_synced_at=now - timedelta(hours=3), configured=True,
+        running=True, consecutive_failures=0, token_refused=True,
+    )
+    desk.flow.disk.free_bytes = lambda _folder: 12 * MB
+    desk.advance(CHECK_EVERY.total_seconds())
+    desk.flow.disk.wait(10)
+    desk.advance(1)
+    staff = desk.app.root.manager.current_screen
+    corner = next(w for w in staff.walk() if getattr(w, "text", None) == staff.sync_text)
+    bar = corner.parent
+    assert "Disk nearly full" in corner.text and "enrol it again" in corner.text
+    from kivy.core.window import Window
+
+    shot = desk.screenshot(OUT / f"sync-corner-worst-{Window.width}x{Window.height}.png")
+    assert shot.stat().st_size > 10_000
+    # The text as drawn (texture) stays within the bar: nothing spills over the queue below
+    # or off the top of the window.
+    text_top = corner.center_y + corner.texture_size[1] / 2
+    text_bottom = corner.center_y - corner.texture_size[1] / 2
+    assert text_bottom >= bar.y - 1 and text_top <= bar.top + 1, (
+        f"the corner's text ({text_bottom:.0f}-{text_top:.0f}) spills out of the top bar "
+        f"({bar.y:.0f}-{bar.top:.0f})"
+    )
