@@ -68,3 +68,21 @@ def test_the_sync_corner_fits_the_top_bar_with_every_warning_at_once(make_kiosk)
         f"the corner's text ({text_bottom:.0f}-{text_top:.0f}) spills out of the top bar "
         f"({bar.y:.0f}-{bar.top:.0f})"
     )
+
+
+def test_the_sync_corner_fits_at_the_other_size():
+    """A process has one window size: the same check in a child at the other one."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.ui.conftest import window_size
+
+    other = (800, 480) if window_size() != (800, 480) else (1280, 800)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{__file__}::"
+         "test_the_sync_corner_fits_the_top_bar_with_every_warning_at_once"],
+        cwd=OUT.parents[1], env=dict(os.environ, KIOSK_TEST_SIZE=f"{other[0]}x{other[1]}"),
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout[-3000:]
