@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,6 +113,8 @@ class DiskGuard:
                 room = self.room()
         except (StoreError, OSError) as error:  # measuring must never stop the kiosk
             log.warning("the disk guard could not check the disk: %s", error)
+            return self.low
+        except sqlite3.ProgrammingError:  # the store was closed under the worker: stopping
             return self.low
         was_low, self.low = self.low, (
             DiskLow(room, self.wanted_bytes) if room < self.wanted_bytes else None

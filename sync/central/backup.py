@@ -87,7 +87,11 @@ def _connect(path: Path) -> sqlite3.Connection:
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     """A backup, opened so nothing is written beside it: ``immutable`` because nobody writes
     a backup while it is read, so SQLite needs no lock or -shm file, and a backup on read-only
-    media (or one made before backups were single files) opens all the same."""
+    media (or one made before backups were single files) opens all the same. A file with a
+    -wal beside it (a store's file given as a backup) is opened normally instead: ``immutable``
+    would not read the writes still in its WAL."""
+    if path.with_name(path.name + "-wal").exists():
+        return _connect(path)
     uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
     return sqlite3.connect(uri, uri=True, isolation_level=None)
 

@@ -110,14 +110,14 @@ def test_restore_over_an_existing_store_needs_force_and_keeps_the_old_one(tmp_pa
     refused = main_py("restore", "--from", str(backup_file), "--data", str(live))
     assert refused.returncode == 2
     assert "already holds a central store" in refused.stderr and "--force" in refused.stderr
-    assert check_backup(database_path(live)).counts["events"] == 6  # untouched
+    assert check_backup(database_path(live), live=True).counts["events"] == 6  # untouched
 
     forced = main_py("restore", "--from", str(backup_file), "--data", str(live), "--force")
     assert forced.returncode == 0, forced.stderr
     report = json.loads(forced.stdout)
     assert report["counts"]["events"] == 3
     kept = Path(report["previous_store_kept_at"])
-    assert kept.parent == live and check_backup(kept).counts["events"] == 6
+    assert kept.parent == live and check_backup(kept, live=True).counts["events"] == 6
 
 
 def test_bad_backups_and_bad_paths_are_refused_with_a_sentence(tmp_path):
