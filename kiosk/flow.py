@@ -247,7 +247,7 @@ class KioskFlow:
         if self.enrolment is not None:
             self.enrolment.pump()
         self._apply_site_settings()
-        self.disk.check_if_due()
+        self.disk.check_in_background()  # the purge it may run must not hold the screen
         self.staff.tick()
         if self.mode == "patient" and self.rating.tick() == "done":
             self.mode = "staff"

@@ -236,5 +236,6 @@ def main(argv: list[str] | None = None, sync_runner: SyncRunner | None = None) -
     try:
         app.run()
     finally:
+        app.flow.disk.wait(10)  # a purge under way finishes before its store is closed
         store.close()
     return 0

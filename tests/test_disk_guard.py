@@ -5,6 +5,7 @@ was not enough."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -87,7 +88,8 @@ def test_when_the_purge_is_not_enough_the_staff_screen_is_told(small_disk, tmp_p
     if seam := free_space_of(small_disk, room):
         flow.disk.free_bytes = seam
 
-    flow.tick()  # the guard runs from the kiosk's tick
+    flow.tick()  # the guard starts from the kiosk's tick, on a worker
+    flow.disk.wait(30)
     low = flow.disk.low
     assert low is not None and low.wanted_bytes == 64 * MB and low.free_bytes < 64 * MB
     assert disk_line(low) == "\u26a0 Disk nearly full: tell IT"
@@ -97,9 +99,11 @@ def test_when_the_purge_is_not_enough_the_staff_screen_is_told(small_disk, tmp_p
     flow.disk.wanted_bytes = 1 * MB
     clock.advance(seconds=30)
     flow.tick()
+    flow.disk.wait(30)
     assert flow.disk.low is not None
     clock.advance(seconds=31)
     flow.tick()
+    flow.disk.wait(30)
     assert flow.disk.low is None and disk_line(None) is None
     store.close()
 
@@ -125,4 +129,33 @@ def test_a_disk_that_cannot_be_measured_does_not_stop_the_kiosk(tmp_path):
 
     guard = DiskGuard(store, 10, RETENTION_DAYS, clock, free_bytes=unmeasurable)
     assert guard.check() is None  # logged; the kiosk goes on
+    store.close()
+
+
+def test_the_check_and_its_purge_never_run_on_the_ui_thread(tmp_path):
+    """tick() runs on the UI thread; a purge of months of data there would freeze the screen
+    (and stop the watchdog's pings). The tick must return while the check is still measuring."""
+    clock = FakeClock()
+    settings = load_settings(environ={}, data_dir=str(tmp_path), min_free_mb=64,
+                             retention_days=RETENTION_DAYS)
+    store = Store(settings.database_path, clock=clock)
+    flow = KioskFlow(store, settings, clock=clock)
+    measuring, release = threading.Event(), threading.Event()
+    threads: list[threading.Thread] = []
+
+    def slow_free_bytes(_folder) -> int:
+        threads.append(threading.current_thread())
+        measuring.set()
+        release.wait(10)
+        return 1 * MB
+
+    flow.disk.free_bytes = slow_free_bytes
+    flow.tick()  # returns at once ...
+    assert measuring.wait(10) and not release.is_set()
+    assert threading.main_thread() not in threads  # ... the check runs elsewhere
+    assert flow.disk.low is None  # the UI reads the last result; none yet
+    flow.tick()  # a check under way is not started twice
+    release.set()
+    flow.disk.wait(10)
+    assert flow.disk.low is not None and len(threads) == 2  # room() before and after the purge
     store.close()

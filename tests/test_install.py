@@ -6,6 +6,7 @@ is not systemd here), which is exactly what --root and `systemctl --root` are fo
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -55,9 +56,18 @@ def run_install(argv: list[str], euid: int = 0, run=None) -> tuple[list[str], ob
     return said, plan
 
 
+# systemd-analyze verify exits 0 for an unknown key or a value it cannot parse (it ignores the
+# line and goes on), so its warnings are what say a unit is wrong.
+UNIT_WARNINGS = ("Unknown key", "Unknown section", "Failed to parse", "ignoring", "Invalid")
+
+
 def verify(unit: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
-                          text=True)
+    checked = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True,
+                             text=True)
+    about_unit = [line for line in checked.stderr.splitlines() if unit.name in line]
+    warned = [line for line in about_unit if any(w in line for w in UNIT_WARNINGS)]
+    assert warned == [], f"systemd-analyze verify warned about {unit.name}: {warned}"
+    return checked
 
 
 @needs_systemd_tools
@@ -126,6 +136,7 @@ def test_central_install_unit_verifies(tmp_path):
     text = unit.read_text()
     assert "central --data /var/lib/clinic-central --host 127.0.0.1 --port 8711" in text
     assert "--backup-keep 7" in text and "Type=notify" in text
+    assert "TimeoutStartSec=infinity" in text  # a long migration is not killed half-way
     checked = verify(unit)
     assert checked.returncode == 0, checked.stderr
     assert not (root / "etc/pam.d/clinic-kiosk").exists()
@@ -177,3 +188,40 @@ def test_the_command_line_refuses_bad_options_with_a_sentence(tmp_path):
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
     short = main_py("--kiosk", "--watchdog-s", "1")
     assert short.returncode == 2 and "use 5 to 3600 seconds" in short.stderr
+    for flag, value, sentence in (
+        ("--port", "0", "0 is not a port here: use 1 to 65535"),
+        ("--port", "70000", "70000 is not a port: use 1 to 65535"),
+        ("--port", "web", "'web' is not a port number"),
+        ("--backup-keep", "-1", "-1 is negative: use 0 or more"),
+        ("--tty", "/dev/tty1", "'/dev/tty1' is not a console name: use tty followed by its number"),
+        ("--tty", "tty1; rm", "is not a console name"),
+    ):
+        refused = main_py("--central" if flag != "--tty" else "--kiosk", "--dry-run", flag, value)
+        assert refused.returncode == 2 and sentence in refused.stderr, (flag, refused.stderr)
+
+
+@needs_systemd_tools
+def test_verify_catches_what_systemd_analyze_only_warns_about(tmp_path):
+    unit = tmp_path / "warned.service"
+    unit.write_text("[Service]\nExecStart=/bin/true\nBogusKey=1\nWatchdogSec=abc\n")
+    assert subprocess.run(["systemd-analyze", "verify", str(unit)]).returncode == 0
+    with pytest.raises(AssertionError, match="Unknown key.*Failed to parse"):
+        verify(unit)
+
+
+@needs_systemd_tools
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving the file away needs root")
+def test_a_kept_token_file_is_made_root_only_again(tmp_path):
+    root = system_tree(tmp_path)
+    run_install(["--kiosk", "--root", str(root), "--display", "kmsdrm"])
+    secrets = root / "etc/clinic-kiosk/kiosk.env"
+    secrets.write_text("KIOSK_TOKEN=kept-as-written\n")
+    secrets.chmod(0o644)
+    os.chown(secrets, 1000, 1000)
+    said, _ = run_install(["--kiosk", "--root", str(root), "--display", "kmsdrm"])
+    status = secrets.stat()
+    assert status.st_mode & 0o777 == 0o600 and (status.st_uid, status.st_gid) == (0, 0)
+    assert secrets.read_text() == "KIOSK_TOKEN=kept-as-written\n"
+    assert any(line.startswith("chmod   /etc/clinic-kiosk/kiosk.env was mode 0644")
+               for line in said)
+    assert any(line.startswith("chown   /etc/clinic-kiosk/kiosk.env") for line in said)

@@ -30,6 +30,7 @@ from kiosk.appliance.machine import (
     readable_by_all,
 )
 from kiosk.appliance.units import DISPLAYS, InstallFile, InstallPlan, files_for
+from kiosk.shared import cli_values
 
 CONSOLE_BLANK_OFF = "consoleblank=0"
 GRUB_DROP_IN = "etc/default/grub.d/clinic-kiosk.cfg"
@@ -52,13 +53,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--display", choices=["auto", *DISPLAYS], default="auto",
                         help="kiosk: under the cage compositor, or on the console via SDL's "
                              "KMSDRM driver (auto: cage when it is installed)")
-    parser.add_argument("--tty", default="tty1", help="kiosk: the console it takes (tty1)")
+    parser.add_argument("--tty", type=cli_values.console, default="tty1",
+                        help="kiosk: the console it takes (tty1)")
     parser.add_argument("--watchdog-s", type=_seconds, default=30, metavar="N",
                         help="restart after N seconds without a sign of life (default 30)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="central: address to listen on (127.0.0.1 behind a TLS proxy)")
-    parser.add_argument("--port", type=int, default=8700, help="central: port (default 8700)")
-    parser.add_argument("--backup-keep", type=int, default=14, metavar="N",
+    parser.add_argument("--port", type=cli_values.port, default=8700,
+                        help="central: port, 1 to 65535 (default 8700)")
+    parser.add_argument("--backup-keep", type=cli_values.at_least_zero, default=14, metavar="N",
                         help="central: daily backups kept (default 14; 0 turns them off)")
     return parser.parse_args(argv)
 
@@ -129,6 +132,7 @@ def write_file(machine: Machine, item: InstallFile, say: Callable[[str], None]) 
     target = machine.path(str(item.path))
     if item.keep_existing and target.exists():
         say(f"kept    {item.path} (already there; never overwritten)")
+        _tighten(target, item, say)
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(target.name + ".new")
@@ -136,6 +140,21 @@ def write_file(machine: Machine, item: InstallFile, say: Callable[[str], None]) 
     temporary.chmod(item.mode)
     os.replace(temporary, target)  # a half-written unit must never be what systemd reads
     say(f"wrote   {item.path} (mode {item.mode:04o})")
+
+
+def _tighten(target: Path, item: InstallFile, say: Callable[[str], None]) -> None:
+    """A kept file is kept as to its text, not its permissions: one holding a token (mode
+    0600) that someone made readable by others, or gave away, is made root's only again."""
+    if not item.private:
+        return
+    status = target.stat()
+    mode = status.st_mode & 0o777
+    if mode != item.mode:
+        target.chmod(item.mode)
+        say(f"chmod   {item.path} was mode {mode:04o}, now {item.mode:04o} (it holds the token)")
+    if (status.st_uid, status.st_gid) != (0, 0):
+        os.chown(target, 0, 0)
+        say(f"chown   {item.path} was owned by {status.st_uid}:{status.st_gid}, now root")
 
 
 def run_command(command: Sequence[str]) -> None:

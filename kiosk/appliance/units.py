@@ -29,6 +29,11 @@ class InstallFile:
     mode: int = 0o644
     keep_existing: bool = False  # a settings file the operator may have edited already
 
+    @property
+    def private(self) -> bool:
+        """Root's only (a secret): kept or not, it must stay so."""
+        return self.mode & 0o077 == 0
+
 
 @dataclass(frozen=True)
 class InstallPlan:
@@ -214,6 +219,10 @@ StartLimitIntervalSec=0
 [Service]
 # READY=1 once it listens, WATCHDOG=1 from its event loop (sync/central/service_link.py).
 Type=notify
+# No start timeout: an upgrade migrates the store before it listens, which on a large store
+# can take longer than systemd's 90 s default, and a migration killed half-way is retried
+# from the start at every restart. The watchdog takes over once READY=1 is sent.
+TimeoutStartSec=infinity
 NotifyAccess=main
 WatchdogSec={plan.watchdog_s}
 ExecStart={central}

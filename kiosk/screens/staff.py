@@ -6,11 +6,15 @@ It shows waits only: nothing here ever says which face a patient pressed.
 from __future__ import annotations
 
 from kivy.app import App
-from kivy.properties import BooleanProperty, ListProperty, StringProperty
+from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 
 from kiosk import presenter
 from kiosk.i18n import _
 from kiosk.screens.widgets import KioskScreen, QueueRow, load_kv
+
+# The sync corner's type, in layout units, largest first: 14 is the smallest still read at a
+# glance from the desk on the 7-inch 800x480 panel.
+CORNER_FONT_UNITS = (18, 16, 14)
 
 
 class StaffScreen(KioskScreen):
@@ -18,6 +22,7 @@ class StaffScreen(KioskScreen):
     site_text = StringProperty("")
     figures = ListProperty([("", ""), ("", ""), ("", "")])
     sync_text = StringProperty("")
+    corner_font_units = NumericProperty(CORNER_FONT_UNITS[0])
     sync_trouble = BooleanProperty(False)
     undo_text = StringProperty("")
     can_undo = BooleanProperty(False)
@@ -31,6 +36,23 @@ class StaffScreen(KioskScreen):
         super().__init__(**kwargs)
         self._rows: dict[str, dict[str, QueueRow]] = {"waiting": {}, "in_chair": {}}
 
+    def fit_corner(self, lines: list[str], droppable: list[int]) -> None:
+        """Put the sync corner's lines in the top bar: at 18 units if they fit, else in smaller
+        type (down to 14), else without the droppable lines, so nothing spills over the queue
+        or off the window (the bar's height is fixed; a refused token's sentence wraps)."""
+        corner = self.ids.sync_corner
+        bar_height = corner.parent.height
+        kept = list(lines)
+        for drop in [None, *sorted(droppable, reverse=True)]:
+            if drop is not None and drop < len(kept):
+                del kept[drop]
+            self.sync_text = "\n".join(kept)
+            for units in CORNER_FONT_UNITS:
+                self.corner_font_units = units
+                corner.texture_update()
+                if corner.texture_size[1] <= bar_height:
+                    return
+
     def refresh(self, flow) -> None:
         settings = flow.settings
         now = flow.clock()
@@ -40,9 +62,12 @@ class StaffScreen(KioskScreen):
         status = App.get_running_app().sync_status()
         lines = presenter.sync_lines(status, settings.central_url, now, settings.timezone)
         if disk := presenter.disk_line(flow.disk.low):
-            lines.insert(0, disk)  # first: the corner drops lines that do not fit, not this
-        self.sync_text = "\n".join(lines)
+            lines.insert(0, disk)  # first: the most urgent, and never dropped
         self.sync_trouble = status.trouble or disk is not None
+        # The first sync line (when it last went) and the second (what waits) say least when
+        # something is wrong: those may go if even the smallest type does not fit the bar.
+        first = 1 if disk else 0
+        self.fit_corner(lines, droppable=[first, first + 1] if self.sync_trouble else [])
         if not self.shows_desk:
             return
         queue = flow.desk.queue()

@@ -41,6 +41,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from kiosk.shared import cli_values
 from kiosk.shared.enrolment_codes import format_code, normalise_code
 from kiosk.shared.fft import SURVEYS
 from kiosk.shared.languages import LANGUAGES
@@ -96,34 +97,10 @@ def _open(args: argparse.Namespace, create: bool = False) -> CentralStore:
     return CentralStore(data)
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is not a port: use 1 to 65535, or 0 for any")
-    return value
-
-
-def _at_least_zero(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative: use 0 or more")
-    return value
-
-
-def _at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} is too small: it must be 1 or more")
-    return value
+# The validators are shared with `install` (kiosk/shared/cli_values.py): one wording per mistake.
+_port = cli_values.port_or_any
+_at_least_zero = cli_values.at_least_zero
+_at_least_one = cli_values.at_least_one
 
 
 def cmd_central(args: argparse.Namespace) -> int:

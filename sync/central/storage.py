@@ -39,6 +39,17 @@ def database_path(data_dir: Path) -> Path:
 CONNECTION_PRAGMAS = ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON")
 
 
+# A backup is a single file to carry away: no -wal/-shm beside it, so it can be read from
+# read-only media. The online backup copies the live store's header, WAL flag included; this
+# resets it on the copy (never on a store connection).
+BACKUP_FILE_PRAGMA = "journal_mode = DELETE"
+
+
+def make_single_file(conn: sqlite3.Connection) -> None:
+    """Turn a freshly copied backup into a rollback-journal (single-file) database."""
+    conn.execute(f"PRAGMA {BACKUP_FILE_PRAGMA}")
+
+
 def connect(path: Path) -> Database:
     """One connection with the pragmas every user of the file needs."""
     # isolation_level=None: no implicit transactions, so the only ones are those we open.

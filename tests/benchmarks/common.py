@@ -187,11 +187,12 @@ def central_process(data_dir: Path, startup_timeout: float = 30.0) -> Iterator[C
     """`main.py central` in a subprocess, so the load generator never shares the server's GIL.
 
     Access logging is off (``--log-level warning``): a log line per request is the operator's
-    choice and would measure the terminal, not the store.
+    choice and would measure the terminal, not the store. So is the daily backup
+    (``--backup-keep 0``): a store backs itself up at start, which would be measured as ingest.
     """
     port = _free_port()
     command = [PYTHON, str(ROOT / "main.py"), "central", "--data", str(data_dir),
-               "--port", str(port), "--log-level", "warning"]
+               "--port", str(port), "--log-level", "warning", "--backup-keep", "0"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)

@@ -110,14 +110,14 @@ def test_restore_over_an_existing_store_needs_force_and_keeps_the_old_one(tmp_pa
     refused = main_py("restore", "--from", str(backup_file), "--data", str(live))
     assert refused.returncode == 2
     assert "already holds a central store" in refused.stderr and "--force" in refused.stderr
-    assert check_backup(database_path(live)).counts["events"] == 6  # untouched
+    assert check_backup(database_path(live), live=True).counts["events"] == 6  # untouched
 
     forced = main_py("restore", "--from", str(backup_file), "--data", str(live), "--force")
     assert forced.returncode == 0, forced.stderr
     report = json.loads(forced.stdout)
     assert report["counts"]["events"] == 3
     kept = Path(report["previous_store_kept_at"])
-    assert kept.parent == live and check_backup(kept).counts["events"] == 6
+    assert kept.parent == live and check_backup(kept, live=True).counts["events"] == 6
 
 
 def test_bad_backups_and_bad_paths_are_refused_with_a_sentence(tmp_path):
@@ -239,3 +239,118 @@ def test_daily_backup_failure_is_logged_and_retried(tmp_path, caplog):
     finally:
         daily.stop()
     assert not daily._thread.is_alive()  # stopped when asked
+
+
+def _corrupt_pages(database: Path) -> None:
+    """Overwrite every page after the first with garbage, as a failing disk might."""
+    page_size = int.from_bytes(database.read_bytes()[16:18], "big")
+    with open(database, "r+b") as file:
+        file.seek(page_size)
+        file.write(b"\xa5" * (database.stat().st_size - page_size))
+
+
+def test_restore_force_over_a_corrupt_store_keeps_the_damaged_files_beside(tmp_path):
+    live, backup_file = tmp_path / "live", tmp_path / "b.sqlite3"
+    with running_central(live) as server:
+        server.post_events(server.add_device(), WireEvents().visit(1, 2, 3)[1])
+    engine_for(live).backup(backup_file)
+    database = database_path(live)
+    _corrupt_pages(database)
+    with pytest.raises(BackupFailed):
+        check_backup(database, live=True)
+    damaged = database.read_bytes()
+
+    forced = main_py("restore", "--from", str(backup_file), "--data", str(live), "--force")
+    assert forced.returncode == 0, forced.stderr
+    report = json.loads(forced.stdout)
+    assert report["counts"]["events"] == 3 and report["integrity"] == "ok"
+    kept = Path(report["previous_store_kept_at"])
+    assert kept.parent == live and kept.read_bytes() == damaged  # byte for byte, not checked
+    assert "did not check out" in report["note"]
+
+
+def test_restore_force_over_a_store_sqlite_cannot_open_at_all(tmp_path):
+    live, backup_file = tmp_path / "live", tmp_path / "b.sqlite3"
+    CentralStore(live).close()
+    engine_for(live).backup(backup_file)
+    database = database_path(live)
+    database.write_bytes(b"not a database, a disk's worth of noise " * 200)
+    forced = main_py("restore", "--from", str(backup_file), "--data", str(live), "--force")
+    assert forced.returncode == 0, forced.stderr
+    report = json.loads(forced.stdout)
+    assert report["integrity"] == "ok"
+    assert Path(report["previous_store_kept_at"]).read_bytes().startswith(b"not a database")
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """Make a folder and its files read-only even for root (chattr +i), as media would be."""
+    made: list[Path] = []
+
+    def freeze(folder: Path) -> None:
+        paths = [*folder.iterdir(), folder]
+        for path in paths:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        if os.geteuid() == 0:
+            done = subprocess.run(["chattr", "+i", *map(str, paths)], capture_output=True)
+            if done.returncode != 0:
+                pytest.skip(f"cannot make files read-only for root here: {done.stderr!r}")
+            made.extend(paths)
+
+    yield freeze
+    if made:
+        subprocess.run(["chattr", "-i", *map(str, made)], check=True)
+
+
+def test_a_backup_is_one_file_and_restores_from_read_only_media(tmp_path, read_only):
+    store_dir, media = tmp_path / "store", tmp_path / "media"
+    with running_central(store_dir) as server:
+        server.post_events(server.add_device(), WireEvents().visit(1, 2, 3)[1])
+    media.mkdir()
+    made = main_py("backup", "--data", str(store_dir), "--to", str(media))
+    assert made.returncode == 0, made.stderr
+    backup_file = Path(json.loads(made.stdout)["path"])
+    # A dated name the daily pruning never touches.
+    assert backup_file.name.startswith("manual-") and backups_in(media) == []
+    assert sorted(p.name for p in media.iterdir()) == [backup_file.name]  # no -wal, no -shm
+    with sqlite3.connect(backup_file) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    read_only(media)
+
+    assert check_backup(backup_file).counts["events"] == 3
+    put_back = main_py("restore", "--from", str(backup_file), "--data", str(tmp_path / "new"))
+    assert put_back.returncode == 0, put_back.stderr
+    assert json.loads(put_back.stdout)["counts"]["events"] == 3
+    assert sorted(p.name for p in media.iterdir()) == [backup_file.name]
+
+
+def test_a_backup_stamped_in_the_future_does_not_hold_the_daily_backup_off(tmp_path):
+    store_dir = tmp_path / "store"
+    CentralStore(store_dir).close()
+    clock = FakeClock()
+    daily = DailyBackups(store_dir, keep=3, clock=clock)
+    clock.advance(minutes=30 * 24 * 60)  # the clock ran a month fast ...
+    ahead = daily.run_if_due()
+    clock.advance(minutes=-30 * 24 * 60)  # ... and was put right
+    made = daily.run_if_due()
+    assert made is not None and made != ahead
+    assert daily.run_if_due() is None  # once a day from then on
+
+
+def test_the_daily_backup_is_skipped_and_logged_once_when_the_disk_is_nearly_full(
+    tmp_path, caplog
+):
+    store_dir = tmp_path / "store"
+    CentralStore(store_dir).close()
+    size = database_path(store_dir).stat().st_size
+    free = {"bytes": size + 1000}
+    daily = DailyBackups(store_dir, clock=FakeClock(), free_bytes=lambda _folder: free["bytes"],
+                         margin_bytes=10_000)
+    with caplog.at_level("ERROR", logger="sync.central.backup_schedule"):
+        assert daily.run_if_due() is None
+        assert daily.run_if_due() is None
+    skipped = [r for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 1 and "--backup-dir" in skipped[0].getMessage()
+    assert backups_in(daily.folder) == []
+    free["bytes"] = size + 10_000
+    assert daily.run_if_due() is not None

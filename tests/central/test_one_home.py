@@ -254,6 +254,7 @@ def test_connection_pragmas_are_set_in_one_place(tmp_path):
         'storage.py: "journal_mode =',
         'storage.py: "synchronous =',
         'storage.py: "foreign_keys =',
+        'storage.py: "journal_mode =',  # BACKUP_FILE_PRAGMA: a backup is one file, not WAL
     ]
 
 

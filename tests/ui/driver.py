@@ -48,6 +48,7 @@ class KioskDriver:
         for child in list(Window.children):
             Window.remove_widget(child)
         App._running_app = None
+        self.app.flow.disk.wait(10)  # as the launcher does: a check under way ends first
         self.store.close()
 
     # -- time and frames ---------------------------------------------------------------------

@@ -73,6 +73,16 @@ def test_ready_after_first_frame_then_watchdog_pings_and_silence_when_the_ui_han
         {"NOTIFY_SOCKET": notify_socket.path, "WATCHDOG_USEC": str(WATCHDOG_USEC)}
     )
     assert service.watchdog_interval_s == pytest.approx(0.1)
+    # Send times, not receipt times: a datagram sent just before the hang can be read by
+    # the listener thread during it, so only the moment of sending says who pinged when.
+    sent: list[float] = []
+    real_ping = service.ping
+
+    def timed_ping() -> bool:
+        sent.append(time.monotonic())
+        return real_ping()
+
+    service.ping = timed_ping
     from kivy.core.window import Window
 
     # on_draw comes before the frame's flip (the app answers on_flip): the first draw must
@@ -110,14 +120,18 @@ def test_ready_after_first_frame_then_watchdog_pings_and_silence_when_the_ui_han
 
         Clock.schedule_once(hang_ui, 0)
         driver.idle(1)
-        during = [
-            at for at in notify_socket.messages("WATCHDOG=1") if hang["from"] < at < hang["to"]
-        ]
+        assert "to" in hang, "the hang never ran"
+        during = [at for at in sent if hang["from"] < at < hang["to"]]
         assert during == [], "the watchdog was pinged while the UI thread was hung"
 
         # Recovered: pings resume once the UI thread runs again.
         run_frames(driver, 0.4)
-        assert [at for at in notify_socket.messages("WATCHDOG=1") if at > hang["to"]]
+        before = [at for at in sent if at <= hang["from"]]
+        after = [at for at in sent if at >= hang["to"]]
+        assert after, "the pings did not resume after the hang"
+        assert before, "no ping was sent before the hang"
+        # The gap around the hang is at least the hang: no ping bridged it.
+        assert after[0] - before[-1] >= hang["to"] - hang["from"]
     finally:
         Window.unbind(on_draw=drawn)
     driver.close()
