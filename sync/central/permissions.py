@@ -6,8 +6,9 @@ this, never the check itself. A login or a reporting token also carries a site s
 sites, or every site. A site outside the scope does not exist for it: not in a picker, not in
 "All sites" totals, and a request naming one answers exactly as a missing site does.
 
-Later per-person permissions (such as reading comments) belong in :meth:`Principal.can`:
-a flag of the login that adds one action to what its role gives.
+Per-login permissions (``GRANTS``: reading patients' comments) are the one exception to
+"the role decides": a flag of the login that adds one permission to what its role gives,
+checked by the same :meth:`Principal.can`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,12 @@ ACTIONS = {
     "enrol_kiosks": "approve or deny a new kiosk's enrolment code, for a site in scope",
     "manage_people": "add people, change their role and sites, disable, reset",
     "read_audit": "the Audit page, its CSV and GET /api/v1/audit",
+}
+
+# Permissions given to one login, whatever its role, and never to a reporting token: a
+# patient's free text is read only by those a manager names (``user add --can-read-comments``).
+GRANTS = {
+    "read_comments": "read patients' comments on the FFT page",
 }
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -108,8 +115,11 @@ class Principal:
     name: str
     role: str
     scope: Scope
+    grants: frozenset[str] = frozenset()  # of GRANTS: given to this login by name
 
     def can(self, action: str) -> bool:
+        if action in GRANTS:
+            return action in self.grants
         if action not in ACTIONS:
             raise KeyError(f"unknown action {action!r}")
         return action in PERMISSIONS.get(self.role, frozenset())

@@ -451,7 +451,7 @@ def fft_page(request: Request, session: SessionDep, flt: FiltersDep, month: str 
     while len(history) < HISTORY_MONTHS:
         history.insert(0, history[0].previous())
     db = store_of(request).db
-    reads_comments = comments.can_read_comments(db, session.user.id)
+    reads_comments = session.principal.can("read_comments")
     listed = []
     if reads_comments:
         for site in flt.sites:
