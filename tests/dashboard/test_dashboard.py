@@ -293,6 +293,10 @@ def test_csv_download_has_the_ranges_rows(logged_in, data_dir):
     )
     assert len(rating_rows) == len(ratings)
     assert {r["rating_id"] for r in rating_rows} == {r["id"] for r in ratings}
+    # Each rating's language (empty from kiosks that record none), to filter by in a sheet.
+    assert {r["rating_id"]: r["lang"] for r in rating_rows} == {
+        r["id"]: r["lang"] or "" for r in ratings}
+    assert any(r["lang"] for r in rating_rows)
 
 
 def test_export_api_needs_a_reporting_token(central):

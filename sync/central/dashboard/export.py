@@ -42,6 +42,7 @@ RATING_COLUMNS = (
     "visit_id",
     "link",
     "wait_min",
+    "lang",  # the language the patient answered in (empty from kiosks that record none)
 )
 CHUNK_ROWS = 2000
 
@@ -88,7 +89,7 @@ def rating_rows(db: Database, ranges: list[tuple[str | None, str, str]]) -> Iter
         params = [start, end, *([site] if site else [])]
         cursor = db.execute(
             "SELECT r.id, r.site, d.name, r.occurred_at, r.scale, r.score, r.tags, r.misuse, "
-            "r.visit_id, r.link, round(r.wait_min, 2) FROM ratings r "
+            "r.visit_id, r.link, round(r.wait_min, 2), r.lang FROM ratings r "
             "LEFT JOIN devices d ON d.id = r.device_id WHERE r.occurred_at >= ? "
             f"AND r.occurred_at < ? {site_clause} ORDER BY r.occurred_at",
             params,
