@@ -264,8 +264,13 @@ class RatingFlow:
             "scale": self.scale,
             "tags": list(self.tags),
             "misuse": self._misuse,
-            "lang": self.language,
         }
+        # The language only where the patient had a choice: a kiosk offering one language
+        # (every kiosk of a store from before the languages, which answers ["en"]) sends none,
+        # so a kiosk upgraded before its central store keeps being accepted by it (an older
+        # store refuses a field it does not know, and the kiosk would quarantine the rating).
+        if len(self.settings.languages) > 1:
+            data["lang"] = self.language
         if self.dont_know:
             data["dont_know"] = True
         if self.settings.survey == "fft":

@@ -47,7 +47,7 @@ def test_fft_faces_are_five_point_whatever_the_site_scale(make_flow, store):
     assert flow.rating.scale == 5
     flow.choose_face(3)
     assert ratings_sent(store) == [{"score": 3, "scale": 5, "tags": [], "misuse": False,
-                                    "survey": "fft", "lang": "en"}]
+                                    "survey": "fft"}]
 
 
 def test_faces_of_a_faces_site_carry_no_survey(make_flow, store):
@@ -79,7 +79,7 @@ def test_dont_know_is_sent_with_no_score_and_kept_out_of_local_ratings(make_flow
     assert flow.choose_dont_know() == "thanks"
     sent = ratings_sent(store)
     assert sent == [{"score": None, "scale": 5, "tags": [], "misuse": False, "dont_know": True,
-                     "survey": "fft", "lang": "en"}]
+                     "survey": "fft"}]
     assert store.db.execute("SELECT COUNT(*) FROM ratings").fetchone()[0] == 0
     event = store.events()[-1]
     validate_event({**{k: event[k] for k in ("id", "device_seq", "type", "occurred_at",
@@ -106,7 +106,7 @@ def test_comment_follows_the_tags_and_is_redacted_before_it_is_written(make_flow
     flow.send_comment()
     assert ratings_sent(store) == [{"score": 1, "scale": 5, "tags": ["waiting_time"],
                                     "misuse": False, "survey": "fft",
-                                    "comment": "Ring me [removed] about it", "lang": "en"}]
+                                    "comment": "Ring me [removed] about it"}]
     assert flow.rating.comment.text == ""  # not left in memory for the next patient
 
 
@@ -243,8 +243,8 @@ def test_the_wire_takes_dont_know_and_comment_and_refuses_what_is_wrong():
 
     validate_event(rating({"score": None, "scale": 5, "dont_know": True}))
     validate_event(rating({"score": None, "scale": 5, "dont_know": True, "tags": [],
-                           "survey": "fft", "lang": "en"}))
-    validate_event(rating({"score": 1, "scale": 5, "survey": "fft", "lang": "en"}))
+                           "survey": "fft"}))
+    validate_event(rating({"score": 1, "scale": 5, "survey": "fft"}))
     validate_event(rating({"score": 4, "scale": 5, "comment": "Lovely staff"}))
     validate_event(rating({"score": 4, "scale": 5}))  # an old kiosk's rating, unchanged
     for data, reason in [
@@ -257,7 +257,7 @@ def test_the_wire_takes_dont_know_and_comment_and_refuses_what_is_wrong():
         ({"score": None, "scale": 5, "dont_know": True, "tags": ["waiting_time"]},
          "no face to follow up"),
         ({"score": 4, "scale": 5, "survey": "faces"}, "is not 'fft'"),
-        ({"score": 3, "scale": 4, "survey": "fft", "lang": "en"}, "has scale 5"),
+        ({"score": 3, "scale": 4, "survey": "fft"}, "has scale 5"),
     ]:
         with pytest.raises(EventRejected, match=reason):
             validate_event(rating(data))

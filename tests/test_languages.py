@@ -110,6 +110,21 @@ def test_the_rating_records_the_language_the_patient_chose(three_languages, stor
     assert recorded(store)[-1]["lang"] == "ar"
 
 
+# The four fields every central store has accepted since the first: a store from before the
+# languages refuses any other, so a kiosk offering one language (all such a store can tell it)
+# must send nothing more, or every rating of a kiosk upgraded first would be quarantined.
+ORIGINAL_RATING_FIELDS = {"score", "scale", "tags", "misuse"}
+
+
+def test_a_kiosk_offering_one_language_sends_no_lang(store, tmp_path, clock):
+    settings = load_settings(environ={}, data_dir=str(tmp_path), device_name="desk-1")
+    assert settings.languages == ("en",)
+    rating = RatingFlow(store, settings, clock)
+    rating.start()
+    rating.choose(5)
+    assert set(recorded(store)[-1]) == ORIGINAL_RATING_FIELDS
+
+
 def test_the_choice_lasts_for_this_patient_only(three_languages, store, clock):
     rating = three_languages
     rating.start()

@@ -28,7 +28,7 @@ def test_the_fft_screen_asks_the_official_question_with_six_answers(make_kiosk):
     kiosk.tap("Don't know")
     assert kiosk.screen == "thanks"
     assert _ratings(kiosk) == [{"score": None, "scale": 5, "tags": [], "misuse": False,
-                                "dont_know": True, "survey": "fft", "lang": "en"}]
+                                "dont_know": True, "survey": "fft"}]
     assert kiosk.store.db.execute("SELECT COUNT(*) FROM ratings").fetchone()[0] == 0
 
 
@@ -63,7 +63,7 @@ def test_skip_leaves_no_comment_and_the_face_counts(make_kiosk):
     kiosk.tap("Skip")
     assert kiosk.screen == "thanks"
     assert _ratings(kiosk) == [{"score": 5, "scale": 5, "tags": [], "misuse": False,
-                                "survey": "fft", "lang": "en"}]
+                                "survey": "fft"}]
 
 
 def kiosk_key(kiosk, character: str):
