@@ -123,9 +123,13 @@ def run(quick: bool) -> list[dict]:
             work_p95 <= TARGET_P95_MS),
         row(f"12. language switch, tap to redrawn screen, median ({taps} taps)",
             median(total), "ms", median(total_base), "(information: software GL)", None),
+        # The issue's own figure: tap to the redrawn frame. Measured as it is, against the
+        # issue's 100 ms, with no allowance: on this machine's software GL even a tap that
+        # changes no language takes longer than that to draw, which the baseline shows.
         row(f"12. language switch, tap to redrawn screen, p95 ({taps} taps)",
             percentile(total, 0.95), "ms", percentile(total_base, 0.95),
-            "(information: software GL)", None),
+            f"<= {TARGET_P95_MS:g} ms (software GL)",
+            percentile(total, 0.95) <= TARGET_P95_MS),
     ]
 
 
