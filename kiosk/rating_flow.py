@@ -92,6 +92,12 @@ class RatingFlow:
             return self.chosen_language
         return self.settings.default_language
 
+    @property
+    def has_own_choices(self) -> bool:
+        """This patient chose a language or larger text: the screen, going back to the site's
+        defaults when idle, says when (it would otherwise change under a reader's eyes)."""
+        return self.chosen_language is not None or self.large_text
+
     def choose_language(self, tag: str) -> str:
         """One tap on the language row; it holds until this patient's rating is over."""
         if self.state not in ("ask", "followup"):
@@ -213,8 +219,8 @@ class RatingFlow:
 
     def remaining(self) -> float | None:
         """Seconds until the screen goes back to idle by itself; None when it stays."""
-        if self.state == "ask" and self.always_on:
-            return None
+        if self.state == "ask" and self.always_on and not self.has_own_choices:
+            return None  # a ratings tablet waits for the next patient as long as it takes
         if self.state == "done":
             return None
         return self.timer.remaining()

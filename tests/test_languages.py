@@ -143,10 +143,14 @@ def test_the_choice_goes_when_the_screen_goes_idle(store, tmp_path, clock):
                              role="ratings")
     rating = RatingFlow(store, settings, clock)
     rating.start()
+    assert rating.remaining() is None  # a ratings tablet waits for the next patient
     rating.choose_language("en")
+    # Going back to the site's language is announced: the countdown shows while it runs.
+    assert rating.remaining() == pytest.approx(settings.idle_timeout_s)
     clock.advance(seconds=settings.idle_timeout_s)
     rating.tick()
     assert rating.state == "ask" and rating.language == "es"
+    assert rating.remaining() is None
 
 
 def test_a_language_the_site_does_not_offer_is_refused(three_languages):
