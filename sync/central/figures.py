@@ -244,15 +244,21 @@ def current_waits(
 
 
 def read_ratings(
-    db: Database, spans: list[Span], device: str | None
+    db: Database, spans: list[Span], device: str | None, lang: str | None = None
 ) -> tuple[RatingGroup, dict[str, RatingGroup]]:
     """The spans' ratings, misuse left out: in all, and per wait bucket (those linked to a
-    called visit). Whole hours from ``rating_hours``, the partial hours from the rows."""
+    called visit). Whole hours from ``rating_hours``, the partial hours from the rows. With
+    ``lang``, only the ratings given in that language, all from the rows (the hourly rollups
+    do not keep the language)."""
     extra, params = device_clause(device)
+    if lang is not None:
+        extra, params = f"{extra} AND lang = ?", [*params, lang]
     overall: RatingGroup = RatingGroup()
     per_bucket: dict[str, RatingGroup] = {}
     for span in spans:
         whole, edges = split_at_hours(span.start, span.end)
+        if lang is not None and whole is not None:
+            whole, edges = None, [(span.start, span.end)]
         rows: list[tuple] = []
         if whole is not None:
             rows += db.execute(
@@ -390,13 +396,14 @@ def range_figures(
     device: str | None = None,
     waiting_since: datetime | None = None,
     scope: Scope | None = None,
+    lang: str | None = None,
 ) -> dict:
     """Every headline figure of the spans (those in ``scope``), and the figures per wait
     bucket: what ``kiosk.shared.metrics.report`` gives for the same visits and ratings."""
     spans = in_scope(spans, scope)
     visits = read_visits(db, spans, device)
     current, overdue = current_waits(db, visits.waiting_ranges, device, now, waiting_since)
-    overall, per_bucket = read_ratings(db, spans, device)
+    overall, per_bucket = read_ratings(db, spans, device, lang)
     result = headline(overall, visits.waits, (visits.visits, visits.checked_out), target, current)
     result["by_wait_bucket"] = bucket_rows(per_bucket)
     ranges = [(span.site, span.start, span.end) for span in spans]

@@ -36,6 +36,7 @@ class MetricsQuery:
     site: str | None = None
     device: str | None = None
     scope: Scope | None = None  # the reader's sites; None: every site
+    lang: str | None = None  # rating figures of the ratings given in this language only
 
 
 def parse_range(
@@ -82,7 +83,7 @@ def compute_metrics(db: Database, query: MetricsQuery, now: datetime) -> dict:
     target = target_for(db, query.site, query.scope)
     spans = [Span(site, query.start, query.end) for site in _site_names(db, query)]
     result = figures.range_figures(db, spans, target, now, device=query.device,
-                                   scope=query.scope)
+                                   scope=query.scope, lang=query.lang)
     result.update(
         {
             "site": query.site,
@@ -90,6 +91,7 @@ def compute_metrics(db: Database, query: MetricsQuery, now: datetime) -> dict:
             "from": to_rfc3339(query.start),
             "to": to_rfc3339(query.end),
             "target_wait_min": target,
+            "lang": query.lang,
         }
     )
     return result

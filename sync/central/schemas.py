@@ -61,6 +61,10 @@ class Metrics(BaseModel):
     from_: str = Field(alias="from")
     to: str
     target_wait_min: float
+    lang: str | None = Field(
+        default=None,
+        description="The language the rating figures were filtered to (the `lang` query "
+                    "parameter), or null: every rating.")
     visits: int = Field(description="Checked-in visits in the range that were not cancelled.")
     checked_out: int
     waits: int = Field(description="Visits in the range that were called (n of the wait figures).")

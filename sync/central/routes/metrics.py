@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
+from kiosk.shared.languages import BCP47_PATTERN
 from kiosk.shared.timeutil import utc_now
 from sync.central.access import View, api_site_missing
 from sync.central.metrics_query import InvalidRange, MetricsQuery, compute_metrics, parse_range
@@ -49,6 +50,13 @@ def get_metrics(
         str | None,
         Query(description="RFC 3339; default: now.", json_schema_extra=OPTIONAL_INSTANT),
     ] = None,
+    lang: Annotated[
+        str | None,
+        Query(description="A language tag (BCP 47, e.g. es): the rating figures count only the "
+                          "ratings given in that language; the visit and wait figures stay "
+                          "every visit's. Left out: every rating.",
+              pattern=f"^{BCP47_PATTERN.pattern}$", max_length=35),
+    ] = None,
 ) -> dict:
     now = utc_now()
     try:
@@ -65,5 +73,6 @@ def get_metrics(
     # A kiosk of a site outside the token's scope is as unknown as one never enrolled.
     if device is not None and (device_site is None or not principal.scope.allows(device_site[0])):
         raise HTTPException(404, f"There is no device with id {device!r}.")
-    query = MetricsQuery(start=start, end=end, site=site, device=device, scope=principal.scope)
+    query = MetricsQuery(start=start, end=end, site=site, device=device, scope=principal.scope,
+                         lang=lang)
     return compute_metrics(db, query, now)
