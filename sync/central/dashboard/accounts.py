@@ -58,6 +58,7 @@ class User:
     role: str = "admin"
     scope: Scope = EVERY_SITE
     totp: bool = False  # a second factor is set up
+    language: str = "en"  # the dashboard's language for this login (Account page)
 
     @property
     def principal(self) -> Principal:
@@ -76,11 +77,11 @@ class Session:
         return self.user.principal
 
 
-USER_COLUMNS = "u.id, u.name, u.role, u.sites, u.totp_secret IS NOT NULL"
+USER_COLUMNS = "u.id, u.name, u.role, u.sites, u.totp_secret IS NOT NULL, u.language"
 
 
 def _user(row) -> User:
-    return User(row[0], row[1], row[2], Scope.from_column(row[3]), bool(row[4]))
+    return User(row[0], row[1], row[2], Scope.from_column(row[3]), bool(row[4]), row[5])
 
 
 def digest(secret: str) -> str:
@@ -166,10 +167,10 @@ def verify_password(db: Database, name: str, password: str) -> User | None:
         [(name or "").strip()],
     ).fetchone()
     try:
-        _hasher.verify(row[5] if row else _DUMMY_HASH, password)
+        _hasher.verify(row[6] if row else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
-    if row is None or row[6]:
+    if row is None or row[7]:
         return None
     return _user(row)
 
@@ -210,7 +211,7 @@ def find_session(
         "AND u.disabled = 0 AND s.pending IS ?",
         [digest(session_id), to_rfc3339(now or utc_now()), pending],
     ).fetchone()
-    return Session(_user(row), row[5], row[6]) if row else None
+    return Session(_user(row), row[6], row[7]) if row else None
 
 
 def close_session(db: Database, session_id: str | None) -> None:
