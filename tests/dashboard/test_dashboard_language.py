@@ -47,6 +47,7 @@ def test_a_login_switches_to_spanish_and_another_login_still_reads_english(
     expect(page.locator("html")).to_have_attribute("lang", "es")
     expect(page.locator("#language-choice")).to_have_value("es")
 
+    page.clock.install()
     page.goto("/")
     expect(page.locator("h1")).to_contain_text("Hoy")
     expect(page.locator("#tile-happy-index .tile-label")).to_have_text("Índice de satisfacción")
@@ -57,6 +58,13 @@ def test_a_login_switches_to_spanish_and_another_login_still_reads_english(
     expect(page.locator(f"#site option[value='{SITE}']")).to_have_text(SITE)
     page.wait_for_timeout(300)
     page.screenshot(path=str(SCREENSHOTS / "today-es.png"), full_page=True)
+    # The live queue redrawn by the page's script keeps the page's words.
+    page.eval_on_selector("#queue .desk", "desk => { desk.dataset.drawnByServer = '1'; }")
+    page.clock.run_for(11_000)  # one refresh tick, without waiting ten real seconds
+    expect(page.locator("#queue [data-drawn-by-server]")).to_have_count(0)
+    expect(page.locator("#queue th").first).to_have_text("Turno")
+    expect(page.locator("#queue .desk h3 span").first).to_contain_text("en cola")
+    expect(page.locator("#queue td", has_text="esperando").first).to_be_visible()
 
     page.goto("/compare")
     expect(page.locator("h1")).to_have_text("Comparar")

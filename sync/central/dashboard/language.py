@@ -102,7 +102,9 @@ def ngettext(context, singular: str, plural: str, count: int) -> str:
 def tr(context, message: str | None) -> str | None:
     """A sentence made in Python (a note, an error, a nav label marked with ``N_``) in the
     page's language; one with no translation (it names a value) is shown as it is."""
-    return translate(context.get("lang", DEFAULT), message) if message else message
+    if not isinstance(message, str) or not message:
+        return message  # an error's detail may be a structure, shown as it is
+    return translate(context.get("lang", DEFAULT), message)
 
 
 def N_(message: str) -> str:
