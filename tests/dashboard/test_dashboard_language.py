@@ -46,6 +46,7 @@ def test_a_login_switches_to_spanish_and_another_login_still_reads_english(
     expect(page.locator("h1")).to_have_text("Su cuenta")
     expect(page.locator("html")).to_have_attribute("lang", "es")
     expect(page.locator("#language-choice")).to_have_value("es")
+    page.screenshot(path=str(SCREENSHOTS / "account-es.png"), full_page=True)
 
     page.clock.install()
     page.goto("/")
