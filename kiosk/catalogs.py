@@ -1,10 +1,18 @@
 """``python3 main.py translations``: extract every ``_()`` string and bring the catalogs up to
 date (Babel), so adding a string to a screen is one ``_()`` and one command.
 
-It reads the Python modules and the .kv files under ``kiosk/`` (``_`` and ``N_`` calls), writes
-the template ``kiosk/locale/kiosk.pot``, and updates each language's ``kiosk.po``: new strings
-arrive empty (the catalog test then names them until they are translated), strings no longer
-used are dropped. ``--check`` changes nothing and exits 1 when a catalog is out of date.
+Two domains, both under ``kiosk/locale``:
+
+- ``kiosk``: the Python modules and the .kv files under ``kiosk/`` (``_`` and ``N_`` calls),
+  into ``kiosk.pot`` and each kiosk language's ``kiosk.po``;
+- ``dashboard``: the central dashboard's Jinja templates (Babel's jinja2 extractor: ``_()``,
+  ``{% trans %}``) and the ``N_()`` strings of its Python (nav labels, notes, errors shown on
+  pages), into ``dashboard.pot`` and each dashboard language's ``dashboard.po``. The files
+  are only read, never imported: ``kiosk`` does not depend on ``sync``.
+
+New strings arrive empty (the catalog tests then name them until they are translated),
+strings no longer used are dropped. ``--check`` changes nothing and exits 1 when a catalog is
+out of date.
 """
 
 from __future__ import annotations
@@ -15,12 +23,14 @@ import io
 import re
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from kiosk.i18n import DOMAIN, LOCALE_DIR, catalog_path
 from kiosk.shared.languages import LANGUAGES, catalog_name
 
 SOURCE_DIR = Path(__file__).resolve().parent
+ROOT = SOURCE_DIR.parent
 KEYWORDS = {"_": None, "N_": None}
 METHOD_MAP = [
     ("**/locale/**", "ignore"),
@@ -38,17 +48,49 @@ def extract_kv(fileobj, keywords, comment_tags, options) -> Iterator[tuple]:
                 yield lineno, match.group(1), ast.literal_eval(match.group(2)), []
 
 
-def template():
-    """Every string the kiosk's code marks for translation, as a Babel catalog."""
+@dataclass(frozen=True)
+class Domain:
+    """One catalog family: where its strings are read from and which languages it has."""
+
+    name: str
+    sources: tuple[str, ...]  # folders under the repository root
+    method_map: tuple[tuple[str, str], ...]
+    keywords: dict
+    languages: tuple[str, ...]
+    what: str  # "the clinic kiosk's screens", for a new catalog's header
+
+
+# sync/central/dashboard/language.py LANGUAGES but English, the source text.
+DASHBOARD_LANGUAGES = ("es",)
+DOMAINS = (
+    Domain(DOMAIN, ("kiosk",), tuple(METHOD_MAP), KEYWORDS, tuple(LANGUAGES),
+           "the clinic kiosk's screens"),
+    Domain(
+        "dashboard",
+        ("sync/central/dashboard", "sync/central/alerts"),
+        (("**/templates/**.html", "jinja2.ext:babel_extract"), ("**.py", "python")),
+        {"N_": None, "_": None, "gettext": None, "ngettext": (1, 2)},
+        DASHBOARD_LANGUAGES,
+        "the central dashboard's pages",
+    ),
+)
+TEMPLATE_OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n",
+                                            "trimmed": "true"}}
+
+
+def template(domain: Domain = DOMAINS[0]):
+    """Every string the domain's code marks for translation, as a Babel catalog."""
     from babel.messages.catalog import Catalog
     from babel.messages.extract import extract_from_dir
 
-    catalog = Catalog(project="clinic-kiosk", domain=DOMAIN, charset="utf-8")
-    for filename, lineno, message, comments, context in extract_from_dir(
-        str(SOURCE_DIR), METHOD_MAP, keywords=KEYWORDS
-    ):
-        catalog.add(message, locations=[(f"kiosk/{filename}", lineno)],
-                    auto_comments=comments, context=context)
+    catalog = Catalog(project="clinic-kiosk", domain=domain.name, charset="utf-8")
+    for source in domain.sources:
+        for filename, lineno, message, comments, context in extract_from_dir(
+            str(ROOT / source), list(domain.method_map), keywords=domain.keywords,
+            options_map=TEMPLATE_OPTIONS,
+        ):
+            catalog.add(message, locations=[(f"{source}/{filename}", lineno)],
+                        auto_comments=comments, context=context)
     return catalog
 
 
@@ -62,14 +104,26 @@ def _rendered(catalog, **options) -> bytes:
     return re.sub(rb'"POT-Creation-Date: [^"]*"\n', b"", out.getvalue())
 
 
+def domain_catalog_path(domain: Domain, tag: str) -> Path:
+    return catalog_path(tag).with_name(f"{domain.name}.po")
+
+
 def updated_catalogs() -> dict[Path, bytes]:
-    """Every catalog file as it should be now: the template and one .po per language."""
+    """Every catalog file as it should be now: per domain, the template and one .po per
+    language."""
+    files = {}
+    for domain in DOMAINS:
+        files.update(_updated_domain(domain))
+    return files
+
+
+def _updated_domain(domain: Domain) -> dict[Path, bytes]:
     from babel.messages.pofile import read_po
 
-    pot = template()
-    files = {LOCALE_DIR / f"{DOMAIN}.pot": _rendered(pot)}
-    for tag in LANGUAGES:
-        path = catalog_path(tag)
+    pot = template(domain)
+    files = {LOCALE_DIR / f"{domain.name}.pot": _rendered(pot)}
+    for tag in domain.languages:
+        path = domain_catalog_path(domain, tag)
         if path.exists():
             with open(path, "rb") as handle:
                 catalog = read_po(handle, locale=catalog_name(tag))
@@ -77,10 +131,10 @@ def updated_catalogs() -> dict[Path, bytes]:
             from babel.messages.catalog import Catalog
 
             catalog = Catalog(
-                locale=catalog_name(tag), domain=DOMAIN, charset="utf-8", fuzzy=False,
+                locale=catalog_name(tag), domain=domain.name, charset="utf-8", fuzzy=False,
                 project="clinic-kiosk", version="0.1.0", msgid_bugs_address="",
-                header_comment=f"# {LANGUAGES[tag].english_name} words of the clinic kiosk's "
-                "screens (kiosk/locale; README, Translations).\n"
+                header_comment=f"# {LANGUAGES[tag].english_name} words of {domain.what} "
+                "(kiosk/locale; README, Translations).\n"
                 "# Not yet reviewed by a native speaker: corrections are welcome.\n#",
             )
         catalog.update(pot, no_fuzzy_matching=True)
@@ -92,7 +146,8 @@ def updated_catalogs() -> dict[Path, bytes]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="main.py translations",
-        description="Extract the kiosk's strings and update the catalogs in kiosk/locale.",
+        description="Extract the kiosk's and the dashboard's strings and update the catalogs "
+        "in kiosk/locale.",
     )
     parser.add_argument("--check", action="store_true",
                         help="change nothing; exit 1 when a catalog is out of date")

@@ -96,3 +96,42 @@ def test_the_check_option_fails_on_a_stale_catalog(tmp_path, monkeypatch, capsys
     finally:
         path.write_bytes(original)
     assert catalogs.main(["--check"]) == 0
+
+
+# --- the dashboard's catalog (sync/central/dashboard; same machinery, domain "dashboard") ------
+
+DASHBOARD = next(domain for domain in catalogs.DOMAINS if domain.name == "dashboard")
+
+
+def _python_fields(text: str) -> set[str]:
+    return set(re.findall(r"%\((\w+)\)s", text))
+
+
+def test_the_dashboards_templates_and_python_strings_are_extracted():
+    template = catalogs.template(DASHBOARD)
+    today = template.get("Today")
+    places = {path for path, _ in today.locations}
+    assert "sync/central/dashboard/templates/today.html" in places  # {{ _("Today") }}
+    assert "sync/central/dashboard/pages.py" in places  # N_("Today") in the nav
+    assert template.get("Happy Index") is not None  # a tile caption
+    assert template.get(("%(num)s open alert", "%(num)s open alerts")) is not None  # ngettext
+    assert template.get("The two new passwords differ; nothing was changed.") is not None
+
+
+@pytest.mark.parametrize("tag", [tag for tag in DASHBOARD.languages])
+def test_every_dashboard_string_is_translated_and_keeps_its_placeholders(tag):
+    path = catalogs.domain_catalog_path(DASHBOARD, tag)
+    with open(path, "rb") as handle:
+        catalog = read_po(handle, locale=catalog_name(tag))
+    untranslated = [m.id for m in catalog
+                    if m.id and (not all(m.string) if isinstance(m.string, tuple)
+                                 else not m.string or m.fuzzy)]
+    assert untranslated == [], f"dashboard {tag} lacks a translation of {untranslated}"
+    for message in catalog:
+        if not message.id:
+            continue
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for text in strings:
+            assert _python_fields(text) == _python_fields(ids[-1]), (tag, message.id)
+            assert text.count("%%") == ids[-1].count("%%"), (tag, message.id)

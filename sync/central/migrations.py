@@ -249,9 +249,16 @@ def _rating_languages(db: Database) -> None:
     db.execute("ALTER TABLE ratings ADD COLUMN lang TEXT")
 
 
+def _dashboard_language(db: Database) -> None:
+    # The language each login reads the dashboard in (Account page: English / Español);
+    # every existing login keeps English, as the dashboard showed until now.
+    db.execute("ALTER TABLE users ADD COLUMN language TEXT NOT NULL DEFAULT 'en'")
+
+
 MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions, _v4_plausible_time,
               _v5_alerts, _fft_and_comments, _roles_scopes_and_audit, _enrolment_codes,
-              _rating_survey, _appointment_figures, _site_languages, _rating_languages)
+              _rating_survey, _appointment_figures, _site_languages, _rating_languages,
+              _dashboard_language)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -266,7 +266,8 @@ def stored_morning(directory) -> CentralStore:
 def as_before_appointment_figures(db) -> None:
     """Rebuild the store as the schema before ``_appointment_figures`` left it, with its rows.
     The migrations after it are undone too (each adds one column), so they run again."""
-    later = {"_site_languages": ("sites", "languages"), "_rating_languages": ("ratings", "lang")}
+    later = {"_site_languages": ("sites", "languages"), "_rating_languages": ("ratings", "lang"),
+             "_dashboard_language": ("users", "language")}
     names = [m.__name__ for m in MIGRATIONS]
     after = names[names.index("_appointment_figures") + 1:]
     assert set(after) == set(later), f"undo {set(after) - set(later)} here as well"

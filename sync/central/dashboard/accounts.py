@@ -59,6 +59,7 @@ class User:
     scope: Scope = EVERY_SITE
     totp: bool = False  # a second factor is set up
     reads_comments: bool = False  # given ``user add --can-read-comments``
+    language: str = "en"  # the dashboard's language for this login (Account page)
 
     @property
     def principal(self) -> Principal:
@@ -78,11 +79,13 @@ class Session:
         return self.user.principal
 
 
-USER_COLUMNS = "u.id, u.name, u.role, u.sites, u.totp_secret IS NOT NULL, u.can_read_comments"
+USER_COLUMNS = ("u.id, u.name, u.role, u.sites, u.totp_secret IS NOT NULL, u.can_read_comments, "
+                "u.language")
 
 
 def _user(row) -> User:
-    return User(row[0], row[1], row[2], Scope.from_column(row[3]), bool(row[4]), bool(row[5]))
+    return User(row[0], row[1], row[2], Scope.from_column(row[3]), bool(row[4]), bool(row[5]),
+                row[6])
 
 
 def digest(secret: str) -> str:
@@ -168,10 +171,10 @@ def verify_password(db: Database, name: str, password: str) -> User | None:
         [(name or "").strip()],
     ).fetchone()
     try:
-        _hasher.verify(row[6] if row else _DUMMY_HASH, password)
+        _hasher.verify(row[7] if row else _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         return None
-    if row is None or row[7]:
+    if row is None or row[8]:
         return None
     return _user(row)
 
@@ -212,7 +215,7 @@ def find_session(
         "AND u.disabled = 0 AND s.pending IS ?",
         [digest(session_id), to_rfc3339(now or utc_now()), pending],
     ).fetchone()
-    return Session(_user(row), row[6], row[7]) if row else None
+    return Session(_user(row), row[7], row[8]) if row else None
 
 
 def close_session(db: Database, session_id: str | None) -> None:

@@ -22,6 +22,7 @@ from sync.central import audit, comments, fft
 from sync.central.access import OwnAccount, View, actor_of, api_site_missing, client_origin
 from sync.central.audit import Actor
 from sync.central.dashboard import accounts, charts, export, panels
+from sync.central.dashboard.language import N_
 from sync.central.dashboard.web import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -58,17 +59,17 @@ STATIC = Path(__file__).parent / "static"
 # (key, path, label, the action the page needs): a link is shown to those whose role has
 # the action (a courtesy: every route checks it again, ``sync.central.access``).
 NAV = (
-    ("today", "/", "Today", "view"),
-    ("trends", "/trends", "Trends", "view"),
-    ("waits", "/rating-by-wait", "Rating by wait", "view"),
-    ("reasons", "/reasons", "Follow-up reasons", "view"),
-    ("compare", "/compare", "Compare", "view"),
-    ("devices", "/devices", "Devices", "view"),
-    ("alerts", "/alerts", "Alerts", "view"),
-    ("fft", "/fft", "FFT", "view"),
-    ("export", "/export", "Export", "view"),
-    ("people", "/people", "People", "manage_people"),
-    ("audit", "/audit", "Audit", "read_audit"),
+    ("today", "/", N_("Today"), "view"),
+    ("trends", "/trends", N_("Trends"), "view"),
+    ("waits", "/rating-by-wait", N_("Rating by wait"), "view"),
+    ("reasons", "/reasons", N_("Follow-up reasons"), "view"),
+    ("compare", "/compare", N_("Compare"), "view"),
+    ("devices", "/devices", N_("Devices"), "view"),
+    ("alerts", "/alerts", N_("Alerts"), "view"),
+    ("fft", "/fft", N_("FFT"), "view"),
+    ("export", "/export", N_("Export"), "view"),
+    ("people", "/people", N_("People"), "manage_people"),
+    ("audit", "/audit", N_("Audit"), "read_audit"),
 )
 
 

@@ -17,6 +17,7 @@ from kiosk.shared.languages import LANGUAGES
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from sync.central import figures
 from sync.central.auth import list_devices
+from sync.central.dashboard.language import N_
 from sync.central.dashboard.readers import (
     NO_WAIT,
     appointment_counts_in,
@@ -101,7 +102,7 @@ def live_queue(db: Database, sites: list[SiteConfig], device: str | None, now: d
         desks[f"{row['site']} · {row['desk'] or 'unknown desk'}"].append(
             {
                 "ticket": row["ticket"],
-                "status": "waiting" if waiting else "in the chair",
+                "status": N_("waiting") if waiting else N_("in the chair"),
                 "wait_min": round(wait, 1),
                 "over_target": wait > site_targets.get(row["site"], target),
             }

@@ -26,6 +26,7 @@ from sync.central.access import (
 )
 from sync.central.dashboard import accounts
 from sync.central.dashboard.accounts import MIN_PASSWORD_LENGTH, AccountError
+from sync.central.dashboard.language import N_
 from sync.central.dashboard.web import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -232,7 +233,7 @@ def totp_enable(request: Request, principal: OwnAccount, session: SessionDep,
     # The page shows the login as it now is (its second factor on).
     session = accounts.find_session(store_of(request).db, request.cookies.get(SESSION_COOKIE))
     return _account_page(request, session,
-                         note="The second factor is on: every login now asks for a code.",
+                         note=N_("The second factor is on: every login now asks for a code."),
                          recovery_codes=codes)
 
 
@@ -269,7 +270,7 @@ def totp_disable(request: Request, principal: OwnAccount, session: SessionDep,
         if isinstance(error, manage.WrongPassword):
             _wrong_password(request, session)
         return _account_page(request, session, 422, error=_sentence(error))
-    return RedirectResponse("/account?" + urlencode({"note": "The second factor is off."}), 303)
+    return RedirectResponse("/account?" + urlencode({"note": N_("The second factor is off.")}), 303)
 
 
 @router.post("/account/password")
@@ -279,7 +280,7 @@ def change_password(request: Request, principal: OwnAccount, session: SessionDep
     check_csrf(session.csrf_token, csrf)
     if new != again:
         return _account_page(request, session, 422,
-                             error="The two new passwords differ; nothing was changed.")
+                             error=N_("The two new passwords differ; nothing was changed."))
     if refusal := _password_wait(request, session):
         return refusal
     try:
@@ -290,7 +291,20 @@ def change_password(request: Request, principal: OwnAccount, session: SessionDep
         if isinstance(error, manage.WrongPassword):
             _wrong_password(request, session)
         return _account_page(request, session, 422, error=_sentence(error))
-    note = "Your password is changed; your other sessions have ended."
+    note = N_("Your password is changed; your other sessions have ended.")
+    return RedirectResponse("/account?" + urlencode({"note": note}), 303)
+
+
+@router.post("/account/language")
+def change_language(request: Request, principal: OwnAccount, session: SessionDep,
+                    csrf: CsrfForm = "", language: Annotated[str, Form(max_length=40)] = ""):
+    check_csrf(session.csrf_token, csrf)
+    try:
+        with store_of(request).write() as db:
+            manage.set_own_language(db, actor_of(request, principal), session.user, language)
+    except ValueError as error:
+        return _account_page(request, session, 422, error=str(error))
+    note = N_("The dashboard now speaks the language you chose.")
     return RedirectResponse("/account?" + urlencode({"note": note}), 303)
 
 

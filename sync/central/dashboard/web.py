@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import utc_now
 from sync.central.access import View, page_site_missing
-from sync.central.dashboard import accounts
+from sync.central.dashboard import accounts, language
 from sync.central.sites import SiteConfig, list_sites
 from sync.central.storage import CentralStore
 
@@ -37,8 +37,10 @@ templates = Jinja2Templates(
     env=Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),
-    )
+    ),
+    context_processors=[language.page_context],
 )
+language.install(templates.env)
 
 
 class LoginRequired(Exception):

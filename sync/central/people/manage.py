@@ -213,6 +213,18 @@ def change_own_password(db: Database, actor: Actor, user: User, current: str, ne
                  after={"password": "(set)"})
 
 
+def set_own_language(db: Database, actor: Actor, user: User, tag: str) -> None:
+    """The language the login reads the dashboard in (its next page already shows it)."""
+    from sync.central.dashboard.language import check_choice
+
+    tag = check_choice(tag)
+    if tag == user.language:
+        return
+    db.execute("UPDATE users SET language = ? WHERE id = ?", [tag, user.id])
+    audit.record(db, actor, "user.language_change", user.name,
+                 before={"language": user.language}, after={"language": tag})
+
+
 # --- the second factor -----------------------------------------------------------------------
 
 

@@ -23,29 +23,36 @@ function cell(tag, text, className) {
   return node;
 }
 
+// The page's words for the queue (data-words, in the login's language); English if absent.
+const QUEUE_WORDS = {
+  in_queue: "{n} in queue", ticket: "Ticket", status: "Status", wait: "Wait",
+  over_target: "over target", nobody: "Nobody is waiting right now.",
+};
+
 function renderQueue(container, queue) {
+  const words = Object.assign({}, QUEUE_WORDS, JSON.parse(container.dataset.words || "{}"));
   const desks = queue.desks.map((desk) => {
     const box = cell("div", "", "desk");
     const title = cell("h3", desk.desk + " ");
-    title.appendChild(cell("span", desk.visits.length + " in queue", "muted"));
+    title.appendChild(cell("span", words.in_queue.replace("{n}", desk.visits.length), "muted"));
     box.appendChild(title);
     const table = document.createElement("table");
     const head = table.createTHead().insertRow();
-    ["Ticket", "Status", "Wait"].forEach((name, i) => head.appendChild(cell("th", name, i === 2 ? "num" : "")));
+    [words.ticket, words.status, words.wait].forEach((name, i) => head.appendChild(cell("th", name, i === 2 ? "num" : "")));
     const body = table.createTBody();
     desk.visits.forEach((visit) => {
       const row = body.insertRow();
       if (visit.over_target) row.className = "over";
       row.appendChild(cell("td", visit.ticket));
-      row.appendChild(cell("td", visit.status));
+      row.appendChild(cell("td", words[visit.status] || visit.status));
       const wait = cell("td", Math.round(visit.wait_min) + " min", "num");
-      if (visit.over_target) wait.appendChild(cell("span", " over target", "sr-only"));
+      if (visit.over_target) wait.appendChild(cell("span", " " + words.over_target, "sr-only"));
       row.appendChild(wait);
     });
     box.appendChild(table);
     return box;
   });
-  if (desks.length === 0) desks.push(cell("p", "Nobody is waiting right now.", "muted"));
+  if (desks.length === 0) desks.push(cell("p", words.nobody, "muted"));
   container.replaceChildren(...desks);
   const stamp = document.getElementById("queue-updated");
   if (stamp) {
