@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import requests
 
 from kiosk.shared.timeutil import to_rfc3339
 from tests.support.central_server import running_central
@@ -54,3 +55,39 @@ def test_the_rating_figures_of_one_language(central_with_ratings):
 def test_a_lang_that_is_not_a_tag_is_a_422(central_with_ratings, bad):
     central, token = central_with_ratings
     assert central.metrics(token, lang=bad).status_code == 422
+
+
+def test_todays_satisfaction_by_language_on_the_dashboard(central_with_ratings):
+    """Today's page offers the site's languages once it has more than one, and with one
+    chosen its satisfaction tiles count that language's ratings only (hand-counted above)."""
+    import re
+
+    from sync.central.dashboard import one_time_login_url
+
+    central, _token = central_with_ratings
+    central.set_site("North", languages=["en", "es"])
+    session = requests.Session()
+    assert session.get(one_time_login_url(central.data_dir, central.base_url),
+                       timeout=10).status_code == 200
+
+    def responses(page: str) -> int:
+        found = re.search(r'id="tile-happy-index".*?class="tile-detail">[^<]*?n = (\d+)', page,
+                          re.S)
+        assert found
+        return int(found.group(1))
+
+    # Today is the site's (UTC) calendar day: the API over the same range says what to expect.
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    today = {"site": "North", "from": to_rfc3339(midnight),
+             "to": to_rfc3339(midnight + timedelta(days=1))}
+    expected_all = central.metrics(_token, **today).json()["ratings"]
+    expected_es = central.metrics(_token, lang="es", **today).json()["ratings"]
+
+    every = session.get(central.url("/?site=North"), timeout=10).text
+    assert 'name="lang"' in every and ">Español<" in every
+    spanish = session.get(central.url("/?site=North&lang=es"), timeout=10)
+    assert spanish.status_code == 200 and 'id="lang-note"' in spanish.text
+    assert (responses(every), responses(spanish.text)) == (expected_all, expected_es)
+    assert session.get(central.url("/?site=North&lang=espa%C3%B1ol"), timeout=10).status_code \
+        == 422

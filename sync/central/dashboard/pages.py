@@ -299,7 +299,7 @@ def logout(request: Request, principal: OwnAccount, session: SessionDep,
 def today_page(request: Request, session: SessionDep, flt: FiltersDep):
     now = utc_now()
     db = store_of(request).db
-    figures = panels.today(db, flt.sites, None, now)
+    figures = panels.today(db, flt.sites, None, now, flt.lang)
     queue = panels.live_queue(db, flt.sites, None, now)
     return _page(request, "today.html", session, flt, active="today", t=figures, queue=queue)
 

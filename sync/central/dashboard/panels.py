@@ -55,13 +55,15 @@ QUEUE_HORIZON = timedelta(hours=12)
 THRESHOLD = metrics.SMALL_NUMBER_THRESHOLD
 
 
-def today(db: Database, sites: list[SiteConfig], device: str | None, now: datetime) -> dict:
+def today(db: Database, sites: list[SiteConfig], device: str | None, now: datetime,
+          lang: str | None = None) -> dict:
     """Today's figures (each site's own local today) and its longest current wait: the
-    metrics API's figures for those ranges, less visits left waiting past ``QUEUE_HORIZON``."""
+    metrics API's figures for those ranges, less visits left waiting past ``QUEUE_HORIZON``;
+    with ``lang``, the rating figures of the ratings given in that language only."""
     spans = [Span(w.site.name, w.start_dt, w.end_dt) for w in today_windows(sites, now)]
     target = target_of(sites)
     result = figures.range_figures(
-        db, spans, target, now, device, waiting_since=now - QUEUE_HORIZON
+        db, spans, target, now, device, waiting_since=now - QUEUE_HORIZON, lang=lang
     )
     del result["by_wait_bucket"]
     result["target_wait_min"] = target

@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from kiosk.shared import metrics
+from kiosk.shared.languages import BCP47_PATTERN, LANGUAGES
 from kiosk.shared.timeutil import utc_now
 from sync.central.access import View, page_site_missing
 from sync.central.dashboard import accounts, language
@@ -128,13 +129,29 @@ class Filters:
     site: str | None
     first: date
     last: date
+    lang: str | None = None  # Today's rating figures of one language's ratings only
 
     @property
     def days(self) -> int:
         return (self.last - self.first).days + 1
 
+    @property
+    def language_choices(self) -> list[tuple[str, str]]:
+        """(tag, name in its own script) of the languages the shown sites offer, in order."""
+        tags: list[str] = []
+        for site in self.sites:
+            tags += [tag for tag in site.languages if tag not in tags]
+        return [(tag, LANGUAGES[tag].native_name if tag in LANGUAGES else tag) for tag in tags]
+
+    @property
+    def lang_name(self) -> str:
+        """The chosen language, named in its own script ("Español")."""
+        known = LANGUAGES.get(self.lang or "")
+        return known.native_name if known else (self.lang or "")
+
     def query(self, **changes) -> str:
-        values = {"site": self.site or "", "from": self.first, "to": self.last, **changes}
+        values = {"site": self.site or "", "from": self.first, "to": self.last,
+                  "lang": self.lang or "", **changes}
         return "&".join(f"{k}={quote(str(v))}" for k, v in values.items() if v not in ("", None))
 
 
@@ -167,6 +184,7 @@ def build_filters(
     from_text: str | None,
     to_text: str | None,
     now: datetime,
+    lang: str | None = None,
 ) -> Filters:
     """Defaults: all sites, the 28 local days ending today."""
     chosen = all_sites
@@ -183,7 +201,10 @@ def build_filters(
         raise HTTPException(
             422, f"The range is longer than {MAX_DAYS} days; choose a shorter one or export it."
         )
-    return Filters(chosen, all_sites, site or None, first, last)
+    if lang and not BCP47_PATTERN.fullmatch(lang):
+        raise HTTPException(
+            422, f"The language {lang[:40]!r} is not a language tag like es; pick one again.")
+    return Filters(chosen, all_sites, site or None, first, last, lang or None)
 
 
 def filters(request: Request, principal: View) -> Filters:
@@ -196,6 +217,7 @@ def filters(request: Request, principal: View) -> Filters:
         params.get("from"),
         params.get("to"),
         utc_now(),
+        params.get("lang"),
     )
 
 
