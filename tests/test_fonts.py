@@ -72,3 +72,19 @@ def test_the_subset_fonts_stay_small():
     sizes = {path.name: path.stat().st_size for family in ("kiosk-arabic", "kiosk-cjk")
              for path in fonts.FAMILIES[family]}
     assert all(size < 300_000 for size in sizes.values()), sizes
+
+
+@pytest.mark.parametrize("tag", list(LANGUAGES))
+def test_the_comment_keyboards_special_keys_are_drawn_in_every_language(tag):
+    """The arrows beside the translated key words are not in any catalog: check them here."""
+    from kiosk import presenter
+
+    i18n.use(tag)
+    try:
+        words = [presenter.key_word(key) for key in presenter.KEY_WORDS]
+    finally:
+        i18n.use("en")
+    for word in words:
+        family = fonts.family_for(word)
+        for cmap in CMAPS[family]:
+            assert all(ord(c) in cmap for c in word if not c.isspace()), (tag, word, family)
