@@ -271,8 +271,8 @@ def test_the_kiosk_asks_the_fft_in_nhs_englands_words_word_for_word():
 
     assert presenter.QUESTIONS["fft"][0] == fft.QUESTION
     assert {score: words for score, words in fft.fft_faces()} == presenter.FFT_WORDS
-    assert presenter.DONT_KNOW_WORDS == dict((key, words) for key, words, _ in fft.ANSWERS)[
-        "dont_know"]
+    answer_words = {key: words for key, words, _ in fft.ANSWERS}
+    assert answer_words["dont_know"] == presenter.DONT_KNOW_WORDS
 
 
 @pytest.mark.parametrize("tag", ["es", "ar", "zh-Hans"])
