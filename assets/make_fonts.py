@@ -29,8 +29,10 @@ NOTO = Path("/usr/share/fonts/truetype/noto")
 NOTO_CJK = Path("/usr/share/fonts/opentype/noto")
 CJK_SC_INDEX = 2  # in NotoSansCJK-*.ttc: JP, KR, SC, TC, HK...
 ASCII = "".join(chr(code) for code in range(0x20, 0x7F))
-# Drawn by the screens around translated words (tag tick, level marks, PIN dots, separators).
-SYMBOLS = "\u2713\u25b2\u26a0\u25cf\u25cb\u00b7\u2026\u2013\u2212\u00ab\u00bb"
+# Drawn by the screens around translated words (tag tick, level marks, PIN dots, separators,
+# the comment keyboard's shift and delete arrows, the Back and Next arrows).
+SYMBOLS = ("\u2713\u25b2\u26a0\u25cf\u25cb\u00b7\u2026\u2013\u2212\u00ab\u00bb"
+           "\u21e6\u21e7\u2190\u2192")
 
 
 def catalog_text(tag: str) -> str:

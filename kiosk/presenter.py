@@ -54,16 +54,23 @@ FACE_IMAGES = {5: "very-good", 4: "good", 3: "okay", 2: "poor", 1: "very-poor"}
 QUESTIONS = {
     "faces": (N_("How was your visit today?"),
               N_("Tap a face. It takes one second and it is anonymous.")),
-    "fft": (fft.QUESTION, "Tap one answer. It is anonymous."),
+    # The FFT's wording is NHS England's; fft.QUESTION is the same English, a test holds them
+    # equal (the central store keeps fft's; the kiosk needs a literal to extract).
+    "fft": (N_("Overall, how was your experience of our service?"),
+            N_("Tap one answer. It is anonymous.")),
 }
-DONT_KNOW_WORDS = "Don't know"
+# The FFT's five graded answers, by score, in NHS England's words (equal to fft.ANSWERS').
+FFT_WORDS = {5: N_("Very good"), 4: N_("Good"), 3: N_("Neither good nor poor"),
+             2: N_("Poor"), 1: N_("Very poor")}
+DONT_KNOW_WORDS = N_("Don't know")
 
 
 def survey_faces(survey: str, scale: int) -> tuple[tuple[int, str, str], ...]:
     """The faces a survey shows: the FFT's five graded answers in its own words, else the
     site's scale."""
     if survey == "fft":
-        return tuple((score, words, FACE_IMAGES[score]) for score, words in fft.fft_faces())
+        return tuple((score, _(FFT_WORDS[score]), FACE_IMAGES[score])
+                     for score, _words in fft.fft_faces())
     return faces(scale)
 
 
@@ -77,19 +84,34 @@ def dont_know_words() -> str:
     return _(DONT_KNOW_WORDS)
 
 
-COMMENT_HEADING = "Is there anything you would like to tell us?"
-COMMENT_PRIVACY = ("Please do not write names or personal details. Phone numbers, dates and "
-                   "similar details are removed before anything is saved.")
-KEY_WORDS = {"shift": "\u21e7 Aa", "backspace": "\u232b Delete", "space": "Space"}
+COMMENT_HEADING = N_("Is there anything you would like to tell us?")
+COMMENT_PRIVACY = N_("Please do not write names or personal details. Phone numbers, dates and "
+                     "similar details are removed before anything is saved.")
+# The comment keyboard's special keys: (symbol, word). The backspace arrow is one that the
+# Latin, Arabic and Chinese fonts all draw; "Aa" is the same in every language.
+KEY_WORDS = {"shift": ("\u21e7", "Aa"), "backspace": ("\u21e6", N_("Delete")),
+             "space": ("", N_("Space"))}
+
+
+def comment_heading() -> str:
+    return _(COMMENT_HEADING)
+
+
+def comment_privacy() -> str:
+    return _(COMMENT_PRIVACY)
 
 
 def comment_counter(remaining: int) -> str:
-    return f"{remaining} characters left"
+    return _("{n} characters left", n=remaining)
 
 
 def key_word(key: str) -> str:
-    """What a key of the comment keyboard shows."""
-    return KEY_WORDS.get(key, key)
+    """What a key of the comment keyboard shows, in the patient's language."""
+    if key not in KEY_WORDS:
+        return key
+    symbol, word = KEY_WORDS[key]
+    shown = word if word == "Aa" else _(word)
+    return f"{symbol} {shown}" if symbol else shown
 
 
 def tag_word(tag: str) -> str:
@@ -167,7 +189,7 @@ def disk_line(low: DiskLow | None) -> str | None:
     if low is None:
         return None
     # One short line: the sync corner holds four, and IT finds the figures in the journal.
-    return "\u26a0 Disk nearly full: tell IT"
+    return Displayed("\u26a0 " + _("Disk nearly full: tell IT"))
 
 
 def sync_problem(status: SyncStatus) -> str | None:
@@ -251,35 +273,37 @@ def enrolment_view(model) -> dict[str, str]:
             "code": model.user_code, "status": "", "panel": "retry"}
     if stage == "address":
         view.update(
-            title="Connect this kiosk to the central store",
-            explanation="Type the central store's address as IT gave it (for example "
-            "https://kiosk.clinic.example), then tap Next.",
+            title=_("Connect this kiosk to the central store"),
+            explanation=_("Type the central store's address as IT gave it (for example "
+                          "{example}), then tap Next.", example="https://kiosk.clinic.example"),
             status=model.error, panel="keyboard")
     elif stage == "asking":
-        view.update(title="Asking the central store for a code\u2026",
-                    explanation=f"Central store: {model.url}", panel="none")
+        view.update(title=_("Asking the central store for a code\u2026"),
+                    explanation=_("Central store: {address}", address=model.url), panel="none")
     elif stage == "code":
         minutes = max(1, -(-model.seconds_left() // 60))
         view.update(
-            title="Enrol this kiosk",
-            explanation="On the dashboard, open Devices, then \u201cAdd a kiosk\u201d, and "
-            "type this code, or scan the QR code with a phone.",
-            status=model.trouble or f"Waiting for approval. The code is valid for {minutes} "
-            f"more minute{'s' if minutes != 1 else ''}.",
+            title=_("Enrol this kiosk"),
+            explanation=_("On the dashboard, open Devices, then \u201cAdd a kiosk\u201d, and "
+                          "type this code, or scan the QR code with a phone."),
+            status=model.trouble or (
+                _("Waiting for approval. The code is valid for 1 more minute.") if minutes == 1
+                else _("Waiting for approval. The code is valid for {minutes} more minutes.",
+                       minutes=minutes)),
             panel="code")
     elif stage == "denied":
-        view.update(title="The code was denied",
-                    explanation="A manager turned this kiosk down on the dashboard. Ask them, "
-                    "then tap New code.")
+        view.update(title=_("The code was denied"),
+                    explanation=_("A manager turned this kiosk down on the dashboard. Ask them, "
+                                  "then tap New code."))
     elif stage == "expired":
-        view.update(title="The code has expired",
-                    explanation="Codes last 15 minutes and work once. Tap New code for "
-                    "another one.")
+        view.update(title=_("The code has expired"),
+                    explanation=_("Codes last 15 minutes and work once. Tap New code for "
+                                  "another one."))
     elif stage == "unreachable":
-        view.update(title="The central store did not answer", explanation=model.error,
-                    status=f"Central store: {model.url}")
+        view.update(title=_("The central store did not answer"), explanation=model.error,
+                    status=_("Central store: {address}", address=model.url))
     elif stage == "local":
-        view.update(title="Recording locally", explanation="Starting\u2026", panel="none")
+        view.update(title=_("Recording locally"), explanation=_("Starting\u2026"), panel="none")
     else:
-        view.update(title="Enrolled", explanation="Starting\u2026", panel="none")
+        view.update(title=_("Enrolled"), explanation=_("Starting\u2026"), panel="none")
     return view

@@ -261,3 +261,48 @@ def test_the_wire_takes_dont_know_and_comment_and_refuses_what_is_wrong():
     ]:
         with pytest.raises(EventRejected, match=reason):
             validate_event(rating(data))
+
+
+def test_the_kiosk_asks_the_fft_in_nhs_englands_words_word_for_word():
+    """The central store keeps fft's English; the kiosk's extractable literals must be the
+    same words, or a translation would be of a different question."""
+    from kiosk import presenter
+    from kiosk.shared import fft
+
+    assert presenter.QUESTIONS["fft"][0] == fft.QUESTION
+    assert {score: words for score, words in fft.fft_faces()} == presenter.FFT_WORDS
+    answer_words = {key: words for key, words, _ in fft.ANSWERS}
+    assert answer_words["dont_know"] == presenter.DONT_KNOW_WORDS
+
+
+@pytest.mark.parametrize("tag", ["es", "ar", "zh-Hans"])
+def test_the_fft_and_the_comment_box_are_in_the_patient_language(tag):
+    from kiosk import i18n, presenter
+
+    i18n.use(tag)
+    try:
+        shown = [presenter.question("fft")[0], presenter.question("fft")[1],
+                 presenter.dont_know_words(), presenter.comment_heading(),
+                 presenter.comment_privacy(), presenter.comment_counter(7),
+                 presenter.key_word(BACKSPACE), presenter.key_word(SPACE),
+                 *(words for _, words, _ in presenter.survey_faces("fft", 5))]
+    finally:
+        i18n.use("en")
+    english = {"Overall, how was your experience of our service?", "Don't know", "Space",
+               "Neither good nor poor", "Very good", "Tap one answer. It is anonymous."}
+    assert not english & set(shown)
+    assert len(set(shown)) == len(shown)
+    assert presenter.key_word(SHIFT) == "\u21e7 Aa"  # the same in every language
+
+
+def test_the_comment_counter_keeps_its_number_in_every_language():
+    from kiosk import i18n, presenter
+    from kiosk.shared.languages import LANGUAGES
+
+    for tag in LANGUAGES:
+        i18n.use(tag)
+        try:
+            counter = presenter.comment_counter(123)
+        finally:
+            i18n.use("en")
+        assert "123" in counter or "321" in counter, (tag, counter)  # Arabic stores it reversed

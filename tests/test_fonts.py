@@ -72,3 +72,37 @@ def test_the_subset_fonts_stay_small():
     sizes = {path.name: path.stat().st_size for family in ("kiosk-arabic", "kiosk-cjk")
              for path in fonts.FAMILIES[family]}
     assert all(size < 300_000 for size in sizes.values()), sizes
+
+
+@pytest.mark.parametrize("tag", list(LANGUAGES))
+def test_the_comment_keyboards_special_keys_are_drawn_in_every_language(tag):
+    """The arrows beside the translated key words are not in any catalog: check them here."""
+    from kiosk import presenter
+
+    i18n.use(tag)
+    try:
+        words = [presenter.key_word(key) for key in presenter.KEY_WORDS]
+    finally:
+        i18n.use("en")
+    for word in words:
+        family = fonts.family_for(word)
+        for cmap in CMAPS[family]:
+            assert all(ord(c) in cmap for c in word if not c.isspace()), (tag, word, family)
+
+
+@pytest.mark.parametrize("tag", list(LANGUAGES))
+def test_the_arrows_and_signs_drawn_beside_words_in_the_kv_files_are_in_the_fonts(tag):
+    """Back, Next and the appointment picker's hour buttons put a mark beside a translated
+    word (left out, or a hyphen, in right-to-left languages, as the .kv files say)."""
+    rtl = LANGUAGES[tag].rtl
+    texts = [i18n.translate(tag, "1 hour"), i18n.translate(tag, "Back"),
+             i18n.translate(tag, "Next"), i18n.translate(tag, "Back to the queue")]
+    if rtl:
+        texts += ["- " + i18n.translate(tag, "1 hour")]
+    else:
+        texts += ["\u2212 " + texts[0], "\u2190  " + texts[1], texts[2] + "  \u2192",
+                  "\u2190  " + texts[3]]
+    for text in texts:
+        family = fonts.family_for(text)
+        for cmap in CMAPS[family]:
+            assert all(ord(c) in cmap for c in text if not c.isspace()), (tag, text, family)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, StringProperty
 
+from kiosk.i18n import _
 from kiosk.screens.widgets import KioskScreen, load_kv
 
 
@@ -28,14 +29,18 @@ class AppointmentScreen(KioskScreen):
         index = picker.chosen_index()
         self.chosen = -1 if index is None else index
         if picker.for_check_in:
-            self.title = "Check in: appointment time?"
-            self.hint = "One tap on the time checks the patient in with that appointment."
-            self.none_text = "[b]No appointment[/b]\ncheck in without one"
+            self.title = _("Check in: appointment time?")
+            self.hint = _("One tap on the time checks the patient in with that appointment.")
+            self.none_text = "[b]" + _("No appointment") + "[/b]\n" + _("check in without one")
         else:
-            self.title = f"Appointment time for {picker.ticket}"
-            now = "none" if picker.current is None else picker.label(picker.current)
-            self.hint = f"Recorded now: {now}. One tap on a time saves it; the change is logged."
-            self.none_text = "[b]No appointment[/b]\nclear the time"
+            self.title = _("Appointment time for {ticket}", ticket=picker.ticket)
+            if picker.current is None:
+                self.hint = _("No time recorded yet. One tap on a time saves it; the change "
+                              "is logged.")
+            else:
+                self.hint = _("Recorded now: {time}. One tap on a time saves it; the change "
+                              "is logged.", time=picker.label(picker.current))
+            self.none_text = "[b]" + _("No appointment") + "[/b]\n" + _("clear the time")
 
 
 load_kv(__file__)

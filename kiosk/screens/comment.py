@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from kivy.properties import BooleanProperty, StringProperty
 
-from kiosk import presenter
+from kiosk import i18n, presenter
 from kiosk.comment_box import BACKSPACE, SHIFT, SPACE
 from kiosk.screens.widgets import KeyButton, KioskScreen, load_kv
 
@@ -14,8 +14,8 @@ WIDE_KEYS = {SHIFT: 1.5, BACKSPACE: 2, SPACE: 6}
 
 
 class CommentScreen(KioskScreen):
-    heading = StringProperty(presenter.COMMENT_HEADING)
-    privacy_text = StringProperty(presenter.COMMENT_PRIVACY)
+    heading = StringProperty("")
+    privacy_text = StringProperty("")
     draft = StringProperty("")
     counter_text = StringProperty("")
     countdown_text = StringProperty("")
@@ -23,13 +23,17 @@ class CommentScreen(KioskScreen):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self._language: str | None = None
+        self._language: tuple[str, str] | None = None
 
     def refresh(self, flow) -> None:
         comment = flow.rating.comment
-        if comment.language != self._language:
+        # The keys' rows follow the draft's language and their words the screen's.
+        language = (comment.language, i18n.current())
+        if language != self._language:
             self._build_keys(comment.rows)
-            self._language = comment.language
+            self._language = language
+        self.heading = presenter.comment_heading()
+        self.privacy_text = presenter.comment_privacy()
         self.draft = comment.text
         if comment.shifted != self.shifted:
             self.shifted = comment.shifted
