@@ -7,8 +7,9 @@ plain JSON schema rather than a model FastAPI would enforce.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from kiosk.shared.wire import EVENT_TYPES, MAX_BATCH_BYTES, MAX_BATCH_EVENTS
@@ -145,6 +146,16 @@ OPTIONAL_INSTANT = {
     "anyOf": [{"type": "string", "format": "date-time"}, {"type": "string", "maxLength": 0}]
 }
 RANGE_ERROR = {"model": ErrorDetail, "description": "A bad 'from' or 'to', or 'from' ≥ 'to'."}
+# The range every reporting route takes: ``from`` (a Python keyword, hence the alias) and ``to``.
+RangeFrom = Annotated[
+    str | None,
+    Query(alias="from", description="RFC 3339; default: to - 24 h.",
+          json_schema_extra=OPTIONAL_INSTANT),
+]
+RangeTo = Annotated[
+    str | None,
+    Query(description="RFC 3339; default: now.", json_schema_extra=OPTIONAL_INSTANT),
+]
 CSV_RESPONSE = {"description": "CSV with a header row.", "content": {"text/csv": {}}}
 REPORTING_REFUSALS = {
     401: {"model": ErrorDetail, "description": "Missing, unknown or revoked reporting token."},

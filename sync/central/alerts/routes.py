@@ -11,7 +11,13 @@ from kiosk.shared.timeutil import to_rfc3339, utc_now
 from sync.central.access import View, api_site_missing
 from sync.central.alerts.lifecycle import STATES, list_alerts
 from sync.central.metrics_query import InvalidRange, parse_range
-from sync.central.schemas import OPTIONAL_INSTANT, RANGE_ERROR, REPORTING_REFUSALS, ErrorDetail
+from sync.central.schemas import (
+    RANGE_ERROR,
+    REPORTING_REFUSALS,
+    ErrorDetail,
+    RangeFrom,
+    RangeTo,
+)
 from sync.central.security import StoreDep
 from sync.central.sites import UnknownSite, get_site
 
@@ -75,15 +81,8 @@ def get_alerts(
         Query(description="open, notified, acknowledged or closed; all when left out.",
               json_schema_extra=STATE_PARAMETER),
     ] = None,
-    from_: Annotated[
-        str | None,
-        Query(alias="from", description="RFC 3339; default: to - 24 h.",
-              json_schema_extra=OPTIONAL_INSTANT),
-    ] = None,
-    to: Annotated[
-        str | None,
-        Query(description="RFC 3339; default: now.", json_schema_extra=OPTIONAL_INSTANT),
-    ] = None,
+    from_: RangeFrom = None,
+    to: RangeTo = None,
 ) -> dict:
     try:
         start, end = parse_range(from_, to, utc_now())

@@ -11,7 +11,12 @@ from kiosk.shared.timeutil import to_rfc3339, utc_now
 from sync.central import audit
 from sync.central.access import ReadAudit
 from sync.central.metrics_query import InvalidRange, parse_range
-from sync.central.schemas import OPTIONAL_INSTANT, RANGE_ERROR, REPORTING_REFUSALS
+from sync.central.schemas import (
+    RANGE_ERROR,
+    REPORTING_REFUSALS,
+    RangeFrom,
+    RangeTo,
+)
 from sync.central.security import StoreDep
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
@@ -57,15 +62,8 @@ class AuditList(BaseModel):
 def get_audit(
     principal: ReadAudit,
     store: StoreDep,
-    from_: Annotated[
-        str | None,
-        Query(alias="from", description="RFC 3339; default: to - 24 h.",
-              json_schema_extra=OPTIONAL_INSTANT),
-    ] = None,
-    to: Annotated[
-        str | None,
-        Query(description="RFC 3339; default: now.", json_schema_extra=OPTIONAL_INSTANT),
-    ] = None,
+    from_: RangeFrom = None,
+    to: RangeTo = None,
     actor: Annotated[str | None, Query(max_length=200, description="e.g. user:admin")] = None,
     action: Annotated[str | None, Query(max_length=100, description="e.g. user.change")] = None,
     site: Annotated[str | None, Query(max_length=100, description="Site name.")] = None,

@@ -10,7 +10,7 @@ from kiosk.shared.languages import BCP47_PATTERN
 from kiosk.shared.timeutil import utc_now
 from sync.central.access import View, api_site_missing
 from sync.central.metrics_query import InvalidRange, MetricsQuery, compute_metrics, parse_range
-from sync.central.schemas import OPTIONAL_INSTANT, RANGE_ERROR, Metrics
+from sync.central.schemas import RANGE_ERROR, Metrics, RangeFrom, RangeTo
 from sync.central.security import StoreDep
 from sync.central.sites import UnknownSite, get_site
 
@@ -41,15 +41,8 @@ def get_metrics(
     store: StoreDep,
     site: Annotated[str | None, Query(description="Site name; all sites when left out.")] = None,
     device: Annotated[str | None, Query(description="Device id; all when left out.")] = None,
-    from_: Annotated[
-        str | None,
-        Query(alias="from", description="RFC 3339; default: to - 24 h.",
-              json_schema_extra=OPTIONAL_INSTANT),
-    ] = None,
-    to: Annotated[
-        str | None,
-        Query(description="RFC 3339; default: now.", json_schema_extra=OPTIONAL_INSTANT),
-    ] = None,
+    from_: RangeFrom = None,
+    to: RangeTo = None,
     lang: Annotated[
         str | None,
         Query(description="A language tag (BCP 47, e.g. es): the rating figures count only the "
