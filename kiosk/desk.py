@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from kiosk.config import Settings
 from kiosk.errors import InvalidTransition, ModelError, NothingToUndo
+from kiosk.i18n import N_, _
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import Clock, parse_optional, parse_rfc3339, to_rfc3339, utc_now
 from kiosk.store import RecordedEvent, Store
@@ -26,6 +27,15 @@ NEAR_TARGET_FRACTION = 0.75
 # An appointment further than this from the check-in belongs to another day's visit: a
 # mis-tap, not a patient who came very early or very late.
 APPOINTMENT_SPAN = timedelta(hours=12)
+
+
+# The undo button's label, one whole sentence per action so each language can order it.
+UNDO_WORDS = {
+    "visit.checked_in": N_("Undo check-in of {ticket}"),
+    "visit.called": N_("Undo call-in of {ticket}"),
+    "visit.checked_out": N_("Undo check-out of {ticket}"),
+    "visit.cancelled": N_("Undo cancellation of {ticket}"),
+}
 
 
 @dataclass(frozen=True)
@@ -215,18 +225,12 @@ class FrontDesk:
     def undo_label(self) -> str | None:
         if self.undo_remaining() <= 0:
             return None
-        words = {
-            "visit.checked_in": "check-in",
-            "visit.called": "call-in",
-            "visit.checked_out": "check-out",
-            "visit.cancelled": "cancellation",
-        }
-        return f"Undo {words[self.last_action.event_type]} of {self.last_action.ticket}"
+        return _(UNDO_WORDS[self.last_action.event_type], ticket=self.last_action.ticket)
 
     def undo(self) -> dict[str, Any]:
         if self.undo_remaining() <= 0:
             self.last_action = None
-            raise NothingToUndo("Nothing to undo: the last action is too old or already undone.")
+            raise NothingToUndo(_("Nothing to undo: the last action is too old or already undone."))
         action = self.last_action
         self.last_action = None
         self.store.record("visit.undone", {"action": action.event_type}, visit_id=action.visit_id)

@@ -22,6 +22,7 @@ from kiosk.config import Settings
 from kiosk.desk import FrontDesk
 from kiosk.disk_guard import DiskGuard
 from kiosk.errors import ModelError, PinError
+from kiosk.i18n import _
 from kiosk.pin import PinLock
 from kiosk.rating_flow import RatingFlow
 from kiosk.shared.timeutil import Clock, parse_optional, parse_rfc3339, utc_now
@@ -367,7 +368,7 @@ class KioskFlow:
             if self.setup.submit(typed):
                 self._pin_set = True
                 self.staff.unlock(typed)
-                self.notify("The staff PIN is set. Keep it somewhere safe.", "info")
+                self.notify(_("The staff PIN is set. Keep it somewhere safe."), "info")
             return
         if not self.staff.unlock(typed):
             left = PinLock.FREE_ATTEMPTS - self.pin.failures()
@@ -410,7 +411,7 @@ class KioskFlow:
 
     def check_in(self) -> dict:
         visit = self.desk.check_in()
-        self.notify(f"Checked in: ticket {visit['ticket']}.", "info")
+        self.notify(_("Checked in: ticket {ticket}.", ticket=visit["ticket"]), "info")
         return visit
 
     def call_in(self, visit_id: str) -> dict:
@@ -443,12 +444,12 @@ class KioskFlow:
         if picker.for_check_in:
             visit = self.desk.check_in(appointment_at=moment)
             self.appointment = None
-            self.notify(f"Checked in: ticket {visit['ticket']}, appointment "
-                        f"{picker.label(moment)}.", "info")
+            self.notify(_("Checked in: ticket {ticket}, appointment {time}.",
+                          ticket=visit["ticket"], time=picker.label(moment)), "info")
             return visit
         visit = self.desk.set_appointment(picker.visit_id, moment)
-        self.notify(f"Appointment for {picker.ticket} set to {picker.label(moment)}. "
-                    "The change is logged.", "info")
+        self.notify(_("Appointment for {ticket} set to {time}. The change is logged.",
+                      ticket=picker.ticket, time=picker.label(moment)), "info")
         self.close_visit()
         return visit
 
@@ -462,7 +463,8 @@ class KioskFlow:
             self.appointment = None
             return None
         visit = self.desk.set_appointment(picker.visit_id, None)
-        self.notify(f"{picker.ticket} now has no appointment time. The change is logged.", "info")
+        self.notify(_("{ticket} now has no appointment time. The change is logged.",
+                      ticket=picker.ticket), "info")
         self.close_visit()
         return visit
 
@@ -490,7 +492,7 @@ class KioskFlow:
 
     def undo(self) -> dict:
         visit = self.desk.undo()
-        self.notify(f"Undone: {visit['ticket']} is back as it was.", "info")
+        self.notify(_("Undone: {ticket} is back as it was.", ticket=visit["ticket"]), "info")
         return visit
 
     def open_visit(self, visit_id: str) -> None:
@@ -530,7 +532,8 @@ class KioskFlow:
     def save_fix(self) -> dict:
         fix = self._fix()
         visit = fix.save()
-        self.notify(f"Fixed: {fix.ticket} now shows {fix.local()}. The change is logged.", "info")
+        self.notify(_("Fixed: {ticket} now shows {time}. The change is logged.",
+                      ticket=fix.ticket, time=fix.local()), "info")
         self.close_visit()
         return visit
 

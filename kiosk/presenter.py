@@ -220,8 +220,8 @@ def seconds_left(seconds: float | None) -> int:
 
 def undo_text(label: str | None, remaining: float) -> str:
     if not label:
-        return "Nothing to undo"
-    return f"\u21b6 {label}  ({seconds_left(remaining)} s)"
+        return _("Nothing to undo")
+    return _("\u21b6 {action}  ({seconds} s)", action=label, seconds=seconds_left(remaining))
 
 
 def lockout_text(seconds: float) -> str:
@@ -229,8 +229,8 @@ def lockout_text(seconds: float) -> str:
     the countdown shows them, in minutes from 90 s on."""
     left = max(1, seconds_left(seconds))
     if left >= 90:
-        return f"Too many wrong PINs. Try again in {round(left / 60)} min."
-    return f"Too many wrong PINs. Try again in {left} s."
+        return _("Too many wrong PINs. Try again in {minutes} min.", minutes=round(left / 60))
+    return _("Too many wrong PINs. Try again in {seconds} s.", seconds=left)
 
 
 def local_clock(moment: datetime, timezone: str) -> str:

@@ -135,3 +135,32 @@ def test_every_dashboard_string_is_translated_and_keeps_its_placeholders(tag):
         for text in strings:
             assert _python_fields(text) == _python_fields(ids[-1]), (tag, message.id)
             assert text.count("%%") == ids[-1].count("%%"), (tag, message.id)
+
+
+@pytest.fixture
+def spanish_staff_side():
+    """The staff language set as the app sets it (``_.switch``), put back afterwards."""
+    before = i18n.current()
+    i18n.use("es")
+    yield
+    i18n.use(before)
+
+
+def test_the_pin_lockout_and_the_undo_button_follow_the_staff_language(spanish_staff_side):
+    from kiosk import presenter
+
+    assert presenter.lockout_text(29.4) == "Demasiados PIN incorrectos. Inténtelo de nuevo en 30 s."
+    assert presenter.lockout_text(125) == (
+        "Demasiados PIN incorrectos. Inténtelo de nuevo en 2 min.")
+    assert presenter.undo_text(None, 0) == "Nada que deshacer"
+
+
+def test_the_desks_banner_and_undo_label_are_whole_translated_sentences(
+        spanish_staff_side, desk):
+    from kiosk.errors import NothingToUndo
+
+    visit = desk.check_in()
+    assert desk.undo_label() == f"Deshacer la llegada de {visit['ticket']}"
+    desk.undo()
+    with pytest.raises(NothingToUndo, match="^Nada que deshacer: la última acción"):
+        desk.undo()

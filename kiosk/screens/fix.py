@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from kivy.properties import BooleanProperty, StringProperty
 
+from kiosk.i18n import N_, _
 from kiosk.screens.widgets import KioskScreen, load_kv
 
-FIELD_WORDS = {"checked_in_at": "Checked in", "called_at": "Called in"}
+# Whole sentences per field (not a field word glued to "time"), so each language can order them.
+WAS_WORDS = {"checked_in_at": N_("Checked-in time, was {was}"),
+             "called_at": N_("Called-in time, was {was}")}
+AS_RECORDED_WORDS = {"checked_in_at": N_("Checked-in time as recorded"),
+                     "called_at": N_("Called-in time as recorded")}
 
 
 class FixScreen(KioskScreen):
@@ -27,8 +32,8 @@ class FixScreen(KioskScreen):
         self.time_text = fix.local()
         self.changed = fix.changed
         was = fix.local(fix.original[fix.field])
-        self.was_text = (f"{FIELD_WORDS[fix.field]} time, was {was}" if fix.changed
-                         else f"{FIELD_WORDS[fix.field]} time as recorded")
+        self.was_text = (_(WAS_WORDS[fix.field], was=was) if fix.changed
+                         else _(AS_RECORDED_WORDS[fix.field]))
 
 
 load_kv(__file__)

@@ -320,9 +320,19 @@ def test_the_fft_question_and_the_comment_box_fit_in_every_language(make_kiosk, 
 def test_the_staff_and_visit_screens_in_every_language(make_kiosk, tag):
     width, height = window_size()
     kiosk = make_kiosk(staff_language=tag, staff_lock_s=3600)
+    assert kiosk.screen == "pin"
+    words = " ".join(label.text for label in labels(kiosk))
+    assert i18n.translate(tag, "Staff PIN") in words
+    assert i18n.translate(tag, "Type the PIN to open the desk screen.") in words
+    assert problems_on_screen(kiosk, f"{tag} pin") == []
+    kiosk.screenshot(OUT / f"{width}x{height}" / f"{tag}-pin.png")
     kiosk.type_pin("2468")
     check_in = i18n.translate(tag, "Check in")
     kiosk.tap(check_in)
+    first = kiosk.store.visit(kiosk.flow.desk.queue()[0].visit_id)["ticket"]
+    assert kiosk.banner() == i18n.translate(tag, "Checked in: ticket {ticket}.", ticket=first)
+    assert i18n.translate(tag, "Undo check-in of {ticket}", ticket=first) in (
+        kiosk.app.root.manager.current_screen.undo_text)
     kiosk.tap(check_in)
     ticket = kiosk.store.visit(kiosk.flow.desk.queue()[0].visit_id)["ticket"]
     kiosk.tap(kiosk.row(ticket, i18n.translate(tag, "Call in")))
@@ -341,6 +351,16 @@ def test_the_staff_and_visit_screens_in_every_language(make_kiosk, tag):
     assert problems_on_screen(kiosk, f"{tag} visit") == []
     kiosk.screenshot(OUT / f"{width}x{height}" / f"{tag}-visit.png")
 
+    fix_a_time = f"[b]{i18n.translate(tag, 'Fix a time')}[/b]"
+    kiosk.tap(next(b for b in kiosk.buttons() if b.text.startswith(fix_a_time)))
+    assert kiosk.screen == "fix"
+    kiosk.tap(kiosk.button_exact(i18n.translate(tag, "+{minutes} min", minutes=5)))
+    words = " ".join(label.text for label in labels(kiosk))
+    assert i18n.translate(tag, "Fix a time for {ticket}", ticket=ticket) in words
+    assert i18n.translate(tag, "Save the time") in [b.text for b in kiosk.buttons()]
+    assert problems_on_screen(kiosk, f"{tag} fix") == []
+    kiosk.screenshot(OUT / f"{width}x{height}" / f"{tag}-fix.png")
+
 
 def test_the_same_languages_at_the_other_size():
     other = (800, 480) if window_size() != (800, 480) else (1280, 800)
@@ -354,4 +374,4 @@ def test_the_same_languages_at_the_other_size():
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
     assert f"{3 * len(LANGUAGES)} passed" in result.stdout, result.stdout[-3000:]
-    assert len(list(folder.glob("*.png"))) == len(LANGUAGES) * 11
+    assert len(list(folder.glob("*.png"))) == len(LANGUAGES) * 13
