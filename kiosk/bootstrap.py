@@ -23,13 +23,16 @@ STAMP = VENV / ".installed"
 RUN_PACKAGES = ("libgl1", "libegl1", "libmtdev1")
 # Chromium for the dashboard tests; faketime moves the clock of the calendar sweep's children;
 # systemd's tools check the units `install` writes (systemd-analyze verify, systemd-sysusers
-# and systemctl --root), and cage + Xwayland let the cage unit be verified as written.
+# and systemctl --root), and cage + Xwayland let the cage unit be verified as written;
+# PostgreSQL's server binaries start the throwaway clusters (and a streaming replica) the
+# central store's tests run against (tests/support/postgres.py).
 TEST_PACKAGES = {
     "chromium": "/usr/bin/chromium",
     "faketime": "/usr/lib/*/faketime/libfaketime.so.1",
     "systemd": "/usr/bin/systemd-analyze",
     "cage": "/usr/bin/cage",
     "xwayland": "/usr/bin/Xwayland",
+    "postgresql": "/usr/lib/postgresql/*/bin/initdb",
 }
 SYSTEM_LIBRARIES = {"libgl1": "libGL.so.1", "libegl1": "libEGL.so.1", "libmtdev1": "libmtdev.so.1"}
 
