@@ -305,7 +305,10 @@ def appointment_report(visits: Iterable[VisitTimes], now: datetime | None = None
 def seen_within_sql(column: str) -> str:
     """SQL that is 1 when a lateness-adjusted wait in ``column`` counts as "seen within 15
     minutes" (edge included, as ``appointment_summary`` counts it), for counting in SQL."""
-    return f"({column} <= {SEEN_WITHIN_MIN:g})"
+    # CASE, not a bare comparison: PostgreSQL's comparisons are booleans, which it does not
+    # add up; NULL stays NULL (no wait, no answer).
+    return (f"(CASE WHEN {column} <= {SEEN_WITHIN_MIN:g} THEN 1 "
+            f"WHEN {column} IS NOT NULL THEN 0 END)")
 
 
 def appointment_counts(arrivals: Mapping[str, int], adjusted_waits: int, seen_within: int) -> dict:

@@ -36,15 +36,19 @@ TOKENLESS_ROUTERS = (health.router, enrol.router)
 
 
 def create_app(
-    data_dir: Path,
+    data_dir: Path | None,
     *,
+    database_url: str | None = None,
+    read_database_url: str | None = None,
     backups: DailyBackups | None = None,
     service: ServiceNotifier | None = None,
 ) -> FastAPI:
-    """The app over ``data_dir`` (created, and its schema migrated, right away). ``backups``:
-    the daily backup to run while serving; ``service``: systemd's notify socket, for
-    ``main.py central`` under its unit (sync/central/service_link.py)."""
-    store = CentralStore(Path(data_dir))
+    """The app over ``data_dir`` (created, and its schema migrated, right away), or over the
+    PostgreSQL database at ``database_url`` (reads that may lag from ``read_database_url``).
+    ``backups``: the daily backup to run while serving; ``service``: systemd's notify socket,
+    for ``main.py central`` under its unit (sync/central/service_link.py)."""
+    store = CentralStore(None if data_dir is None else Path(data_dir),
+                         database_url=database_url, read_database_url=read_database_url)
     alerts = AlertService(store)
 
     @asynccontextmanager

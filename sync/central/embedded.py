@@ -135,13 +135,15 @@ def start_embedded(
     startup_timeout: float = STARTUP_TIMEOUT_S,
     proxies: tuple[str, ...] = (),
     limits=None,
+    database_url: str | None = None,
+    read_database_url: str | None = None,
 ) -> EmbeddedCentral:
     """Serve the store over ``data_dir`` on ``port`` (or the next free one; 0 = any) and return
     once it accepts requests. Raises EmbeddedStartFailed or serving.PortUnavailable.
     ``proxies`` and ``limits``: as for ``serving.make_server`` (the kiosk's own store listens
     on 127.0.0.1 and needs neither; tests use them)."""
     data_dir = Path(data_dir)
-    app = create_app(data_dir)
+    app = create_app(data_dir, database_url=database_url, read_database_url=read_database_url)
     sock = bind_socket(host, port, tries=PORT_TRIES)
     actual_port = bound_port(sock)
     server = make_server(

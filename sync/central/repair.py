@@ -128,7 +128,8 @@ def _one_response_per_visit(db: Database) -> None:
     db.execute(
         "UPDATE ratings SET visit_id = NULL, link = NULL, wait_min = NULL WHERE rowid IN ("
         "SELECT rowid FROM (SELECT rowid, ROW_NUMBER() OVER (PARTITION BY visit_id "
-        "ORDER BY occurred_at, id) AS n FROM ratings WHERE visit_id IS NOT NULL) WHERE n > 1)"
+        "ORDER BY occurred_at, id) AS n FROM ratings WHERE visit_id IS NOT NULL) AS ranked "
+        "WHERE n > 1)"
     )
 
 
@@ -166,7 +167,7 @@ def _rebuild_device_health(db: Database, now: datetime) -> None:
         "UPDATE devices SET (seq_max, seq_stored, seq_reversals) = (SELECT MAX(device_seq), "
         "SUM(kept) + MIN(device_seq) - 1, 0 FROM (SELECT device_seq, 1 AS kept FROM events "
         "WHERE device_id = devices.id UNION ALL SELECT device_seq, 0 FROM events_set_aside "
-        "WHERE device_id = devices.id))"
+        "WHERE device_id = devices.id) AS numbers)"
     )
 
 

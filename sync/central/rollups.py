@@ -38,10 +38,16 @@ def rollup_bucket(row: str) -> str:
     return bucket_sql(f"{row}.wait_min", when_null="''")
 
 
+def as_count(condition: str) -> str:
+    """A condition as 1 or 0 (NULL stays NULL): SQLite's truth values are integers already,
+    PostgreSQL's are booleans, and the rollups add them up; the same SQL serves both."""
+    return f"CAST(({condition}) AS INTEGER)"
+
+
 def _rating_key(row: str) -> str:
     return (
         f"{row}.site, {row}.device_id, substr({row}.occurred_at, 1, 13), {row}.scale, "
-        f"{row}.score, {row}.visit_id IS NOT NULL, {rollup_bucket(row)}"
+        f"{row}.score, {as_count(f'{row}.visit_id IS NOT NULL')}, {rollup_bucket(row)}"
     )
 
 
@@ -49,7 +55,7 @@ def _rating_match(row: str) -> str:
     return (
         f"site = {row}.site AND device_id = {row}.device_id "
         f"AND hour = substr({row}.occurred_at, 1, 13) AND scale = {row}.scale "
-        f"AND score = {row}.score AND linked = ({row}.visit_id IS NOT NULL) "
+        f"AND score = {row}.score AND linked = {as_count(f'{row}.visit_id IS NOT NULL')} "
         f"AND bucket = {rollup_bucket(row)}"
     )
 
@@ -60,7 +66,7 @@ def _rating_add(row: str) -> str:
         f"VALUES ({_rating_key(row)}, 1) ON CONFLICT DO UPDATE SET n = n + 1;"
         "INSERT INTO negative_tag_hours (site, device_id, hour, tag, n) "
         f"SELECT {row}.site, {row}.device_id, substr({row}.occurred_at, 1, 13), value, 1 "
-        f"FROM (SELECT DISTINCT value FROM json_each({row}.tags)) "
+        f"FROM (SELECT DISTINCT value FROM json_each({row}.tags)) AS tags "
         f"WHERE {negative_sql(f'{row}.score')} "
         "ON CONFLICT DO UPDATE SET n = n + 1;"
     )
@@ -87,13 +93,12 @@ def appointment_hour_counts(row: str) -> dict[str, str]:
     called, those seen within 15 minutes (``metrics.seen_within_sql``), and the visits with a
     chair time (how many values ``hour_runs.CHAIR_RUNS`` holds for the hour)."""
     return {
-        # IS, not =: 0 (never NULL) for a visit without an appointment.
-        "appt_early": f"({row}.arrival IS 'early')",
-        "appt_on_time": f"({row}.arrival IS 'on_time')",
-        "appt_late": f"({row}.arrival IS 'late')",
-        "appt_called": f"({row}.adjusted_wait_min IS NOT NULL)",
+        # coalesce: 0 (never NULL) for a visit without an appointment.
+        **{f"appt_{arrival}": f"coalesce({as_count(f'{row}.arrival = {arrival!r}')}, 0)"
+           for arrival in ("early", "on_time", "late")},
+        "appt_called": as_count(f"{row}.adjusted_wait_min IS NOT NULL"),
         "appt_within": f"coalesce({seen_within_sql(f'{row}.adjusted_wait_min')}, 0)",
-        "appt_chair": f"({row}.chair_min IS NOT NULL)",
+        "appt_chair": as_count(f"{row}.chair_min IS NOT NULL"),
     }
 
 
@@ -106,7 +111,8 @@ def _visit_add(row: str, versioned: bool = False, appointments: bool = False) ->
     return (
         f"INSERT INTO visit_hours (site, device_id, hour, visits, checked_out, waits{columns}) "
         f"VALUES (coalesce({row}.site, ''), {row}.device_id, substr({row}.checked_in_at, 1, 13), "
-        f"1, {row}.checked_out_at IS NOT NULL, {row}.wait_min IS NOT NULL{values}) "
+        f"1, {as_count(f'{row}.checked_out_at IS NOT NULL')}, "
+        f"{as_count(f'{row}.wait_min IS NOT NULL')}{values}) "
         "ON CONFLICT DO UPDATE SET visits = visits + 1, "
         f"checked_out = checked_out + excluded.checked_out, waits = waits + excluded.waits"
         f"{sets}{bump};"
@@ -119,8 +125,8 @@ def _visit_remove(row: str, versioned: bool = False, appointments: bool = False)
     sets = "".join(f", {name} = {name} - {sql}" for name, sql in counts.items())
     return (
         f"UPDATE visit_hours SET visits = visits - 1, "
-        f"checked_out = checked_out - ({row}.checked_out_at IS NOT NULL), "
-        f"waits = waits - ({row}.wait_min IS NOT NULL){sets}{bump} "
+        f"checked_out = checked_out - {as_count(f'{row}.checked_out_at IS NOT NULL')}, "
+        f"waits = waits - {as_count(f'{row}.wait_min IS NOT NULL')}{sets}{bump} "
         f"WHERE site = coalesce({row}.site, '') AND device_id = {row}.device_id "
         f"AND hour = substr({row}.checked_in_at, 1, 13);"
     )
@@ -204,7 +210,7 @@ def create_rollups(db: Database) -> None:
     # Rows already stored (a data directory upgraded from schema 1) are counted once here.
     db.execute(
         "INSERT INTO rating_hours SELECT site, device_id, substr(occurred_at, 1, 13), scale, "
-        f"score, visit_id IS NOT NULL, {rollup_bucket('ratings')}, COUNT(*) "
+        f"score, {as_count('visit_id IS NOT NULL')}, {rollup_bucket('ratings')}, COUNT(*) "
         "FROM ratings WHERE misuse = 0 GROUP BY 1, 2, 3, 4, 5, 6, 7"
     )
     db.execute(

@@ -7,6 +7,13 @@ losing a committed batch would lose data for good). Every write goes through
 wait for each other with the busy timeout instead of failing half-way through a transaction;
 kiosks' batches go through :attr:`CentralStore.group_writer`, which does the same under the same
 in-process lock, for several batches per commit (``sync.central.group_commit``).
+
+The same store runs on PostgreSQL when given a ``postgresql://`` URL (``--database-url``):
+one pool of connections per process (psycopg_pool), one held per thread as with SQLite, every
+statement translated by ``sync.central.dialect`` (``sync.central.postgres``). ``BEGIN
+IMMEDIATE`` there takes one advisory lock that every worker process shares, so writers queue
+across processes as they do on one file. A second URL (``--read-database-url``, a streaming
+replica) serves the reads that may be a moment old: :attr:`CentralStore.read_db`.
 """
 
 from __future__ import annotations
@@ -50,6 +57,12 @@ def make_single_file(conn: sqlite3.Connection) -> None:
     conn.execute(f"PRAGMA {BACKUP_FILE_PRAGMA}")
 
 
+def postgres_description(url: str) -> str:
+    from sync.central.postgres import safe_identity
+
+    return safe_identity(url)
+
+
 def connect(path: Path) -> Database:
     """One connection with the pragmas every user of the file needs."""
     # isolation_level=None: no implicit transactions, so the only ones are those we open.
@@ -61,18 +74,54 @@ def connect(path: Path) -> Database:
     return Database(conn)
 
 
-class CentralStore:
-    """The data directory's database: one connection per thread, schema migrated on open."""
+# Connections one process may hold on PostgreSQL: one per thread that touches the store (the
+# server's request threads, the group-commit writer, the alert scheduler). The server's own
+# max_connections must cover this times the number of workers (README, "PostgreSQL").
+POOL_MAX_SIZE = 60
 
-    def __init__(self, data_dir: Path):
-        self.data_dir = Path(data_dir)
-        try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise StoreUnavailable(
-                f"cannot create the data directory {self.data_dir}: {error.strerror}"
-            ) from None
-        self.path = database_path(self.data_dir)
+
+def connect_to(data_dir: Path | None, database_url: str | None = None):
+    """One connection to a store outside any :class:`CentralStore` (no pool, no migration):
+    the SQLite file in ``data_dir``, or the PostgreSQL database at ``database_url``."""
+    if database_url:
+        from sync.central import postgres
+
+        return postgres.connect(database_url)
+    return connect(database_path(data_dir))
+
+
+class CentralStore:
+    """The store's database: one connection per thread, schema migrated on open.
+
+    ``data_dir`` holds the SQLite file, or with ``database_url`` (PostgreSQL) only what is not
+    in the database (backups); it may then be None. ``read_database_url`` is a replica for
+    :attr:`read_db`."""
+
+    def __init__(self, data_dir: Path | None, database_url: str | None = None,
+                 read_database_url: str | None = None, pool_size: int = POOL_MAX_SIZE):
+        self.database_url = database_url or None
+        self.read_database_url = read_database_url or None
+        self.engine = "postgres" if self.database_url else "sqlite"
+        self.data_dir = Path(data_dir) if data_dir is not None else None
+        if self.data_dir is not None:
+            try:
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StoreUnavailable(
+                    f"cannot create the data directory {self.data_dir}: {error.strerror}"
+                ) from None
+        elif self.database_url is None:
+            raise StoreUnavailable("the store needs a data directory or a database URL")
+        self.path = database_path(self.data_dir) if self.data_dir is not None else None
+        self._pools = {}
+        if self.database_url is not None:
+            from sync.central import postgres
+
+            self._pools = postgres.open_pools(self.database_url, self.read_database_url,
+                                              pool_size)
+            self.path = None
+        self.description = (postgres_description(self.database_url) if self.database_url
+                            else str(self.path))
         self._local = threading.local()
         self._all: list[Database] = []
         self._lock = threading.Lock()
@@ -87,29 +136,68 @@ class CentralStore:
         try:
             migrate(self.db)
         except sqlite3.DatabaseError as error:
-            raise StoreUnavailable(f"cannot open the database {self.path}: {error}") from None
+            self.close()
+            raise StoreUnavailable(
+                f"cannot open the database {self.description}: {error}") from None
+        except BaseException:
+            self.close()
+            raise
 
-    def _connect(self) -> Database:
+    def _connect(self, role: str = "primary") -> Database:
         try:
+            if self._pools:
+                from sync.central import postgres
+
+                return postgres.from_pool(self._pools[role])
             return connect(self.path)
         except sqlite3.DatabaseError as error:
-            raise StoreUnavailable(f"cannot open the database {self.path}: {error}") from None
+            raise StoreUnavailable(
+                f"cannot open the database {self.description}: {error}") from None
+
+    def _thread_connection(self, name: str, role: str = "primary") -> Database:
+        db = getattr(self._local, name, None)
+        if db is not None and getattr(db.conn, "broken", False):
+            # PostgreSQL went away (a restart, a failover): this thread opens a new one.
+            self._release(db)
+            db = None
+        if db is None:
+            db = self._connect(role)
+            setattr(self._local, name, db)
+            with self._lock:
+                self._all.append(db)
+        return db
+
+    def _release(self, db) -> None:
+        with self._lock:
+            if db in self._all:
+                self._all.remove(db)
+        if self._pools:
+            from sync.central import postgres
+
+            postgres.give_back(self._pools, db)
+        else:
+            db.close()
 
     @property
     def db(self) -> Database:
         """This thread's connection (sqlite3 connections are not shared between threads)."""
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._connect()
-            self._local.db = db
-            with self._lock:
-                self._all.append(db)
-        return db
+        return self._thread_connection("db")
+
+    @property
+    def read_db(self) -> Database:
+        """This thread's connection for reads that may be a moment old (dashboard pages,
+        ``/api/v1/metrics``, exports): the replica when one is configured, else :attr:`db`.
+        Never for token checks or anything that must see the latest write."""
+        if "replica" in self._pools:
+            return self._thread_connection("read_db", "replica")
+        return self.db
 
     @property
     def disk_full(self) -> bool:
         """The last write failed for want of space (and none has committed since), or the
         data directory's disk has almost no space left."""
+        if self.data_dir is None:
+            return self._last_write_found_disk_full
         return self._last_write_found_disk_full or low_on_space(self.data_dir)
 
     def note_write(self, error: BaseException | None) -> None:
@@ -142,6 +230,8 @@ class CentralStore:
         indexed read on the event loop, which must not block. WAL readers do not wait for
         the writer, so it seldom matters; when it does, SQLite raises
         ``sqlite3.OperationalError`` at once and the caller reads elsewhere."""
+        if self._pools:
+            return self.db  # PostgreSQL's readers never wait for a writer's lock
         db = getattr(self._local, "quick_reader", None)
         if db is None:
             db = self._connect()
@@ -175,7 +265,17 @@ class CentralStore:
         if writer is not None:
             writer.close()
         with self._lock:
-            for db in self._all:
+            held, self._all = list(self._all), []
+        for db in held:
+            if self._pools:
+                from sync.central import postgres
+
+                postgres.give_back(self._pools, db)
+            else:
                 db.close()
-            self._all.clear()
+        if self._pools:
+            from sync.central import postgres
+
+            postgres.close_pools(self._pools)
+            self._pools = {}
         self._local = threading.local()

@@ -9,7 +9,7 @@ from tests.support.central_server import central_server  # noqa: F401  (a fixtur
 
 
 @pytest.fixture
-def central_store(tmp_path):
-    opened = CentralStore(tmp_path / "central-store")
+def central_store(tmp_path, central_database_url):
+    opened = CentralStore(tmp_path / "central-store", database_url=central_database_url)
     yield opened
     opened.close()

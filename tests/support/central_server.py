@@ -22,7 +22,7 @@ import requests
 from sync.central import auth
 from sync.central.embedded import EmbeddedCentral, start_embedded
 from sync.central.sites import update_site
-from sync.central.storage import connect, database_path
+from sync.central.storage import connect_to
 
 DEFAULT_SITE = "Test Clinic"
 
@@ -45,6 +45,7 @@ class LiveCentral:
     base_url: str
     data_dir: Path
     embedded: EmbeddedCentral
+    database_url: str | None = None  # PostgreSQL's, when the store runs on it
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -68,7 +69,7 @@ class LiveCentral:
 
     def rows(self, sql: str, params: tuple | list = ()) -> list[dict]:
         """Read what the server actually stored (a fresh connection: only committed data)."""
-        db = connect(database_path(self.data_dir))
+        db = connect_to(self.data_dir, self.database_url)
         try:
             return list(db.query(sql, params))
         finally:
@@ -90,16 +91,18 @@ class LiveCentral:
 
 @contextmanager
 def running_central(data_dir: Path, port: int = 0, **options) -> Iterator[LiveCentral]:
-    """A started server over ``data_dir``; ``options`` go to ``start_embedded``."""
+    """A started server over ``data_dir``; ``options`` go to ``start_embedded``
+    (``database_url`` for a store on PostgreSQL)."""
     embedded = start_embedded(Path(data_dir), host="127.0.0.1", port=port, **options)
     try:
-        yield LiveCentral(embedded.url, Path(data_dir), embedded)
+        yield LiveCentral(embedded.url, Path(data_dir), embedded, options.get("database_url"))
     finally:
         embedded.stop()
 
 
 @pytest.fixture
-def central_server(tmp_path) -> Iterator[LiveCentral]:
-    """A started central store over a fresh data directory; stopped after the test."""
-    with running_central(tmp_path / "central") as server:
+def central_server(tmp_path, central_database_url) -> Iterator[LiveCentral]:
+    """A started central store over a fresh data directory (and, for the PostgreSQL run of
+    the engine suites, a fresh database); stopped after the test."""
+    with running_central(tmp_path / "central", database_url=central_database_url) as server:
         yield server

@@ -1,0 +1,403 @@
+"""The central store on PostgreSQL: a connection that answers as the store's SQLite one does.
+
+The store's modules are written against a small part of ``sqlite_utils.Database``: ``execute``
+and ``query``, ``db.conn.execute`` / ``executemany`` / ``in_transaction``, ``executescript``,
+and ``db[table].create`` / ``create_index`` / ``insert`` in the migrations. :class:`PgDatabase`
+offers exactly that part over a psycopg 3 connection, with every statement translated by
+``sync.central.dialect``, so one code path serves both engines and the tests run it on both.
+
+What it keeps the same as SQLite, on purpose:
+- transactions are the store's own (autocommit, then explicit ``BEGIN`` ... ``COMMIT``), and
+  ``BEGIN IMMEDIATE`` takes the one writer lock every worker process shares;
+- values come back as SQLite gives them: a ``numeric`` (``SUM`` of integers) as an int or a
+  float, never a ``Decimal``; a Python bool goes in as 0 or 1 (the columns are integers);
+- errors are raised as ``sqlite3``'s classes (``IntegrityError`` for a constraint or a
+  trigger's refusal, ``DataError``, ``OperationalError`` for a lost connection or a full
+  disk, ``DatabaseError`` otherwise), with PostgreSQL's error chained as the cause, so the
+  callers' rules (a constraint is the event's fault, a lost connection is the moment's) hold.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.adapt import Dumper, Loader
+from psycopg.pq import TransactionStatus
+from psycopg.rows import dict_row
+
+from sync.central.dialect import WRITER_LOCK, split_script, to_postgres
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+VERSION_TABLE = "schema_version"
+
+
+def is_postgres_url(url: str | None) -> bool:
+    return bool(url) and url.startswith(URL_SCHEMES)
+
+
+class _BoolAsInteger(Dumper):
+    """True/False as 1/0: the store's flags are integer columns on both engines."""
+
+    oid = psycopg.adapters.types["int8"].oid
+
+    def dump(self, obj):
+        return b"1" if obj else b"0"
+
+    def quote(self, obj):
+        return b"1" if obj else b"0"
+
+
+class _NumericAsNumber(Loader):
+    """``numeric`` (what PostgreSQL sums integers to) as int when whole, else float."""
+
+    def load(self, data):
+        text = bytes(data).decode()
+        if text.lstrip("-").isdigit():
+            return int(text)
+        return float(text)
+
+
+def configure(conn: psycopg.Connection) -> None:
+    """What every connection to the store needs (the pool calls it for each new one)."""
+    conn.adapters.register_dumper(bool, _BoolAsInteger)
+    conn.adapters.register_loader("numeric", _NumericAsNumber)
+
+
+def _as_sqlite_error(error: psycopg.Error) -> sqlite3.Error:
+    if isinstance(error, pg_errors.DiskFull):
+        converted: sqlite3.Error = sqlite3.OperationalError(f"database or disk is full: {error}")
+    elif isinstance(error, (psycopg.IntegrityError, pg_errors.RaiseException)):
+        converted = sqlite3.IntegrityError(str(error).strip())
+    elif isinstance(error, psycopg.DataError):
+        converted = sqlite3.DataError(str(error).strip())
+    elif isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError,
+                            psycopg.ProgrammingError)):
+        converted = sqlite3.OperationalError(str(error).strip())
+    else:
+        converted = sqlite3.DatabaseError(str(error).strip())
+    converted.__cause__ = error
+    return converted
+
+
+@contextmanager
+def _sqlite_errors() -> Iterator[None]:
+    try:
+        yield
+    except psycopg.Error as error:
+        raise _as_sqlite_error(error) from error
+
+
+class _Rows:
+    """A finished statement's rows, read as a sqlite3 cursor is."""
+
+    __slots__ = ("_rows", "_at", "rowcount", "description", "lastrowid")
+
+    def __init__(self, rows: list, rowcount: int, description):
+        self._rows = rows
+        self._at = 0
+        self.rowcount = rowcount
+        self.description = description
+        self.lastrowid = None
+
+    def fetchone(self):
+        if self._at >= len(self._rows):
+            return None
+        self._at += 1
+        return self._rows[self._at - 1]
+
+    def fetchall(self) -> list:
+        rest = self._rows[self._at:]
+        self._at = len(self._rows)
+        return rest
+
+    def __iter__(self):
+        return iter(self.fetchall())
+
+
+_PRAGMA = re.compile(r"^\s*PRAGMA\s+(\w+)\s*(?:=\s*(\S+)|\((\w+)\))?\s*;?\s*$", re.IGNORECASE)
+_DROP_TRIGGER = re.compile(r"^\s*DROP\s+TRIGGER\s+(IF\s+EXISTS\s+)?(\w+)\s*;?\s*$", re.I)
+
+
+class PgConnection:
+    """The ``db.conn`` of a PostgreSQL store: ``execute``, ``executemany``, ``in_transaction``."""
+
+    def __init__(self, raw: psycopg.Connection, identity: str):
+        self.raw = raw
+        self.identity = identity
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status != TransactionStatus.IDLE
+
+    @property
+    def broken(self) -> bool:
+        return self.raw.broken or self.raw.closed
+
+    def execute(self, sql: str, params: Iterable | dict | None = None) -> _Rows:
+        special = self._special(sql, params)
+        if special is not None:
+            return special
+        params = _params(params)
+        translated = to_postgres(sql, params is not None)
+        with _sqlite_errors(), self.raw.cursor() as cursor:
+            cursor.execute(translated, params)
+            rows = cursor.fetchall() if cursor.description is not None else []
+            return _Rows(rows, cursor.rowcount, cursor.description)
+
+    def executemany(self, sql: str, seq: Iterable) -> _Rows:
+        with _sqlite_errors(), self.raw.cursor() as cursor:
+            cursor.executemany(to_postgres(sql, True), [_params(p) or () for p in seq])
+            return _Rows([], cursor.rowcount, None)
+
+    def executescript(self, script: str) -> None:
+        for statement in split_script(script):
+            self.execute(statement)
+
+    def _special(self, sql: str, params) -> _Rows | None:
+        """Statements PostgreSQL has no word for, answered the way SQLite answers them."""
+        head = sql.lstrip()[:16].upper()
+        if head.startswith("BEGIN IMMEDIATE"):
+            with _sqlite_errors():
+                self.raw.execute("BEGIN")
+                self.raw.execute(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+            return _Rows([], -1, None)
+        if head.startswith("PRAGMA"):
+            return self._pragma(sql)
+        if head.startswith("DROP TRIGGER"):
+            match = _DROP_TRIGGER.match(sql)
+            if match is not None:
+                return self._drop_trigger(match.group(2), bool(match.group(1)))
+        return None
+
+    def _pragma(self, sql: str) -> _Rows:
+        match = _PRAGMA.match(sql)
+        if match is None:
+            raise sqlite3.OperationalError(f"not understood on PostgreSQL: {sql.strip()}")
+        name, value, argument = match.group(1).lower(), match.group(2), match.group(3)
+        if name == "user_version":
+            return self._user_version(None if value is None else int(value))
+        if name == "table_info":
+            with _sqlite_errors():
+                rows = self.raw.execute(
+                    "SELECT ordinal_position - 1, column_name, data_type, "
+                    "CASE WHEN is_nullable = 'NO' THEN 1 ELSE 0 END, column_default, 0 "
+                    "FROM information_schema.columns WHERE table_schema = current_schema() "
+                    "AND table_name = %s ORDER BY ordinal_position", [argument]).fetchall()
+            return _Rows(rows, -1, None)
+        if name == "database_list":
+            return _Rows([(0, "main", "")], -1, None)
+        # Connection settings of SQLite's own (cache size, busy timeout, journal, foreign
+        # keys): PostgreSQL has these always on, or configured on the server.
+        return _Rows([], -1, None)
+
+    def _user_version(self, value: int | None) -> _Rows:
+        with _sqlite_errors():
+            self.raw.execute(
+                f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version BIGINT NOT NULL)")
+            row = self.raw.execute(f"SELECT version FROM {VERSION_TABLE}").fetchone()
+            if value is None:
+                return _Rows([(row[0] if row else 0,)], -1, None)
+            if row is None:
+                self.raw.execute(f"INSERT INTO {VERSION_TABLE} VALUES (%s)", [value])
+            else:
+                self.raw.execute(f"UPDATE {VERSION_TABLE} SET version = %s", [value])
+        return _Rows([], 1, None)
+
+    def _drop_trigger(self, name: str, if_exists: bool) -> _Rows:
+        with _sqlite_errors():
+            row = self.raw.execute(
+                "SELECT tgrelid::regclass::text FROM pg_trigger WHERE tgname = %s", [name]
+            ).fetchone()
+            if row is None:
+                if if_exists:
+                    return _Rows([], 0, None)
+                raise sqlite3.OperationalError(f"no such trigger: {name}")
+            self.raw.execute(f"DROP TRIGGER {name} ON {row[0]}")
+            self.raw.execute(f"DROP FUNCTION IF EXISTS {name}_fn()")
+        return _Rows([], 0, None)
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def _params(params):
+    if params is None:
+        return None
+    if isinstance(params, dict):
+        return params or None
+    params = list(params)
+    return params or None
+
+
+class PgTable:
+    """``db[name]``: the table calls the migrations and a few writers make."""
+
+    # SQLite's names: the dialect turns them into PostgreSQL's, as for any CREATE TABLE.
+    TYPES = {str: "TEXT", int: "INTEGER", float: "REAL", bytes: "BLOB", bool: "INTEGER"}
+
+    def __init__(self, db: PgDatabase, name: str):
+        self.db = db
+        self.name = name
+
+    def create(self, columns: dict, pk=None, not_null=(), defaults=None, foreign_keys=(),
+               **_ignored) -> PgTable:
+        defaults = defaults or {}
+        keys = (pk,) if isinstance(pk, str) else tuple(pk or ())
+        lines = []
+        for column, kind in columns.items():
+            if keys == (column,) and kind is int:
+                lines.append(f"{column} BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")
+                continue
+            line = f"{column} {self.TYPES[kind]}"
+            if column in not_null or column in keys:
+                line += " NOT NULL"
+            if column in defaults:
+                line += f" DEFAULT {_literal(defaults[column])}"
+            lines.append(line)
+        if keys and not (len(keys) == 1 and columns.get(keys[0]) is int):
+            lines.append(f"PRIMARY KEY ({', '.join(keys)})")
+        for foreign in foreign_keys:
+            column, other, *rest = foreign
+            target = rest[0] if rest else "id"
+            lines.append(f"FOREIGN KEY ({column}) REFERENCES {other} ({target})")
+        self.db.conn.execute(f"CREATE TABLE {self.name} ({', '.join(lines)})")
+        return self
+
+    def create_index(self, columns, unique: bool = False, index_name: str | None = None,
+                     if_not_exists: bool = False) -> PgTable:
+        name = index_name or f"idx_{self.name}_{'_'.join(columns)}"
+        self.db.conn.execute(
+            f"CREATE {'UNIQUE ' if unique else ''}INDEX {'IF NOT EXISTS ' if if_not_exists else ''}"
+            f"{name} ON {self.name} ({', '.join(columns)})"
+        )
+        return self
+
+    def insert(self, record: dict, **_ignored) -> PgTable:
+        columns = list(record)
+        self.db.conn.execute(
+            f"INSERT INTO {self.name} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})",
+            [record[column] for column in columns],
+        )
+        return self
+
+
+def _literal(value) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+class PgDatabase:
+    """One PostgreSQL connection of the store, read and written as its SQLite ``Database``."""
+
+    engine = "postgres"
+
+    def __init__(self, conn: PgConnection, pool=None):
+        self.conn = conn
+        self.pool = pool
+
+    @property
+    def identity(self) -> str:
+        """What names this database for in-process caches (never the password)."""
+        return self.conn.identity
+
+    def execute(self, sql: str, params=None) -> _Rows:
+        return self.conn.execute(sql, params)
+
+    def executescript(self, script: str) -> None:
+        self.conn.executescript(script)
+
+    def query(self, sql: str, params=None) -> Iterator[dict]:
+        params = _params(params)
+        with _sqlite_errors(), self.conn.raw.cursor(row_factory=dict_row) as cursor:
+            cursor.execute(to_postgres(sql, params is not None), params)
+            rows = cursor.fetchall()
+        yield from rows
+
+    def __getitem__(self, name: str) -> PgTable:
+        return PgTable(self, name)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def safe_identity(url: str) -> str:
+    """The URL without its password, for messages and cache keys."""
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    return (f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', '')}"
+            f"/{info.get('dbname', '')}")
+
+
+def connect(url: str) -> PgDatabase:
+    """One connection (outside any pool): for the CLI's one-shot commands and the tests."""
+    with _sqlite_errors():
+        raw = psycopg.connect(url, autocommit=True, cursor_factory=psycopg.ClientCursor)
+    configure(raw)
+    return PgDatabase(PgConnection(raw, safe_identity(url)))
+
+
+def open_pools(url: str, read_url: str | None, max_size: int) -> dict:
+    """The process's pools: "primary", and "replica" when a read URL is given. Opening waits
+    for one connection each, so a wrong URL or a server that is down fails here, at start,
+    with PostgreSQL's own sentence."""
+    from psycopg_pool import ConnectionPool
+
+    pools = {}
+    try:
+        for role, target in (("primary", url), ("replica", read_url)):
+            if not target:
+                continue
+            pool = ConnectionPool(
+                target, min_size=1, max_size=max_size, open=False, configure=configure,
+                kwargs={"autocommit": True, "cursor_factory": psycopg.ClientCursor},
+                name=f"central-{role}", check=ConnectionPool.check_connection,
+            )
+            pools[role] = pool
+            pool.open(wait=True, timeout=10)
+            pool.identity = safe_identity(target)  # type: ignore[attr-defined]
+    except Exception as error:
+        close_pools(pools)
+        reason = _reason(error)
+        raise sqlite3.OperationalError(
+            f"cannot connect to PostgreSQL at {safe_identity(target)}: {reason}") from error
+    return pools
+
+
+def _reason(error: BaseException) -> str:
+    # The pool's timeout hides the connection's own error: find the first line of it.
+    text = str(error.__cause__ or error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
+def from_pool(pool) -> PgDatabase:
+    with _sqlite_errors():
+        raw = pool.getconn(timeout=30)
+    return PgDatabase(PgConnection(raw, pool.identity), pool)
+
+
+def give_back(pools: dict, db: PgDatabase) -> None:
+    pool = getattr(db, "pool", None)
+    if pool is None:
+        db.close()
+        return
+    try:
+        if db.conn.in_transaction and not db.conn.broken:
+            db.conn.raw.rollback()
+        pool.putconn(db.conn.raw)
+    except Exception:  # noqa: BLE001 - a pool already closed, a connection already gone
+        db.close()
+
+
+def close_pools(pools: dict) -> None:
+    for pool in pools.values():
+        pool.close(timeout=5)
