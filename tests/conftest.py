@@ -12,6 +12,7 @@ from kiosk.rating_flow import RatingFlow
 from kiosk.store import Store
 from tests.support import hashing
 from tests.support.clock import FakeClock
+from tests.support.engines import add_option, central_database_url, central_engine, parametrize  # noqa: F401
 
 # No example database: a run never replays what an earlier run (or another checkout) left in
 # .hypothesis/, and leaves nothing behind itself. A failure prints its example to reproduce it.
@@ -55,3 +56,13 @@ def fast_hasher():
 @pytest.fixture
 def pin(store, clock, fast_hasher) -> PinLock:
     return PinLock(store, clock, hasher=fast_hasher)
+
+
+def pytest_addoption(parser):
+    add_option(parser)
+
+
+def pytest_generate_tests(metafunc):
+    # The engine suites run each store-using test on SQLite and on PostgreSQL
+    # (tests/support/engines.py).
+    parametrize(metafunc)
