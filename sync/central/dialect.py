@@ -13,6 +13,7 @@ differently, the SQLite spelling is written and translated here, once per distin
   target names the table's primary key (PostgreSQL requires a target);
 - ``json_each(x)`` becomes ``json_array_elements_text(x)`` (a column named ``value``, as in
   SQLite), ``json_extract(x, '$.key')`` becomes ``x::json ->> 'key'``;
+- ``max(a, b)`` / ``min(a, b)`` (two arguments) become ``GREATEST`` / ``LEAST``;
 - ``IS`` / ``IS NOT`` against a value become ``IS NOT DISTINCT FROM`` / ``IS DISTINCT FROM``;
 - ``rowid`` becomes ``ctid`` (both name the row within one statement); a unary ``+`` before a
   column (SQLite's way to keep its planner off an index) is dropped;
@@ -87,6 +88,43 @@ def _ddl_types(code: str) -> str:
     return re.sub(r"\bTEXT\b", 'TEXT COLLATE "C"', code, flags=re.I)
 
 
+_SCALAR_EXTREME = re.compile(r"\b(max|min)\(", re.IGNORECASE)
+
+
+def _scalar_extremes(sql: str) -> str:
+    """SQLite's max(a, b, ...) / min(a, b, ...) as GREATEST / LEAST, NULL when any argument
+    is (SQLite's rule; PostgreSQL's GREATEST would skip it). An aggregate max(x) keeps its
+    name. Parentheses and literals are matched, so nested calls are read whole."""
+    out, last = [], 0
+    for match in _SCALAR_EXTREME.finditer(sql):
+        if match.start() < last:
+            continue
+        depth, at, args, arg_start = 1, match.end(), [], match.end()
+        while at < len(sql) and depth:
+            char = sql[at]
+            if char == "(":
+                depth += 1
+            elif char == ")":
+                depth -= 1
+                if depth == 0:
+                    args.append(sql[arg_start:at])
+            elif char == "," and depth == 1:
+                args.append(sql[arg_start:at])
+                arg_start = at + 1
+            elif char == "'":
+                at = sql.index("'", at + 1)
+            at += 1
+        if len(args) > 1:
+            args = [_scalar_extremes(arg.strip()) for arg in args]
+            name = "GREATEST" if match.group(1).lower() == "max" else "LEAST"
+            nulls = " OR ".join(f"({arg}) IS NULL" for arg in args)
+            out.append(f"{sql[last:match.start()]}(CASE WHEN {nulls} THEN NULL "
+                       f"ELSE {name}({', '.join(args)}) END)")
+            last = at
+    out.append(sql[last:])
+    return "".join(out)
+
+
 def _code(code: str, with_params: bool, ddl: bool) -> str:
     if with_params:
         code = code.replace("?", "%s")
@@ -102,6 +140,7 @@ def _statement(sql: str, with_params: bool) -> str:
     sql = _JSON_EXTRACT.sub(r"((\1)::json ->> '\2')", sql)
     sql = _IS_VALUE.sub(lambda m: "IS DISTINCT FROM " if m.group(1) else "IS NOT DISTINCT FROM ",
                         sql)
+    sql = _scalar_extremes(sql)
     ignore = _INSERT_OR_IGNORE.search(sql) is not None
     if ignore:
         sql = _INSERT_OR_IGNORE.sub("INSERT INTO", sql)

@@ -90,6 +90,22 @@ def connect_to(data_dir: Path | None, database_url: str | None = None):
     return connect(database_path(data_dir))
 
 
+def table_names(db) -> list[str]:
+    """The store's tables, sorted, on either engine (not the engines' own)."""
+    if getattr(db, "engine", "sqlite") == "postgres":
+        sql = ("SELECT table_name FROM information_schema.tables WHERE table_schema = "
+               "current_schema() AND table_type = 'BASE TABLE' ORDER BY 1")
+    else:
+        sql = ("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE "
+               "'sqlite_%' ORDER BY 1")
+    return [row[0] for row in db.execute(sql).fetchall()]
+
+
+def column_names(db, table: str) -> list[str]:
+    """A table's columns in their order, on either engine."""
+    return [row[1] for row in db.execute(f"PRAGMA table_info({table})").fetchall()]
+
+
 class CentralStore:
     """The store's database: one connection per thread, schema migrated on open.
 

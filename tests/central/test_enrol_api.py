@@ -14,6 +14,7 @@ from kiosk.shared.enrolment_codes import CODE_ALPHABET, normalise_code
 from kiosk.shared.timeutil import utc_now
 from sync.central import enrolment
 from sync.central.migrations import MIGRATIONS, SCHEMA_VERSION
+from sync.central.storage import column_names, table_names
 from tests.central.test_cli import run_in_process
 
 
@@ -283,10 +284,9 @@ def test_the_routes_are_in_the_openapi_description(central_server):
 def test_the_migration_is_one_named_step(central_server):
     names = [migration.__name__ for migration in MIGRATIONS]
     assert names.count("_enrolment_codes") == 1 and len(names) == SCHEMA_VERSION
-    tables = {row["name"] for row in central_server.rows(
-        "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert "enrolment_codes" in tables
-    columns = {c["name"] for c in central_server.rows("PRAGMA table_info(devices)")}
+    db = central_server.embedded.store.db
+    assert "enrolment_codes" in table_names(db)
+    columns = set(column_names(db, "devices"))
     assert "role" in columns
 
 

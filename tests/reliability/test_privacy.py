@@ -18,7 +18,7 @@ from kiosk.shared.timeutil import to_rfc3339, utc_now
 from kiosk.shared.wire import EVENT_TYPES
 from kiosk.store import Store
 from sync.central import cli
-from sync.central.storage import CentralStore
+from sync.central.storage import CentralStore, column_names, table_names
 from sync.client import SyncClient
 from sync.loop import SyncLoop
 from tests.reliability import figures
@@ -65,10 +65,7 @@ ALLOWED = {
 
 
 def _tables(db) -> dict[str, list[str]]:
-    names = [row[0] for row in db.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
-    return {table: [row[1] for row in db.execute(f"PRAGMA table_info('{table}')")]
-            for table in names}
+    return {table: column_names(db, table) for table in table_names(db)}
 
 
 def _schema_fields(node, where: str = ""):
@@ -87,7 +84,7 @@ def _schema_fields(node, where: str = ""):
 
 def test_no_table_or_api_field_can_hold_personal_data(tmp_path, central_server):
     kiosk = Store(tmp_path / "kiosk.sqlite")
-    central = CentralStore(tmp_path / "central")
+    central = CentralStore(tmp_path / "central", database_url=central_server.database_url)
     fields: dict[str, str] = {}
     try:
         for side, db in (("kiosk", kiosk.db), ("central", central.db)):

@@ -149,9 +149,10 @@ def add_channel(db: Database, kind: str, site: str | None, settings: dict,
                 now: datetime) -> dict:
     checked = check_settings(kind, settings)
     channel_id = db.execute(
-        "INSERT INTO alert_channels (kind, site, settings, created_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO alert_channels (kind, site, settings, created_at) VALUES (?, ?, ?, ?) "
+        "RETURNING id",
         [kind, site, json.dumps(checked), to_rfc3339(now)],
-    ).lastrowid
+    ).fetchone()[0]
     return public(get_channel(db, channel_id))
 
 

@@ -137,9 +137,9 @@ def _open(db: Database, site: str, rule: str, finding: Finding, figures: str,
     now_text = to_rfc3339(now)
     alert_id = db.execute(
         "INSERT INTO alerts (site, rule, subject, state, summary, figures, opened_at, "
-        "last_fired_at) VALUES (?, ?, ?, 'open', ?, ?, ?, ?)",
+        "last_fired_at) VALUES (?, ?, ?, 'open', ?, ?, ?, ?) RETURNING id",
         [site, rule, finding.subject, finding.summary, figures, now_text, now_text],
-    ).lastrowid
+    ).fetchone()[0]
     _history(db, alert_id, now, "opened", note=finding.summary)
     outbox.enqueue(db, alert_id, site, now)
     return alert_id
