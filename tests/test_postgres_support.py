@@ -62,19 +62,31 @@ def expected_owner() -> int:
     return pwd.getpwnam("postgres").pw_uid if os.geteuid() == 0 else os.geteuid()
 
 
-def test_a_cluster_of_its_own_is_durable_on_request_and_skips_a_taken_port(monkeypatch):
+def test_a_cluster_of_its_own_skips_a_taken_port_and_leaves_nothing_behind(monkeypatch):
     # First in this module: it starts before the session's cluster and replica exist.
     with port_taken() as busy:
         offered, system_pick = iter([busy]), postgres.free_port
         monkeypatch.setattr(postgres, "free_port", lambda: next(offered, None) or system_pick())
-        with PostgresCluster(durable=True) as cluster:
+        with PostgresCluster() as cluster:
             assert cluster.port != busy
             assert "Address already in use" in cluster.log_path.read_text()
-            with cluster.connect() as db:
-                found = settings(db, ["fsync", "full_page_writes", *WANTED_SETTINGS])
-            assert found == {**WANTED_SETTINGS, "fsync": "on", "full_page_writes": "on"}
-            folder = cluster.folder
+            assert cluster.query("SELECT current_setting('port')") == [(str(cluster.port),)]
+            folder, pid = cluster.folder, cluster.pid
         assert not folder.exists()
+        assert not Path(f"/proc/{pid}").exists()
+
+
+def test_a_durable_cluster_keeps_postgresql_defaults():
+    """(The settings reach the server as ``-c`` options; the next test reads them back.)"""
+    durable = PostgresCluster(durable=True)
+    try:
+        found = durable.server_settings()
+    finally:
+        durable.close()
+    assert "fsync" not in found and "full_page_writes" not in found
+    assert {name: found[name] for name in WANTED_SETTINGS if name in found} == {
+        name: value for name, value in WANTED_SETTINGS.items() if name != "synchronous_commit"
+    }
 
 
 def test_a_database_per_test_in_utf8_with_c_collation(postgres_cluster, postgres_url):
