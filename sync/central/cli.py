@@ -3,6 +3,9 @@
     central --data DIR [--host 127.0.0.1] [--port 8700] [--trusted-proxy ADDR]
             [--max-connections N] [--backup-dir DIR] [--backup-keep N]
                                                           serve the store (a daily backup)
+    central --database-url URL [--read-database-url URL] [--workers N] [--host ...] ...
+                                                          the store on PostgreSQL, reads that
+                                                          may lag from a replica, N processes
     backup --data DIR --to FILE|DIR                       a verified copy of the live store
     restore --from FILE --data DIR [--force]              a checked backup back into --data
     device add --data DIR --site S --name N               prints {"device_id", "token"}
@@ -27,6 +30,12 @@
     demo-data --data DIR [--days 28] [--visits N] [--ratings N]
     alert rule set|list, alert list|ack|close, alert channel add|list|remove|test
                                                            (see sync.central.alerts.commands)
+
+Every command that takes ``--data DIR`` also takes ``--database-url URL`` (postgresql://...;
+``DATABASE_URL`` in the environment is the fallback, as ``READ_DATABASE_URL`` is for
+``--read-database-url``): with a URL the store is that PostgreSQL database and ``--data`` is
+optional (sync.central.store_options). ``backup``/``restore`` copy a SQLite file only; on
+PostgreSQL they point to pg_dump / pg_basebackup.
 
 Output meant for scripts is JSON on stdout; an error is one sentence on stderr and exit code 2.
 """
