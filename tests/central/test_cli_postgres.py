@@ -216,6 +216,36 @@ def alive(pid: int) -> bool:
     return status != "Z"
 
 
+def test_central_from_database_url_alone_needs_no_data_directory(postgres_url, tmp_path):
+    base = {k: v for k, v in os.environ.items() if k != "READ_DATABASE_URL"}
+    process = subprocess.Popen(
+        [sys.executable, "main.py", "central", "--port", "0"], cwd=ROOT, text=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**base, "DATABASE_URL": postgres_url, "PYTHONUNBUFFERED": "1"})
+    try:
+        first, note = process.stderr.readline(), process.stderr.readline()
+        port = int(first.split("http://127.0.0.1:", 1)[1].split(" ", 1)[0])
+        assert first == (f"Central store on http://127.0.0.1:{port} (database "
+                         f"{postgres_url}); Ctrl+C stops it.\n")
+        assert note.startswith("No daily backup: --backup-keep is for SQLite stores")
+        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), what="the store")
+        process.send_signal(signal.SIGINT)  # Ctrl+C: a clean stop, exit 0
+        assert process.wait(timeout=20) == 0
+        assert "Central store stopped." in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        process.stderr.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 @pytest.fixture
 def two_workers(tmp_path, postgres_url):
     central = CentralProcess(tmp_path, extra_args=("--database-url", postgres_url,
@@ -297,3 +327,28 @@ def test_a_batch_posted_at_once_to_two_workers_is_stored_once(two_workers, postg
     with psycopg.connect(postgres_url) as conn:
         rows = conn.execute("SELECT id, count(*) FROM events GROUP BY id").fetchall()
     assert sorted(rows) == sorted((event_id, 1) for event_id in ids)
+
+
+def test_ctrl_c_to_the_whole_group_stops_every_worker(postgres_url, tmp_path):
+    # A terminal's Ctrl+C reaches the parent and its workers at once.
+    process = subprocess.Popen(
+        [sys.executable, "main.py", "central", "--database-url", postgres_url, "--port", "0",
+         "--workers", "2", "--backup-keep", "0"],
+        cwd=ROOT, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        first = process.stderr.readline()
+        port = int(first.split("http://127.0.0.1:", 1)[1].split(" ", 1)[0])
+        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/healthz"), what="the store")
+        workers = wait_for(lambda: len(children_of(process.pid)) == 2
+                           and children_of(process.pid), what="two workers")
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+        rest = process.stderr.read()
+        assert "stopped unexpectedly" not in rest and "Central store stopped." in rest
+        assert not any(alive(pid) for pid in workers)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        process.stderr.close()
