@@ -65,6 +65,7 @@ class Supervisor:
         self.stop_requests = 0
         self.signalled: dict[int, int] = {}  # pid -> stop requests passed on to it
         self.restarts = 0
+        self.last_ping = 0.0
 
     def _fork(self) -> int:
         if threading.active_count() > 1:
@@ -145,8 +146,7 @@ class Supervisor:
             except ChildProcessError:
                 return
             if pid == 0:
-                if self.service is not None and not self.stopping:
-                    self.service.ping()
+                self._ping_if_due()
                 time.sleep(POLL_S)
                 continue
             started = self.children.pop(pid, None)
@@ -161,6 +161,15 @@ class Supervisor:
             self.restarts += 1
             _log(f"Worker {pid} stopped unexpectedly ({describe_exit(status)}); "
                  f"started worker {new_pid} in its place.")
+
+    def _ping_if_due(self) -> None:
+        interval = self.service.watchdog_interval_s if self.service is not None else None
+        if interval is None or self.stopping:
+            return
+        now = time.monotonic()
+        if now - self.last_ping >= interval:
+            self.service.ping()
+            self.last_ping = now
 
     def _kill_all(self) -> None:
         for pid in list(self.children):
