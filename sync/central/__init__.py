@@ -17,4 +17,6 @@ app.py            create_app(data_dir)
 serving.py        binding the port, building the uvicorn server
 embedded.py       start_embedded(): the store inside the kiosk's process
 cli.py            `python main.py central | device | token | site ...`
+store_options.py  --data DIR or --database-url URL (DATABASE_URL): which store a command opens
+workers.py        central --workers N: forks N servers on one socket, restarts the ones that die
 """

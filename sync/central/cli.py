@@ -3,6 +3,9 @@
     central --data DIR [--host 127.0.0.1] [--port 8700] [--trusted-proxy ADDR]
             [--max-connections N] [--backup-dir DIR] [--backup-keep N]
                                                           serve the store (a daily backup)
+    central --database-url URL [--read-database-url URL] [--workers N] [--host ...] ...
+                                                          the store on PostgreSQL, reads that
+                                                          may lag from a replica, N processes
     backup --data DIR --to FILE|DIR                       a verified copy of the live store
     restore --from FILE --data DIR [--force]              a checked backup back into --data
     device add --data DIR --site S --name N               prints {"device_id", "token"}
@@ -27,6 +30,12 @@
     demo-data --data DIR [--days 28] [--visits N] [--ratings N]
     alert rule set|list, alert list|ack|close, alert channel add|list|remove|test
                                                            (see sync.central.alerts.commands)
+
+Every command that takes ``--data DIR`` also takes ``--database-url URL`` (postgresql://...;
+``DATABASE_URL`` in the environment is the fallback, as ``READ_DATABASE_URL`` is for
+``--read-database-url``): with a URL the store is that PostgreSQL database and ``--data`` is
+optional (sync.central.store_options). ``backup``/``restore`` copy a SQLite file only; on
+PostgreSQL they point to pg_dump / pg_basebackup.
 
 Output meant for scripts is JSON on stdout; an error is one sentence on stderr and exit code 2.
 """
@@ -62,6 +71,18 @@ from sync.central.serving import (
     url_for,
 )
 from sync.central.storage import DATABASE_FILE, CentralStore, StoreUnavailable
+from sync.central.store_options import (
+    ONE_SHOT_POOL,
+    READ_DATABASE_URL_ENV,
+    add_store_options,
+    check_reachable,
+    database_url,
+    describe,
+    migrate_postgres,
+    open_postgres,
+    read_database_url,
+    refuse_postgres,
+)
 
 USAGE_ERROR = 2
 MAX_CONNECTIONS = 1000  # sync.central.connection_guard's default, without importing uvicorn
@@ -88,7 +109,12 @@ def _existing_dir(args: argparse.Namespace) -> Path:
 
 
 def _open(args: argparse.Namespace, create: bool = False) -> CentralStore:
-    """The store in --data; with ``create``, a new one in an existing empty directory."""
+    """The store the command names: the PostgreSQL database at --database-url (or
+    ``DATABASE_URL``), else the SQLite file in --data; with ``create``, a new SQLite store in
+    an existing empty directory (a PostgreSQL database is always migrated on open)."""
+    url = database_url(args)
+    if url is not None:
+        return open_postgres(url, pool_size=ONE_SHOT_POOL)
     data = _existing_dir(args)
     if not create and not (data / DATABASE_FILE).exists():
         raise CommandFailed(
@@ -105,34 +131,81 @@ _at_least_one = cli_values.at_least_one
 
 def cmd_central(args: argparse.Namespace) -> int:
     from kiosk.service_notify import ServiceNotifier
-    from sync.central.app import create_app
-    from sync.central.backup_schedule import DailyBackups
     from sync.central.connection_guard import ConnectionLimits, connection_cap
 
+    url = database_url(args)
+    read_url = read_database_url(args, url)
+    if args.workers > 1 and url is None:
+        raise CommandFailed(
+            "--workers above 1 needs PostgreSQL (--database-url): one SQLite file has one "
+            "writer, so more workers would only queue for it; leave --workers at 1"
+        )
     proxies = trusted_proxies(args.trusted_proxy)
     limits = ConnectionLimits(max_connections=connection_cap(args.max_connections))
-    backups = None
-    if args.backup_keep:
-        backups = DailyBackups(Path(args.data), args.backup_dir, keep=args.backup_keep)
-    app = create_app(Path(args.data), backups=backups, service=ServiceNotifier.from_environ())
+    data = Path(args.data) if args.data is not None else None
+    service = ServiceNotifier.from_environ()
+    if args.workers > 1:
+        # Migrated once, here, before any worker starts: workers never race to migrate.
+        migrate_postgres(url)
+        if read_url is not None:
+            check_reachable(read_url)
+        app = None
+    else:
+        backups = None
+        if args.backup_keep and url is None:
+            from sync.central.backup_schedule import DailyBackups
+
+            backups = DailyBackups(data, args.backup_dir, keep=args.backup_keep)
+        if url is not None:
+            check_reachable(url)  # a sentence now, not a pool's retries
+            if read_url is not None:
+                check_reachable(read_url)
+        app = _app(data, url, read_url, backups, service)
     sock = bind_socket(args.host, args.port)
     port = bound_port(sock)  # differs from --port when that is 0 (any free port)
-    print(
-        f"Central store on {url_for(args.host, port)} (data in {args.data}); Ctrl+C stops it.",
-        file=sys.stderr,
-        flush=True,
-    )
-    server = make_server(app, args.host, port, args.log_level, proxies=proxies, limits=limits)
-    # uvicorn stops on the first Ctrl+C, then raises it again for whoever called it.
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run(sockets=[sock])
+    where = f"data in {args.data}" if url is None else f"database {describe(url)}"
+    if read_url is not None:
+        where += f", reads from {describe(read_url)}"
+    if args.workers > 1:
+        where += f", {args.workers} workers"
+    # The first line, parsed by tests and scripts for the port: keep its shape.
+    print(f"Central store on {url_for(args.host, port)} ({where}); Ctrl+C stops it.",
+          file=sys.stderr, flush=True)
+    if url is not None and args.backup_keep:
+        print("No daily backup: --backup-keep is for SQLite stores; back PostgreSQL up with "
+              "its own tools (pg_dump, pg_basebackup).", file=sys.stderr, flush=True)
+
+    def serve(app=app, service=service) -> None:
+        if app is None:  # a worker builds its own app, pool and threads after the fork
+            app = _app(data, url, read_url, None, None)
+        server = make_server(app, args.host, port, args.log_level, proxies=proxies,
+                             limits=limits)
+        # uvicorn stops on the first Ctrl+C, then raises it again for whoever called it.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
+
+    if args.workers > 1:
+        from sync.central.workers import Supervisor
+
+        Supervisor(args.workers, serve, service=service).run()
+    else:
+        serve()
     print("Central store stopped.", file=sys.stderr, flush=True)
     return 0
+
+
+def _app(data: Path | None, url: str | None, read_url: str | None, backups, service):
+    from sync.central.app import create_app
+
+    return create_app(data, database_url=url, read_database_url=read_url, backups=backups,
+                      service=service)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
     from sync.central.backup import engine_for
 
+    refuse_postgres(args, "backup")
+    database_url(args)  # neither --data nor a URL: say to give one
     _existing_dir(args)  # never opened as a CentralStore: that would migrate it first
     report = engine_for(Path(args.data)).backup(Path(args.to))
     _print_json(report.as_dict())
@@ -142,6 +215,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     from sync.central.backup import engine_for
 
+    refuse_postgres(args, "restore")
+    database_url(args)
     report = engine_for(Path(args.data)).restore(Path(args.source), force=args.force)
     _print_json(report.as_dict())
     return 0
@@ -295,8 +370,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
 def cmd_user_add(args: argparse.Namespace) -> int:
     from sync.central.dashboard.commands import user_add
 
-    return user_add(_existing_dir(args), args.name, args.password_stdin, args.role, args.sites,
-                    args.can_read_comments)
+    if database_url(args) is None:  # these mistakes are said before the password is asked
+        _existing_dir(args)
+    return user_add(lambda: _open(args, create=True), args.name, args.password_stdin,
+                    args.role, args.sites, args.can_read_comments)
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
@@ -309,11 +386,9 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 def cmd_demo_data(args: argparse.Namespace) -> int:
     from sync.central.dashboard.commands import demo_data
 
-    return demo_data(Path(args.data), args.days, args.visits, args.ratings)
-
-
-def _data_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, metavar="DIR", help="the data directory")
+    url = database_url(args)
+    return demo_data(lambda: _open(args, create=True), url and describe(url) or args.data,
+                     args.days, args.visits, args.ratings)
 
 
 def _command(
@@ -321,7 +396,7 @@ def _command(
 ) -> argparse.ArgumentParser:
     parser = parent.add_parser(name, help=help_text, description=help_text)
     parser.set_defaults(handler=handler)
-    _data_option(parser)
+    add_store_options(parser)
     return parser
 
 
@@ -332,6 +407,15 @@ def build_parser() -> argparse.ArgumentParser:
     central = _command(commands, "central", cmd_central, "serve the central store")
     central.add_argument("--host", default="127.0.0.1", help="address to listen on")
     central.add_argument("--port", type=_port, default=8700, help="port to listen on (0: any)")
+    central.add_argument(
+        "--read-database-url", metavar="URL",
+        help=f"a read replica of --database-url for the dashboard, metrics and exports "
+             f"(default: ${READ_DATABASE_URL_ENV})",
+    )
+    central.add_argument(
+        "--workers", type=_at_least_one, default=1, metavar="N",
+        help="server processes on the one port (default 1; more than 1 needs --database-url)",
+    )
     central.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
@@ -366,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     restore.set_defaults(handler=cmd_restore)
     restore.add_argument("--from", dest="source", required=True, metavar="FILE",
                          help="the backup file")
-    _data_option(restore)
+    add_store_options(restore)
     restore.add_argument("--force", action="store_true",
                          help="replace an existing store (it is backed up beside it first)")
 
@@ -499,8 +583,17 @@ def main(argv: list[str]) -> int:
     ) as error:
         print(f"error: {_sentence(error)}", file=sys.stderr)
     except sqlite3.Error as error:
-        print(f"error: the database in {args.data} could not be used: {error}.", file=sys.stderr)
+        print(f"error: the database {_where(args)} could not be used: {error}.", file=sys.stderr)
     return USAGE_ERROR
+
+
+def _where(args: argparse.Namespace) -> str:
+    """The store named in a message: its URL without the password, or its data directory."""
+    try:
+        url = database_url(args)
+    except ValueError:
+        url = None
+    return f"at {describe(url)}" if url else f"in {getattr(args, 'data', None)}"
 
 
 def _sentence(error: Exception) -> str:

@@ -1,8 +1,9 @@
 """The dashboard's admin commands, called from ``sync.central.cli``.
 
-user add --data DIR --name NAME [--password-stdin] [--role R] [--sites A,B] [--can-read-comments]
+user add (--data DIR | --database-url URL) --name NAME [--password-stdin] [--role R]
+         [--sites A,B] [--can-read-comments]
                                                       a dashboard login (Argon2id)
-demo-data --data DIR [--days 28] [--visits N] [--ratings N]
+demo-data (--data DIR | --database-url URL) [--days 28] [--visits N] [--ratings N]
 """
 
 from __future__ import annotations
@@ -10,14 +11,17 @@ from __future__ import annotations
 import getpass
 import json
 import sys
-from pathlib import Path
+from collections.abc import Callable
 
 from sync.central.storage import CentralStore
 
 
-def user_add(data_dir: Path, name: str, password_stdin: bool, role: str | None = None,
-             sites: str | None = None, can_read_comments: bool | None = None) -> int:
-    """``can_read_comments``: True grants the comments permission, False takes it away, None
+def user_add(open_store: Callable[[], CentralStore], name: str, password_stdin: bool,
+             role: str | None = None, sites: str | None = None,
+             can_read_comments: bool | None = None) -> int:
+    """``open_store``: opens the store, called once the password is in (a store that cannot
+    be opened is said after the prompt, not before). ``can_read_comments``: True grants the
+    comments permission, False takes it away, None
     leaves it as it is (a new login starts without it)."""
     from sync.central import audit
     from sync.central.comments import can_read_comments as reads_comments
@@ -35,7 +39,7 @@ def user_add(data_dir: Path, name: str, password_stdin: bool, role: str | None =
             raise ValueError("the two passwords differ; nothing was changed")
     else:
         raise ValueError("give the password on standard input with --password-stdin")
-    store = CentralStore(Path(data_dir))
+    store = open_store()
     try:
         with store.write() as db:
             found = db.execute("SELECT id FROM users WHERE name = ?", [name.strip()]).fetchone()
@@ -62,14 +66,17 @@ def user_add(data_dir: Path, name: str, password_stdin: bool, role: str | None =
     return 0
 
 
-def demo_data(data_dir: Path, days: int, visits: int | None, ratings: int | None) -> int:
+def demo_data(open_store: Callable[[], CentralStore], where: str, days: int,
+              visits: int | None, ratings: int | None) -> int:
+    """``where``: the store as the operator named it (a directory or a database), for messages."""
     from sync.central.dashboard.demo import fill
 
-    store = CentralStore(Path(data_dir))
+    store = open_store()
     try:
         if store.db.execute("SELECT 1 FROM visits LIMIT 1").fetchone():
             raise ValueError(
-                f"{data_dir} already holds visits; demo data goes into a fresh data directory"
+                f"{where} already holds visits; demo data goes into a fresh "
+                f"{'data directory' if store.engine == 'sqlite' else 'database'}"
             )
         written = fill(store, days=days, visits=visits, ratings=ratings)
     finally:
