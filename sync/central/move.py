@@ -38,6 +38,9 @@ PROGRESS_TABLE = "moved_tables"
 # The move's own bookkeeping and the engines' own tables: never copied, never "the store".
 OWN_TABLES = {MARKER_TABLE, PROGRESS_TABLE, "schema_version"}
 CHUNK_ROWS = 5_000
+# Held (session-level) for the whole run: two moves into one database at once would race to
+# copy the same table. Any constant works; this one spells "move" in ASCII.
+MOVE_LOCK = 0x6D6F7665
 
 
 class MoveFailed(Exception):
@@ -257,6 +260,9 @@ def move_store(data_dir: Path, database_url: str,
         tables = source_tables(source.conn)
         version = source.conn.execute("PRAGMA user_version").fetchone()[0]
         raw = target.conn.raw
+        if not raw.execute("SELECT pg_try_advisory_lock(%s)", [MOVE_LOCK]).fetchone()[0]:
+            raise MoveFailed("another move into this PostgreSQL database is running; wait "
+                             "for it to finish")
         resuming = check_target(raw, identity, tables)
         # Creates the schema (an empty target) or checks its version (a resumed one).
         storage.CentralStore(None, database_url=database_url, pool_size=2).close()
@@ -283,7 +289,13 @@ def move_store(data_dir: Path, database_url: str,
             if after_table is not None:
                 after_table(table)
         advance_identities(raw)
-        checked = verify(source, target, tables)
+        try:
+            checked = verify(source, target, tables)
+        except MoveFailed:
+            # A copy that no longer matches its source is not a finished move, whatever an
+            # earlier run found.
+            raw.execute(f"UPDATE {MARKER_TABLE} SET verified_at = NULL")
+            raise
         raw.execute(f"UPDATE {MARKER_TABLE} SET verified_at = %s", [to_rfc3339(_now())])
         return {
             "source": identity,

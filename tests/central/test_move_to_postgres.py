@@ -176,7 +176,8 @@ def test_a_move_killed_half_way_finishes_on_the_next_run_without_duplicates(sour
     assert killed.returncode == -signal.SIGKILL
     progress = pg_rows(target_url, f"SELECT table_name FROM {PROGRESS_TABLE}")
     assert len(progress) == 8
-    assert pg_rows(target_url, f"SELECT verified_at FROM {MARKER_TABLE}")[0]["verified_at"] is None
+    assert pg_rows(target_url, f"SELECT verified_at FROM {MARKER_TABLE}") == [
+        {"verified_at": None}]
 
     result = migrate(source["data"], target_url)
 
@@ -282,3 +283,50 @@ def test_central_with_options_is_still_the_server_command():
     help_text = run("central", "migrate", "--help")
     assert help_text.returncode == 0
     assert "main.py central migrate" in help_text.stdout
+
+
+def test_a_copy_that_no_longer_matches_is_not_declared_done(source, target_url):
+    assert migrate(source["data"], target_url).returncode == 0
+    db = connect_to(None, target_url)
+    try:
+        # Equal counts, different figures: a site's target wait changed after the copy.
+        db.execute("UPDATE sites SET target_wait_min = target_wait_min + 7 "
+                   "WHERE name = 'Northgate Dental'")
+    finally:
+        db.close()
+
+    changed = migrate(source["data"], target_url)
+
+    assert changed.returncode == 2
+    assert changed.stderr.startswith("error: the copy does not match: for ")
+    assert changed.stderr.strip().endswith("on PostgreSQL.")
+    assert "target" in changed.stderr
+    assert pg_rows(target_url, f"SELECT verified_at FROM {MARKER_TABLE}") == [
+        {"verified_at": None}]
+
+    db = connect_to(None, target_url)
+    try:
+        db.execute("DELETE FROM events WHERE id = (SELECT id FROM events ORDER BY id LIMIT 1)")
+    finally:
+        db.close()
+    missing = migrate(source["data"], target_url)
+    assert missing.returncode == 2
+    expected = sqlite_counts(source["data"])["events"]
+    assert missing.stderr.strip() == (
+        f"error: the copy does not match: events has {expected} rows in SQLite and "
+        f"{expected - 1} on PostgreSQL; run the command again.")
+
+
+def test_two_moves_into_one_database_do_not_run_at_once(source, target_url):
+    import psycopg
+
+    from sync.central.move import MOVE_LOCK
+
+    with psycopg.connect(target_url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s)", [MOVE_LOCK])
+        result = migrate(source["data"], target_url)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: another move into this PostgreSQL database is "
+                                     "running; wait for it to finish.")
+    assert pg_rows(target_url, "SELECT COUNT(*) AS n FROM information_schema.tables "
+                               "WHERE table_schema = current_schema()") == [{"n": 0}]
