@@ -7,6 +7,8 @@ Commands (a public contract, see README.md):
   central --data DIR [--host H] [--port P]         the central store
           [--trusted-proxy ADDR] [--max-connections N]
           [--backup-dir DIR] [--backup-keep N]     (and its daily backup)
+  central migrate --data DIR --database-url URL    copy a SQLite central store into an empty
+                                                   PostgreSQL database and verify the copy
   device add|approve|deny|revoke|list, token add|revoke, site set|list, user add|list,
   purge, demo-data,
   alert rule set|list, alert list|ack|close, alert channel add|list|remove|test

@@ -6,6 +6,7 @@
     central --database-url URL [--read-database-url URL] [--workers N] [--host ...] ...
                                                           the store on PostgreSQL, reads that
                                                           may lag from a replica, N processes
+    central migrate --data DIR --database-url URL       copy the store into PostgreSQL
     backup --data DIR --to FILE|DIR                       a verified copy of the live store
     restore --from FILE --data DIR [--force]              a checked backup back into --data
     device add --data DIR --site S --name N               prints {"device_id", "token"}
@@ -568,6 +569,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     """Run one command; argv starts with the command word (``["device", "add", ...]``)."""
+    if argv[:2] == ["central", "migrate"]:
+        # `central` is a command with options, not a group: its one action has its own parser.
+        from sync.central.move_command import main as migrate_main
+
+        return migrate_main(argv[2:])
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
