@@ -31,7 +31,7 @@ def poll(server, device_code: str) -> requests.Response:
 
 def approve(server, capsys, code: str, site: str = "North", name: str = "desk-2",
             role: str = "desk") -> tuple[int, str, str]:
-    return run_in_process(capsys, "device", "approve", "--data", str(server.data_dir),
+    return run_in_process(capsys, "device", "approve", *server.store_args(),
                           "--code", code, "--site", site, "--name", name, "--role", role)
 
 
@@ -90,8 +90,8 @@ def test_approved_by_command_the_kiosk_collects_its_token_once(central_server, c
 
 def test_a_denied_code_says_so(central_server, capsys):
     codes = ask(central_server)
-    status, out, err = run_in_process(capsys, "device", "deny", "--data",
-                                      str(central_server.data_dir), "--code", codes["user_code"])
+    status, out, err = run_in_process(capsys, "device", "deny", *central_server.store_args(),
+                                      "--code", codes["user_code"])
     assert status == 0, err
     answer = poll(central_server, codes["device_code"])
     assert answer.status_code == 400 and answer.json()["error"] == "access_denied"
@@ -215,7 +215,7 @@ def logged_in(server) -> requests.Session:
     from sync.central.dashboard import one_time_login_url
 
     session = requests.Session()
-    assert session.get(one_time_login_url(server.data_dir, server.base_url),
+    assert session.get(one_time_login_url(server.data_dir, server.base_url, server.database_url),
                        timeout=10).status_code == 200
     return session
 

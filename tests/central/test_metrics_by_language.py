@@ -67,7 +67,7 @@ def test_todays_satisfaction_by_language_on_the_dashboard(central_with_ratings):
     central, _token = central_with_ratings
     central.set_site("North", languages=["en", "es"])
     session = requests.Session()
-    assert session.get(one_time_login_url(central.data_dir, central.base_url),
+    assert session.get(one_time_login_url(central.data_dir, central.base_url, central.database_url),
                        timeout=10).status_code == 200
 
     def responses(page: str) -> int:

@@ -24,6 +24,7 @@ from sync.central.dashboard import accounts, demo
 from sync.central.ingest import ingest_batch
 from sync.central.storage import CentralStore
 from tests.support.central_server import running_central
+from tests.support.engines import StoreAt, parametrize_session
 from tests.support.hashing import fast_hasher
 from tests.support.wire_events import wire_event
 
@@ -80,13 +81,28 @@ def _rated_visits(store: CentralStore, device: auth.Device, count: int, ticket_p
     ingest_batch(store, device, events, now)
 
 
+def pytest_generate_tests(metafunc):
+    # The whole suite runs on SQLite, then on PostgreSQL (one filled store per engine).
+    parametrize_session(metafunc, "dashboard_engine")
+
+
 @pytest.fixture(scope="session")
-def data_dir():
+def dashboard_engine(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def data_dir(dashboard_engine, request):
+    """The suite's store (``StoreAt``: its folder and, on PostgreSQL, its database)."""
     with tempfile.TemporaryDirectory(prefix="dashboard-tests-") as name:
-        directory = Path(name)
+        database_url = None
+        if dashboard_engine == "postgres":
+            cluster = request.getfixturevalue("postgres_cluster")
+            database_url = cluster.create_database(f"dashboard_{uuid.uuid4().hex[:12]}")
+        where = StoreAt(Path(name), database_url)
         # Cheap Argon2id for the tests' logins: the same algorithm, a fraction of the time.
         accounts.set_hasher(fast_hasher())
-        store = CentralStore(directory)
+        store = where.open()
         demo.fill(store, days=35)
         with store.write() as db:
             accounts.add_user(db, MANAGER, PASSWORD)
@@ -107,12 +123,12 @@ def data_dir():
         _rated_visits(store, auth.Device(markup.id, MARKUP_SITE, MARKUP_DESK), 40, "M", "es")
         _rated_visits(store, auth.Device(formula.id, MARKUP_SITE, FORMULA_DESK), 2, "F", "ar")
         store.close()
-        yield directory
+        yield where
 
 
 @pytest.fixture(scope="session")
 def central(data_dir):
-    with running_central(data_dir) as server:
+    with running_central(data_dir.path, database_url=data_dir.database_url) as server:
         yield server
 
 

@@ -8,11 +8,10 @@ from datetime import date, datetime
 
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_optional, parse_rfc3339, to_rfc3339
-from sync.central.storage import connect, database_path
 
 
 def rows_in(data_dir, first: date, last: date, site: str | None = None):
-    db = connect(database_path(data_dir))
+    db = data_dir.connect()
     try:
         visits, ratings = [], []
         for name, zone in db.execute("SELECT name, timezone FROM sites").fetchall():

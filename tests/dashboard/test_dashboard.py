@@ -17,7 +17,6 @@ from kiosk.shared import metrics
 from kiosk.shared.timeutil import utc_now
 from sync.central.dashboard import one_time_login_url
 from sync.central.dashboard.export import neutralise
-from sync.central.storage import connect, database_path
 from tests.dashboard import expected
 from tests.dashboard.conftest import (
     FORMULA_DESK,
@@ -167,7 +166,7 @@ def eval_tags(text: str) -> list[str]:
 
 
 def _device_id(data_dir, site: str, desk: str) -> str:
-    db = connect(database_path(data_dir))
+    db = data_dir.connect()
     try:
         return db.execute(
             "SELECT id FROM devices WHERE name = ? AND site = ?", [desk, site]
@@ -377,7 +376,7 @@ def test_session_cookie_is_secure_behind_https(central):
 
 
 def test_one_time_login_link_works_once(page, central, data_dir):
-    link = one_time_login_url(data_dir, central.base_url)
+    link = one_time_login_url(data_dir.path, central.base_url, data_dir.database_url)
     page.goto(link)
     expect(page.locator("#tile-happy-index")).to_be_visible()
     page.context.clear_cookies()

@@ -12,7 +12,6 @@ from playwright.sync_api import expect
 
 from sync.central import audit
 from sync.central.dashboard import accounts
-from sync.central.storage import CentralStore
 from tests.dashboard.conftest import PASSWORD, SCREENSHOTS, log_in
 
 pytestmark = pytest.mark.browser
@@ -21,7 +20,7 @@ SITE = "Riverside Medical"  # a site of the demo data: its name is never transla
 
 def _new_login(data_dir) -> str:
     name = f"north-lead-{uuid.uuid4().hex[:6]}"
-    store = CentralStore(data_dir)
+    store = data_dir.open()
     try:
         with store.write() as db:
             accounts.add_user(db, name, PASSWORD)
@@ -74,7 +73,7 @@ def test_a_login_switches_to_spanish_and_another_login_still_reads_english(
     expect(page.locator(f"#compare-sites tr[data-name='{SITE}'] th")).to_have_text(SITE)
     page.screenshot(path=str(SCREENSHOTS / "compare-es.png"), full_page=False)
 
-    store = CentralStore(data_dir)
+    store = data_dir.open()
     try:
         changes = audit.entries(store.db, audit.AuditFilter(action="user.language_change"), 50)
     finally:

@@ -181,7 +181,7 @@ def test_reused_sequence_numbers_are_stored_and_counted_and_gaps_are_shown(centr
     assert page.status_code == 200
     assert "Sequence gaps" in page.text and '<td class="num seq-late">2</td>' in page.text
     assert '<td class="num seq-reused">1</td>' in page.text
-    assert cli.main(["device", "list", "--data", str(central_server.data_dir)]) == 0
+    assert cli.main(["device", "list", *central_server.store_args()]) == 0
     (listed,) = json.loads(capsys.readouterr().out)
     assert (listed["seq_missing"], listed["seq_late"], listed["seq_reused"]) == (0, 2, 1)
 

@@ -208,7 +208,7 @@ def test_a_kiosk_clock_hours_off_is_flagged_and_its_waits_stay_right(tmp_path, c
     client.close()
     store.close()
 
-    assert cli.main(["device", "list", "--data", str(central_server.data_dir)]) == 0
+    assert cli.main(["device", "list", *central_server.store_args()]) == 0
     (listed,) = json.loads(capsys.readouterr().out)
     assert abs(listed["clock_skew_s"] + hours * 3600) < 60  # flagged: hours off, and which way
     window = {"from": to_rfc3339(true_now - timedelta(hours=5)),

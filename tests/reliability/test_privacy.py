@@ -173,12 +173,12 @@ def test_retention_purges_old_data_on_the_central_store(central_server, capsys):
         for state, closed_at in (("closed", long_ago), ("open", None)):
             alert_id = db.execute(
                 "INSERT INTO alerts (site, rule, subject, state, summary, figures, opened_at, "
-                "closed_at) VALUES (?, 'negative_burst', '', ?, 'old', '{}', ?, ?)",
-                [device.site, state, long_ago, closed_at]).lastrowid
+                "closed_at) VALUES (?, 'negative_burst', '', ?, 'old', '{}', ?, ?) RETURNING id",
+                [device.site, state, long_ago, closed_at]).fetchone()[0]
             db.execute("INSERT INTO alert_history (alert_id, at, action) VALUES (?, ?, 'opened')",
                        [alert_id, long_ago])
 
-    assert cli.main(["purge", "--data", str(central_server.data_dir), "--days", "400"]) == 0
+    assert cli.main(["purge", *central_server.store_args(), "--days", "400"]) == 0
     report = json.loads(capsys.readouterr().out)
 
     assert report["deleted"] == {"alerts": 1, "events": 4, "ratings": 1, "dont_know": 0,

@@ -50,6 +50,11 @@ class LiveCentral:
     def url(self, path: str) -> str:
         return self.base_url + path
 
+    def store_args(self) -> list[str]:
+        """The admin commands' options naming this server's store (either engine)."""
+        database = ["--database-url", self.database_url] if self.database_url else []
+        return ["--data", str(self.data_dir), *database]
+
     def add_device(self, site: str = DEFAULT_SITE, name: str = "Desk 1") -> DeviceCredentials:
         with self.embedded.store.write() as db:
             device, token = auth.add_device(db, site, name)

@@ -63,3 +63,33 @@ def central_database_url(central_engine, request) -> str | None:
     if central_engine == "sqlite":
         return None
     return request.getfixturevalue("postgres_url")
+
+
+class StoreAt:
+    """Where a test's store is, on either engine: its data directory and, on PostgreSQL, its
+    database's URL; ``connect()`` for a one-off connection, ``open()`` for a CentralStore."""
+
+    def __init__(self, path: Path, database_url: str | None = None):
+        self.path = Path(path)
+        self.database_url = database_url
+
+    def connect(self):
+        from sync.central.storage import connect_to
+
+        return connect_to(self.path, self.database_url)
+
+    def open(self):
+        from sync.central.storage import CentralStore
+
+        return CentralStore(self.path, database_url=self.database_url)
+
+    def __repr__(self) -> str:
+        return f"StoreAt({self.path}, {self.database_url})"
+
+
+def parametrize_session(metafunc: pytest.Metafunc, name: str) -> None:
+    """A session-scoped engine fixture ``name`` (a suite that fills one store for the whole
+    session, as the dashboard's does): all its tests run on one engine, then on the other."""
+    if name in metafunc.fixturenames:
+        metafunc.parametrize(name, engines_for(metafunc.config, metafunc.definition.path),
+                             indirect=True, scope="session")

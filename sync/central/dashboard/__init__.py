@@ -92,13 +92,14 @@ def install_dashboard(app: FastAPI) -> FastAPI:
     return app
 
 
-def one_time_login_url(data_dir: Path, base_url: str) -> str:
+def one_time_login_url(data_dir: Path | None, base_url: str,
+                       database_url: str | None = None) -> str:
     """A link that logs in once within a few minutes (as the first user; "admin" is made
     with a random password if there is no user yet). The embedded launcher prints it."""
     from sync.central.dashboard import accounts
     from sync.central.storage import CentralStore
 
-    store = CentralStore(Path(data_dir))
+    store = CentralStore(None if data_dir is None else Path(data_dir), database_url=database_url)
     try:
         with store.write() as db:
             token = accounts.create_login_link_token(db)
