@@ -117,7 +117,9 @@ def list_devices(db: Database) -> list[dict]:
         db.query(
             "SELECT id, site, name, revoked, created_at, last_seen_at, last_heartbeat_at, "
             "backlog, rejected, version, clock_skew_s, seq_max, "
-            "max(seq_max - seq_stored + coalesce(seq_reused, 0), 0) AS seq_missing, "
+            # SQLite's max(x, 0), said so PostgreSQL understands it too (NULL stays NULL).
+            "CASE WHEN seq_max - seq_stored + coalesce(seq_reused, 0) < 0 THEN 0 "
+            "ELSE seq_max - seq_stored + coalesce(seq_reused, 0) END AS seq_missing, "
             "seq_reversals AS seq_late, seq_reused "
             "FROM devices ORDER BY site, name"
         )
