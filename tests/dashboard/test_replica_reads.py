@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import uuid
 from contextlib import closing
+from pathlib import Path
 
 import pytest
 import requests
@@ -148,6 +149,19 @@ def test_figures_come_from_the_replica_and_the_devices_page_says_how_far_behind(
     expect(page.locator("#replica-lag")).to_contain_text("up to date with the primary")
     expect(page.locator("#devices-table tbody th",
                         has_text="Added while paused")).to_have_count(1)
+
+    # Every figure page answers from the replica (the day of the visits, so they have data).
+    failed = []
+    for path in ("/", "/trends", "/rating-by-wait", "/reasons", "/compare", "/fft"):
+        answer = page.goto(central.url(f"{path}?from=2026-03-02&to=2026-03-02"))
+        if answer.status != 200:
+            failed.append((path, answer.status))
+    assert failed == []
+    with page.expect_download() as download:
+        page.goto(central.url("/export?from=2026-03-02&to=2026-03-02"))
+        page.click("#csv-ratings")
+    rows = Path(download.value.path()).read_text().strip().splitlines()
+    assert len(rows) == 1 + 5
 
 
 def test_an_unanswering_replica_is_reported_not_hidden(postgres_url):

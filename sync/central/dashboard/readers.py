@@ -93,7 +93,7 @@ def rating_groups_by(
         rows = None
         if hours is not None:
             rows = db.execute(
-                f"SELECT hour, SUM(n), SUM(n) FILTER (WHERE linked), {faces} FROM rating_hours "
+                f"SELECT hour, SUM(n), SUM(n) FILTER (WHERE linked = 1), {faces} FROM rating_hours "
                 f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY hour "
                 "HAVING SUM(n) > 0",
                 [win.site.name, win.start[:13], win.end[:13], *extra_params],
