@@ -1,4 +1,5 @@
-"""Fixtures shared by the logic tests: a fake clock, settings in a temp folder, a real store."""
+"""Fixtures shared by the logic tests: a fake clock, settings in a temp folder, a real store;
+and for every test, the throwaway PostgreSQL cluster (tests/support/postgres.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ from kiosk.store import Store
 from tests.support import hashing
 from tests.support.clock import FakeClock
 from tests.support.engines import add_option, central_database_url, central_engine, parametrize  # noqa: F401
+from tests.support.postgres import (  # noqa: F401  (fixtures, here so there is one cluster a session)
+    postgres_cluster,
+    postgres_replica,
+    postgres_url,
+    replica_database,
+)
 
 # No example database: a run never replays what an earlier run (or another checkout) left in
 # .hypothesis/, and leaves nothing behind itself. A failure prints its example to reproduce it.
