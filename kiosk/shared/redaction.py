@@ -25,6 +25,9 @@ import phonenumbers
 from kiosk.shared.wire import MAX_COMMENT_CHARS
 
 REMOVED = "[removed]"
+# Control characters other than line breaks and tabs: no keyboard types them, and a NUL is a
+# text PostgreSQL cannot store (a rating would be refused for its comment).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 PHONE_REGION = "GB"
 
 EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
@@ -139,7 +142,9 @@ def find_personal(text: str) -> list[Finding]:
 
 
 def redact(text: str) -> str:
-    """``text`` with every personal-looking span replaced by ``[removed]``, cut to the limit."""
+    """``text`` with every personal-looking span replaced by ``[removed]`` and control
+    characters dropped, cut to the limit."""
+    text = CONTROL_CHARACTERS.sub("", text)
     parts: list[str] = []
     position = 0
     for finding in find_personal(text):

@@ -161,11 +161,26 @@ class PgConnection:
     def _special(self, sql: str, params) -> _Rows | None:
         """Statements PostgreSQL has no word for, answered the way SQLite answers them."""
         head = sql.lstrip()[:16].upper()
-        if head.startswith("BEGIN IMMEDIATE"):
+        if head.startswith("BEGIN"):
+            # SQLite refuses a transaction inside a transaction; PostgreSQL would only warn,
+            # and the inner COMMIT would then commit the outer one's work.
+            if self.in_transaction:
+                raise sqlite3.OperationalError(
+                    "cannot start a transaction within a transaction")
             with _sqlite_errors():
                 self.raw.execute("BEGIN")
-                self.raw.execute(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+                if head.startswith("BEGIN IMMEDIATE"):
+                    self.raw.execute(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
             return _Rows([], -1, None)
+        if head.startswith(("COMMIT", "END")) and (
+                self.raw.info.transaction_status == TransactionStatus.INERROR):
+            # A statement failed inside the transaction (and was caught): PostgreSQL would
+            # answer this COMMIT with a ROLLBACK and no error, and the caller would believe
+            # its writes committed.
+            with _sqlite_errors():
+                self.raw.execute("ROLLBACK")
+            raise sqlite3.OperationalError(
+                "the transaction was rolled back: a statement in it failed")
         if head.startswith("PRAGMA"):
             return self._pragma(sql)
         if head.startswith("DROP TRIGGER"):
@@ -331,11 +346,34 @@ class PgDatabase:
         self.conn.close()
 
 
+UNREADABLE_URL = "a PostgreSQL URL that cannot be read"
+
+
 def safe_identity(url: str) -> str:
-    """The URL without its password, for messages and cache keys."""
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    return (f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', '')}"
-            f"/{info.get('dbname', '')}")
+    """user@host:port/db for messages and cache keys, the defaults filled in as libpq would,
+    never the password. A URL libpq cannot parse is named by a fixed phrase: the parser's
+    own message quotes the part it could not read, which is often the password."""
+    import os
+
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        return UNREADABLE_URL
+    user = info.get("user") or os.environ.get("PGUSER") or ""
+    host = info.get("host") or os.environ.get("PGHOST") or "localhost"
+    port = info.get("port") or os.environ.get("PGPORT") or "5432"
+    dbname = info.get("dbname") or user
+    return f"postgresql://{user + '@' if user else ''}{host}:{port}/{dbname}"
+
+
+def url_problem(url: str) -> str | None:
+    """Why libpq cannot read ``url`` (without quoting it), or None."""
+    try:
+        psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        return ("the URL cannot be read (a password or name with '%', spaces or '@' must be "
+                "percent-encoded, e.g. %25 for '%'; or put the password in ~/.pgpass)")
+    return None
 
 
 def connect(url: str) -> PgDatabase:
@@ -367,7 +405,7 @@ def open_pools(url: str, read_url: str | None, max_size: int) -> dict:
             pool.identity = safe_identity(target)  # type: ignore[attr-defined]
     except Exception as error:
         close_pools(pools)
-        reason = _reason(error)
+        reason = url_problem(target) or _reason(error)
         raise sqlite3.OperationalError(
             f"cannot connect to PostgreSQL at {safe_identity(target)}: {reason}") from error
     return pools

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,6 +107,16 @@ def column_names(db, table: str) -> list[str]:
     return [row[1] for row in db.execute(f"PRAGMA table_info({table})").fetchall()]
 
 
+class _Held:
+    """A thread's connection, in that thread's thread-local (see ``_thread_connection``)."""
+
+    __slots__ = ("db", "finalizer", "__weakref__")
+
+    def __init__(self, db):
+        self.db = db
+        self.finalizer = None
+
+
 class CentralStore:
     """The store's database: one connection per thread, schema migrated on open.
 
@@ -140,7 +151,9 @@ class CentralStore:
                             else str(self.path))
         self._local = threading.local()
         self._all: list[Database] = []
-        self._lock = threading.Lock()
+        # Re-entrant: a connection of a thread that has ended is handed back from whichever
+        # thread the garbage collector runs in, which may be one holding this lock.
+        self._lock = threading.RLock()
         # Writers in this process queue here and start the moment the previous one commits.
         # Left to SQLite, a thread that finds the write lock taken sleeps in growing steps (up
         # to 100 ms) and the file sits idle meanwhile: with 4 kiosks posting at once that cost
@@ -171,23 +184,32 @@ class CentralStore:
             raise StoreUnavailable(
                 f"cannot open the database {self.description}: {error}") from None
 
-    def _thread_connection(self, name: str, role: str = "primary") -> Database:
-        db = getattr(self._local, name, None)
-        if db is not None and getattr(db.conn, "broken", False):
+    def _thread_connection(self, name: str, role: str = "primary", prepare=None) -> Database:
+        held = getattr(self._local, name, None)
+        if held is not None and getattr(held.db.conn, "broken", False):
             # PostgreSQL went away (a restart, a failover): this thread opens a new one.
-            self._release(db)
-            db = None
-        if db is None:
+            held.finalizer()
+            held = None
+        if held is None:
             db = self._connect(role)
-            setattr(self._local, name, db)
+            if prepare is not None:
+                prepare(db)
+            held = _Held(db)
+            # The server's threads come and go (the thread pool retires idle ones): when a
+            # thread ends, its thread-local goes, and with it this holder, whose finalizer
+            # hands the connection back. Without it every retired thread would keep its
+            # connection until the store closed, and a pool would run dry within hours.
+            held.finalizer = weakref.finalize(held, self._release, db)
+            setattr(self._local, name, held)
             with self._lock:
                 self._all.append(db)
-        return db
+        return held.db
 
     def _release(self, db) -> None:
         with self._lock:
-            if db in self._all:
-                self._all.remove(db)
+            if db not in self._all:
+                return  # close() has handed it back already
+            self._all.remove(db)
         if self._pools:
             from sync.central import postgres
 
@@ -279,15 +301,11 @@ class CentralStore:
         the writer, so it seldom matters; when it does, SQLite raises
         ``sqlite3.OperationalError`` at once and the caller reads elsewhere."""
         if self._pools:
-            return self.db  # PostgreSQL's readers never wait for a writer's lock
-        db = getattr(self._local, "quick_reader", None)
-        if db is None:
-            db = self._connect()
-            db.conn.execute("PRAGMA busy_timeout = 0")
-            self._local.quick_reader = db
-            with self._lock:
-                self._all.append(db)
-        return db
+            # On PostgreSQL every read is a round trip over the network, which the event
+            # loop must never wait for: the caller reads from its thread pool instead.
+            raise sqlite3.OperationalError("PostgreSQL is read from the thread pool")
+        return self._thread_connection(
+            "quick_reader", prepare=lambda db: db.conn.execute("PRAGMA busy_timeout = 0"))
 
     @contextmanager
     def write(self) -> Iterator[Database]:

@@ -103,14 +103,9 @@ def refuse_postgres(args: argparse.Namespace, command: str) -> None:
 
 def describe(url: str) -> str:
     """user@host:port/db, the defaults filled in, never the password."""
-    import psycopg
+    from sync.central.postgres import safe_identity
 
-    info = psycopg.conninfo.conninfo_to_dict(url)
-    user = info.get("user") or os.environ.get("PGUSER") or ""
-    host = info.get("host") or os.environ.get("PGHOST") or "localhost"
-    port = info.get("port") or os.environ.get("PGPORT") or "5432"
-    dbname = info.get("dbname") or user
-    return f"postgresql://{user + '@' if user else ''}{host}:{port}/{dbname}"
+    return safe_identity(url)
 
 
 _LIBPQ_PREFIX = re.compile(r'^connection failed: connection to server at .*?, port \d+ failed: ')
@@ -129,6 +124,11 @@ def check_reachable(url: str) -> None:
     sentence naming host, port and database now, not a pool's retries for seconds."""
     import psycopg
 
+    from sync.central.postgres import url_problem
+
+    problem = url_problem(url)
+    if problem is not None:
+        raise StoreChoiceError(f"cannot use the PostgreSQL database: {problem}")
     try:
         conn = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
     except psycopg.Error as error:

@@ -137,6 +137,16 @@ def test_a_server_that_is_down_is_one_sentence_without_the_password(capsys):
                    f"/clinic: Connection refused.\n")
 
 
+@pytest.mark.parametrize("password", ["Tr%ub4dor", "s3cret pass"])
+def test_a_url_libpq_cannot_read_is_a_sentence_that_never_quotes_it(password, capsys):
+    # libpq's own parse error quotes the part it could not read: here, the password.
+    code, out, err = run_in_process(
+        capsys, "device", "list", "--database-url", f"postgresql://kiosk:{password}@127.0.0.1:1/db")
+    assert (code, out) == (2, "")
+    assert err.startswith("error: cannot use the PostgreSQL database: the URL cannot be read")
+    assert password not in err and password.split()[0] not in err
+
+
 def test_a_missing_database_is_named(postgres_url, capsys):
     missing = postgres_url.rsplit("/", 1)[0] + "/no_such_db"
     code, _, err = run_in_process(capsys, "site", "list", "--database-url", missing)

@@ -103,3 +103,28 @@ def test_a_constraint_is_sqlites_integrity_error_on_both_engines(central_store):
     with central_store.write() as db:
         db.execute("INSERT OR IGNORE INTO sites (name) VALUES (?)", ["North"])
     assert central_store.query("SELECT count(*) AS n FROM sites") == [{"n": 1}]
+
+
+def test_a_transaction_inside_a_transaction_is_refused_on_both_engines(central_store):
+    with central_store.write() as db:
+        with pytest.raises(sqlite3.OperationalError, match="within a transaction"):
+            db.conn.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO sites (name) VALUES (?)", ["North"])
+    assert central_store.query("SELECT name FROM sites") == [{"name": "North"}]
+
+
+def test_a_commit_after_a_failed_statement_is_an_error_not_a_silent_rollback(tmp_path,
+                                                                             postgres_url):
+    db = connect_to(tmp_path, postgres_url)
+    try:
+        db.conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+        db.conn.execute("BEGIN")
+        db.execute("INSERT INTO t VALUES (?)", [1])
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute("INSERT INTO t VALUES (?)", [1])
+        with pytest.raises(sqlite3.OperationalError, match="rolled back"):
+            db.conn.execute("COMMIT")
+        assert not db.conn.in_transaction
+        assert db.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    finally:
+        db.close()
