@@ -33,6 +33,7 @@ from psycopg.rows import dict_row
 from sync.central.dialect import WRITER_LOCK, split_script, to_postgres
 
 URL_SCHEMES = ("postgresql://", "postgres://")
+CONNECT_TIMEOUT_S = 10
 VERSION_TABLE = "schema_version"
 
 
@@ -397,7 +398,10 @@ def open_pools(url: str, read_url: str | None, max_size: int) -> dict:
                 continue
             pool = ConnectionPool(
                 target, min_size=1, max_size=max_size, open=False, configure=configure,
-                kwargs={"autocommit": True, "cursor_factory": psycopg.ClientCursor},
+                # connect_timeout: a host that does not answer (a replica's machine gone)
+                # fails a new connection in seconds, not after the kernel's minutes.
+                kwargs={"autocommit": True, "cursor_factory": psycopg.ClientCursor,
+                        "connect_timeout": CONNECT_TIMEOUT_S},
                 name=f"central-{role}", check=ConnectionPool.check_connection,
             )
             pools[role] = pool
