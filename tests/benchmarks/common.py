@@ -188,15 +188,17 @@ class CentralProcess:
 
 @contextmanager
 def central_process(data_dir: Path | None, startup_timeout: float = 30.0, *,
-                    database_url: str | None = None, workers: int = 1,
-                    max_connections: int | None = None) -> Iterator[CentralProcess]:
+                    database_url: str | None = None, read_database_url: str | None = None,
+                    workers: int = 1, max_connections: int | None = None
+                    ) -> Iterator[CentralProcess]:
     """`main.py central` in a subprocess, so the load generator never shares the server's GIL.
 
     Access logging is off (``--log-level warning``): a log line per request is the operator's
     choice and would measure the terminal, not the store. So is the daily backup
     (``--backup-keep 0``): a store backs itself up at start, which would be measured as ingest.
     With ``database_url`` the store is that PostgreSQL database (``--data`` only if given),
-    served by ``workers`` processes; ``max_connections`` is ``--max-connections`` (per worker).
+    ``read_database_url`` its replica, served by ``workers`` processes; ``max_connections``
+    is ``--max-connections`` (per worker).
     """
     port = _free_port()
     command = [PYTHON, str(ROOT / "main.py"), "central", "--port", str(port),
@@ -205,6 +207,8 @@ def central_process(data_dir: Path | None, startup_timeout: float = 30.0, *,
         command += ["--data", str(data_dir)]
     if database_url is not None:
         command += ["--database-url", database_url]
+    if read_database_url is not None:
+        command += ["--read-database-url", read_database_url]
     if workers != 1:
         command += ["--workers", str(workers)]
     if max_connections is not None:

@@ -36,7 +36,8 @@ WORKERS = 2
 MAX_CONNECTIONS = 1100
 
 
-def _run_engine(data_dir, database_url, rounds: int, workers: int, on_burst=None):
+def _run_engine(data_dir, database_url, rounds: int, workers: int,
+                read_database_url: str | None = None):
     """Enrol, serve, post alone then in bursts; returns (alone latencies, bursts, stored)."""
     tokens = enrol_devices(data_dir, KIOSKS + 1, database_url=database_url)
     alone_token, tokens = tokens[0], tokens[1:]
@@ -45,6 +46,7 @@ def _run_engine(data_dir, database_url, rounds: int, workers: int, on_burst=None
                  for k in range(KIOSKS)]
     by_round = [[per_kiosk[k][r] for k in range(KIOSKS)] for r in range(rounds)]
     with central_process(data_dir, database_url=database_url, workers=workers,
+                         read_database_url=read_database_url,
                          max_connections=MAX_CONNECTIONS) as central:
         alone = asyncio.run(kiosk_burst.alone(central.url, alone_token, alone_bodies))
         bursts = asyncio.run(kiosk_burst.bursts(central.url, tokens, by_round))
