@@ -244,6 +244,10 @@ def central_process(data_dir: Path | None, startup_timeout: float = 30.0, *,
                         f"the central store did not answer within {startup_timeout} s")
                 time.sleep(0.05)  # polling until it answers, not guessing a start-up time
             yield CentralProcess(url, data_dir, process.pid)
+        except BaseException:
+            # Whatever failed, the server's own account of it goes with the figure's error.
+            print(f"[bench] the central store's log ends with:\n{log_tail()}", file=sys.stderr)
+            raise
         finally:
             process.terminate()
             try:

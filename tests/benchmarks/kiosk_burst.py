@@ -82,7 +82,10 @@ class KioskConnection:
         return status, await self.reader.readexactly(length)
 
     async def warm(self) -> None:
-        """Open (or re-open) the connection with the request a kiosk makes first."""
+        """Open a fresh connection with the request a kiosk makes first. Always a new one: a
+        connection kept from the last burst may be closing just now (the store closes those
+        idle for 5 s), and that race is a reconnect to retry, not what is measured."""
+        await self.close()
         status, body = await self._exchange(self._request("GET", "/api/v1/config"))
         if status != 200:
             raise RuntimeError(f"GET /api/v1/config: HTTP {status}: {body[:200]!r}")
