@@ -6,11 +6,11 @@ a real hot standby of the cluster (``tests.support.postgres.PostgresReplica``, m
 
 What "lag" means here: how old the replica's view is. A thread samples, every 50 ms, the
 primary's ``pg_current_wal_lsn()`` and then the replica's ``pg_last_wal_replay_lsn()``. At a
-sample, the replica has replayed everything the primary had written by the latest earlier
-sample whose WAL position it has reached; the lag is the time since that sample (0 when it has
-replayed the position read from the primary a moment before). It is an upper bound, at most one
-sampling interval above the truth; the replica's ``pg_last_xact_replay_timestamp()`` is not
-used because it also grows while nothing is written. The samples counted are those from the
+sample, the lag is the time since the primary's WAL was where the replica's replay is now (0
+when the replica has replayed the position read from the primary a moment before); that moment
+is interpolated between the two samples of the primary's position around it (the WAL taken to
+grow steadily in between, 50 ms or so). The replica's ``pg_last_xact_replay_timestamp()`` is
+not used because it also grows while nothing is written. The samples counted are those from the
 burst's first request until the replica has caught up after its last answer; the baseline is
 the same measure before the burst (the store starting, one kiosk posting alone). The bytes of
 WAL the replica was behind are shown for information.
@@ -75,10 +75,20 @@ def lags(samples: list[tuple[float, int, int]]) -> list[tuple[float, float, int]
         if replayed >= written:
             result.append((at, 0.0, 0))
             continue
-        reached = [t for t, w, _ in samples[:index] if w <= replayed]
-        since = reached[-1] if reached else samples[0][0]
-        result.append((at, at - since, written - replayed))
+        result.append((at, at - _when_written(samples, index, replayed), written - replayed))
     return result
+
+
+def _when_written(samples: list[tuple[float, int, int]], index: int, position: int) -> float:
+    """When the primary's WAL reached ``position``, as seen from samples up to ``index``: the
+    WAL is taken to grow steadily between two samples (linear interpolation)."""
+    later = index
+    while later > 0 and samples[later - 1][1] > position:
+        later -= 1
+    if later == 0:
+        return samples[0][0]  # before the first sample: the oldest time known
+    (t0, w0, _), (t1, w1, _) = samples[later - 1], samples[later]
+    return t0 + (t1 - t0) * (position - w0) / (w1 - w0)
 
 
 def _during(lagged: list[tuple[float, float, int]], burst: kiosk_burst.Burst):
