@@ -34,6 +34,9 @@ FIGURES = (
     ("10", "enrolment"),
     ("11", "backup_restore"),
     ("12", "language_switch"),
+    ("13", "pg_ingest"),
+    ("14", "thousand_kiosks"),
+    ("15", "replica_lag"),
 )
 COLUMNS = ("figure", "value", "unit", "baseline", "ratio", "target", "pass")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -130,12 +131,14 @@ def wire_events(count: int, seed: int = 7, first_seq: int = 1) -> list[dict]:
 # -- the central store, in its own process ----------------------------------------------------
 
 
-def enrol_devices(data_dir: Path, count: int) -> list[str]:
-    """Enrol ``count`` devices (what `main.py device add` does) and return their tokens."""
+def enrol_devices(data_dir: Path | None, count: int, database_url: str | None = None
+                  ) -> list[str]:
+    """Enrol ``count`` devices (what `main.py device add` does) and return their tokens; in the
+    PostgreSQL database at ``database_url`` when given."""
     from sync.central import auth
     from sync.central.storage import CentralStore
 
-    store = CentralStore(data_dir)
+    store = CentralStore(data_dir, database_url=database_url, pool_size=1)
     try:
         tokens = []
         with store.write() as db:
@@ -159,10 +162,11 @@ def reporting_token(data_dir: Path, name: str) -> str:
         store.close()
 
 
-def count_rows(data_dir: Path, sql: str) -> int:
-    from sync.central.storage import connect, database_path
+def count_rows(data_dir: Path | None, sql: str, database_url: str | None = None) -> int:
+    """One number read from the store's database (SQLite in ``data_dir``, or PostgreSQL)."""
+    from sync.central.storage import connect_to
 
-    db = connect(database_path(data_dir))
+    db = connect_to(data_dir, database_url)
     try:
         return db.execute(sql).fetchone()[0]
     finally:
@@ -183,41 +187,71 @@ class CentralProcess:
 
 
 @contextmanager
-def central_process(data_dir: Path, startup_timeout: float = 30.0) -> Iterator[CentralProcess]:
+def central_process(data_dir: Path | None, startup_timeout: float = 30.0, *,
+                    database_url: str | None = None, read_database_url: str | None = None,
+                    workers: int = 1, max_connections: int | None = None
+                    ) -> Iterator[CentralProcess]:
     """`main.py central` in a subprocess, so the load generator never shares the server's GIL.
 
     Access logging is off (``--log-level warning``): a log line per request is the operator's
     choice and would measure the terminal, not the store. So is the daily backup
     (``--backup-keep 0``): a store backs itself up at start, which would be measured as ingest.
+    With ``database_url`` the store is that PostgreSQL database (``--data`` only if given),
+    ``read_database_url`` its replica, served by ``workers`` processes; ``max_connections``
+    is ``--max-connections`` (per worker).
     """
     port = _free_port()
-    command = [PYTHON, str(ROOT / "main.py"), "central", "--data", str(data_dir),
-               "--port", str(port), "--log-level", "warning", "--backup-keep", "0"]
+    command = [PYTHON, str(ROOT / "main.py"), "central", "--port", str(port),
+               "--log-level", "warning", "--backup-keep", "0"]
+    if data_dir is not None:
+        command += ["--data", str(data_dir)]
+    if database_url is not None:
+        command += ["--database-url", database_url]
+    if read_database_url is not None:
+        command += ["--read-database-url", read_database_url]
+    if workers != 1:
+        command += ["--workers", str(workers)]
+    if max_connections is not None:
+        command += ["--max-connections", str(max_connections)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"the central store exited with {process.returncode}: "
-                    f"{process.stderr.read().decode(errors='replace')[-2000:]}"
-                )
-            try:
-                if requests.get(url + "/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the central store did not answer within {startup_timeout} s")
-            time.sleep(0.05)  # polling until it answers, not guessing a start-up time
-        yield CentralProcess(url, data_dir, process.pid)
-    finally:
-        process.terminate()
+    # The server's messages go to a file, not a pipe: under a burst its workers may log more
+    # than a pipe holds, and a pipe nobody reads would stall them (and the figure with them).
+    with tempfile.TemporaryFile() as log:
+        # Its own process group: with --workers the supervisor's children are stopped with it.
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=log, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+
+        def log_tail() -> str:
+            log.seek(0)
+            return log.read().decode(errors="replace")[-2000:]
+
         try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            deadline = time.monotonic() + startup_timeout
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"the central store exited with {process.returncode}: {log_tail()}"
+                    )
+                try:
+                    if requests.get(url + "/healthz", timeout=1).ok:
+                        break
+                except (requests.ConnectionError, requests.Timeout):
+                    # Timeout: with --workers the socket accepts before a worker serves it.
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"the central store did not answer within {startup_timeout} s")
+                time.sleep(0.05)  # polling until it answers, not guessing a start-up time
+            yield CentralProcess(url, data_dir, process.pid)
+        except BaseException:
+            # Whatever failed, the server's own account of it goes with the figure's error.
+            print(f"[bench] the central store's log ends with:\n{log_tail()}", file=sys.stderr)
+            raise
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)  # the supervisor and every worker
+                process.wait()
