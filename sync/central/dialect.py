@@ -14,6 +14,9 @@ differently, the SQLite spelling is written and translated here, once per distin
 - ``json_each(x)`` becomes ``json_array_elements_text(x)`` (a column named ``value``, as in
   SQLite), ``json_extract(x, '$.key')`` becomes ``x::json ->> 'key'``;
 - a scalar ``max(a, b)`` / ``min(a, b)`` becomes the aggregate over its arguments as rows;
+- ``strftime('%Y-%m-%d %H', time, modifier)`` (a local hour: the modifier is a UTC offset in
+  minutes) becomes ``to_char`` of the instant's UTC wall time plus that interval; any other
+  strftime is refused with ``sqlite3.OperationalError``;
 - ``IS`` / ``IS NOT`` against a value become ``IS NOT DISTINCT FROM`` / ``IS DISTINCT FROM``;
 - ``rowid`` becomes ``ctid`` (both name the row within one statement); a unary ``+`` before a
   column (SQLite's way to keep its planner off an index) is dropped;
@@ -30,6 +33,7 @@ every module on both engines), never silently.
 from __future__ import annotations
 
 import re
+import sqlite3
 from functools import lru_cache
 
 # The one advisory lock every writer takes (see BEGIN IMMEDIATE above); any constant works,
@@ -89,6 +93,55 @@ def _ddl_types(code: str) -> str:
 
 
 _SCALAR_EXTREME = re.compile(r"\b(max|min)\(", re.IGNORECASE)
+_STRFTIME = re.compile(r"\bstrftime\(", re.IGNORECASE)
+# The one strftime form the store writes (the dashboard's local hour, windows.local_hour_sql).
+_LOCAL_HOUR_FORMAT = "'%Y-%m-%d %H'"
+
+
+def _call_args(sql: str, at: int) -> tuple[list[str], int]:
+    """The arguments of the call whose "(" ends just before ``at``, and where the call ends.
+    Parentheses and literals are matched, so nested calls are read whole."""
+    depth, args, arg_start = 1, [], at
+    while at < len(sql) and depth:
+        char = sql[at]
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                args.append(sql[arg_start:at])
+        elif char == "," and depth == 1:
+            args.append(sql[arg_start:at])
+            arg_start = at + 1
+        elif char == "'":
+            at = sql.index("'", at + 1)
+        at += 1
+    return args, at
+
+
+def _strftime(sql: str) -> str:
+    """SQLite's ``strftime('%Y-%m-%d %H', time, modifier)``, the one form the store writes: the
+    local hour of an RFC 3339 UTC string, the modifier ('+330 minutes', or a CASE choosing one
+    per daylight-saving segment) being the zone's offset. PostgreSQL reads the string as an
+    instant, takes its UTC wall time, adds the offset as an interval and prints the hour: the
+    same text. Any other format or shape is refused here rather than answered differently."""
+    out, last = [], 0
+    for match in _STRFTIME.finditer(sql):
+        if match.start() < last:
+            continue
+        args, at = _call_args(sql, match.end())
+        args = [arg.strip() for arg in args]
+        if len(args) not in (2, 3) or args[0] != _LOCAL_HOUR_FORMAT:
+            raise sqlite3.OperationalError(
+                "strftime is translated for PostgreSQL only as strftime('%Y-%m-%d %H', time[, "
+                f"modifier]); not understood: {sql[match.start():at]}")
+        moment = f"(({_strftime(args[1])})::timestamptz AT TIME ZONE 'UTC')"
+        if len(args) == 3:
+            moment = f"({moment} + ({_strftime(args[2])})::interval)"
+        out.append(f"{sql[last:match.start()]}to_char({moment}, 'YYYY-MM-DD HH24')")
+        last = at
+    out.append(sql[last:])
+    return "".join(out)
 
 
 def _scalar_extremes(sql: str) -> str:
@@ -99,21 +152,7 @@ def _scalar_extremes(sql: str) -> str:
     for match in _SCALAR_EXTREME.finditer(sql):
         if match.start() < last:
             continue
-        depth, at, args, arg_start = 1, match.end(), [], match.end()
-        while at < len(sql) and depth:
-            char = sql[at]
-            if char == "(":
-                depth += 1
-            elif char == ")":
-                depth -= 1
-                if depth == 0:
-                    args.append(sql[arg_start:at])
-            elif char == "," and depth == 1:
-                args.append(sql[arg_start:at])
-                arg_start = at + 1
-            elif char == "'":
-                at = sql.index("'", at + 1)
-            at += 1
+        args, at = _call_args(sql, match.end())
         if len(args) > 1:
             # Each argument written once (a placeholder must not be repeated): the
             # aggregate over the arguments as rows, NULL unless every one is set.
@@ -143,6 +182,7 @@ def _statement(sql: str, with_params: bool) -> str:
     sql = _IS_VALUE.sub(lambda m: "IS DISTINCT FROM " if m.group(1) else "IS NOT DISTINCT FROM ",
                         sql)
     sql = _scalar_extremes(sql)
+    sql = _strftime(sql)
     ignore = _INSERT_OR_IGNORE.search(sql) is not None
     if ignore:
         sql = _INSERT_OR_IGNORE.sub("INSERT INTO", sql)

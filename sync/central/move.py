@@ -7,10 +7,14 @@
   list kept here, so a table added by a later migration is moved without touching this module.
   Tables are copied parents first, in the order the file's own foreign keys give.
 - **Safe to re-run**: each table is copied in one PostgreSQL transaction that also records it in
-  ``moved_tables``; a run killed half-way leaves whole tables copied and the rest untouched, and
-  the next run copies only what is missing, so no row is ever copied twice. The source's
-  identity is written to ``moved_from`` before the first row; a target holding anything else
-  (another store, another source's partial copy) is refused before anything is written.
+  ``moved_tables``; a run killed half-way leaves whole tables copied and the rest untouched.
+  The next run copies what is missing and compares every table an earlier run copied, row by
+  row in primary-key order, with this run's snapshot of the source: a table that differs (the
+  source changed since, e.g. a device revoked; or the copy was written to) is emptied and
+  copied again in one transaction, so every table ends equal to the snapshot and no row is
+  ever there twice. The source's identity is written to ``moved_from`` before the first row;
+  a target holding anything else (another store, another source's partial copy) is refused
+  before anything is written.
 - **Verified**: row counts per table, and the ``/api/v1/metrics`` figures of every site over the
   stored range, computed by the same code on both stores, must be equal; only then is the
   move marked verified (``moved_from.verified_at``).
@@ -124,9 +128,37 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def copy_table(source: sqlite3.Connection, raw, table: str,
-               columns: list[str]) -> tuple[int, float]:
+def _order(source: sqlite3.Connection, table: str, columns: list[str]) -> str:
+    """An ORDER BY both engines sort alike: the primary key, else every column (NULLs first,
+    SQLite's default; text compares as bytes on both, the target's being COLLATE "C")."""
+    keyed = sorted((row[5], row[1]) for row in source.execute(f"PRAGMA table_info({table})")
+                   if row[5])
+    return ", ".join(f"{name} NULLS FIRST" for name in ([n for _, n in keyed] or columns))
+
+
+def same_content(source: sqlite3.Connection, raw, table: str, columns: list[str]) -> bool:
+    """Whether PostgreSQL's ``table`` holds exactly the source snapshot's rows: both read in
+    the same order, in chunks, compared value by value (bounded memory on either side)."""
+    select = f"SELECT {', '.join(columns)} FROM {table} ORDER BY {_order(source, table, columns)}"
+    mine = source.execute(select)
+    with raw.transaction(), raw.cursor(name=f"compare_{table}") as theirs:
+        theirs.execute(select)
+        while True:
+            expected = mine.fetchmany(CHUNK_ROWS)
+            found = theirs.fetchmany(CHUNK_ROWS)
+            if [tuple(row) for row in expected] != [tuple(row) for row in found]:
+                return False
+            if not expected:
+                return True
+
+
+def copy_table(source: sqlite3.Connection, raw, table: str, columns: list[str],
+               replace: bool = False) -> tuple[int, float]:
     """One table into PostgreSQL, in one transaction with its ``moved_tables`` row.
+
+    ``replace``: the table holds an earlier run's copy that no longer equals the source; it is
+    emptied in the same transaction, so a failure leaves that copy as it was, never half of
+    each.
 
     The rollup tables (``rating_hours`` etc.) are copied as they are, with the tables' user
     triggers off while rows arrive: the rollups the SQLite store holds are the ones its
@@ -140,10 +172,15 @@ def copy_table(source: sqlite3.Connection, raw, table: str,
     names = ", ".join(columns)
     rows = 0
     with raw.transaction():
-        if _count(raw, table):
+        raw.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        if replace:
+            # The store's tables have no foreign keys between them, so one table is emptied
+            # alone (were one added, TRUNCATE would refuse loudly rather than cascade).
+            raw.execute(f"TRUNCATE {table}")
+            raw.execute(f"DELETE FROM {PROGRESS_TABLE} WHERE table_name = %s", [table])
+        elif _count(raw, table):
             raise MoveFailed(f"{table} on PostgreSQL already has rows that this move did not "
                              f"copy (has something written to it?); use an empty database")
-        raw.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         cursor = source.execute(f"SELECT {names} FROM {table}")
         with raw.cursor() as target, target.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
             while chunk := cursor.fetchmany(CHUNK_ROWS):
@@ -280,12 +317,15 @@ def move_store(data_dir: Path, database_url: str,
             if missing:
                 raise MoveFailed(f"the PostgreSQL store has no {table} table with the columns "
                                  f"{', '.join(sorted(missing))}: is it at the same version?")
-            if table in done:
+            earlier = table in done
+            if earlier and same_content(source.conn, raw, table, columns):
                 rows, seconds = done[table]
-                report[table] = {"rows": rows, "seconds": seconds, "copied_now": False}
+                report[table] = {"rows": rows, "seconds": seconds, "copied_now": False,
+                                 "replaced_earlier_copy": False}
                 continue
-            rows, seconds = copy_table(source.conn, raw, table, columns)
-            report[table] = {"rows": rows, "seconds": seconds, "copied_now": True}
+            rows, seconds = copy_table(source.conn, raw, table, columns, replace=earlier)
+            report[table] = {"rows": rows, "seconds": seconds, "copied_now": True,
+                             "replaced_earlier_copy": earlier}
             if after_table is not None:
                 after_table(table)
         advance_identities(raw)

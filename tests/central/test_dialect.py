@@ -72,6 +72,27 @@ def test_a_trigger_becomes_a_function_and_a_row_trigger():
     assert "CREATE TRIGGER no_edit BEFORE UPDATE ON audit FOR EACH ROW" in sql
 
 
+def test_the_dashboards_local_hour_is_to_char_of_the_utc_time_plus_the_offset():
+    sql = to_postgres("SELECT substr(strftime('%Y-%m-%d %H', occurred_at, CASE WHEN "
+                      "occurred_at < '2026-11-01T04:31:00.000Z' THEN '-150 minutes' ELSE "
+                      "'-210 minutes' END), 1, 10) FROM ratings WHERE site = ?")
+    assert sql == (
+        "SELECT substr(to_char((((occurred_at)::timestamptz AT TIME ZONE 'UTC') + (CASE WHEN "
+        "occurred_at < '2026-11-01T04:31:00.000Z' THEN '-150 minutes' ELSE '-210 minutes' "
+        "END)::interval), 'YYYY-MM-DD HH24'), 1, 10) FROM ratings WHERE site = %s")
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT strftime('%Y-%m-%d', occurred_at) FROM ratings",
+    "SELECT strftime('%s', 'now')",
+    "SELECT strftime('%Y-%m-%d %H', a, '+1 hours', 'start of day') FROM t",
+])
+def test_any_other_strftime_is_refused_with_a_sentence(sql):
+    with pytest.raises(sqlite3.OperationalError, match="strftime is translated for PostgreSQL "
+                       "only as strftime"):
+        to_postgres(sql)
+
+
 # The same statement on both engines, the same answer (None: SQLite's NULL rule kept).
 SAME_ANSWER = [
     ("SELECT max(3, 5), min(3, 5)", [], (5, 3)),
@@ -80,6 +101,19 @@ SAME_ANSWER = [
     ("SELECT CASE WHEN ? IS 'x' THEN 1 ELSE 0 END", ["x"], (1,)),
     ("SELECT count(*) FROM (SELECT 'a' AS a UNION ALL SELECT 'b') AS two WHERE a LIKE '%'",
      [], (2,)),
+    # The dashboard's local hour in a zone whose offset is not whole hours (India), across
+    # midnight, and St John's across its daylight-saving change (a CASE picks the offset).
+    ("SELECT strftime('%Y-%m-%d %H', '2026-10-24T18:29:59.999Z', '+330 minutes'), "
+     "strftime('%Y-%m-%d %H', ?, '+330 minutes')", ["2026-10-24T18:30:00.000Z"],
+     ("2026-10-24 23", "2026-10-25 00")),
+    ("SELECT strftime('%Y-%m-%d %H', t, CASE WHEN t < '2026-11-01T04:31:00.000Z' "
+     "THEN '-150 minutes' ELSE '-210 minutes' END) FROM (SELECT ? AS t) AS one",
+     ["2026-11-01T04:00:00.000Z"], ("2026-11-01 01",)),
+    ("SELECT strftime('%Y-%m-%d %H', t, CASE WHEN t < '2026-11-01T04:31:00.000Z' "
+     "THEN '-150 minutes' ELSE '-210 minutes' END) FROM (SELECT ? AS t) AS one",
+     ["2026-11-01T04:40:00.000Z"], ("2026-11-01 01",)),
+    ("SELECT strftime('%Y-%m-%d %H', '2026-03-01T02:15:00Z', '-210 minutes'), "
+     "strftime('%Y-%m-%d %H', NULL, '+330 minutes')", [], ("2026-02-28 22", None)),
 ]
 
 

@@ -70,7 +70,7 @@ def source(tmp_path, now) -> dict:
     added = run("user", "add", "--data", str(data), "--name", "ana", "--password-stdin",
                 stdin="a long enough password\n")
     assert added.returncode == 0, added.stderr
-    return {"data": data, "token": token}
+    return {"data": data, "token": token, "device": device}
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -285,36 +285,125 @@ def test_central_with_options_is_still_the_server_command():
     assert "main.py central migrate" in help_text.stdout
 
 
-def test_a_copy_that_no_longer_matches_is_not_declared_done(source, target_url):
-    assert migrate(source["data"], target_url).returncode == 0
-    db = connect_to(None, target_url)
-    try:
-        # Equal counts, different figures: a site's target wait changed after the copy.
-        db.execute("UPDATE sites SET target_wait_min = target_wait_min + 7 "
-                   "WHERE name = 'Northgate Dental'")
-    finally:
-        db.close()
+def test_a_token_revoked_between_runs_is_revoked_on_postgresql_after_the_rerun(
+        source, target_url, tmp_path):
+    """Run 1 copies devices, then fails; the operator revokes a desk on the SQLite store; run 2
+    must carry the revocation, not keep run 1's copy (that desk's token would work again)."""
+    def fail_after_devices(table: str) -> None:
+        if table == "devices":
+            raise RuntimeError("lost connection")
 
-    changed = migrate(source["data"], target_url)
+    with pytest.raises(RuntimeError, match="lost connection"):
+        move_store(source["data"], target_url, after_table=fail_after_devices)
+    device = source["device"]
+    assert pg_rows(target_url, f"SELECT revoked FROM devices WHERE id = '{device.device_id}'") == [
+        {"revoked": 0}]
+    revoked = run("device", "revoke", "--data", str(source["data"]), "--device",
+                  device.device_id)
+    assert revoked.returncode == 0, revoked.stderr
 
-    assert changed.returncode == 2
-    assert changed.stderr.startswith("error: the copy does not match: for ")
-    assert changed.stderr.strip().endswith("on PostgreSQL.")
-    assert "target" in changed.stderr
+    result = migrate(source["data"], target_url)
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["resumed"] is True
+    assert report["tables"]["devices"]["copied_now"] is True
+    assert report["tables"]["devices"]["replaced_earlier_copy"] is True
+    # The revocation's audit row too (audit was copied by run 1, before devices).
+    assert report["tables"]["audit"]["replaced_earlier_copy"] is True
+    assert pg_rows(target_url, f"SELECT revoked FROM devices WHERE id = '{device.device_id}'") == [
+        {"revoked": 1}]
+    expected = sqlite_counts(source["data"])
+    assert pg_counts(target_url, expected) == expected
+    # Tables equal to the source were compared, not copied again.
+    assert not report["tables"]["alerts"]["copied_now"]
+    with running_central(tmp_path / "pg-side", database_url=target_url) as server:
+        answer = server.post_events(device, [WireEvents().event(
+            "device.heartbeat", to_rfc3339(datetime.now(UTC)), None,
+            {"backlog": 0, "version": "1.0.0"})])
+    assert answer.status_code == 401
+
+
+def test_a_copy_that_no_longer_matches_is_not_declared_done_and_a_rerun_repairs_it(source,
+                                                                                    target_url):
+    tables = list(sqlite_counts(source["data"]))
+
+    def change_copied(sql: str):
+        def after(table: str) -> None:
+            # Once the last table is in, something writes to a table copied earlier.
+            if table == tables[-1]:
+                db = connect_to(None, target_url)
+                try:
+                    db.execute(sql)
+                finally:
+                    db.close()
+        return after
+
+    # Equal counts, different figures: a site's target wait changed after the copy.
+    with pytest.raises(MoveFailed, match=r"^the copy does not match: for .*target.*on "
+                                         r"PostgreSQL$"):
+        move_store(source["data"], target_url, after_table=change_copied(
+            "UPDATE sites SET target_wait_min = target_wait_min + 7 "
+            "WHERE name = 'Northgate Dental'"))
     assert pg_rows(target_url, f"SELECT verified_at FROM {MARKER_TABLE}") == [
         {"verified_at": None}]
 
+    repaired = migrate(source["data"], target_url)
+
+    assert repaired.returncode == 0, repaired.stderr
+    report = json.loads(repaired.stdout)
+    assert report["tables"]["sites"]["replaced_earlier_copy"] is True
+    assert sum(v["copied_now"] for v in report["tables"].values()) == 1
+    source_db = connect_to(source["data"], None)
+    try:
+        sites = [dict(row) for row in source_db.query("SELECT * FROM sites ORDER BY name")]
+    finally:
+        source_db.close()
+    assert pg_rows(target_url, "SELECT * FROM sites ORDER BY name") == sites
+    assert pg_rows(target_url, f"SELECT COUNT(*) AS n FROM {MARKER_TABLE} "
+                               "WHERE verified_at IS NOT NULL") == [{"n": 1}]
+
+
+def test_a_count_mismatch_says_run_again_and_the_rerun_copies_the_table_again(source,
+                                                                             target_url):
+    expected = sqlite_counts(source["data"])
+    last = list(expected)[-1]
+
+    def lose_an_event(table: str) -> None:
+        # Once the last table is in, a row goes missing from events, copied earlier.
+        if table == last:
+            db = connect_to(None, target_url)
+            try:
+                db.execute("DELETE FROM events WHERE id = "
+                           "(SELECT id FROM events ORDER BY id LIMIT 1)")
+            finally:
+                db.close()
+
+    with pytest.raises(MoveFailed) as failed:
+        move_store(source["data"], target_url, after_table=lose_an_event)
+    assert str(failed.value) == (
+        f"the copy does not match: events has {expected['events']} rows in SQLite and "
+        f"{expected['events'] - 1} on PostgreSQL; run the command again")
+
+    again = migrate(source["data"], target_url)
+
+    assert again.returncode == 0, again.stderr
+    tables = json.loads(again.stdout)["tables"]
+    assert [t for t, v in tables.items() if v["copied_now"]] == ["events"]
+    assert tables["events"]["replaced_earlier_copy"] is True
+    assert pg_counts(target_url, expected) == expected
+
+    # The same after a completed, verified move: a re-run finds the lost row and mends it.
     db = connect_to(None, target_url)
     try:
         db.execute("DELETE FROM events WHERE id = (SELECT id FROM events ORDER BY id LIMIT 1)")
     finally:
         db.close()
-    missing = migrate(source["data"], target_url)
-    assert missing.returncode == 2
-    expected = sqlite_counts(source["data"])["events"]
-    assert missing.stderr.strip() == (
-        f"error: the copy does not match: events has {expected} rows in SQLite and "
-        f"{expected - 1} on PostgreSQL; run the command again.")
+    mended = migrate(source["data"], target_url)
+    assert mended.returncode == 0, mended.stderr
+    assert [t for t, v in json.loads(mended.stdout)["tables"].items() if v["copied_now"]] == [
+        "events"]
+    assert pg_counts(target_url, expected) == expected
 
 
 def test_two_moves_into_one_database_do_not_run_at_once(source, target_url):
