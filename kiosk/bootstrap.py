@@ -37,6 +37,9 @@ TEST_PACKAGES = {
 SYSTEM_LIBRARIES = {"libgl1": "libGL.so.1", "libegl1": "libEGL.so.1", "libmtdev1": "libmtdev.so.1"}
 
 
+SUITE_WORKERS = 2  # the machine's cores
+
+
 class SetupFailed(RuntimeError):
     """A set-up step failed; the message names the step and how to do it by hand."""
 
@@ -158,7 +161,11 @@ def run_tests(pytest_args: list[str]) -> int:
     if lint.returncode != 0:
         _say("ruff check found problems (above); fix them before the tests count")
         return lint.returncode
-    suite = subprocess.run([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT)
+    # The whole suite runs on two processes, a test file each at a time (module fixtures stay
+    # whole): it runs four suites on both engines, and most of a test's time is waiting on a
+    # server, a browser or a window, not computing.
+    whole = ["-n", str(SUITE_WORKERS), "--dist", "loadfile"] if not pytest_args else []
+    suite = subprocess.run([sys.executable, "-m", "pytest", *whole, *pytest_args], cwd=ROOT)
     if suite.returncode != 0 or pytest_args:
         return suite.returncode
     return run_calendar_sweep([])

@@ -32,6 +32,16 @@ hypothesis.settings.register_profile("no-leftovers", database=None, print_blob=T
 hypothesis.settings.load_profile("no-leftovers")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _english_after_each_module():
+    """The kiosk's language is process-wide (kiosk.i18n.use): a module whose tests switched it
+    must not leave the next module, in whatever order modules run, reading another language."""
+    from kiosk import i18n
+
+    yield
+    i18n.use(i18n.DEFAULT_LANGUAGES[0])
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
