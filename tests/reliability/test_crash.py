@@ -10,7 +10,10 @@ gapless. Then a sync pass runs and the central store must hold each event exactl
 
 The central store: ``main.py central`` runs as a process and is SIGKILLed while a 500-event
 batch is in flight; read straight from its file afterwards, each batch is stored wholly or not
-at all, and after a restart the kiosk's retry completes the delivery, once.
+at all, and after a restart the kiosk's retry completes the delivery, once. On PostgreSQL the
+store runs as a supervisor and two workers (``--workers 2``), and the kills take every worker
+or the whole tree; and PostgreSQL itself is stopped at once (no shutdown checkpoint, as in a
+crash) mid-batch: the store answers 503 meanwhile and its workers carry on once it is back.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import requests
 
 from kiosk.store import Store
 from sync.client import SyncClient
@@ -34,10 +38,12 @@ from sync.loop import SyncLoop
 from sync.replies import CentralUnreachable
 from tests.reliability import figures
 from tests.reliability.helpers import ROOT, CentralProcess
+from tests.support.postgres import PostgresCluster
 from tests.support.waiting import wait_until
 
 KIOSK_KILLS = 120
 CENTRAL_KILLS = 8
+POSTGRES_KILLS = 2
 SEED = int(os.environ.get("RELIABILITY_SEED", time.time_ns() % 1_000_000))
 
 
@@ -212,6 +218,7 @@ class BatchesUnderFire:
         self.store = Store(tmp_path / "kiosk" / "kiosk.sqlite")
         self.outcomes: Counter[str] = Counter()
         _, token = central.enrol(name="Desk under fire")
+        self.headers = {"Authorization": f"Bearer {token}"}
         for n in range((kills + 1) * self.BATCH):
             self.store.record("rating.submitted", {"score": 1 + n % 5, "scale": 5, "tags": [],
                                                    "misuse": False})
@@ -338,4 +345,58 @@ def test_the_central_store_killed_mid_batch_stores_it_whole_or_not_at_all(
                  "stored_in_part": 0, "events_checked": events, "seed": SEED},
         lost=lost, duplicated=duplicated, server_errors=server_errors,
         seconds=time.monotonic() - started, engine=central_engine,
+    )
+
+
+@pytest.mark.slow
+def test_postgresql_killed_mid_batch_is_answered_503_and_the_workers_carry_on(tmp_path):
+    """PostgreSQL's own server stopped at once (``immediate``: no checkpoint, WAL recovery on
+    the next start, as after a crash) while a batch is being written, then started again on
+    the same port. Meanwhile the store answers 503 with a sentence and Retry-After; after,
+    the same two worker processes serve again (their pools replace the broken connections)
+    and the kiosk's retries deliver everything once. A cluster of its own: the session's
+    cluster serves other tests' databases."""
+    started = time.monotonic()
+    fire: BatchesUnderFire | None = None
+    answers: Counter[int] = Counter()
+    with PostgresCluster() as cluster:
+        url = cluster.create_database("crash")
+        central = CentralProcess(tmp_path / "central", log_level="warning", database_url=url,
+                                 workers=2).start()
+        try:
+            workers = central.wait_for_workers()
+            fire = BatchesUnderFire(tmp_path, central, POSTGRES_KILLS, SEED + 2)
+            for _ in range(POSTGRES_KILLS):
+                fire.break_mid_batch(lambda: cluster.stop("immediate"))
+                waiting = [event.to_wire() for event in fire.store.unsynced(10)]
+                answer = requests.post(central.url + "/api/v1/events", json={"events": waiting},
+                                       headers=fire.headers, timeout=(1, 60))
+                answers[answer.status_code] += 1
+                assert answer.status_code == 503, answer.text
+                assert "cannot reach its database" in answer.json()["detail"]
+                assert int(answer.headers["Retry-After"]) > 0
+                health = requests.get(central.url + "/healthz", timeout=(1, 60))
+                assert health.status_code == 503, health.text
+                cluster.start()
+                fire.check_batches_in_flight()
+            lost, duplicated, events = fire.deliver_the_rest()
+            assert central.worker_pids() == workers, "the workers were restarted"
+            assert not any("stopped unexpectedly" in line for line in central.log)
+        finally:
+            if fire is not None:
+                fire.close()
+            central.stop()
+    server_errors = _server_errors(central)
+    assert server_errors == 0, "".join(central.log)[-3000:]
+    figures.record(
+        "crash_postgres",
+        title="PostgreSQL stopped at once mid-batch",
+        figures={"kills": POSTGRES_KILLS, "workers": 2,
+                 "batches_in_flight": sum(fire.outcomes.values()),
+                 "stored_whole": fire.outcomes["whole"],
+                 "stored_not_at_all": fire.outcomes["none"], "stored_in_part": 0,
+                 "answered_503": answers[503], "events_checked": events,
+                 "worker_restarts": 0, "seed": SEED},
+        lost=lost, duplicated=duplicated, server_errors=server_errors,
+        seconds=time.monotonic() - started, engine="postgres",
     )
