@@ -171,8 +171,9 @@ NOT_ON_ENGINE: dict[str, dict[str, str]] = {
     },
     "postgres": {
         "full_disk": "kiosk-side: the kiosk's own SQLite file on a full disk.",
-        "secrets": "kiosk-side and the log: the kiosk's PIN and token, and what the processes "
-                   "log, whatever the central engine.",
+        "secrets": "looks for the token and PIN in the logs and in the SQLite files on disk; "
+                   "PostgreSQL's data files are not scanned (tokens are hashed before either "
+                   "engine sees them, by the same code).",
         "hostile_bodies": "refused before any database is touched (size, encoding, JSON).",
         "hostile_tables": "the rate limiter's in-memory tables, no database.",
         "slow_headers": HTTP_LAYER,
