@@ -235,6 +235,14 @@ def _counts(key: str, engine: str, by_engine: dict, notes: list[str]) -> str:
     return f"—[^{notes.index(reason) + 1}]"
 
 
+def _per_engine(texts: list[tuple[str, str]]) -> str:
+    """One text when the engines' runs read the same, else each engine's (a run with workers,
+    counts that follow a random moment)."""
+    if len({text for _, text in texts}) == 1:
+        return texts[0][1]
+    return "<br>".join(f"{engine}: {text}" for engine, text in texts)
+
+
 def render(document: dict) -> str:
     totals = _totals(document)
     entries = _entries(document)
@@ -261,11 +269,8 @@ def render(document: dict) -> str:
             continue
         described = [(ENGINE_NAMES[engine], describe(by_engine[engine]["figures"]))
                      for engine in ENGINE_NAMES if engine in by_engine]
-        if len({text for _, text in described}) == 1:
-            attack, checked = described[0][1]
-        else:  # the engines' runs differ (kills of workers, a seed's timing): say each
-            attack = "<br>".join(f"{engine}: {text[0]}" for engine, text in described)
-            checked = "<br>".join(f"{engine}: {text[1]}" for engine, text in described)
+        attack, checked = (_per_engine([(engine, text[part]) for engine, text in described])
+                           for part in (0, 1))
         lines.append(f"| {name} | {attack} | {checked} | {counts[0]} | {counts[1]} |")
     if notes:
         lines.append("")
