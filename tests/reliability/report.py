@@ -39,8 +39,9 @@ SCENARIOS: list[tuple[str, str, Describe]] = [
         f"500-event batch in flight, {f['workers']} workers",
         f"{f['batches_in_flight']} batches: {f['stored_whole']} whole, "
         f"{f['stored_not_at_all']} not at all, {f['stored_in_part']} in part; "
-        f"{f['answered_503']} answered 503 + Retry-After + a sentence meanwhile (within "
-        f"{f['slowest_503_s']} s); storing again {f['slowest_recovery_s']} s after the "
+        f"{f['answered_503']} answered 503 + Retry-After + a sentence meanwhile ("
+        + (f"within {f['slowest_503_s']} s" if f['slowest_503_s'] >= 0.1 else "at once")
+        + f"); storing again {f['slowest_recovery_s']} s after the "
         f"restart, the same workers ({f['worker_restarts']} restarts); "
         f"{f['events_checked']:,} events delivered by the retries")),
     ("network_faults", "Fault proxy kiosk → central", lambda f: (
