@@ -18,7 +18,7 @@ from starlette.requests import ClientDisconnect
 
 from kiosk.service_notify import ServiceNotifier
 from kiosk.shared.wire import PROTOCOL_VERSION
-from sync.central import disk_full
+from sync.central import database_down, disk_full
 from sync.central.alerts import routes as alert_routes
 from sync.central.alerts.scheduler import AlertService
 from sync.central.backup_schedule import DailyBackups
@@ -27,7 +27,7 @@ from sync.central.query_params import refuse_unknown_query_parameters
 from sync.central.routes import audit, enrol, events, health, kiosk_config, metrics
 from sync.central.security import AuthFailures
 from sync.central.service_link import linked
-from sync.central.storage import CentralStore
+from sync.central.storage import CentralStore, StoreUnavailable
 
 API_ROUTERS = (events.router, kiosk_config.router, metrics.router, health.router,
                alert_routes.router, audit.router, enrol.router)
@@ -83,6 +83,8 @@ def create_app(
         checks = [Depends(refuse_unknown_query_parameters)] if router in TOKENLESS_ROUTERS else []
         app.include_router(router, dependencies=checks)
     app.add_exception_handler(sqlite3.OperationalError, _database_error)
+    # A thread that finds PostgreSQL down when it first needs a connection gets this one.
+    app.add_exception_handler(StoreUnavailable, _database_error)
     app.add_exception_handler(ClientDisconnect, _client_gone)
     install_dashboard(app)
     return app
@@ -90,17 +92,25 @@ def create_app(
 
 async def _database_error(request: Request, error: Exception) -> Response:
     """A full disk is the operator's to fix and the client's to retry: 507 with a sentence
-    and Retry-After. Any other database error stays a 500 (and is logged)."""
-    if not disk_full.is_disk_full(error):
+    and Retry-After; so is PostgreSQL out of reach, 503. Any other database error stays a
+    500 (and is logged)."""
+    if disk_full.is_disk_full(error):
+        full = StarletteHTTPException(
+            507, disk_full.SENTENCE, headers={"Retry-After": str(disk_full.RETRY_AFTER_S)}
+        )
+    elif database_down.is_database_unreachable(error):
+        full = StarletteHTTPException(
+            503, database_down.SENTENCE,
+            headers={"Retry-After": str(database_down.RETRY_AFTER_S)},
+        )
+    else:
         raise error
-    full = StarletteHTTPException(
-        507, disk_full.SENTENCE, headers={"Retry-After": str(disk_full.RETRY_AFTER_S)}
-    )
     # The app's own handler: JSON for the API, the dashboard's error page for a browser.
     handler = request.app.exception_handlers.get(StarletteHTTPException)
     if handler is not None:
         return await handler(request, full)
-    return JSONResponse({"detail": full.detail}, status_code=507, headers=full.headers)
+    return JSONResponse({"detail": full.detail}, status_code=full.status_code,
+                        headers=full.headers)
 
 
 async def _client_gone(request: Request, error: Exception) -> Response:

@@ -385,6 +385,14 @@ def connect(url: str) -> PgDatabase:
     return PgDatabase(PgConnection(raw, safe_identity(url)))
 
 
+# How long the pool keeps retrying a connection it failed to open before it gives that attempt
+# up. Its retries back off (1, 2, 4, 8 s ...) for as long as this window lasts: with the
+# library's 5 minutes, a store whose PostgreSQL was down a minute would wait up to another
+# minute after it came back. Past the window, the next request for a connection starts a
+# fresh attempt at once, so recovery follows PostgreSQL's restart within seconds.
+RECONNECT_WINDOW_S = 10.0
+
+
 def open_pools(url: str, read_url: str | None, max_size: int) -> dict:
     """The process's pools: "primary", and "replica" when a read URL is given. Opening waits
     for one connection each, so a wrong URL or a server that is down fails here, at start,
@@ -403,6 +411,7 @@ def open_pools(url: str, read_url: str | None, max_size: int) -> dict:
                 kwargs={"autocommit": True, "cursor_factory": psycopg.ClientCursor,
                         "connect_timeout": CONNECT_TIMEOUT_S},
                 name=f"central-{role}", check=ConnectionPool.check_connection,
+                reconnect_timeout=RECONNECT_WINDOW_S,
             )
             pools[role] = pool
             pool.open(wait=True, timeout=10)

@@ -3,6 +3,11 @@
 A scenario calls ``record()`` once its checks have passed, so a figure in the file is a figure
 that was checked. ``lost``, ``duplicated`` and ``server_errors`` are what the checks counted
 (each asserted to be 0); the other figures say how hard the scenario pushed.
+
+Entries are kept per central store engine, ``{scenario: {"sqlite": entry, "postgres": entry}}``:
+a scenario parametrised over both engines (``tests.support.engines``) records each run under
+its own engine, so the report can show both. The engine comes from the running test's
+``central_engine`` (this suite's conftest sets it), or from ``record(engine=...)``.
 """
 
 from __future__ import annotations
@@ -16,14 +21,30 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_PATH = ROOT / "test-output" / "reliability.json"
 FIGURES_PATH = Path(os.environ.get("RELIABILITY_FIGURES", DEFAULT_PATH))
+ENGINES = ("sqlite", "postgres")
+
+# The engine of the test running now; tests/reliability/conftest.py sets it for each test.
+_current_engine = "sqlite"
 
 
-def load(path: Path = FIGURES_PATH) -> dict[str, Any]:
+def set_engine(engine: str) -> None:
+    global _current_engine
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
+    _current_engine = engine
+
+
+def load(path: Path = FIGURES_PATH) -> dict[str, dict[str, Any]]:
+    """``{scenario: {engine: entry}}``; a file written before entries were kept per engine
+    (an entry straight under its scenario) reads as SQLite's, the only engine then."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return document if isinstance(document, dict) else {}
+    if not isinstance(document, dict):
+        return {}
+    return {scenario: ({"sqlite": entry} if "title" in entry else entry)
+            for scenario, entry in document.items() if isinstance(entry, dict)}
 
 
 def record(
@@ -35,11 +56,16 @@ def record(
     duplicated: int = 0,
     server_errors: int = 0,
     seconds: float | None = None,
+    engine: str | None = None,
     path: Path = FIGURES_PATH,
 ) -> None:
-    """Merge one scenario's figures into the file (other scenarios' entries are kept)."""
+    """Merge one scenario's figures, for one engine (default: the running test's), into the
+    file; other scenarios' and engines' entries are kept."""
+    engine = engine or _current_engine
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
     document = load(path)
-    document[scenario] = {
+    document.setdefault(scenario, {})[engine] = {
         "title": title,
         "figures": figures,
         "lost": lost,

@@ -4,7 +4,10 @@
     .venv/bin/python -m tests.reliability.report     # print the table (markdown)
 
 Figures come from test-output/reliability.json, which each scenario writes once its checks
-have passed; a scenario that has not run (or failed) shows as "not run".
+have passed; a scenario that has not run (or failed) shows as "not run". Each row gives lost,
+duplicated and 5xx for the central store on SQLite and on PostgreSQL (the scenarios that run
+on both, ``tests.support.engines``); "—" marks a scenario that has no PostgreSQL (or SQLite)
+side, with the reason in a note under the table.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from tests.reliability.figures import FIGURES_PATH, load
 
 Describe = Callable[[dict], tuple[str, str]]
+ENGINE_NAMES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
 SCENARIOS: list[tuple[str, str, Describe]] = [
     ("crash_kiosk", "Kiosk SIGKILLed while writing", lambda f: (
@@ -24,9 +28,21 @@ SCENARIOS: list[tuple[str, str, Describe]] = [
         f"{f['integrity_checks_ok']} integrity checks ok; {f['events_synced']:,} events "
         "synced once")),
     ("crash_central", "Central store SIGKILLed mid-batch", lambda f: (
-        f"{f['kills']} kills with a 500-event batch in flight",
+        f"{f['kills']} kills with a 500-event batch in flight"
+        + (f", {f['workers']} workers: all workers {f['kinds']['workers']} times, the whole "
+           f"tree {f['kinds']['tree']} times" if f.get("workers", 1) > 1 else ""),
         f"{f['batches_in_flight']} batches: {f['stored_whole']} whole, "
         f"{f['stored_not_at_all']} not at all, {f['stored_in_part']} in part; "
+        f"{f['events_checked']:,} events delivered by the retries")),
+    ("crash_postgres", "PostgreSQL stopped at once mid-batch", lambda f: (
+        f"{f['kills']} immediate stops (no checkpoint: WAL recovery on restart) with a "
+        f"500-event batch in flight, {f['workers']} workers",
+        f"{f['batches_in_flight']} batches: {f['stored_whole']} whole, "
+        f"{f['stored_not_at_all']} not at all, {f['stored_in_part']} in part; "
+        f"{f['answered_503']} answered 503 + Retry-After + a sentence meanwhile ("
+        + (f"within {f['slowest_503_s']} s" if f['slowest_503_s'] >= 0.1 else "at once")
+        + f"); storing again {f['slowest_recovery_s']} s after the "
+        f"restart, the same workers ({f['worker_restarts']} restarts); "
         f"{f['events_checked']:,} events delivered by the retries")),
     ("network_faults", "Fault proxy kiosk → central", lambda f: (
         f"{f['faults_injected']} faults of {f['fault_kinds']} kinds over {f['requests']} "
@@ -147,47 +163,119 @@ SCENARIOS: list[tuple[str, str, Describe]] = [
 ]
 
 
+HTTP_LAYER = ("the HTTP layer (uvicorn and the connection guard) before any database: the same "
+              "code whatever the engine.")
+# Scenarios with nothing to run on one engine: "—" in its column, and why, under the table.
+NOT_ON_ENGINE: dict[str, dict[str, str]] = {
+    "sqlite": {
+        "crash_postgres": "SQLite has no database server to stop: the store is a file in the "
+                          "store's own process, whose SIGKILL is the row above.",
+    },
+    "postgres": {
+        "full_disk": "kiosk-side: the kiosk's own SQLite file on a full disk.",
+        "secrets": "looks for the token and PIN in the logs and in the SQLite files on disk; "
+                   "PostgreSQL's data files are not scanned (tokens are hashed before either "
+                   "engine sees them, by the same code).",
+        "hostile_bodies": "refused before any database is touched (size, encoding, JSON).",
+        "hostile_tables": "the rate limiter's in-memory tables, no database.",
+        "slow_headers": HTTP_LAYER,
+        "slow_bodies": HTTP_LAYER,
+        "idle_sockets": HTTP_LAYER,
+        "connection_cap": HTTP_LAYER,
+        "connection_floods": HTTP_LAYER,
+        "early_answer_body": HTTP_LAYER,
+        "slow_steady_body": HTTP_LAYER,
+        "refusals_open": HTTP_LAYER,
+        "central_full_disk": "a full disk under the SQLite store's data directory. PostgreSQL's "
+                             "disk is its own server's: its \"disk full\" is answered 507 the "
+                             "same way (sync/central/postgres.py), not tested on a real full "
+                             "disk.",
+        "hostile_clocks_repair": "a store written before the rules existed is a SQLite store "
+                                 "(PostgreSQL stores start at the current schema).",
+    },
+}
+
+
+def _entries(document: dict) -> list[dict]:
+    return [entry for by_engine in document.values() for entry in by_engine.values()]
+
+
 def _totals(document: dict) -> dict[str, int]:
-    figures = {key: entry["figures"] for key, entry in document.items()}
-
     def pick(scenario: str, key: str) -> int:
-        return int(figures.get(scenario, {}).get(key, 0) or 0)
+        return sum(int(entry["figures"].get(key, 0) or 0)
+                   for entry in document.get(scenario, {}).values())
 
+    entries = _entries(document)
     return {
-        "kills": pick("crash_kiosk", "kills") + pick("crash_central", "kills"),
+        "kills": pick("crash_kiosk", "kills") + pick("crash_central", "kills")
+        + pick("crash_postgres", "kills"),
         "events": sum(pick(s, k) for s, k in (
             ("crash_kiosk", "events_synced"), ("crash_central", "events_checked"),
+            ("crash_postgres", "events_checked"),
             ("network_faults", "events_checked"), ("long_outage", "backlog_events"),
             ("many_kiosks", "events_checked"))),
         "faults": pick("network_faults", "faults_injected") + pick("hostile_bodies", "requests")
         + pick("token_brute_force", "guesses"),
         "fuzz": pick("api_fuzzing", "fuzz_cases_run"),
-        "lost": sum(entry["lost"] for entry in document.values()),
-        "duplicated": sum(entry["duplicated"] for entry in document.values()),
-        "server_errors": sum(entry["server_errors"] for entry in document.values()),
+        "lost": sum(entry["lost"] for entry in entries),
+        "duplicated": sum(entry["duplicated"] for entry in entries),
+        "server_errors": sum(entry["server_errors"] for entry in entries),
     }
+
+
+def _counts(key: str, engine: str, by_engine: dict, notes: list[str]) -> str:
+    """``lost / dup. / 5xx`` of one engine's run, "—" (with its note) or "not run"."""
+    entry = by_engine.get(engine)
+    if entry is not None:
+        return f"{entry['lost']} / {entry['duplicated']} / {entry['server_errors']}"
+    reason = NOT_ON_ENGINE[engine].get(key)
+    if reason is None:
+        return "not run"
+    if reason not in notes:
+        notes.append(reason)
+    return f"—[^{notes.index(reason) + 1}]"
+
+
+def _per_engine(texts: list[tuple[str, str]]) -> str:
+    """One text when the engines' runs read the same, else each engine's (a run with workers,
+    counts that follow a random moment)."""
+    if len({text for _, text in texts}) == 1:
+        return texts[0][1]
+    return "<br>".join(f"{engine}: {text}" for engine, text in texts)
 
 
 def render(document: dict) -> str:
     totals = _totals(document)
-    moments = sorted(entry["at"] for entry in document.values()) or ["never"]
+    entries = _entries(document)
+    moments = sorted(entry["at"] for entry in entries) or ["never"]
+    ran = [ENGINE_NAMES[engine] for engine in ENGINE_NAMES
+           if any(engine in by_engine for by_engine in document.values())]
     lines = [
-        f"Last run: {moments[-1]} · **{totals['kills']} kills survived · "
+        f"Last run: {moments[-1]} ({' and '.join(ran) or 'no engine'}) · "
+        f"**{totals['kills']} kills survived · "
         f"{totals['events']:,} events checked · {totals['faults']:,} faults injected · "
         f"{totals['fuzz']:,} fuzz cases run · {totals['lost']} lost · "
         f"{totals['duplicated']} duplicated · {totals['server_errors']} server errors**",
         "",
-        "| Scenario | Thrown at it | Checked | Lost | Dup. | 5xx |",
-        "|---|---|---|---|---|---|",
+        "| Scenario | Thrown at it | Checked | SQLite: lost / dup. / 5xx "
+        "| PostgreSQL: lost / dup. / 5xx |",
+        "|---|---|---|---|---|",
     ]
+    notes: list[str] = []
     for key, name, describe in SCENARIOS:
-        entry = document.get(key)
-        if entry is None:
-            lines.append(f"| {name} | not run | | | | |")
+        by_engine = document.get(key, {})
+        counts = [_counts(key, engine, by_engine, notes) for engine in ENGINE_NAMES]
+        if not by_engine:
+            lines.append(f"| {name} | not run | | {counts[0]} | {counts[1]} |")
             continue
-        attack, checked = describe(entry["figures"])
-        lines.append(f"| {name} | {attack} | {checked} | {entry['lost']} | "
-                     f"{entry['duplicated']} | {entry['server_errors']} |")
+        described = [(ENGINE_NAMES[engine], describe(by_engine[engine]["figures"]))
+                     for engine in ENGINE_NAMES if engine in by_engine]
+        attack, checked = (_per_engine([(engine, text[part]) for engine, text in described])
+                           for part in (0, 1))
+        lines.append(f"| {name} | {attack} | {checked} | {counts[0]} | {counts[1]} |")
+    if notes:
+        lines.append("")
+        lines += [f"[^{number}]: {note}" for number, note in enumerate(notes, 1)]
     lines += ["", "Reproduce: `python3 main.py test tests/reliability`, then "
                   "`.venv/bin/python -m tests.reliability.report`."]
     return "\n".join(lines)

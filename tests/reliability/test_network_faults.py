@@ -81,10 +81,11 @@ class TimedClient(SyncClient):
 
 
 @pytest.fixture
-def central(tmp_path):
+def central(tmp_path, central_database_url):
     """The central store in a process of its own, so this process holds only the kiosk's (and
-    the proxy's) sockets and threads, and counting them says something."""
-    server = CentralProcess(tmp_path / "central", log_level="warning").start()
+    the proxy's) sockets and threads, and counting them says something (on either engine)."""
+    server = CentralProcess(tmp_path / "central", log_level="warning",
+                            database_url=central_database_url).start()
     yield server
     server.stop()
 

@@ -43,11 +43,11 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_a_week_offline_drains_exactly_once_and_in_order(tmp_path):
+def test_a_week_offline_drains_exactly_once_and_in_order(tmp_path, central_database_url):
     started = time.monotonic()
     port = _free_port()  # nothing listens here until the store "comes back"
     central_dir = tmp_path / "central"
-    with running_central(central_dir, port=port) as central:
+    with running_central(central_dir, port=port, database_url=central_database_url) as central:
         token = central.add_device("Busy Clinic").token
     # the store went down before the week starts
 
@@ -88,9 +88,11 @@ def test_a_week_offline_drains_exactly_once_and_in_order(tmp_path):
                     timed(rating.send_followup)
         backlog = store.sync_status().backlog
         assert loop.status().consecutive_failures > 0
-        assert central_rows(central_dir, "SELECT COUNT(*) AS n FROM events") == [{"n": 0}]
+        assert central_rows(central_dir, "SELECT COUNT(*) AS n FROM events",
+                            database_url=central_database_url) == [{"n": 0}]
 
-        with running_central(central_dir, port=port, startup_timeout=30) as central:
+        with running_central(central_dir, port=port, startup_timeout=30,
+                             database_url=central_database_url) as central:
             assert central.embedded.port == port
             try:
                 loop.wake()
@@ -103,7 +105,10 @@ def test_a_week_offline_drains_exactly_once_and_in_order(tmp_path):
 
     local = store.events()
     store.close()
-    rows = central_rows(central_dir, "SELECT id, device_seq FROM events ORDER BY rowid")
+    # The order written: rowid on SQLite; ctid on PostgreSQL (the dialect's rowid), which for
+    # this table, only ever appended to, is the order the rows were written in too.
+    rows = central_rows(central_dir, "SELECT id, device_seq FROM events ORDER BY rowid",
+                        database_url=central_database_url)
     ids = Counter(row["id"] for row in rows)
     lost = len({event["id"] for event in local} - set(ids))
     duplicated = sum(n - 1 for n in ids.values())

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from kiosk.shared.timeutil import Clock, utc_now
+from sync.central import database_down
 from sync.central.alerts import outbox
 from sync.central.alerts.engine import all_sites, evaluate_site
 from sync.central.alerts.lifecycle import apply_findings, changes
@@ -111,8 +112,8 @@ class AlertService:
                     opened = evaluate(self.store, self.clock())
                 else:
                     opened = evaluate(self.store, self.clock(), sorted(nudged), RATING_RULES)
-            except Exception:  # noqa: BLE001 - the next pass tries again; the log says why
-                logger.exception("evaluating alert rules failed")
+            except Exception as error:  # noqa: BLE001 - the next pass tries again; the log says why
+                _log_failure("evaluating alert rules failed", error)
                 continue
             if opened:
                 self._deliver.set()
@@ -126,8 +127,18 @@ class AlertService:
             try:
                 outbox.deliver_due(self.store, self.clock(), should_stop=self._stop.is_set,
                                    clock=self.clock)
-            except Exception:  # noqa: BLE001 - the next poll tries again; the log says why
-                logger.exception("delivering alerts failed")
+            except Exception as error:  # noqa: BLE001 - the next poll tries again; the log says why
+                _log_failure("delivering alerts failed", error)
+
+
+def _log_failure(what: str, error: Exception) -> None:
+    """A database out of reach (PostgreSQL restarting) is the moment's, not a bug: one line,
+    not a traceback per pass; anything else keeps its traceback."""
+    if database_down.is_database_unreachable(error):
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        logger.warning("%s: the database cannot be reached (%s); trying again", what, reason)
+    else:
+        logger.exception(what, exc_info=error)
 
 
 def after_ingest(app, site: str, results: list[dict]) -> None:

@@ -38,6 +38,8 @@ router = APIRouter(prefix="/api/v1", tags=["sync"])
         415: {"description": "The body is declared as something other than JSON, or is "
                              "compressed (Content-Encoding)."},
         507: {"description": "The store's disk is full; nothing was stored. See Retry-After."},
+        503: {"description": "PostgreSQL cannot be reached right now; nothing was stored. "
+                            "See Retry-After."},
         422: {"description": 'The body is not {"events": [...]}.'},
     },
     openapi_extra={
