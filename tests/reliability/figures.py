@@ -12,6 +12,7 @@ its own engine, so the report can show both. The engine comes from the running t
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from datetime import UTC, datetime
@@ -64,6 +65,16 @@ def record(
     engine = engine or _current_engine
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The suite runs on two processes (pytest-xdist): each read-change-write of the one file
+    # holds a lock, so neither loses the other's entry.
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _merge(path, scenario, engine, title, figures, lost, duplicated, server_errors, seconds)
+
+
+def _merge(path: Path, scenario: str, engine: str, title: str, figures: dict[str, Any],
+           lost: int, duplicated: int, server_errors: int, seconds: float | None) -> None:
     document = load(path)
     document.setdefault(scenario, {})[engine] = {
         "title": title,
@@ -74,7 +85,6 @@ def record(
         "seconds": None if seconds is None else round(seconds, 1),
         "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
     temporary.write_text(json.dumps(document, indent=2, sort_keys=True), encoding="utf-8")
     temporary.replace(path)
