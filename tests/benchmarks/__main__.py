@@ -34,6 +34,7 @@ FIGURES = (
     ("10", "enrolment"),
     ("11", "backup_restore"),
     ("12", "language_switch"),
+    ("13", "dashboard_10m"),
 )
 COLUMNS = ("figure", "value", "unit", "baseline", "ratio", "target", "pass")
 

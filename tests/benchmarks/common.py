@@ -183,7 +183,8 @@ class CentralProcess:
 
 
 @contextmanager
-def central_process(data_dir: Path, startup_timeout: float = 30.0) -> Iterator[CentralProcess]:
+def central_process(data_dir: Path, startup_timeout: float = 30.0,
+                    extra_args: tuple[str, ...] = ()) -> Iterator[CentralProcess]:
     """`main.py central` in a subprocess, so the load generator never shares the server's GIL.
 
     Access logging is off (``--log-level warning``): a log line per request is the operator's
@@ -192,7 +193,7 @@ def central_process(data_dir: Path, startup_timeout: float = 30.0) -> Iterator[C
     """
     port = _free_port()
     command = [PYTHON, str(ROOT / "main.py"), "central", "--data", str(data_dir),
-               "--port", str(port), "--log-level", "warning", "--backup-keep", "0"]
+               "--port", str(port), "--log-level", "warning", "--backup-keep", "0", *extra_args]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
