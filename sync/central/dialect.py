@@ -13,7 +13,7 @@ differently, the SQLite spelling is written and translated here, once per distin
   target names the table's primary key (PostgreSQL requires a target);
 - ``json_each(x)`` becomes ``json_array_elements_text(x)`` (a column named ``value``, as in
   SQLite), ``json_extract(x, '$.key')`` becomes ``x::json ->> 'key'``;
-- ``max(a, b)`` / ``min(a, b)`` (two arguments) become ``GREATEST`` / ``LEAST``;
+- a scalar ``max(a, b)`` / ``min(a, b)`` becomes the aggregate over its arguments as rows;
 - ``IS`` / ``IS NOT`` against a value become ``IS NOT DISTINCT FROM`` / ``IS DISTINCT FROM``;
 - ``rowid`` becomes ``ctid`` (both name the row within one statement); a unary ``+`` before a
   column (SQLite's way to keep its planner off an index) is dropped;
@@ -92,9 +92,9 @@ _SCALAR_EXTREME = re.compile(r"\b(max|min)\(", re.IGNORECASE)
 
 
 def _scalar_extremes(sql: str) -> str:
-    """SQLite's max(a, b, ...) / min(a, b, ...) as GREATEST / LEAST, NULL when any argument
-    is (SQLite's rule; PostgreSQL's GREATEST would skip it). An aggregate max(x) keeps its
-    name. Parentheses and literals are matched, so nested calls are read whole."""
+    """SQLite's scalar max(a, b, ...) / min(a, b, ...): NULL when any argument is (SQLite's
+    rule; PostgreSQL's GREATEST would skip it). An aggregate max(x) keeps its name.
+    Parentheses and literals are matched, so nested calls are read whole."""
     out, last = [], 0
     for match in _SCALAR_EXTREME.finditer(sql):
         if match.start() < last:
@@ -115,11 +115,13 @@ def _scalar_extremes(sql: str) -> str:
                 at = sql.index("'", at + 1)
             at += 1
         if len(args) > 1:
+            # Each argument written once (a placeholder must not be repeated): the
+            # aggregate over the arguments as rows, NULL unless every one is set.
             args = [_scalar_extremes(arg.strip()) for arg in args]
-            name = "GREATEST" if match.group(1).lower() == "max" else "LEAST"
-            nulls = " OR ".join(f"({arg}) IS NULL" for arg in args)
-            out.append(f"{sql[last:match.start()]}(CASE WHEN {nulls} THEN NULL "
-                       f"ELSE {name}({', '.join(args)}) END)")
+            rows = ", ".join(f"({arg})" for arg in args)
+            out.append(f"{sql[last:match.start()]}(SELECT CASE WHEN count(v) < {len(args)} "
+                       f"THEN NULL ELSE {match.group(1).lower()}(v) END "
+                       f"FROM (VALUES {rows}) AS arguments(v))")
             last = at
     out.append(sql[last:])
     return "".join(out)

@@ -171,6 +171,10 @@ SITE_MISSING = {404: {"model": ErrorDetail, "description": "No such site (or a s
 class Health(BaseModel):
     status: Literal["ok"]
     schema_version: int
+    replica_lag_s: float | None = Field(
+        None, description="Only with a read replica (--read-database-url): how many seconds "
+        "the replica is behind the primary (0: caught up; the dashboard's figures may be that "
+        "old); null when it cannot be measured (the replica does not answer).")
 
 
 class HealthDegraded(BaseModel):

@@ -148,6 +148,7 @@ class CentralStore:
         # wait on SQLite's own lock via BEGIN IMMEDIATE and the busy timeout.
         self._write_lock = threading.RLock()
         self._group_writer = None
+        self._lag_meter = None
         self._last_write_found_disk_full = False
         try:
             migrate(self.db)
@@ -207,6 +208,37 @@ class CentralStore:
         if "replica" in self._pools:
             return self._thread_connection("read_db", "replica")
         return self.db
+
+    @contextmanager
+    def reader(self) -> Iterator[Database]:
+        """A connection of its own for one long read (a CSV export streamed from other threads
+        than the request's), from where :attr:`read_db` reads; given back when the block
+        ends. A thread's own connection will not do: the stream outlives the request."""
+        role = "replica" if "replica" in self._pools else "primary"
+        db = self._connect(role)
+        try:
+            yield db
+        finally:
+            if self._pools:
+                from sync.central import postgres
+
+                postgres.give_back(self._pools, db)
+            else:
+                db.close()
+
+    @property
+    def replica_lag(self):
+        """How far the replica is behind the primary (a :class:`~sync.central.replica_lag.
+        LagReading`, measured at most once a second or two), or None without a replica."""
+        if "replica" not in self._pools:
+            return None
+        if self._lag_meter is None:
+            from sync.central.replica_lag import LagMeter
+
+            with self._lock:
+                if self._lag_meter is None:
+                    self._lag_meter = LagMeter(lambda: self.db, lambda: self.read_db)
+        return self._lag_meter.read()
 
     @property
     def disk_full(self) -> bool:

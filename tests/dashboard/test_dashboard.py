@@ -270,6 +270,8 @@ def test_devices_mark_the_silent_kiosk(logged_in):
     expect(online).to_contain_text("online")
     expect(page.locator("#devices-table tr", has_text="95.")).to_have_count(1)  # clock skew
     assert page.locator("#devices-table tbody th", has_text=MARKUP_DESK).count() == 1
+    # No replica (SQLite): the figures are the store's own, and no line says otherwise.
+    assert page.locator("#replica-lag").count() == 0
 
 
 def test_csv_download_has_the_ranges_rows(logged_in, data_dir):

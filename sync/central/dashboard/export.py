@@ -68,13 +68,15 @@ def csv_chunks(columns: tuple[str, ...], rows: Iterable[tuple]) -> Iterator[str]
 
 def visit_rows(db: Database, ranges: list[tuple[str | None, str, str]]) -> Iterator[tuple]:
     """Visits checked in within each (site or None for all, start, end), voided ones left out."""
+    # round(CAST(... AS NUMERIC), 2): PostgreSQL rounds to digits only numerics (SQLite's
+    # round gives the same float either way).
     for site, start, end in ranges:
         site_clause = "AND v.site = ?" if site else ""
         params = [start, end, *([site] if site else [])]
         cursor = db.execute(
             "SELECT v.id, v.site, d.name, v.ticket, v.status, v.checked_in_at, v.called_at, "
-            "v.checked_out_at, v.cancelled_at, round(v.wait_min, 2), v.cancel_reason, "
-            "v.appointment_at FROM visits v "
+            "v.checked_out_at, v.cancelled_at, round(CAST(v.wait_min AS NUMERIC), 2), "
+            "v.cancel_reason, v.appointment_at FROM visits v "
             "LEFT JOIN devices d ON d.id = v.device_id WHERE v.checked_in_at >= ? "
             f"AND v.checked_in_at < ? AND v.voided = 0 {site_clause} ORDER BY v.checked_in_at",
             params,
@@ -89,7 +91,7 @@ def rating_rows(db: Database, ranges: list[tuple[str | None, str, str]]) -> Iter
         params = [start, end, *([site] if site else [])]
         cursor = db.execute(
             "SELECT r.id, r.site, d.name, r.occurred_at, r.scale, r.score, r.tags, r.misuse, "
-            "r.visit_id, r.link, round(r.wait_min, 2), r.lang FROM ratings r "
+            "r.visit_id, r.link, round(CAST(r.wait_min AS NUMERIC), 2), r.lang FROM ratings r "
             "LEFT JOIN devices d ON d.id = r.device_id WHERE r.occurred_at >= ? "
             f"AND r.occurred_at < ? {site_clause} ORDER BY r.occurred_at",
             params,

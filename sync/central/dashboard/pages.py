@@ -48,7 +48,6 @@ from sync.central.schemas import (
     ErrorDetail,
 )
 from sync.central.sites import list_sites, site_exists
-from sync.central.storage import connect
 
 router = APIRouter(include_in_schema=False)
 api_router = APIRouter(prefix="/api/v1/export", tags=["reporting"])
@@ -298,7 +297,7 @@ def logout(request: Request, principal: OwnAccount, session: SessionDep,
 @router.get("/", response_class=HTMLResponse)
 def today_page(request: Request, session: SessionDep, flt: FiltersDep):
     now = utc_now()
-    db = store_of(request).db
+    db = store_of(request).read_db
     figures = panels.today(db, flt.sites, None, now, flt.lang)
     queue = panels.live_queue(db, flt.sites, None, now)
     return _page(request, "today.html", session, flt, active="today", t=figures, queue=queue)
@@ -306,12 +305,12 @@ def today_page(request: Request, session: SessionDep, flt: FiltersDep):
 
 @router.get("/dashboard/queue.json")
 def queue_json(request: Request, session: SessionDep, flt: FiltersDep) -> dict:
-    return panels.live_queue(store_of(request).db, flt.sites, None, utc_now())
+    return panels.live_queue(store_of(request).read_db, flt.sites, None, utc_now())
 
 
 @router.get("/trends", response_class=HTMLResponse)
 def trends_page(request: Request, session: SessionDep, flt: FiltersDep):
-    data = panels.trends(store_of(request).db, flt.sites, flt.first, flt.last, None)
+    data = panels.trends(store_of(request).read_db, flt.sites, flt.first, flt.last, None)
     target = data["target_wait_min"]
     figures = {
         "waits-by-day": charts.waits_by_day(data["days"], target),
@@ -323,7 +322,7 @@ def trends_page(request: Request, session: SessionDep, flt: FiltersDep):
 
 @router.get("/rating-by-wait", response_class=HTMLResponse)
 def rating_by_wait_page(request: Request, session: SessionDep, flt: FiltersDep):
-    data = panels.rating_by_wait(store_of(request).db, flt.sites, flt.first, flt.last, None)
+    data = panels.rating_by_wait(store_of(request).read_db, flt.sites, flt.first, flt.last, None)
     figures = {"rating-by-wait": charts.rating_by_wait(data["buckets"])}
     return _page(
         request, "rating_by_wait.html", session, flt, active="waits", data=data, charts=figures
@@ -332,7 +331,7 @@ def rating_by_wait_page(request: Request, session: SessionDep, flt: FiltersDep):
 
 @router.get("/reasons", response_class=HTMLResponse)
 def reasons_page(request: Request, session: SessionDep, flt: FiltersDep):
-    data = panels.followup_reasons(store_of(request).db, flt.sites, flt.first, flt.last, None)
+    data = panels.followup_reasons(store_of(request).read_db, flt.sites, flt.first, flt.last, None)
     tags = [row["tag"] for row in data["tags"]]
     figures = {"reasons": charts.reasons_over_time(data["days"], tags)} if tags else {}
     return _page(request, "reasons.html", session, flt, active="reasons", data=data, charts=figures)
@@ -340,7 +339,7 @@ def reasons_page(request: Request, session: SessionDep, flt: FiltersDep):
 
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(request: Request, session: SessionDep, flt: FiltersDep):
-    db = store_of(request).db
+    db = store_of(request).read_db
     names = {row[0]: row[1] for row in db.execute("SELECT id, name FROM devices")}
     site_of = {row[0]: row[1] for row in db.execute("SELECT id, site FROM devices")}
     labels = {key: f"{site_of[key]} · {name}" for key, name in names.items()}
@@ -359,7 +358,8 @@ def compare_page(request: Request, session: SessionDep, flt: FiltersDep):
 @router.get("/devices", response_class=HTMLResponse)
 def devices_page(request: Request, session: SessionDep, flt: FiltersDep):
     now = utc_now()
-    rows = panels.devices(store_of(request).db, flt.sites, now)
+    store = store_of(request)
+    rows = panels.devices(store.read_db, flt.sites, now)
     return _page(
         request,
         "devices.html",
@@ -368,6 +368,7 @@ def devices_page(request: Request, session: SessionDep, flt: FiltersDep):
         active="devices",
         devices=rows,
         silent_after=int(panels.SILENT_AFTER.total_seconds() // 60),
+        replica_lag=store.replica_lag,
     )
 
 
@@ -385,14 +386,14 @@ def _csv_response(chunks, name: str) -> StreamingResponse:
 
 
 def _streamed(request: Request, make, ranges):
-    """CSV rows read on a connection of their own: the stream is consumed in other threads."""
+    """CSV rows read on a connection of their own (the stream is consumed in other threads),
+    from the replica when there is one."""
+
+    store = store_of(request)
 
     def chunks():
-        db = connect(store_of(request).path)
-        try:
+        with store.reader() as db:
             yield from make(db, ranges)
-        finally:
-            db.close()
 
     return chunks()
 
@@ -451,7 +452,7 @@ def fft_page(request: Request, session: SessionDep, flt: FiltersDep, month: str 
     history = [chosen]
     while len(history) < HISTORY_MONTHS:
         history.insert(0, history[0].previous())
-    db = store_of(request).db
+    db = store_of(request).read_db
     reads_comments = session.principal.can("read_comments")
     listed = []
     if reads_comments:

@@ -7,6 +7,11 @@ still answers reads, but stores nothing until space is freed. A database that ca
 at all is a 503 ``{"status": "degraded", "database": "unreadable", "detail": "..."}`` (before,
 only ``detail``: the keys were added, none taken away). Either way monitoring should alert a
 person; a degraded store still serves what it can, so restarting it in a loop helps nothing.
+
+With a read replica (``--read-database-url``) the 200 answer also carries ``replica_lag_s``:
+seconds the replica is behind the primary (``sync.central.replica_lag``), null when it cannot
+be measured. A lagging replica is not a degraded store: ingest goes on; only the dashboard's
+figures are old, and the Devices page says so.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ class HealthUnreadable(BaseModel):
 @router.get(
     "/healthz",
     response_model=Health,
+    # replica_lag_s only when there is a replica: the answer without one is as it always was.
+    response_model_exclude_unset=True,
     summary="Liveness, database and disk check",
     responses={503: {
         "model": HealthDegraded | HealthUnreadable,
@@ -54,4 +61,8 @@ def healthz(store: StoreDep):
         degraded = {"status": "degraded", "disk": "full", "schema_version": version,
                     "detail": SENTENCE}
         return JSONResponse(degraded, status_code=503)
-    return {"status": "ok", "schema_version": version}
+    healthy = {"status": "ok", "schema_version": version}
+    lag = store.replica_lag
+    if lag is not None:
+        healthy["replica_lag_s"] = None if lag.seconds is None else round(lag.seconds, 3)
+    return healthy

@@ -68,4 +68,6 @@ def get_metrics(
         raise HTTPException(404, f"There is no device with id {device!r}.")
     query = MetricsQuery(start=start, end=end, site=site, device=device, scope=principal.scope,
                          lang=lang)
-    return compute_metrics(db, query, now)
+    # The figures may be a moment old (the replica, when there is one); the checks above read
+    # the primary, so a site or kiosk added a moment ago is never refused as unknown.
+    return compute_metrics(store.read_db, query, now)
