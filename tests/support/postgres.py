@@ -179,6 +179,9 @@ class _Server:
             # A server kept (stopped) by an earlier run, started again with its data as it
             # was: a benchmark's filled store (figure 13). Give it the port it had.
             self.folder = Path(folder)
+            if not (self.folder / "data" / "PG_VERSION").exists():
+                raise ValueError(f"{self.folder} is not the folder of a kept PostgreSQL server "
+                                 "(it has no data/PG_VERSION)")
         else:
             self.folder = Path(tempfile.mkdtemp(prefix=f"kiosk-pg-{self.role}-", dir=parent_dir))
             self._user.take(self.folder)
