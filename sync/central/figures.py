@@ -24,6 +24,7 @@ from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from kiosk.shared.wire import MAX_AHEAD
 from sync.central.hour_runs import ADJUSTED_RUNS, CHAIR_RUNS, COUNTED_VISIT, next_hour
 from sync.central.permissions import Scope
+from sync.central.rollups import as_count
 from sync.central.sites import SiteConfig
 
 # A heartbeat's received_at - occurred_at smaller than this is transit, not a wrong clock.
@@ -218,13 +219,10 @@ def current_waits(
     (``metrics.overdue_for_appointment``), which count as misses."""
     extra, params = device_clause(device)
     since = to_rfc3339(waiting_since) if waiting_since is not None else None
-    found = []
     # "+checked_out_at": not a key for an index. The visits not checked out are few per hour
     # but many per site (every one abandoned over the years), so the (site, checked_out_at)
     # index the planner would otherwise pick reads them all; (site, checked_in_at) reads the hour.
-    # One statement per RANGES_PER_STATEMENT ranges (UNION ALL: each range read as on its
-    # own): a 20-site group has dozens of ranges, and on PostgreSQL each statement is a round
-    # trip (benchmark figure 13).
+    # All the ranges in one statement (union_all): a 20-site group has dozens.
     wanted = []
     for site, a, b in ranges:
         if since is not None:
@@ -238,12 +236,7 @@ def current_waits(
         "FROM visits WHERE site = ? AND checked_in_at >= ? AND checked_in_at < ? "
         f"AND {COUNTED_VISIT} AND called_at IS NULL AND +checked_out_at IS NULL {extra}"
     )
-    for start in range(0, len(wanted), RANGES_PER_STATEMENT):
-        chunk = wanted[start : start + RANGES_PER_STATEMENT]
-        found += db.execute(
-            " UNION ALL ".join(select for _ in chunk),
-            [value for site, a, b in chunk for value in (site, a, b, *params)],
-        ).fetchall()
+    found = union_all(db, [(select, [site, a, b, *params]) for site, a, b in wanted])
     waits, overdue = [], 0
     for at, appointment, skew in found:
         checked_in = parse_rfc3339(at)
@@ -269,31 +262,46 @@ def read_ratings(
         extra, params = f"{extra} AND lang = ?", [*params, lang]
     overall: RatingGroup = RatingGroup()
     per_bucket: dict[str, RatingGroup] = {}
+    selects: list[tuple[str, list]] = []
     for span in spans:
         whole, edges = split_at_hours(span.start, span.end)
         if lang is not None and whole is not None:
             whole, edges = None, [(span.start, span.end)]
-        rows: list[tuple] = []
         if whole is not None:
-            rows += db.execute(
+            selects.append((
                 "SELECT scale, score, linked, bucket, SUM(n) FROM rating_hours "
                 f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY 1, 2, 3, 4 "
                 "HAVING SUM(n) > 0",
                 [span.site, *whole, *params],
-            ).fetchall()
+            ))
         for a, b in edges:
-            rows += db.execute(
-                "SELECT scale, score, visit_id IS NOT NULL, "
+            selects.append((
+                # CAST: the same column type as the rollup's ``linked`` in the UNION
+                f"SELECT scale, score, {as_count('visit_id IS NOT NULL')}, "
                 f"{metrics.bucket_sql('wait_min')}, COUNT(*) FROM ratings WHERE site = ? "
                 f"AND occurred_at >= ? AND occurred_at < ? AND misuse = 0 {extra} "
                 "GROUP BY 1, 2, 3, 4",
                 [span.site, to_rfc3339(a), to_rfc3339(b), *params],
-            ).fetchall()
-        for scale, score, linked, bucket, n in rows:
-            overall.add(scale, score, n, bool(linked))
-            if bucket:  # '' (rollups) or NULL (rows): no wait to put it in a bucket
-                per_bucket.setdefault(bucket, RatingGroup()).add(scale, score, n, bool(linked))
+            ))
+    for scale, score, linked, bucket, n in union_all(db, selects):
+        overall.add(scale, score, n, bool(linked))
+        if bucket:  # '' (rollups) or NULL (rows): no wait to put it in a bucket
+            per_bucket.setdefault(bucket, RatingGroup()).add(scale, score, n, bool(linked))
     return overall, per_bucket
+
+
+def union_all(db: Database, selects: list[tuple[str, list]]) -> list[tuple]:
+    """The rows of every (SELECT, parameters), read RANGES_PER_STATEMENT at a time as one
+    ``UNION ALL``: each SELECT's rows as if run alone, in one round trip instead of one per
+    site and partial hour on PostgreSQL (benchmark figure 13)."""
+    rows: list[tuple] = []
+    for start in range(0, len(selects), RANGES_PER_STATEMENT):
+        chunk = selects[start : start + RANGES_PER_STATEMENT]
+        rows += db.execute(
+            " UNION ALL ".join(sql for sql, _ in chunk),
+            [value for _, params in chunk for value in params],
+        ).fetchall()
+    return rows
 
 
 def in_scope(spans: list[Span], scope: Scope | None) -> list[Span]:
