@@ -212,3 +212,22 @@ def test_the_highest_version_installed_is_used(tmp_path):
         for program in postgres.PROGRAMS:
             (tmp_path / version / "bin" / program).touch()
     assert find_binaries(tmp_path) == tmp_path / "15" / "bin"
+
+
+def test_a_stopped_cluster_starts_again_from_its_folder_with_its_data(tmp_path):
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        cluster.query("CREATE TABLE kept (n integer)")
+        cluster.query("INSERT INTO kept VALUES (13)")
+        cluster.stop()
+        again = PostgresCluster(port=cluster.port, folder=cluster.folder)
+        again.start()
+        try:
+            assert again.query("SELECT n FROM kept") == [(13,)]
+        finally:
+            again.stop()
+    finally:
+        cluster.close()
+    with pytest.raises(ValueError, match="is not the folder of a kept PostgreSQL server"):
+        PostgresCluster(folder=tmp_path)

@@ -164,6 +164,20 @@ def version_visit_hours(db: Database) -> None:
         db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
 
 
+def rating_backfill() -> tuple[str, str]:
+    """The statements that count the ratings already stored into empty ``rating_hours`` and
+    ``negative_tag_hours`` (what the triggers would have added, row by row). Migration 2 runs
+    them; so does a bulk load that fills ``ratings`` with the triggers off (benchmark 13)."""
+    return (
+        "INSERT INTO rating_hours SELECT site, device_id, substr(occurred_at, 1, 13), scale, "
+        f"score, {as_count('visit_id IS NOT NULL')}, {rollup_bucket('ratings')}, COUNT(*) "
+        "FROM ratings WHERE misuse = 0 GROUP BY 1, 2, 3, 4, 5, 6, 7",
+        "INSERT INTO negative_tag_hours SELECT r.site, r.device_id, substr(r.occurred_at, 1, 13), "
+        "t.value, COUNT(DISTINCT r.rowid) FROM ratings r, json_each(r.tags) t WHERE r.misuse = 0 "
+        f"AND {negative_sql('r.score')} GROUP BY 1, 2, 3, 4",
+    )
+
+
 def create_rollups(db: Database) -> None:
     db.executescript(
         """
@@ -208,16 +222,8 @@ def create_rollups(db: Database) -> None:
     for name, (when, body) in triggers.items():
         db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
     # Rows already stored (a data directory upgraded from schema 1) are counted once here.
-    db.execute(
-        "INSERT INTO rating_hours SELECT site, device_id, substr(occurred_at, 1, 13), scale, "
-        f"score, {as_count('visit_id IS NOT NULL')}, {rollup_bucket('ratings')}, COUNT(*) "
-        "FROM ratings WHERE misuse = 0 GROUP BY 1, 2, 3, 4, 5, 6, 7"
-    )
-    db.execute(
-        "INSERT INTO negative_tag_hours SELECT r.site, r.device_id, substr(r.occurred_at, 1, 13), "
-        "t.value, COUNT(DISTINCT r.rowid) FROM ratings r, json_each(r.tags) t WHERE r.misuse = 0 "
-        f"AND {negative_sql('r.score')} GROUP BY 1, 2, 3, 4"
-    )
+    for statement in rating_backfill():
+        db.execute(statement)
     db.execute(
         "INSERT INTO visit_hours SELECT coalesce(site, ''), device_id, "
         "substr(checked_in_at, 1, 13), COUNT(*), COUNT(checked_out_at), COUNT(wait_min) "
@@ -288,7 +294,16 @@ def add_appointment_columns(db: Database) -> None:
         db.execute(f"ALTER TABLE visit_hours ADD COLUMN {name} INTEGER NOT NULL DEFAULT 0")
     for name, (when, body) in _visit_triggers(versioned=True, appointments=True).items():
         db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
-    db.execute(
+    db.execute(visit_backfill())
+
+
+def visit_backfill() -> str:
+    """The statement that counts the visits stored into ``visit_hours`` with the appointment
+    counts (migration ``_appointment_figures``, over the counts migration 2 made); into an
+    empty ``visit_hours`` it makes every hour's row, as a bulk load with the triggers off
+    needs (benchmark 13)."""
+    counts = appointment_hour_counts("visits")
+    return (
         f"INSERT INTO visit_hours (site, device_id, hour, visits, checked_out, waits, "
         f"{', '.join(counts)}) SELECT coalesce(site, ''), device_id, "
         f"substr(checked_in_at, 1, 13), COUNT(*), COUNT(checked_out_at), COUNT(wait_min), "

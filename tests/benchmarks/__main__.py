@@ -37,6 +37,7 @@ FIGURES = (
     ("13", "pg_ingest"),
     ("14", "thousand_kiosks"),
     ("15", "replica_lag"),
+    ("16", "dashboard_10m"),
 )
 COLUMNS = ("figure", "value", "unit", "baseline", "ratio", "target", "pass")
 

@@ -189,8 +189,8 @@ class CentralProcess:
 @contextmanager
 def central_process(data_dir: Path | None, startup_timeout: float = 30.0, *,
                     database_url: str | None = None, read_database_url: str | None = None,
-                    workers: int = 1, max_connections: int | None = None
-                    ) -> Iterator[CentralProcess]:
+                    workers: int = 1, max_connections: int | None = None,
+                    extra_args: tuple[str, ...] = ()) -> Iterator[CentralProcess]:
     """`main.py central` in a subprocess, so the load generator never shares the server's GIL.
 
     Access logging is off (``--log-level warning``): a log line per request is the operator's
@@ -213,6 +213,7 @@ def central_process(data_dir: Path | None, startup_timeout: float = 30.0, *,
         command += ["--workers", str(workers)]
     if max_connections is not None:
         command += ["--max-connections", str(max_connections)]
+    command += list(extra_args)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     # The server's messages go to a file, not a pipe: under a burst its workers may log more
     # than a pipe holds, and a pipe nobody reads would stall them (and the figure with them).

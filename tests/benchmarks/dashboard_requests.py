@@ -136,6 +136,34 @@ def _download_ms(session: requests.Session, url: str, samples: int, headers=None
     return percentile(first, 0.95), percentile(whole, 0.5)
 
 
+def measure(url: str, reporting: dict, samples: int, label: str,
+            site: str = "Northgate+Dental") -> list[dict]:
+    """Every page and API call of a running store, logged in as "bench": one row each,
+    ``{number}. {name}, p95 ({label})`` beside ``/healthz``'s p95 (figures 6 and 13)."""
+    number, _, size = label.partition(" ")
+    with requests.Session() as session:
+        _login(session, url)
+        baseline = _p95_ms(session, url + "/healthz", samples)
+        result = []
+
+        def add(name: str, value: float) -> None:
+            result.append(row(f"{number} {name}, p95 ({size})", round(value, 1), "ms",
+                              round(baseline, 1), f"< {TARGET_MS:.0f} ms", value < TARGET_MS))
+
+        for name, path in _requests():
+            add(name, _p95_ms(session, url + path.replace("Northgate+Dental", site), samples))
+        for name, path in _api_requests():
+            path = path.replace("Northgate+Dental", site)
+            add(name, _p95_ms(session, url + path, samples, reporting))
+        for name, path in _downloads():
+            headers = reporting if path.startswith("/api/") else None
+            first, whole = _download_ms(session, url + path, samples // 4, headers)
+            add(f"{name}, first bytes", first)
+            result.append(row(f"{number} {name}, whole file, median ({size})",
+                              round(whole, 1), "ms", round(baseline, 1), "(information)", None))
+        return result
+
+
 def run(quick: bool) -> list[dict]:
     rows = 100_000 if quick else 1_000_000
     samples = 20 if quick else 40
@@ -143,28 +171,8 @@ def run(quick: bool) -> list[dict]:
     with scratch_dir("dashboard") as scratch:
         data_dir = Path(reuse) if reuse else scratch
         reporting = {"Authorization": f"Bearer {_fill(data_dir, rows)}"}
-        with central_process(data_dir) as central, requests.Session() as session:
-            _login(session, central.url)
-            baseline = _p95_ms(session, central.url + "/healthz", samples)
-            size = f"{rows:,} visits + ratings"
-            result = []
-
-            def add(name: str, value: float) -> None:
-                result.append(row(f"6. {name}, p95 ({size})", round(value, 1), "ms",
-                                  round(baseline, 1), f"< {TARGET_MS:.0f} ms", value < TARGET_MS))
-
-            for name, path in _requests():
-                add(name, _p95_ms(session, central.url + path, samples))
-            for name, path in _api_requests():
-                add(name, _p95_ms(session, central.url + path, samples, reporting))
-            for name, path in _downloads():
-                headers = reporting if path.startswith("/api/") else None
-                first, whole = _download_ms(session, central.url + path, samples // 4, headers)
-                add(f"{name}, first bytes", first)
-                result.append(row(f"6. {name}, whole file, median ({size})",
-                                  round(whole, 1), "ms", round(baseline, 1), "(information)",
-                                  None))
-            return result
+        with central_process(data_dir) as central:
+            return measure(central.url, reporting, samples, f"6. {rows:,} visits + ratings")
 
 
 if __name__ == "__main__":

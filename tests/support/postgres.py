@@ -169,13 +169,22 @@ class _Server:
         port: int | None = None,
         durable: bool = False,
         settings: Mapping[str, str] | None = None,
+        folder: Path | str | None = None,
     ):
         self.bin_dir = find_binaries()
         self._user = _ServerUser.for_this_process()
         self.durable = durable
         self.settings = dict(settings or {})
-        self.folder = Path(tempfile.mkdtemp(prefix=f"kiosk-pg-{self.role}-", dir=parent_dir))
-        self._user.take(self.folder)
+        if folder is not None:
+            # A server kept (stopped) by an earlier run, started again with its data as it
+            # was: a benchmark's filled store (figure 13). Give it the port it had.
+            self.folder = Path(folder)
+            if not (self.folder / "data" / "PG_VERSION").exists():
+                raise ValueError(f"{self.folder} is not the folder of a kept PostgreSQL server "
+                                 "(it has no data/PG_VERSION)")
+        else:
+            self.folder = Path(tempfile.mkdtemp(prefix=f"kiosk-pg-{self.role}-", dir=parent_dir))
+            self._user.take(self.folder)
         self.data_dir = self.folder / "data"
         self.log_path = self.folder / "server.log"
         self.port = port
@@ -409,9 +418,9 @@ class PostgresReplica(_Server):
     role = "replica"
 
     def __init__(self, primary: PostgresCluster, parent_dir: Path | str | None = None, *,
-                 port: int | None = None):
+                 port: int | None = None, folder: Path | str | None = None):
         super().__init__(parent_dir, port=port, durable=primary.durable,
-                         settings=primary.settings)
+                         settings=primary.settings, folder=folder)
         self.primary = primary
 
     def server_settings(self) -> dict[str, str]:

@@ -22,6 +22,7 @@ import math
 import random
 import uuid
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -151,7 +152,7 @@ def _appointment(visit_id: str, arrival: datetime) -> str | None:
 def _visit(device: DemoDevice, arrival: datetime, load: float, plan: Plan) -> None:
     rng, now = plan.rng, plan.now
     visit_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-    prefix = "ABCD"[int(device.name[-1]) - 1] if device.name[-1].isdigit() else "A"
+    prefix = "ABCDEFGHI"[int(device.name[-1]) - 1] if device.name[-1].isdigit() else "A"
     ticket = f"{prefix}-{rng.randint(1, 999):03d}"
     data = {"ticket": ticket, "appointment_at": _appointment(visit_id, arrival)}
     device.emit("visit.checked_in", arrival, visit_id, data)
@@ -362,34 +363,72 @@ def _bulk_rows(device: DemoDevice, received: str) -> tuple[list, list, list]:
     return event_rows, visit_rows, rating_rows
 
 
+# The columns of the rows _bulk_rows makes, per table, in their order.
+BULK_COLUMNS = {
+    "events": ("device_id", "id", "device_seq", "type", "occurred_at", "received_at",
+               "visit_id", "data"),
+    "visits": ("id", "device_id", "site", "ticket", "appointment_at", "checked_in_at",
+               "called_at", "checked_out_at", "cancelled_at", "cancel_reason", "status",
+               "voided", "wait_min", *APPOINTMENT_COLUMNS, "updated_at"),
+    "ratings": ("id", "device_id", "site", "visit_id", "link", "score", "scale", "tags",
+                "misuse", "occurred_at", "wait_min"),
+}
+
+
 def _insert_rows(conn, event_rows: list, visit_rows: list, rating_rows: list) -> None:
-    conn.executemany(
-        "INSERT INTO events (device_id, id, device_seq, type, occurred_at, received_at, "
-        "visit_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        event_rows,
-    )
-    conn.executemany(
-        "INSERT INTO visits (id, device_id, site, ticket, appointment_at, checked_in_at, "
-        "called_at, checked_out_at, cancelled_at, cancel_reason, status, voided, wait_min, "
-        f"{', '.join(APPOINTMENT_COLUMNS)}, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        visit_rows,
-    )
-    conn.executemany(
-        "INSERT INTO ratings (id, device_id, site, visit_id, link, score, scale, tags, "
-        "misuse, occurred_at, wait_min) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        rating_rows,
-    )
+    for (table, columns), rows in zip(BULK_COLUMNS.items(),
+                                      (event_rows, visit_rows, rating_rows), strict=True):
+        conn.executemany(
+            f"INSERT INTO {table} ({', '.join(columns)}) "
+            f"VALUES ({', '.join('?' for _ in columns)})",
+            rows,
+        )
 
 
-def _flush(conn, devices: list[DemoDevice], received: str) -> int:
-    written = 0
+def _chunk(devices: list[DemoDevice], received: str) -> tuple[list, list, list]:
+    """Every device's pending events as rows (events, visits, ratings); the events are let go."""
+    chunk: tuple[list, list, list] = ([], [], [])
     for device in devices:
-        rows = _bulk_rows(device, received)
-        _insert_rows(conn, *rows)
-        written += len(rows[0])
+        for rows, more in zip(chunk, _bulk_rows(device, received), strict=True):
+            rows.extend(more)
         device.events.clear()
-    return written
+    return chunk
+
+
+# A device's last contact as its final heartbeat leaves it (what ingest records).
+DEVICE_CONTACT_UPDATE = (
+    "UPDATE devices SET last_seen_at = ?, last_heartbeat_at = ?, backlog = ?, "
+    "rejected = ?, version = ?, clock_skew_s = ? WHERE id = ?"
+)
+
+
+def bulk_rows(devices: list[DemoDevice], days: int, plan: Plan,
+              contacts: list[list]) -> Iterator[tuple[list, list, list]]:
+    """The rows ingest would store for ``days`` days ending today, a fortnight at a time (so
+    memory holds one fortnight whatever the range), then today's queue and each device's last
+    heartbeat. ``contacts`` receives the parameters of :data:`DEVICE_CONTACT_UPDATE` for each
+    device once the last rows are made."""
+    received = to_rfc3339(plan.now)
+    offsets = list(range(days - 1, -1, -1))
+    for start in range(0, len(offsets), 14):
+        generate(devices, offsets[start : start + 14], plan)
+        yield _chunk(devices, received)
+    add_current_queue(devices, plan)
+    last_contact = _final_heartbeats(devices, plan.now)
+    heartbeats = {d.id: d.events[-1] for d in devices}
+    yield _chunk(devices, received)
+    for device in devices:
+        beat, contact = heartbeats[device.id], last_contact[device.id]
+        skew = (contact - datetime.fromisoformat(beat["occurred_at"])).total_seconds()
+        contacts.append([
+            to_rfc3339(contact),
+            beat["occurred_at"],
+            beat["data"]["backlog"],
+            beat["data"].get("rejected"),
+            beat["data"]["version"],
+            round(skew, 3),
+            device.id,
+        ])
 
 
 def write_bulk(store: CentralStore, devices: list[DemoDevice], days: int, plan: Plan) -> int:
@@ -398,36 +437,17 @@ def write_bulk(store: CentralStore, devices: list[DemoDevice], days: int, plan: 
     The big page cache keeps the random-UUID primary-key indexes in memory while they grow;
     it is this connection's setting only and is put back afterwards.
     """
-    received = to_rfc3339(plan.now)
     written = 0
     with store.write() as db:
         conn = db.conn
         conn.execute("PRAGMA cache_size = -1000000")  # 1 GB, for this load only
         try:
-            offsets = list(range(days - 1, -1, -1))
-            for start in range(0, len(offsets), 14):
-                generate(devices, offsets[start : start + 14], plan)
-                written += _flush(conn, devices, received)
-            add_current_queue(devices, plan)
-            last_contact = _final_heartbeats(devices, plan.now)
-            heartbeats = {d.id: d.events[-1] for d in devices}
-            written += _flush(conn, devices, received)
-            for device in devices:
-                beat, contact = heartbeats[device.id], last_contact[device.id]
-                skew = (contact - datetime.fromisoformat(beat["occurred_at"])).total_seconds()
-                conn.execute(
-                    "UPDATE devices SET last_seen_at = ?, last_heartbeat_at = ?, backlog = ?, "
-                    "rejected = ?, version = ?, clock_skew_s = ? WHERE id = ?",
-                    [
-                        to_rfc3339(contact),
-                        beat["occurred_at"],
-                        beat["data"]["backlog"],
-                        beat["data"].get("rejected"),
-                        beat["data"]["version"],
-                        round(skew, 3),
-                        device.id,
-                    ],
-                )
+            contacts: list[list] = []
+            for rows in bulk_rows(devices, days, plan, contacts):
+                _insert_rows(conn, *rows)
+                written += len(rows[0])
+            for params in contacts:
+                conn.execute(DEVICE_CONTACT_UPDATE, params)
         finally:
             conn.execute("PRAGMA cache_size = -2000")
     conn.execute("ANALYZE")  # so the planner knows the covering indexes are worth using
