@@ -148,7 +148,7 @@ def _measure(engine: str, root: Path, primary: PostgresCluster, replica: Postgre
     if engine == "postgres":
         replica.wait_caught_up(timeout=REPLICA_CATCH_UP_S)
     name = "SQLite" if engine == "sqlite" else "PostgreSQL, reads from the replica"
-    _log(f"[13] measuring {name}")
+    _log(f"[16] measuring {name}")
     with central_process(data_dir, startup_timeout=120.0, extra_args=args) as central:
         return measure(central.url, reporting, samples, f"16. {name}, {label}")
 

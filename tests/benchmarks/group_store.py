@@ -1,4 +1,4 @@
-"""A clinic group's central store at scale for figure 13: 20 sites, 80 desks, three years, about
+"""A clinic group's central store at scale for figure 16: 20 sites, 80 desks, three years, about
 10 million events, written at once into a SQLite store and a PostgreSQL database.
 
 The rows are made by the demo's bulk generator (``sync.central.dashboard.demo.bulk_rows``: wire
