@@ -181,8 +181,9 @@ class CentralStore:
                 return postgres.from_pool(self._pools[role])
             return connect(self.path)
         except sqlite3.DatabaseError as error:
+            # Chained: the cause says whether PostgreSQL is out of reach (503, database_down).
             raise StoreUnavailable(
-                f"cannot open the database {self.description}: {error}") from None
+                f"cannot open the database {self.description}: {error}") from error
 
     def _thread_connection(self, name: str, role: str = "primary", prepare=None) -> Database:
         held = getattr(self._local, name, None)
@@ -301,9 +302,10 @@ class CentralStore:
         the writer, so it seldom matters; when it does, SQLite raises
         ``sqlite3.OperationalError`` at once and the caller reads elsewhere."""
         if self._pools:
-            # On PostgreSQL every read is a round trip over the network, which the event
-            # loop must never wait for: the caller reads from its thread pool instead.
-            raise sqlite3.OperationalError("PostgreSQL is read from the thread pool")
+            # PostgreSQL's readers never wait for a writer's lock. The read is still a round
+            # trip on the event loop (an indexed lookup on a pooled connection); a database
+            # that hangs rather than refuses would stall it (README, "PostgreSQL").
+            return self.db
         return self._thread_connection(
             "quick_reader", prepare=lambda db: db.conn.execute("PRAGMA busy_timeout = 0"))
 

@@ -20,8 +20,9 @@ from tests.sync.scripted_server import Forwarder, ScriptedServer
 # For clients that never reach a server (construction, settings): the real store's tokens come
 # from ``device``.
 UNSENT_TOKEN = "dev_never-sent"
-# Small timeouts keep the hang and reset cases quick; loopback answers in milliseconds.
-TEST_TIMEOUTS = (0.5, 0.5)
+# Small timeouts keep the hang and reset cases quick. The read timeout leaves room for a real
+# store's answer on a busy machine (the suite runs on two processes, both engines).
+TEST_TIMEOUTS = (0.5, 2.0)
 WIRE_COLUMNS = "id, device_seq, type, occurred_at, visit_id, data"
 
 
