@@ -174,6 +174,9 @@ class CentralStore:
             raise
 
     def _connect(self, role: str = "primary") -> Database:
+        if self.database_url and not self._pools:
+            # Closed: never fall through to a SQLite file (its path is None on PostgreSQL).
+            raise StoreUnavailable(f"the store on {self.description} is closed")
         try:
             if self._pools:
                 from sync.central import postgres
