@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -416,6 +418,7 @@ def open_pools(url: str, read_url: str | None, max_size: int) -> dict:
             pools[role] = pool
             pool.open(wait=True, timeout=10)
             pool.identity = safe_identity(target)  # type: ignore[attr-defined]
+            pool.reach_check = _ReachCheck()  # type: ignore[attr-defined]
     except Exception as error:
         close_pools(pools)
         reason = url_problem(target) or _reason(error)
@@ -430,9 +433,49 @@ def _reason(error: BaseException) -> str:
     return text.splitlines()[0]
 
 
+# A busy pool (every connection lent out under a burst) is waited for this long before the
+# request is answered 503. A server that is down must not cost every request that long: a
+# request that has no connection after DOWN_CHECK_AFTER_S asks whether the server answers at all.
+POOL_WAIT_S = 30.0
+DOWN_CHECK_AFTER_S = 1.0
+# One new connection answers for every thread waiting on the same pool within this window, so
+# a burst of waiters does not turn into a burst of connection attempts (max_connections).
+DOWN_CHECK_SHARED_S = 1.0
+
+
+class _ReachCheck:
+    """Whether a pool's server accepts a new connection, asked at most once a window."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.asked_at = -DOWN_CHECK_SHARED_S
+        self.error: psycopg.OperationalError | None = None
+
+    def raise_if_unreachable(self, pool) -> None:
+        with self.lock:
+            if time.monotonic() - self.asked_at >= DOWN_CHECK_SHARED_S:
+                self.error = None
+                try:
+                    psycopg.connect(pool.conninfo, connect_timeout=CONNECT_TIMEOUT_S).close()
+                except psycopg.OperationalError as error:
+                    self.error = error
+                self.asked_at = time.monotonic()
+            error = self.error
+        if error is not None:
+            raise error
+
+
 def from_pool(pool) -> PgDatabase:
+    from psycopg_pool import PoolTimeout
+
     with _sqlite_errors():
-        raw = pool.getconn(timeout=30)
+        try:
+            raw = pool.getconn(timeout=DOWN_CHECK_AFTER_S)
+        except PoolTimeout:
+            # Down (refused, unreachable, too many clients): its own sentence, now (503).
+            # Up: the pool is only busy, so wait for a connection as long as ever.
+            pool.reach_check.raise_if_unreachable(pool)
+            raw = pool.getconn(timeout=POOL_WAIT_S - DOWN_CHECK_AFTER_S)
     return PgDatabase(PgConnection(raw, pool.identity), pool)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -348,3 +349,34 @@ def test_one_sites_failing_evaluation_does_not_stop_the_others(clinic, monkeypat
     opened = evaluate(clinic.store, minutes(2), sites=["Broken Clinic", SITE],
                       rules=("negative_burst",))
     assert [a["id"] for a in clinic.alerts()] == opened and len(opened) == 1
+
+
+def test_a_database_out_of_reach_ends_the_pass_in_one_logged_line(clinic, monkeypatch, caplog):
+    """PostgreSQL restarting is every site's problem, not one site's: the pass stops at the
+    first site that meets it, and the loop logs one line instead of a traceback per site."""
+    import psycopg
+
+    from sync.central.alerts import scheduler
+
+    evaluated: list[str] = []
+
+    def server_gone(db, site, now, rules):
+        evaluated.append(site)
+        try:
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        except psycopg.OperationalError as cause:
+            raise sqlite3.OperationalError("server closed the connection unexpectedly") from cause
+
+    monkeypatch.setattr(scheduler, "evaluate_site", server_gone)
+    with pytest.raises(sqlite3.OperationalError):
+        evaluate(clinic.store, minutes(2), sites=["A Clinic", SITE])
+    assert evaluated == ["A Clinic"]
+    with caplog.at_level("WARNING", logger=scheduler.__name__):
+        try:
+            evaluate(clinic.store, minutes(2), sites=[SITE])
+        except sqlite3.OperationalError as error:
+            scheduler._log_failure("evaluating alert rules failed", error)
+    assert [r.getMessage() for r in caplog.records if r.name == scheduler.__name__] == [
+        "evaluating alert rules failed: the database cannot be reached (server closed the "
+        "connection unexpectedly); trying again"]
+    assert not any(r.exc_info for r in caplog.records)

@@ -1,12 +1,16 @@
 """Which errors mean "PostgreSQL is out of reach" (answered 503, logged in one line)."""
 
 import sqlite3
+import threading
+import time
 
 import psycopg
 from psycopg_pool import PoolTimeout
 
+from sync.central import postgres
 from sync.central.database_down import is_database_unreachable
-from sync.central.storage import StoreUnavailable
+from sync.central.storage import CentralStore, StoreUnavailable
+from tests.support.postgres import PostgresCluster
 
 
 def _chained(outer: BaseException, cause: BaseException) -> BaseException:
@@ -35,3 +39,48 @@ def test_sqlite_errors_and_other_postgresql_errors_are_not():
         _chained(sqlite3.OperationalError("syntax error"), psycopg.ProgrammingError("syntax")))
     assert not is_database_unreachable(
         _chained(sqlite3.IntegrityError("duplicate key"), psycopg.IntegrityError("duplicate")))
+
+
+def _connection_in_a_new_thread(store: CentralStore) -> tuple[float, BaseException | None]:
+    """How long a new thread waits for its connection, and the error it met, if any."""
+    outcome: dict = {}
+
+    def ask() -> None:
+        started = time.monotonic()
+        try:
+            store.db.execute("SELECT 1")
+        except BaseException as error:  # noqa: BLE001 - handed to the test
+            outcome["error"] = error
+        outcome["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    thread.join(60)
+    return outcome["seconds"], outcome.get("error")
+
+
+def test_a_stopped_server_is_answered_at_once_and_a_busy_pool_is_still_waited_for(tmp_path):
+    """A PostgreSQL that is down is found by a new connection after about a second (not after
+    the pool's 30 s wait for a busy pool); a pool that is only busy is still waited for."""
+    with PostgresCluster() as cluster:
+        store = CentralStore(tmp_path, database_url=cluster.create_database("down"),
+                             pool_size=1)
+        try:
+            held = store.db  # this thread holds the pool's one connection
+            release = threading.Timer(2 * postgres.DOWN_CHECK_AFTER_S,
+                                      lambda: store._release(held))
+            release.start()
+            seconds, error = _connection_in_a_new_thread(store)
+            release.join()
+            assert error is None, error  # busy, not down: waited past the check, then served
+            assert seconds >= 2 * postgres.DOWN_CHECK_AFTER_S * 0.9
+
+            cluster.stop("immediate")
+            seconds, error = _connection_in_a_new_thread(store)
+            assert isinstance(error, StoreUnavailable) and is_database_unreachable(error)
+            assert seconds < postgres.POOL_WAIT_S / 2, seconds
+            cluster.start()
+            seconds, error = _connection_in_a_new_thread(store)
+            assert error is None, error
+        finally:
+            store.close()

@@ -33,6 +33,7 @@ import pytest
 import requests
 
 from kiosk.store import Store
+from sync.central.postgres import POOL_WAIT_S
 from sync.client import SyncClient
 from sync.loop import SyncLoop
 from sync.replies import CentralUnreachable
@@ -406,6 +407,8 @@ def test_postgresql_killed_mid_batch_is_answered_503_and_the_workers_carry_on(tm
                 assert answer.status_code == 503, answer.text
                 assert "cannot reach its database" in answer.json()["detail"]
                 assert int(answer.headers["Retry-After"]) > 0
+                # Found by a new connection, not after the 30 s a busy pool is waited for.
+                assert time.monotonic() - asked < POOL_WAIT_S / 2
                 health = requests.get(central.url + "/healthz", timeout=(1, 60))
                 assert health.status_code == 503, health.text
                 cluster.start()

@@ -36,7 +36,9 @@ def evaluate(store, now: datetime, sites: Iterable[str] | None = None,
     for site in (all_sites(store.db) if sites is None else sites):
         try:
             opened += _evaluate_one(store, site, now, rules)
-        except Exception:  # noqa: BLE001 - one site's problem must not silence the others
+        except Exception as error:  # noqa: BLE001 - one site's problem must not silence the others
+            if database_down.is_database_unreachable(error):
+                raise  # every site would meet it: the pass ends, logged in one line
             logger.exception("evaluating alert rules at site %r failed", site)
     return opened
 
