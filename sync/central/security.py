@@ -106,15 +106,20 @@ async def current_device(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(device_bearer)],
 ) -> Device:
     token = credentials.credentials if credentials else None
-    # Every kiosk request passes here. The lookup is one indexed read, cheaper on the event
-    # loop than a hop to the thread pool, so it is tried there on a connection that never
-    # waits; only if SQLite would have to wait does it go to the thread pool.
+    # Every kiosk request passes here. On SQLite the lookup is one indexed read, cheaper on
+    # the event loop than a hop to the thread pool, so it is tried there on a connection that
+    # never waits; only if SQLite would have to wait (or the store is on PostgreSQL, a round
+    # trip that may stall) does it go to the thread pool.
+    device = None
     try:
         reader = store.quick_reader
-        device = authenticate_with_limit(
-            request, lambda: authenticate_device(reader, token), bool(token)
-        )
+        if reader is not None:
+            device = authenticate_with_limit(
+                request, lambda: authenticate_device(reader, token), bool(token)
+            )
     except sqlite3.OperationalError:
+        pass
+    if device is None:
         device = await run_in_threadpool(
             authenticate_with_limit,
             request,

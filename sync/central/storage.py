@@ -299,16 +299,17 @@ class CentralStore:
         return self._group_writer
 
     @property
-    def quick_reader(self) -> Database:
+    def quick_reader(self) -> Database | None:
         """This thread's connection that never waits for a lock (no busy timeout): for a short
         indexed read on the event loop, which must not block. WAL readers do not wait for
         the writer, so it seldom matters; when it does, SQLite raises
-        ``sqlite3.OperationalError`` at once and the caller reads elsewhere."""
+        ``sqlite3.OperationalError`` at once and the caller reads elsewhere.
+
+        None on PostgreSQL: every read is a round trip to another server, which can stall (a
+        lock, a slow network, a server going down), and on the event loop that would hold up
+        every request of the process; the caller reads in the thread pool instead."""
         if self._pools:
-            # PostgreSQL's readers never wait for a writer's lock. The read is still a round
-            # trip on the event loop (an indexed lookup on a pooled connection); a database
-            # that hangs rather than refuses would stall it (README, "PostgreSQL").
-            return self.db
+            return None
         return self._thread_connection(
             "quick_reader", prepare=lambda db: db.conn.execute("PRAGMA busy_timeout = 0"))
 

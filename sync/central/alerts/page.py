@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from kiosk.shared.timeutil import utc_now
 from sync.central import audit
@@ -171,7 +172,8 @@ async def set_rule(request: Request, principal: EditSiteSettings, session: Sessi
     check_csrf(session.csrf_token, str(form.get("csrf", "")))
     site, rule = str(form.get("site", "")), str(form.get("rule", ""))
     params = {name: form.get(name) or None for name in rules.BOUNDS}
-    try:
+
+    def save() -> None:
         with store_of(request).write() as db:
             if not principal.scope.allows(site):
                 raise UnknownSite(f"there is no site named {site!r}")
@@ -181,6 +183,10 @@ async def set_rule(request: Request, principal: EditSiteSettings, session: Sessi
             setting = rules.set_rule(db, site, checked, form.get("enabled") == "on", **params)
             audit.record(db, actor_of(request, principal), "alert_rule.set", checked, site,
                          before.as_dict() if before else None, setting.as_dict())
+
+    try:
+        # Async only to read the form: the write waits for the writer lock, off the event loop.
+        await run_in_threadpool(save)
     except (ValueError, LookupError) as error:
         raise _refused(error) from None
     return _back(site, f"Rule {RULE_TITLES.get(rule, rule)} saved for {site}.")
@@ -194,11 +200,16 @@ async def add_channel(request: Request, principal: ManageAlertChannels, session:
     kind = fields.pop("kind", "")
     site = fields.pop("channel_site", None)
     fields.pop("csrf", None)
-    try:
+
+    def save() -> dict:
         with store_of(request).write() as db:
             channel = channels.add_channel(db, kind, site, fields, utc_now())
             audit.record(db, actor_of(request, principal), "alert_channel.add",
                          f"channel {channel['id']}", site, None, channel)
+        return channel
+
+    try:
+        channel = await run_in_threadpool(save)
     except (ValueError, TypeError) as error:
         raise _refused(error) from None
     return _back(None, f"Channel {channel['id']} ({kind}) added.")

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import plotly
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from kiosk.shared import metrics
 from kiosk.shared.fft import ANSWERS, QUESTION, fft_faces
@@ -585,10 +586,11 @@ async def api_export_fft(
     ] = None,
     site: Annotated[str | None, Query(description="Site name; all sites when left out.")] = None,
 ):
-    db = store_of(request).db
     # A token of some sites reads only those; one outside its scope is as unknown as a
-    # missing one (``require`` already answered that for a named site).
-    sites = [s for s in list_sites(db) if principal.scope.allows(s.name)]
+    # missing one (``require`` already answered that for a named site). Read in the thread
+    # pool: on PostgreSQL a read is a round trip that must not hold up the event loop.
+    every = await run_in_threadpool(lambda: list_sites(store_of(request).db))
+    sites = [s for s in every if principal.scope.allows(s.name)]
     if site:
         sites = [s for s in sites if s.name == site]
         if not sites:

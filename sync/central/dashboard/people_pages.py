@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
 
 from sync.central import audit
 from sync.central.access import (
@@ -94,10 +95,15 @@ async def add_person(request: Request, principal: ManagePeople, session: Session
     form = await request.form()
     check_csrf(session.csrf_token, str(form.get("csrf", "")))
     name = str(form.get("name", ""))[:200]
-    try:
+
+    def save():
         with store_of(request).write() as db:
-            user, token = manage.add_person(db, actor_of(request, principal), name,
-                                            str(form.get("role", "")), _scope_from(form))
+            return manage.add_person(db, actor_of(request, principal), name,
+                                     str(form.get("role", "")), _scope_from(form))
+
+    try:
+        # Async only to read the form: the write waits for the writer lock, off the event loop.
+        user, token = await run_in_threadpool(save)
     except (ValueError, LookupError) as error:
         return _people_page(request, session, 422, error=_sentence(error))
     return _people_page(request, session, note=f"{user.name} added as {user.role}.",
@@ -109,10 +115,14 @@ async def change_person(request: Request, principal: ManagePeople, session: Sess
                         user_id: str):
     form = await request.form()
     check_csrf(session.csrf_token, str(form.get("csrf", "")))
-    try:
+
+    def save():
         with store_of(request).write() as db:
-            person = manage.change_person(db, actor_of(request, principal), user_id,
-                                          str(form.get("role", "")), _scope_from(form))
+            return manage.change_person(db, actor_of(request, principal), user_id,
+                                        str(form.get("role", "")), _scope_from(form))
+
+    try:
+        person = await run_in_threadpool(save)
     except manage.PersonNotFound as error:
         raise HTTPException(404, _sentence(error)) from None
     except (ValueError, LookupError) as error:
