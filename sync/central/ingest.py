@@ -27,11 +27,11 @@ from sqlite_utils import Database
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from kiosk.shared.wire import Event, EventRejected, validate_event
 from sync.central.auth import Device
+from sync.central.bulk_writes import copy_rows, execute_later, flush, on_postgres
 from sync.central.comments import site_takes_comments, split_comment, store_comment
 from sync.central.projections import (
     FUTURE_TOLERANCE,
     insert_ratings,
-    insert_rows,
     is_clock_suspect,
     order_events,
     order_problem,
@@ -68,10 +68,9 @@ CANONICAL_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0
 IN_CHUNK = 500
 _encode_data = json.JSONEncoder(separators=(",", ":")).encode
 
-INSERT_EVENTS_HEAD = (
-    "INSERT INTO events (device_id, id, device_seq, type, occurred_at, received_at, visit_id, "
-    "data, clock_suspect)"
-)
+EVENT_COLUMNS = ("device_id", "id", "device_seq", "type", "occurred_at", "received_at",
+                 "visit_id", "data", "clock_suspect")
+INSERT_EVENTS_HEAD = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)})"
 
 
 def _chunks(values: list[str]) -> Iterator[list[str]]:
@@ -79,8 +78,14 @@ def _chunks(values: list[str]) -> Iterator[list[str]]:
         yield values[start:start + IN_CHUNK]
 
 
-def _column_where_in(db: Database, sql: str, first: list, values: list[str]) -> list[tuple]:
-    """Rows of ``sql`` (ending in ``IN ({})``) for every value, a chunk of values at a time."""
+def _column_where_in(db: Database, sql: str, first: list, values: list,
+                     array_type: str = "text") -> list[tuple]:
+    """Rows of ``sql`` (ending in ``IN ({})``) for every value, a chunk of values at a time;
+    on PostgreSQL all at once, as one array of ``array_type`` (``= ANY``): a list of hundreds
+    of placeholders is a long statement psycopg parses and quotes again at every call."""
+    if on_postgres(db):
+        sql = sql.replace("IN ({})", f"= ANY(?::{array_type}[])")
+        return db.execute(sql, [*first, list(values)]).fetchall()
     rows: list[tuple] = []
     for chunk in _chunks(values):
         marks = ", ".join("?" * len(chunk))
@@ -113,10 +118,16 @@ def _visits_with_ratings(db: Database, visit_ids: list[str]) -> set[str]:
     return {row[0] for row in _column_where_in(db, sql, [], visit_ids)}
 
 
+def _checked_in_waits(db: Database, visit_ids: list[str]) -> dict[str, tuple]:
+    """Per checked-in visit among these, ``(wait_min,)``."""
+    sql = "SELECT id, wait_min FROM visits WHERE checked_in_at IS NOT NULL AND id IN ({})"
+    return {visit_id: (wait,) for visit_id, wait in _column_where_in(db, sql, [], visit_ids)}
+
+
 def _seqs_stored(db: Database, device: Device, seqs: list[int]) -> dict[int, str]:
     """device_seq -> the id of this device's event stored with it."""
     sql = "SELECT device_seq, id FROM events WHERE device_id = ? AND device_seq IN ({})"
-    return dict(_column_where_in(db, sql, [device.id], seqs))
+    return dict(_column_where_in(db, sql, [device.id], seqs, "bigint"))
 
 
 def _stored_visit_events(db: Database, visit_ids: list[str]) -> dict[str, list[dict]]:
@@ -360,7 +371,7 @@ def _store_checked(db: Database, batch: PreparedBatch) -> list[dict]:
     # Every id and sequence number was checked above (against the store and within the
     # batch), so a plain INSERT cannot meet a conflict; if it ever did, the batch is stored
     # again event by event (see store_prepared).
-    insert_rows(db, INSERT_EVENTS_HEAD, rows)
+    copy_rows(db, "events", EVENT_COLUMNS, rows)
     device_site = None
     if len(visits_seen_before) < len(visits_touched):
         device_site = db.execute("SELECT site FROM devices WHERE id = ?", [device.id]).fetchone()
@@ -386,6 +397,13 @@ def _store_checked(db: Database, batch: PreparedBatch) -> list[dict]:
                 rated_next=visit_id in rated_next,
             )
     upsert_visits(db, pending_visits)
+    # What each rating naming a visit is checked against, read once for all of them (after
+    # the visits above, which may have paired waiting ratings): see project_rating.
+    direct = list({event.visit_id: None for event, _ in ratings
+                   if event.visit_id and not event.data.get("dont_know")})
+    rated_visits = _visits_with_ratings(db, direct) if direct else set()
+    unseen = [visit_id for visit_id in direct if visit_id not in visit_rows]
+    checked_in_waits = _checked_in_waits(db, unseen) if unseen else {}
     pending_ratings: list[tuple] = []
     linked_here: set[str] = set()
     takes_comments: bool | None = None  # the site's setting, read once, when first needed
@@ -394,7 +412,7 @@ def _store_checked(db: Database, batch: PreparedBatch) -> list[dict]:
             project_dont_know(db, device, event, occurred_text)
         else:
             project_rating(db, device, event, occurred_text, visit_rows, pending_ratings,
-                           linked_here)
+                           linked_here, rated_visits, checked_in_waits)
         if event.data.get("comment"):
             if takes_comments is None:
                 takes_comments = site_takes_comments(db, device.site)
@@ -406,5 +424,8 @@ def _store_checked(db: Database, batch: PreparedBatch) -> list[dict]:
     for event in heartbeats:
         project_heartbeat(db, device, event, batch.received_at)
     record_sequence(db, device, [row[2] for row in rows], reused)
-    db.execute("UPDATE devices SET last_seen_at = ? WHERE id = ?", [received_text, device.id])
+    execute_later(db, "UPDATE devices SET last_seen_at = ? WHERE id = ?",
+                  [received_text, device.id])
+    # The batch's pipelined writes fail here, inside store_prepared's savepoint, if at all.
+    flush(db)
     return results

@@ -123,6 +123,7 @@ class _Rows:
 
 
 _PRAGMA = re.compile(r"^\s*PRAGMA\s+(\w+)\s*(?:=\s*(\S+)|\((\w+)\))?\s*;?\s*$", re.IGNORECASE)
+_INSERT_HEAD = re.compile(r"\bINTO\s+(\w+)\s*\(([^)]*)\)", re.IGNORECASE)
 _DROP_TRIGGER = re.compile(r"^\s*DROP\s+TRIGGER\s+(IF\s+EXISTS\s+)?(\w+)\s*;?\s*$", re.I)
 
 
@@ -132,6 +133,10 @@ class PgConnection:
     def __init__(self, raw: psycopg.Connection, identity: str):
         self.raw = raw
         self.identity = identity
+        # Writes sent with execute_later whose answers have not been read yet (see there).
+        self._pipeline = None
+        # Per table, its columns' types (insert_many's arrays), read once per connection.
+        self._types: dict[str, dict[str, str]] = {}
 
     @property
     def in_transaction(self) -> bool:
@@ -142,6 +147,10 @@ class PgConnection:
         return self.raw.broken or self.raw.closed
 
     def execute(self, sql: str, params: Iterable | dict | None = None) -> _Rows:
+        # Whatever was sent ahead is answered first: this statement may read what it wrote,
+        # and a failure of its is raised here, in the work that sent it. A rollback discards
+        # them anyway, so their failure is not raised again by the rollback itself.
+        self.flush(raise_errors=not sql.lstrip()[:8].upper().startswith("ROLLBACK"))
         special = self._special(sql, params)
         if special is not None:
             return special
@@ -153,9 +162,77 @@ class PgConnection:
             return _Rows(rows, cursor.rowcount, cursor.description)
 
     def executemany(self, sql: str, seq: Iterable) -> _Rows:
+        self.flush()
         with _sqlite_errors(), self.raw.cursor() as cursor:
             cursor.executemany(to_postgres(sql, True), [_params(p) or () for p in seq])
             return _Rows([], cursor.rowcount, None)
+
+    def execute_later(self, sql: str, params: Iterable | dict | None = None) -> None:
+        """A write whose answer nobody reads (an UPDATE of a projection), sent now and
+        answered later: psycopg's pipeline mode queues it on the wire, PostgreSQL runs the
+        queued statements in order, and the next :meth:`execute` (or :meth:`flush`) collects
+        their answers, raising the first failure. Ingest sends dozens of these per batch; each
+        waiting for its own round trip was most of a batch's time. Same statement, same
+        order, same transaction: only the waiting changes."""
+        if self._pipeline is None:
+            pipeline = self.raw.pipeline()
+            with _sqlite_errors():
+                pipeline.__enter__()
+            self._pipeline = pipeline
+        params = _params(params)
+        with _sqlite_errors(), self.raw.cursor() as cursor:
+            cursor.execute(to_postgres(sql, params is not None), params)
+
+    def flush(self, raise_errors: bool = True) -> None:
+        """Collect the answers of the writes sent with :meth:`execute_later`; the first
+        failure among them is raised (as sqlite3's class) unless ``raise_errors`` is off."""
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is None:
+            return
+        try:
+            with _sqlite_errors():
+                pipeline.__exit__(None, None, None)
+        except sqlite3.Error:
+            if raise_errors:
+                raise
+
+    def insert_many(self, sql_head: str, rows: list[tuple], tail: str = "") -> None:
+        """``sql_head`` (``INSERT [OR IGNORE] INTO table (columns)``, SQLite's spelling) of
+        every row, then ``tail``, as one statement: ``SELECT * FROM unnest(...)`` of one array
+        per column, bound server-side. The store's multi-row VALUES statements, bound
+        client-side, were re-parsed and re-quoted by psycopg at every call (their text is too
+        long for its cache), which cost more CPU than everything else in a batch; a row per
+        statement would cost PostgreSQL a statement per row. The rows go in in order, in one
+        statement, as a multi-row VALUES would put them."""
+        self.flush()
+        match = _INSERT_HEAD.search(sql_head)
+        table, columns = match.group(1), [c.strip() for c in match.group(2).split(",")]
+        types = self._column_types(table, columns)
+        arrays = ", ".join(f"?::{types[column]}[]" for column in columns)
+        sql = to_postgres(f"{sql_head} SELECT * FROM unnest({arrays}){tail}", True)
+        with _sqlite_errors(), psycopg.Cursor(self.raw) as cursor:
+            cursor.execute(sql, [list(values) for values in zip(*rows, strict=True)])
+
+    def _column_types(self, table: str, columns: list[str]) -> dict[str, str]:
+        """The table's column types, read once per connection (a migration adds columns but
+        never changes a type; a column not seen yet has them read again)."""
+        types = self._types.get(table)
+        if types is None or not types.keys() >= set(columns):
+            with _sqlite_errors():
+                types = self._types[table] = dict(self.raw.execute(
+                    "SELECT attname, format_type(atttypid, NULL) FROM pg_attribute "
+                    "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+                    [table]).fetchall())
+        return types
+
+    def copy_rows(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        """``rows`` into ``table`` with ``COPY ... FROM STDIN``: what a plain multi-row
+        INSERT would store, a constraint broken failing the whole COPY the same way."""
+        self.flush()
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with _sqlite_errors(), self.raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     def executescript(self, script: str) -> None:
         for statement in split_script(script):
@@ -240,6 +317,7 @@ class PgConnection:
         return _Rows([], 0, None)
 
     def close(self) -> None:
+        self._pipeline = None
         self.raw.close()
 
 
@@ -336,6 +414,7 @@ class PgDatabase:
         self.conn.executescript(script)
 
     def query(self, sql: str, params=None) -> Iterator[dict]:
+        self.conn.flush()
         params = _params(params)
         with _sqlite_errors(), self.conn.raw.cursor(row_factory=dict_row) as cursor:
             cursor.execute(to_postgres(sql, params is not None), params)
@@ -485,6 +564,7 @@ def give_back(pools: dict, db: PgDatabase) -> None:
         db.close()
         return
     try:
+        db.conn.flush(raise_errors=False)
         if db.conn.in_transaction and not db.conn.broken:
             db.conn.raw.rollback()
         pool.putconn(db.conn.raw)

@@ -12,7 +12,6 @@ replayed in ``occurred_at`` order.
 
 from __future__ import annotations
 
-import functools
 import json
 from datetime import datetime, timedelta
 
@@ -23,6 +22,7 @@ from kiosk.shared.metrics import minutes_between
 from kiosk.shared.timeutil import parse_optional, parse_rfc3339, to_rfc3339
 from kiosk.shared.wire import Event
 from sync.central.auth import Device
+from sync.central.bulk_writes import execute_later, insert_rows, on_postgres
 
 # A ratings tablet's face press is paired with a checkout on another device at most this long
 # before it; the small allowance after covers two tablets whose clocks disagree a little.
@@ -290,26 +290,6 @@ def project_visit(
     return row
 
 
-# Rows per multi-row statement: one statement (and one GIL release in the sqlite3 module)
-# per chunk instead of per row, well inside SQLite's limit of 32766 host parameters.
-ROWS_PER_STATEMENT = 200
-
-
-@functools.lru_cache(maxsize=8)
-def _multi_row(sql_head: str, columns: int, rows: int, tail: str = "") -> str:
-    values = "(" + ", ".join("?" * columns) + ")"
-    return f"{sql_head} VALUES {', '.join([values] * rows)}{tail}"
-
-
-def insert_rows(db: Database, sql_head: str, rows: list[tuple], tail: str = "") -> None:
-    """``sql_head VALUES (...), (...) tail`` for every row, a chunk of rows per statement;
-    the rows are written in order, as that many single-row statements would write them."""
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[start:start + ROWS_PER_STATEMENT]
-        sql = _multi_row(sql_head, len(chunk[0]), len(chunk), tail)
-        db.conn.execute(sql, [value for row in chunk for value in row])
-
-
 UPSERT_VISITS_HEAD = f"INSERT INTO visits ({', '.join(VISIT_ROW)})"
 UPSERT_VISITS_TAIL = " ON CONFLICT(id) DO UPDATE SET " + ", ".join(
     f"{column} = excluded.{column}" for column in VISIT_ROW[1:]
@@ -334,20 +314,47 @@ def _keep_ratings_in_step(
         return
     if not rateable:
         # A checkout that was undone (or a visit voided) frees the rating paired with it.
-        db.execute(
+        execute_later(
+            db,
             "UPDATE ratings SET visit_id = NULL, link = NULL, wait_min = NULL "
             "WHERE visit_id = ? AND link = 'paired'",
             [visit["id"]],
         )
-    db.execute(
-        "UPDATE ratings SET wait_min = ? WHERE visit_id = ?", [visit["wait_min"], visit["id"]]
+    execute_later(
+        db, "UPDATE ratings SET wait_min = ? WHERE visit_id = ?", [visit["wait_min"], visit["id"]]
     )
     if rateable and pair_waiting:
         _pair_waiting_rating(db, visit)
 
 
+# _pair_waiting_rating's look-up and write as one statement, for PostgreSQL: nothing waits for
+# its answer, so it is pipelined (bulk_writes.execute_later) instead of costing two round
+# trips per checkout. SQLite keeps the two statements (no round trips to save there).
+PAIR_WAITING_RATING = (
+    "UPDATE ratings SET visit_id = ?, link = 'paired', wait_min = ? WHERE id = ("
+    "SELECT id FROM ratings WHERE site = ? AND visit_id IS NULL AND misuse = 0 "
+    "AND occurred_at >= ? AND occurred_at <= ? ORDER BY occurred_at LIMIT 1)"
+)
+PAIR_WAITING_RATING_UNRATED = (
+    PAIR_WAITING_RATING + " AND NOT EXISTS (SELECT 1 FROM ratings WHERE visit_id = ?)"
+)
+
+
 def _pair_waiting_rating(db: Database, visit: dict, already_rated: bool | None = None) -> None:
     """A checkout that synced after its rating: pair it with the earliest unpaired rating then."""
+    if already_rated:
+        return
+    if on_postgres(db):
+        checked_out = parse_rfc3339(visit["checked_out_at"])
+        window = [to_rfc3339(checked_out - PAIRING_CLOCK_ALLOWANCE),
+                  to_rfc3339(checked_out + PAIRING_WINDOW)]
+        if already_rated is None:
+            execute_later(db, PAIR_WAITING_RATING_UNRATED,
+                          [visit["id"], visit["wait_min"], visit["site"], *window, visit["id"]])
+        else:
+            execute_later(db, PAIR_WAITING_RATING,
+                          [visit["id"], visit["wait_min"], visit["site"], *window])
+        return
     if already_rated is None:
         already_rated = bool(
             db.execute("SELECT 1 FROM ratings WHERE visit_id = ?", [visit["id"]]).fetchone()
@@ -379,6 +386,8 @@ def project_rating(
     visit_rows: dict[str, dict] | None = None,
     pending_inserts: list[tuple] | None = None,
     linked_here: set[str] | None = None,
+    rated_visits: set[str] | None = None,
+    checked_in_waits: dict[str, tuple] | None = None,
 ) -> None:
     """Store a rating and link it to its visit.
 
@@ -398,6 +407,11 @@ def project_rating(
     or a visit the store does not know, is stored unlinked (a rating, never a response), so
     the response rate cannot pass 100%. ``linked_here``: the visits linked by ratings still
     pending, which the store cannot see yet.
+    ``rated_visits`` and ``checked_in_waits``: what the caller read once for a batch of
+    ratings, before the first of them, instead of two look-ups per rating: the visits (named
+    by these ratings) that a stored rating names, and per such visit not in ``visit_rows``
+    that is checked in, ``(wait_min,)``. Storing the batch's ratings links only visits added
+    to ``linked_here``, so the first set with ``linked_here`` answers as the store would.
     """
     if linked_here is None:
         linked_here = set()
@@ -424,14 +438,19 @@ def project_rating(
         if visit_rows and event.visit_id in visit_rows:
             visit = visit_rows[event.visit_id]
             found = (visit["wait_min"],) if visit["checked_in_at"] else None
+        elif checked_in_waits is not None:
+            found = checked_in_waits.get(event.visit_id)
         else:
             found = db.execute(
                 "SELECT wait_min FROM visits WHERE id = ? AND checked_in_at IS NOT NULL",
                 [event.visit_id],
             ).fetchone()
-        taken = event.visit_id in linked_here or db.execute(
-            "SELECT 1 FROM ratings WHERE visit_id = ? LIMIT 1", [event.visit_id]
-        ).fetchone()
+        if rated_visits is not None:
+            taken = event.visit_id in linked_here or event.visit_id in rated_visits
+        else:
+            taken = event.visit_id in linked_here or db.execute(
+                "SELECT 1 FROM ratings WHERE visit_id = ? LIMIT 1", [event.visit_id]
+            ).fetchone()
         if found and not taken:
             row["wait_min"] = found[0]
             linked_here.add(event.visit_id)
@@ -466,7 +485,8 @@ def project_dont_know(db: Database, device: Device, event: Event, occurred_at: s
     """An FFT "Don't know" answer: kept apart from ``ratings`` (it has no score), so it counts
     in the FFT's denominators (``sync.central.fft``) and in no other figure: not the Happy
     Index, not the rating-by-wait chart, not the response rate, not the alerts."""
-    db.execute(
+    execute_later(
+        db,
         "INSERT OR IGNORE INTO dont_know_answers (id, device_id, site, visit_id, misuse, "
         "occurred_at) VALUES (?, ?, ?, ?, ?, ?)",
         [event.id, device.id, device.site, event.visit_id,
@@ -493,7 +513,8 @@ def project_heartbeat(db: Database, device: Device, event: Event, received_at: d
     future stamp can never freeze the device's row until that time comes.
     """
     occurred = parse_rfc3339(event.occurred_at)
-    db.execute(
+    execute_later(
+        db,
         "UPDATE devices SET last_heartbeat_at = :at, backlog = :backlog, rejected = :rejected, "
         "version = :version, clock_skew_s = :skew "
         "WHERE id = :id AND (last_heartbeat_at IS NULL OR last_heartbeat_at <= :at "
