@@ -4,7 +4,8 @@ hourly rollups where a window is made of whole local hours, else from the rows.
 The dashboard's grouped reads; each returns the inputs ``sync.central.figures.headline`` turns
 into figures (ratings as counts per (scale, score), waits as the bare list the percentiles
 need, visits as (visits, checked out)). Ranges over several sites are read per site (each
-with its own time zone) and merged.
+with its own time zone) and merged; each kind of read goes for every site (and desk) in one
+statement (``sync.central.batched``), so a page's statements do not grow with the group.
 """
 
 from __future__ import annotations
