@@ -22,6 +22,7 @@ from sqlite_utils import Database
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from kiosk.shared.wire import MAX_AHEAD
+from sync.central.batched import each, union_all
 from sync.central.hour_runs import ADJUSTED_RUNS, CHAIR_RUNS, COUNTED_VISIT, next_hour
 from sync.central.permissions import Scope
 from sync.central.rollups import as_count
@@ -202,10 +203,6 @@ def read_visits(db: Database, spans: list[Span], device: str | None) -> VisitTot
     return totals
 
 
-# Below SQLite's limit of 500 SELECTs in one compound statement.
-RANGES_PER_STATEMENT = 100
-
-
 def current_waits(
     db: Database,
     ranges: list[tuple[str, str, str]],
@@ -291,20 +288,6 @@ def read_ratings(
     return overall, per_bucket
 
 
-def union_all(db: Database, selects: list[tuple[str, list]]) -> list[tuple]:
-    """The rows of every (SELECT, parameters), read RANGES_PER_STATEMENT at a time as one
-    ``UNION ALL``: each SELECT's rows as if run alone, in one round trip instead of one per
-    site and partial hour on PostgreSQL (benchmark figure 13)."""
-    rows: list[tuple] = []
-    for start in range(0, len(selects), RANGES_PER_STATEMENT):
-        chunk = selects[start : start + RANGES_PER_STATEMENT]
-        rows += db.execute(
-            " UNION ALL ".join(sql for sql, _ in chunk),
-            [value for _, params in chunk for value in params],
-        ).fetchall()
-    return rows
-
-
 def in_scope(spans: list[Span], scope: Scope | None) -> list[Span]:
     """The spans of the sites ``scope`` sees (every span when there is no scope): a login or
     token of some sites counts nothing of the others, in any total."""
@@ -353,34 +336,46 @@ def appointment_group(
     (``rollups.APPOINTMENT_INDEXES``)."""
     extra, params = device_clause(device)
     group = AppointmentGroup()
+    # Every range's reads of one kind in one statement (batched.each), not one per site and
+    # partial hour: the wholes' counts and sorted runs, the ends' arrivals and values.
+    wholes: list[tuple[str, tuple[str, str]]] = []
+    ends: list[tuple[str, str, str]] = []
     for site, start, end in ranges:
         whole, edges = split_at_hours(start, end)
-        row_ranges = [(to_rfc3339(a), to_rfc3339(b)) for a, b in edges]
         if whole is not None:
-            counts = db.execute(
-                f"SELECT {', '.join(f'SUM({column})' for _, column in ARRIVAL_COUNTS)} "
-                f"FROM visit_hours WHERE site = ? AND hour >= ? AND hour < ? {extra}",
-                [site, *whole, *params],
-            ).fetchone()
-            for (arrival, _), n in zip(ARRIVAL_COUNTS, counts, strict=True):
+            wholes.append((site, whole))
+        ends += [(site, to_rfc3339(a), to_rfc3339(b)) for a, b in edges]
+    counts = each(db, [(
+        f"SELECT {', '.join(f'SUM({column})' for _, column in ARRIVAL_COUNTS)} "
+        f"FROM visit_hours WHERE site = ? AND hour >= ? AND hour < ? {extra}",
+        [site, *whole, *params],
+    ) for site, whole in wholes])
+    for rows in counts:
+        for row in rows:
+            for (arrival, _), n in zip(ARRIVAL_COUNTS, row, strict=True):
                 if n:
                     group.arrivals[arrival] = group.arrivals.get(arrival, 0) + n
-            for runs, values in ((ADJUSTED_RUNS, group.adjusted_waits),
-                                 (CHAIR_RUNS, group.chair_times)):
-                found = runs.hours(db, site, *whole, extra, params)
-                if found is None:  # the rows disagree with the rollup: read them all
-                    found = runs.rows(db, site, f"{whole[0]}:00:00.000Z",
-                                      f"{whole[1]}:00:00.000Z", extra, params)
-                values += found
-        for a, b in row_ranges:
-            bounds = [site, a, b, *params]
-            for arrival, n in db.execute(
-                f"SELECT arrival, COUNT(*) FROM visits WHERE {IN_RANGE} "
-                f"AND arrival IS NOT NULL {extra} GROUP BY 1", bounds,
-            ):
-                group.arrivals[arrival] = group.arrivals.get(arrival, 0) + n
-            group.adjusted_waits += ADJUSTED_RUNS.rows(db, site, a, b, extra, params)
-            group.chair_times += CHAIR_RUNS.rows(db, site, a, b, extra, params)
+    for runs, values in ((ADJUSTED_RUNS, group.adjusted_waits), (CHAIR_RUNS, group.chair_times)):
+        found = runs.hours_many(db, [(site, *whole, extra, params) for site, whole in wholes])
+        # Where the rows disagree with the rollup: read those ranges' rows instead.
+        disagree = [(site, whole) for (site, whole), hours in zip(wholes, found, strict=True)
+                    if hours is None]
+        rows = iter(each(db, [runs.rows_select(site, f"{whole[0]}:00:00.000Z",
+                                               f"{whole[1]}:00:00.000Z", extra, params)
+                              for site, whole in disagree]))
+        for hours in found:
+            values += hours if hours is not None else [value for (value,) in next(rows)]
+    arrivals = each(db, [(
+        f"SELECT arrival, COUNT(*) FROM visits WHERE {IN_RANGE} "
+        f"AND arrival IS NOT NULL {extra} GROUP BY 1", [site, a, b, *params],
+    ) for site, a, b in ends])
+    for rows in arrivals:
+        for arrival, n in rows:
+            group.arrivals[arrival] = group.arrivals.get(arrival, 0) + n
+    for runs, values in ((ADJUSTED_RUNS, group.adjusted_waits), (CHAIR_RUNS, group.chair_times)):
+        for rows in each(db, [runs.rows_select(site, a, b, extra, params)
+                              for site, a, b in ends]):
+            values += (value for (value,) in rows)
     return group
 
 
@@ -393,13 +388,14 @@ def ratings_by_language(
     keep the language): a comparison asked for on one page, not a headline figure."""
     extra, params = device_clause(device)
     groups: dict[str | None, RatingGroup] = {}
-    for span in spans:
-        for lang, scale, score, linked, n in db.execute(
-            "SELECT lang, scale, score, visit_id IS NOT NULL, COUNT(*) FROM ratings "
-            f"WHERE site = ? AND occurred_at >= ? AND occurred_at < ? AND misuse = 0 {extra} "
-            "GROUP BY 1, 2, 3, 4",
-            [span.site, to_rfc3339(span.start), to_rfc3339(span.end), *params],
-        ).fetchall():
+    # Every span in one statement (batched.each), not one per site.
+    for rows in each(db, [(
+        "SELECT lang, scale, score, visit_id IS NOT NULL, COUNT(*) FROM ratings "
+        f"WHERE site = ? AND occurred_at >= ? AND occurred_at < ? AND misuse = 0 {extra} "
+        "GROUP BY 1, 2, 3, 4",
+        [span.site, to_rfc3339(span.start), to_rfc3339(span.end), *params],
+    ) for span in spans]):
+        for lang, scale, score, linked, n in rows:
             groups.setdefault(lang, RatingGroup()).add(scale, score, n, bool(linked))
     rows = []
     for lang, group in groups.items():

@@ -66,6 +66,14 @@ def csv_chunks(columns: tuple[str, ...], rows: Iterable[tuple]) -> Iterator[str]
     yield buffer.getvalue()
 
 
+def streamed(db: Database, sql: str, params: list) -> Iterable[tuple]:
+    """A long read's rows as they come: SQLite's cursor steps through them already; on
+    PostgreSQL the adapter's ``stream`` reads them from a server-side cursor (its ``execute``
+    would fetch the whole result before the first row)."""
+    stream = getattr(db, "stream", None)
+    return stream(sql, params) if stream is not None else db.execute(sql, params)
+
+
 def visit_rows(db: Database, ranges: list[tuple[str | None, str, str]]) -> Iterator[tuple]:
     """Visits checked in within each (site or None for all, start, end), voided ones left out."""
     # round(CAST(... AS NUMERIC), 2): PostgreSQL rounds to digits only numerics (SQLite's
@@ -73,7 +81,8 @@ def visit_rows(db: Database, ranges: list[tuple[str | None, str, str]]) -> Itera
     for site, start, end in ranges:
         site_clause = "AND v.site = ?" if site else ""
         params = [start, end, *([site] if site else [])]
-        cursor = db.execute(
+        yield from streamed(
+            db,
             "SELECT v.id, v.site, d.name, v.ticket, v.status, v.checked_in_at, v.called_at, "
             "v.checked_out_at, v.cancelled_at, round(CAST(v.wait_min AS NUMERIC), 2), "
             "v.cancel_reason, v.appointment_at FROM visits v "
@@ -81,7 +90,6 @@ def visit_rows(db: Database, ranges: list[tuple[str | None, str, str]]) -> Itera
             f"AND v.checked_in_at < ? AND v.voided = 0 {site_clause} ORDER BY v.checked_in_at",
             params,
         )
-        yield from cursor
 
 
 def rating_rows(db: Database, ranges: list[tuple[str | None, str, str]]) -> Iterator[tuple]:
@@ -89,7 +97,8 @@ def rating_rows(db: Database, ranges: list[tuple[str | None, str, str]]) -> Iter
     for site, start, end in ranges:
         site_clause = "AND r.site = ?" if site else ""
         params = [start, end, *([site] if site else [])]
-        cursor = db.execute(
+        cursor = streamed(
+            db,
             "SELECT r.id, r.site, d.name, r.occurred_at, r.scale, r.score, r.tags, r.misuse, "
             "r.visit_id, r.link, round(CAST(r.wait_min AS NUMERIC), 2), r.lang FROM ratings r "
             "LEFT JOIN devices d ON d.id = r.device_id WHERE r.occurred_at >= ? "

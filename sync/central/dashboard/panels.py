@@ -17,19 +17,20 @@ from kiosk.shared.languages import LANGUAGES
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from sync.central import figures
 from sync.central.auth import list_devices
+from sync.central.batched import each
 from sync.central.dashboard.language import N_
 from sync.central.dashboard.readers import (
     NO_WAIT,
     appointment_counts_in,
     rating_groups,
     rating_groups_by,
+    split,
     visit_counts,
     visit_counts_by,
     wait_lists_by,
 )
 from sync.central.dashboard.windows import (
     Window,
-    hour_map,
     local_hour_sql,
     today_windows,
     windows,
@@ -71,19 +72,22 @@ def today(db: Database, sites: list[SiteConfig], device: str | None, now: dateti
     return result
 
 
+QUEUE_COLUMNS = ("ticket", "status", "checked_in_at", "called_at", "site", "desk", "skew")
+
+
 def queue_rows(db: Database, wins: list[Window], device: str | None, now: datetime) -> list[dict]:
     """Visits waiting or in the chair right now, oldest check-in first."""
     extra, extra_params = device_clause(device)
     horizon = to_rfc3339(now - QUEUE_HORIZON)
-    rows: list[dict] = []
-    for win in wins:
-        rows += db.query(
-            "SELECT v.ticket, v.status, v.checked_in_at, v.called_at, v.site, d.name AS desk, "
-            "d.clock_skew_s AS skew FROM visits v LEFT JOIN devices d ON d.id = v.device_id "
-            "WHERE v.site = ? AND v.checked_in_at >= ? AND v.status IN ('waiting', 'in_chair') "
-            f"{extra.replace('device_id', 'v.device_id')}",
-            [win.site.name, max(win.start, horizon), *extra_params],
-        )
+    # Every window in one statement (batched.each), not one per site.
+    found = each(db, [(
+        "SELECT v.ticket, v.status, v.checked_in_at, v.called_at, v.site, d.name AS desk, "
+        "d.clock_skew_s AS skew FROM visits v LEFT JOIN devices d ON d.id = v.device_id "
+        "WHERE v.site = ? AND v.checked_in_at >= ? AND v.status IN ('waiting', 'in_chair') "
+        f"{extra.replace('device_id', 'v.device_id')}",
+        [win.site.name, max(win.start, horizon), *extra_params],
+    ) for win in wins])
+    rows = [dict(zip(QUEUE_COLUMNS, row, strict=True)) for part in found for row in part]
     return sorted(rows, key=lambda row: row["checked_in_at"])
 
 
@@ -174,24 +178,27 @@ def followup_reasons(
     negatives = sum(
         n for (scale, score), n in all_ratings.counts.items() if metrics.is_negative(score, scale)
     )
-    for win in wins:
-        hours = hour_map(win.site.timezone, win.start, win.end)
+
+    def rollup(win: Window) -> tuple[str, list]:
+        return (
+            "SELECT hour, tag, SUM(n) FROM negative_tag_hours WHERE site = ? AND hour >= ? "
+            f"AND hour < ? {extra} GROUP BY 1, 2 HAVING SUM(n) > 0",
+            [win.site.name, win.start[:13], win.end[:13], *extra_params],
+        )
+
+    def from_rows(win: Window) -> tuple[str, list]:
+        local = local_hour_sql("occurred_at", win)
+        return (
+            f"SELECT substr({local}, 1, 10), tag.value, COUNT(DISTINCT ratings.rowid) "
+            "FROM ratings, json_each(ratings.tags) tag WHERE site = ? AND occurred_at >= ? "
+            f"AND occurred_at < ? AND misuse = 0 AND {metrics.negative_sql('score')} {extra} "
+            "GROUP BY 1, 2",
+            [win.site.name, win.start, win.end, *extra_params],
+        )
+
+    for hours, rows in split(db, wins, rollup, from_rows):
         if hours is not None:
-            rows = db.execute(
-                "SELECT hour, tag, SUM(n) FROM negative_tag_hours WHERE site = ? AND hour >= ? "
-                f"AND hour < ? {extra} GROUP BY 1, 2 HAVING SUM(n) > 0",
-                [win.site.name, win.start[:13], win.end[:13], *extra_params],
-            ).fetchall()
             rows = [(hours[hour][:10], tag, n) for hour, tag, n in rows]
-        else:
-            local = local_hour_sql("occurred_at", win)
-            rows = db.execute(
-                f"SELECT substr({local}, 1, 10), tag.value, COUNT(DISTINCT ratings.rowid) "
-                "FROM ratings, json_each(ratings.tags) tag WHERE site = ? AND occurred_at >= ? "
-                f"AND occurred_at < ? AND misuse = 0 AND {metrics.negative_sql('score')} {extra} "
-                "GROUP BY 1, 2",
-                [win.site.name, win.start, win.end, *extra_params],
-            ).fetchall()
         for day, tag, n in rows:
             per_day[day][tag] += n
             totals[tag] += n

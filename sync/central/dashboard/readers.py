@@ -4,7 +4,8 @@ hourly rollups where a window is made of whole local hours, else from the rows.
 The dashboard's grouped reads; each returns the inputs ``sync.central.figures.headline`` turns
 into figures (ratings as counts per (scale, score), waits as the bare list the percentiles
 need, visits as (visits, checked out)). Ranges over several sites are read per site (each
-with its own time zone) and merged.
+with its own time zone) and merged; each kind of read goes for every site (and desk) in one
+statement (``sync.central.batched``), so a page's statements do not grow with the group.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from zoneinfo import ZoneInfo
 from sqlite_utils import Database
 
 from kiosk.shared import metrics
-from sync.central.dashboard.wait_cache import WAITS_WHERE, window_runs
+from sync.central.batched import each
+from sync.central.dashboard.wait_cache import WAITS_WHERE, window_runs_many
 from sync.central.dashboard.windows import (
     GROUPS,
     LOCAL_KEYS,
@@ -39,27 +41,29 @@ NO_WAIT = "none"  # the bucket key of ratings with no linked (called) visit
 def rating_groups(
     db: Database, wins: list[Window], group: str, device: str | None = None
 ) -> dict[str, RatingGroup]:
-    """Counts per (scale, score) in each group, misuse left out, merged over the windows."""
+    """Counts per (scale, score) in each group, misuse left out, merged over the windows.
+    Two statements at most, whatever the number of windows (``split``)."""
     result: dict[str, RatingGroup] = defaultdict(RatingGroup)
     extra, extra_params = device_clause(device)
-    for win in wins:
-        hours = hour_map(win.site.timezone, win.start, win.end)
-        if hours is not None:
-            key = ROLLUP_KEYS[group]
-            rows = db.execute(
-                f"SELECT {key}, scale, score, linked, SUM(n) FROM rating_hours WHERE site = ? "
-                f"AND hour >= ? AND hour < ? {extra} GROUP BY 1, 2, 3, 4 HAVING SUM(n) > 0",
-                [win.site.name, win.start[:13], win.end[:13], *extra_params],
-            ).fetchall()
-        else:
-            key = GROUPS[group](local_hour_sql("occurred_at", win))
-            rows = db.execute(
-                f"SELECT {key} AS k, scale, score, visit_id IS NOT NULL AS linked, COUNT(*) "
-                "FROM ratings WHERE site = ? AND occurred_at >= ? AND occurred_at < ? "
-                f"AND misuse = 0 {extra} GROUP BY 1, 2, 3, 4",
-                [win.site.name, win.start, win.end, *extra_params],
-            ).fetchall()
-            hours = None
+
+    def rollup(win: Window) -> tuple[str, list]:
+        return (
+            f"SELECT {ROLLUP_KEYS[group]}, scale, score, linked, SUM(n) FROM rating_hours "
+            f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY 1, 2, 3, 4 "
+            "HAVING SUM(n) > 0",
+            [win.site.name, win.start[:13], win.end[:13], *extra_params],
+        )
+
+    def from_rows(win: Window) -> tuple[str, list]:
+        key = GROUPS[group](local_hour_sql("occurred_at", win))
+        return (
+            f"SELECT {key} AS k, scale, score, visit_id IS NOT NULL AS linked, COUNT(*) "
+            "FROM ratings WHERE site = ? AND occurred_at >= ? AND occurred_at < ? "
+            f"AND misuse = 0 {extra} GROUP BY 1, 2, 3, 4",
+            [win.site.name, win.start, win.end, *extra_params],
+        )
+
+    for hours, rows in split(db, wins, rollup, from_rows):
         for k, scale, score, linked, n in rows:
             if hours is not None:
                 k = local_key(group, k, hours)
@@ -68,6 +72,20 @@ def rating_groups(
             if linked:
                 entry.linked += n
     return dict(result)
+
+
+def split(db: Database, wins: list[Window], rollup, from_rows):
+    """(the window's ``hour_map``, its rows) for each window, in order: the windows made of
+    whole local hours read by ``rollup(win)``'s SELECT, the others (an offset of part of an
+    hour) by ``from_rows(win)``'s; each kind for every window in one statement
+    (``batched.each``), not one per site."""
+    maps = [hour_map(win.site.timezone, win.start, win.end) for win in wins]
+    whole = [win for win, hours in zip(wins, maps, strict=True) if hours is not None]
+    other = [win for win, hours in zip(wins, maps, strict=True) if hours is None]
+    whole_rows = iter(each(db, [rollup(win) for win in whole]))
+    other_rows = iter(each(db, [from_rows(win) for win in other]))
+    return [(hours, next(whole_rows) if hours is not None else next(other_rows))
+            for hours in maps]
 
 
 # Every face of the supported scales, as the columns of a per-hour pivot of the rollup.
@@ -88,25 +106,19 @@ def rating_groups_by(
     result: dict[str, dict[str, RatingGroup]] = {g: defaultdict(RatingGroup) for g in groups}
     extra, extra_params = device_clause(device)
     faces = ", ".join(f"SUM(n) FILTER (WHERE scale = {sc} AND score = {k})" for sc, k in FACES)
-    for win in wins:
-        hours = hour_map(win.site.timezone, win.start, win.end)
-        rows = None
-        if hours is not None:
-            rows = db.execute(
-                f"SELECT hour, SUM(n), SUM(n) FILTER (WHERE linked = 1), {faces} FROM rating_hours "
-                f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY hour "
-                "HAVING SUM(n) > 0",
-                [win.site.name, win.start[:13], win.end[:13], *extra_params],
-            ).fetchall()
-            if any(row[1] != sum(n or 0 for n in row[3:]) for row in rows):
-                rows = None  # a face outside FACES: let the generic read count (and refuse) it
-        if rows is None:
-            for group in groups:
-                for key, part in rating_groups(db, [win], group, device).items():
-                    entry = result[group][key]
-                    entry.linked += part.linked
-                    for face, n in part.counts.items():
-                        entry.counts[face] = entry.counts.get(face, 0) + n
+    maps = [hour_map(win.site.timezone, win.start, win.end) for win in wins]
+    whole = [(win, hours) for win, hours in zip(wins, maps, strict=True) if hours is not None]
+    fallback = [win for win, hours in zip(wins, maps, strict=True) if hours is None]
+    # Every window's pivot in one statement (batched.each), not one per site.
+    found = each(db, [(
+        f"SELECT hour, SUM(n), SUM(n) FILTER (WHERE linked = 1), {faces} FROM rating_hours "
+        f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY hour "
+        "HAVING SUM(n) > 0",
+        [win.site.name, win.start[:13], win.end[:13], *extra_params],
+    ) for win, _ in whole])
+    for (win, hours), rows in zip(whole, found, strict=True):
+        if any(row[1] != sum(n or 0 for n in row[3:]) for row in rows):
+            fallback.append(win)  # a face outside FACES: the generic read counts (and refuses) it
             continue
         for hour, _, linked, *counts in rows:
             local = hours[hour]
@@ -116,6 +128,13 @@ def rating_groups_by(
                 for face, n in zip(FACES, counts, strict=True):
                     if n:
                         entry.counts[face] = entry.counts.get(face, 0) + n
+    if fallback:
+        for group in groups:
+            for key, part in rating_groups(db, fallback, group, device).items():
+                entry = result[group][key]
+                entry.linked += part.linked
+                for face, n in part.counts.items():
+                    entry.counts[face] = entry.counts.get(face, 0) + n
     return {g: dict(v) for g, v in result.items()}
 
 
@@ -128,68 +147,83 @@ def wait_lists_by(
     Only what the grouping and the percentiles need is read, from a covering partial index
     (cancelled and voided visits are out, as in ``metrics.report``). Days and hours are made
     of whole UTC hours, whose sorted waits ``wait_cache.WAIT_RUNS`` keeps (reading only the
-    hours that changed); desks are read one by one, filtered in SQLite.
+    hours that changed); desks are read one by one, filtered in SQL. Each kind of read goes
+    for every window and desk in one statement (``batched.each``): a fixed number of
+    statements whatever the number of sites and desks.
     """
     result: dict[str, dict[str, list[float]]] = {g: defaultdict(list) for g in groups}
     extra, extra_params = device_clause(device)
-    for win in wins:
-        params = [win.site.name, win.start, win.end, *extra_params]
-        if "device" in groups or "site" in groups:
-            ids = [device] if device else _site_devices(db, win.site.name)
-            whole_hours = hour_map(win.site.timezone, win.start, win.end) is not None
-            for device_id in ids:
-                runs = window_runs(db, win, device_id) if whole_hours else None
-                if runs is not None:
-                    waits = [wait for _, run in runs for wait in run]
-                else:
-                    waits = [
-                        row[0]
-                        for row in db.execute(
-                            f"SELECT wait_min FROM visits WHERE {WAITS_WHERE} AND device_id = ?",
-                            [*params[:3], device_id],
-                        )
-                    ]
-                if waits and "device" in groups:
-                    result["device"][device_id].extend(waits)
-                if waits and "site" in groups:
-                    result["site"][win.site.name].extend(waits)
-        local_groups = [g for g in groups if g in ("day", "hour", "all")]
-        if not local_groups:
-            continue
-        hours = hour_map(win.site.timezone, win.start, win.end)
-        runs = None if hours is None else window_runs(db, win, device)
-        if runs is None:
-            # An offset of part of an hour (or a rollup out of step): each row's local time.
-            _group_rows_by_local_time(db, win, params, extra, groups, result)
-            continue
-        # Each UTC hour's waits, sorted: a group is the concatenation of its hours' runs,
-        # which its one sort then merges rather than sorts from scratch.
-        for utc_hour, run in runs:
-            local = hours[utc_hour]
-            for group in local_groups:
-                result[group][LOCAL_KEYS[group](local)].extend(run)
+    if "device" in groups or "site" in groups:
+        desks_of = _devices_by_site(db) if device is None else None
+        desks = [(win, device_id) for win in wins
+                 for device_id in ([device] if device else desks_of.get(win.site.name, []))]
+        whole = [hour_map(win.site.timezone, win.start, win.end) is not None
+                 for win, _ in desks]
+        runs = iter(window_runs_many(
+            db, [desk for desk, ok in zip(desks, whole, strict=True) if ok]))
+        found = [next(runs) if ok else None for ok in whole]
+        rows = iter(each(db, [(
+            f"SELECT wait_min FROM visits WHERE {WAITS_WHERE} AND device_id = ?",
+            [win.site.name, win.start, win.end, device_id],
+        ) for (win, device_id), desk_runs in zip(desks, found, strict=True)
+            if desk_runs is None]))
+        for (win, device_id), desk_runs in zip(desks, found, strict=True):
+            if desk_runs is not None:
+                waits = [wait for _, run in desk_runs for wait in run]
+            else:
+                waits = [row[0] for row in next(rows)]
+            if waits and "device" in groups:
+                result["device"][device_id].extend(waits)
+            if waits and "site" in groups:
+                result["site"][win.site.name].extend(waits)
+    local_groups = [g for g in groups if g in ("day", "hour", "all")]
+    if local_groups:
+        maps = [hour_map(win.site.timezone, win.start, win.end) for win in wins]
+        runs = iter(window_runs_many(
+            db, [(win, device) for win, hours in zip(wins, maps, strict=True)
+                 if hours is not None]))
+        found = [next(runs) if hours is not None else None for hours in maps]
+        # An offset of part of an hour (or a rollup out of step): each row's local time.
+        by_rows = [win for win, win_runs in zip(wins, found, strict=True) if win_runs is None]
+        _group_rows_by_local_time(db, by_rows, extra, extra_params, groups, result)
+        for hours, win_runs in zip(maps, found, strict=True):
+            if win_runs is None:
+                continue
+            # Each UTC hour's waits, sorted: a group is the concatenation of its hours' runs,
+            # which its one sort then merges rather than sorts from scratch.
+            for utc_hour, run in win_runs:
+                local = hours[utc_hour]
+                for group in local_groups:
+                    result[group][LOCAL_KEYS[group](local)].extend(run)
     return {g: dict(v) for g, v in result.items()}
 
 
-def _group_rows_by_local_time(db, win: Window, params, extra, groups, result) -> None:
-    zone = ZoneInfo(win.site.timezone)
-    rows = db.execute(
-        f"SELECT checked_in_at, wait_min FROM visits WHERE {WAITS_WHERE} {extra}", params
-    ).fetchall()
-    for checked_in_at, wait in rows:
-        if "all" in groups:
-            result["all"][""].append(wait)
-        if "day" not in groups and "hour" not in groups:
-            continue
-        local = local_text(checked_in_at, zone)
-        if "day" in groups:
-            result["day"][local[:10]].append(wait)
-        if "hour" in groups:
-            result["hour"][local[11:]].append(wait)
+def _group_rows_by_local_time(db, wins: list[Window], extra, extra_params, groups,
+                              result) -> None:
+    found = each(db, [(
+        f"SELECT checked_in_at, wait_min FROM visits WHERE {WAITS_WHERE} {extra}",
+        [win.site.name, win.start, win.end, *extra_params],
+    ) for win in wins])
+    for win, rows in zip(wins, found, strict=True):
+        zone = ZoneInfo(win.site.timezone)
+        for checked_in_at, wait in rows:
+            if "all" in groups:
+                result["all"][""].append(wait)
+            if "day" not in groups and "hour" not in groups:
+                continue
+            local = local_text(checked_in_at, zone)
+            if "day" in groups:
+                result["day"][local[:10]].append(wait)
+            if "hour" in groups:
+                result["hour"][local[11:]].append(wait)
 
 
-def _site_devices(db: Database, site: str) -> list[str]:
-    return [row[0] for row in db.execute("SELECT id FROM devices WHERE site = ?", [site])]
+def _devices_by_site(db: Database) -> dict[str, list[str]]:
+    """Every site's desks, in one statement."""
+    desks: dict[str, list[str]] = defaultdict(list)
+    for device_id, site in db.execute("SELECT id, site FROM devices").fetchall():
+        desks[site].append(device_id)
+    return desks
 
 
 def visit_counts(
@@ -198,22 +232,24 @@ def visit_counts(
     """(visits, checked out) per group: checked in within the windows, not cancelled."""
     result: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     extra, extra_params = device_clause(device)
-    for win in wins:
-        hours = hour_map(win.site.timezone, win.start, win.end)
-        if hours is not None:
-            rows = db.execute(
-                f"SELECT {ROLLUP_KEYS[group]}, SUM(visits), SUM(checked_out) FROM visit_hours "
-                f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY 1",
-                [win.site.name, win.start[:13], win.end[:13], *extra_params],
-            ).fetchall()
-        else:
-            key = GROUPS[group](local_hour_sql("checked_in_at", win))
-            rows = db.execute(
-                f"SELECT {key}, COUNT(*), COUNT(checked_out_at) FROM visits WHERE site = ? "
-                f"AND checked_in_at >= ? AND checked_in_at < ? AND {COUNTED_VISIT} {extra} "
-                "GROUP BY 1",
-                [win.site.name, win.start, win.end, *extra_params],
-            ).fetchall()
+
+    def rollup(win: Window) -> tuple[str, list]:
+        return (
+            f"SELECT {ROLLUP_KEYS[group]}, SUM(visits), SUM(checked_out) FROM visit_hours "
+            f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY 1",
+            [win.site.name, win.start[:13], win.end[:13], *extra_params],
+        )
+
+    def from_rows(win: Window) -> tuple[str, list]:
+        key = GROUPS[group](local_hour_sql("checked_in_at", win))
+        return (
+            f"SELECT {key}, COUNT(*), COUNT(checked_out_at) FROM visits WHERE site = ? "
+            f"AND checked_in_at >= ? AND checked_in_at < ? AND {COUNTED_VISIT} {extra} "
+            "GROUP BY 1",
+            [win.site.name, win.start, win.end, *extra_params],
+        )
+
+    for hours, rows in split(db, wins, rollup, from_rows):
         for k, visits, checked_out in rows:
             if hours is not None:
                 k = local_key(group, k, hours)
@@ -225,22 +261,24 @@ def visit_counts(
 def visit_counts_by(
     db: Database, wins: list[Window], groups: tuple[str, ...], device: str | None = None
 ) -> dict[str, dict[str, tuple[int, int]]]:
-    """``visit_counts`` for several groupings by local time from one rollup read per window."""
+    """``visit_counts`` for several groupings by local time from one rollup read for every
+    window (``batched.each``)."""
     result: dict[str, dict[str, list[int]]] = {g: defaultdict(lambda: [0, 0]) for g in groups}
     extra, extra_params = device_clause(device)
-    for win in wins:
-        hours = hour_map(win.site.timezone, win.start, win.end)
-        if hours is None:
-            for group in groups:
-                for key, (visits, checked_out) in visit_counts(db, [win], group, device).items():
-                    result[group][key][0] += visits
-                    result[group][key][1] += checked_out
-            continue
-        rows = db.execute(
-            "SELECT hour, SUM(visits), SUM(checked_out) FROM visit_hours WHERE site = ? "
-            f"AND hour >= ? AND hour < ? {extra} GROUP BY hour",
-            [win.site.name, win.start[:13], win.end[:13], *extra_params],
-        ).fetchall()
+    maps = [hour_map(win.site.timezone, win.start, win.end) for win in wins]
+    whole = [(win, hours) for win, hours in zip(wins, maps, strict=True) if hours is not None]
+    fallback = [win for win, hours in zip(wins, maps, strict=True) if hours is None]
+    if fallback:
+        for group in groups:
+            for key, (visits, checked_out) in visit_counts(db, fallback, group, device).items():
+                result[group][key][0] += visits
+                result[group][key][1] += checked_out
+    found = each(db, [(
+        "SELECT hour, SUM(visits), SUM(checked_out) FROM visit_hours WHERE site = ? "
+        f"AND hour >= ? AND hour < ? {extra} GROUP BY hour",
+        [win.site.name, win.start[:13], win.end[:13], *extra_params],
+    ) for win, _ in whole])
+    for (_, hours), rows in zip(whole, found, strict=True):
         for hour, visits, checked_out in rows:
             local = hours[hour]
             for group in groups:
@@ -256,31 +294,36 @@ def appointment_counts_in(
     """Per local day, desk or site, ``metrics.appointment_counts``: booked visits per arrival
     class, those called, and how many of them were seen within 15 minutes. From the hourly
     rollup's appointment counts where the window is whole local hours (a 90-day range is
-    ~2,000 rows a site, not every visit), else counted by SQLite over the covering index."""
+    ~2,000 rows a site, not every visit), else counted by the database over the covering
+    index; each kind for every window in one statement (``split``)."""
     extra, params = device_clause(device)
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     seen = metrics.seen_within_sql("adjusted_wait_min")
-    for win in wins:
-        hours = hour_map(win.site.timezone, win.start, win.end)
+
+    def rollup(win: Window) -> tuple[str, list]:
+        return (
+            f"SELECT {ROLLUP_KEYS[group]}, SUM(appt_early), SUM(appt_on_time), "
+            "SUM(appt_late), SUM(appt_called), SUM(appt_within) FROM visit_hours "
+            f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY 1",
+            [win.site.name, win.start[:13], win.end[:13], *params],
+        )
+
+    def from_rows(win: Window) -> tuple[str, list]:
+        key_sql = GROUPS[group](local_hour_sql("checked_in_at", win))
+        return (
+            f"SELECT {key_sql}, arrival, COUNT(*), COUNT(adjusted_wait_min), SUM({seen}) "
+            f"FROM visits WHERE {IN_RANGE} AND arrival IS NOT NULL {extra} GROUP BY 1, 2",
+            [win.site.name, win.start, win.end, *params],
+        )
+
+    for hours, rows in split(db, wins, rollup, from_rows):
         if hours is not None:
-            rows = db.execute(
-                f"SELECT {ROLLUP_KEYS[group]}, SUM(appt_early), SUM(appt_on_time), "
-                "SUM(appt_late), SUM(appt_called), SUM(appt_within) FROM visit_hours "
-                f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY 1",
-                [win.site.name, win.start[:13], win.end[:13], *params],
-            ).fetchall()
             for key, early, on_time, late, called, within in rows:
                 entry = totals[local_key(group, key, hours)]
                 for name, n in (("early", early), ("on_time", on_time), ("late", late),
                                 ("called", called), ("within", within)):
                     entry[name] += n or 0
             continue
-        key_sql = GROUPS[group](local_hour_sql("checked_in_at", win))
-        rows = db.execute(
-            f"SELECT {key_sql}, arrival, COUNT(*), COUNT(adjusted_wait_min), SUM({seen}) "
-            f"FROM visits WHERE {IN_RANGE} AND arrival IS NOT NULL {extra} GROUP BY 1, 2",
-            [win.site.name, win.start, win.end, *params],
-        ).fetchall()
         for key, arrival, n, called, within in rows:
             entry = totals[key]
             entry[arrival] += n

@@ -27,3 +27,15 @@ def window_runs(
     when the rows do not match the rollup (read the rows instead)."""
     extra, params = device_clause(device)
     return WAIT_RUNS.runs(db, win.site.name, win.start[:13], win.end[:13], extra, params)
+
+
+def window_runs_many(
+    db: Database, wanted: list[tuple[Window, str | None]]
+) -> list[list[tuple[str, tuple[float, ...]]] | None]:
+    """:func:`window_runs` of each (window, desk or None), in order, in two statements
+    whatever their number (``HourRuns.runs_many``)."""
+    asked = []
+    for win, device in wanted:
+        extra, params = device_clause(device)
+        asked.append((win.site.name, win.start[:13], win.end[:13], extra, params))
+    return WAIT_RUNS.runs_many(db, asked)

@@ -1,0 +1,86 @@
+"""Each dashboard page and metrics call reads in a fixed number of statements, whatever the
+number of sites and desks: on PostgreSQL every statement is a round trip (benchmark figure 16),
+and a 20-site, 80-desk group once cost a page hundreds of them.
+
+Two groups in one store, each desk with the same booked morning (``morning_events``): two
+sites of one desk, and five sites of three desks; each group has a site in a half-hour zone
+(Asia/Kolkata), whose windows are read from the rows rather than the hourly rollups. Every
+read is counted cold (the per-hour caches emptied first, as every read is on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sync.central import auth
+from sync.central.dashboard import panels
+from sync.central.ingest import ingest_batch
+from sync.central.metrics_query import MetricsQuery, compute_metrics
+from sync.central.permissions import Scope
+from sync.central.sites import get_site, update_site
+from tests.benchmarks.statement_counts import CountingDb, clear_caches
+from tests.support.appointments import morning_events
+from tests.support.wire_events import MORNING
+
+NOW = MORNING + timedelta(hours=3)
+DAY = MORNING.date()
+ZONES = ("Europe/London", "Asia/Kolkata", "Europe/Dublin", "Europe/London", "Europe/Dublin")
+
+
+def _group(store, prefix: str, sites: int, desks: int) -> tuple[list, dict[str, str]]:
+    names = {}
+    for index in range(sites):
+        site = f"{prefix} {index}"
+        with store.write() as db:
+            update_site(db, site, timezone=ZONES[index])
+            made = [auth.add_device(db, site, f"Desk {n}")[0] for n in range(desks)]
+        for n, device in enumerate(made):
+            ingest_batch(store, device, morning_events(), NOW)
+            names[device.id] = f"{site} · Desk {n}"
+    return [get_site(store.db, f"{prefix} {index}") for index in range(sites)], names
+
+
+def _reads(sites, names) -> dict:
+    scope = Scope(frozenset(site.name for site in sites))
+    return {
+        "today": lambda db: (panels.today(db, sites, None, NOW),
+                             panels.live_queue(db, sites, None, NOW)),
+        "trends": lambda db: panels.trends(db, sites, DAY - timedelta(days=27), DAY, None),
+        "rating by wait": lambda db: panels.rating_by_wait(db, sites, DAY, DAY, None),
+        "reasons": lambda db: panels.followup_reasons(db, sites, DAY, DAY, None),
+        "compare": lambda db: panels.compare(db, sites, DAY - timedelta(days=1), DAY, names),
+        # Partial hours at both ends: the rows' reads as well as the rollups'.
+        "metrics": lambda db: compute_metrics(db, MetricsQuery(
+            MORNING - timedelta(minutes=30), NOW + timedelta(minutes=20), scope=scope), NOW),
+    }
+
+
+def _counts(db, sites, names) -> dict[str, int]:
+    counts = {}
+    for name, read in _reads(sites, names).items():
+        clear_caches()
+        counting = CountingDb(db)
+        read(counting)
+        counts[name] = counting.statements
+    clear_caches()
+    return counts
+
+
+def test_the_pages_statements_do_not_grow_with_sites_and_desks(central_store):
+    small = _group(central_store, "Small", sites=2, desks=1)
+    large = _group(central_store, "Large", sites=5, desks=3)
+    small_counts = _counts(central_store.db, *small)
+    large_counts = _counts(central_store.db, *large)
+    assert large_counts == small_counts
+    # A handful each (the figures' kinds of read), not one per site or desk.
+    assert max(large_counts.values()) <= 20, large_counts
+
+
+def test_the_figures_are_the_same_with_and_without_the_caches(central_store):
+    """The batched reads give what they gave cold once the per-hour caches are warm."""
+    sites, names = _group(central_store, "Warm", sites=3, desks=2)
+    for name, read in _reads(sites, names).items():
+        clear_caches()
+        cold = read(central_store.db)
+        assert read(central_store.db) == cold, name
+    clear_caches()
