@@ -20,6 +20,7 @@ What it keeps the same as SQLite, on purpose:
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import sqlite3
 import threading
@@ -30,6 +31,7 @@ from contextlib import contextmanager
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.adapt import Dumper, Loader
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
@@ -497,6 +499,22 @@ def connect(url: str) -> PgDatabase:
 RECONNECT_WINDOW_S = 10.0
 
 
+# The store's reads are many small index and rollup reads. A UNION ALL over 20 sites costs
+# more than parallel_setup_cost, so PostgreSQL started two parallel workers to read ~1,300
+# rollup rows and took 2-3x as long as reading them serially (README, figure 16). Off for the
+# store's own connections, unless the URL's options (or PGOPTIONS) set it otherwise.
+SERIAL_PLANS = "-c max_parallel_workers_per_gather=0"
+
+
+def connection_options(url: str) -> str:
+    """The ``options`` the store's connections start with: the URL's (else PGOPTIONS'), and
+    serial plans unless those already choose."""
+    given = conninfo_to_dict(url).get("options") or os.environ.get("PGOPTIONS", "")
+    if "max_parallel_workers_per_gather" in given:
+        return given
+    return f"{given} {SERIAL_PLANS}".strip()
+
+
 def open_pools(url: str, read_url: str | None, max_size: int) -> dict:
     """The process's pools: "primary", and "replica" when a read URL is given. Opening waits
     for one connection each, so a wrong URL or a server that is down fails here, at start,
@@ -513,7 +531,8 @@ def open_pools(url: str, read_url: str | None, max_size: int) -> dict:
                 # connect_timeout: a host that does not answer (a replica's machine gone)
                 # fails a new connection in seconds, not after the kernel's minutes.
                 kwargs={"autocommit": True, "cursor_factory": psycopg.ClientCursor,
-                        "connect_timeout": CONNECT_TIMEOUT_S},
+                        "connect_timeout": CONNECT_TIMEOUT_S,
+                        "options": connection_options(target)},
                 name=f"central-{role}", check=ConnectionPool.check_connection,
                 reconnect_timeout=RECONNECT_WINDOW_S,
             )
