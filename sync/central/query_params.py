@@ -2,7 +2,8 @@
 fields: a misspelt ``form=`` must not silently mean "the default range", and nothing extra
 (a patient's name, say) is ever accepted and ignored.
 
-What a route knows is what its OpenAPI description lists, the same document clients read.
+What a route knows is what its OpenAPI description lists, the same document clients read. A
+value with a NUL character is refused too (422): no stored text can hold one.
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ def check_query_parameters(request: Request) -> None:
     route = request.scope.get("route")
     if route is None or not request.query_params:
         return
+    for name, value in request.query_params.multi_items():
+        if "\x00" in value:
+            # No stored text can hold one (PostgreSQL refuses it outright): the same answer on
+            # either engine, rather than an error on one and an empty result on the other.
+            raise HTTPException(
+                422, f"Query parameter {name!r} contains a NUL character (0x00); remove it.")
     known = _known(request, route.path)
     unknown = sorted(set(request.query_params) - known)
     if unknown:
