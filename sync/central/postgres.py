@@ -502,17 +502,28 @@ RECONNECT_WINDOW_S = 10.0
 # The store's reads are many small index and rollup reads. A UNION ALL over 20 sites costs
 # more than parallel_setup_cost, so PostgreSQL started two parallel workers to read ~1,300
 # rollup rows and took 2-3x as long as reading them serially (README, figure 16). Off for the
-# store's own connections, unless the URL's options (or PGOPTIONS) set it otherwise.
-SERIAL_PLANS = "-c max_parallel_workers_per_gather=0"
+# store's own connections, unless the URL's options (or PGOPTIONS) set it otherwise. Set with
+# SET once connected, not as an ``options`` startup parameter, which PgBouncer refuses.
+SERIAL_PLANS = "SET max_parallel_workers_per_gather = 0"
 
 
-def connection_options(url: str) -> str:
-    """The ``options`` the store's connections start with: the URL's (else PGOPTIONS'), and
-    serial plans unless those already choose."""
+def wants_serial_plans(url: str) -> bool:
+    """True unless the URL's ``options`` (else PGOPTIONS) already choose parallel workers."""
     given = conninfo_to_dict(url).get("options") or os.environ.get("PGOPTIONS", "")
-    if "max_parallel_workers_per_gather" in given:
-        return given
-    return f"{given} {SERIAL_PLANS}".strip()
+    return "max_parallel_workers_per_gather" not in given
+
+
+def configure_for(url: str):
+    """The pool's ``configure`` for connections to ``url``: :func:`configure`, then serial
+    plans unless the operator chose otherwise."""
+    serial = wants_serial_plans(url)
+
+    def configure_connection(conn: psycopg.Connection) -> None:
+        configure(conn)
+        if serial:
+            conn.execute(SERIAL_PLANS)
+
+    return configure_connection
 
 
 def open_pools(url: str, read_url: str | None, max_size: int) -> dict:
@@ -527,12 +538,12 @@ def open_pools(url: str, read_url: str | None, max_size: int) -> dict:
             if not target:
                 continue
             pool = ConnectionPool(
-                target, min_size=1, max_size=max_size, open=False, configure=configure,
+                target, min_size=1, max_size=max_size, open=False,
+                configure=configure_for(target),
                 # connect_timeout: a host that does not answer (a replica's machine gone)
                 # fails a new connection in seconds, not after the kernel's minutes.
                 kwargs={"autocommit": True, "cursor_factory": psycopg.ClientCursor,
-                        "connect_timeout": CONNECT_TIMEOUT_S,
-                        "options": connection_options(target)},
+                        "connect_timeout": CONNECT_TIMEOUT_S},
                 name=f"central-{role}", check=ConnectionPool.check_connection,
                 reconnect_timeout=RECONNECT_WINDOW_S,
             )
