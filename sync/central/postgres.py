@@ -575,6 +575,17 @@ DOWN_CHECK_AFTER_S = 1.0
 DOWN_CHECK_SHARED_S = 1.0
 
 
+# The server answered, so it is up: it has no connection slot left (SQLSTATE 53300), which is
+# what a burst that has every pooled connection lent out may meet. Wait for the pool.
+_LIMIT_SENTENCES = ("too many clients", "remaining connection slots are reserved")
+
+
+def _at_connection_limit(error: psycopg.OperationalError) -> bool:
+    text = str(error)
+    return getattr(error, "sqlstate", None) == "53300" or any(
+        sentence in text for sentence in _LIMIT_SENTENCES)
+
+
 class _ReachCheck:
     """Whether a pool's server accepts a new connection, asked at most once a window."""
 
@@ -590,7 +601,8 @@ class _ReachCheck:
                 try:
                     psycopg.connect(pool.conninfo, connect_timeout=CONNECT_TIMEOUT_S).close()
                 except psycopg.OperationalError as error:
-                    self.error = error
+                    if not _at_connection_limit(error):
+                        self.error = error
                 self.asked_at = time.monotonic()
             error = self.error
         if error is not None:

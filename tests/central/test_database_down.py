@@ -84,3 +84,44 @@ def test_a_stopped_server_is_answered_at_once_and_a_busy_pool_is_still_waited_fo
             assert error is None, error
         finally:
             store.close()
+
+
+def test_a_server_at_its_connection_limit_is_busy_not_down(tmp_path):
+    """Every pooled connection lent out and the server at max_connections: the check's new
+    connection is refused with "too many clients", which says the server is up. The request
+    waits for a pooled connection (as for any busy pool) instead of being answered 503."""
+    settings = {"max_connections": "4", "superuser_reserved_connections": "0",
+                "max_wal_senders": "0", "wal_level": "minimal"}
+    with PostgresCluster(settings=settings) as cluster:
+        url = cluster.create_database("full")
+        store = CentralStore(tmp_path, database_url=url, pool_size=3)
+        try:
+            held = [store.db]  # this thread's connection, then two more threads'
+            lent = threading.Barrier(3)
+            done = threading.Event()
+
+            def hold() -> None:
+                held.append(store.db)
+                lent.wait()
+                done.wait(30)
+
+            holders = [threading.Thread(target=hold) for _ in range(2)]
+            for thread in holders:
+                thread.start()
+            lent.wait()
+            extra = psycopg.connect(url)  # the server's fourth and last connection
+            try:
+                release = threading.Timer(3 * postgres.DOWN_CHECK_AFTER_S,
+                                          lambda: store._release(held[0]))
+                release.start()
+                seconds, error = _connection_in_a_new_thread(store)
+                release.join()
+            finally:
+                extra.close()
+                done.set()
+                for thread in holders:
+                    thread.join()
+            assert error is None, error
+            assert seconds >= 3 * postgres.DOWN_CHECK_AFTER_S * 0.9
+        finally:
+            store.close()
