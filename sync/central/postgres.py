@@ -175,6 +175,7 @@ class PgConnection:
         28-day CSV export's first bytes back for the whole read (benchmark figure 16). A named
         cursor lives in a transaction, so the read has one of its own (rolled back if the
         reader stops early, e.g. a download cancelled)."""
+        self.flush()  # as every other statement: what was sent ahead is answered first
         params = _params(params)
         translated = to_postgres(sql, params is not None)
         with _sqlite_errors(), self.raw.transaction(), \
