@@ -155,7 +155,11 @@ class HourRuns:
 
 
 def _database_identity(db: Database) -> tuple | None:
-    """The database file (path, inode): the cache's key, so two stores never share hours."""
+    """The database file (path, inode), or PostgreSQL's database (``PgDatabase.cache_key``):
+    the cache's key, so two stores never share hours."""
+    cache_key = getattr(db, "cache_key", None)
+    if cache_key is not None:
+        return cache_key
     path = db.execute("PRAGMA database_list").fetchone()[2]
     if not path:
         return None  # in memory: nothing to key a cache on

@@ -144,6 +144,16 @@ class PgConnection:
         self._pipeline = None
         # Per table, its columns' types (insert_many's arrays), read once per connection.
         self._types: dict[str, dict[str, str]] = {}
+        self._cache_key: tuple | None = None
+
+    def cache_key(self) -> tuple:
+        """See :attr:`PgDatabase.cache_key`; read once per connection."""
+        if self._cache_key is None:
+            oid, started = self.execute(
+                "SELECT oid, CAST(pg_postmaster_start_time() AS TEXT) FROM pg_database "
+                "WHERE datname = current_database()").fetchone()
+            self._cache_key = (self.identity, oid, started)
+        return self._cache_key
 
     @property
     def in_transaction(self) -> bool:
@@ -427,8 +437,16 @@ class PgDatabase:
 
     @property
     def identity(self) -> str:
-        """What names this database for in-process caches (never the password)."""
+        """What names this database in messages (never the password)."""
         return self.conn.identity
+
+    @property
+    def cache_key(self) -> tuple:
+        """What keys this database's rows in the process's caches (``hour_runs``): the
+        server and database by name, the database's oid (a database dropped and made again
+        has a new one) and the server's start time (a cluster made again at the same address
+        has started since), so two databases never share an entry."""
+        return self.conn.cache_key()
 
     def execute(self, sql: str, params=None) -> _Rows:
         return self.conn.execute(sql, params)

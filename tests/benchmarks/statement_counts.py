@@ -3,7 +3,7 @@ PostgreSQL each is a loopback round trip, so a page's count is its floor there (
 
 ``python -m tests.benchmarks.statement_counts DATA_DIR`` (a SQLite store, e.g. figure 16's
 ``DASHBOARD_10M_DATA/sqlite``) prints each read's count twice: cold (the per-hour caches
-empty, as every read is on PostgreSQL, whose store keys no cache) and warm (read again at
+empty, as the first read after a start is) and warm (read again at
 once). ``PRAGMA`` statements are left out: PostgreSQL's adapter answers them in-process.
 The readers are called as the routes call them, on a :class:`CountingDb` that wraps the
 store's connection; the route's own few statements (the session, the device names) are not

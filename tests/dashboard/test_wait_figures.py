@@ -52,9 +52,9 @@ def _trend_waits(db, sites, day) -> dict:
     return {key: row[key] for key in ("waits", "wait_median_min", "wait_p90_min")}
 
 
-def test_cached_hours_are_read_again_once_a_visit_changes(tmp_path):
+def test_cached_hours_are_read_again_once_a_visit_changes(tmp_path, central_database_url):
     wait_cache.WAIT_RUNS.clear()
-    store = CentralStore(tmp_path)
+    store = CentralStore(tmp_path, database_url=central_database_url)
     try:
         with store.write() as db:
             device, _ = auth.add_device(db, "Cache Clinic", "Desk 1")
@@ -80,6 +80,7 @@ def test_cached_hours_are_read_again_once_a_visit_changes(tmp_path):
 
         seen, expected = figures()
         assert seen == expected and seen["waits"] == 12
+        assert wait_cache.WAIT_RUNS._runs, "the hours were not kept (on either engine)"
         assert figures()[0] == seen  # from the cache now
 
         # A wait fixed later (as another tool or a correction would): same count, new value.
