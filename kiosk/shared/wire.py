@@ -226,9 +226,6 @@ def _data_rating(data: dict, received_at: datetime | None) -> None:
     comment = data.get("comment")
     if comment is not None and (not isinstance(comment, str) or len(comment) > MAX_COMMENT_CHARS):
         raise EventRejected(f"comment must be a text of at most {MAX_COMMENT_CHARS} characters")
-    if comment is not None and "\x00" in comment:
-        # No keyboard types one, and PostgreSQL cannot store one: refused alike on both engines.
-        raise EventRejected("comment must not contain a NUL character (0x00)")
     tags = data.get("tags", [])
     if not isinstance(tags, list) or len(tags) > MAX_TAGS:
         raise EventRejected(f"tags must be a list of at most {MAX_TAGS} tag names")

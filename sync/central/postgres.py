@@ -629,17 +629,38 @@ class _ReachCheck:
 
 
 def from_pool(pool) -> PgDatabase:
-    from psycopg_pool import PoolTimeout
-
     with _sqlite_errors():
-        try:
-            raw = pool.getconn(timeout=DOWN_CHECK_AFTER_S)
-        except PoolTimeout:
-            # Down (refused, unreachable, too many clients): its own sentence, now (503).
-            # Up: the pool is only busy, so wait for a connection as long as ever.
+        raw = _connection_within(pool, DOWN_CHECK_AFTER_S)
+        if raw is None:
+            # Down (refused, unreachable): its own sentence, now (503). Up (or at its
+            # connection limit): the pool is only busy, so wait for a connection as ever.
             pool.reach_check.raise_if_unreachable(pool)
             raw = pool.getconn(timeout=POOL_WAIT_S - DOWN_CHECK_AFTER_S)
     return PgDatabase(PgConnection(raw, pool.identity), pool)
+
+
+def _connection_within(pool, seconds: float):
+    """A pooled connection, or None if none comes within ``seconds``."""
+    from psycopg_pool import PoolTimeout
+
+    try:
+        return pool.getconn(timeout=seconds)
+    except PoolTimeout as waited:
+        # The library's timeout and the errors chained inside it sit in reference cycles
+        # through their tracebacks, whose frames reach the callers' (f_back), storage's
+        # _thread_connection among them. Left to the cyclic collector, that frame would keep
+        # the thread's connection holder alive after the thread ended, and its connection out
+        # of the pool (a pool of 1 then waited 30 s after PostgreSQL came back). Cut them here.
+        _drop_tracebacks(waited)
+        return None
+
+
+def _drop_tracebacks(error: BaseException | None) -> None:
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        error.__traceback__ = None
+        error = error.__cause__ or error.__context__
 
 
 def give_back(pools: dict, db: PgDatabase) -> None:

@@ -198,16 +198,24 @@ class CentralStore:
             db = self._connect(role)
             if prepare is not None:
                 prepare(db)
-            held = _Held(db)
-            # The server's threads come and go (the thread pool retires idle ones): when a
-            # thread ends, its thread-local goes, and with it this holder, whose finalizer
-            # hands the connection back. Without it every retired thread would keep its
-            # connection until the store closed, and a pool would run dry within hours.
-            held.finalizer = weakref.finalize(held, self._release, db)
-            setattr(self._local, name, held)
-            with self._lock:
-                self._all.append(db)
+            # Not kept in a local of this frame: an error caught below _connect may keep this
+            # frame alive (its traceback reaches it through f_back) until the cyclic collector
+            # runs, and the holder with it, so the connection would not go back when the
+            # thread ends.
+            return self._hold(name, db).db
         return held.db
+
+    def _hold(self, name: str, db: Database) -> _Held:
+        held = _Held(db)
+        # The server's threads come and go (the thread pool retires idle ones): when a
+        # thread ends, its thread-local goes, and with it this holder, whose finalizer
+        # hands the connection back. Without it every retired thread would keep its
+        # connection until the store closed, and a pool would run dry within hours.
+        held.finalizer = weakref.finalize(held, self._release, db)
+        setattr(self._local, name, held)
+        with self._lock:
+            self._all.append(db)
+        return held
 
     def _release(self, db) -> None:
         with self._lock:
