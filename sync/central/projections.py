@@ -22,7 +22,7 @@ from kiosk.shared.metrics import minutes_between
 from kiosk.shared.timeutil import parse_optional, parse_rfc3339, to_rfc3339
 from kiosk.shared.wire import Event
 from sync.central.auth import Device
-from sync.central.bulk_writes import execute_later, insert_rows, on_postgres
+from sync.central.bulk_writes import execute_later, insert_rows
 
 # A ratings tablet's face press is paired with a checkout on another device at most this long
 # before it; the small allowance after covers two tablets whose clocks disagree a little.
@@ -327,9 +327,9 @@ def _keep_ratings_in_step(
         _pair_waiting_rating(db, visit)
 
 
-# _pair_waiting_rating's look-up and write as one statement, for PostgreSQL: nothing waits for
-# its answer, so it is pipelined (bulk_writes.execute_later) instead of costing two round
-# trips per checkout. SQLite keeps the two statements (no round trips to save there).
+# The earliest unpaired rating of the window, found and paired in one statement: nothing waits
+# for its answer, so on PostgreSQL it is pipelined (bulk_writes.execute_later) instead of
+# costing two round trips per checkout; on SQLite it simply runs. The same SQL on both.
 PAIR_WAITING_RATING = (
     "UPDATE ratings SET visit_id = ?, link = 'paired', wait_min = ? WHERE id = ("
     "SELECT id FROM ratings WHERE site = ? AND visit_id IS NULL AND misuse = 0 "
@@ -341,41 +341,18 @@ PAIR_WAITING_RATING_UNRATED = (
 
 
 def _pair_waiting_rating(db: Database, visit: dict, already_rated: bool | None = None) -> None:
-    """A checkout that synced after its rating: pair it with the earliest unpaired rating then."""
-    if already_rated:
-        return
-    if on_postgres(db):
-        checked_out = parse_rfc3339(visit["checked_out_at"])
-        window = [to_rfc3339(checked_out - PAIRING_CLOCK_ALLOWANCE),
-                  to_rfc3339(checked_out + PAIRING_WINDOW)]
-        if already_rated is None:
-            execute_later(db, PAIR_WAITING_RATING_UNRATED,
-                          [visit["id"], visit["wait_min"], visit["site"], *window, visit["id"]])
-        else:
-            execute_later(db, PAIR_WAITING_RATING,
-                          [visit["id"], visit["wait_min"], visit["site"], *window])
-        return
-    if already_rated is None:
-        already_rated = bool(
-            db.execute("SELECT 1 FROM ratings WHERE visit_id = ?", [visit["id"]]).fetchone()
-        )
+    """A checkout that synced after its rating: pair it with the earliest unpaired rating then.
+    ``already_rated`` None: not known, so the statement checks that no rating names the visit."""
     if already_rated:
         return
     checked_out = parse_rfc3339(visit["checked_out_at"])
-    found = db.execute(
-        "SELECT id FROM ratings WHERE site = ? AND visit_id IS NULL AND misuse = 0 "
-        "AND occurred_at >= ? AND occurred_at <= ? ORDER BY occurred_at LIMIT 1",
-        [
-            visit["site"],
-            to_rfc3339(checked_out - PAIRING_CLOCK_ALLOWANCE),
-            to_rfc3339(checked_out + PAIRING_WINDOW),
-        ],
-    ).fetchone()
-    if found:
-        db.execute(
-            "UPDATE ratings SET visit_id = ?, link = 'paired', wait_min = ? WHERE id = ?",
-            [visit["id"], visit["wait_min"], found[0]],
-        )
+    params = [visit["id"], visit["wait_min"], visit["site"],
+              to_rfc3339(checked_out - PAIRING_CLOCK_ALLOWANCE),
+              to_rfc3339(checked_out + PAIRING_WINDOW)]
+    if already_rated is None:
+        execute_later(db, PAIR_WAITING_RATING_UNRATED, [*params, visit["id"]])
+    else:
+        execute_later(db, PAIR_WAITING_RATING, params)
 
 
 def project_rating(
