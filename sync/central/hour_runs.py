@@ -61,40 +61,26 @@ class HourRuns:
     def rows_select(self, site: str, start: str, end: str, extra: str,
                     params: list) -> tuple[str, list]:
         """The SELECT (and parameters) of the values of the rows checked in within
-        [start, end): for :meth:`rows`, or to read many ranges at once (``batched.each``)."""
+        [start, end), to read many ranges at once (``batched.each``)."""
         return (f"SELECT {self.column} FROM visits WHERE {self.where} {extra}",
                 [site, start, end, *params])
 
-    def rows(self, db: Database, site: str, start: str, end: str, extra: str,
-             params: list) -> list[float]:
-        """The values of the rows checked in within [start, end), straight from the table."""
-        return [value for (value,) in db.execute(*self.rows_select(site, start, end, extra,
-                                                                   params))]
-
-    def hours(self, db: Database, site: str, first: str, last: str, extra: str,
-              params: list) -> list[float] | None:
-        """The values of the whole UTC hours [first, last) ('2026-11-23T09' keys), hour by
-        hour, each hour's sorted; None when the rows do not match the rollup (read the rows)."""
-        return self.hours_many(db, [(site, first, last, extra, params)])[0]
-
     def hours_many(self, db: Database, wanted: list[RunsWanted]) -> list[list[float] | None]:
-        """:meth:`hours` of each (site, first, last, extra, params), in two statements."""
+        """The values of each (site, first, last, extra, params)'s whole UTC hours
+        [first, last) ('2026-11-23T09' keys), hour by hour, each hour's sorted; None where the
+        rows do not match the rollup (read the rows instead). Two statements in all."""
         result: list[list[float] | None] = []
         for runs in self.runs_many(db, wanted):
             result.append(None if runs is None else [value for _, run in runs for value in run])
         return result
 
-    def runs(self, db: Database, site: str, first: str, last: str, extra: str,
-             params: list) -> list[tuple[str, tuple[float, ...]]] | None:
-        """(UTC hour, its sorted values) for the hours [first, last) that have values, in
-        order; None when the rows do not match the rollup (read the rows instead)."""
-        return self.runs_many(db, [(site, first, last, extra, params)])[0]
-
     def runs_many(self, db: Database,
                   wanted: list[RunsWanted]) -> list[list[tuple[str, tuple[float, ...]]] | None]:
-        """:meth:`runs` of each (site, first, last, extra, params), in order: the rollup's
-        hours of all of them in one statement, then the values of every hour not cached in
-        one more (``batched.each``), so Compare's 80 desks cost two round trips, not 160."""
+        """Per (site, first, last, extra, params), in order: (UTC hour, its sorted values) for
+        the hours [first, last) that have values, in order, or None when the rows do not match
+        the rollup (read the rows instead). The rollup's hours of all of them in one statement,
+        then the values of every hour not cached in one more (``batched.each``), so Compare's
+        80 desks cost two round trips, not 160."""
         per_hours = each(db, [(
             f"SELECT hour, SUM({self.count_column}), SUM(changes) FROM visit_hours "
             f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY hour "

@@ -20,20 +20,12 @@ WAIT_RUNS = HourRuns("wait_min", "waits", "wait_min IS NOT NULL")
 WAITS_WHERE = WAIT_RUNS.where
 
 
-def window_runs(
-    db: Database, win: Window, device: str | None
-) -> list[tuple[str, tuple[float, ...]]] | None:
-    """(UTC hour, its sorted waits) for the window's hours that have waits, in order; None
-    when the rows do not match the rollup (read the rows instead)."""
-    extra, params = device_clause(device)
-    return WAIT_RUNS.runs(db, win.site.name, win.start[:13], win.end[:13], extra, params)
-
-
 def window_runs_many(
     db: Database, wanted: list[tuple[Window, str | None]]
 ) -> list[list[tuple[str, tuple[float, ...]]] | None]:
-    """:func:`window_runs` of each (window, desk or None), in order, in two statements
-    whatever their number (``HourRuns.runs_many``)."""
+    """(UTC hour, its sorted waits) for the hours that have waits, in order, of each (window,
+    desk or None), in order; None for one whose rows do not match the rollup (read the rows
+    instead). Two statements whatever their number (``HourRuns.runs_many``)."""
     asked = []
     for win, device in wanted:
         extra, params = device_clause(device)
