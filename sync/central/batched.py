@@ -1,6 +1,6 @@
 """Many SELECTs read as one statement: the figures of a 20-site, 80-desk group are read per
 site, desk and partial hour, and on PostgreSQL each statement is a loopback round trip
-(benchmark figures 13 and 16), so a page's reads go as a few ``UNION ALL`` statements whatever
+(benchmark figure 16), so a page's reads go as a few ``UNION ALL`` statements whatever
 the number of sites and desks. Same SQL on both engines; on SQLite it costs nothing extra.
 """
 
@@ -17,7 +17,7 @@ Select = tuple[str, list]
 def union_all(db: Database, selects: list[Select]) -> list[tuple]:
     """The rows of every (SELECT, parameters), read RANGES_PER_STATEMENT at a time as one
     ``UNION ALL``: each SELECT's rows as if run alone, in one round trip instead of one per
-    site and partial hour on PostgreSQL (benchmark figure 13). The SELECTs must give the same
+    site and partial hour on PostgreSQL (benchmark figure 16). The SELECTs must give the same
     column types (one SQL with other parameters does); no statement when there are none."""
     rows: list[tuple] = []
     for start in range(0, len(selects), RANGES_PER_STATEMENT):
