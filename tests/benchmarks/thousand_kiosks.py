@@ -9,6 +9,10 @@ The client is ``kiosk_burst``'s: one asyncio HTTP/1.1 connection per kiosk, all 
 process, so that the load generator stays a small part of a machine the server shares. The
 store's ``--max-connections`` is raised to 1,100 (per worker) so that the 1,000 kiosks are
 served, not refused, whichever worker the kernel hands them to.
+
+Two more rows give the floor: the same bursts against the same web stack (uvicorn and FastAPI)
+answering without any store, in one process and in two (``framework_floor``). On a 2-CPU machine
+that the load generator shares, that floor alone is a large part of the 1 s target.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from tests.benchmarks.common import (
     scratch_dir,
     wire_events,
 )
+from tests.benchmarks.framework_floor import floor_server
 from tests.support.postgres import PostgresCluster
 
 KIOSKS = 1000
@@ -53,6 +58,29 @@ def _run_engine(data_dir, database_url, rounds: int, workers: int,
         bursts = asyncio.run(kiosk_burst.bursts(central.url, tokens, by_round))
     stored = count_rows(data_dir, "SELECT COUNT(*) FROM events", database_url=database_url)
     return alone, bursts, stored - BATCH * ALONE_REPEATS
+
+
+def floor_p99(rounds: int, workers: int) -> float:
+    """The p99 of the same bursts against the web stack with no store behind it
+    (``framework_floor``): the least any store served by it could reach here."""
+    per_kiosk = [kiosk_burst.bodies(wire_events(BATCH * rounds, seed=1000 + k), rounds)
+                 for k in range(KIOSKS)]
+    by_round = [[per_kiosk[k][r] for k in range(KIOSKS)] for r in range(rounds)]
+    with floor_server(workers) as url:
+        bursts = asyncio.run(kiosk_burst.bursts(url, ["floor"] * KIOSKS, by_round))
+    return median([percentile(b.latencies, 0.99) for b in bursts])
+
+
+def _floor_row(rounds: int, workers: int) -> dict:
+    label = f"{KIOSKS} kiosks x {BATCH} events at once, {workers} process"
+    label += "es" if workers > 1 else ""
+    try:
+        p99 = floor_p99(rounds, workers)
+    except Exception as error:
+        traceback.print_exc()
+        return row(f"14. floor ({label})", None, "", None, f"error: {error}", None)
+    return row(f"14. floor: the same bursts, FastAPI + uvicorn answering without a store "
+               f"({label}): p99", p99, "s", None, "(information)", None)
 
 
 def _rows(engine: str, rounds: int, alone, bursts, stored) -> list[dict]:
@@ -93,4 +121,5 @@ def run(quick: bool) -> list[dict]:
                                    lambda: _run_engine(folder, None, rounds, 1))
     postgres_rows = _engine_rows(f"PostgreSQL, {WORKERS} workers", rounds,
                                  lambda: run_postgres(rounds))
-    return sqlite_rows + postgres_rows
+    floors = [_floor_row(rounds, 1), _floor_row(rounds, WORKERS)]
+    return sqlite_rows + postgres_rows + floors
