@@ -74,19 +74,23 @@ class HourRuns:
             result.append(None if runs is None else [value for _, run in runs for value in run])
         return result
 
-    def runs_many(self, db: Database,
-                  wanted: list[RunsWanted]) -> list[list[tuple[str, tuple[float, ...]]] | None]:
+    def runs_many(self, db: Database, wanted: list[RunsWanted],
+                  per_hours: list[list[tuple]] | None = None,
+                  ) -> list[list[tuple[str, tuple[float, ...]]] | None]:
         """Per (site, first, last, extra, params), in order: (UTC hour, its sorted values) for
         the hours [first, last) that have values, in order, or None when the rows do not match
         the rollup (read the rows instead). The rollup's hours of all of them in one statement,
         then the values of every hour not cached in one more (``batched.each``), so Compare's
-        80 desks cost two round trips, not 160."""
-        per_hours = each(db, [(
-            f"SELECT hour, SUM({self.count_column}), SUM(changes) FROM visit_hours "
-            f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY hour "
-            f"HAVING SUM({self.count_column}) > 0",
-            [site, first, last, *params],
-        ) for site, first, last, extra, params in wanted])
+        80 desks cost two round trips, not 160.
+
+        ``per_hours``: the rollup's hours already read by the caller (with other sums, in one
+        read the page shares), each wanted's (hour, SUM(count_column), SUM(changes)) rows in
+        the order of ``wanted``; then only the values are read."""
+        if per_hours is None:
+            per_hours = self._read_hours(db, wanted)
+        else:
+            # As the statement's HAVING would: an hour without values has no run.
+            per_hours = [[row for row in rows if row[1] > 0] for rows in per_hours]
         store = _database_identity(db) if wanted else None
         known: list[dict[str, tuple[float, ...]]] = []
         reads: list[tuple[int, list[tuple]]] = []  # (index in wanted, the hours read again)
@@ -129,6 +133,15 @@ class HourRuns:
                     self._put((store, site, extra, *params, hour), (n, changes, run))
         return [None if index in failed else [(hour, known[index][hour]) for hour, _, _ in per_hour]
                 for index, per_hour in enumerate(per_hours)]
+
+    def _read_hours(self, db: Database, wanted: list[RunsWanted]) -> list[list[tuple]]:
+        """Each wanted's (hour, SUM(count_column), SUM(changes)) for its hours with values."""
+        return each(db, [(
+            f"SELECT hour, SUM({self.count_column}), SUM(changes) FROM visit_hours "
+            f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY hour "
+            f"HAVING SUM({self.count_column}) > 0",
+            [site, first, last, *params],
+        ) for site, first, last, extra, params in wanted])
 
     def _put(self, key: tuple, entry: tuple[int, int, tuple[float, ...]]) -> None:
         with self._lock:

@@ -30,10 +30,12 @@ class CountingDb:
     def __init__(self, db):
         self._db = db
         self.statements = 0
+        self.sql: list[str] = []  # each counted statement, to tell which tables a read reads
 
     def _count(self, sql: str) -> None:
         if not sql.lstrip().upper().startswith("PRAGMA"):
             self.statements += 1
+            self.sql.append(sql)
 
     def execute(self, sql, params=None):
         self._count(sql)

@@ -13,7 +13,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sync.central import auth
-from sync.central.dashboard import panels
+from sync.central.dashboard import panels, readers
+from sync.central.dashboard.windows import windows
 from sync.central.ingest import ingest_batch
 from sync.central.metrics_query import MetricsQuery, compute_metrics
 from sync.central.permissions import Scope
@@ -83,4 +84,45 @@ def test_the_figures_are_the_same_with_and_without_the_caches(central_store):
         clear_caches()
         cold = read(central_store.db)
         assert read(central_store.db) == cold, name
+    clear_caches()
+
+
+def test_trends_reads_the_visit_rollup_once(central_store):
+    """Trends' waits, visit counts and appointments come from one read of ``visit_hours``
+    (``readers.visit_hour_sums``), not one each: on PostgreSQL each read of a 90-day range
+    costs tens of milliseconds (benchmark figure 16)."""
+    sites, names = _group(central_store, "Rollup", sites=3, desks=2)
+    clear_caches()
+    counting = CountingDb(central_store.db)
+    _reads(sites, names)["trends"](counting)
+    clear_caches()
+    assert sum("visit_hours" in sql for sql in counting.sql) == 1, counting.sql
+
+
+def _by_local_time(db, wins, sums) -> tuple:
+    return (readers.wait_lists_by(db, wins, ("day", "hour", "all"), None, sums),
+            readers.visit_counts_by(db, wins, ("day", "hour", "all"), None, sums),
+            readers.appointment_counts_in(db, wins, "day", None, sums),
+            readers.appointment_counts_in(db, wins, "hour", None, sums))
+
+
+def test_the_readers_give_the_same_from_the_shared_rollup_read(central_store):
+    """Fed ``visit_hour_sums``, the readers give what their own reads give: cold, with the
+    per-hour waits cached by either path, and once new visits change the cached hours (a
+    whole-hour zone and a half-hour one, whose windows are read from the rows)."""
+    sites, _ = _group(central_store, "Shared", sites=3, desks=1)
+    db = central_store.db
+    wins = windows(sites, DAY - timedelta(days=2), DAY)
+    clear_caches()
+    own = _by_local_time(db, wins, None)
+    clear_caches()
+    shared = _by_local_time(db, wins, readers.visit_hour_sums(db, wins))
+    assert shared == own
+    assert _by_local_time(db, wins, None) == own  # the waits cached by the shared read
+    with central_store.write() as writing:
+        device = auth.add_device(writing, sites[0].name, "Late desk")[0]
+    ingest_batch(central_store, device, morning_events(), NOW)
+    warm = _by_local_time(db, wins, readers.visit_hour_sums(db, wins))
+    clear_caches()
+    assert warm == _by_local_time(db, wins, None) != own
     clear_caches()

@@ -27,6 +27,7 @@ from sync.central.dashboard.readers import (
     split,
     visit_counts,
     visit_counts_by,
+    visit_hour_sums,
     wait_lists_by,
 )
 from sync.central.dashboard.windows import (
@@ -127,10 +128,12 @@ def trends(
     target = target_of(sites)
     days = []
     ratings = rating_groups_by(db, wins, ("day", "hour"), device)
-    waits = wait_lists_by(db, wins, ("day", "hour"), device)
-    counts = visit_counts_by(db, wins, ("day", "hour"), device)
+    # The visit rollup read once for the waits, visit counts and appointments below.
+    sums = visit_hour_sums(db, wins, device)
+    waits = wait_lists_by(db, wins, ("day", "hour"), device, sums)
+    counts = visit_counts_by(db, wins, ("day", "hour"), device, sums)
     day_ratings, day_waits, day_counts = ratings["day"], waits["day"], counts["day"]
-    day_appointments = appointment_counts_in(db, wins, "day", device)
+    day_appointments = appointment_counts_in(db, wins, "day", device, sums)
     no_appointments = metrics.appointment_counts({}, 0, 0)
     day = first
     while day <= last:

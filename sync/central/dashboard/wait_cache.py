@@ -21,13 +21,15 @@ WAITS_WHERE = WAIT_RUNS.where
 
 
 def window_runs_many(
-    db: Database, wanted: list[tuple[Window, str | None]]
+    db: Database, wanted: list[tuple[Window, str | None]],
+    per_hours: list[list[tuple]] | None = None,
 ) -> list[list[tuple[str, tuple[float, ...]]] | None]:
     """(UTC hour, its sorted waits) for the hours that have waits, in order, of each (window,
     desk or None), in order; None for one whose rows do not match the rollup (read the rows
-    instead). Two statements whatever their number (``HourRuns.runs_many``)."""
+    instead). Two statements whatever their number (``HourRuns.runs_many``); one when the
+    caller has read each one's (hour, SUM(waits), SUM(changes)) already (``per_hours``)."""
     asked = []
     for win, device in wanted:
         extra, params = device_clause(device)
         asked.append((win.site.name, win.start[:13], win.end[:13], extra, params))
-    return WAIT_RUNS.runs_many(db, asked)
+    return WAIT_RUNS.runs_many(db, asked, per_hours)
