@@ -25,7 +25,7 @@ from kiosk.shared.wire import MAX_AHEAD
 from sync.central.batched import each, union_all
 from sync.central.hour_runs import ADJUSTED_RUNS, CHAIR_RUNS, COUNTED_VISIT, next_hour
 from sync.central.permissions import Scope
-from sync.central.rollups import as_count
+from sync.central.rollups import as_count, count_sum
 from sync.central.sites import SiteConfig
 
 # A heartbeat's received_at - occurred_at smaller than this is transit, not a wrong clock.
@@ -172,7 +172,8 @@ def read_visits(db: Database, spans: list[Span], device: str | None) -> VisitTot
         whole, edges = split_at_hours(span.start, span.end)
         if whole is not None:
             hours.append((
-                "SELECT site, hour, SUM(visits), SUM(checked_out), SUM(visits) - SUM(waits) "
+                f"SELECT site, hour, {count_sum('visits')}, {count_sum('checked_out')}, "
+                f"{count_sum('visits')} - {count_sum('waits')} "
                 f"FROM visit_hours WHERE site = ? AND hour >= ? AND hour < ? {extra} "
                 "GROUP BY site, hour HAVING SUM(visits) > 0",
                 [span.site, *whole, *params],
@@ -267,7 +268,7 @@ def read_ratings(
             whole, edges = None, [(span.start, span.end)]
         if whole is not None:
             selects.append((
-                "SELECT scale, score, linked, bucket, SUM(n) FROM rating_hours "
+                f"SELECT scale, score, linked, bucket, {count_sum('n')} FROM rating_hours "
                 f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY 1, 2, 3, 4 "
                 "HAVING SUM(n) > 0",
                 [span.site, *whole, *params],
@@ -346,7 +347,7 @@ def appointment_group(
             wholes.append((site, whole))
         ends += [(site, to_rfc3339(a), to_rfc3339(b)) for a, b in edges]
     counts = each(db, [(
-        f"SELECT {', '.join(f'SUM({column})' for _, column in ARRIVAL_COUNTS)} "
+        f"SELECT {', '.join(count_sum(column) for _, column in ARRIVAL_COUNTS)} "
         f"FROM visit_hours WHERE site = ? AND hour >= ? AND hour < ? {extra}",
         [site, *whole, *params],
     ) for site, whole in wholes])

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from sqlite_utils import Database
 
 from sync.central.batched import each
+from sync.central.rollups import count_sum
 
 # The visits every figure counts (not voided or cancelled); ``figures.COUNTED_VISIT`` is this.
 COUNTED_VISIT = "voided = 0 AND cancel_reason IS NULL"
@@ -137,7 +138,7 @@ class HourRuns:
     def _read_hours(self, db: Database, wanted: list[RunsWanted]) -> list[list[tuple]]:
         """Each wanted's (hour, SUM(count_column), SUM(changes)) for its hours with values."""
         return each(db, [(
-            f"SELECT hour, SUM({self.count_column}), SUM(changes) FROM visit_hours "
+            f"SELECT hour, {count_sum(self.count_column)}, {count_sum('changes')} FROM visit_hours "
             f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY hour "
             f"HAVING SUM({self.count_column}) > 0",
             [site, first, last, *params],

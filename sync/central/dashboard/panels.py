@@ -45,6 +45,7 @@ from sync.central.figures import (
     merged,
     target_of,
 )
+from sync.central.rollups import count_sum
 from sync.central.sites import SiteConfig
 
 SILENT_AFTER = timedelta(minutes=5)
@@ -184,7 +185,8 @@ def followup_reasons(
 
     def rollup(win: Window) -> tuple[str, list]:
         return (
-            "SELECT hour, tag, SUM(n) FROM negative_tag_hours WHERE site = ? AND hour >= ? "
+            f"SELECT hour, tag, {count_sum('n')} FROM negative_tag_hours WHERE site = ? "
+            "AND hour >= ? "
             f"AND hour < ? {extra} GROUP BY 1, 2 HAVING SUM(n) > 0",
             [win.site.name, win.start[:13], win.end[:13], *extra_params],
         )

@@ -35,6 +35,7 @@ from sync.central.figures import (
     RatingGroup,
     device_clause,
 )
+from sync.central.rollups import count_sum
 
 NO_WAIT = "none"  # the bucket key of ratings with no linked (called) visit
 
@@ -49,9 +50,9 @@ def rating_groups(
 
     def rollup(win: Window) -> tuple[str, list]:
         return (
-            f"SELECT {ROLLUP_KEYS[group]}, scale, score, linked, SUM(n) FROM rating_hours "
-            f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY 1, 2, 3, 4 "
-            "HAVING SUM(n) > 0",
+            f"SELECT {ROLLUP_KEYS[group]}, scale, score, linked, {count_sum('n')} "
+            f"FROM rating_hours WHERE site = ? AND hour >= ? AND hour < ? {extra} "
+            "GROUP BY 1, 2, 3, 4 HAVING SUM(n) > 0",
             [win.site.name, win.start[:13], win.end[:13], *extra_params],
         )
 
@@ -99,7 +100,7 @@ HOUR_SUMS = ("visits", "checked_out", "waits", "changes", "appt_early", "appt_on
 # As bigint: PostgreSQL sums bigint columns to numeric, which the store's adapter turns into
 # an int one value at a time in Python (``postgres._NumericAsNumber``), some 0.5 us each;
 # a bigint comes through psycopg's own loader. The same ints; on SQLite a no-op.
-HOUR_SUMS_SQL = ", ".join(f"CAST(SUM({column}) AS BIGINT)" for column in HOUR_SUMS)
+HOUR_SUMS_SQL = ", ".join(count_sum(column) for column in HOUR_SUMS)
 
 
 def visit_hour_sums(
@@ -144,13 +145,15 @@ def rating_groups_by(
     """
     result: dict[str, dict[str, RatingGroup]] = {g: defaultdict(RatingGroup) for g in groups}
     extra, extra_params = device_clause(device)
-    faces = ", ".join(f"SUM(n) FILTER (WHERE scale = {sc} AND score = {k})" for sc, k in FACES)
+    faces = ", ".join(f"CAST(SUM(n) FILTER (WHERE scale = {sc} AND score = {k}) AS BIGINT)"
+                      for sc, k in FACES)
     maps = [hour_map(win.site.timezone, win.start, win.end) for win in wins]
     whole = [(win, hours) for win, hours in zip(wins, maps, strict=True) if hours is not None]
     fallback = [win for win, hours in zip(wins, maps, strict=True) if hours is None]
     # Every window's pivot in one statement (batched.each), not one per site.
     found = each(db, [(
-        f"SELECT hour, SUM(n), SUM(n) FILTER (WHERE linked = 1), {faces} FROM rating_hours "
+        f"SELECT hour, {count_sum('n')}, CAST(SUM(n) FILTER (WHERE linked = 1) AS BIGINT), "
+        f"{faces} FROM rating_hours "
         f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY hour "
         "HAVING SUM(n) > 0",
         [win.site.name, win.start[:13], win.end[:13], *extra_params],
@@ -277,7 +280,8 @@ def visit_counts(
 
     def rollup(win: Window) -> tuple[str, list]:
         return (
-            f"SELECT {ROLLUP_KEYS[group]}, SUM(visits), SUM(checked_out) FROM visit_hours "
+            f"SELECT {ROLLUP_KEYS[group]}, {count_sum('visits')}, {count_sum('checked_out')} "
+            "FROM visit_hours "
             f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY 1",
             [win.site.name, win.start[:13], win.end[:13], *extra_params],
         )
@@ -318,7 +322,8 @@ def visit_counts_by(
                 result[group][key][0] += visits
                 result[group][key][1] += checked_out
     found = sums_of(sums, "visits", "checked_out") if sums is not None else each(db, [(
-        "SELECT hour, SUM(visits), SUM(checked_out) FROM visit_hours WHERE site = ? "
+        f"SELECT hour, {count_sum('visits')}, {count_sum('checked_out')} FROM visit_hours "
+        "WHERE site = ? "
         f"AND hour >= ? AND hour < ? {extra} GROUP BY hour",
         [win.site.name, win.start[:13], win.end[:13], *extra_params],
     ) for win, _ in whole])
@@ -351,8 +356,9 @@ def appointment_counts_in(
 
     def rollup(win: Window) -> tuple[str, list]:
         return (
-            f"SELECT {ROLLUP_KEYS[group]}, SUM(appt_early), SUM(appt_on_time), "
-            "SUM(appt_late), SUM(appt_called), SUM(appt_within) FROM visit_hours "
+            f"SELECT {ROLLUP_KEYS[group]}, {count_sum('appt_early')}, "
+            f"{count_sum('appt_on_time')}, {count_sum('appt_late')}, "
+            f"{count_sum('appt_called')}, {count_sum('appt_within')} FROM visit_hours "
             f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY 1",
             [win.site.name, win.start[:13], win.end[:13], *params],
         )
