@@ -255,10 +255,18 @@ def _dashboard_language(db: Database) -> None:
     db.execute("ALTER TABLE users ADD COLUMN language TEXT NOT NULL DEFAULT 'en'")
 
 
+def _covered_rollup_keys(db: Database) -> None:
+    # On PostgreSQL the rollups' keys carry their counts, so a range of hours is read from the
+    # index alone (``rollups.cover_rollup_keys``); nothing changes on SQLite.
+    from sync.central.rollups import cover_rollup_keys
+
+    cover_rollup_keys(db)
+
+
 MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions, _v4_plausible_time,
               _v5_alerts, _fft_and_comments, _roles_scopes_and_audit, _enrolment_codes,
               _rating_survey, _appointment_figures, _site_languages, _rating_languages,
-              _dashboard_language)
+              _dashboard_language, _covered_rollup_keys)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -186,6 +186,40 @@ def rating_backfill() -> tuple[str, str]:
     )
 
 
+# The hourly rollups and their keys; on SQLite each is a WITHOUT ROWID table, stored in key
+# order, so a site's range of hours is read from adjacent pages.
+ROLLUP_PRIMARY_KEYS = {
+    "rating_hours": ("site", "hour", "device_id", "scale", "score", "linked", "bucket"),
+    "negative_tag_hours": ("site", "hour", "device_id", "tag"),
+    "visit_hours": ("site", "hour", "device_id"),
+}
+
+
+def cover_rollup_keys(db: Database) -> None:
+    """On PostgreSQL, each rollup's primary key INCLUDEs the table's other columns, so a read of
+    a site's hours is an index-only scan in key order, as on SQLite's WITHOUT ROWID tables.
+
+    A PostgreSQL table is a heap in the order rows came: the rollup rows of one site's hours
+    were written hour after hour among every other site's, so a 90-day read of one site's
+    4,322 rating rows touched 3,981 pages (benchmark figure 16: the Trends page over 90 days
+    read the two rollups for 1.3 s on 10 million events). The key keeps its name
+    (``<table>_pkey``, which ``ON CONFLICT`` names) and its columns. A migration that adds a
+    column a page sums must call this again. On SQLite nothing changes."""
+    if getattr(db, "engine", "sqlite") != "postgres":
+        return
+    for table, keys in ROLLUP_PRIMARY_KEYS.items():
+        columns = [row[0] for row in db.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
+            [table],
+        ).fetchall()]
+        included = [column for column in columns if column not in keys]
+        db.execute(
+            f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, ADD CONSTRAINT {table}_pkey "
+            f"PRIMARY KEY ({', '.join(keys)}) INCLUDE ({', '.join(included)})"
+        )
+
+
 def create_rollups(db: Database) -> None:
     db.executescript(
         """
