@@ -263,10 +263,22 @@ def _covered_rollup_keys(db: Database) -> None:
     cover_rollup_keys(db)
 
 
+RATING_RANGE_COLUMNS = "(site, occurred_at, misuse, scale, score, visit_id, lang)"
+
+
+def _covered_rating_ranges(db: Database) -> None:
+    # A site's ratings over a range, with what the per-language and per-face counts read, from
+    # the (site, occurred_at) index alone: Compare's ratings by language read every rating of
+    # 28 days of 20 sites from the table, 0.5 s on PostgreSQL at 10 million events (README,
+    # figure 16). The same name and leading columns, so every read that used it still does.
+    db.execute("DROP INDEX idx_ratings_site_occurred_at")
+    db.execute(f"CREATE INDEX idx_ratings_site_occurred_at ON ratings {RATING_RANGE_COLUMNS}")
+
+
 MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions, _v4_plausible_time,
               _v5_alerts, _fft_and_comments, _roles_scopes_and_audit, _enrolment_codes,
               _rating_survey, _appointment_figures, _site_languages, _rating_languages,
-              _dashboard_language, _covered_rollup_keys)
+              _dashboard_language, _covered_rollup_keys, _covered_rating_ranges)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

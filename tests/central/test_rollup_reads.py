@@ -1,4 +1,5 @@
-"""On PostgreSQL a page's read of a site's rollup hours comes from the primary key alone.
+"""A page's long-range reads come from an index alone: on PostgreSQL a site's rollup hours from
+the primary key, and on both engines a site's ratings by language from (site, occurred_at).
 
 A PostgreSQL table keeps rows in the order they came, and rollup rows come hour by hour for
 every site at once: a 90-day read of one site touched a page per row (README, figure 16). Each
@@ -80,3 +81,29 @@ def test_the_keys_keep_their_names_columns_and_the_counts(filled, postgres_url):
         "(SELECT SUM(visits) FROM visit_hours)"
     ).fetchone()
     assert visits > 0 and rollup == visits
+
+
+# Compare's ratings per language, read from the rows (the rollups keep no language).
+LANGUAGE_READ = ("SELECT lang, scale, score, visit_id IS NOT NULL, COUNT(*) FROM ratings "
+                 "WHERE site = ? AND occurred_at >= ? AND occurred_at < ? AND misuse = 0 "
+                 "GROUP BY 1, 2, 3, 4")
+
+
+def test_a_sites_ratings_by_language_are_read_from_an_index_alone(filled):
+    params = [SITE, MORNING.isoformat(), NOW.isoformat()]
+    raw = filled.db.conn.raw
+    raw.execute("SET enable_seqscan = off")
+    raw.execute("SET enable_bitmapscan = off")
+    plan = "\n".join(row[0] for row in raw.execute(
+        "EXPLAIN " + LANGUAGE_READ.replace("?", "%s"), params).fetchall())
+    assert "Index Only Scan using idx_ratings_site_occurred_at" in plan, plan
+
+
+def test_a_sites_ratings_by_language_are_read_from_an_index_alone_on_sqlite_too(tmp_path):
+    store = CentralStore(tmp_path)
+    try:
+        plan = " ".join(row[3] for row in store.db.execute(
+            "EXPLAIN QUERY PLAN " + LANGUAGE_READ, [SITE, "2026-01-01", "2026-02-01"]))
+        assert "COVERING INDEX idx_ratings_site_occurred_at" in plan, plan
+    finally:
+        store.close()
