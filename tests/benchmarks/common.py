@@ -173,7 +173,7 @@ def count_rows(data_dir: Path | None, sql: str, database_url: str | None = None)
         db.close()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -184,6 +184,25 @@ class CentralProcess:
     url: str
     data_dir: Path
     pid: int
+
+
+def wait_until_healthy(process: subprocess.Popen, url: str, timeout: float, name: str,
+                       details=lambda: "") -> None:
+    """Poll ``url``/healthz until it answers 200: a sentence naming ``name`` (and ``details()``)
+    if the process exits first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}: {details()}")
+        try:
+            if requests.get(url + "/healthz", timeout=1).ok:
+                return
+        except (requests.ConnectionError, requests.Timeout):
+            # Timeout: with --workers the socket accepts before a worker serves it.
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not answer within {timeout} s")
+        time.sleep(0.05)  # polling until it answers, not guessing a start-up time
 
 
 @contextmanager
@@ -200,7 +219,7 @@ def central_process(data_dir: Path | None, startup_timeout: float = 30.0, *,
     ``read_database_url`` its replica, served by ``workers`` processes; ``max_connections``
     is ``--max-connections`` (per worker).
     """
-    port = _free_port()
+    port = free_port()
     command = [PYTHON, str(ROOT / "main.py"), "central", "--port", str(port),
                "--log-level", "warning", "--backup-keep", "0"]
     if data_dir is not None:
@@ -228,22 +247,7 @@ def central_process(data_dir: Path | None, startup_timeout: float = 30.0, *,
             return log.read().decode(errors="replace")[-2000:]
 
         try:
-            deadline = time.monotonic() + startup_timeout
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(
-                        f"the central store exited with {process.returncode}: {log_tail()}"
-                    )
-                try:
-                    if requests.get(url + "/healthz", timeout=1).ok:
-                        break
-                except (requests.ConnectionError, requests.Timeout):
-                    # Timeout: with --workers the socket accepts before a worker serves it.
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"the central store did not answer within {startup_timeout} s")
-                time.sleep(0.05)  # polling until it answers, not guessing a start-up time
+            wait_until_healthy(process, url, startup_timeout, "the central store", log_tail)
             yield CentralProcess(url, data_dir, process.pid)
         except BaseException:
             # Whatever failed, the server's own account of it goes with the figure's error.

@@ -13,16 +13,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import requests
 from fastapi import FastAPI, Request, Response
 
-from tests.benchmarks.common import PYTHON, ROOT
+from tests.benchmarks.common import PYTHON, ROOT, free_port, wait_until_healthy
 
 app = FastAPI()
 
@@ -45,16 +42,10 @@ async def events(request: Request) -> Response:
     return Response(json.dumps({"results": results}).encode(), media_type="application/json")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @contextmanager
 def floor_server(workers: int, startup_timeout: float = 30.0) -> Iterator[str]:
     """This app under uvicorn in its own process group, ``workers`` processes; yields its URL."""
-    port = _free_port()
+    port = free_port()
     command = [PYTHON, "-m", "uvicorn", "tests.benchmarks.framework_floor:app",
                "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
                "--workers", str(workers), "--backlog", "2048"]
@@ -62,18 +53,7 @@ def floor_server(workers: int, startup_timeout: float = 30.0) -> Iterator[str]:
                                stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + startup_timeout
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the floor app exited with {process.returncode}")
-            try:
-                if requests.get(url + "/healthz", timeout=1).ok:
-                    break
-            except (requests.ConnectionError, requests.Timeout):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the floor app did not answer within {startup_timeout} s")
-            time.sleep(0.05)
+        wait_until_healthy(process, url, startup_timeout, "the floor app")
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)
