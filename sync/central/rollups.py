@@ -195,6 +195,18 @@ ROLLUP_PRIMARY_KEYS = {
 }
 
 
+def rollup_columns(db: Database, table: str) -> list[str]:
+    """The table's columns in order, on PostgreSQL: the table the next statement would name
+    (``regclass`` follows the search path as ALTER TABLE does)."""
+    columns = [row[0] for row in db.execute(
+        "SELECT attname FROM pg_attribute WHERE attrelid = ?::regclass AND attnum > 0 "
+        "AND NOT attisdropped ORDER BY attnum", [table],
+    ).fetchall()]
+    if not columns:
+        raise RuntimeError(f"the table {table} has no columns to read")
+    return columns
+
+
 def cover_rollup_keys(db: Database) -> None:
     """On PostgreSQL, each rollup's primary key INCLUDEs the table's other columns, so a read of
     a site's hours is an index-only scan in key order, as on SQLite's WITHOUT ROWID tables.
@@ -208,12 +220,7 @@ def cover_rollup_keys(db: Database) -> None:
     if getattr(db, "engine", "sqlite") != "postgres":
         return
     for table, keys in ROLLUP_PRIMARY_KEYS.items():
-        columns = [row[0] for row in db.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
-            [table],
-        ).fetchall()]
-        included = [column for column in columns if column not in keys]
+        included = [column for column in rollup_columns(db, table) if column not in keys]
         db.execute(
             f"ALTER TABLE {table} DROP CONSTRAINT {table}_pkey, ADD CONSTRAINT {table}_pkey "
             f"PRIMARY KEY ({', '.join(keys)}) INCLUDE ({', '.join(included)})"

@@ -17,7 +17,7 @@ import pytest
 
 from sync.central import auth
 from sync.central.ingest import ingest_batch
-from sync.central.rollups import ROLLUP_PRIMARY_KEYS
+from sync.central.rollups import ROLLUP_PRIMARY_KEYS, rollup_columns
 from sync.central.storage import CentralStore
 from tests.support.appointments import morning_events
 from tests.support.wire_events import MORNING
@@ -65,7 +65,7 @@ def test_a_sites_hours_are_read_from_the_key_alone(filled, table):
     assert f"Index Only Scan using {table}_pkey" in plan, plan
 
 
-def test_the_keys_keep_their_names_columns_and_the_counts(filled, postgres_url):
+def test_the_keys_keep_their_names_and_columns_cover_the_rest_and_still_count(filled, postgres_url):
     db = filled.db
     for table, keys in ROLLUP_PRIMARY_KEYS.items():
         key_columns = [row[0] for row in db.execute(
@@ -75,6 +75,9 @@ def test_the_keys_keep_their_names_columns_and_the_counts(filled, postgres_url):
             "ORDER BY array_position(i.indkey, a.attnum)", [f"{table}_pkey"],
         ).fetchall()]
         assert tuple(key_columns[:len(keys)]) == keys
+        # And it carries every other column: a column a later migration adds (and a page
+        # sums) must be covered too, or the reads go back to the scattered table.
+        assert set(key_columns) == set(rollup_columns(db, table)), table
     # The triggers still find the key by its name: what the batch counted is in the rollup.
     visits, rollup = db.execute(
         "SELECT (SELECT COUNT(*) FROM visits WHERE voided = 0 AND cancel_reason IS NULL), "
