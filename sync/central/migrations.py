@@ -273,7 +273,9 @@ def _covered_rating_ranges(db: Database) -> None:
     # figure 16). The same name and leading columns, so every read that used it still does.
     db.execute("DROP INDEX IF EXISTS idx_ratings_site_occurred_at")
     db.execute(f"CREATE INDEX idx_ratings_site_occurred_at ON ratings {RATING_RANGE_COLUMNS}")
-    if getattr(db, "engine", "sqlite") == "sqlite" and db.execute(
+    from sync.central.bulk_writes import on_postgres
+
+    if not on_postgres(db) and db.execute(
             "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
         # A store that was ANALYZEd lost the index's statistics with it: without them SQLite
         # would weigh this index against the others' measured ones by guesswork.

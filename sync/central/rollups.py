@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlite_utils import Database
 
 from kiosk.shared.metrics import bucket_sql, negative_sql, seen_within_sql
+from sync.central.bulk_writes import on_postgres
 
 
 def create_wait_indexes(db: Database) -> None:
@@ -217,7 +218,7 @@ def cover_rollup_keys(db: Database) -> None:
     read the two rollups for 1.3 s on 10 million events). The key keeps its name
     (``<table>_pkey``, which ``ON CONFLICT`` names) and its columns. A migration that adds a
     column a page sums must call this again. On SQLite nothing changes."""
-    if getattr(db, "engine", "sqlite") != "postgres":
+    if not on_postgres(db):
         return
     for table, keys in ROLLUP_PRIMARY_KEYS.items():
         included = [column for column in rollup_columns(db, table) if column not in keys]
