@@ -45,12 +45,14 @@ def as_count(condition: str) -> str:
     return f"CAST(({condition}) AS INTEGER)"
 
 
-def count_sum(expression: str) -> str:
-    """SUM of a rollup's counts as an integer on both engines. PostgreSQL sums a bigint column
-    to ``numeric``, which the store's loader turns into an int one value at a time in Python
-    (``postgres._NumericAsNumber``); a 90-day page reads tens of thousands of such sums
-    (benchmark figure 16). The same numbers; on SQLite the CAST changes nothing."""
-    return f"CAST(SUM({expression}) AS BIGINT)"
+def count_sum(expression: str, where: str | None = None) -> str:
+    """SUM of a rollup's counts (of the rows ``where`` holds, if given) as an integer on both
+    engines. PostgreSQL sums a bigint column to ``numeric``, which the store's loader turns into
+    an int one value at a time in Python (``postgres._NumericAsNumber``); a 90-day page reads
+    tens of thousands of such sums (benchmark figure 16). The same numbers; on SQLite the CAST
+    changes nothing."""
+    only = f" FILTER (WHERE {where})" if where else ""
+    return f"CAST(SUM({expression}){only} AS BIGINT)"
 
 
 def _rating_key(row: str) -> str:

@@ -12,7 +12,7 @@ served, not refused, whichever worker the kernel hands them to.
 
 Two more rows give the floor: the same bursts against the same web stack (uvicorn and FastAPI)
 answering without any store, in one process and in two (``framework_floor``). On a 2-CPU machine
-that the load generator shares, that floor alone is a large part of the 1 s target.
+that the load generator shares, that floor alone was 0.3-0.4 s of the 1 s target.
 """
 
 from __future__ import annotations
