@@ -39,6 +39,39 @@ def next_hour(hour: str) -> str:
     return moment.strftime("%Y-%m-%dT%H")
 
 
+class SortedRuns:
+    """Sorted runs of values by key, each kept with the signature it was read under (the
+    rollup's counts of its rows): a run is given back only for the same signature. At most
+    ``max_values`` values in all, the oldest-stored runs evicted first; safe across threads."""
+
+    def __init__(self, max_values: int = 2_000_000):
+        self.max_values = max_values
+        self._runs: dict[tuple, tuple[tuple, tuple[float, ...]]] = {}
+        self._values = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._runs)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._runs.clear()
+            self._values = 0
+
+    def get(self, key: tuple, signature: tuple) -> tuple[float, ...] | None:
+        entry = self._runs.get(key)
+        return entry[1] if entry is not None and entry[0] == signature else None
+
+    def put(self, key: tuple, signature: tuple, run: tuple[float, ...]) -> None:
+        with self._lock:
+            old = self._runs.pop(key, None)
+            self._values += len(run) - (len(old[1]) if old else 0)
+            self._runs[key] = (signature, run)
+            while self._values > self.max_values and self._runs:
+                _, evicted = self._runs.pop(next(iter(self._runs)))
+                self._values -= len(evicted[1])
+
+
 class HourRuns:
     """Sorted values of ``column`` per (store, site, desk, UTC hour), checked against the
     rollup's ``count_column`` and ``changes`` before use."""
@@ -49,15 +82,13 @@ class HourRuns:
         # The rows the values come from, as a covering partial index holds them.
         self.where = (f"site = ? AND checked_in_at >= ? AND checked_in_at < ? "
                       f"AND {COUNTED_VISIT} AND {where}")
-        self.max_values = max_values
-        self._runs: dict[tuple, tuple[int, int, tuple[float, ...]]] = {}
-        self._values = 0
-        self._lock = threading.Lock()
+        self._runs = SortedRuns(max_values)
+
+    def __len__(self) -> int:
+        return len(self._runs)
 
     def clear(self) -> None:
-        with self._lock:
-            self._runs.clear()
-            self._values = 0
+        self._runs.clear()
 
     def rows_select(self, site: str, start: str, end: str, extra: str,
                     params: list) -> tuple[str, list]:
@@ -92,7 +123,7 @@ class HourRuns:
         else:
             # As the statement's HAVING would: an hour without values has no run.
             per_hours = [[row for row in rows if row[1] > 0] for rows in per_hours]
-        store = _database_identity(db) if wanted else None
+        store = database_identity(db) if wanted else None
         known: list[dict[str, tuple[float, ...]]] = []
         reads: list[tuple[int, list[tuple]]] = []  # (index in wanted, the hours read again)
         for index, ((site, _, _, extra, params), per_hour) in enumerate(
@@ -102,9 +133,9 @@ class HourRuns:
             known.append({})
             stale = []
             for at, (hour, n, changes) in enumerate(per_hour):
-                cached = self._runs.get((*base, hour))
-                if cached is not None and cached[:2] == (n, changes):
-                    known[index][hour] = cached[2]
+                cached = self._runs.get((*base, hour), (n, changes))
+                if cached is not None:
+                    known[index][hour] = cached
                 else:
                     stale.append(at)
             if stale:
@@ -131,7 +162,7 @@ class HourRuns:
             for hour, n, changes in span:
                 known[index][hour] = run = tuple(sorted(per_hour_values[hour]))
                 if store is not None:
-                    self._put((store, site, extra, *params, hour), (n, changes, run))
+                    self._runs.put((store, site, extra, *params, hour), (n, changes), run)
         return [None if index in failed else [(hour, known[index][hour]) for hour, _, _ in per_hour]
                 for index, per_hour in enumerate(per_hours)]
 
@@ -144,17 +175,8 @@ class HourRuns:
             [site, first, last, *params],
         ) for site, first, last, extra, params in wanted])
 
-    def _put(self, key: tuple, entry: tuple[int, int, tuple[float, ...]]) -> None:
-        with self._lock:
-            old = self._runs.pop(key, None)
-            self._values += entry[0] - (old[0] if old else 0)
-            self._runs[key] = entry
-            while self._values > self.max_values and self._runs:
-                _, evicted = self._runs.pop(next(iter(self._runs)))
-                self._values -= evicted[0]
 
-
-def _database_identity(db: Database) -> tuple | None:
+def database_identity(db: Database) -> tuple | None:
     """The database file (path, inode), or PostgreSQL's database (``PgDatabase.cache_key``):
     the cache's key, so two stores never share hours."""
     cache_key = getattr(db, "cache_key", None)

@@ -50,7 +50,7 @@ class CountingDb:
 
 
 def clear_caches() -> None:
-    for cache in (wait_cache.WAIT_RUNS, ADJUSTED_RUNS, CHAIR_RUNS):
+    for cache in (wait_cache.WAIT_RUNS, wait_cache.LOCAL_WAITS, ADJUSTED_RUNS, CHAIR_RUNS):
         cache.clear()
 
 

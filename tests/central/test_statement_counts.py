@@ -87,16 +87,22 @@ def test_the_figures_are_the_same_with_and_without_the_caches(central_store):
     clear_caches()
 
 
-def test_trends_reads_the_visit_rollup_once(central_store):
+def test_trends_reads_the_visit_rollup_once_when_its_groups_are_cached(central_store):
     """Trends' waits, visit counts and appointments come from one read of ``visit_hours``
-    (``readers.visit_hour_sums``), not one each: on PostgreSQL each read of a 90-day range
-    costs tens of milliseconds (benchmark figure 16)."""
+    grouped by local day and hour (``readers.visit_local_sums``), not one each: on PostgreSQL
+    each read of a 90-day range costs tens of milliseconds (benchmark figure 16). Cold, the
+    waits of the groups not cached yet need their hours too (a second read); warm, the sums
+    alone say every group's cached waits still hold, and no hour is read."""
     sites, names = _group(central_store, "Rollup", sites=3, desks=2)
     clear_caches()
-    counting = CountingDb(central_store.db)
-    _reads(sites, names)["trends"](counting)
+    cold = CountingDb(central_store.db)
+    _reads(sites, names)["trends"](cold)
+    warm = CountingDb(central_store.db)
+    _reads(sites, names)["trends"](warm)
     clear_caches()
-    assert sum("visit_hours" in sql for sql in counting.sql) == 1, counting.sql
+    assert sum("visit_hours" in sql for sql in cold.sql) == 2, cold.sql
+    assert sum("visit_hours" in sql for sql in warm.sql) == 1, warm.sql
+    assert not any("GROUP BY hour" in sql for sql in warm.sql), warm.sql
 
 
 def _by_local_time(db, wins, sums) -> tuple:
@@ -107,8 +113,8 @@ def _by_local_time(db, wins, sums) -> tuple:
 
 
 def test_the_readers_give_the_same_from_the_shared_rollup_read(central_store):
-    """Fed ``visit_hour_sums``, the readers give what their own reads give: cold, with the
-    per-hour waits cached by either path, and once new visits change the cached hours (a
+    """Fed ``visit_local_sums``, the readers give what their own reads give: cold, with the
+    waits cached by either path, and once new visits change the cached hours (a
     whole-hour zone and a half-hour one, whose windows are read from the rows)."""
     sites, _ = _group(central_store, "Shared", sites=3, desks=1)
     db = central_store.db
@@ -116,13 +122,13 @@ def test_the_readers_give_the_same_from_the_shared_rollup_read(central_store):
     clear_caches()
     own = _by_local_time(db, wins, None)
     clear_caches()
-    shared = _by_local_time(db, wins, readers.visit_hour_sums(db, wins))
+    shared = _by_local_time(db, wins, readers.visit_local_sums(db, wins))
     assert shared == own
     assert _by_local_time(db, wins, None) == own  # the waits cached by the shared read
     with central_store.write() as writing:
         device = auth.add_device(writing, sites[0].name, "Late desk")[0]
     ingest_batch(central_store, device, morning_events(), NOW)
-    warm = _by_local_time(db, wins, readers.visit_hour_sums(db, wins))
+    warm = _by_local_time(db, wins, readers.visit_local_sums(db, wins))
     clear_caches()
     assert warm == _by_local_time(db, wins, None) != own
     clear_caches()

@@ -1,7 +1,10 @@
 """Days and hours are the site's local time on the dashboard, across a daylight-saving change
-(London's 25-hour 25 October 2026) and in a zone whose offset is not whole hours (India, where
-the hourly rollups cannot be cut and the rows are read): each day's and each hour's figures are
-kiosk.shared.metrics' figures over the rows that fall in it, by the site's clock."""
+(London's 25-hour 25 October 2026, New York's 1 November), in zones far from UTC either way
+(Auckland +13, Kiritimati +14, Pago Pago -11: a local day made of parts of two UTC days, which
+the database groups, ``windows.local_group_sql``) and in a zone whose offset is not whole hours
+(India, where the hourly rollups cannot be cut and the rows are read): each day's and each
+hour's figures are kiosk.shared.metrics' figures over the rows that fall in it, by the site's
+clock, on both engines."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kiosk.shared import metrics
-from kiosk.shared.timeutil import parse_optional, parse_rfc3339
+from kiosk.shared.timeutil import parse_optional, parse_rfc3339, to_rfc3339
 from sync.central import auth
 from sync.central.dashboard import panels
 from sync.central.ingest import ingest_batch
@@ -22,24 +25,27 @@ from sync.central.sites import get_site, update_site
 from sync.central.storage import CentralStore
 from tests.support.wire_events import wire_event
 
-START = datetime(2026, 10, 23, 20, 0, tzinfo=UTC)
-FIRST, LAST = date(2026, 10, 24), date(2026, 10, 26)
+START = datetime(2026, 10, 22, 20, 0, tzinfo=UTC)
+FIRST, LAST = date(2026, 10, 24), date(2026, 11, 2)
+ZONES = {"London": "Europe/London", "Delhi": "Asia/Kolkata", "New York": "America/New_York",
+         "Auckland": "Pacific/Auckland", "Kiritimati": "Pacific/Kiritimati",
+         "Pago Pago": "Pacific/Pago_Pago"}
 KEYS = ("visits", "checked_out", "waits", "wait_median_min", "wait_p90_min", "ratings",
         "happy_index", "pct_positive", "response_rate")
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    store = CentralStore(tmp_path_factory.mktemp("local-time"))
+@pytest.fixture
+def store(tmp_path, central_database_url):
+    store = CentralStore(tmp_path, database_url=central_database_url)
     rng = random.Random(25)
     with store.write() as db:
-        update_site(db, "London", timezone="Europe/London")
-        update_site(db, "Delhi", timezone="Asia/Kolkata")
-        devices = [auth.add_device(db, site, "Desk 1")[0] for site in ("London", "Delhi")]
+        for site, zone in ZONES.items():
+            update_site(db, site, timezone=zone)
+        devices = [auth.add_device(db, site, "Desk 1")[0] for site in ZONES]
     for device in devices:
         events, seq = [], 0
         at = START
-        while at < START + timedelta(days=3, hours=8):
+        while at < START + timedelta(days=12, hours=8):
             visit_id = str(uuid.uuid4())
             called = at + timedelta(minutes=rng.uniform(1, 40))
             out = called + timedelta(minutes=rng.uniform(5, 20))
@@ -54,7 +60,7 @@ def store(tmp_path_factory):
                 events.append(wire_event(seq, kind, when, visit_id, data))
             at += timedelta(minutes=rng.uniform(10, 50))
         for start in range(0, len(events), 1000):
-            ingest_batch(store, device, events[start:start + 1000], START + timedelta(days=4))
+            ingest_batch(store, device, events[start:start + 1000], START + timedelta(days=13))
     yield store
     store.close()
 
@@ -84,13 +90,12 @@ def _expected(db, site: str, key_of) -> dict[str, dict]:
     }
 
 
-@pytest.mark.parametrize("site", ["London", "Delhi"])
-def test_days_and_hours_are_the_sites_local_time(store, site):
-    db = store.db
+def _check_trends(db, site: str) -> None:
     trends = panels.trends(db, [get_site(db, site)], FIRST, LAST, None)
     by_day = _expected(db, site, lambda local: local.date().isoformat())
     by_hour = _expected(db, site, lambda local: f"{local.hour:02d}:00")
-    assert [d["day"] for d in trends["days"]] == ["2026-10-24", "2026-10-25", "2026-10-26"]
+    assert [d["day"] for d in trends["days"]] == [
+        (FIRST + timedelta(days=n)).isoformat() for n in range((LAST - FIRST).days + 1)]
     for day in trends["days"]:
         expected = by_day[day["day"]]
         assert {k: day[k] for k in KEYS} == {k: expected[k] for k in KEYS}, day["day"]
@@ -98,6 +103,34 @@ def test_days_and_hours_are_the_sites_local_time(store, site):
     for hour in trends["hours"]:
         expected = by_hour[hour["hour"]]
         assert {k: hour[k] for k in KEYS} == {k: expected[k] for k in KEYS}, hour["hour"]
+
+
+def test_days_and_hours_are_the_sites_local_time(store):
+    for site in ZONES:
+        _check_trends(store.db, site)
+    # Again with every group's waits cached (``wait_cache.LOCAL_WAITS``): the same figures.
+    for site in ZONES:
+        _check_trends(store.db, site)
+
+
+def test_a_group_changed_after_it_was_cached_is_read_again(store):
+    """Two visits called ten hours later than they were after Trends cached their days and
+    hours (as a correction would): the next Trends shows the new waits (the groups' sums
+    changed, so their cached waits are not used)."""
+    db = store.db
+    _check_trends(db, "Auckland")
+    later = timedelta(hours=10)
+    with store.write() as writing:
+        for visit_id, called, out, wait in writing.execute(
+                "SELECT id, called_at, checked_out_at, wait_min FROM visits "
+                "WHERE site = 'Auckland' AND ticket IN ('T-0004', 'T-0400')").fetchall():
+            writing.execute(
+                "UPDATE visits SET called_at = ?, checked_out_at = ?, wait_min = ? WHERE id = ?",
+                [to_rfc3339(parse_rfc3339(called) + later), to_rfc3339(parse_rfc3339(out) + later),
+                 wait + 600, visit_id])
+    assert db.execute("SELECT COUNT(*) FROM visits WHERE site = 'Auckland' "
+                      "AND wait_min > 600").fetchone()[0] == 2
+    _check_trends(db, "Auckland")
 
 
 def test_londons_clock_change_day_has_25_hours_of_visits(store):

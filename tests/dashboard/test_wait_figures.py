@@ -54,6 +54,7 @@ def _trend_waits(db, sites, day) -> dict:
 
 def test_cached_hours_are_read_again_once_a_visit_changes(tmp_path, central_database_url):
     wait_cache.WAIT_RUNS.clear()
+    wait_cache.LOCAL_WAITS.clear()
     store = CentralStore(tmp_path, database_url=central_database_url)
     try:
         with store.write() as db:
@@ -80,7 +81,8 @@ def test_cached_hours_are_read_again_once_a_visit_changes(tmp_path, central_data
 
         seen, expected = figures()
         assert seen == expected and seen["waits"] == 12
-        assert wait_cache.WAIT_RUNS._runs, "the hours were not kept (on either engine)"
+        assert len(wait_cache.WAIT_RUNS), "the hours were not kept (on either engine)"
+        assert len(wait_cache.LOCAL_WAITS), "the days were not kept (on either engine)"
         assert figures()[0] == seen  # from the cache now
 
         # A wait fixed later (as another tool or a correction would): same count, new value.

@@ -27,7 +27,7 @@ from sync.central.dashboard.readers import (
     split,
     visit_counts,
     visit_counts_by,
-    visit_hour_sums,
+    visit_local_sums,
     wait_lists_by,
 )
 from sync.central.dashboard.windows import (
@@ -130,7 +130,7 @@ def trends(
     days = []
     ratings = rating_groups_by(db, wins, ("day", "hour"), device)
     # The visit rollup read once for the waits, visit counts and appointments below.
-    sums = visit_hour_sums(db, wins, device)
+    sums = visit_local_sums(db, wins, device)
     waits = wait_lists_by(db, wins, ("day", "hour"), device, sums)
     counts = visit_counts_by(db, wins, ("day", "hour"), device, sums)
     day_ratings, day_waits, day_counts = ratings["day"], waits["day"], counts["day"]

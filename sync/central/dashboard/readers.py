@@ -11,23 +11,25 @@ statement (``sync.central.batched``), so a page's statements do not grow with th
 from __future__ import annotations
 
 from collections import defaultdict
-from operator import itemgetter
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
 from kiosk.shared import metrics
 from sync.central.batched import each
-from sync.central.dashboard.wait_cache import WAITS_WHERE, window_runs_many
+from sync.central.dashboard.wait_cache import LOCAL_WAITS, WAITS_WHERE, window_runs_many
 from sync.central.dashboard.windows import (
     GROUPS,
     LOCAL_KEYS,
     ROLLUP_KEYS,
     Window,
     hour_map,
+    local_group_sql,
     local_hour_sql,
     local_key,
     local_text,
+    shifted_day,
 )
 from sync.central.figures import (
     COUNTED_VISIT,
@@ -35,6 +37,7 @@ from sync.central.figures import (
     RatingGroup,
     device_clause,
 )
+from sync.central.hour_runs import database_identity
 from sync.central.rollups import count_sum
 
 NO_WAIT = "none"  # the bucket key of ratings with no linked (called) visit
@@ -76,55 +79,99 @@ def rating_groups(
     return dict(result)
 
 
-def split(db: Database, wins: list[Window], rollup, from_rows, rollup_rows=None):
+def split(db: Database, wins: list[Window], rollup, from_rows):
     """(the window's ``hour_map``, its rows) for each window, in order: the windows made of
     whole local hours read by ``rollup(win)``'s SELECT, the others (an offset of part of an
     hour) by ``from_rows(win)``'s; each kind for every window in one statement
-    (``batched.each``), not one per site. ``rollup_rows``: the whole windows' rows as
-    ``rollup`` would read them, already read (``sums_of``)."""
+    (``batched.each``), not one per site."""
     maps = [hour_map(win.site.timezone, win.start, win.end) for win in wins]
     whole = [win for win, hours in zip(wins, maps, strict=True) if hours is not None]
     other = [win for win, hours in zip(wins, maps, strict=True) if hours is None]
-    if rollup_rows is None:
-        rollup_rows = each(db, [rollup(win) for win in whole])
-    whole_rows = iter(rollup_rows)
+    whole_rows = iter(each(db, [rollup(win) for win in whole]))
     other_rows = iter(each(db, [from_rows(win) for win in other]))
     return [(hours, next(whole_rows) if hours is not None else next(other_rows))
             for hours in maps]
 
 
 # The ``visit_hours`` sums a page grouped by local time needs (visits, waits, appointments),
-# in the order ``visit_hour_sums`` gives them after the hour.
+# in the order ``visit_local_sums`` gives them.
 HOUR_SUMS = ("visits", "checked_out", "waits", "changes", "appt_early", "appt_on_time",
              "appt_late", "appt_called", "appt_within")
 # As integers on both engines (``rollups.count_sum``).
 HOUR_SUMS_SQL = ", ".join(count_sum(column) for column in HOUR_SUMS)
 
 
-def visit_hour_sums(
-    db: Database, wins: list[Window], device: str | None = None
-) -> list[list[tuple] | None]:
-    """Per window, in order: (UTC hour, the SUM of each ``HOUR_SUMS`` column) for every hour
-    the rollup holds in the window, or None for a window not made of whole local hours (its
-    rows are read instead). One statement for every window (``batched.each``): Trends reads
-    the rollup once for its visits, waits and appointments (``sums=``) rather than three
-    times: some 40,000 rollup rows each over 90 days of 20 sites at 10 million events
-    (benchmark figure 16)."""
+@dataclass(frozen=True)
+class LocalSums:
+    """One window's rollup sums per local day ('YYYY-MM-DD') and per local hour of the day
+    ('HH'), as the database grouped them (``local_sums``)."""
+
+    day: dict[str, tuple[int, ...]]
+    hour: dict[str, tuple[int, ...]]
+
+    def of(self, group: str) -> dict[str, tuple[int, ...]]:
+        """'day', 'hour', or 'all' (every day's sums added up, keyed '')."""
+        if group == "all":
+            return {"": _added(self.day.values())} if self.day else {}
+        return self.day if group == "day" else self.hour
+
+
+def _added(rows) -> tuple[int, ...]:
+    # A FILTERed SUM over no row is NULL: none of that count.
+    return tuple(sum(n or 0 for n in column) for column in zip(*rows, strict=True))
+
+
+def local_sums(
+    db: Database, wins: list[Window], table: str, sums_sql: str, device: str | None = None,
+    having: str = "",
+) -> list[LocalSums | None]:
+    """Per window, in order: the rollup ``table``'s ``sums_sql`` per local day and hour of the
+    day (``windows.local_group_sql``: the grouping done by the database, so a window's
+    thousands of hourly rows never reach Python), or None for a window not made of whole
+    local hours (its rows are read instead). Both groupings of every window in one statement
+    (``batched.each``)."""
     extra, params = device_clause(device)
-    maps = [hour_map(win.site.timezone, win.start, win.end) for win in wins]
-    found = iter(each(db, [(
-        f"SELECT hour, {HOUR_SUMS_SQL} FROM visit_hours "
-        f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY hour",
-        [win.site.name, win.start[:13], win.end[:13], *params],
-    ) for win, hours in zip(wins, maps, strict=True) if hours is not None]))
-    return [next(found) if hours is not None else None for hours in maps]
+    groupings = [local_group_sql(win) for win in wins]
+    selects = []
+    for win, grouping in zip(wins, groupings, strict=True):
+        if grouping is None:
+            continue
+        day_shift, hour_of_day = grouping
+        where = (f"FROM {table} WHERE site = ? AND hour >= ? AND hour < ? {extra}",
+                 [win.site.name, win.start[:13], win.end[:13], *params])
+        # Same columns in both (text, number, sums...): one UNION ALL holds them.
+        selects.append((f"SELECT substr(hour, 1, 10), {day_shift}, {sums_sql} {where[0]} "
+                        f"GROUP BY 1, 2 {having}", where[1]))
+        selects.append((f"SELECT '', {hour_of_day}, {sums_sql} {where[0]} "
+                        f"GROUP BY 2 {having}", where[1]))
+    found = iter(each(db, selects))
+    result: list[LocalSums | None] = []
+    for grouping in groupings:
+        if grouping is None:
+            result.append(None)
+            continue
+        days: dict[str, tuple[int, ...]] = {}
+        for utc_day, day_shift, *sums in next(found):
+            day = shifted_day(utc_day, day_shift)
+            # A local day is made of parts of two UTC days: add them up.
+            days[day] = _added((days[day], sums)) if day in days else tuple(sums)
+        hours = {f"{hour:02d}": tuple(sums) for _, hour, *sums in next(found)}
+        result.append(LocalSums(days, hours))
+    return result
 
 
-def sums_of(sums: list[list[tuple] | None], *columns: str) -> list[list[tuple]]:
-    """(UTC hour, those columns' sums) of each window ``visit_hour_sums`` read, in order: the
-    rows each reader's own rollup SELECT would give, for its windows of whole local hours."""
-    pick = itemgetter(0, *(1 + HOUR_SUMS.index(column) for column in columns))
-    return [list(map(pick, rows)) for rows in sums if rows is not None]
+def visit_local_sums(
+    db: Database, wins: list[Window], device: str | None = None
+) -> list[LocalSums | None]:
+    """``local_sums`` of every ``HOUR_SUMS`` column of ``visit_hours``: Trends reads the visit
+    rollup once for its visits, waits and appointments (``sums=``) rather than three times."""
+    return local_sums(db, wins, "visit_hours", HOUR_SUMS_SQL, device)
+
+
+def sums_of(sums: LocalSums, group: str, *columns: str) -> dict[str, tuple[int, ...]]:
+    """Those columns of a window's ``visit_local_sums`` per key of ``group``."""
+    at = [HOUR_SUMS.index(column) for column in columns]
+    return {key: tuple(row[i] for i in at) for key, row in sums.of(group).items()}
 
 
 # Every face of the supported scales, as the columns of a per-hour pivot of the rollup.
@@ -135,35 +182,25 @@ def rating_groups_by(
     db: Database, wins: list[Window], groups: tuple[str, ...], device: str | None = None
 ) -> dict[str, dict[str, RatingGroup]]:
     """``rating_groups`` for several groupings by local time ('day', 'hour', 'all') from one
-    read of the hourly rollup per window.
-
-    SQLite sums each UTC hour's counts into one row (a column per face of ``FACES``, plus the
-    linked ones), so a 90-day range is ~1,000 rows per site, each mapped to its local day and
-    hour in Python. A window the rollup cannot serve (an offset of part of an hour) or holding
-    a scale outside ``FACES`` is read by ``rating_groups`` as before.
+    read of the hourly rollup for every window, grouped by local day and hour in the database
+    (``local_sums``, a column per face of ``FACES`` plus the linked ones). A window the rollup
+    cannot serve (an offset of part of an hour) or holding a scale outside ``FACES`` is read
+    by ``rating_groups`` as before.
     """
     result: dict[str, dict[str, RatingGroup]] = {g: defaultdict(RatingGroup) for g in groups}
-    extra, extra_params = device_clause(device)
     faces = ", ".join(count_sum("n", f"scale = {sc} AND score = {k}") for sc, k in FACES)
-    maps = [hour_map(win.site.timezone, win.start, win.end) for win in wins]
-    whole = [(win, hours) for win, hours in zip(wins, maps, strict=True) if hours is not None]
-    fallback = [win for win, hours in zip(wins, maps, strict=True) if hours is None]
-    # Every window's pivot in one statement (batched.each), not one per site.
-    found = each(db, [(
-        f"SELECT hour, {count_sum('n')}, {count_sum('n', 'linked = 1')}, "
-        f"{faces} FROM rating_hours "
-        f"WHERE site = ? AND hour >= ? AND hour < ? {extra} GROUP BY hour "
-        "HAVING SUM(n) > 0",
-        [win.site.name, win.start[:13], win.end[:13], *extra_params],
-    ) for win, _ in whole])
-    for (win, hours), rows in zip(whole, found, strict=True):
-        if any(row[1] != sum(n or 0 for n in row[3:]) for row in rows):
+    found = local_sums(db, wins, "rating_hours",
+                       f"{count_sum('n')}, {count_sum('n', 'linked = 1')}, {faces}", device,
+                       having="HAVING SUM(n) > 0")
+    fallback = []
+    for win, sums in zip(wins, found, strict=True):
+        if sums is None or any(row[0] != sum(n or 0 for n in row[2:])
+                               for row in (*sums.day.values(), *sums.hour.values())):
             fallback.append(win)  # a face outside FACES: the generic read counts (and refuses) it
             continue
-        for hour, _, linked, *counts in rows:
-            local = hours[hour]
-            for group in groups:
-                entry = result[group][LOCAL_KEYS[group](local)]
+        for group in groups:
+            for key, (_, linked, *counts) in sums.of(group).items():
+                entry = result[group][key]
                 entry.linked += linked or 0
                 for face, n in zip(FACES, counts, strict=True):
                     if n:
@@ -180,18 +217,19 @@ def rating_groups_by(
 
 def wait_lists_by(
     db: Database, wins: list[Window], groups: tuple[str, ...], device: str | None = None,
-    sums: list[list[tuple] | None] | None = None,
+    sums: list[LocalSums | None] | None = None,
 ) -> dict[str, dict[str, list[float]]]:
     """Waiting minutes of the called visits checked in within the windows, per group, for
     several groupings from one read.
 
     Only what the grouping and the percentiles need is read, from a covering partial index
-    (cancelled and voided visits are out, as in ``metrics.report``). Days and hours are made
-    of whole UTC hours, whose sorted waits ``wait_cache.WAIT_RUNS`` keeps (reading only the
-    hours that changed); desks are read one by one, filtered in SQL. Each kind of read goes
-    for every window and desk in one statement (``batched.each``): a fixed number of
-    statements whatever the number of sites and desks. ``sums``: ``visit_hour_sums`` of the
-    same windows and device, whose waits and changes per hour stand for the rollup's read.
+    (cancelled and voided visits are out, as in ``metrics.report``). Local days, hours of the
+    day and 'all' come from the sorted runs ``wait_cache`` keeps per group and per UTC hour,
+    read again only where the group's sums say it changed (``_local_waits``); desks are read
+    one by one, filtered in SQL. Each kind of read goes for every window and desk in one
+    statement (``batched.each``): a fixed number of statements whatever the number of sites
+    and desks. ``sums``: ``visit_local_sums`` of the same windows and device, read by the
+    caller with the other sums it needs (else read here).
     """
     result: dict[str, dict[str, list[float]]] = {g: defaultdict(list) for g in groups}
     extra, extra_params = device_clause(device)
@@ -220,25 +258,71 @@ def wait_lists_by(
                 result["site"][win.site.name].extend(waits)
     local_groups = [g for g in groups if g in ("day", "hour", "all")]
     if local_groups:
-        maps = [hour_map(win.site.timezone, win.start, win.end) for win in wins]
-        runs = iter(window_runs_many(
-            db, [(win, device) for win, hours in zip(wins, maps, strict=True)
-                 if hours is not None],
-            None if sums is None else sums_of(sums, "waits", "changes")))
-        found = [next(runs) if hours is not None else None for hours in maps]
+        if sums is None:
+            sums = visit_local_sums(db, wins, device)
+        by_rows = _local_waits(db, wins, sums, device, local_groups, result)
         # An offset of part of an hour (or a rollup out of step): each row's local time.
-        by_rows = [win for win, win_runs in zip(wins, found, strict=True) if win_runs is None]
         _group_rows_by_local_time(db, by_rows, extra, extra_params, groups, result)
-        for hours, win_runs in zip(maps, found, strict=True):
-            if win_runs is None:
-                continue
-            # Each UTC hour's waits, sorted: a group is the concatenation of its hours' runs,
-            # which its one sort then merges rather than sorts from scratch.
-            for utc_hour, run in win_runs:
-                local = hours[utc_hour]
-                for group in local_groups:
-                    result[group][LOCAL_KEYS[group](local)].extend(run)
     return {g: dict(v) for g, v in result.items()}
+
+
+def _local_waits(db: Database, wins: list[Window], sums: list[LocalSums | None],
+                 device: str | None, local_groups: list[str], result) -> list[Window]:
+    """Adds each window's waits per local day, hour of the day and in all to ``result``; gives
+    back the windows to read from the rows instead. A group whose SUM(waits) and SUM(changes)
+    in ``sums`` are those its cached sorted run was read under (``wait_cache.LOCAL_WAITS``)
+    costs no read; the windows holding any other are read hour by hour
+    (``wait_cache.WAIT_RUNS``: only the hours that changed reach the database)."""
+    store = database_identity(db)
+    kinds = sorted(({"day"} if {"day", "all"} & set(local_groups) else set())
+                   | ({"hour"} & set(local_groups)))
+    known: dict[int, dict[tuple[str, str], tuple[float, ...]]] = {}
+    missing: dict[int, dict[tuple[str, str], tuple]] = defaultdict(dict)
+    for index, (win, win_sums) in enumerate(zip(wins, sums, strict=True)):
+        if win_sums is None:
+            continue
+        known[index] = {}
+        for kind in kinds:
+            # A local day is the same hours in any window of whole local days (as every
+            # Window is); an hour of the day is one hour of each day of its window.
+            bounds = (win.start, win.end) if kind == "hour" else None
+            for key, signature in sums_of(win_sums, kind, "waits", "changes").items():
+                if not signature[0]:
+                    continue
+                cache_key = (store, win.site.name, win.site.timezone, device, kind, key, bounds)
+                run = LOCAL_WAITS.get(cache_key, signature) if store is not None else None
+                if run is None:
+                    missing[index][(kind, key)] = (cache_key, signature)
+                else:
+                    known[index][(kind, key)] = run
+    by_rows = [win for win, win_sums in zip(wins, sums, strict=True) if win_sums is None]
+    order = sorted(missing)
+    read = window_runs_many(db, [(wins[index], device) for index in order])
+    for index, win_runs in zip(order, read, strict=True):
+        win = wins[index]
+        if win_runs is None:
+            by_rows.append(win)
+            del known[index]
+            continue
+        hours = hour_map(win.site.timezone, win.start, win.end)
+        parts: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for utc_hour, run in win_runs:
+            local = hours[utc_hour]
+            parts[("day", local[:10])].extend(run)
+            parts[("hour", local[11:])].extend(run)
+        for group_key, (cache_key, signature) in missing[index].items():
+            run = tuple(sorted(parts.get(group_key, ())))
+            known[index][group_key] = run
+            # Kept only when as many waits as the sums counted: no write came in between.
+            if store is not None and len(run) == signature[0]:
+                LOCAL_WAITS.put(cache_key, signature, run)
+    for runs in known.values():
+        for (kind, key), run in runs.items():
+            if kind in local_groups:
+                result[kind][key].extend(run)
+            if kind == "day" and "all" in local_groups:
+                result["all"][""].extend(run)
+    return by_rows
 
 
 def _group_rows_by_local_time(db, wins: list[Window], extra, extra_params, groups,
@@ -304,32 +388,27 @@ def visit_counts(
 
 def visit_counts_by(
     db: Database, wins: list[Window], groups: tuple[str, ...], device: str | None = None,
-    sums: list[list[tuple] | None] | None = None,
+    sums: list[LocalSums | None] | None = None,
 ) -> dict[str, dict[str, tuple[int, int]]]:
-    """``visit_counts`` for several groupings by local time from one rollup read for every
-    window (``batched.each``), or from ``sums`` (``visit_hour_sums`` of the same windows and
-    device) without one."""
+    """``visit_counts`` for several groupings by local time ('day', 'hour', 'all') from one
+    rollup read for every window grouped by the database, or from ``sums``
+    (``visit_local_sums`` of the same windows and device) without one."""
     result: dict[str, dict[str, list[int]]] = {g: defaultdict(lambda: [0, 0]) for g in groups}
-    extra, extra_params = device_clause(device)
-    maps = [hour_map(win.site.timezone, win.start, win.end) for win in wins]
-    whole = [(win, hours) for win, hours in zip(wins, maps, strict=True) if hours is not None]
-    fallback = [win for win, hours in zip(wins, maps, strict=True) if hours is None]
+    if sums is None:
+        sums = visit_local_sums(db, wins, device)
+    fallback = [win for win, win_sums in zip(wins, sums, strict=True) if win_sums is None]
     if fallback:
         for group in groups:
             for key, (visits, checked_out) in visit_counts(db, fallback, group, device).items():
                 result[group][key][0] += visits
                 result[group][key][1] += checked_out
-    found = sums_of(sums, "visits", "checked_out") if sums is not None else each(db, [(
-        f"SELECT hour, {count_sum('visits')}, {count_sum('checked_out')} FROM visit_hours "
-        "WHERE site = ? "
-        f"AND hour >= ? AND hour < ? {extra} GROUP BY hour",
-        [win.site.name, win.start[:13], win.end[:13], *extra_params],
-    ) for win, _ in whole])
-    for (_, hours), rows in zip(whole, found, strict=True):
-        for hour, visits, checked_out in rows:
-            local = hours[hour]
-            for group in groups:
-                entry = result[group][LOCAL_KEYS[group](local)]
+    for win_sums in sums:
+        if win_sums is None:
+            continue
+        for group in groups:
+            for key, (visits, checked_out) in sums_of(
+                    win_sums, group, "visits", "checked_out").items():
+                entry = result[group][key]
                 entry[0] += visits
                 entry[1] += checked_out
     return {g: {k: (v[0], v[1]) for k, v in part.items() if v[0]} for g, part in result.items()}
@@ -337,17 +416,17 @@ def visit_counts_by(
 
 def appointment_counts_in(
     db: Database, wins: list[Window], group: str, device: str | None = None,
-    sums: list[list[tuple] | None] | None = None,
+    sums: list[LocalSums | None] | None = None,
 ) -> dict[str, dict]:
     """Per local day, desk or site, ``metrics.appointment_counts``: booked visits per arrival
     class, those called, and how many of them were seen within 15 minutes. From the hourly
     rollup's appointment counts where the window is whole local hours (a 90-day range is
     ~2,000 rows a site, not every visit), else counted by the database over the covering
     index; each kind for every window in one statement (``split``). ``sums``
-    (``visit_hour_sums`` of the same windows and device) stand for the rollup's read where the
-    group is read per hour (local days and hours)."""
-    if sums is not None and ROLLUP_KEYS[group] != "hour":
-        raise ValueError(f"visit_hour_sums are per hour: no {group!r} in them")
+    (``visit_local_sums`` of the same windows and device) stand for the rollup's read where the
+    group is by local time (days, hours of the day, 'all')."""
+    if sums is not None and group not in LOCAL_KEYS:
+        raise ValueError(f"visit_local_sums are by local time: no {group!r} in them")
     extra, params = device_clause(device)
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     seen = metrics.seen_within_sql("adjusted_wait_min")
@@ -369,9 +448,11 @@ def appointment_counts_in(
             [win.site.name, win.start, win.end, *params],
         )
 
-    rollup_rows = None if sums is None else sums_of(
-        sums, "appt_early", "appt_on_time", "appt_late", "appt_called", "appt_within")
-    for hours, rows in split(db, wins, rollup, from_rows, rollup_rows):
+    if sums is not None:
+        _add_local_appointments(sums, group, totals)
+        # The windows of part-hour offsets, which have no sums, from their rows as below.
+        wins = [win for win, win_sums in zip(wins, sums, strict=True) if win_sums is None]
+    for hours, rows in split(db, wins, rollup, from_rows):
         if hours is not None:
             for key, early, on_time, late, called, within in rows:
                 entry = totals[local_key(group, key, hours)]
@@ -389,3 +470,19 @@ def appointment_counts_in(
         for key, counts in totals.items()
         if any(counts.values())
     }
+
+
+APPOINTMENT_SUMS = ("appt_early", "appt_on_time", "appt_late", "appt_called", "appt_within")
+
+
+def _add_local_appointments(sums: list[LocalSums | None], group: str, totals) -> None:
+    """``visit_local_sums``' appointment counts of ``group`` added to ``appointment_counts_in``'s
+    totals."""
+    for win_sums in sums:
+        if win_sums is None:
+            continue
+        for key, counts in sums_of(win_sums, group, *APPOINTMENT_SUMS).items():
+            entry = totals[key]
+            for name, n in zip(("early", "on_time", "late", "called", "within"), counts,
+                               strict=True):
+                entry[name] += n or 0

@@ -138,6 +138,49 @@ def hour_map(timezone: str, start: str, end: str) -> dict[str, str] | None:
     return mapping
 
 
+# A rollup's UTC hour key's hour of the day, as a number the shift below is added to.
+_UTC_HOUR_OF_DAY = "CAST(substr(hour, 12, 2) AS INTEGER)"
+
+
+@lru_cache(maxsize=256)
+def _hour_shifts(timezone: str, start: str, end: str) -> tuple[tuple[str, int], ...] | None:
+    """(first UTC hour key, whole hours to add to reach local time) of each stretch of [start,
+    end) with one UTC offset, in order; None where ``hour_map`` is None."""
+    hours = hour_map(timezone, start, end)
+    if hours is None:
+        return None
+    shifts: list[tuple[str, int]] = []
+    for utc, local in hours.items():
+        moved = datetime.fromisoformat(local.replace(" ", "T") + ":00")
+        shift = round((moved - datetime.fromisoformat(utc + ":00")) / timedelta(hours=1))
+        if not shifts or shifts[-1][1] != shift:
+            shifts.append((utc, shift))
+    return tuple(shifts)
+
+
+def local_group_sql(window: Window) -> tuple[str, str] | None:
+    """SQL over a rollup's ``hour`` key giving, at the window's site, (the local day's distance
+    from the key's UTC day plus one: 0, 1 or 2; the local hour of the day, 0-23), so the
+    database groups the rollup by local day and hour and no hour's row reaches Python (a
+    90-day range of 20 sites is tens of thousands of them: benchmark figure 16). A CASE picks
+    each DST stretch's offset; integer arithmetic alike on both engines (the sum is never
+    negative, so division and remainder round the same way). None where ``hour_map`` is."""
+    shifts = _hour_shifts(window.site.timezone, window.start, window.end)
+    if shifts is None:
+        return None
+    shift = str(shifts[-1][1])
+    for (_, before), (boundary, _) in reversed(list(zip(shifts, shifts[1:], strict=False))):
+        shift = f"CASE WHEN hour < '{boundary}' THEN {before} ELSE {shift} END"
+    local = f"({_UTC_HOUR_OF_DAY} + {shift} + 24)"
+    return f"{local} / 24", f"{local} % 24"
+
+
+@lru_cache(maxsize=4096)
+def shifted_day(utc_day: str, day_shift: int) -> str:
+    """The local day of ``local_group_sql``'s (UTC day, day shift)."""
+    return (date.fromisoformat(utc_day) + timedelta(days=day_shift - 1)).isoformat()
+
+
 def local_key(group: str, key, hours: dict[str, str]):
     if group == "day":
         return hours[key][:10]
