@@ -23,7 +23,13 @@ from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from kiosk.shared.wire import MAX_AHEAD
 from sync.central.batched import each, union_all
-from sync.central.hour_runs import ADJUSTED_RUNS, CHAIR_RUNS, COUNTED_VISIT, next_hour
+from sync.central.hour_runs import (
+    ADJUSTED_RUNS,
+    CHAIR_RUNS,
+    COUNTED_VISIT,
+    WAIT_RUNS,
+    next_hour,
+)
 from sync.central.permissions import Scope
 from sync.central.rollups import as_count, count_sum
 from sync.central.sites import SiteConfig
@@ -167,7 +173,7 @@ def read_visits(db: Database, spans: list[Span], device: str | None) -> VisitTot
     extra, params = device_clause(device)
     totals = VisitTotals()
     # Each kind of read for every span in one statement (union_all), not one per site.
-    hours, edge_counts, waits = [], [], []
+    hours, edge_counts, waits, wholes = [], [], [], []
     for span in spans:
         whole, edges = split_at_hours(span.start, span.end)
         if whole is not None:
@@ -185,11 +191,11 @@ def read_visits(db: Database, spans: list[Span], device: str | None) -> VisitTot
                 [span.site, to_rfc3339(a), to_rfc3339(b), *params],
             ))
             totals.waiting_ranges.append((span.site, to_rfc3339(a), to_rfc3339(b)))
-        waits.append((
-            "SELECT wait_min FROM visits WHERE site = ? AND checked_in_at >= ? "
-            f"AND checked_in_at < ? AND {COUNTED_VISIT} AND wait_min IS NOT NULL {extra}",
-            [span.site, to_rfc3339(span.start), to_rfc3339(span.end), *params],
-        ))
+        # The waits of whole hours from the sorted runs kept per range; the ends' from rows.
+        if whole is not None:
+            wholes.append((span.site, *whole, extra, params))
+        waits += [WAIT_RUNS.rows_select(span.site, to_rfc3339(a), to_rfc3339(b), extra, params)
+                  for a, b in edges]
     for site, hour, n, out, not_called in union_all(db, hours):
         totals.visits += n
         totals.checked_out += out
@@ -200,6 +206,13 @@ def read_visits(db: Database, spans: list[Span], device: str | None) -> VisitTot
     for n, out in union_all(db, edge_counts):
         totals.visits += n
         totals.checked_out += out
+    for (site, first, last, _, _), run in zip(wholes, WAIT_RUNS.ranges_many(db, wholes),
+                                               strict=True):
+        if run is None:  # the rows disagree with the rollup: read them
+            waits.append(WAIT_RUNS.rows_select(site, f"{first}:00:00.000Z",
+                                               f"{last}:00:00.000Z", extra, params))
+        else:
+            totals.waits += run
     totals.waits += (row[0] for row in union_all(db, waits))
     return totals
 
@@ -357,7 +370,7 @@ def appointment_group(
                 if n:
                     group.arrivals[arrival] = group.arrivals.get(arrival, 0) + n
     for runs, values in ((ADJUSTED_RUNS, group.adjusted_waits), (CHAIR_RUNS, group.chair_times)):
-        found = runs.hours_many(db, [(site, *whole, extra, params) for site, whole in wholes])
+        found = runs.ranges_many(db, [(site, *whole, extra, params) for site, whole in wholes])
         # Where the rows disagree with the rollup: read those ranges' rows instead.
         disagree = [(site, whole) for (site, whole), hours in zip(wholes, found, strict=True)
                     if hours is None]

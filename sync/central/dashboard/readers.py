@@ -18,7 +18,12 @@ from sqlite_utils import Database
 
 from kiosk.shared import metrics
 from sync.central.batched import each
-from sync.central.dashboard.wait_cache import LOCAL_WAITS, WAITS_WHERE, window_runs_many
+from sync.central.dashboard.wait_cache import (
+    LOCAL_WAITS,
+    WAITS_WHERE,
+    window_runs_many,
+    window_waits_many,
+)
 from sync.central.dashboard.windows import (
     GROUPS,
     LOCAL_KEYS,
@@ -239,7 +244,7 @@ def wait_lists_by(
                  for device_id in ([device] if device else desks_of.get(win.site.name, []))]
         whole = [hour_map(win.site.timezone, win.start, win.end) is not None
                  for win, _ in desks]
-        runs = iter(window_runs_many(
+        runs = iter(window_waits_many(
             db, [desk for desk, ok in zip(desks, whole, strict=True) if ok]))
         found = [next(runs) if ok else None for ok in whole]
         rows = iter(each(db, [(
@@ -248,10 +253,7 @@ def wait_lists_by(
         ) for (win, device_id), desk_runs in zip(desks, found, strict=True)
             if desk_runs is None]))
         for (win, device_id), desk_runs in zip(desks, found, strict=True):
-            if desk_runs is not None:
-                waits = [wait for _, run in desk_runs for wait in run]
-            else:
-                waits = [row[0] for row in next(rows)]
+            waits = list(desk_runs) if desk_runs is not None else [row[0] for row in next(rows)]
             if waits and "device" in groups:
                 result["device"][device_id].extend(waits)
             if waits and "site" in groups:
