@@ -28,6 +28,7 @@ from sync.central.hour_runs import (
     CHAIR_RUNS,
     COUNTED_VISIT,
     WAIT_RUNS,
+    HourRuns,
     next_hour,
 )
 from sync.central.permissions import Scope
@@ -179,7 +180,7 @@ def read_visits(db: Database, spans: list[Span], device: str | None) -> VisitTot
         if whole is not None:
             hours.append((
                 f"SELECT site, hour, {count_sum('visits')}, {count_sum('checked_out')}, "
-                f"{count_sum('visits')} - {count_sum('waits')} "
+                f"{count_sum('visits')} - {count_sum('waits')}, {WAIT_RUNS.signature_sql()} "
                 f"FROM visit_hours WHERE site = ? AND hour >= ? AND hour < ? {extra} "
                 "GROUP BY site, hour HAVING SUM(visits) > 0",
                 [span.site, *whole, *params],
@@ -196,18 +197,25 @@ def read_visits(db: Database, spans: list[Span], device: str | None) -> VisitTot
             wholes.append((span.site, *whole, extra, params))
         waits += [WAIT_RUNS.rows_select(span.site, to_rfc3339(a), to_rfc3339(b), extra, params)
                   for a, b in edges]
-    for site, hour, n, out, not_called in union_all(db, hours):
-        totals.visits += n
-        totals.checked_out += out
-        if not_called:
-            totals.waiting_ranges.append(
-                (site, f"{hour}:00:00.000Z", f"{next_hour(hour)}:00:00.000Z")
-            )
+    # The waits' runs are kept against each span's sums of the same hours (``ranges_many``).
+    signatures = []
+    for rows in each(db, hours):
+        signature = [0, 0]
+        for site, hour, n, out, not_called, waits_n, changes in rows:
+            signature[0] += waits_n
+            signature[1] += changes
+            totals.visits += n
+            totals.checked_out += out
+            if not_called:
+                totals.waiting_ranges.append(
+                    (site, f"{hour}:00:00.000Z", f"{next_hour(hour)}:00:00.000Z")
+                )
+        signatures.append(tuple(signature))
     for n, out in union_all(db, edge_counts):
         totals.visits += n
         totals.checked_out += out
-    for (site, first, last, _, _), run in zip(wholes, WAIT_RUNS.ranges_many(db, wholes),
-                                               strict=True):
+    found = WAIT_RUNS.ranges_many(db, wholes, signatures)
+    for (site, first, last, _, _), run in zip(wholes, found, strict=True):
         if run is None:  # the rows disagree with the rollup: read them
             waits.append(WAIT_RUNS.rows_select(site, f"{first}:00:00.000Z",
                                                f"{last}:00:00.000Z", extra, params))
@@ -359,18 +367,24 @@ def appointment_group(
         if whole is not None:
             wholes.append((site, whole))
         ends += [(site, to_rfc3339(a), to_rfc3339(b)) for a, b in edges]
+    # The arrival counts, and the sums the two runs are kept against (``ranges_many``).
     counts = each(db, [(
-        f"SELECT {', '.join(count_sum(column) for _, column in ARRIVAL_COUNTS)} "
+        f"SELECT {', '.join(count_sum(column) for _, column in ARRIVAL_COUNTS)}, "
+        f"{ADJUSTED_RUNS.signature_sql()}, {CHAIR_RUNS.signature_sql()} "
         f"FROM visit_hours WHERE site = ? AND hour >= ? AND hour < ? {extra}",
         [site, *whole, *params],
     ) for site, whole in wholes])
-    for rows in counts:
-        for row in rows:
-            for (arrival, _), n in zip(ARRIVAL_COUNTS, row, strict=True):
-                if n:
-                    group.arrivals[arrival] = group.arrivals.get(arrival, 0) + n
+    signatures: dict[HourRuns, list[tuple]] = {ADJUSTED_RUNS: [], CHAIR_RUNS: []}
+    for (row,) in counts:  # one row each: sums without a GROUP BY
+        arrivals, (adjusted, chair) = row[:len(ARRIVAL_COUNTS)], (row[-4:-2], row[-2:])
+        signatures[ADJUSTED_RUNS].append(adjusted)
+        signatures[CHAIR_RUNS].append(chair)
+        for (arrival, _), n in zip(ARRIVAL_COUNTS, arrivals, strict=True):
+            if n:
+                group.arrivals[arrival] = group.arrivals.get(arrival, 0) + n
     for runs, values in ((ADJUSTED_RUNS, group.adjusted_waits), (CHAIR_RUNS, group.chair_times)):
-        found = runs.ranges_many(db, [(site, *whole, extra, params) for site, whole in wholes])
+        found = runs.ranges_many(db, [(site, *whole, extra, params) for site, whole in wholes],
+                                 signatures[runs])
         # Where the rows disagree with the rollup: read those ranges' rows instead.
         disagree = [(site, whole) for (site, whole), hours in zip(wholes, found, strict=True)
                     if hours is None]

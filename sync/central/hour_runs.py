@@ -109,23 +109,29 @@ class HourRuns:
             result.append(None if runs is None else [value for _, run in runs for value in run])
         return result
 
-    def ranges_many(self, db: Database, wanted: list[RunsWanted]) -> list[list[float] | None]:
+    def ranges_many(self, db: Database, wanted: list[RunsWanted],
+                    signatures: list[tuple[int, int]] | None = None,
+                    ) -> list[list[float] | None]:
         """``hours_many``'s values of each range, sorted as one run, each range's run kept with
         the range's SUM(count_column) and SUM(changes): a range asked for again unchanged (a
-        report polled, a page reloaded) costs one statement for all of them and no hour's
-        row (benchmark figure 16, "metrics API (28 days)"); the others go to ``hours_many``."""
+        report polled, a page reloaded) reads no hour's row (benchmark figure 16, "metrics API
+        (28 days)"); the others go to ``hours_many``. ``signatures``: those two sums of each
+        range, read by the caller with its own sums (``signature_sql``); else one statement
+        reads them for every range."""
         if not wanted:
             return []
         store = database_identity(db)
-        sums = each(db, [(
-            f"SELECT {count_sum(self.count_column)}, {count_sum('changes')} FROM visit_hours "
-            f"WHERE site = ? AND hour >= ? AND hour < ? {extra}",
-            [site, first, last, *params],
-        ) for site, first, last, extra, params in wanted])
+        if signatures is None:
+            signatures = [rows[0] if rows else (0, 0) for rows in each(db, [(
+                f"SELECT {self.signature_sql()} FROM visit_hours "
+                f"WHERE site = ? AND hour >= ? AND hour < ? {extra}",
+                [site, first, last, *params],
+            ) for site, first, last, extra, params in wanted])]
+        # A SUM over no hour is NULL: nothing counted.
+        signatures = [tuple(n or 0 for n in signature) for signature in signatures]
         result: list[list[float] | tuple[float, ...] | None] = []
         missing: list[int] = []
-        for index, (asked, rows) in enumerate(zip(wanted, sums, strict=True)):
-            signature = tuple(n or 0 for n in rows[0]) if rows else (0, 0)
+        for index, (asked, signature) in enumerate(zip(wanted, signatures, strict=True)):
             site, first, last, extra, params = asked
             run = None
             if not signature[0]:
@@ -141,10 +147,14 @@ class HourRuns:
                 continue  # the rows disagree with the rollup: the caller reads them
             run = result[index] = tuple(sorted(values))
             site, first, last, extra, params = wanted[index]
-            signature = tuple(n or 0 for n in sums[index][0])
+            signature = signatures[index]
             if store is not None and len(run) == signature[0]:  # no write came in between
                 self._ranges.put((store, site, first, last, extra, *params), signature, run)
         return result
+
+    def signature_sql(self) -> str:
+        """The two sums of ``visit_hours`` a range's run is kept with (``ranges_many``)."""
+        return f"{count_sum(self.count_column)}, {count_sum('changes')}"
 
     def runs_many(self, db: Database, wanted: list[RunsWanted],
                   per_hours: list[list[tuple]] | None = None,
