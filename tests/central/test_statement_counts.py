@@ -21,7 +21,7 @@ from sync.central.permissions import Scope
 from sync.central.sites import get_site, update_site
 from tests.benchmarks.statement_counts import CountingDb, clear_caches
 from tests.support.appointments import morning_events
-from tests.support.wire_events import MORNING
+from tests.support.wire_events import MORNING, WireEvents, at
 
 NOW = MORNING + timedelta(hours=3)
 DAY = MORNING.date()
@@ -131,3 +131,25 @@ def test_the_readers_give_the_same_from_the_shared_rollup_read(central_store):
     clear_caches()
     assert warm == _by_local_time(db, wins, None) != own
     clear_caches()
+
+
+def test_compare_adds_each_site_up_from_its_desks_read(central_store):
+    """Compare reads each figure once per desk and adds a window's desks up to its site: the
+    same as reading per site (a whole-hour zone and a half-hour one, whose rows are read)."""
+    sites, _ = _group(central_store, "Sum", sites=3, desks=2)
+    db = central_store.db
+    for site in sites:  # ratings at a tablet of each site, the day before and the day itself
+        with central_store.write() as writing:
+            tablet = auth.add_device(writing, site.name, "Tablet")[0]
+        kiosk = WireEvents()
+        answers = ingest_batch(central_store, tablet, [
+            kiosk.rating(4, at(-24 * 60)), kiosk.rating(2, at(30)), kiosk.rating(5, at(31))], NOW)
+        assert {answer["status"] for answer in answers} == {"stored"}
+    wins = windows(sites, DAY - timedelta(days=1), DAY)
+    for both, one in ((readers.rating_groups_of_desks_and_sites, readers.rating_groups),
+                      (readers.visit_counts_of_desks_and_sites, readers.visit_counts),
+                      (readers.appointment_counts_of_desks_and_sites,
+                       readers.appointment_counts_in)):
+        desks, per_site = both(db, wins)
+        assert desks == one(db, wins, "device")
+        assert per_site == one(db, wins, "site") != {}

@@ -22,11 +22,13 @@ from sync.central.dashboard.language import N_
 from sync.central.dashboard.readers import (
     NO_WAIT,
     appointment_counts_in,
+    appointment_counts_of_desks_and_sites,
     rating_groups,
     rating_groups_by,
+    rating_groups_of_desks_and_sites,
     split,
-    visit_counts,
     visit_counts_by,
+    visit_counts_of_desks_and_sites,
     visit_local_sums,
     wait_lists_by,
 )
@@ -239,11 +241,16 @@ def compare(
     all_waits = wait_lists_by(db, wins, ("site", "device"))
     no_appointments = metrics.appointment_counts({}, 0, 0)
 
+    # Each figure read once per desk: a window's desks add up to its site.
+    desk_ratings, site_ratings = rating_groups_of_desks_and_sites(db, wins)
+    desk_counts, site_counts = visit_counts_of_desks_and_sites(db, wins)
+    desk_appointments, site_appointments = appointment_counts_of_desks_and_sites(db, wins)
+    read = {"site": (site_ratings, site_counts, site_appointments),
+            "device": (desk_ratings, desk_counts, desk_appointments)}
+
     def rows_for(group: str, label) -> list[dict]:
-        ratings = rating_groups(db, wins, group)
+        ratings, counts, appointments = read[group]
         waits = all_waits[group]
-        counts = visit_counts(db, wins, group)
-        appointments = appointment_counts_in(db, wins, group)
         rows = []
         for key in sorted(set(ratings) | set(waits) | set(counts), key=lambda k: label(k)):
             row = {

@@ -53,7 +53,21 @@ def rating_groups(
 ) -> dict[str, RatingGroup]:
     """Counts per (scale, score) in each group, misuse left out, merged over the windows.
     Two statements at most, whatever the number of windows (``split``)."""
+    return _rating_groups(db, wins, group, device)[0]
+
+
+def rating_groups_of_desks_and_sites(
+    db: Database, wins: list[Window]
+) -> tuple[dict[str, RatingGroup], dict[str, RatingGroup]]:
+    """``rating_groups`` per desk and per site from the one read per desk: a window's desks
+    add up to its site (Compare; a second read grouped by site cost as much again)."""
+    return _rating_groups(db, wins, "device", None, sites=True)
+
+
+def _rating_groups(db: Database, wins: list[Window], group: str, device: str | None,
+                   sites: bool = False) -> tuple[dict[str, RatingGroup], dict[str, RatingGroup]]:
     result: dict[str, RatingGroup] = defaultdict(RatingGroup)
+    per_site: dict[str, RatingGroup] = defaultdict(RatingGroup)
     extra, extra_params = device_clause(device)
 
     def rollup(win: Window) -> tuple[str, list]:
@@ -73,15 +87,16 @@ def rating_groups(
             [win.site.name, win.start, win.end, *extra_params],
         )
 
-    for hours, rows in split(db, wins, rollup, from_rows):
+    for win, (hours, rows) in zip(wins, split(db, wins, rollup, from_rows), strict=True):
         for k, scale, score, linked, n in rows:
             if hours is not None:
                 k = local_key(group, k, hours)
-            entry = result[NO_WAIT if k in (None, "") and group == "bucket" else k]
-            entry.counts[(scale, score)] = entry.counts.get((scale, score), 0) + n
-            if linked:
-                entry.linked += n
-    return dict(result)
+            entries = [result[NO_WAIT if k in (None, "") and group == "bucket" else k]]
+            if sites:
+                entries.append(per_site[win.site.name])
+            for entry in entries:
+                entry.add(scale, score, n, bool(linked))
+    return dict(result), dict(per_site)
 
 
 def split(db: Database, wins: list[Window], rollup, from_rows):
@@ -369,7 +384,20 @@ def visit_counts(
     db: Database, wins: list[Window], group: str, device: str | None = None
 ) -> dict[str, tuple[int, int]]:
     """(visits, checked out) per group: checked in within the windows, not cancelled."""
+    return _visit_counts(db, wins, group, device)[0]
+
+
+def visit_counts_of_desks_and_sites(
+    db: Database, wins: list[Window]
+) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]]:
+    """``visit_counts`` per desk and per site from the one read per desk."""
+    return _visit_counts(db, wins, "device", None, sites=True)
+
+
+def _visit_counts(db: Database, wins: list[Window], group: str, device: str | None,
+                  sites: bool = False):
     result: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    per_site: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     extra, extra_params = device_clause(device)
 
     def rollup(win: Window) -> tuple[str, list]:
@@ -389,13 +417,15 @@ def visit_counts(
             [win.site.name, win.start, win.end, *extra_params],
         )
 
-    for hours, rows in split(db, wins, rollup, from_rows):
+    for win, (hours, rows) in zip(wins, split(db, wins, rollup, from_rows), strict=True):
         for k, visits, checked_out in rows:
             if hours is not None:
                 k = local_key(group, k, hours)
-            result[k][0] += visits
-            result[k][1] += checked_out
-    return {k: (v[0], v[1]) for k, v in result.items() if v[0]}
+            for entry in (result[k], per_site[win.site.name]) if sites else (result[k],):
+                entry[0] += visits
+                entry[1] += checked_out
+    return ({k: (v[0], v[1]) for k, v in result.items() if v[0]},
+            {k: (v[0], v[1]) for k, v in per_site.items() if v[0]})
 
 
 def visit_counts_by(
@@ -439,8 +469,21 @@ def appointment_counts_in(
     group is by local time (days, hours of the day, 'all')."""
     if sums is not None and group not in LOCAL_KEYS:
         raise ValueError(f"visit_local_sums are by local time: no {group!r} in them")
+    return _appointment_counts(db, wins, group, device, sums)[0]
+
+
+def appointment_counts_of_desks_and_sites(
+    db: Database, wins: list[Window]
+) -> tuple[dict[str, dict], dict[str, dict]]:
+    """``appointment_counts_in`` per desk and per site from the one read per desk."""
+    return _appointment_counts(db, wins, "device", None, None, sites=True)
+
+
+def _appointment_counts(db: Database, wins: list[Window], group: str, device: str | None,
+                        sums: list[LocalSums | None] | None, sites: bool = False):
     extra, params = device_clause(device)
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    per_site: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     seen = metrics.seen_within_sql("adjusted_wait_min")
 
     def rollup(win: Window) -> tuple[str, list]:
@@ -464,24 +507,24 @@ def appointment_counts_in(
         _add_local_appointments(sums, group, totals)
         # The windows of part-hour offsets, which have no sums, from their rows as below.
         wins = [win for win, win_sums in zip(wins, sums, strict=True) if win_sums is None]
-    for hours, rows in split(db, wins, rollup, from_rows):
-        if hours is not None:
-            for key, early, on_time, late, called, within in rows:
-                entry = totals[local_key(group, key, hours)]
-                for name, n in (("early", early), ("on_time", on_time), ("late", late),
-                                ("called", called), ("within", within)):
-                    entry[name] += n or 0
-            continue
-        for key, arrival, n, called, within in rows:
-            entry = totals[key]
-            entry[arrival] += n
-            entry["called"] += called
-            entry["within"] += within or 0
-    return {
+    for win, (hours, rows) in zip(wins, split(db, wins, rollup, from_rows), strict=True):
+        for row in rows:
+            key = local_key(group, row[0], hours) if hours is not None else row[0]
+            for entry in (totals[key], per_site[win.site.name]) if sites else (totals[key],):
+                if hours is not None:
+                    for name, n in zip(("early", "on_time", "late", "called", "within"),
+                                       row[1:], strict=True):
+                        entry[name] += n or 0
+                    continue
+                _, arrival, n, called, within = row
+                entry[arrival] += n
+                entry["called"] += called
+                entry["within"] += within or 0
+    return tuple({
         key: metrics.appointment_counts(counts, counts["called"], counts["within"])
-        for key, counts in totals.items()
+        for key, counts in part.items()
         if any(counts.values())
-    }
+    } for part in (totals, per_site))
 
 
 APPOINTMENT_SUMS = ("appt_early", "appt_on_time", "appt_late", "appt_called", "appt_within")
