@@ -182,7 +182,9 @@ def read_visits(db: Database, spans: list[Span], device: str | None) -> VisitTot
                 f"SELECT site, hour, {count_sum('visits')}, {count_sum('checked_out')}, "
                 f"{count_sum('visits')} - {count_sum('waits')}, {WAIT_RUNS.signature_sql()} "
                 f"FROM visit_hours WHERE site = ? AND hour >= ? AND hour < ? {extra} "
-                "GROUP BY site, hour HAVING SUM(visits) > 0",
+                # Every hour, those emptied of visits too: their changes are the waits runs'
+                # check (``ranges_many``), and an emptied hour's undone visit is a change.
+                "GROUP BY site, hour",
                 [span.site, *whole, *params],
             ))
         for a, b in edges:

@@ -42,7 +42,11 @@ def next_hour(hour: str) -> str:
 class SortedRuns:
     """Sorted runs of values by key, each kept with the signature it was read under (the
     rollup's counts of its rows): a run is given back only for the same signature. At most
-    ``max_values`` values in all, the oldest-stored runs evicted first; safe across threads."""
+    ``max_values`` values in all, each run counted as ``ENTRY_COST`` values more (its key,
+    signature and slot: a run of one value costs as much as some 15 values), the oldest-stored
+    runs evicted first; safe across threads."""
+
+    ENTRY_COST = 16
 
     def __init__(self, max_values: int = 2_000_000):
         self.max_values = max_values
@@ -65,11 +69,14 @@ class SortedRuns:
     def put(self, key: tuple, signature: tuple, run: tuple[float, ...]) -> None:
         with self._lock:
             old = self._runs.pop(key, None)
-            self._values += len(run) - (len(old[1]) if old else 0)
+            self._values += self._cost(run) - (self._cost(old[1]) if old else 0)
             self._runs[key] = (signature, run)
             while self._values > self.max_values and self._runs:
-                _, evicted = self._runs.pop(next(iter(self._runs)))
-                self._values -= len(evicted[1])
+                evicted = self._runs.pop(next(iter(self._runs)))
+                self._values -= self._cost(evicted[1])
+
+    def _cost(self, run: tuple[float, ...]) -> int:
+        return len(run) + self.ENTRY_COST
 
 
 class HourRuns:

@@ -47,3 +47,27 @@ def test_a_range_asked_again_reads_no_visit_and_a_correction_is_seen(central_sto
     assert changed == _cold(db)
     assert changed["wait_median_min"] != cold["wait_median_min"]
     clear_caches()
+
+
+def test_an_hour_emptied_of_visits_still_counts_in_the_check(central_store):
+    """A visit undone empties its hour's rollup row (0 visits, its changes bumped) and a visit
+    in a new hour brings the count of waits back: the check must still see the change. Read
+    with only the hours that have visits, the sums came back to those the run was kept under,
+    and the old waits were served."""
+    now = MORNING + timedelta(hours=8)
+    query = MetricsQuery(MORNING - timedelta(hours=1), MORNING + timedelta(hours=6))
+    with central_store.write() as db:
+        device = auth.add_device(db, "Check Clinic", "Desk 1")[0]
+    kiosk = WireEvents()
+    _, first = kiosk.visit(5, 15, 30, "A-001")
+    later, second = kiosk.visit(65, 75, 90, "A-002")
+    ingest_batch(central_store, device, first + second, now)
+    db = central_store.db
+    clear_caches()
+    compute_metrics(db, query, now)  # keeps the range's run
+    ingest_batch(central_store, device, [kiosk.undone(later, at(95), "visit.checked_in")], now)
+    ingest_batch(central_store, device, kiosk.visit(185, 235, 240, "A-003")[1], now)
+    warm = compute_metrics(db, query, now)
+    clear_caches()
+    assert warm == compute_metrics(db, query, now)
+    assert warm["wait_median_min"] == 30.0

@@ -19,7 +19,8 @@ import pytest
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_optional, parse_rfc3339, to_rfc3339
 from sync.central import auth
-from sync.central.dashboard import panels
+from sync.central.dashboard import panels, readers
+from sync.central.dashboard.windows import Window, windows
 from sync.central.ingest import ingest_batch
 from sync.central.sites import get_site, update_site
 from sync.central.storage import CentralStore
@@ -146,3 +147,16 @@ def test_londons_clock_change_day_has_25_hours_of_visits(store):
         [start.strftime("%Y-%m-%dT%H:%M:%S.000Z"), end.strftime("%Y-%m-%dT%H:%M:%S.000Z")],
     ).fetchone()[0]
     assert trends["days"][0]["visits"] == rows > 0
+
+
+def test_a_day_cut_by_a_windows_ends_is_not_shared_with_the_whole_day(store):
+    """A window that starts or ends inside a local day keeps that day's waits for itself: the
+    whole day's cached waits are not its, and its are not the whole day's."""
+    db = store.db
+    site = get_site(db, "London")
+    (whole,) = windows([site], date(2026, 10, 27), date(2026, 10, 27))
+    cut = Window(site, whole.start, whole.start[:11] + "12:00:00.000Z")
+    full = readers.wait_lists_by(db, [whole], ("day",))["day"]["2026-10-27"]
+    part = readers.wait_lists_by(db, [cut], ("day",))["day"]["2026-10-27"]
+    assert 0 < len(part) < len(full)
+    assert readers.wait_lists_by(db, [whole], ("day",))["day"]["2026-10-27"] == full

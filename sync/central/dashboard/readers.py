@@ -311,8 +311,9 @@ def _local_waits(db: Database, wins: list[Window], sums: list[LocalSums | None],
         known[index] = {}
         for kind in kinds:
             # A local day is the same hours in any window of whole local days (as every
-            # Window is); an hour of the day is one hour of each day of its window.
-            bounds = (win.start, win.end) if kind == "hour" else None
+            # Window made by ``windows`` is); an hour of the day is one hour of each day of
+            # its window, and a day cut by a window's ends is that window's own.
+            bounds = None if kind == "day" and _whole_local_days(win) else (win.start, win.end)
             for key, signature in sums_of(win_sums, kind, "waits", "changes").items():
                 if not signature[0]:
                     continue
@@ -350,6 +351,14 @@ def _local_waits(db: Database, wins: list[Window], sums: list[LocalSums | None],
             if kind == "day" and "all" in local_groups:
                 result["all"][""].extend(run)
     return by_rows
+
+
+def _whole_local_days(win: Window) -> bool:
+    hours = hour_map(win.site.timezone, win.start, win.end)
+    if not hours:
+        return False
+    first, last = next(iter(hours.values())), next(reversed(hours.values()))
+    return first.endswith(" 00") and last.endswith(" 23")
 
 
 def _group_rows_by_local_time(db, wins: list[Window], extra, extra_params, groups,
