@@ -4,6 +4,7 @@ placeholder kept; Arabic comes out joined with its numbers in reading order."""
 from __future__ import annotations
 
 import re
+import shutil
 import string
 
 import pytest
@@ -84,18 +85,21 @@ def test_an_unknown_language_is_refused_with_the_known_ones():
 
 
 def test_the_check_option_fails_on_a_stale_catalog(tmp_path, monkeypatch, capsys):
-    """``translations --check`` (for CI) reports a catalog that lacks a new string."""
-    path = i18n.catalog_path("es")
-    original = path.read_bytes()
-    stale = original.replace(b'msgid "Thank you!"', b'msgid "Thanks!"')
-    try:
-        path.write_bytes(stale)
-        assert catalogs.main(["--check"]) == 1
-        assert path.read_bytes() == stale  # --check changes nothing
-        assert "es/LC_MESSAGES/kiosk.po is out of date" in capsys.readouterr().out
-    finally:
-        path.write_bytes(original)
+    """``translations --check`` (for CI) reports a catalog that lacks a new string. On a copy
+    of the catalogs: the real ones are read by tests running at the same time."""
+    locale = tmp_path / "kiosk" / "locale"
+    shutil.copytree(i18n.LOCALE_DIR, locale)
+    monkeypatch.setattr(i18n, "LOCALE_DIR", locale)
+    monkeypatch.setattr(catalogs, "LOCALE_DIR", locale)
+    monkeypatch.setattr(catalogs, "SOURCE_DIR", locale.parent)  # where it names files from
     assert catalogs.main(["--check"]) == 0
+    path = i18n.catalog_path("es")
+    assert path.is_relative_to(tmp_path)
+    stale = path.read_bytes().replace(b'msgid "Thank you!"', b'msgid "Thanks!"')
+    path.write_bytes(stale)
+    assert catalogs.main(["--check"]) == 1
+    assert path.read_bytes() == stale  # --check changes nothing
+    assert "es/LC_MESSAGES/kiosk.po is out of date" in capsys.readouterr().out
 
 
 # --- the dashboard's catalog (sync/central/dashboard; same machinery, domain "dashboard") ------
