@@ -12,6 +12,7 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -174,15 +175,40 @@ def drain_for(settings: Settings, sync_runner: SyncRunner | None) -> Drain | Non
     return lambda store, url, token: drain(store, url, token, settings.ca_file)
 
 
-def stop_on_signal(app: KioskApp) -> None:
+class StopOnSignal:
     """SIGTERM / SIGINT from the operating system stop the kiosk cleanly (the PIN is for people
-    at the screen, not for the service manager): hooks run, the store is closed."""
+    at the screen, not for the service manager): hooks run, the store is closed.
 
-    def stop(_signum: int, _frame: Any) -> None:
-        app.stop()
+    The handler only notes the request, and the Kivy clock stops the app on its next check. A
+    handler runs between two bytecodes of the main thread, possibly inside a lock that stopping
+    needs: stopping from the handler itself hung the kiosk for good when a second signal came
+    during the first stop (``timeout`` and a shell each sending SIGTERM did it)."""
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    CHECK_EVERY_S = 0.2
+
+    def __init__(self, stop: Callable[[], None]):
+        self._stop = stop
+        self.requested = False
+
+    def note(self, _signum: int, _frame: Any) -> None:
+        self.requested = True  # a plain assignment: safe wherever the main thread was
+
+    def check(self, _dt: float = 0.0) -> bool:
+        """Stops once asked; False then ends the clock's interval (Kivy's convention)."""
+        if not self.requested:
+            return True
+        self._stop()
+        return False
+
+
+def stop_on_signal(app: KioskApp) -> StopOnSignal:
+    from kivy.clock import Clock as KivyClock
+
+    stopper = StopOnSignal(app.stop)
+    signal.signal(signal.SIGTERM, stopper.note)
+    signal.signal(signal.SIGINT, stopper.note)
+    KivyClock.schedule_interval(stopper.check, StopOnSignal.CHECK_EVERY_S)
+    return stopper
 
 
 def main(argv: list[str] | None = None, sync_runner: SyncRunner | None = None) -> int:
