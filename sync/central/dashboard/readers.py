@@ -521,8 +521,7 @@ def _appointment_counts(db: Database, wins: list[Window], group: str, device: st
             key = local_key(group, row[0], hours) if hours is not None else row[0]
             for entry in (totals[key], per_site[win.site.name]) if sites else (totals[key],):
                 if hours is not None:
-                    for name, n in zip(("early", "on_time", "late", "called", "within"),
-                                       row[1:], strict=True):
+                    for name, n in zip(APPOINTMENT_NAMES, row[1:], strict=True):
                         entry[name] += n or 0
                     continue
                 _, arrival, n, called, within = row
@@ -536,7 +535,9 @@ def _appointment_counts(db: Database, wins: list[Window], group: str, device: st
     } for part in (totals, per_site))
 
 
-APPOINTMENT_SUMS = ("appt_early", "appt_on_time", "appt_late", "appt_called", "appt_within")
+# The appointment counts of ``metrics.appointment_counts``, and the rollup columns holding them.
+APPOINTMENT_NAMES = ("early", "on_time", "late", "called", "within")
+APPOINTMENT_SUMS = tuple(f"appt_{name}" for name in APPOINTMENT_NAMES)
 
 
 def _add_local_appointments(sums: list[LocalSums | None], group: str, totals) -> None:
@@ -547,6 +548,5 @@ def _add_local_appointments(sums: list[LocalSums | None], group: str, totals) ->
             continue
         for key, counts in sums_of(win_sums, group, *APPOINTMENT_SUMS).items():
             entry = totals[key]
-            for name, n in zip(("early", "on_time", "late", "called", "within"), counts,
-                               strict=True):
+            for name, n in zip(APPOINTMENT_NAMES, counts, strict=True):
                 entry[name] += n or 0
