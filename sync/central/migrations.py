@@ -282,10 +282,19 @@ def _covered_rating_ranges(db: Database) -> None:
         db.execute("ANALYZE ratings")
 
 
+def _site_rollups(db: Database) -> None:
+    # Every desk of a site added up per hour, so Trends over 90 days reads one row per site
+    # and hour (``rollups.create_site_rollups``; README, figure 16).
+    from sync.central.rollups import create_site_rollups
+
+    create_site_rollups(db)
+
+
 MIGRATIONS = (_v1_initial, _v2_dashboard, _v3_visit_hour_versions, _v4_plausible_time,
               _v5_alerts, _fft_and_comments, _roles_scopes_and_audit, _enrolment_codes,
               _rating_survey, _appointment_figures, _site_languages, _rating_languages,
-              _dashboard_language, _covered_rollup_keys, _covered_rating_ranges)
+              _dashboard_language, _covered_rollup_keys, _covered_rating_ranges,
+              _site_rollups)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

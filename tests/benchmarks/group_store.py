@@ -12,7 +12,8 @@ fortnight goes to both engines before the next is made, so the two stores hold t
 * PostgreSQL: ``COPY`` per table and fortnight, on a connection with
   ``session_replication_role = replica`` (row triggers off for that session only); the rollups
   are then built by the statements the migrations use to count rows already stored
-  (``rollups.rating_backfill`` and ``rollups.visit_backfill``), and ``VACUUM ANALYZE`` runs.
+  (``rollups.rating_backfill`` and ``rollups.visit_backfill``, then ``rollups.site_backfill``
+  adds the desks up per site), and ``VACUUM ANALYZE`` runs.
 
 The two stores' rollups are compared at the end (every hour row and count): triggers on one
 side, the migrations' backfill on the other, so a disagreement would be a bug in one of them.
@@ -30,7 +31,13 @@ from zoneinfo import ZoneInfo
 from kiosk.shared.timeutil import utc_now
 from sync.central import auth, sites
 from sync.central.dashboard import demo
-from sync.central.rollups import rating_backfill, visit_backfill
+from sync.central.rollups import (
+    RATING_FACES,
+    face_column,
+    rating_backfill,
+    site_backfill,
+    visit_backfill,
+)
 from sync.central.storage import CentralStore
 
 DAYS = 3 * 365
@@ -50,7 +57,8 @@ DESKS = (4, 3, 5, 4, 4, 3, 5, 4, 4, 4, 3, 5, 4, 4, 4, 3, 5, 4, 4, 4)
 EVENTS_PER_VISIT = 3.69
 # Arrivals per desk per day at rate 1 (demo.HOURLY_ARRIVALS over demo.WEEKDAY_FACTOR's week).
 PER_DESK_DAY = 203.2 / 7
-ROLLUPS = ("rating_hours", "negative_tag_hours", "visit_hours")
+ROLLUPS = ("rating_hours", "negative_tag_hours", "visit_hours", "site_rating_hours",
+           "site_visit_hours")
 
 
 @dataclass
@@ -153,7 +161,7 @@ def fill(sqlite_store: CentralStore, postgres_store: CentralStore, events: int,
     report.add("sqlite analyze", time.monotonic() - started)
     started = time.monotonic()
     with postgres_store.write() as db:  # the rollups have no triggers: no need to turn off
-        for statement in (*rating_backfill(), visit_backfill()):
+        for statement in (*rating_backfill(), visit_backfill(), *site_backfill()):
             db.execute(statement)
     report.add("postgres rollups", time.monotonic() - started)
     started = time.monotonic()
@@ -177,7 +185,8 @@ def check_same_rollups(one: CentralStore, other: CentralStore) -> None:
 
 
 COUNT_COLUMNS = {"n", "visits", "checked_out", "waits", "appt_early", "appt_on_time",
-                 "appt_late", "appt_called", "appt_within", "appt_chair"}
+                 "appt_late", "appt_called", "appt_within", "appt_chair", "linked",
+                 *(face_column(scale, score) for scale, score in RATING_FACES)}
 
 
 def _columns(store: CentralStore, table: str) -> list[str]:

@@ -43,7 +43,7 @@ from sync.central.figures import (
     device_clause,
 )
 from sync.central.hour_runs import database_identity
-from sync.central.rollups import count_sum
+from sync.central.rollups import RATING_FACES, count_sum, face_column
 
 NO_WAIT = "none"  # the bucket key of ratings with no linked (called) visit
 
@@ -194,9 +194,11 @@ def local_sums(
 def visit_local_sums(
     db: Database, wins: list[Window], device: str | None = None
 ) -> list[LocalSums | None]:
-    """``local_sums`` of every ``HOUR_SUMS`` column of ``visit_hours``: Trends reads the visit
-    rollup once for its visits, waits and appointments (``sums=``) rather than three times."""
-    return local_sums(db, wins, "visit_hours", [(column, None) for column in HOUR_SUMS], device)
+    """``local_sums`` of every ``HOUR_SUMS`` column of ``visit_hours`` (of ``site_visit_hours``,
+    one row per hour, for every desk): Trends reads the visit rollup once for its visits,
+    waits and appointments (``sums=``) rather than three times."""
+    table = "site_visit_hours" if device is None else "visit_hours"
+    return local_sums(db, wins, table, [(column, None) for column in HOUR_SUMS], device)
 
 
 def sums_of(sums: LocalSums, group: str, *columns: str) -> dict[str, tuple[int, ...]]:
@@ -206,7 +208,7 @@ def sums_of(sums: LocalSums, group: str, *columns: str) -> dict[str, tuple[int, 
 
 
 # Every face of the supported scales, as the columns of a per-hour pivot of the rollup.
-FACES = tuple((scale, score) for scale in (5, 4) for score in range(scale, 0, -1))
+FACES = RATING_FACES
 
 
 def rating_groups_by(
@@ -219,9 +221,16 @@ def rating_groups_by(
     by ``rating_groups`` as before.
     """
     result: dict[str, dict[str, RatingGroup]] = {g: defaultdict(RatingGroup) for g in groups}
-    faces = [("n", f"scale = {sc} AND score = {k}") for sc, k in FACES]
-    found = local_sums(db, wins, "rating_hours", [("n", None), ("n", "linked = 1"), *faces],
-                       device, having="HAVING SUM(n) > 0")
+    if device is None:
+        # Every desk: the per-site rollup, one row per hour with a column per face.
+        found = local_sums(db, wins, "site_rating_hours", [
+            ("n", None), ("linked", None),
+            *((face_column(scale, score), None) for scale, score in FACES),
+        ], having="HAVING SUM(n) > 0")
+    else:
+        faces = [("n", f"scale = {sc} AND score = {k}") for sc, k in FACES]
+        found = local_sums(db, wins, "rating_hours", [("n", None), ("n", "linked = 1"), *faces],
+                           device, having="HAVING SUM(n) > 0")
     fallback = []
     for win, sums in zip(wins, found, strict=True):
         if sums is None or any(row[0] != sum(n or 0 for n in row[2:])

@@ -1,0 +1,137 @@
+"""The per-site hourly rollups (``site_rating_hours``, ``site_visit_hours``) hold exactly the
+per-desk rollups added up, on both engines: as ingest writes, when a rating is re-paired, a
+visit voided or its wait corrected, rows deleted, and after the migration that adds them to a
+store that already holds data.
+
+The expectation is computed here in Python from the per-desk rollups (which other tests check
+against the rows), never by the SQL under test.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import pytest
+
+from sync.central.dashboard import demo
+from sync.central.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
+from sync.central.rollups import (
+    RATING_FACES,
+    SITE_VISIT_SUMS,
+    face_column,
+    site_rollup_triggers,
+)
+
+NOW = datetime(2026, 3, 4, 17, 0, tzinfo=UTC)
+FACE_COLUMNS = [face_column(scale, score) for scale, score in RATING_FACES]
+VISIT_COUNTS = [name for name in SITE_VISIT_SUMS if name != "changes"]
+
+
+def desks_added_up(db) -> tuple[dict, dict]:
+    """(ratings, visits) per (site, hour) from the per-desk rollups, hours counting nothing
+    left out."""
+    ratings: dict = defaultdict(lambda: defaultdict(int))
+    for site, hour, scale, score, linked, n in db.execute(
+            "SELECT site, hour, scale, score, linked, n FROM rating_hours").fetchall():
+        counts = ratings[(site, hour)]
+        counts["n"] += n
+        counts["linked"] += n if linked else 0
+        counts[face_column(scale, score)] += n
+    visits: dict = defaultdict(lambda: defaultdict(int))
+    for site, hour, *values in db.execute(
+            f"SELECT site, hour, {', '.join(VISIT_COUNTS)} FROM visit_hours").fetchall():
+        for name, value in zip(VISIT_COUNTS, values, strict=True):
+            visits[(site, hour)][name] += value
+    return _nonzero(ratings), _nonzero(visits)
+
+
+def per_site(db) -> tuple[dict, dict]:
+    rating_columns = ["n", "linked", *FACE_COLUMNS]
+    ratings = {(site, hour): dict(zip(rating_columns, values, strict=True)) for site, hour, *values
+               in db.execute(f"SELECT site, hour, {', '.join(rating_columns)} "
+                             "FROM site_rating_hours").fetchall()}
+    visits = {(site, hour): dict(zip(VISIT_COUNTS, values, strict=True)) for site, hour, *values
+              in db.execute(f"SELECT site, hour, {', '.join(VISIT_COUNTS)} "
+                            "FROM site_visit_hours").fetchall()}
+    return _nonzero(ratings), _nonzero(visits)
+
+
+def _nonzero(table: dict) -> dict:
+    return {key: {name: n for name, n in counts.items() if n}
+            for key, counts in table.items() if any(counts.values())}
+
+
+def changes_of(db, site: str, hour: str) -> int:
+    return db.execute("SELECT changes FROM site_visit_hours WHERE site = ? AND hour = ?",
+                      [site, hour]).fetchone()[0]
+
+
+@pytest.fixture
+def filled(central_store):
+    demo.fill(central_store, days=2, now=NOW)
+    return central_store
+
+
+def test_ingest_counts_every_site_hour_as_its_desks_add_up(filled):
+    ratings, visits = desks_added_up(filled.db)
+    assert len({site for site, _ in visits}) > 1 and len(visits) > 20
+    assert sum(c["n"] for c in ratings.values()) > 50
+    assert per_site(filled.db) == (ratings, visits)
+
+
+def test_changed_and_deleted_rows_move_the_site_counts_with_the_desks(filled):
+    db = filled.db
+    site, hour = db.execute(
+        "SELECT site, substr(checked_in_at, 1, 13) FROM visits WHERE wait_min IS NOT NULL "
+        "ORDER BY checked_in_at LIMIT 1").fetchone()
+    before = changes_of(db, site, hour)
+    with filled.write() as w:
+        # A wait corrected (no count moves: the hour's changes must, for the waits' cache).
+        w.execute("UPDATE visits SET wait_min = wait_min + 1 WHERE id = (SELECT id FROM visits "
+                  "WHERE site = ? AND substr(checked_in_at, 1, 13) = ? "
+                  "AND wait_min IS NOT NULL LIMIT 1)", [site, hour])
+    assert changes_of(db, site, hour) > before
+    with filled.write() as w:
+        w.execute("UPDATE visits SET voided = 1 WHERE id IN "
+                  "(SELECT id FROM visits ORDER BY id LIMIT 7)")
+        w.execute("UPDATE visits SET cancel_reason = 'left' WHERE id IN "
+                  "(SELECT id FROM visits WHERE voided = 0 ORDER BY id DESC LIMIT 5)")
+        w.execute("UPDATE ratings SET visit_id = NULL WHERE id IN "
+                  "(SELECT id FROM ratings WHERE visit_id IS NOT NULL ORDER BY id LIMIT 9)")
+        # A rating moved to another face, another hour and to misuse, and some deleted.
+        w.execute("UPDATE ratings SET scale = 4, score = 2 WHERE id IN "
+                  "(SELECT id FROM ratings WHERE scale = 5 ORDER BY id DESC LIMIT 4)")
+        w.execute("UPDATE ratings SET occurred_at = '2026-03-01T08:30:00.000000Z' WHERE id IN "
+                  "(SELECT id FROM ratings ORDER BY occurred_at LIMIT 3)")
+        w.execute("UPDATE ratings SET misuse = 1 WHERE id IN "
+                  "(SELECT id FROM ratings WHERE misuse = 0 ORDER BY id LIMIT 2)")
+        w.execute("DELETE FROM ratings WHERE id IN (SELECT id FROM ratings ORDER BY id LIMIT 6)")
+        w.execute("DELETE FROM visits WHERE id IN "
+                  "(SELECT id FROM visits WHERE voided = 0 ORDER BY checked_in_at LIMIT 6)")
+    assert per_site(db) == desks_added_up(db)
+
+
+def test_the_migration_adds_up_what_a_store_already_holds(filled):
+    db = filled.db
+    expected = desks_added_up(db)
+    as_before_site_rollups(db)
+    assert db.execute("SELECT COUNT(*) FROM visit_hours").fetchone()[0] > 20
+    assert migrate(db) == SCHEMA_VERSION
+    assert per_site(db) == expected
+    # And the triggers it made count what comes after.
+    with filled.write() as w:
+        w.execute("UPDATE visits SET voided = 1 WHERE id IN "
+                  "(SELECT id FROM visits ORDER BY id LIMIT 3)")
+    assert per_site(db) == desks_added_up(db)
+
+
+def as_before_site_rollups(db) -> None:
+    """The store as the schema before ``_site_rollups`` left it, with its rows."""
+    names = [m.__name__ for m in MIGRATIONS]
+    assert names[-1] == "_site_rollups", "undo the migrations after _site_rollups here too"
+    for name in site_rollup_triggers():
+        db.execute(f"DROP TRIGGER {name}")
+    db.execute("DROP TABLE site_rating_hours")
+    db.execute("DROP TABLE site_visit_hours")
+    db.conn.execute(f"PRAGMA user_version = {names.index('_site_rollups')}")
