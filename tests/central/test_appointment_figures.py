@@ -273,7 +273,13 @@ def as_before_appointment_figures(db) -> None:
     indexes = {"_covered_rollup_keys", "_covered_rating_ranges"}
     names = [m.__name__ for m in MIGRATIONS]
     after = names[names.index("_appointment_figures") + 1:]
-    assert set(after) == set(later) | indexes, f"undo {set(after) - set(later) - indexes} here"
+    tables = {"_site_rollups"}  # the per-site rollups, read from the per-desk ones when made
+    assert set(after) == set(later) | indexes | tables, (
+        f"undo {set(after) - set(later) - indexes - tables} here")
+    for name in rollups.site_rollup_triggers():
+        db.execute(f"DROP TRIGGER {name}")
+    for table in rollups.SITE_ROLLUP_KEYS:
+        db.execute(f"DROP TABLE {table}")
     db.execute("DROP INDEX idx_ratings_site_occurred_at")
     db.execute("CREATE INDEX idx_ratings_site_occurred_at ON ratings (site, occurred_at)")
     for table, column in later.values():

@@ -17,7 +17,7 @@ import pytest
 
 from sync.central import auth
 from sync.central.ingest import ingest_batch
-from sync.central.rollups import ROLLUP_PRIMARY_KEYS, rollup_columns
+from sync.central.rollups import ROLLUP_PRIMARY_KEYS, SITE_ROLLUP_KEYS, rollup_columns
 from sync.central.storage import CentralStore
 from tests.support.appointments import morning_events
 from tests.support.wire_events import MORNING
@@ -30,6 +30,10 @@ READS = {
     "visit_hours": "SELECT hour, SUM(visits), SUM(checked_out), SUM(waits), SUM(changes), "
                    "SUM(appt_early), SUM(appt_called), SUM(appt_within) FROM visit_hours",
     "negative_tag_hours": "SELECT hour, tag, SUM(n) FROM negative_tag_hours",
+    "site_rating_hours": "SELECT hour, SUM(n), SUM(linked), SUM(face_5_5), SUM(face_4_1) "
+                         "FROM site_rating_hours",
+    "site_visit_hours": "SELECT hour, SUM(visits), SUM(waits), SUM(changes), SUM(appt_within) "
+                        "FROM site_visit_hours",
 }
 
 
@@ -67,7 +71,7 @@ def test_a_sites_hours_are_read_from_the_key_alone(filled, table):
 
 def test_the_keys_keep_their_names_and_columns_cover_the_rest_and_still_count(filled, postgres_url):
     db = filled.db
-    for table, keys in ROLLUP_PRIMARY_KEYS.items():
+    for table, keys in {**ROLLUP_PRIMARY_KEYS, **SITE_ROLLUP_KEYS}.items():
         key_columns = [row[0] for row in db.execute(
             "SELECT a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
             "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "

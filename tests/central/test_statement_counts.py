@@ -88,11 +88,12 @@ def test_the_figures_are_the_same_with_and_without_the_caches(central_store):
 
 
 def test_trends_reads_the_visit_rollup_once_when_its_groups_are_cached(central_store):
-    """Trends' waits, visit counts and appointments come from one read of ``visit_hours``
-    grouped by local day and hour (``readers.visit_local_sums``), not one each: on PostgreSQL
-    each read of a 90-day range costs tens of milliseconds (benchmark figure 16). Cold, the
-    waits of the groups not cached yet need their hours too (a second read); warm, the sums
-    alone say every group's cached waits still hold, and no hour is read."""
+    """Trends' waits, visit counts and appointments come from one read of the per-site
+    ``site_visit_hours`` grouped by local day and hour (``readers.visit_local_sums``), not one
+    each: on PostgreSQL each read of a 90-day range costs tens of milliseconds (benchmark
+    figure 16). Cold, the waits of the groups not cached yet need their hours too (a second
+    read, of the per-desk ``visit_hours`` the hourly wait cache is checked against); warm,
+    the sums alone say every group's cached waits still hold, and no hour is read."""
     sites, names = _group(central_store, "Rollup", sites=3, desks=2)
     clear_caches()
     cold = CountingDb(central_store.db)
@@ -100,8 +101,13 @@ def test_trends_reads_the_visit_rollup_once_when_its_groups_are_cached(central_s
     warm = CountingDb(central_store.db)
     _reads(sites, names)["trends"](warm)
     clear_caches()
-    assert sum("visit_hours" in sql for sql in cold.sql) == 2, cold.sql
-    assert sum("visit_hours" in sql for sql in warm.sql) == 1, warm.sql
+    def reads_of(table, sqls):
+        return sum(f" {table} " in sql for sql in sqls)
+
+    assert (reads_of("site_visit_hours", cold.sql), reads_of("visit_hours", cold.sql)) == (1, 1)
+    assert (reads_of("site_visit_hours", warm.sql), reads_of("visit_hours", warm.sql)) == (1, 0)
+    assert reads_of("site_rating_hours", warm.sql) == 1, warm.sql
+    assert reads_of("rating_hours", warm.sql) == 0, warm.sql
 
 
 def _by_local_time(db, wins, sums) -> tuple:
