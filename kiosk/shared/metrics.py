@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -124,7 +124,11 @@ def median(values: Iterable[float]) -> float | None:
 
 def percentile(values: Iterable[float], pct: float) -> float | None:
     """Linear interpolation between closest ranks (the 'inclusive' method, numpy's default)."""
-    ordered = sorted(values)
+    return percentile_of_sorted(sorted(values), pct)
+
+
+def percentile_of_sorted(ordered: Sequence[float], pct: float) -> float | None:
+    """``percentile`` of values already in ascending order (no copy, no sort)."""
     if not ordered:
         return None
     position = (len(ordered) - 1) * pct / 100.0
@@ -147,17 +151,17 @@ def wait_summary(
 ) -> dict:
     """Median, p90 and % within target of completed waits, with n, plus the longest current wait.
 
-    A wait exactly at the target counts as within it. One sort: the percentiles' own sort of
-    a sorted list is a single linear pass, and the count within the target a bisection, so a
-    group of 25,000 waits (the dashboard's) is not walked again in Python.
+    A wait exactly at the target counts as within it. One sort, read in place by both
+    percentiles and bisected for the count within the target, so a group of 25,000 waits (the
+    dashboard's; Trends over 90 days sums a hundred such groups) is not copied again.
     """
     waits = sorted(waits_min)
     current = list(current_waits_min)
     within = bisect_right(waits, target_min)
     return {
         "waits": len(waits),
-        "wait_median_min": round_figure(median(waits)),
-        "wait_p90_min": round_figure(percentile(waits, 90)),
+        "wait_median_min": round_figure(percentile_of_sorted(waits, 50)),
+        "wait_p90_min": round_figure(percentile_of_sorted(waits, 90)),
         "pct_within_target": round_figure(pct(within, len(waits))),
         "longest_current_wait_min": round_figure(max(current)) if current else None,
     }
