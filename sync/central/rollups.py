@@ -383,8 +383,10 @@ def visit_backfill() -> str:
 # Per site and hour, every desk added up (migration ``_site_rollups``): a page over a whole
 # site (Trends) reads one row per hour instead of one per desk, face, linked and wait bucket.
 # On the 10-million-event store 90 days of 20 sites are 116,761 ``rating_hours`` rows and
-# 51,721 ``visit_hours`` rows, about 25,000 rows each here; the two reads were most of Trends
-# over 90 days (README, figure 16). Kept by their own triggers beside the per-desk ones.
+# 51,721 ``visit_hours`` rows, about 15,000 and 14,000 here; the two reads were most of Trends
+# over 90 days (README, figure 16). Kept by their own triggers beside the per-desk ones. Both
+# have ``changes``, bumped by every trigger that touches a row (rows are never deleted), so
+# a range's (COUNT(*), SUM(changes)) moves with any change in it (``dashboard.local_sums``).
 RATING_FACES = tuple((scale, score) for scale in (5, 4) for score in range(scale, 0, -1))
 SITE_ROLLUP_KEYS = {"site_rating_hours": ("site", "hour"), "site_visit_hours": ("site", "hour")}
 
@@ -411,7 +413,8 @@ def _site_rating_add(row: str) -> str:
         f"INSERT INTO site_rating_hours (site, hour, {', '.join(counts)}) "
         f"VALUES ({row}.site, substr({row}.occurred_at, 1, 13), {', '.join(counts.values())}) "
         "ON CONFLICT DO UPDATE SET "
-        + ", ".join(f"{name} = {name} + excluded.{name}" for name in counts) + ";"
+        + ", ".join(f"{name} = {name} + excluded.{name}" for name in counts)
+        + ", changes = changes + 1;"
     )
 
 
@@ -419,7 +422,8 @@ def _site_rating_remove(row: str) -> str:
     return (
         "UPDATE site_rating_hours SET "
         + ", ".join(f"{name} = {name} - {sql}" for name, sql in _site_rating_counts(row).items())
-        + f" WHERE site = {row}.site AND hour = substr({row}.occurred_at, 1, 13);"
+        + f", changes = changes + 1 WHERE site = {row}.site "
+        f"AND hour = substr({row}.occurred_at, 1, 13);"
     )
 
 
@@ -472,6 +476,7 @@ def create_site_rollups(db: Database) -> None:
     db.execute(
         "CREATE TABLE site_rating_hours (site TEXT NOT NULL, hour TEXT NOT NULL, "
         f"n INTEGER NOT NULL, linked INTEGER NOT NULL, {faces}"
+        "changes INTEGER NOT NULL DEFAULT 0, "
         "PRIMARY KEY (site, hour)) WITHOUT ROWID"
     )
     db.execute(

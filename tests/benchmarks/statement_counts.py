@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from kiosk.shared.timeutil import utc_now
-from sync.central.dashboard import panels, wait_cache
+from sync.central.dashboard import local_sums, panels, wait_cache
 from sync.central.hour_runs import ADJUSTED_RUNS, CHAIR_RUNS
 from sync.central.metrics_query import MetricsQuery, compute_metrics
 from sync.central.sites import list_sites
@@ -50,7 +50,8 @@ class CountingDb:
 
 
 def clear_caches() -> None:
-    for cache in (wait_cache.WAIT_RUNS, wait_cache.LOCAL_WAITS, ADJUSTED_RUNS, CHAIR_RUNS):
+    for cache in (wait_cache.WAIT_RUNS, wait_cache.LOCAL_WAITS, ADJUSTED_RUNS, CHAIR_RUNS,
+                  local_sums.SETTLED):
         cache.clear()
 
 

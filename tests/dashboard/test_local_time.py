@@ -19,7 +19,7 @@ import pytest
 from kiosk.shared import metrics
 from kiosk.shared.timeutil import parse_optional, parse_rfc3339, to_rfc3339
 from sync.central import auth
-from sync.central.dashboard import panels, readers
+from sync.central.dashboard import local_sums, panels, readers
 from sync.central.dashboard.windows import Window, windows
 from sync.central.ingest import ingest_batch
 from sync.central.sites import get_site, update_site
@@ -160,3 +160,31 @@ def test_a_day_cut_by_a_windows_ends_is_not_shared_with_the_whole_day(store):
     part = readers.wait_lists_by(db, [cut], ("day",))["day"]["2026-10-27"]
     assert 0 < len(part) < len(full)
     assert readers.wait_lists_by(db, [whole], ("day",))["day"]["2026-10-27"] == full
+
+
+@pytest.mark.parametrize("cut", ["2026-10-22T00", "2026-10-25T01", "2026-11-01T06",
+                                 "2026-11-02T11", "2026-12-01T00"])
+def test_the_settled_part_kept_and_the_recent_part_read_add_up_to_the_days(store, monkeypatch,
+                                                                           cut):
+    """The per-site rollups' hours before the cut are kept between requests
+    (``local_sums.SETTLED``), those after it read every time: wherever the cut falls (before
+    the window, in London's repeated hour, at New York's change, in the last local day of a
+    zone 14 hours ahead, after the window), the days and hours are still the rows' own, cold
+    and warm; and a visit a kiosk sends late into a kept hour is counted on the next read."""
+    monkeypatch.setattr(local_sums, "settled_from", lambda: cut)
+    local_sums.SETTLED.clear()
+    for _ in range(2):
+        for site in ZONES:
+            _check_trends(store.db, site)
+    with store.write() as db:
+        device = auth.add_device(db, "Kiritimati", "Late desk")[0]
+    at = datetime(2026, 10, 26, 21, 5, tzinfo=UTC)  # 27 October, 11:05 in Kiritimati
+    visit_id = str(uuid.uuid4())
+    ingest_batch(store, device, [
+        wire_event(1, "visit.checked_in", at, visit_id, {"ticket": "L-0001"}),
+        wire_event(2, "visit.called", at + timedelta(minutes=95), visit_id, {}),
+        wire_event(3, "rating.submitted", at + timedelta(minutes=99), visit_id,
+                   {"score": 1, "scale": 4, "tags": [], "misuse": False}),
+    ], START + timedelta(days=14))
+    _check_trends(store.db, "Kiritimati")
+    local_sums.SETTLED.clear()

@@ -11,13 +11,13 @@ statement (``sync.central.batched``), so a page's statements do not grow with th
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
 from kiosk.shared import metrics
 from sync.central.batched import each
+from sync.central.dashboard.local_sums import LocalSums, local_sums
 from sync.central.dashboard.wait_cache import (
     LOCAL_WAITS,
     WAITS_WHERE,
@@ -30,11 +30,9 @@ from sync.central.dashboard.windows import (
     ROLLUP_KEYS,
     Window,
     hour_map,
-    local_group_sql,
     local_hour_sql,
     local_key,
     local_text,
-    shifted_day,
 )
 from sync.central.figures import (
     COUNTED_VISIT,
@@ -43,7 +41,7 @@ from sync.central.figures import (
     device_clause,
 )
 from sync.central.hour_runs import database_identity
-from sync.central.rollups import RATING_FACES, SITE_ROLLUP_KEYS, count_sum, face_column
+from sync.central.rollups import RATING_FACES, count_sum, face_column
 
 NO_WAIT = "none"  # the bucket key of ratings with no linked (called) visit
 
@@ -117,89 +115,6 @@ def split(db: Database, wins: list[Window], rollup, from_rows):
 # in the order ``visit_local_sums`` gives them.
 HOUR_SUMS = ("visits", "checked_out", "waits", "changes", "appt_early", "appt_on_time",
              "appt_late", "appt_called", "appt_within")
-
-
-@dataclass(frozen=True)
-class LocalSums:
-    """One window's rollup sums per local day ('YYYY-MM-DD') and per local hour of the day
-    ('HH'), as the database grouped them (``local_sums``)."""
-
-    day: dict[str, tuple[int, ...]]
-    hour: dict[str, tuple[int, ...]]
-
-    def of(self, group: str) -> dict[str, tuple[int, ...]]:
-        """'day', 'hour', or 'all' (every day's sums added up, keyed '')."""
-        if group == "all":
-            return {"": _added(self.day.values())} if self.day else {}
-        return self.day if group == "day" else self.hour
-
-
-def _added(rows) -> tuple[int, ...]:
-    # A FILTERed SUM over no row is NULL: none of that count.
-    return tuple(sum(n or 0 for n in column) for column in zip(*rows, strict=True))
-
-
-def local_sums(
-    db: Database, wins: list[Window], table: str, sums: list[tuple[str, str | None]],
-    device: str | None = None, counted: str | None = None,
-) -> list[LocalSums | None]:
-    """Per window, in order: the rollup ``table``'s ``sums`` (each a column and an optional
-    FILTER condition, ``rollups.count_sum``) per local day and hour of the day, or None for a
-    window not made of whole local hours (its rows are read instead). Every window in one
-    statement (``batched.each``).
-
-    The database does the grouping, so a window's thousands of hourly rows never reach Python:
-    first per UTC hour, which follows the rollup's key order (a streamed aggregate, no sort), into
-    a MATERIALIZED CTE read twice, by local day and by local hour of the day
-    (``windows.local_group_sql``). Grouping the rows by the local keys directly sorted every
-    row: on the 10-million-event store that doubled the read (benchmark figure 16).
-    ``counted``: a column whose hour's sum must be above 0 (an hour it drops counts nowhere).
-
-    A per-site rollup (``rollups.SITE_ROLLUP_KEYS``) already holds one row per hour: its
-    columns are read as they are (``sums`` without conditions), since grouping them again
-    costs SQLite an aggregate per row (a third of the read on the 10-million-event store)."""
-    extra, params = device_clause(device)
-    if table in SITE_ROLLUP_KEYS:
-        if device is not None or any(where for _, where in sums):
-            raise ValueError(f"{table} holds every desk's hour as one row: no filter applies")
-        inner = ", ".join(f"{column} AS s{i}" for i, (column, _) in enumerate(sums))
-        per_hour = f"AND {counted} > 0" if counted else ""
-    else:
-        inner = ", ".join(f"{count_sum(column, where)} AS s{i}"
-                          for i, (column, where) in enumerate(sums))
-        per_hour = f"GROUP BY hour HAVING SUM({counted}) > 0" if counted else "GROUP BY hour"
-    outer = ", ".join(count_sum(f"s{i}") for i in range(len(sums)))
-    groupings = [local_group_sql(win) for win in wins]
-    selects = []
-    for win, grouping in zip(wins, groupings, strict=True):
-        if grouping is None:
-            continue
-        day_shift, hour_of_day = grouping
-        selects.append((
-            f"SELECT * FROM (WITH per_hour AS MATERIALIZED (SELECT hour, {inner} FROM {table} "
-            f"WHERE site = ? AND hour >= ? AND hour < ? {extra} {per_hour}) "
-            # Same columns in both halves (text, number, sums...): a day's row has its UTC
-            # day, an hour of the day's row ''.
-            f"SELECT substr(hour, 1, 10), {day_shift}, {outer} FROM per_hour GROUP BY 1, 2 "
-            f"UNION ALL SELECT '', {hour_of_day}, {outer} FROM per_hour GROUP BY 2) AS local",
-            [win.site.name, win.start[:13], win.end[:13], *params]))
-    found = iter(each(db, selects))
-    result: list[LocalSums | None] = []
-    for grouping in groupings:
-        if grouping is None:
-            result.append(None)
-            continue
-        days: dict[str, tuple[int, ...]] = {}
-        hours: dict[str, tuple[int, ...]] = {}
-        for utc_day, key, *counts in next(found):
-            if not utc_day:
-                hours[f"{key:02d}"] = tuple(counts)
-                continue
-            day = shifted_day(utc_day, key)
-            # A local day is made of parts of two UTC days: add them up.
-            days[day] = _added((days[day], counts)) if day in days else tuple(counts)
-        result.append(LocalSums(days, hours))
-    return result
 
 
 def visit_local_sums(
