@@ -150,7 +150,8 @@ def _measure(engine: str, root: Path, primary: PostgresCluster, replica: Postgre
     name = "SQLite" if engine == "sqlite" else "PostgreSQL, reads from the replica"
     _log(f"[16] measuring {name}")
     with central_process(data_dir, startup_timeout=120.0, extra_args=args) as central:
-        return measure(central.url, reporting, samples, f"16. {name}, {label}")
+        return measure(central.url, reporting, samples, f"16. {name}, {label}",
+                       first_requests=True)
 
 
 if __name__ == "__main__":
