@@ -9,12 +9,16 @@ against the rows), never by the SQL under test.
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from kiosk.shared.timeutil import to_rfc3339 as at_text
+from sync.central import auth
 from sync.central.dashboard import demo
+from sync.central.ingest import ingest_batch
 from sync.central.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
 from sync.central.rollups import (
     RATING_FACES,
@@ -22,6 +26,7 @@ from sync.central.rollups import (
     face_column,
     site_rollup_triggers,
 )
+from tests.support.wire_events import wire_event
 
 NOW = datetime(2026, 3, 4, 17, 0, tzinfo=UTC)
 FACE_COLUMNS = [face_column(scale, score) for scale, score in RATING_FACES]
@@ -78,6 +83,36 @@ def test_ingest_counts_every_site_hour_as_its_desks_add_up(filled):
     assert len({site for site, _ in visits}) > 1 and len(visits) > 20
     assert sum(c["n"] for c in ratings.values()) > 50
     assert per_site(filled.db) == (ratings, visits)
+
+
+def test_a_visit_called_and_rated_in_later_batches_moves_its_hour_in_place(filled):
+    """Checked in, then (another batch) called, checked out and rated, then (a third) its
+    rating paired: each update keeps the rows in their site's hour (the in-place triggers)."""
+    with filled.write() as db:
+        device = auth.add_device(db, "Batch Clinic", "Desk 1")[0]
+    at = NOW - timedelta(hours=5, minutes=55)
+    visit_id = str(uuid.uuid4())
+    batches = [
+        [wire_event(1, "visit.checked_in", at, visit_id,
+                    {"ticket": "B-0001", "appointment_at": at_text(at + timedelta(minutes=5))})],
+        [wire_event(2, "visit.called", at + timedelta(minutes=25), visit_id, {}),
+         wire_event(3, "visit.checked_out", at + timedelta(minutes=40), visit_id, {})],
+        [wire_event(4, "rating.submitted", at + timedelta(minutes=41), None,
+                    {"score": 2, "scale": 5, "tags": [], "misuse": False})],
+    ]
+    hour = at.strftime("%Y-%m-%dT%H")
+    assert at.minute < 15  # checked in and appointment in the same hour
+    for batch in batches:
+        ingest_batch(filled, device, batch, NOW)
+        assert per_site(filled.db) == desks_added_up(filled.db)
+    visits = per_site(filled.db)[1][("Batch Clinic", hour)]
+    assert (visits["visits"], visits["checked_out"], visits["waits"]) == (1, 1, 1)
+    with filled.write() as db:
+        db.execute("UPDATE visits SET called_at = NULL, wait_min = NULL, checked_out_at = NULL "
+                   "WHERE id = ?", [visit_id])
+    assert per_site(filled.db) == desks_added_up(filled.db)
+    assert per_site(filled.db)[1][("Batch Clinic", hour)]["visits"] == 1
+    assert "waits" not in per_site(filled.db)[1][("Batch Clinic", hour)]
 
 
 def test_changed_and_deleted_rows_move_the_site_counts_with_the_desks(filled):
