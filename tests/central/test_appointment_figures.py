@@ -45,6 +45,7 @@ from sync.central.repair import repair_store
 from sync.central.rollups import _visit_triggers, appointment_hour_counts
 from sync.central.storage import CentralStore
 from tests.support.appointments import booked_visit, morning_events
+from tests.support.older_schemas import as_before_site_rollups
 from tests.support.wire_events import WireEvents, at
 
 RANGE = {"from": at(-30), "to": at(180)}
@@ -276,10 +277,7 @@ def as_before_appointment_figures(db) -> None:
     tables = {"_site_rollups"}  # the per-site rollups, read from the per-desk ones when made
     assert set(after) == set(later) | indexes | tables, (
         f"undo {set(after) - set(later) - indexes - tables} here")
-    for name in rollups.site_rollup_triggers():
-        db.execute(f"DROP TRIGGER {name}")
-    for table in rollups.SITE_ROLLUP_KEYS:
-        db.execute(f"DROP TABLE {table}")
+    as_before_site_rollups(db)
     db.execute("DROP INDEX idx_ratings_site_occurred_at")
     db.execute("CREATE INDEX idx_ratings_site_occurred_at ON ratings (site, occurred_at)")
     for table, column in later.values():

@@ -19,13 +19,13 @@ from kiosk.shared.timeutil import to_rfc3339 as at_text
 from sync.central import auth
 from sync.central.dashboard import demo
 from sync.central.ingest import ingest_batch
-from sync.central.migrations import MIGRATIONS, SCHEMA_VERSION, migrate
+from sync.central.migrations import SCHEMA_VERSION, migrate
 from sync.central.rollups import (
     RATING_FACES,
     SITE_VISIT_SUMS,
     face_column,
-    site_rollup_triggers,
 )
+from tests.support.older_schemas import as_before_site_rollups
 from tests.support.wire_events import wire_event
 
 NOW = datetime(2026, 3, 4, 17, 0, tzinfo=UTC)
@@ -159,14 +159,3 @@ def test_the_migration_adds_up_what_a_store_already_holds(filled):
         w.execute("UPDATE visits SET voided = 1 WHERE id IN "
                   "(SELECT id FROM visits ORDER BY id LIMIT 3)")
     assert per_site(db) == desks_added_up(db)
-
-
-def as_before_site_rollups(db) -> None:
-    """The store as the schema before ``_site_rollups`` left it, with its rows."""
-    names = [m.__name__ for m in MIGRATIONS]
-    assert names[-1] == "_site_rollups", "undo the migrations after _site_rollups here too"
-    for name in site_rollup_triggers():
-        db.execute(f"DROP TRIGGER {name}")
-    db.execute("DROP TABLE site_rating_hours")
-    db.execute("DROP TABLE site_visit_hours")
-    db.conn.execute(f"PRAGMA user_version = {names.index('_site_rollups')}")
