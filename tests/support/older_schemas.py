@@ -16,7 +16,7 @@ def as_before_site_rollups(db) -> None:
         db.execute(f"DROP TRIGGER {name}")
     for table in SITE_ROLLUP_KEYS:
         db.execute(f"DROP TABLE {table}")
-    db.execute("DROP TRIGGER visits_rollup_update_same")
+    db.execute("DROP TRIGGER IF EXISTS visits_rollup_update_same")
     for name, (when, body) in _visit_triggers(versioned=True, appointments=True).items():
         db.execute(f"DROP TRIGGER {name}")
         db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
