@@ -230,8 +230,10 @@ def cover_rollup_keys(db: Database, keys_of: dict[str, tuple[str, ...]] = ROLLUP
     were written hour after hour among every other site's, so a 90-day read of one site's
     4,322 rating rows touched 3,981 pages (benchmark figure 16: the Trends page over 90 days
     read the two rollups for 1.3 s on 10 million events). The key keeps its name
-    (``<table>_pkey``, which ``ON CONFLICT`` names) and its columns. A migration that adds a
-    column a page sums must call this again. On SQLite nothing changes."""
+    (``<table>_pkey``, which ``ON CONFLICT`` names) and its columns. ``keys_of``: the tables
+    and their keys (the per-desk rollups by default; the per-site ones are covered when made,
+    ``SITE_ROLLUP_KEYS``). A migration that adds a column a page sums must call this again
+    for that table. On SQLite nothing changes."""
     if not on_postgres(db):
         return
     for table, keys in keys_of.items():
@@ -554,6 +556,11 @@ def create_site_rollups(db: Database) -> None:
         "PRIMARY KEY (site, hour)) WITHOUT ROWID"
     )
     cover_rollup_keys(db, SITE_ROLLUP_KEYS)
+    # Filled before any trigger changes: the migration holds the store's write lock, so no
+    # row arrives meanwhile, and on PostgreSQL changing a trigger locks ``visits`` against
+    # reads too (on a replica as well, while it replays), now only until the commit.
+    for statement in site_backfill():
+        db.execute(statement)
     # The per-desk visit triggers move a visit's counts in place too: with the per-site ones
     # added, ingest's visit updates would otherwise cost four statements instead of two.
     for name, (when, body) in in_place_visit_triggers(per_desk=True).items():
@@ -561,5 +568,6 @@ def create_site_rollups(db: Database) -> None:
         db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
     for name, (when, body) in site_rollup_triggers().items():
         db.execute(f"CREATE TRIGGER {name} {when} BEGIN {body} END")
-    for statement in site_backfill():
-        db.execute(statement)
+    if on_postgres(db):
+        for table in SITE_ROLLUP_KEYS:
+            db.execute(f"ANALYZE {table}")

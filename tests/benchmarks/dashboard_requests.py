@@ -153,27 +153,29 @@ def measure(url: str, reporting: dict, samples: int, label: str,
         result = []
         firsts = []
 
-        def add(name: str, measured: tuple[float, float]) -> None:
-            value, first = measured
+        def add(name: str, value: float) -> None:
             result.append(row(f"{number} {name}, p95 ({size})", round(value, 1), "ms",
                               round(baseline, 1), f"< {TARGET_MS:.0f} ms", value < TARGET_MS))
+
+        def add_request(name: str, measured: tuple[float, float]) -> None:
+            value, first = measured
+            add(name, value)
             firsts.append(row(f"{number} {name}, first request ({size})", round(first, 1), "ms",
                               round(baseline, 1), "(information)", None))
 
         for name, path in _requests():
-            add(name, _p95_ms(session, url + path.replace("Northgate+Dental", site), samples))
+            add_request(name, _p95_ms(session, url + path.replace("Northgate+Dental", site),
+                                      samples))
         for name, path in _api_requests():
             path = path.replace("Northgate+Dental", site)
-            add(name, _p95_ms(session, url + path, samples, reporting))
-        if first_requests:
-            result += firsts
+            add_request(name, _p95_ms(session, url + path, samples, reporting))
         for name, path in _downloads():
             headers = reporting if path.startswith("/api/") else None
             first, whole = _download_ms(session, url + path, samples // 4, headers)
             add(f"{name}, first bytes", first)
             result.append(row(f"{number} {name}, whole file, median ({size})",
                               round(whole, 1), "ms", round(baseline, 1), "(information)", None))
-        return result
+        return result + (firsts if first_requests else [])
 
 
 def run(quick: bool) -> list[dict]:

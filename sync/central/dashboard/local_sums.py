@@ -14,6 +14,7 @@ wait or a re-paired rating in the settled part changes its signature, and it is 
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
@@ -60,29 +61,52 @@ def _merged(one: dict, other: dict) -> dict:
 
 
 class SettledSums:
-    """The settled part's ``LocalSums`` of recently asked windows, each with the signature
-    it was read under; the least recently used go first beyond ``capacity`` (an entry is a
-    window's ~115 small tuples: 20 sites' two rollups over several ranges fit easily)."""
+    """The settled part's ``LocalSums`` of recently asked windows, each with the signature it
+    was read under and the cut it ends at. Bounded by size: an entry costs its values (every
+    count of every day and hour of the day) plus ``ENTRY_COST`` for its keys and slots; the
+    least recently used go first beyond ``capacity``. When the cut moves on (each UTC
+    midnight), the entries of older cuts are dropped: no window will ask for them again.
+    Pages are served from a thread pool, hence the lock."""
 
-    def __init__(self, capacity: int = 2048) -> None:
+    ENTRY_COST = 64
+
+    def __init__(self, capacity: int = 2_000_000) -> None:
         self.capacity = capacity
-        self._kept: OrderedDict[tuple, tuple[tuple, LocalSums]] = OrderedDict()
+        self.cost = 0
+        self._cut = ""
+        self._kept: OrderedDict[tuple, tuple[tuple, LocalSums, int, str]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def get(self, key: tuple, signature: tuple) -> LocalSums | None:
-        found = self._kept.get(key)
-        if found is None or found[0] != signature:
-            return None
-        self._kept.move_to_end(key)
-        return found[1]
+        with self._lock:
+            found = self._kept.get(key)
+            if found is None or found[0] != signature:
+                return None
+            self._kept.move_to_end(key)
+            return found[1]
 
-    def put(self, key: tuple, signature: tuple, sums: LocalSums) -> None:
-        self._kept[key] = (signature, sums)
-        self._kept.move_to_end(key)
-        while len(self._kept) > self.capacity:
-            self._kept.popitem(last=False)
+    def put(self, key: tuple, signature: tuple, sums: LocalSums, cut: str) -> None:
+        cost = self.ENTRY_COST + sum(len(counts) + 2 for part in (sums.day, sums.hour)
+                                     for counts in part.values())
+        with self._lock:
+            if cut > self._cut:
+                self._cut = cut
+                for old in [k for k, (_, _, _, c) in self._kept.items() if c != cut]:
+                    self.cost -= self._kept.pop(old)[2]
+            elif cut < self._cut:
+                return  # a request that began before midnight: nothing will ask for it again
+            if key in self._kept:
+                self.cost -= self._kept.pop(key)[2]
+            self._kept[key] = (signature, sums, cost, cut)
+            self.cost += cost
+            while self.cost > self.capacity and self._kept:
+                self.cost -= self._kept.popitem(last=False)[1][2]
 
     def clear(self) -> None:
-        self._kept.clear()
+        with self._lock:
+            self._kept.clear()
+            self.cost = 0
+            self._cut = ""
 
 
 SETTLED = SettledSums()
@@ -143,7 +167,7 @@ def local_sums(
     read = _read(db, wins, groupings, parts + recent, table, sums, device, counted)
     for index, (key, signature) in wanted.items():
         kept[index] = read.get(index, LocalSums({}, {}))
-        SETTLED.put(key, signature, kept[index])
+        SETTLED.put(key, signature, kept[index], cut)
     result: list[LocalSums | None] = []
     for index, grouping in enumerate(groupings):
         if grouping is None:

@@ -21,8 +21,9 @@ from sync.central.hour_runs import WAIT_RUNS, SortedRuns
 # The called visits checked in within a window: the waits the percentiles need.
 WAITS_WHERE = WAIT_RUNS.where
 # Each (store, site, zone, desk, 'day' or 'hour', local key, window for 'hour') group's sorted
-# waits, checked against the group's SUM(waits) and SUM(changes) of visit_hours, which the
-# page reads grouped anyway (``readers.visit_local_sums``).
+# waits, checked against the group's SUM(waits) and SUM(changes) of visit_hours (of
+# site_visit_hours for a whole site: the desk is part of the key), which the page reads
+# grouped anyway (``readers.visit_local_sums``).
 LOCAL_WAITS = SortedRuns()
 
 
