@@ -153,13 +153,15 @@ def test_faces_of_a_site_that_never_asked_the_fft_are_not_counted(october):
 
 
 @pytest.mark.parametrize("month", ["2026-13", "2026-1", "26-10", "October", "2026-10..2026-08",
-                                   "2026-10-01", "1999-12", "2020-01..2026-12"])
+                                   "2026-10-01", "1999-12", "2020-01..2026-12", "\t", " ",
+                                   " 2026-10", "2026-10..2026-11 "])
 def test_a_bad_month_is_a_400_that_says_what_to_send(october, month):
     server, token = october
     response = fft_csv(server, token, month=month)
     assert response.status_code == 400
     detail = response.json()["detail"]
-    assert month in detail
+    # It names what was sent (the bad month of a range; a tab as Python writes it, \t).
+    assert any(part in detail for part in (month, repr(month)[1:-1], *month.split("..")))
     assert any(hint in detail for hint in ("like 2026-11", "earlier month first", "36 months"))
 
 
