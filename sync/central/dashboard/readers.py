@@ -133,41 +133,38 @@ def sums_of(sums: LocalSums, group: str, *columns: str) -> dict[str, tuple[int, 
     return {key: tuple(row[i] for i in at) for key, row in sums.of(group).items()}
 
 
-# Every face of the supported scales, as the columns of a per-hour pivot of the rollup.
-FACES = RATING_FACES
-
-
 def rating_groups_by(
     db: Database, wins: list[Window], groups: tuple[str, ...], device: str | None = None
 ) -> dict[str, dict[str, RatingGroup]]:
     """``rating_groups`` for several groupings by local time ('day', 'hour', 'all') from one
     read of the hourly rollup for every window, grouped by local day and hour in the database
-    (``local_sums``, a column per face of ``FACES`` plus the linked ones). A window the rollup
-    cannot serve (an offset of part of an hour) or holding a scale outside ``FACES`` is read
-    by ``rating_groups`` as before.
+    (``local_sums``, a column per face of ``RATING_FACES`` plus the linked ones). A window the
+    rollup cannot serve (an offset of part of an hour) or holding a scale outside
+    ``RATING_FACES`` is read by ``rating_groups`` as before.
     """
     result: dict[str, dict[str, RatingGroup]] = {g: defaultdict(RatingGroup) for g in groups}
     if device is None:
         # Every desk: the per-site rollup, one row per hour with a column per face.
         found = local_sums(db, wins, "site_rating_hours", [
             ("n", None), ("linked", None),
-            *((face_column(scale, score), None) for scale, score in FACES),
+            *((face_column(scale, score), None) for scale, score in RATING_FACES),
         ], counted="n")
     else:
-        faces = [("n", f"scale = {sc} AND score = {k}") for sc, k in FACES]
+        faces = [("n", f"scale = {sc} AND score = {k}") for sc, k in RATING_FACES]
         found = local_sums(db, wins, "rating_hours", [("n", None), ("n", "linked = 1"), *faces],
                            device, counted="n")
     fallback = []
     for win, sums in zip(wins, found, strict=True):
         if sums is None or any(row[0] != sum(n or 0 for n in row[2:])
                                for row in (*sums.day.values(), *sums.hour.values())):
-            fallback.append(win)  # a face outside FACES: the generic read counts (and refuses) it
+            # A face outside RATING_FACES: the generic read counts (and refuses) it.
+            fallback.append(win)
             continue
         for group in groups:
             for key, (_, linked, *counts) in sums.of(group).items():
                 entry = result[group][key]
                 entry.linked += linked or 0
-                for face, n in zip(FACES, counts, strict=True):
+                for face, n in zip(RATING_FACES, counts, strict=True):
                     if n:
                         entry.counts[face] = entry.counts.get(face, 0) + n
     if fallback:
