@@ -190,7 +190,10 @@ def test_the_lag_is_measured_at_most_once_per_interval(replica_database):
                                      clock=lambda: now[0])
         replica_database.replica.wait_caught_up()
         first = meter.read()
-        assert first.seconds == 0 and first.problem is None and not first.warning
+        # Caught up, or a fraction of a second behind: the session's other tests write to the
+        # same cluster (other databases), so its WAL may move on between the wait and the read
+        # (seen: 0.028 s in a CI run). What this test is about is how often it is measured.
+        assert first.problem is None and not first.warning and 0 <= first.seconds < 5
         now[0] += 1.0
         assert meter.read() is first
         now[0] += 0.5
