@@ -79,9 +79,11 @@ class Forwarder:
 # -- actions -----------------------------------------------------------------------------
 
 
-def send(conn: socket.socket, reply: Reply) -> None:
+def send(conn: socket.socket, reply: Reply, keep_alive: bool = False) -> None:
     head = [f"HTTP/1.1 {reply.status} {REASONS.get(reply.status, 'Status')}",
-            f"Content-Length: {len(reply.body)}", "Connection: close"]
+            f"Content-Length: {len(reply.body)}"]
+    if not keep_alive:
+        head.append("Connection: close")
     head += [f"{name}: {value}" for name, value in reply.headers.items()]
     conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + reply.body)
 
@@ -111,6 +113,21 @@ def reset(server: ScriptedServer, conn: socket.socket, request: Request) -> None
 def cut_after_commit(server: ScriptedServer, conn: socket.socket, request: Request) -> None:
     """The backend stores the batch; the kiosk never hears back."""
     server.backend(request)
+
+
+def dropped_when_reused(rst: bool = False) -> Action:
+    """The backend's answer on a connection kept alive; the next request on that connection is
+    read and never answered: the connection is closed (with an RST if ``rst``). What a
+    server's idle timeout does when it fires just as the kiosk reuses the connection."""
+    def act(server: ScriptedServer, conn: socket.socket, request: Request) -> None:
+        send(conn, server.backend(request), keep_alive=True)
+        unanswered = _read_request(conn)
+        if unanswered is not None:
+            with server._lock:
+                server.requests.append(unanswered)
+        if rst:
+            reset(server, conn, request)
+    return act
 
 
 def over_limit(max_events: int | None = None, max_body_bytes: int | None = None) -> Action:

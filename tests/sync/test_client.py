@@ -18,6 +18,7 @@ from tests.sync.scripted_server import (
     Reply,
     ScriptedServer,
     cut_after_commit,
+    dropped_when_reused,
     hang,
     over_limit,
     reply,
@@ -182,6 +183,40 @@ def test_a_reset_connection_is_reported_not_raised(client, kiosk_store, proxy, c
     assert central.stored == []
     assert client.sync_once().stored == 1
     assert [stored["id"] for stored in central.stored] == [event.id]
+
+
+@pytest.mark.parametrize("rst", [False, True], ids=["closed", "reset"])
+def test_a_kept_alive_connection_dropped_as_it_is_reused_is_sent_again_at_once(
+        client, kiosk_store, proxy, central, rst):
+    first = tap(kiosk_store)
+    proxy.script(dropped_when_reused(rst=rst))
+    assert client.sync_once().stored == 1
+    second = tap(kiosk_store)
+
+    # The server closes the kept-alive connection as the next batch arrives on it: the batch
+    # goes again on a new connection in the same pass, instead of "cannot reach".
+    result = client.sync_once()
+
+    assert (result.ok, result.stored) == (True, 1), result.error
+    assert [len(post.json()["events"]) for post in proxy.event_posts()] == [1, 1, 1]
+    assert [stored["id"] for stored in central.stored] == [first.id, second.id]
+    assert kiosk_store.sync_status().backlog == 0
+
+
+def test_a_batch_dropped_again_on_its_new_connection_is_reported_and_sent_later(
+        client, kiosk_store, proxy, central):
+    tap(kiosk_store)
+    proxy.script(dropped_when_reused(), reset)
+    client.sync_once()
+    event = tap(kiosk_store)
+
+    result = client.sync_once()  # dropped on the kept-alive connection, reset on the new one
+
+    assert "Cannot reach the central store" in result.error
+    assert kiosk_store.sync_status().backlog == 1
+    assert len(proxy.event_posts()) == 3  # sent once more, not again and again
+    assert client.sync_once().stored == 1
+    assert central.stored[-1]["id"] == event.id
 
 
 def test_a_reply_lost_after_commit_is_resent_and_counted_as_duplicate(client, kiosk_store,
