@@ -24,6 +24,7 @@ from sync.central.dashboard.windows import Window, windows
 from sync.central.ingest import ingest_batch
 from sync.central.sites import get_site, update_site
 from sync.central.storage import CentralStore
+from tests.support.filled_stores import FilledStores
 from tests.support.wire_events import wire_event
 
 START = datetime(2026, 10, 22, 20, 0, tzinfo=UTC)
@@ -35,9 +36,9 @@ KEYS = ("visits", "checked_out", "waits", "wait_median_min", "wait_p90_min", "ra
         "happy_index", "pct_positive", "response_rate")
 
 
-@pytest.fixture
-def store(tmp_path, central_database_url):
-    store = CentralStore(tmp_path, database_url=central_database_url)
+def _fill(store: CentralStore) -> None:
+    """Six sites, one desk each, in ZONES' zones; a visit every 10-50 minutes for 12 days and 8
+    hours from START, each called, checked out and rated."""
     rng = random.Random(25)
     with store.write() as db:
         for site, zone in ZONES.items():
@@ -62,8 +63,20 @@ def store(tmp_path, central_database_url):
             at += timedelta(minutes=rng.uniform(10, 50))
         for start in range(0, len(events), 1000):
             ingest_batch(store, device, events[start:start + 1000], START + timedelta(days=13))
-    yield store
-    store.close()
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory):
+    stores = FilledStores(_fill, tmp_path_factory)
+    yield stores
+    stores.close()
+
+
+@pytest.fixture
+def store(filled, central_engine, tmp_path, request):
+    """The filled store, a copy for this test alone (filled once per engine)."""
+    with filled.copy(central_engine, tmp_path, request) as store:
+        yield store
 
 
 def _expected(db, site: str, key_of) -> dict[str, dict]:
@@ -172,7 +185,7 @@ def test_the_settled_part_kept_and_the_recent_part_read_add_up_to_the_days(store
     zone 14 hours ahead, after the window), the days and hours are still the rows' own, cold
     and warm; and a visit a kiosk sends late into a kept hour is counted on the next read.
     One store for every cut (building it is most of the test's time, and the calendar sweep
-    runs it at every instant)."""
+    runs it at every instant; the filled store is copied, not filled again, for each test)."""
     cuts = [CUTS[0]]
     monkeypatch.setattr(local_sums, "settled_from", lambda: cuts[-1])
     for cut in CUTS:
