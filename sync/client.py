@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from urllib3.exceptions import ProtocolError
 
 from kiosk.config import Settings, cleartext_token_warning
 from kiosk.shared.wire import MAX_BATCH_EVENTS
 from kiosk.store import RecordedEvent, Store
+from sync.kept_alive import KeptAliveSession
 from sync.replies import (
     MAX_REASON_CHARS,
     SYNCED_STATUSES,
@@ -92,7 +92,7 @@ class SyncClient:
         self.timeouts = timeouts
         self.batch_size = batch_size
         self.version = version or kiosk_version()
-        self.session = requests.Session()
+        self.session = KeptAliveSession()
         self.session.headers.update(
             {
                 "Authorization": f"Bearer {token}",
@@ -103,8 +103,6 @@ class SyncClient:
         # Verification stays on; a CA file is for a practice's own certificate authority.
         self.session.verify = ca_file or True
         self._lock = threading.Lock()
-        # Whether the last answer left its connection open for the next request to reuse.
-        self._kept_alive = False
 
     def close(self) -> None:
         self.session.close()
@@ -155,7 +153,16 @@ class SyncClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         """One HTTP request; every requests failure becomes a SyncFailed with a sentence."""
         try:
-            response = self._send_again_if_dropped(method, path, **kwargs)
+            # verify per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the
+            # environment override a session's verify, which would silently drop ca_file.
+            return self.session.request(
+                method,
+                self.url + path,
+                timeout=self.timeouts,
+                allow_redirects=False,
+                verify=self.session.verify,
+                **kwargs,
+            )
         except requests.exceptions.SSLError as error:
             raise CentralUnreachable(
                 f"The central store's TLS certificate was not accepted ({error}); "
@@ -177,38 +184,6 @@ class SyncClient:
             ) from None
         except requests.RequestException as error:
             raise CentralUnreachable(f"The request to the central store failed: {error}") from None
-        self._kept_alive = "close" not in response.headers.get("Connection", "").lower()
-        return response
-
-    def _send_again_if_dropped(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        """The request; sent once more on a new connection if the kept-alive one it went out on
-        was closed before any answer.
-
-        A server closes a connection that has been idle for a while (uvicorn after 5 s), and
-        when that happens just as the kiosk reuses it, the request meets a closed socket: the
-        server was not down. Sending again is safe: a batch the store did take is answered
-        ``duplicate``, and a GET changes nothing. Only once, and only on a reused connection,
-        so a server that really drops requests is still reported at once."""
-        reused, self._kept_alive = self._kept_alive, False
-        try:
-            return self._send(method, path, **kwargs)
-        except requests.ConnectionError as error:
-            if not (reused and error.args and isinstance(error.args[0], ProtocolError)):
-                raise
-            log.info("the central store closed a kept-alive connection; sending again")
-            return self._send(method, path, **kwargs)
-
-    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        # verify per request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the
-        # environment override a session's verify, which would silently drop ca_file.
-        return self.session.request(
-            method,
-            self.url + path,
-            timeout=self.timeouts,
-            allow_redirects=False,
-            verify=self.session.verify,
-            **kwargs,
-        )
 
     def _apply(self, results: list[dict], tally: Counter[str]) -> None:
         synced = [result["id"] for result in results if result["status"] in SYNCED_STATUSES]

@@ -13,13 +13,14 @@ import requests
 from kiosk.enrolment import Request
 from kiosk.enrolment_driver import EnrolmentUnreachable
 from sync.client import DEFAULT_TIMEOUTS
+from sync.kept_alive import KeptAliveSession
 
 PATHS = {"code": "/api/v1/enrol", "token": "/api/v1/enrol/token"}
 
 
 class EnrolmentClient:
     def __init__(self, ca_file: str | None = None, timeouts=DEFAULT_TIMEOUTS):
-        self.session = requests.Session()
+        self.session = KeptAliveSession()
         self.session.verify = ca_file or True
         self.timeouts = timeouts
 

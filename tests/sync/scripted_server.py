@@ -1,9 +1,10 @@
 """A tiny HTTP server on 127.0.0.1 that fails on purpose, in front of the real central store.
 
-Each request to the events endpoint takes the next scripted action (``server.script(...)``),
-then ``server.default`` once the script runs out. An action decides what the kiosk sees: the
-backend's answer, an error status, a hang, a reset, a reply cut after the backend committed, a
-tampered answer, or a 413 from a smaller batch limit than the store's. The backend is a
+Each POST to the events endpoint (or to the ``scripted_paths`` given) takes the next scripted
+action (``server.script(...)``), then ``server.default`` once the script runs out. An action
+decides what the kiosk sees: the backend's answer, an error status, a hang, a reset, a reply cut
+after the backend committed, a tampered answer, a 413 from a smaller batch limit than the
+store's, or a kept-alive connection closed as the next request arrives on it. The backend is a
 ``Forwarder`` (a pass-through to a real central server), which makes the server a
 fault-injecting proxy; a test of the kiosk's failure handling alone may give it a fixed answer.
 
@@ -164,9 +165,11 @@ def tamper(change: Callable[[Any], Any] | None = None, raw: bytes | None = None)
 class ScriptedServer:
     """Listening as soon as it is constructed (the port is bound before the thread starts)."""
 
-    def __init__(self, backend: Backend, default: Action = answer):
+    def __init__(self, backend: Backend, default: Action = answer,
+                 scripted_paths: tuple[str, ...] = (EVENTS_PATH,)):
         self.backend = backend
         self.default = default
+        self.scripted_paths = scripted_paths  # the POSTs the script acts on
         self.requests: list[Request] = []
         self.released = threading.Event()
         self._script: deque[Action] = deque()
@@ -216,7 +219,7 @@ class ScriptedServer:
                 return
             with self._lock:
                 self.requests.append(request)
-                scripted = request.path == EVENTS_PATH and request.method == "POST"
+                scripted = request.path in self.scripted_paths and request.method == "POST"
                 action = self._script.popleft() if scripted and self._script else None
             (action or (self.default if scripted else answer))(self, conn, request)
 

@@ -1,22 +1,27 @@
 """The kiosk's enrolment requests against a real central store on 127.0.0.1: the store going
 down while the kiosk polls, coming back, and a copied disk's events sent under the token they
-were recorded with (each stored once)."""
+were recorded with (each stored once); a poll that meets its kept-alive connection closed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from kiosk.config import load_settings
-from kiosk.enrolment import EnrolmentModel
+from kiosk.enrolment import EnrolmentModel, Request
 from kiosk.enrolment_driver import EnrolmentDriver
 from kiosk.store import Store
 from sync.client import SyncClient
-from sync.enrol_client import EnrolmentClient
+from sync.enrol_client import PATHS, EnrolmentClient
 from sync.runner import KioskSync
 from tests.central.test_cli import run_in_process
 from tests.support.central_server import running_central
 from tests.support.clock import FakeClock
 from tests.support.waiting import wait_until
+from tests.sync.scripted_server import Reply, ScriptedServer, dropped_when_reused
+
+TOKEN_PATH = PATHS["token"]
 
 
 def pump_until(driver: EnrolmentDriver, condition, what: str):
@@ -131,3 +136,21 @@ def test_a_copied_disks_events_stranded_while_the_store_is_down_are_sent_once_it
     assert not plan.copied_aside.exists()
     assert not set_aside.enrolment_beside(plan.copied_aside).exists()
     assert said and "all its events are sent" in said[-1]
+
+
+@pytest.mark.parametrize("rst", [False, True], ids=["closed", "reset"])
+def test_a_poll_that_meets_its_kept_alive_connection_closed_is_sent_again(rst):
+    """The store closes a connection idle for 5 s, the interval a kiosk polls at: a poll that
+    meets that close is asked again on a new connection, not shown as "cannot reach"."""
+    pending = Reply.of_json(400, {"error": "authorization_pending"})
+    server = ScriptedServer(lambda request: pending, scripted_paths=(TOKEN_PATH,))
+    server.script(dropped_when_reused(rst=rst))
+    client = EnrolmentClient()
+    poll = Request("token", server.url, device_code="never-shown")
+    try:
+        assert client.send(poll, None) == (400, {"error": "authorization_pending"})
+        assert client.send(poll, None) == (400, {"error": "authorization_pending"})
+    finally:
+        client.close()
+        server.close()
+    assert [request.path for request in server.requests] == [TOKEN_PATH] * 3
