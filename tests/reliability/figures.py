@@ -66,8 +66,8 @@ def record(
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}: one of {', '.join(ENGINES)}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    # The suite runs on two processes (pytest-xdist): each read-change-write of the one file
-    # holds a lock, so neither loses the other's entry.
+    # The suite runs on several processes (pytest-xdist): each read-change-write of the file
+    # holds a lock, so none loses another's entry.
     with open(path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         _merge(path, scenario, engine, title, figures, lost, duplicated, server_errors, seconds)

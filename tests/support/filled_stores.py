@@ -52,11 +52,13 @@ class FilledStores:
         name = unique_database_name(request.node.name)
         cluster.query(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
             sql.Identifier(name), sql.Identifier(original)))
-        store = CentralStore(folder, database_url=cluster.url(name))
         try:
-            yield store
+            store = CentralStore(folder, database_url=cluster.url(name))
+            try:
+                yield store
+            finally:
+                store.close()
         finally:
-            store.close()
             cluster.drop_database(name)
 
     def close(self) -> None:
@@ -76,8 +78,12 @@ class FilledStores:
         if self._postgres_original is None:
             name = unique_database_name("filled")
             url = cluster.create_database(name)
-            folder = self._tmp_path_factory.mktemp("filled-postgres")
-            self._filled(CentralStore(folder, database_url=url))
+            try:
+                folder = self._tmp_path_factory.mktemp("filled-postgres")
+                self._filled(CentralStore(folder, database_url=url))
+            except BaseException:
+                cluster.drop_database(name)  # the next test fills afresh (and fails the same)
+                raise
             self._postgres_original = (cluster, name)
         return self._postgres_original[1]
 

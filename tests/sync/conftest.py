@@ -21,7 +21,7 @@ from tests.sync.scripted_server import Forwarder, ScriptedServer
 # from ``device``.
 UNSENT_TOKEN = "dev_never-sent"
 # Small timeouts keep the hang and reset cases quick. The read timeout leaves room for a real
-# store's answer on a busy machine (the suite runs on two processes, both engines).
+# store's answer on a busy machine (the suite runs on three processes, both engines).
 TEST_TIMEOUTS = (0.5, 2.0)
 WIRE_COLUMNS = "id, device_seq, type, occurred_at, visit_id, data"
 

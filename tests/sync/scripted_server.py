@@ -80,10 +80,13 @@ class Forwarder:
 # -- actions -----------------------------------------------------------------------------
 
 
-def send(conn: socket.socket, reply: Reply, keep_alive: bool = False) -> None:
-    head = [f"HTTP/1.1 {reply.status} {REASONS.get(reply.status, 'Status')}",
+def send(conn: socket.socket, reply: Reply, keep_alive: bool = False,
+         version: str = "1.1") -> None:
+    """The reply; ``Connection: close`` unless ``keep_alive`` (an HTTP/1.0 reply says neither,
+    and is closed all the same)."""
+    head = [f"HTTP/{version} {reply.status} {REASONS.get(reply.status, 'Status')}",
             f"Content-Length: {len(reply.body)}"]
-    if not keep_alive:
+    if not keep_alive and version == "1.1":
         head.append("Connection: close")
     head += [f"{name}: {value}" for name, value in reply.headers.items()]
     conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + reply.body)
@@ -116,19 +119,37 @@ def cut_after_commit(server: ScriptedServer, conn: socket.socket, request: Reque
     server.backend(request)
 
 
-def dropped_when_reused(rst: bool = False) -> Action:
+def kept_alive_then(on_next: Action) -> Action:
     """The backend's answer on a connection kept alive; the next request on that connection is
-    read and never answered: the connection is closed (with an RST if ``rst``). What a
-    server's idle timeout does when it fires just as the kiosk reuses the connection."""
+    read and handed to ``on_next`` (which answers it, or not), then the connection is closed."""
     def act(server: ScriptedServer, conn: socket.socket, request: Request) -> None:
         send(conn, server.backend(request), keep_alive=True)
-        unanswered = _read_request(conn)
+        try:
+            unanswered = _read_request(conn)
+        except OSError:  # the client never sent another request on it
+            return
         if unanswered is not None:
             with server._lock:
                 server.requests.append(unanswered)
-        if rst:
-            reset(server, conn, request)
+            on_next(server, conn, unanswered)
     return act
+
+
+def dropped_when_reused(rst: bool = False) -> Action:
+    """The next request on a kept-alive connection is never answered: the connection is
+    closed (with an RST if ``rst``). What a server's idle timeout does when it fires just as
+    the kiosk reuses the connection."""
+    return kept_alive_then(reset if rst else (lambda server, conn, request: None))
+
+
+def garbled(server: ScriptedServer, conn: socket.socket, request: Request) -> None:
+    """Something that is not an HTTP answer."""
+    conn.sendall(b"HELLO THERE\r\n\r\n")
+
+
+def as_http10(server: ScriptedServer, conn: socket.socket, request: Request) -> None:
+    """The backend's answer as HTTP/1.0 without keep-alive (so the connection is not reused)."""
+    send(conn, server.backend(request), version="1.0")
 
 
 def over_limit(max_events: int | None = None, max_body_bytes: int | None = None) -> Action:

@@ -17,9 +17,13 @@ from tests.sync.conftest import TEST_TIMEOUTS, UNSENT_TOKEN, check_in, tap
 from tests.sync.scripted_server import (
     Reply,
     ScriptedServer,
+    answer,
+    as_http10,
     cut_after_commit,
     dropped_when_reused,
+    garbled,
     hang,
+    kept_alive_then,
     over_limit,
     reply,
     reset,
@@ -217,6 +221,34 @@ def test_a_batch_dropped_again_on_its_new_connection_is_reported_and_sent_later(
     assert len(proxy.event_posts()) == 3  # sent once more, not again and again
     assert client.sync_once().stored == 1
     assert central.stored[-1]["id"] == event.id
+
+
+@pytest.mark.parametrize("first", [answer, as_http10], ids=["connection-close", "http-1.0"])
+def test_a_reset_after_an_answer_that_closed_its_connection_is_not_sent_again(
+        client, kiosk_store, proxy, central, first):
+    tap(kiosk_store)
+    proxy.script(first, reset)
+    assert client.sync_once().stored == 1
+    tap(kiosk_store)
+
+    result = client.sync_once()  # a new connection, reset: the server's doing, not a race
+
+    assert "Cannot reach the central store" in result.error
+    assert len(proxy.event_posts()) == 2
+    assert kiosk_store.sync_status().backlog == 1
+
+
+def test_a_garbled_answer_on_a_kept_alive_connection_is_not_sent_again(client, kiosk_store,
+                                                                        proxy, central):
+    tap(kiosk_store)
+    proxy.script(kept_alive_then(garbled))
+    client.sync_once()
+    tap(kiosk_store)
+
+    result = client.sync_once()  # the server answered, with nonsense: not a dropped connection
+
+    assert not result.ok and kiosk_store.sync_status().backlog == 1
+    assert len(proxy.event_posts()) == 2
 
 
 def test_a_reply_lost_after_commit_is_resent_and_counted_as_duplicate(client, kiosk_store,

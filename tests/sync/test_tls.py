@@ -19,6 +19,7 @@ import pytest
 from sync.client import SyncClient
 from tests.support.waiting import wait_until
 from tests.sync.conftest import TEST_TIMEOUTS, tap
+from tests.sync.scripted_server import Forwarder, ScriptedServer, dropped_when_reused
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -123,3 +124,29 @@ def test_the_clinics_own_ca_file_makes_the_store_trusted(
     assert result.ok and result.stored == 1
     assert central_server.rows("SELECT id FROM events") == [{"id": sent.id}]
     assert kiosk_store.sync_status().backlog == 0
+
+
+def test_a_kept_alive_tls_connection_closed_as_it_is_reused_is_sent_again(
+    kiosk_store, device, central_server, certificates
+):
+    """The proxy closes an idle connection (nginx after its keepalive_timeout) just as the
+    kiosk reuses it: the batch goes again on a new connection, not reported as a certificate
+    problem or as "cannot reach"."""
+    scripted = ScriptedServer(Forwarder(central_server.base_url))
+    scripted.script(dropped_when_reused())
+    proxy = TlsProxy(certificates, scripted.url)
+    client = SyncClient(kiosk_store, proxy.url, device.token, timeouts=TEST_TIMEOUTS,
+                        ca_file=str(certificates / "ca.pem"))
+    try:
+        first = tap(kiosk_store)
+        assert client.sync_once().stored == 1
+        second = tap(kiosk_store)
+        result = client.sync_once()
+    finally:
+        client.close()
+        proxy.close()
+        scripted.close()
+    assert (result.ok, result.stored) == (True, 1), result.error
+    assert len(scripted.event_posts()) == 3
+    assert [row["id"] for row in central_server.rows("SELECT id FROM events ORDER BY device_seq")
+            ] == [first.id, second.id]
