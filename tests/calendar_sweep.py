@@ -9,8 +9,8 @@ whose local zone is the instant's zone. The instants: every weekday of one week 
 Wednesday and Friday at 00:05, Tuesday, Thursday and Saturday at 23:55, Sunday at both), the
 day before and the day after each daylight-saving change of Europe/London and America/New_York
 (and 00:30 on the day London springs forward), 31 December 23:59 and 29 February. The browser
-tests run at two of them (a Sunday, where a week ends, and London's spring-forward day), the
-rest everywhere.
+tests run at two of them (a Sunday, where a week ends, and the morning after London springs
+forward, when London's date is ahead of UTC's), the rest everywhere.
 
 ``python3 main.py sweep`` runs it alone; ``python3 main.py test`` runs it after the suite.
 Extra arguments are labels (or parts of labels) to run only those instants.
@@ -93,10 +93,13 @@ def _instants() -> list[Instant]:
         before, after = day - timedelta(days=1), day + timedelta(days=1)
         dst.append(Instant(f"{name}-eve-23:55", zone, before.replace(hour=23, minute=55)))
         if name == "london-spring":
-            # 00:30 on the change day: "today" is 23 hours long and has not changed yet; the
-            # browser tests run here (one daylight-saving day is enough for their cost).
-            dst.append(Instant(f"{name}-day-00:30", zone, day.replace(minute=30), browser=True))
-        dst.append(Instant(f"{name}-after-00:05", zone, after.replace(minute=5)))
+            # 00:30 on the change day: "today" is 23 hours long and has not changed yet.
+            dst.append(Instant(f"{name}-day-00:30", zone, day.replace(minute=30)))
+        # The browser tests run the morning after London springs forward (one daylight-saving
+        # instant is enough for their cost): yesterday was 23 hours long, and London's date
+        # is a day ahead of UTC's, so a site left in UTC is on another day than the others.
+        dst.append(Instant(f"{name}-after-00:05", zone, after.replace(minute=5),
+                           browser=name == "london-spring"))
     ends = [
         Instant("new-year-eve-23:59", LONDON, datetime(2026, 12, 31, 23, 59)),
         Instant("leap-day-12:00", LONDON, datetime(2028, 2, 29, 12, 0)),

@@ -33,7 +33,9 @@ PASSWORD = "calm waters 2026"
 MARKUP_SITE = "<b>x</b>"
 MARKUP_DESK = "<b>x</b>"
 FORMULA_DESK = "=SUM(A1)"
-ZONE = "Europe/London"  # every site of the tests' store
+# Every site the tests' store is filled with (a test that adds a site may leave it in the
+# store's default zone: tests/dashboard/expected.py reads each site's own).
+ZONE = "Europe/London"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

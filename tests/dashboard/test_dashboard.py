@@ -61,8 +61,7 @@ def test_login_sets_a_protected_session_cookie_and_logout_ends_it(logged_in):
 
 
 def test_today_shows_the_metric_functions_figures(logged_in, data_dir):
-    today = local_today()
-    want = expected.report(data_dir, today, today, utc_now())
+    want = expected.today_report(data_dir, utc_now())
     assert want["ratings"] > 0 and want["waits"] > 0
     page = logged_in
     assert tile(page, "happy-index") == expected.shown(want["happy_index"])
