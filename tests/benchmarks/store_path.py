@@ -72,8 +72,9 @@ def _measure(store: CentralStore, tokens: list[str], batch: int, per_transaction
     return total / elapsed, own / total * 1e6, server / total * 1e6
 
 
-def _one(engine: str, batch: int, per_transaction: int,
+def _one(batch: int, per_transaction: int,
          cluster: PostgresCluster | None) -> tuple[float, float, float]:
+    """A pass on a fresh store: SQLite's without ``cluster``, else a database on it."""
     if cluster is None:
         folder = Path(tempfile.mkdtemp(prefix="store-path-"))
         url = None
@@ -95,7 +96,7 @@ def main() -> None:
         for engine, server in (("SQLite", None), ("PostgreSQL", cluster)):
             for batch, per_transaction in CASES:
                 for _ in range(REPEATS):
-                    rate, own, spent = _one(engine, batch, per_transaction, server)
+                    rate, own, spent = _one(batch, per_transaction, server)
                     print(f"| {engine} | {batch} | {per_transaction} | {rate:,.0f} | {own:.0f} "
                           f"| {spent:.0f} |", flush=True)
 

@@ -54,8 +54,7 @@ def today_report(data_dir, now: datetime) -> dict:
         site_visits, site_ratings = rows_in(data_dir, day, day, name)
         visits += site_visits
         ratings += site_ratings
-    return metrics.report([as_visit(v) for v in visits], [as_rating(r) for r in ratings], 15.0,
-                          now)
+    return _report(visits, ratings, now)
 
 
 def as_visit(row: dict) -> metrics.VisitTimes:
@@ -78,7 +77,10 @@ def as_rating(row: dict) -> metrics.RatingRow:
 
 
 def report(data_dir, first: date, last: date, now: datetime, site: str | None = None) -> dict:
-    visits, ratings = rows_in(data_dir, first, last, site)
+    return _report(*rows_in(data_dir, first, last, site), now)
+
+
+def _report(visits: list[dict], ratings: list[dict], now: datetime) -> dict:
     return metrics.report([as_visit(v) for v in visits], [as_rating(r) for r in ratings], 15.0, now)
 
 
