@@ -141,8 +141,8 @@ def run_instant(instant: Instant, python: str, scratch: Path) -> Outcome:
         "--central-engines", "sqlite",
         *CLOCK_SENSITIVE,
     ]
-    if not instant.browser:
-        args += ["-m", "not browser"]
+    # Tests marked calendar_free read no date or hour: the sweep would only repeat them.
+    args += ["-m", "not calendar_free" if instant.browser else "not browser and not calendar_free"]
     env = {**os.environ, "TZ": instant.zone}
     started = time.monotonic()
     run = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,

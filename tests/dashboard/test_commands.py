@@ -23,6 +23,8 @@ def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
+# Three commands with real Argon2id (2 s) and no date read: the sweep would only repeat them.
+@pytest.mark.calendar_free
 def test_user_add_stores_an_argon2id_hash_and_sets_a_new_password_for_a_known_name(tmp_path):
     first = run("user", "add", "--data", str(tmp_path), "--name", "manager", "--password-stdin",
                 stdin="correct horse battery\n")
