@@ -443,7 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     backup = _command(commands, "backup", cmd_backup,
                       "copy the live store to a file (SQLite's online backup), then check it")
     backup.add_argument("--to", required=True, metavar="FILE|DIR",
-                        help="a new file, or a folder for a dated central-<UTC time>.sqlite3")
+                        help="a new file, or a folder for a dated "
+                             "manual-central-<UTC time>.sqlite3")
     restore = commands.add_parser(
         "restore", help="put a checked backup back as the store in --data",
         description="put a checked backup back as the store in --data",
