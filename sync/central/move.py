@@ -36,6 +36,7 @@ from pathlib import Path
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from sync.central import storage
 from sync.central.metrics_query import EARLIEST_BOUND, LATEST_BOUND, MetricsQuery, compute_metrics
+from sync.central.store_options import StoreChoiceError, check_reachable
 
 MARKER_TABLE = "moved_from"
 PROGRESS_TABLE = "moved_tables"
@@ -288,6 +289,13 @@ def move_store(data_dir: Path, database_url: str,
         raise MoveFailed(f"there is no central store in {data_dir} "
                          f"(no {storage.DATABASE_FILE}): check the path")
     identity = str(path.resolve())
+    # A URL libpq cannot read, or a server that is down or refuses us: a sentence naming user,
+    # host, port and database (never the password, which libpq's own message can quote),
+    # before anything is opened, and not "the move stopped" (nothing was copied).
+    try:
+        check_reachable(database_url)
+    except StoreChoiceError as error:
+        raise MoveFailed(str(error)) from None
     # Opening it migrates it: the PostgreSQL store is created at the same, current version.
     storage.CentralStore(Path(data_dir)).close()
     source = storage.connect(path)

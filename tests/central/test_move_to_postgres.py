@@ -276,6 +276,25 @@ def test_migrate_needs_a_store_and_a_postgresql_url(tmp_path, capsys, monkeypatc
                            f"(no central.sqlite3): check the path.")
 
 
+def test_a_url_libpq_cannot_read_or_a_server_that_is_down_is_a_sentence_without_the_password(
+        tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    CentralStore(tmp_path).close()
+    # "%ub" is not percent-encoding: libpq's own message would quote the password.
+    assert cli.main(["central", "migrate", "--data", str(tmp_path), "--database-url",
+                     "postgresql://kiosk:Tr%ub4dor@127.0.0.1:1/central"]) == 2
+    err = capsys.readouterr().err
+    assert "Tr%ub4dor" not in err and "ub4dor" not in err
+    assert "the URL cannot be read" in err and "the move stopped" not in err
+    # Port 1: nothing listens. Nothing was copied, so this is not "the move stopped".
+    assert cli.main(["central", "migrate", "--data", str(tmp_path), "--database-url",
+                     "postgresql://kiosk:s3cret@127.0.0.1:1/central"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot connect to PostgreSQL at "
+                          "postgresql://kiosk@127.0.0.1:1/central: ")
+    assert "s3cret" not in err and "the move stopped" not in err
+
+
 def test_central_with_options_is_still_the_server_command():
     args = cli.build_parser().parse_args(["central", "--data", "somewhere", "--port", "0"])
     assert args.handler is cli.cmd_central
