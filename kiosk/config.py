@@ -168,7 +168,7 @@ def _as_languages(key: str, value: Any) -> tuple[str, ...]:
 def _as_staff_language(key: str, value: Any) -> str | None:
     if value in (None, ""):
         return None
-    if value not in LANGUAGES:
+    if not isinstance(value, str) or value not in LANGUAGES:
         raise _fail(key, value, "use one of " + ", ".join(LANGUAGES))
     return value
 
@@ -271,6 +271,11 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    except UnicodeDecodeError as error:
+        # TOML is UTF-8; a file saved as Latin-1 or UTF-16 (an editor's other choice) is not.
+        raise ConfigError(
+            f"config file {path} is not UTF-8 (byte {error.start}): save it as UTF-8"
+        ) from None
     except OSError as error:
         raise ConfigError(f"config file {path} cannot be read: {error.strerror}") from None
 

@@ -69,6 +69,22 @@ def test_unknown_key_and_bad_toml_and_missing_file(tmp_path):
         load_settings(tmp_path / "nope.toml", environ={})
 
 
+def test_a_file_not_in_utf8_is_a_sentence(tmp_path):
+    # Saved by an editor as Latin-1 (a Windows default) or as UTF-16: TOML is UTF-8.
+    for encoding in ("latin-1", "utf-16"):
+        path = tmp_path / f"{encoding}.toml"
+        path.write_bytes('site = "Clínica San José"\n'.encode(encoding))
+        with pytest.raises(ConfigError, match=r"is not UTF-8 \(byte \d+\): save it as UTF-8"):
+            load_settings(path, environ={})
+
+
+def test_a_list_where_one_language_belongs_is_a_sentence(tmp_path):
+    with pytest.raises(ConfigError, match=r"'staff_language' = \['es'\] is not allowed"):
+        load_settings(write(tmp_path, 'staff_language = ["es"]'), environ={})
+    with pytest.raises(ConfigError, match=r"'languages' = \[\['en'\]\] is not allowed"):
+        load_settings(write(tmp_path, 'languages = [["en"]]'), environ={})
+
+
 def test_a_token_alone_is_a_warning_and_an_address_alone_is_where_to_enrol(tmp_path):
     # A token without an address was accepted before enrolment by code existed: still is.
     lonely = load_settings(write(tmp_path, 'central_token = "dev_x"'), environ={})

@@ -2,7 +2,7 @@
 site, pinned ones stay, values the kiosk cannot use are refused with a sentence."""
 
 from kiosk.config import load_settings
-from kiosk.site_settings import site_part, with_site_settings
+from kiosk.site_settings import SITE_KEYS, site_part, with_site_settings
 
 FETCHED = {
     "site": "North", "timezone": "Europe/London", "target_wait_min": 20.0, "rating_scale": 4,
@@ -44,3 +44,15 @@ def test_a_value_the_kiosk_cannot_use_is_refused_and_the_rest_applied(tmp_path):
 def test_only_the_site_part_of_a_fetched_config_counts():
     assert set(site_part(FETCHED)) == {
         "site", "timezone", "target_wait_min", "rating_scale", "followup_tags", "idle_timeout_s"}
+
+
+def test_a_list_or_a_table_where_a_value_belongs_is_refused_with_a_sentence(tmp_path):
+    """A lying store's answer of the wrong shape (a list inside the languages, a table for a
+    text) is refused key by key like any other value, never a TypeError that would drop the
+    whole update."""
+    settings = load_settings(environ={}, data_dir=str(tmp_path))
+    for wrong in ([["en"]], {"en": 1}, [{"tag": "en"}]):
+        lying = {**FETCHED, **{key: wrong for key in SITE_KEYS if key != "site"}}
+        merged, refused = with_site_settings(settings, lying)
+        assert len(refused) == len(SITE_KEYS) - 1, (wrong, refused)
+        assert merged.site == "North" and merged.languages == settings.languages

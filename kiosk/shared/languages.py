@@ -68,7 +68,9 @@ def check_languages(value: object) -> tuple[str, ...]:
     known = ", ".join(LANGUAGES)
     tags: list[str] = []
     for tag in value:
-        if tag not in LANGUAGES:
+        # Only text can name a language; a list or table inside the list (unhashable) too
+        # is refused with the sentence, not a TypeError from the lookup.
+        if not isinstance(tag, str) or tag not in LANGUAGES:
             raise UnknownLanguage(
                 f"language {tag!r} has no catalog; the kiosk is written in {known}"
             )
