@@ -8,7 +8,7 @@ a URL (a redirect's query string lands in logs).
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -34,6 +34,7 @@ from sync.central.dashboard.web import (
     SessionDep,
     check_csrf,
     new_login_csrf,
+    parse_day,
     set_cookie,
     store_of,
     templates,
@@ -361,24 +362,14 @@ def set_password(request: Request, csrf: CsrfForm = "", token: Secret = "",
 # --- the audit trail -------------------------------------------------------------------------
 
 
-def _day(text: str | None, name: str) -> str | None:
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise HTTPException(422, f"The '{name}' date {text!r} is not a date like 2026-11-23; "
-                                 "pick one again.") from None
-
-
 def audit_filter(params) -> audit.AuditFilter:
     """From the page's query string: UTC days, inclusive at both ends."""
-    first, last = _day(params.get("from"), "from"), _day(params.get("to"), "to")
-    end = None
-    if last:
-        end = (date.fromisoformat(last) + timedelta(days=1)).isoformat()
+    # The dashboard's own day check (a real date between its first and last day): a 'to' of
+    # 9999-12-31 would otherwise overflow the day after it.
+    first, last = parse_day(params.get("from"), "from"), parse_day(params.get("to"), "to")
+    end = (last + timedelta(days=1)).isoformat() if last else None
     return audit.AuditFilter(
-        start=first, end=end, actor=params.get("actor") or None,
+        start=first.isoformat() if first else None, end=end, actor=params.get("actor") or None,
         action=params.get("action") or None, site=params.get("site") or None,
     )
 

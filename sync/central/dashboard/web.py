@@ -161,7 +161,7 @@ FIRST_DAY = date(1, 1, 2)
 LAST_DAY = date(9999, 12, 30)
 
 
-def _parse_day(text: str | None, name: str) -> date | None:
+def parse_day(text: str | None, name: str) -> date | None:
     if not text:
         return None
     try:
@@ -193,8 +193,8 @@ def build_filters(
         if not chosen:
             raise page_site_missing(site)
     zone = chosen[0].timezone if chosen else "UTC"
-    last = _parse_day(to_text, "to") or metrics.local_today(now, zone)
-    first = _parse_day(from_text, "from") or last - timedelta(days=DEFAULT_DAYS - 1)
+    last = parse_day(to_text, "to") or metrics.local_today(now, zone)
+    first = parse_day(from_text, "from") or last - timedelta(days=DEFAULT_DAYS - 1)
     if first > last:
         raise HTTPException(422, "The 'from' date is after the 'to' date; swap them.")
     if (last - first).days + 1 > MAX_DAYS:
