@@ -273,6 +273,14 @@ def test_unknown_fields_and_query_parameters_are_refused(central_server):
     assert answer.status_code == 422 and "x" in answer.text
 
 
+def test_a_name_with_a_nul_character_is_a_422_not_a_server_error(central_server):
+    # No stored text can hold a NUL (PostgreSQL refuses it): the request is what is wrong.
+    answer = requests.post(central_server.url("/api/v1/enrol"),
+                           json={"device_name": "desk\u00002"}, timeout=10)
+    assert answer.status_code == 422 and "device_name" in answer.text, answer.text
+    assert ask(central_server, device_name="desk-2")["user_code"]  # and the store goes on
+
+
 def test_the_routes_are_in_the_openapi_description(central_server):
     spec = requests.get(central_server.url("/openapi.json"), timeout=10).json()
     assert "/api/v1/enrol" in spec["paths"] and "/api/v1/enrol/token" in spec["paths"]

@@ -39,9 +39,11 @@ def code_limiter() -> FailureLimiter:
 class EnrolRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     device_name: str | None = Field(
-        None, max_length=64,
+        # No control characters: a NUL cannot be stored (PostgreSQL refuses it), and a line
+        # break or escape has no place in a name shown on the Add a kiosk page.
+        None, max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$",
         description="A name the kiosk suggests for itself (its host name); the manager may "
-        "change it when approving.",
+        "change it when approving. No control characters.",
     )
 
 
