@@ -43,6 +43,11 @@ WINDOWED_SIZE = (1280, 800)
 RECOVERY_NOTICE_S = 120
 
 
+class SyncStartFailed(RuntimeError):
+    """A runner's ``prepare`` could not start what the kiosk syncs to (the embedded central
+    store); the message says why and what to do."""
+
+
 class SyncRunner(Protocol):
     """What the launcher needs from whatever moves data off the kiosk."""
 
@@ -57,7 +62,8 @@ class SyncRunner(Protocol):
     # Optionally ``site_config() -> dict | None``: the site's settings last fetched from the
     # central store, which the kiosk lays over its own (kiosk/site_settings.py); and
     # ``enrolment_service(settings)`` (None when it cannot enrol, e.g. an embedded store) and
-    # ``drain(store, url, token, ca_file) -> int`` for enrolment by code (kiosk/enrolment*.py).
+    # ``drain(store, url, token, ca_file) -> int`` for enrolment by code (kiosk/enrolment*.py);
+    # ``prepare(settings)``, called before the window opens, which may raise SyncStartFailed.
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -249,6 +255,15 @@ def main(argv: list[str] | None = None, sync_runner: SyncRunner | None = None) -
     if store.recovered_from is not None:
         print(f"kiosk: the local database was damaged and moved aside to {store.recovered_from}",
               file=sys.stderr)
+    if (prepare := getattr(sync_runner, "prepare", None)) is not None:
+        # The embedded central store starts before the window opens: one that cannot start
+        # is a sentence here, with what to do, instead of a traceback from inside the window.
+        try:
+            prepare(settings)
+        except SyncStartFailed as error:
+            print(f"kiosk: {error}", file=sys.stderr)
+            store.close()
+            return 2
     configure_kivy(windowed=args.windowed)
     app = build_kiosk(settings, store=store, sync_runner=sync_runner,
                       enrolment=plan.enrolment, machine=machine)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.config import Settings
+from kiosk.launcher import SyncStartFailed
 from kiosk.store import Store
 from kiosk.sync_status import SyncStatus
 from sync.loop import SyncLoop, sync_loop_for
@@ -22,6 +23,10 @@ EMBEDDED_PORT = 8700
 # Every sync pass would otherwise print its HTTP requests in the kiosk's console log.
 for _chatty in ("urllib3", "asyncio"):
     logging.getLogger(_chatty).setLevel(logging.WARNING)
+
+
+class EmbeddedStoreFailed(SyncStartFailed):
+    """The embedded central store could not start; the message says why and what to do."""
 
 
 class KioskSync:
@@ -41,32 +46,64 @@ class KioskSync:
         self.port = port
         self.announce = announce
         self.central = None
+        self._token: str | None = None  # this kiosk's token in the embedded store
         self.loop: SyncLoop | None = None
         self.dashboard_link: str | None = None
 
+    def prepare(self, settings: Settings) -> Settings:
+        """Start the embedded central store now, if it is this kiosk's store, and return the
+        settings that name it: the launcher calls this before the window opens, so a store
+        that cannot start (a damaged file, one written by a newer version, no free port) is
+        a sentence at the command line (``EmbeddedStoreFailed``), not a traceback from inside
+        the window. Otherwise the settings as they are. Asked again (``start`` asks), the
+        store already running is named, not started twice."""
+        if not self.embedded or settings.central_url is not None:
+            return settings
+        if self.central is None:
+            self._token = self._start_embedded(settings)
+        return replace(settings, central_url=self.central.url, central_token=self._token)
+
     def start(self, store: Store, settings: Settings) -> None:
-        if self.embedded and settings.central_url is None:
-            settings = self._start_embedded(settings)
+        settings = self.prepare(settings)
         self.loop = sync_loop_for(store, settings)
         self.loop.start()
 
-    def _start_embedded(self, settings: Settings) -> Settings:
-        # Imported here: a kiosk that syncs to a remote store never loads the server.
-        from sync.central.dashboard import one_time_login_url
-        from sync.central.embedded import start_embedded
+    def _start_embedded(self, settings: Settings) -> str:
+        """Start the embedded store, enrol this kiosk in it, print the dashboard's link; the
+        kiosk's token."""
+        import sqlite3
+
+        from sync.central.embedded import EmbeddedStartFailed
+        from sync.central.migrations import SchemaTooNew
+        from sync.central.storage import StoreUnavailable
 
         if self.embedded_data_dir is None:
             self.embedded_data_dir = settings.data_dir / "central"
-        self.central = start_embedded(self.embedded_data_dir, port=self.port)
-        self.central.seed_site(settings)
-        token = self.central.enrol(settings.site, settings.device_name)
+        try:
+            token = self._start_and_enrol(settings)
+        except (StoreUnavailable, SchemaTooNew, EmbeddedStartFailed, sqlite3.Error,
+                OSError) as error:  # OSError: PortUnavailable, a folder it may not write to
+            if self.central is not None:
+                self.central.stop()
+                self.central = None
+            raise EmbeddedStoreFailed(_why_not(self.embedded_data_dir, error)) from error
+        from sync.central.dashboard import one_time_login_url
+
         self.dashboard_link = one_time_login_url(self.embedded_data_dir, self.central.url)
         self.announce(
             f"Central store running at {self.central.url} (data in {self.embedded_data_dir}).\n"
             f"Dashboard: open this one-time login link within a few minutes:\n"
             f"  {self.dashboard_link}"
         )
-        return replace(settings, central_url=self.central.url, central_token=token)
+        return token
+
+    def _start_and_enrol(self, settings: Settings) -> str:
+        # Imported here: a kiosk that syncs to a remote store never loads the server.
+        from sync.central.embedded import start_embedded
+
+        self.central = start_embedded(self.embedded_data_dir, port=self.port)
+        self.central.seed_site(settings)
+        return self.central.enrol(settings.site, settings.device_name)
 
     def enrolment_service(self, settings: Settings):
         """The HTTP side of enrolment by code, or None where the kiosk enrols itself (an
@@ -107,3 +144,19 @@ class KioskSync:
     def status(self) -> SyncStatus:
         """What the staff screen's sync corner shows; "not configured" before ``start``."""
         return self.loop.status() if self.loop is not None else SyncStatus()
+
+
+def _why_not(data_dir: Path, error: Exception) -> str:
+    """The sentence for an embedded store that did not start: what happened, and what to do
+    when it is the store's file (the kiosk's own database is another file, untouched)."""
+    import sqlite3
+
+    from sync.central.storage import DATABASE_FILE, StoreUnavailable
+
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(".")
+    sentence = f"the embedded central store in {data_dir} cannot start: {reason}."
+    if isinstance(error, (StoreUnavailable, sqlite3.DatabaseError)):
+        sentence += (f" If {data_dir / DATABASE_FILE} is damaged, move it aside or put a backup "
+                     f"back (python3 main.py restore --from FILE --data {data_dir} --force), "
+                     "then start again.")
+    return sentence + " Nothing the kiosk recorded was touched."

@@ -53,3 +53,47 @@ def test_main_lists_its_commands_and_names_an_unknown_one():
         assert command in listed.stdout
     typo = run("centrl", "--data", "x")
     assert typo.returncode == 2 and "no command 'centrl'" in typo.stderr
+
+
+def _kiosk_process(data_dir):
+    """``python3 main.py --data DIR`` (the kiosk with its embedded central store) as a user
+    runs it; it must stop with a sentence before any window opens."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "KIVY_NO_ARGS": "1", "KIVY_NO_CONSOLELOG": "1"}
+    return subprocess.run([sys.executable, "main.py", "--data", str(data_dir)], cwd=root,
+                          env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_a_damaged_embedded_central_store_is_a_sentence_and_nothing_is_touched(tmp_path):
+    central = tmp_path / "central"
+    central.mkdir()
+    damaged = central / "central.sqlite3"
+    damaged.write_bytes(b"not a database, a power cut's leftovers " * 100)
+    run = _kiosk_process(tmp_path)
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr
+    assert f"kiosk: the embedded central store in {central} cannot start: " in run.stderr
+    assert f"If {damaged} is damaged, move it aside or put a backup back (python3 main.py " \
+           f"restore --from FILE --data {central} --force)" in run.stderr
+    assert "Nothing the kiosk recorded was touched." in run.stderr
+    assert damaged.read_bytes() == b"not a database, a power cut's leftovers " * 100
+
+
+def test_an_embedded_central_store_from_a_newer_version_is_a_sentence(tmp_path):
+    import sqlite3
+
+    from sync.central.storage import CentralStore
+
+    central = tmp_path / "central"
+    CentralStore(central).close()
+    with sqlite3.connect(central / "central.sqlite3") as db:
+        db.execute("PRAGMA user_version = 9999")
+    run = _kiosk_process(tmp_path)
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr[-2000:]
+    assert f"kiosk: the embedded central store in {central} cannot start: " in run.stderr
+    assert "9999" in run.stderr
