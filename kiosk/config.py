@@ -215,6 +215,18 @@ def _as_optional_text(key: str, value: Any) -> str | None:
     return None if value in (None, "") else _as_text(key, value, 4096)
 
 
+def _as_ca_file(key: str, value: Any) -> str | None:
+    """A CA bundle that is there now: a mistyped path would otherwise surface only at the
+    first HTTPS request, as an error from deep inside the TLS library, at every sync pass."""
+    path = _as_optional_text(key, value)
+    if path is not None and not os.path.isfile(path):
+        raise _fail(key, value, "no such file; give the path of the CA bundle (PEM) that "
+                                "signed the central store's certificate")
+    if path is not None and not os.access(path, os.R_OK):
+        raise _fail(key, value, "the file cannot be read by this user")
+    return path
+
+
 def _as_ticket_prefix(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value.isalpha() or not value.isupper() or len(value) > 3:
         raise _fail(key, value, "use 1 to 3 capital letters, e.g. 'A'")
@@ -255,7 +267,7 @@ VALIDATORS = {
     "min_free_mb": _whole_number,
     "central_url": _as_url,
     "central_token": _as_optional_text,
-    "ca_file": _as_optional_text,
+    "ca_file": _as_ca_file,
     "data_dir": _as_path,
 }
 assert set(VALIDATORS) == {f.name for f in fields(Settings)} - {"pinned"}, (

@@ -85,6 +85,29 @@ def test_a_list_where_one_language_belongs_is_a_sentence(tmp_path):
         load_settings(write(tmp_path, 'languages = [["en"]]'), environ={})
 
 
+def test_a_ca_file_that_is_not_there_or_not_a_file_is_a_sentence(tmp_path):
+    for where in (tmp_path / "typo.pem", tmp_path):
+        with pytest.raises(ConfigError, match=r"'ca_file' = .* no such file; give the path of "
+                                              r"the CA bundle"):
+            load_settings(write(tmp_path, f'ca_file = "{where}"'), environ={})
+    with pytest.raises(ConfigError, match="'ca_file'"):
+        load_settings(environ={"KIOSK_CA_FILE": str(tmp_path / "typo.pem")})
+    real = tmp_path / "ca.pem"
+    real.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert load_settings(environ={"KIOSK_CA_FILE": str(real)}).ca_file == str(real)
+    assert load_settings(environ={"KIOSK_CA_FILE": ""}).ca_file is None
+
+
+def test_a_ca_file_the_kiosk_user_cannot_read_is_a_sentence(tmp_path, monkeypatch):
+    # Root reads every file, and the tests run as root: os.access answers as for a kiosk's
+    # own system user given a root-only (0600) bundle.
+    real = tmp_path / "ca.pem"
+    real.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setattr("kiosk.config.os.access", lambda path, mode: False)
+    with pytest.raises(ConfigError, match="'ca_file' = .* cannot be read by this user"):
+        load_settings(environ={"KIOSK_CA_FILE": str(real)})
+
+
 def test_a_token_alone_is_a_warning_and_an_address_alone_is_where_to_enrol(tmp_path):
     # A token without an address was accepted before enrolment by code existed: still is.
     lonely = load_settings(write(tmp_path, 'central_token = "dev_x"'), environ={})

@@ -210,11 +210,13 @@ def test_without_a_central_store_the_kiosk_records_locally_and_says_so(kiosk_sto
 
 
 def test_a_configured_kiosk_gets_a_client_with_its_settings(kiosk_store, tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
     settings = load_settings(environ={}, data_dir=str(tmp_path), central_url="https://c.example/",
-                             central_token=UNSENT_TOKEN, ca_file="/etc/ca.pem")
+                             central_token=UNSENT_TOKEN, ca_file=str(ca))
     loop = sync_loop_for(kiosk_store, settings)
     assert loop.status().configured
-    assert (loop.client.url, loop.client.session.verify) == ("https://c.example", "/etc/ca.pem")
+    assert (loop.client.url, loop.client.session.verify) == ("https://c.example", str(ca))
 
 
 def test_the_loop_survives_a_server_that_is_not_there(kiosk_store, client, proxy):
