@@ -184,6 +184,12 @@ class SyncClient:
             ) from None
         except requests.RequestException as error:
             raise CentralUnreachable(f"The request to the central store failed: {error}") from None
+        except OSError as error:
+            # Not a RequestException: requests raises a plain OSError when the CA bundle it
+            # was given is not there (ca_file is checked at start; it can go meanwhile).
+            raise CentralUnreachable(
+                f"The request to the central store could not be made: {error}; check ca_file."
+            ) from None
 
     def _apply(self, results: list[dict], tally: Counter[str]) -> None:
         synced = [result["id"] for result in results if result["status"] in SYNCED_STATUSES]

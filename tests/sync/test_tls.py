@@ -126,6 +126,32 @@ def test_the_clinics_own_ca_file_makes_the_store_trusted(
     assert kiosk_store.sync_status().backlog == 0
 
 
+def test_a_ca_file_gone_since_the_start_is_a_failed_pass_that_says_so(
+    kiosk_store, device, tls_proxy, central_server, certificates, tmp_path
+):
+    """ca_file is checked at start; should it go meanwhile (a configuration tool rewriting
+    it), requests raises a plain OSError, not one of its own errors: the pass fails with a
+    sentence naming ca_file, nothing is marked sent, and the next pass delivers once it is
+    back."""
+    bundle = tmp_path / "clinic-ca.pem"
+    bundle.write_bytes((certificates / "ca.pem").read_bytes())
+    sent = tap(kiosk_store)
+    client = SyncClient(kiosk_store, tls_proxy.url, device.token, timeouts=TEST_TIMEOUTS,
+                        ca_file=str(bundle))
+    try:
+        content = bundle.read_bytes()
+        bundle.unlink()
+        gone = client.sync_once()
+        assert not gone.ok and "ca_file" in gone.error and str(bundle) in gone.error
+        assert kiosk_store.sync_status().backlog == 1
+        bundle.write_bytes(content)
+        back = client.sync_once()
+    finally:
+        client.close()
+    assert back.ok and back.stored == 1
+    assert central_server.rows("SELECT id FROM events") == [{"id": sent.id}]
+
+
 def test_a_kept_alive_tls_connection_closed_as_it_is_reused_is_sent_again(
     kiosk_store, device, central_server, certificates
 ):
