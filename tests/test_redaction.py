@@ -41,6 +41,8 @@ ORDINARY = (
     "I looked at the clock. Then the nurse came.",
     "Waited at home.then came back at 2.",
     "The queue at the desk moved fast, 8 or 9 mins.",
+    "Waited 10, 15, 20 minutes each time, parking cost 1,250 pence, in at 10.30.",
+    "Rooms 1-2-3 were shut.",
 )
 MONTHS = ("January", "Feb", "March", "Apr", "June", "July", "Aug", "September", "Oct", "Dec")
 
@@ -114,6 +116,9 @@ def typed_on_the_keyboard(kind: str, rng: random.Random) -> str:
             f"020 {_digits(rng, 4)} {_digits(rng, 4)}", f"0161 {_digits(rng, 3)} {_digits(rng, 4)}",
             f"0113-{_digits(rng, 3)}-{_digits(rng, 4)}",
             f"ring {rng.randint(2, 9)}{_digits(rng, 2)} {_digits(rng, 4)}",  # no area code
+            # The keyboard's comma and apostrophe between the groups.
+            f"07{_digits(rng, 3)},{_digits(rng, 3)},{_digits(rng, 3)}",
+            f"07{_digits(rng, 3)}'{_digits(rng, 3)}'{_digits(rng, 3)}",
         ))
     if kind == "email":
         user = "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 9)))
@@ -130,11 +135,21 @@ def typed_on_the_keyboard(kind: str, rng: random.Random) -> str:
             f"{day}.{month}.{year % 100:02d}", f"{year}-{month:02d}-{day:02d}",
             f"{day} {name} {year}", f"{day}th of {name}", f"{name} {day}, {year}",
             f"{day}nd {short}", f"{short} {day}th",
+            f"dob {day},{month:02d},{year}", f"dob {day}'{month}'{year % 100:02d}",
+            f"dob {day} - {month:02d} - {year % 100:02d}", f"born {day} , {month} , {year}",
         ))
     if kind == "postcode":
         detail = generated("postcode", rng)
         return rng.choice((detail, detail.replace(" ", "-"), detail.upper().replace(" ", "-")))
-    return generated(kind, rng)  # NHS numbers and digit runs are typed as they are
+    if kind == "nhs_number":
+        number = nhs_number(rng)
+        mark = rng.choice(",'.")
+        return rng.choice((generated(kind, rng),
+                           f"{number[:3]}{mark}{number[3:6]}{mark}{number[6:]}"))
+    if kind == "digits":
+        groups = [_digits(rng, rng.randint(2, 4)) for _ in range(3)]
+        return rng.choice((generated(kind, rng), rng.choice(",'.-").join(groups)))
+    return generated(kind, rng)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -9,7 +9,8 @@ has no "@"), NHS numbers (10 digits, spaced or not, with a valid mod-11 check di
 numbers (Google's libphonenumber, via ``phonenumbers``, UK numbering by default; and a local
 number without its area code, "496 0000"), dates (numeric with / . - or spaces, and with
 month names: "12-Mar-80", "Mar-12-1980", "2nd May"), UK postcodes (spaced, joined or
-hyphenated), and any run of six or more digits (a hospital number, a date written 12031980).
+hyphenated), and any run of six or more digits (a hospital number, a date written 12031980),
+also when its groups are joined by a comma, full stop, apostrophe or hyphen ("943,476,5919").
 A month name that is also a word ("may", "march") makes a date only with a year, an ordinal
 or "of", so "it was 2 may have been 3" stays. Names cannot be caught by a pattern;
 the comment box asks, on screen, for none to be written.
@@ -53,8 +54,9 @@ _ORDINAL = r"(?:st|nd|rd|th)"
 _YEAR = r"(?:\d{4}|\d{2})(?![\w])"
 _SEP = r"[-.,\s]+"  # what the keyboard can put between a date's parts: - . , and spaces
 DATES = (
-    # 12/03/1980, 12-3-80, 12.03.1980, 1980-03-12
-    re.compile(r"(?<![\d])\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})(?![\d])"),
+    # 12/03/1980, 12-3-80, 12.03.1980, 1980-03-12; the keyboard's comma and apostrophe too
+    # (12,3,80 and 12'03'1980)
+    re.compile(r"(?<![\d])\d{1,2}[/.,'-]\d{1,2}[/.,'-](?:\d{4}|\d{2})(?![\d])"),
     re.compile(r"(?<![\d])\d{4}[/.-]\d{1,2}[/.-]\d{1,2}(?![\d])"),
     # With a year: 12 March 1980, 12-Mar-80, 12.Mar.1980, 3rd of Dec 79
     re.compile(rf"(?<![\w])\d{{1,2}}{_ORDINAL}?{_SEP}(?:of\s+)?{_MONTH}\b\.?{_SEP}{_YEAR}",
@@ -72,6 +74,9 @@ DATES = (
 # A date written with spaces, as the keyboard makes easy: "dob 12 03 80", "born 12 3 80".
 # Taken only when it can be a day and month (either order), so "rooms 2 3 and 4" stay.
 SPACED_DATE = re.compile(r"(?<![\d.])(\d{1,2}) (\d{1,2}) (\d{4}|\d{2})(?![\d])")
+# The same with one separator, spaced, between the parts: "dob 12 - 03 - 80", "12 , 3 , 80".
+SPACED_SEPARATOR_DATE = re.compile(
+    r"(?<![\d.])(\d{1,2})\s+([-.,/'])\s+(\d{1,2})\s+\2\s+(\d{4}|\d{2})(?![\d])")
 # The UK postcode shape (outward code, then the inward digit and two letters), also written
 # with a hyphen ("SW1A-1AA").
 POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?[\s-]*\d[A-Z]{2}\b", re.IGNORECASE)
@@ -79,6 +84,10 @@ POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]?[\s-]*\d[A-Z]{2}\b", re.IGNORECASE
 # libphonenumber to call it a number, still someone's.
 LOCAL_PHONE = re.compile(r"(?<![\d])\d{3,4}[ -]\d{4}(?![\d])")
 LONG_DIGIT_RUN = re.compile(r"\d{6,}")
+# Digits in groups joined by one of the keyboard's marks, no spaces: "943,476,5919",
+# "07700'900'123", "12.03.1980". Six digits or more in all are taken, as a run is.
+GROUPED_DIGITS = re.compile(r"(?<![\d])\d+(?:[,.'-]\d+)+(?![\d])")
+MIN_GROUPED_DIGITS = 6
 MIN_PHONE_DIGITS = 8  # the shortest UK numbers dialled in full have 10; abroad, some have 8
 
 
@@ -127,8 +136,12 @@ def find_personal(text: str) -> list[Finding]:
         found += [Finding("date", m.start(), m.end()) for m in pattern.finditer(text)]
     found += [Finding("date", m.start(), m.end()) for m in SPACED_DATE.finditer(text)
               if _is_day_and_month(m.group(1), m.group(2))]
+    found += [Finding("date", m.start(), m.end()) for m in SPACED_SEPARATOR_DATE.finditer(text)
+              if _is_day_and_month(m.group(1), m.group(3))]
     found += [Finding("postcode", m.start(), m.end()) for m in POSTCODE.finditer(text)]
     found += [Finding("digits", m.start(), m.end()) for m in LONG_DIGIT_RUN.finditer(text)]
+    found += [Finding("digits", m.start(), m.end()) for m in GROUPED_DIGITS.finditer(text)
+              if sum(c.isdigit() for c in m.group()) >= MIN_GROUPED_DIGITS]
     # Earlier and longer spans win, so overlapping finds become one [removed].
     found.sort(key=lambda f: (f.start, -(f.end - f.start)))
     merged: list[Finding] = []
