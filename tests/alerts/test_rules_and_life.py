@@ -286,6 +286,16 @@ def test_acknowledge_then_close_by_hand_with_history_and_clear_errors(clinic):
         lifecycle.close_by_hand(clinic.store.db, alert_id, "x", minutes(5))
     with pytest.raises(lifecycle.AlertNotFound, match="there is no alert with id 999"):
         lifecycle.acknowledge(clinic.store.db, 999, "x", minutes(5))
+    # The comment stays in the history and the audit trail for good: a patient's details
+    # typed into it all the same are redacted as a patient's comment is, control characters
+    # dropped.
+    clinic.rate([1, 1, 1, 1], minutes(60))  # after the rule's 30 minutes of quiet
+    (second,) = evaluate(clinic.store, minutes(61))
+    with clinic.store.write() as db:
+        lifecycle.acknowledge(db, second, "lead", minutes(62),
+                              "called 07700,900,123 dob 12/03/1980\x1b\x07 back soon")
+    kept = [a["ack_comment"] for a in clinic.alerts() if a["id"] == second]
+    assert kept == ["called [removed] dob [removed] back soon"]
     assert [(h["action"], h["actor"]) for h in lifecycle.history(clinic.store.db, alert_id)] == [
         ("opened", "system"), ("acknowledged", "front desk lead"), ("closed", "front desk lead")]
 

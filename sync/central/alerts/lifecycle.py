@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from sqlite_utils import Database
 
+from kiosk.shared.redaction import redact
 from kiosk.shared.timeutil import parse_rfc3339, to_rfc3339
 from sync.central.alerts import outbox
 from sync.central.alerts.engine import Finding
@@ -161,10 +162,15 @@ def _alert_state(db: Database, alert_id: int) -> str:
 
 
 def _comment(comment: str | None) -> str | None:
+    """The comment as kept: redacted as a patient's comment is (kiosk.shared.redaction), since
+    it stays in the alert's history and in the audit trail, which nothing purges; the page
+    asks for no patient details, and a phone number or date typed all the same goes."""
     comment = (comment or "").strip() or None
     if comment is not None and len(comment) > MAX_COMMENT:
         raise AlertStateError(f"a comment may be at most {MAX_COMMENT} characters")
-    return comment
+    if comment is None:
+        return None
+    return redact(comment).strip() or None
 
 
 def acknowledge(db: Database, alert_id: int, by: str, now: datetime,
