@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -73,10 +74,18 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+NAME_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _check_name(name: str, what: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > MAX_NAME_LENGTH:
         raise ValueError(f"{what} name must be 1-{MAX_NAME_LENGTH} characters")
+    if NAME_CONTROL_CHARACTERS.search(name):
+        # A line break or a terminal escape has no place in a name shown on pages and in
+        # the CLI's JSON, and PostgreSQL cannot store a NUL at all.
+        raise ValueError(f"{what} name must not contain control characters (line breaks, "
+                         "tabs, escapes)")
     return name
 
 

@@ -13,6 +13,7 @@ from kiosk.shared.timeutil import to_rfc3339, utc_now
 from sync.central import auth
 from sync.central.alerts.scheduler import evaluate
 from sync.central.ingest import ingest_batch
+from sync.central.sites import ensure_site
 from tests.dashboard.conftest import MANAGER, SCREENSHOTS
 from tests.support.wire_events import wire_event
 
@@ -75,6 +76,8 @@ def test_a_channel_added_on_the_page_gets_a_signed_test_message(logged_in, centr
     # A site of its own: the session-wide server's evaluator keeps running, and an alert it
     # opens at another site meanwhile must not reach this receiver.
     site = f"Channel {uuid.uuid4().hex[:6]}"
+    with central.embedded.store.write() as db:
+        ensure_site(db, site)  # a channel names a site that exists
     with webhook_receiver() as hook:
         page.goto("/alerts")
         form = page.locator("form.channel").first

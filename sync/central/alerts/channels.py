@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import smtplib
 import ssl
 from datetime import datetime, time
@@ -27,6 +28,7 @@ import requests
 from sqlite_utils import Database
 
 from kiosk.shared.timeutil import to_rfc3339
+from sync.central.sites import get_site
 
 KINDS = ("webhook", "email")
 FORMATS = ("json", "slack")
@@ -111,14 +113,19 @@ def check_settings(kind: str, settings: dict) -> dict:
     return checked
 
 
+HH_MM = re.compile(r"[0-9]{2}:[0-9]{2}")
+
+
 def check_quiet_hours(span: str, timezone: str | None) -> dict:
     """``22:00-07:00`` (daily, may pass midnight) in an IANA zone (default UTC)."""
     opens, _, closes = span.strip().partition("-")
     try:
+        # Exactly HH:MM: fromisoformat also takes "T2200" and "2200Z", which the delivery's
+        # comparison of "HH:MM" texts would then read wrongly (never, or at the wrong minute).
+        if not (HH_MM.fullmatch(opens) and HH_MM.fullmatch(closes)) or opens == closes:
+            raise ValueError
         time.fromisoformat(opens)
         time.fromisoformat(closes)
-        if len(opens) != 5 or len(closes) != 5 or opens == closes:
-            raise ValueError
     except ValueError:
         raise InvalidChannel(
             f"quiet hours {span!r} must be a daily span like 22:00-07:00 (HH:MM-HH:MM, "
@@ -148,6 +155,8 @@ def in_quiet_hours(channel: dict, now: datetime) -> bool:
 def add_channel(db: Database, kind: str, site: str | None, settings: dict,
                 now: datetime) -> dict:
     checked = check_settings(kind, settings)
+    if site is not None:
+        get_site(db, site)  # a channel for a site that does not exist would never be sent to
     channel_id = db.execute(
         "INSERT INTO alert_channels (kind, site, settings, created_at) VALUES (?, ?, ?, ?) "
         "RETURNING id",

@@ -26,11 +26,12 @@ from sync.central.access import (
 from sync.central.alerts import channels, lifecycle, outbox, rules
 from sync.central.alerts.channels import RULE_TITLES
 from sync.central.alerts.hours import format_hours, site_hours
+from sync.central.dashboard.form_text import FORM_TEXT_CHECKS
 from sync.central.dashboard.web import FiltersDep, SessionDep, check_csrf, store_of, templates
 from sync.central.permissions import Principal
 from sync.central.sites import UnknownSite, get_site
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=FORM_TEXT_CHECKS)
 CLOSED_SHOWN_DAYS = 7
 CsrfForm = Annotated[str, Form(max_length=200)]
 
@@ -40,10 +41,15 @@ def _back(site: str | None, note: str) -> RedirectResponse:
     return RedirectResponse(f"/alerts{query}note={quote(note)}", status_code=303)
 
 
+MAX_ID = 2**63 - 1
+
+
 def _number(text: str, what: str) -> int:
     """A path's id, read only after the form's CSRF token was checked (a forged form is a
     403 whatever its path)."""
-    if not text.isdigit():
+    # ASCII digits only ("²" is a digit to str.isdigit, not to int), and an id the store can
+    # hold (SQLite's integers are 64-bit): anything else names no row.
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_ID:
         raise HTTPException(404, f"There is no {what} {text!r}.")
     return int(text)
 
@@ -210,7 +216,7 @@ async def add_channel(request: Request, principal: ManageAlertChannels, session:
 
     try:
         channel = await run_in_threadpool(save)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, LookupError) as error:
         raise _refused(error) from None
     return _back(None, f"Channel {channel['id']} ({kind}) added.")
 

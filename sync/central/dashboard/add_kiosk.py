@@ -21,12 +21,13 @@ from kiosk.shared.enrolment_codes import format_code, normalise_code
 from kiosk.shared.timeutil import utc_now
 from sync.central import audit, enrolment
 from sync.central.access import EnrolKiosks, actor_of
+from sync.central.dashboard.form_text import FORM_TEXT_CHECKS
 from sync.central.dashboard.web import FiltersDep, SessionDep, check_csrf, store_of
 from sync.central.rate_limit import FailureLimiter
 from sync.central.security import _client_address
 from sync.central.sites import list_sites
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=FORM_TEXT_CHECKS)
 WRONG_CODES_PER_MINUTE = 10
 Field = Annotated[str, Form(max_length=200)]
 

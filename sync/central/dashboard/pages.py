@@ -23,6 +23,7 @@ from sync.central import audit, comments, fft
 from sync.central.access import OwnAccount, View, actor_of, api_site_missing, client_origin
 from sync.central.audit import Actor
 from sync.central.dashboard import accounts, charts, export, panels
+from sync.central.dashboard.form_text import FORM_TEXT_CHECKS
 from sync.central.dashboard.language import N_
 from sync.central.dashboard.web import (
     LOGIN_CSRF_COOKIE,
@@ -50,7 +51,7 @@ from sync.central.schemas import (
 )
 from sync.central.sites import list_sites, site_exists
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=FORM_TEXT_CHECKS)
 api_router = APIRouter(prefix="/api/v1/export", tags=["reporting"])
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"

@@ -27,6 +27,7 @@ from sync.central.access import (
 )
 from sync.central.dashboard import accounts
 from sync.central.dashboard.accounts import MIN_PASSWORD_LENGTH, AccountError
+from sync.central.dashboard.form_text import FORM_TEXT_CHECKS
 from sync.central.dashboard.language import N_
 from sync.central.dashboard.web import (
     LOGIN_CSRF_COOKIE,
@@ -43,7 +44,7 @@ from sync.central.people import manage, totp
 from sync.central.permissions import ROLES, Principal, Scope, permission_table
 from sync.central.sites import list_sites
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, dependencies=FORM_TEXT_CHECKS)
 CsrfForm = Annotated[str, Form(max_length=200)]
 Secret = Annotated[str, Form(max_length=1000)]
 AUDIT_SHOWN = 500

@@ -52,7 +52,8 @@ def qr_svg(uri: str) -> str:
 def matching_step(secret: str, code: str, now: datetime, last_step: int | None) -> int | None:
     """The time step ``code`` belongs to (within the window, after ``last_step``), or None."""
     code = "".join(code.split())
-    if not (code.isdigit() and len(code) == 6):
+    # ASCII digits only: "١٢٣٤٥٦" is six digits to str.isdigit, and compare_digest refuses it.
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
         return None
     totp = pyotp.TOTP(secret)
     step = int(now.timestamp()) // totp.interval
