@@ -142,6 +142,42 @@ def test_central_install_unit_verifies(tmp_path):
     assert not (root / "etc/pam.d/clinic-kiosk").exists()
 
 
+@needs_systemd_tools
+def test_central_install_schedules_the_nightly_retention_purge(tmp_path):
+    """The product's rule: data past its retention is purged on both sides; the kiosks purge
+    their own, and the installed central store gets a timer that runs `purge` every night."""
+    root = system_tree(tmp_path)
+    said, _ = run_install(["--central", "--root", str(root), "--retention-days", "200",
+                           "--comment-retention-days", "30"])
+    units = root / "etc/systemd/system"
+    service = (units / "clinic-central-purge.service").read_text()
+    assert (f"{MAIN} purge --data /var/lib/clinic-central --days 200 "
+            "--comment-retention-days 30") in service
+    assert "Type=oneshot" in service and "User=clinic-central" in service
+    timer = (units / "clinic-central-purge.timer").read_text()
+    assert "OnCalendar=*-*-* 03:30:00" in timer and "Persistent=true" in timer
+    for unit in ("clinic-central-purge.service", "clinic-central-purge.timer"):
+        checked = verify(units / unit)
+        assert checked.returncode == 0, checked.stderr
+    # Enabled offline by systemctl --root, as the service is: the timer's link is there.
+    assert (units / "timers.target.wants/clinic-central-purge.timer").is_symlink()
+    assert any("enable clinic-central.service clinic-central-purge.timer" in line
+               for line in said)
+    assert any("older than 200 days, comments older than 30" in line for line in said)
+    defaults = (system_tree(tmp_path / "defaults") / "etc")
+    run_install(["--central", "--root", str(defaults.parent)])
+    assert "--days 400 --comment-retention-days 90" in (
+        defaults / "systemd/system/clinic-central-purge.service").read_text()
+
+
+def test_the_installers_retention_defaults_are_the_stores():
+    from kiosk.appliance import units
+    from sync.central import retention
+
+    assert (units.DEFAULT_RETENTION_DAYS, units.DEFAULT_COMMENT_RETENTION_DAYS) == (
+        retention.DEFAULT_RETENTION_DAYS, retention.DEFAULT_COMMENT_RETENTION_DAYS)
+
+
 def test_dry_run_prints_everything_and_writes_nothing(tmp_path):
     root = system_tree(tmp_path)
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
@@ -193,6 +229,8 @@ def test_the_command_line_refuses_bad_options_with_a_sentence(tmp_path):
         ("--port", "70000", "70000 is not a port: use 1 to 65535"),
         ("--port", "web", "'web' is not a port number"),
         ("--backup-keep", "-1", "-1 is negative: use 0 or more"),
+        ("--retention-days", "0", "0 is too small: it must be 1 or more"),
+        ("--comment-retention-days", "x", "'x' is not a whole number"),
         ("--tty", "/dev/tty1", "'/dev/tty1' is not a console name: use tty followed by its number"),
         ("--tty", "tty1; rm", "is not a console name"),
     ):

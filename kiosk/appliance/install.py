@@ -29,7 +29,15 @@ from kiosk.appliance.machine import (
     choose_display,
     readable_by_all,
 )
-from kiosk.appliance.units import DISPLAYS, InstallFile, InstallPlan, files_for
+from kiosk.appliance.units import (
+    CENTRAL_PURGE_TIMER,
+    DEFAULT_COMMENT_RETENTION_DAYS,
+    DEFAULT_RETENTION_DAYS,
+    DISPLAYS,
+    InstallFile,
+    InstallPlan,
+    files_for,
+)
 from kiosk.shared import cli_values
 
 CONSOLE_BLANK_OFF = "consoleblank=0"
@@ -63,6 +71,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="central: port, 1 to 65535 (default 8700)")
     parser.add_argument("--backup-keep", type=cli_values.at_least_zero, default=14, metavar="N",
                         help="central: daily backups kept (default 14; 0 turns them off)")
+    parser.add_argument("--retention-days", type=cli_values.at_least_one,
+                        default=DEFAULT_RETENTION_DAYS, metavar="N",
+                        help=f"central: the nightly purge deletes data older than N days "
+                             f"(default {DEFAULT_RETENTION_DAYS})")
+    parser.add_argument("--comment-retention-days", type=cli_values.at_least_one,
+                        default=DEFAULT_COMMENT_RETENTION_DAYS, metavar="N",
+                        help=f"central: and patients' comments older than N days (default "
+                             f"{DEFAULT_COMMENT_RETENTION_DAYS})")
     return parser.parse_args(argv)
 
 
@@ -83,7 +99,8 @@ def make_plan(args: argparse.Namespace, machine: Machine, python: Path, main: Pa
     return InstallPlan(
         role=role, python=PurePosixPath(python), main=PurePosixPath(main), display=display,
         tty=args.tty, watchdog_s=args.watchdog_s, host=args.host, port=args.port,
-        backup_keep=args.backup_keep,
+        backup_keep=args.backup_keep, retention_days=args.retention_days,
+        comment_retention_days=args.comment_retention_days,
         cmdline_file=PurePosixPath("/", cmdline) if cmdline else None,
     )
 
@@ -91,13 +108,14 @@ def make_plan(args: argparse.Namespace, machine: Machine, python: Path, main: Pa
 def commands_for(plan: InstallPlan, machine: Machine) -> list[list[str]]:
     """What runs after the files are written. Offline forms for --root (no running systemd)."""
     root = [] if machine.live else [f"--root={machine.root}"]
-    commands = [["systemd-sysusers", *root], ["systemctl", *root, "enable", plan.service]]
+    units = [plan.service, *([CENTRAL_PURGE_TIMER] if plan.role == "central" else [])]
+    commands = [["systemd-sysusers", *root], ["systemctl", *root, "enable", *units]]
     if machine.live:
         commands = [
             ["systemd-sysusers"],
             ["systemctl", "daemon-reload"],
             ["systemctl", "restart", "systemd-journald"],
-            ["systemctl", "enable", "--now", plan.service],
+            ["systemctl", "enable", "--now", *units],
         ]
         grub = plan.cmdline_file is None and machine.has("usr/sbin/update-grub")
         if plan.role == "kiosk" and grub:
@@ -250,7 +268,9 @@ def _next_steps(plan: InstallPlan, machine: Machine) -> str:
     else:
         steps = (
             f"Done. Data: {plan.data_dir}; backups: {plan.data_dir}/backups "
-            f"(the newest {plan.backup_keep}). Logs: journalctl -u {plan.service}. "
+            f"(the newest {plan.backup_keep}). Nightly purge: data older than "
+            f"{plan.retention_days} days, comments older than {plan.comment_retention_days} "
+            f"({CENTRAL_PURGE_TIMER}). Logs: journalctl -u {plan.service}. "
         )
     if not machine.live:
         return steps + f"The service is enabled in {machine.root}; it starts when it boots."

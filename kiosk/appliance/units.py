@@ -12,6 +12,11 @@ from pathlib import PurePosixPath
 
 KIOSK_SERVICE = "clinic-kiosk.service"
 CENTRAL_SERVICE = "clinic-central.service"
+# The central store's retention, run nightly: `purge` as an operator would run it by hand.
+CENTRAL_PURGE_SERVICE = "clinic-central-purge.service"
+CENTRAL_PURGE_TIMER = "clinic-central-purge.timer"
+DEFAULT_RETENTION_DAYS = 400  # sync.central.retention's defaults (not imported: no server here)
+DEFAULT_COMMENT_RETENTION_DAYS = 90
 KIOSK_USER = "clinic-kiosk"
 CENTRAL_USER = "clinic-central"
 # Devices the kiosk opens itself: the GPU (video, render) and the touchscreen (input).
@@ -46,6 +51,8 @@ class InstallPlan:
     host: str = "127.0.0.1"
     port: int = 8700
     backup_keep: int = 14
+    retention_days: int = DEFAULT_RETENTION_DAYS
+    comment_retention_days: int = DEFAULT_COMMENT_RETENTION_DAYS
     # Where the kernel command line lives, to add consoleblank=0 (None: no such file found).
     cmdline_file: PurePosixPath | None = None
 
@@ -86,9 +93,12 @@ def files_for(plan: InstallPlan) -> list[InstallFile]:
             InstallFile(PurePosixPath("/etc/systemd/system") / KIOSK_SERVICE, kiosk_unit(plan)),
         ]
     else:
-        files.append(
-            InstallFile(PurePosixPath("/etc/systemd/system") / CENTRAL_SERVICE, central_unit(plan))
-        )
+        units = PurePosixPath("/etc/systemd/system")
+        files += [
+            InstallFile(units / CENTRAL_SERVICE, central_unit(plan)),
+            InstallFile(units / CENTRAL_PURGE_SERVICE, central_purge_unit(plan)),
+            InstallFile(units / CENTRAL_PURGE_TIMER, central_purge_timer()),
+        ]
     return files
 
 
@@ -239,4 +249,51 @@ ReadWritePaths={plan.data_dir}
 
 [Install]
 WantedBy=multi-user.target
+"""
+
+
+def central_purge_unit(plan: InstallPlan) -> str:
+    purge = _command(
+        plan.python, plan.main, "purge", "--data", plan.data_dir,
+        "--days", str(plan.retention_days),
+        "--comment-retention-days", str(plan.comment_retention_days),
+    )
+    return f"""\
+# Written by `python3 main.py install --central`; re-run it rather than edit this file.
+# The product's rule: data older than the retention period is purged on both sides. The
+# kiosks purge their own; this is the central store's, started by {CENTRAL_PURGE_TIMER}.
+[Unit]
+Description=Clinic kiosk central store: delete data older than the retention period
+After={CENTRAL_SERVICE}
+
+[Service]
+Type=oneshot
+ExecStart={purge}
+User={plan.user}
+Group={plan.user}
+UMask=0077
+NoNewPrivileges=yes
+PrivateTmp=yes
+ProtectSystem=strict
+ReadWritePaths={plan.data_dir}
+"""
+
+
+def central_purge_timer() -> str:
+    return f"""\
+# Written by `python3 main.py install --central`; re-run it rather than edit this file.
+[Unit]
+Description=Clinic kiosk central store: the nightly retention purge
+
+[Timer]
+# At night, when kiosks send least (a purge holds the store's writer while it deletes; the
+# kiosks' batches wait and are answered after). Persistent: a machine that was off at that
+# time purges at its next start.
+OnCalendar=*-*-* 03:30:00
+RandomizedDelaySec=30min
+Persistent=true
+Unit={CENTRAL_PURGE_SERVICE}
+
+[Install]
+WantedBy=timers.target
 """
