@@ -66,6 +66,16 @@ class FrontDesk:
         self.settings = settings
         self.clock = clock
         self.last_action: LastAction | None = None
+        store.on_record(self._on_record)
+
+    def _on_record(self, event) -> None:
+        """A rating of the visit whose check-out is the last action closes its undo: undoing
+        the check-out then would let the visit be checked out and rated a second time."""
+        action = self.last_action
+        if (action is not None and event.type == "rating.submitted"
+                and event.visit_id == action.visit_id
+                and action.event_type == "visit.checked_out"):
+            self.last_action = None
 
     # -- the day and the queue -------------------------------------------------------------
 
@@ -144,14 +154,14 @@ class FrontDesk:
             called = self._clock_time(visit["called_at"])
             raise InvalidTransition(f"{visit['ticket']} was already called in at {called}.")
         self._require(visit, ("waiting",), "call in")
-        return self._apply(visit, "visit.called", {})
+        return self._apply(visit, "visit.called", {}, at=self._not_before(visit))
 
     def check_out(self, visit_id: str) -> dict[str, Any]:
         visit = self._visit(visit_id)
         if visit["status"] == "waiting":
             raise InvalidTransition(f"{visit['ticket']} has not been called in yet: call in first.")
         self._require(visit, ("in_chair",), "check out")
-        return self._apply(visit, "visit.checked_out", {})
+        return self._apply(visit, "visit.checked_out", {}, at=self._not_before(visit))
 
     def cancel(self, visit_id: str, reason: str = "cancelled") -> dict[str, Any]:
         if reason not in ("cancelled", "no_show"):
@@ -220,6 +230,8 @@ class FrontDesk:
         if self.last_action is None:
             return 0.0
         elapsed = (self.clock() - self.last_action.at).total_seconds()
+        if elapsed < 0:
+            return 0.0  # the clock stepped back since: how long ago it was is not known
         return max(0.0, self.settings.undo_window_s - elapsed)
 
     def undo_label(self) -> str | None:
@@ -232,8 +244,9 @@ class FrontDesk:
             self.last_action = None
             raise NothingToUndo(_("Nothing to undo: the last action is too old or already undone."))
         action = self.last_action
-        self.last_action = None
+        # Forgotten only once recorded: a full disk refusing the write leaves it to try again.
         self.store.record("visit.undone", {"action": action.event_type}, visit_id=action.visit_id)
+        self.last_action = None
         return self.store.visit(action.visit_id)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -256,8 +269,18 @@ class FrontDesk:
             }[visit["status"]]
             raise InvalidTransition(f"Cannot {action} {visit['ticket']}: it is {state}.")
 
-    def _apply(self, visit: dict, event_type: str, data: dict, remember: bool = True) -> dict:
-        event = self.store.record(event_type, data, visit_id=visit["id"])
+    def _not_before(self, visit: dict) -> datetime:
+        """Now, or the visit's latest time if the clock has since stepped back (an NTP fix, a
+        time set by hand): its times must run check-in, call, check-out, or a wait comes out
+        negative and the central store refuses the event as out of order."""
+        times = [parse_rfc3339(t) for t in
+                 (visit["checked_in_at"], visit.get("called_at"), visit.get("checked_out_at"))
+                 if t]
+        return max([self.clock(), *times])
+
+    def _apply(self, visit: dict, event_type: str, data: dict, remember: bool = True,
+               at: datetime | None = None) -> dict:
+        event = self.store.record(event_type, data, visit_id=visit["id"], occurred_at=at)
         if remember:
             self._remember(event, visit["ticket"])
         return self.store.visit(visit["id"])

@@ -78,7 +78,10 @@ class DiskGuard:
 
     def _due(self) -> bool:
         now = self.clock()
-        if self.wanted_bytes and (self.checked_at is None or now - self.checked_at >= CHECK_EVERY):
+        # A last check stamped after now (the clock stepped back) is due now too, or checks
+        # would stop for as long as the clock went back.
+        if self.wanted_bytes and (self.checked_at is None or now < self.checked_at
+                                  or now - self.checked_at >= CHECK_EVERY):
             self.checked_at = now
             return True
         return False

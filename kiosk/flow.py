@@ -250,6 +250,12 @@ class KioskFlow:
         self._apply_site_settings()
         self.disk.check_in_background()  # the purge it may run must not hold the screen
         self.staff.tick()
+        if (self.settings.role == "ratings" and self.mode == "staff" and not self.staff.unlocked
+                and self.staff.timer.expired()):
+            # A ratings tablet left on its PIN pad (staff walked away, or a patient found the
+            # corner) goes back to the faces after the staff screen's idle time: otherwise every
+            # patient meanwhile would meet a PIN pad, and no rating would be taken.
+            self.leave_pin()
         if self.mode == "patient" and self.rating.tick() == "done":
             self.mode = "staff"
         if not self.staff.unlocked:
@@ -390,6 +396,7 @@ class KioskFlow:
             # Staff took the screen back on purpose: a face not yet pressed is not asked for
             # any more; one pressed is kept (RatingFlow.start saves it without its follow-up).
             self.staff.lock()
+            self.staff.touch()  # the PIN pad stays up for the staff screen's idle time
             self.rating.start()
             self.mode = "staff"
 

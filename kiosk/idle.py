@@ -20,7 +20,12 @@ class IdleTimer:
         self._last = self.clock()
 
     def remaining(self) -> float:
-        elapsed = (self.clock() - self._last).total_seconds()
+        now = self.clock()
+        elapsed = (now - self._last).total_seconds()
+        if elapsed < 0:
+            # The clock stepped back (an NTP fix, a time set by hand): count from the step, or
+            # an unlocked staff screen would stay open for as long as the clock went back.
+            self._last, elapsed = now, 0.0
         return max(0.0, self.timeout_s - elapsed)
 
     def expired(self) -> bool:

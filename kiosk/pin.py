@@ -50,7 +50,15 @@ class PinLock:
         until = self.store.get_meta("pin_locked_until")
         if until is None:
             return 0.0
-        return max(0.0, (parse_rfc3339(until) - self.clock()).total_seconds())
+        now = self.clock()
+        left = (parse_rfc3339(until) - now).total_seconds()
+        if left > self.MAX_LOCK_S:
+            # Longer than the longest lock: it was set while the clock ran ahead (a wrong time,
+            # then an NTP fix), and would shut staff out for as long as it was ahead. It ends
+            # the longest lock from now instead, kept across a restart like any lockout.
+            left = float(self.MAX_LOCK_S)
+            self.store.set_meta({"pin_locked_until": to_rfc3339(now + timedelta(seconds=left))})
+        return max(0.0, left)
 
     def verify(self, pin: str) -> bool:
         """True for the right PIN; False for a wrong one; PinLocked while locked out."""

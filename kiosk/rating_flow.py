@@ -245,7 +245,10 @@ class RatingFlow:
         last = self.store.last_rating_at()
         if last is None:
             return False
-        return (at - parse_rfc3339(last)).total_seconds() < self.settings.misuse_interval_s
+        gap = (at - parse_rfc3339(last)).total_seconds()
+        # A negative gap is the clock stepped back since the last rating, not a press within
+        # seconds of it: counting it would set aside every rating until the clock caught up.
+        return 0 <= gap < self.settings.misuse_interval_s
 
     def _save_abandoned(self) -> None:
         """The follow-up or the comment box was left (timed out, or the screen taken back): the
