@@ -63,8 +63,11 @@ def retry_delay(
 ) -> float:
     """The wait before the next pass: the server's Retry-After if it gave one, else backoff.
 
-    Both are capped: a misconfigured proxy asking for an hour must not silence a kiosk that long.
+    Both are capped: a misconfigured proxy asking for an hour must not silence a kiosk that long;
+    and a Retry-After is never taken as less than ``base``.
     """
     if retry_after is not None:
-        return min(cap, retry_after)
+        # Not below the base delay either: "Retry-After: 0", a negative number or a date in
+        # the past would otherwise send the next pass at once, again and again.
+        return min(cap, max(base, retry_after))
     return backoff_delay(failures, random, base, cap)

@@ -31,6 +31,7 @@ from sync.replies import (
     CentralUnreachable,
     SyncFailed,
     TokenRefusedByCentral,
+    answer_json,
     check_results,
     raise_for_status,
 )
@@ -217,7 +218,7 @@ class SyncClient:
             try:
                 response = self._request("GET", CONFIG_PATH)
                 raise_for_status(response)
-                document = response.json()
+                document = answer_json(response)
             except (SyncFailed, ValueError) as error:
                 log.info("could not fetch the site config: %s", error)
                 return None

@@ -14,6 +14,7 @@ from kiosk.enrolment import Request
 from kiosk.enrolment_driver import EnrolmentUnreachable
 from sync.client import DEFAULT_TIMEOUTS
 from sync.kept_alive import KeptAliveSession
+from sync.replies import answer_json
 
 PATHS = {"code": "/api/v1/enrol", "token": "/api/v1/enrol/token"}
 
@@ -50,7 +51,7 @@ class EnrolmentClient:
                 f"({response.status_code}); it may be starting or overloaded."
             )
         try:
-            return response.status_code, response.json()
+            return response.status_code, answer_json(response)
         except ValueError:
             return response.status_code, None
 

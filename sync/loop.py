@@ -171,7 +171,11 @@ class SyncLoop:
             log.warning("could not record a heartbeat: %s", error)
 
     def _refresh_site_config(self) -> None:
-        config = self.client.fetch_config()
+        try:
+            config = self.client.fetch_config()
+        except Exception:  # noqa: BLE001 - the pusher must outlive one bad answer (or a bug)
+            log.exception("fetching the site config failed on the kiosk's side")
+            return
         if config is not None:
             with self._state_lock:
                 self._site_config = config

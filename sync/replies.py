@@ -18,6 +18,16 @@ RESULT_STATUSES = (*SYNCED_STATUSES, "rejected")
 MAX_REASON_CHARS = 500
 
 
+def answer_json(response: requests.Response):
+    """The answer's JSON; ValueError when it is none. A body nested a few thousand levels deep
+    (4 KB of brackets) makes the parser raise RecursionError, which is no ValueError and
+    would escape every caller that expects one (the sync loop's thread died of it)."""
+    try:
+        return response.json()
+    except RecursionError:
+        raise ValueError("the answer is nested too deeply to read") from None
+
+
 class SyncFailed(Exception):
     """A batch could not be delivered; the message is a sentence for the staff screen."""
 
@@ -53,7 +63,7 @@ class BatchTooLarge(SyncFailed):
 def _detail(response: requests.Response) -> str:
     """The server's own sentence (FastAPI's ``detail``) if it sent one, else the status text."""
     try:
-        document = response.json()
+        document = answer_json(response)
     except ValueError:
         document = None
     if isinstance(document, dict) and isinstance(document.get("detail"), str):
@@ -64,7 +74,7 @@ def _detail(response: requests.Response) -> str:
 def check_results(batch: list[RecordedEvent], response: requests.Response) -> list[dict]:
     """The per-event results of a 2xx answer, or UntrustworthyReply if they do not fit the batch."""
     try:
-        document = response.json()
+        document = answer_json(response)
     except ValueError:
         raise UntrustworthyReply(
             "The central store's answer is not JSON; nothing was marked as sent."

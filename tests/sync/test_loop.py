@@ -125,7 +125,12 @@ def test_the_backoff_resets_after_a_success(make_loop, kiosk_store, proxy, centr
     assert pauses.delays == [1, 2, 1]
 
 
-@pytest.mark.parametrize("header, waited", [("7", 7.0), ("3600", 60.0)])
+@pytest.mark.parametrize("header, waited", [
+    ("7", 7.0), ("3600", 60.0),
+    # Never less than the base delay: these would otherwise send the next pass at once,
+    # again and again (44 requests in 2 s against a 503).
+    ("0", 1.0), ("-5", 1.0), ("Wed, 21 Oct 2015 07:28:00 GMT", 1.0),
+])
 def test_retry_after_is_honoured_up_to_the_cap(make_loop, kiosk_store, proxy, central,
                                                header, waited):
     proxy.script(reply(429, **{"Retry-After": header}))
