@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -104,8 +105,13 @@ def _fail(key: str, value: Any, rule: str) -> ConfigError:
     return ConfigError(f"config key '{key}' = {value!r} is not allowed: {rule}")
 
 
+WHOLE_NUMBER = re.compile(r"-?[0-9]{1,18}")
+
+
 def _as_int(key: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    # A text of ASCII digits only: "--5", "²" (a digit to str.isdigit, not to int) and 5,000
+    # digits (past int()'s limit) are refused here with the sentence, not as a ValueError.
+    if isinstance(value, str) and WHOLE_NUMBER.fullmatch(value.strip()):
         value = int(value.strip())
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise _fail(key, value, f"use a whole number from {low} to {high}")
@@ -123,7 +129,8 @@ def _as_float(key: str, value: Any, low: float, high: float) -> float:
 
 
 def _as_choice(key: str, value: Any, choices: tuple) -> Any:
-    if isinstance(value, str) and value.isdigit() and all(isinstance(c, int) for c in choices):
+    if (isinstance(value, str) and WHOLE_NUMBER.fullmatch(value)
+            and all(isinstance(c, int) for c in choices)):
         value = int(value)
     if value not in choices:
         raise _fail(key, value, "use one of " + ", ".join(repr(c) for c in choices))

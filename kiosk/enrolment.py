@@ -17,6 +17,7 @@ runs requests (``kiosk.enrolment_driver``) hands each answer back to ``answered(
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -253,7 +254,8 @@ class EnrolmentModel:
             return
         fields = ("device_code", "user_code", "verification_uri", "interval", "expires_in")
         if status != 200 or not all(key in body for key in fields) or normalise_code(
-                str(body["user_code"])) is None:
+                str(body["user_code"])) is None or not (
+                _seconds(body["interval"]) and _seconds(body["expires_in"])):
             detail = body.get("detail")
             self._failed_now(f"The central store did not give a code ({status}"
                              f"{': ' + str(detail) if detail else ''}); is this its address?")
@@ -271,10 +273,10 @@ class EnrolmentModel:
 
     def _took_poll(self, status: int, body: dict) -> None:
         self.trouble = ""
-        if "interval" in body and isinstance(body["interval"], int) and body["interval"] > 0:
+        if "interval" in body and _seconds(body["interval"]) and body["interval"] > 0:
             self.interval = body["interval"]
         error = body.get("error")
-        if status == 200 and isinstance(body.get("access_token"), str):
+        if status == 200 and _usable_token(body.get("access_token")):
             self.enrolled = Enrolled(
                 central_url=self.url, token=body["access_token"],
                 device_id=str(body.get("device_id", "")), site=str(body.get("site", "")),
@@ -299,3 +301,20 @@ class EnrolmentModel:
     def _finish_code(self, stage: str) -> None:
         self._forget_code()
         self.stage = stage
+
+
+# A code lives 15 minutes; a day is far beyond anything a store would ask for.
+MAX_ANSWERED_SECONDS = 24 * 3600
+# What a bearer token can hold (RFC 6750's b64token): an empty one, or one with a line break
+# or a character outside ASCII, could never be sent in a header and would stop every sync.
+TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{1,512}")
+
+
+def _seconds(value: object) -> bool:
+    """A whole number of seconds a store may give for a code's interval or life."""
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and 0 <= value <= MAX_ANSWERED_SECONDS)
+
+
+def _usable_token(value: object) -> bool:
+    return isinstance(value, str) and TOKEN.fullmatch(value) is not None

@@ -162,6 +162,10 @@ def test_a_store_down_when_asking_says_so(clock):
 @pytest.mark.parametrize("status, body", [
     (200, {"unexpected": True}), (404, {"detail": "Not Found"}), (200, "not json"),
     (200, {**CODES, "user_code": "AEIO-U123"}),
+    # Numbers a store would never give: of the wrong type or past any sensible life.
+    (200, {**CODES, "interval": "soon"}), (200, {**CODES, "interval": None}),
+    (200, {**CODES, "interval": 10**12}), (200, {**CODES, "expires_in": 10**15}),
+    (200, {**CODES, "expires_in": 1e400}), (200, {**CODES, "expires_in": True}),
 ])
 def test_an_address_that_is_not_a_central_store_says_so(clock, status, body):
     model = EnrolmentModel(address="https://elsewhere.example", clock=clock)
@@ -208,3 +212,21 @@ def test_the_qr_link_is_built_from_the_kiosks_own_address(clock):
                       "http://127.0.0.1:8700/devices/add?code=BCDF-GHJK"}
     model.answered(model.next_request(), 200, behind_a_proxy)
     assert model.qr_link == "https://kiosk.clinic.example/devices/add?code=BCDF-GHJK"
+
+
+@pytest.mark.parametrize("token", ["", "dev\nabc", "dev_\U0001f600", "x" * 513, None, 7])
+def test_a_token_no_header_could_carry_is_not_taken(clock, token):
+    """An empty token would enrol a kiosk that never syncs; one with a line break or a
+    character outside ASCII could never be sent: the poll is answered as a failed one, and
+    the kiosk keeps its code and asks again."""
+    model = showing_code(clock)
+    poll_once(model, clock, 200, {**TOKEN, "access_token": token})
+    assert not model.done and model.stage == "code"
+
+
+def test_a_poll_asking_for_an_absurd_interval_keeps_the_one_it_had(clock):
+    model = showing_code(clock)
+    poll_once(model, clock, 400, {"error": "authorization_pending", "interval": 10**12})
+    assert model.interval == CODES["interval"]
+    poll_once(model, clock, 200, TOKEN)
+    assert model.done

@@ -56,3 +56,15 @@ def test_a_list_or_a_table_where_a_value_belongs_is_refused_with_a_sentence(tmp_
         merged, refused = with_site_settings(settings, lying)
         assert len(refused) == len(SITE_KEYS) - 1, (wrong, refused)
         assert merged.site == "North" and merged.languages == settings.languages
+
+
+def test_a_number_in_a_shape_int_cannot_read_is_refused_and_the_rest_applied(tmp_path):
+    """"--5", "²" (a digit to str.isdigit, not to int) and 5,000 digits (past int()'s limit)
+    were a ValueError that dropped the whole update, never asked for again."""
+    settings = load_settings(environ={}, data_dir=str(tmp_path))
+    for wrong in ("--5", "\u00b2", "9" * 5000, "1_0"):
+        lying = {**FETCHED, "target_wait_min": wrong, "idle_timeout_s": wrong,
+                 "rating_scale": wrong}
+        merged, refused = with_site_settings(settings, lying)
+        assert len(refused) == 3, (wrong, refused)
+        assert merged.site == "North" and merged.timezone == "Europe/London"
