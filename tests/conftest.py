@@ -8,6 +8,7 @@ import pytest
 
 from kiosk.config import load_settings
 from kiosk.desk import FrontDesk
+from kiosk.flow import KioskFlow
 from kiosk.pin import PinLock
 from kiosk.rating_flow import RatingFlow
 from kiosk.store import Store
@@ -19,6 +20,7 @@ from tests.support.engines import (  # noqa: F401  (fixtures)
     central_engine,
     parametrize,
 )
+from tests.support.kiosk_flow import STAFF_PIN
 from tests.support.postgres import (  # noqa: F401  (fixtures, here so there is one cluster a session)
     postgres_cluster,
     postgres_replica,
@@ -73,6 +75,21 @@ def rating(store, settings, clock) -> RatingFlow:
 def fast_hasher():
     """Argon2id with small costs: the same algorithm, a fraction of the test time."""
     return hashing.fast_hasher()
+
+
+@pytest.fixture
+def make_flow(tmp_path, store, clock, fast_hasher):
+    """``make(pin=STAFF_PIN, **settings)``: a KioskFlow over the test's store and clock, its
+    staff PIN set (``pin=None``: none yet, the first start's set-up)."""
+    def make(pin: str | None = STAFF_PIN, **overrides) -> KioskFlow:
+        settings = load_settings(environ={}, data_dir=str(tmp_path), **overrides)
+        flow = KioskFlow(store, settings, clock=clock, hasher=fast_hasher)
+        if pin:
+            flow.pin.set_pin(pin)
+            flow._pin_set = True
+        return flow
+
+    return make
 
 
 @pytest.fixture

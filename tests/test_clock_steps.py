@@ -9,35 +9,16 @@ from dataclasses import replace
 
 import pytest
 
-from kiosk.config import load_settings
 from kiosk.desk import FrontDesk
 from kiosk.disk_guard import DiskGuard
 from kiosk.errors import NothingToUndo, PinLocked
-from kiosk.flow import KioskFlow
 from kiosk.pin import PinLock
 from kiosk.rating_flow import RatingFlow
 from kiosk.shared.timeutil import parse_rfc3339
 from kiosk.store import StoreFull
+from tests.support.kiosk_flow import type_pin
 
 A_YEAR_S = 365 * 24 * 3600
-
-
-@pytest.fixture
-def make_flow(tmp_path, store, clock, fast_hasher):
-    def make(**overrides) -> KioskFlow:
-        settings = load_settings(environ={}, data_dir=str(tmp_path), **overrides)
-        flow = KioskFlow(store, settings, clock=clock, hasher=fast_hasher)
-        flow.pin.set_pin("2468")
-        flow._pin_set = True
-        return flow
-
-    return make
-
-
-def type_pin(flow: KioskFlow, pin: str) -> None:
-    for digit in pin:
-        flow.pin_digit(digit)
-    flow.pin_submit()
 
 
 def test_a_lockout_set_while_the_clock_ran_a_year_ahead_lasts_no_longer_than_the_longest(

@@ -16,14 +16,11 @@ from tests.support.wire_events import WireEvents
 
 
 @pytest.fixture
-def make_flow(tmp_path, store, clock, fast_hasher):
+def make_flow(make_flow):
+    """The shared one (tests/conftest.py), a ratings tablet unless told otherwise."""
     def make(**overrides) -> KioskFlow:
         overrides.setdefault("role", "ratings")
-        settings = load_settings(environ={}, data_dir=str(tmp_path), **overrides)
-        flow = KioskFlow(store, settings, clock=clock, hasher=fast_hasher)
-        flow.pin.set_pin("2468")
-        flow._pin_set = True
-        return flow
+        return make_flow(**overrides)
 
     return make
 

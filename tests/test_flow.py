@@ -7,25 +7,7 @@ import pytest
 from kiosk.config import load_settings
 from kiosk.errors import ModelError, PinError
 from kiosk.flow import CornerGesture, KioskFlow, PinPad
-
-
-@pytest.fixture
-def make_flow(tmp_path, store, clock, fast_hasher):
-    def make(pin: str | None = "2468", **overrides) -> KioskFlow:
-        settings = load_settings(environ={}, data_dir=str(tmp_path), **overrides)
-        flow = KioskFlow(store, settings, clock=clock, hasher=fast_hasher)
-        if pin:
-            flow.pin.set_pin(pin)
-            flow._pin_set = True
-        return flow
-
-    return make
-
-
-def type_pin(flow: KioskFlow, pin: str) -> None:
-    for digit in pin:
-        flow.pin_digit(digit)
-    flow.pin_submit()
+from tests.support.kiosk_flow import type_pin
 
 
 def test_first_start_sets_the_pin_typed_twice(make_flow):

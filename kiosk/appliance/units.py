@@ -238,18 +238,25 @@ WatchdogSec={plan.watchdog_s}
 ExecStart={central}
 Restart=always
 RestartSec=2
-User={plan.user}
-Group={plan.user}
 StateDirectory={plan.user}
-UMask=0077
-NoNewPrivileges=yes
-PrivateTmp=yes
-ProtectSystem=strict
-ReadWritePaths={plan.data_dir}
+{_central_sandbox(plan)}
 
 [Install]
 WantedBy=multi-user.target
 """
+
+
+def _central_sandbox(plan: InstallPlan) -> str:
+    """The central store's user and sandbox, the same for the server and its nightly purge:
+    its own user, a read-only view of the system but for its data folder."""
+    return f"""\
+User={plan.user}
+Group={plan.user}
+UMask=0077
+NoNewPrivileges=yes
+PrivateTmp=yes
+ProtectSystem=strict
+ReadWritePaths={plan.data_dir}"""
 
 
 def central_purge_unit(plan: InstallPlan) -> str:
@@ -269,13 +276,7 @@ After={CENTRAL_SERVICE}
 [Service]
 Type=oneshot
 ExecStart={purge}
-User={plan.user}
-Group={plan.user}
-UMask=0077
-NoNewPrivileges=yes
-PrivateTmp=yes
-ProtectSystem=strict
-ReadWritePaths={plan.data_dir}
+{_central_sandbox(plan)}
 """
 
 

@@ -21,28 +21,26 @@ def deep_server(status: int = 200) -> ScriptedServer:
                                                 {"Content-Type": "application/json"}))
 
 
-def test_a_deep_answer_to_a_batch_marks_nothing_and_says_what_is_wrong(kiosk_store):
-    server = deep_server()
+def one_pass(kiosk_store, status: int):
+    """One tap, then one sync pass against a server answering ``status`` with DEEP."""
+    server = deep_server(status)
     client = SyncClient(kiosk_store, server.url, UNSENT_TOKEN, timeouts=TEST_TIMEOUTS)
     try:
         tap(kiosk_store)
-        result = client.sync_once()
+        return client.sync_once()
     finally:
         client.close()
         server.close()
+
+
+def test_a_deep_answer_to_a_batch_marks_nothing_and_says_what_is_wrong(kiosk_store):
+    result = one_pass(kiosk_store, 200)
     assert not result.ok and "not JSON" in result.error
     assert kiosk_store.sync_status().backlog == 1
 
 
 def test_a_deep_error_detail_is_still_an_error_with_a_reason(kiosk_store):
-    server = deep_server(status=422)
-    client = SyncClient(kiosk_store, server.url, UNSENT_TOKEN, timeouts=TEST_TIMEOUTS)
-    try:
-        tap(kiosk_store)
-        result = client.sync_once()
-    finally:
-        client.close()
-        server.close()
+    result = one_pass(kiosk_store, 422)
     assert not result.ok and kiosk_store.sync_status().backlog == 1
 
 
