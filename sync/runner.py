@@ -100,8 +100,12 @@ class KioskSync:
     def _start_and_enrol(self, settings: Settings) -> str:
         # Imported here: a kiosk that syncs to a remote store never loads the server.
         from sync.central.embedded import start_embedded
+        from sync.central.retention_schedule import RetentionPolicy
 
-        self.central = start_embedded(self.embedded_data_dir, port=self.port)
+        # The kiosk's own retention governs its store's copy: purged on both sides alike.
+        retention = RetentionPolicy(settings.retention_days, settings.comment_retention_days)
+        self.central = start_embedded(self.embedded_data_dir, port=self.port,
+                                      retention=retention)
         self.central.seed_site(settings)
         return self.central.enrol(settings.site, settings.device_name)
 

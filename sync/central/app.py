@@ -24,6 +24,7 @@ from sync.central.alerts.scheduler import AlertService
 from sync.central.backup_schedule import DailyBackups
 from sync.central.dashboard import install_dashboard
 from sync.central.query_params import refuse_unknown_query_parameters
+from sync.central.retention_schedule import DailyRetention, RetentionPolicy
 from sync.central.routes import audit, enrol, events, health, kiosk_config, metrics
 from sync.central.security import AuthFailures
 from sync.central.service_link import linked
@@ -42,14 +43,17 @@ def create_app(
     read_database_url: str | None = None,
     backups: DailyBackups | None = None,
     service: ServiceNotifier | None = None,
+    retention: RetentionPolicy | None = None,
 ) -> FastAPI:
     """The app over ``data_dir`` (created, and its schema migrated, right away), or over the
     PostgreSQL database at ``database_url`` (reads that may lag from ``read_database_url``).
     ``backups``: the daily backup to run while serving; ``service``: systemd's notify socket,
-    for ``main.py central`` under its unit (sync/central/service_link.py)."""
+    for ``main.py central`` under its unit (sync/central/service_link.py); ``retention``: a
+    daily purge run while serving (the embedded store's; ``central`` has its timer)."""
     store = CentralStore(None if data_dir is None else Path(data_dir),
                          database_url=database_url, read_database_url=read_database_url)
     alerts = AlertService(store)
+    daily_purge = DailyRetention(store, retention) if retention is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,8 +61,12 @@ def create_app(
         alerts.start()
         if backups is not None:
             backups.start()
+        if daily_purge is not None:
+            daily_purge.start()
         async with linked(service):
             yield
+        if daily_purge is not None:
+            daily_purge.stop()
         if backups is not None:
             backups.stop()
         alerts.stop()

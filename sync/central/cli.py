@@ -352,17 +352,10 @@ def cmd_site_list(args: argparse.Namespace) -> int:
 
 def cmd_purge(args: argparse.Namespace) -> int:
     from kiosk.shared.timeutil import utc_now
-    from sync.central.comments import purge_comments
-    from sync.central.retention import purge
+    from sync.central.retention_schedule import RetentionPolicy, purge_and_record
 
-    store = _open(args)
-    now = utc_now()
-    with store.write() as db:
-        deleted = purge(db, args.days, now)
-        deleted["comments"] = purge_comments(db, args.comment_retention_days, now)
-        audit.record(db, audit.command_actor(), "data.purge", None, None, None,
-                     {"retention_days": args.days,
-                      "comment_retention_days": args.comment_retention_days, "deleted": deleted})
+    policy = RetentionPolicy(args.days, args.comment_retention_days)
+    deleted = purge_and_record(_open(args), policy, utc_now(), audit.command_actor())
     _print_json({"retention_days": args.days,
                  "comment_retention_days": args.comment_retention_days, "deleted": deleted})
     return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from sync.central import audit
 from sync.central.app import create_app
 from sync.central.auth import add_device, token_digest
+from sync.central.retention_schedule import RetentionPolicy
 from sync.central.serving import PORT_TRIES, bind_socket, bound_port, make_server, url_for
 
 ENROLMENT_FILE = "local-kiosk-enrolment.json"
@@ -137,13 +138,16 @@ def start_embedded(
     limits=None,
     database_url: str | None = None,
     read_database_url: str | None = None,
+    retention: RetentionPolicy | None = None,
 ) -> EmbeddedCentral:
     """Serve the store over ``data_dir`` on ``port`` (or the next free one; 0 = any) and return
     once it accepts requests. Raises EmbeddedStartFailed or serving.PortUnavailable.
     ``proxies`` and ``limits``: as for ``serving.make_server`` (the kiosk's own store listens
-    on 127.0.0.1 and needs neither; tests use them)."""
+    on 127.0.0.1 and needs neither; tests use them). ``retention``: the daily purge to run
+    while serving (``python main.py`` gives the kiosk's own retention settings)."""
     data_dir = Path(data_dir)
-    app = create_app(data_dir, database_url=database_url, read_database_url=read_database_url)
+    app = create_app(data_dir, database_url=database_url, read_database_url=read_database_url,
+                     retention=retention)
     sock = bind_socket(host, port, tries=PORT_TRIES)
     actual_port = bound_port(sock)
     server = make_server(

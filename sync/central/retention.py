@@ -2,7 +2,9 @@
 
 The product's rule: "Data older than the configured retention period is purged on both sides." The
 kiosk purges its synced events (``kiosk.store.Store.purge``, run by the sync loop); the central
-store runs ``python main.py purge --data DIR [--days 400]`` (from cron or a systemd timer).
+store runs ``python main.py purge --data DIR [--days 400]`` (nightly from the systemd timer
+``install --central`` writes), and the embedded store of ``python main.py`` purges itself daily
+by the kiosk's settings (``sync.central.retention_schedule``).
 Events and ratings go by ``occurred_at``, visits by check-in time (a visit never checked in,
 whose other events are all older, goes by its last update). The dashboard's rollups follow by
 their own triggers. Alerts go by when they were closed (with their history and deliveries;

@@ -1,0 +1,109 @@
+"""The retention purge as one recorded act, and the daily one a running store makes itself.
+
+``purge_and_record`` is what ``python main.py purge`` runs (by hand, or nightly from the
+timer ``install --central`` writes): both retentions in one transaction with their audit entry.
+
+``DailyRetention`` runs it inside a store that has no timer: the embedded store of
+``python main.py``, which the kiosk's own retention settings govern, so the product's rule
+("data older than the retention period is purged on both sides") holds for a single-desk
+practice too. "Due" is read from the audit trail, not from memory: no ``data.purge`` entry
+from the last day (none, only older ones, or one stamped in the future by a wrong clock) means
+a purge now. So a kiosk restarted every hour still purges once a day, and one switched off
+for a week purges as soon as it is on again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from kiosk.shared.timeutil import Clock, parse_rfc3339, utc_now
+from sync.central import audit
+from sync.central.comments import purge_comments
+from sync.central.retention import purge
+
+PURGE_EVERY = timedelta(days=1)
+CHECK_EVERY_S = 600.0
+PURGE_ACTION = "data.purge"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long the store keeps data, and patients' comments, in days (each at least 1)."""
+
+    days: int
+    comment_days: int
+
+
+def purge_and_record(store, policy: RetentionPolicy, now: datetime, actor: audit.Actor,
+                     by: str | None = None) -> dict[str, int]:
+    """Delete what is past ``policy`` at ``now``, and record it in the audit trail in the same
+    transaction; the rows deleted per table (ValueError for a retention out of bounds, and
+    then nothing is deleted)."""
+    with store.write() as db:
+        deleted = purge(db, policy.days, now)
+        deleted["comments"] = purge_comments(db, policy.comment_days, now)
+        after = {"retention_days": policy.days,
+                 "comment_retention_days": policy.comment_days, "deleted": deleted}
+        if by is not None:
+            after["by"] = by
+        audit.record(db, actor, PURGE_ACTION, None, None, None, after, now=now)
+    return deleted
+
+
+def last_purge(store) -> datetime | None:
+    """When the newest recorded purge ran, from the audit trail; None before the first."""
+    # The primary (store.db), not a replica that may not have the last purge yet.
+    row = store.db.execute(
+        "SELECT MAX(at) FROM audit WHERE action = ?", [PURGE_ACTION]
+    ).fetchone()
+    return parse_rfc3339(row[0]) if row and row[0] else None
+
+
+class DailyRetention:
+    """Purges ``store`` by ``policy`` once a day while it serves (``start``/``stop``)."""
+
+    def __init__(self, store, policy: RetentionPolicy, clock: Clock = utc_now,
+                 check_every_s: float = CHECK_EVERY_S, by: str = "embedded store"):
+        self.store = store
+        self.policy = policy
+        self.clock = clock
+        self.check_every_s = check_every_s
+        self.by = by
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_if_due(self) -> dict[str, int] | None:
+        """Purge now if no purge is recorded from the last day; the rows deleted, or None."""
+        now = self.clock()
+        latest = last_purge(self.store)
+        # One stamped in the future (the clock was wrong, then put right) does not count: it
+        # would hold every purge off until the clock caught up with it.
+        if latest is not None and timedelta(0) <= now - latest < PURGE_EVERY:
+            return None
+        deleted = purge_and_record(self.store, self.policy, now, audit.command_actor(), self.by)
+        if any(deleted.values()):
+            log.info("retention purge (%d days, comments %d days): %s", self.policy.days,
+                     self.policy.comment_days, deleted)
+        return deleted
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="daily-retention", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_if_due()
+            except Exception:  # noqa: BLE001 - the thread must outlive one bad day
+                log.exception("the daily retention purge failed (tried again at the next check)")
+            self._stop.wait(self.check_every_s)
