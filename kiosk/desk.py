@@ -86,7 +86,8 @@ class FrontDesk:
         now = self.clock()
         target = self.settings.target_wait_min
         entries = []
-        for row in self.store.queue(self.today()):
+        # Open across the local midnight too (metrics.QUEUE_HORIZON), as on the dashboard.
+        for row in self.store.queue(to_rfc3339(now - metrics.QUEUE_HORIZON)):
             checked_in = parse_rfc3339(row["checked_in_at"])
             called = parse_optional(row["called_at"])
             wait = metrics.minutes_between(checked_in, called or now)

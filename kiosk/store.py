@@ -167,12 +167,13 @@ class Store:
     def visits_on_day(self, day: str) -> list[dict[str, Any]]:
         return self._query("SELECT * FROM visits WHERE day = ? ORDER BY checked_in_at", [day])
 
-    def queue(self, day: str) -> list[dict[str, Any]]:
-        """Visits still waiting or in the chair today, earliest check-in first."""
+    def queue(self, since: str) -> list[dict[str, Any]]:
+        """Visits still waiting or in the chair that were checked in at ``since`` (RFC 3339)
+        or later, whatever their local day, earliest check-in first."""
         return self._query(
-            "SELECT * FROM visits WHERE day = ? AND status IN ('waiting', 'in_chair') "
+            "SELECT * FROM visits WHERE checked_in_at >= ? AND status IN ('waiting', 'in_chair') "
             "ORDER BY checked_in_at",
-            [day],
+            [since],
         )
 
     def next_ticket_number(self, day: str) -> int:

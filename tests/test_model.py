@@ -10,6 +10,7 @@ from kiosk.desk import FrontDesk
 from kiosk.errors import InvalidTransition, ModelError, NothingToUndo
 from kiosk.idle import IdleTimer
 from kiosk.rating_flow import RatingFlow
+from kiosk.shared import metrics
 from kiosk.store import Store, StoreError
 
 
@@ -102,6 +103,31 @@ def test_queue_levels_against_the_target(desk, clock):
     clock.advance(minutes=5)
     entry = desk.queue()[0]
     assert (entry.status, entry.wait_min, entry.chair_min) == ("in_chair", 16, 5)
+
+
+def test_a_visit_open_across_the_local_midnight_stays_in_the_queue(store, settings, clock):
+    desk = FrontDesk(store, replace(settings, timezone="Asia/Kolkata"), clock)
+    today = metrics.local_today(clock(), "Asia/Kolkata")
+    _start, midnight = metrics.local_day_bounds(today, "Asia/Kolkata")
+    clock.now = midnight - timedelta(minutes=10)
+    late = desk.check_in()
+    clock.advance(minutes=20)  # ten past midnight, the next local day
+
+    assert [(e.ticket, e.wait_min) for e in desk.queue()] == [(late["ticket"], 20)]
+    desk.call_in(late["id"])
+    clock.advance(minutes=5)
+    assert desk.queue()[0].status == "in_chair"
+    desk.check_out(late["id"])
+    assert desk.queue() == []
+    assert desk.check_in()["ticket"] == "A-001"  # the new day's tickets start again
+
+
+def test_a_visit_left_open_past_the_queue_horizon_leaves_the_queue(desk, clock):
+    desk.check_in()
+    clock.now += metrics.QUEUE_HORIZON - timedelta(minutes=1)
+    assert len(desk.queue()) == 1
+    clock.advance(minutes=2)  # abandoned (nobody closed it), not queued
+    assert desk.queue() == []
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,11 @@ SEEN_WITHIN_MIN = 15.0
 # patient stepping in at 08:58 for 09:00 is on time, not early.
 ARRIVAL_GRACE_MIN = 5.0
 ARRIVAL_CLASSES = ("early", "on_time", "late")
+# The queue (the kiosk's waiting list and the dashboard's live queue) holds the visits still
+# waiting or in the chair that were checked in within this long, whatever the local day: a
+# patient checked in at 23:50 is still in it at 00:10. A visit open for longer was abandoned
+# (nobody closed it), not queued.
+QUEUE_HORIZON = timedelta(hours=12)
 
 
 @dataclass(frozen=True)

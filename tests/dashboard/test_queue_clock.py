@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from kiosk.shared import metrics
 from sync.central import auth
 from sync.central.dashboard import panels
 from sync.central.ingest import ingest_batch
@@ -57,5 +58,30 @@ def test_waits_still_running_are_corrected_by_the_devices_clock_skew(tmp_path):
         queue = panels.live_queue(store.db, sites, None, NOW)
         waits = {visit["ticket"]: visit["wait_min"] for visit in queue["desks"][0]["visits"]}
         assert waits == {"S-1": 185.0, "S-2": 12.0}
+    finally:
+        store.close()
+
+
+def test_a_visit_checked_in_before_the_sites_midnight_stays_in_the_live_queue(tmp_path):
+    store = CentralStore(tmp_path)
+    try:
+        with store.write() as db:
+            device, _ = auth.add_device(db, "Late Clinic", "Desk 1")
+        site = get_site(store.db, "Late Clinic")
+        today = metrics.local_today(NOW, site.timezone)
+        _start, midnight = metrics.local_day_bounds(today, site.timezone)
+        now = midnight + timedelta(minutes=10)
+        before_midnight, abandoned = str(uuid.uuid4()), str(uuid.uuid4())
+        ingest_batch(store, device, [
+            wire_event(1, "visit.checked_in", now - timedelta(minutes=25), before_midnight,
+                       {"ticket": "L-1"}),
+            wire_event(2, "visit.checked_in", now - metrics.QUEUE_HORIZON - timedelta(minutes=1),
+                       abandoned, {"ticket": "L-2"}),
+        ], now)
+
+        queue = panels.live_queue(store.db, [site], None, now)
+
+        waits = {visit["ticket"]: visit["wait_min"] for visit in queue["desks"][0]["visits"]}
+        assert waits == {"L-1": 25.0}
     finally:
         store.close()

@@ -52,9 +52,7 @@ from sync.central.sites import SiteConfig
 
 SILENT_AFTER = timedelta(minutes=5)
 
-
-# Visits still "waiting" after this long were abandoned (nobody closed them), not queued.
-QUEUE_HORIZON = timedelta(hours=12)
+QUEUE_HORIZON = metrics.QUEUE_HORIZON
 
 
 THRESHOLD = metrics.SMALL_NUMBER_THRESHOLD
@@ -80,7 +78,8 @@ QUEUE_COLUMNS = ("ticket", "status", "checked_in_at", "called_at", "site", "desk
 
 
 def queue_rows(db: Database, wins: list[Window], device: str | None, now: datetime) -> list[dict]:
-    """Visits waiting or in the chair right now, oldest check-in first."""
+    """Visits waiting or in the chair right now, oldest check-in first: those checked in
+    within ``QUEUE_HORIZON``, also before the site's local midnight (``wins`` name the sites)."""
     extra, extra_params = device_clause(device)
     horizon = to_rfc3339(now - QUEUE_HORIZON)
     # Every window in one statement (batched.each), not one per site.
@@ -89,7 +88,7 @@ def queue_rows(db: Database, wins: list[Window], device: str | None, now: dateti
         "d.clock_skew_s AS skew FROM visits v LEFT JOIN devices d ON d.id = v.device_id "
         "WHERE v.site = ? AND v.checked_in_at >= ? AND v.status IN ('waiting', 'in_chair') "
         f"{extra.replace('device_id', 'v.device_id')}",
-        [win.site.name, max(win.start, horizon), *extra_params],
+        [win.site.name, horizon, *extra_params],
     ) for win in wins])
     rows = [dict(zip(QUEUE_COLUMNS, row, strict=True)) for part in found for row in part]
     return sorted(rows, key=lambda row: row["checked_in_at"])
