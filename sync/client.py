@@ -12,6 +12,7 @@ The UI thread never calls the network: it reads ``SyncLoop.status()``.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
 import threading
 from collections import Counter
@@ -21,7 +22,7 @@ from typing import Any
 import requests
 
 from kiosk.config import Settings, cleartext_token_warning
-from kiosk.shared.wire import MAX_BATCH_EVENTS
+from kiosk.shared.wire import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 from kiosk.store import RecordedEvent, Store
 from sync.kept_alive import KeptAliveSession
 from sync.replies import (
@@ -49,6 +50,20 @@ def kiosk_version() -> str:
         return importlib.metadata.version("clinic-kiosk")
     except importlib.metadata.PackageNotFoundError:
         return "0.0.0"
+
+
+def _wire_bytes(batch: list[RecordedEvent]) -> int:
+    """The size of the body that posts ``batch``, as requests serialises ``json=``."""
+    return len(json.dumps({"events": [event.to_wire() for event in batch]}).encode("utf-8"))
+
+
+def _refused_in_between(size: int, error: Exception) -> str:
+    return (
+        f"One event of {size:,} bytes was refused as too large ({error}), but the central "
+        f"store takes batches of up to {MAX_BATCH_BYTES // 1024:,} KiB: a proxy between this "
+        "kiosk and the store is likely to have a smaller body limit. Nothing was set aside; "
+        "the kiosk keeps its events and tries again."
+    )
 
 
 @dataclass(frozen=True)
@@ -128,8 +143,15 @@ class SyncClient:
                 if len(batch) > 1:
                     limit = max(1, len(batch) // 2)
                     continue
-                # One event alone is too large: it can never be delivered, so quarantine it
-                # rather than let it block everything recorded after it.
+                size = _wire_bytes(batch)
+                if size <= MAX_BATCH_BYTES:
+                    # The store takes any single event this small, so what refused it stands
+                    # in between (a proxy's body limit) and would refuse every event alike:
+                    # quarantining would set the whole backlog aside, one event per pass.
+                    # Keep it, and fail the pass as for a store that is down.
+                    return SyncResult(**tally, error=_refused_in_between(size, error))
+                # One event alone is over the store's own limit: it can never be delivered,
+                # so quarantine it rather than let it block everything recorded after it.
                 self.store.mark_rejected({batch[0].id: str(error)})
                 tally["rejected"] += 1
                 continue

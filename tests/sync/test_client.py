@@ -11,7 +11,7 @@ from email.utils import format_datetime
 import pytest
 import requests
 
-from kiosk.shared.wire import MAX_BATCH_EVENTS
+from kiosk.shared.wire import MAX_BATCH_BYTES, MAX_BATCH_EVENTS
 from sync.client import SyncClient
 from tests.sync.conftest import TEST_TIMEOUTS, UNSENT_TOKEN, check_in, tap
 from tests.sync.scripted_server import (
@@ -156,9 +156,9 @@ def test_a_batch_too_large_is_split_until_it_fits(client, kiosk_store, proxy, ce
 
 def test_an_event_too_large_on_its_own_is_quarantined_not_retried(client, kiosk_store, proxy,
                                                                    central):
-    proxy.default = over_limit(max_body_bytes=4000)
+    proxy.default = over_limit(max_body_bytes=MAX_BATCH_BYTES)  # the store's own limit
     first = check_in(kiosk_store, 1)
-    huge = kiosk_store.record("visit.called", {"note": "x" * 5000}, visit_id=None)
+    huge = kiosk_store.record("visit.called", {"note": "x" * MAX_BATCH_BYTES}, visit_id=None)
     second = check_in(kiosk_store, 2)
     result = client.sync_once()
     assert (result.ok, result.stored, result.rejected) == (True, 2, 1)
@@ -167,6 +167,27 @@ def test_an_event_too_large_on_its_own_is_quarantined_not_retried(client, kiosk_
     assert "too large" in quarantined[0]["sync_error"]
     assert [event["id"] for event in central.stored] == [first.id, second.id]
     assert client.sync_once().sent == 0  # never retried
+
+
+def test_a_proxy_refusing_even_one_small_event_sets_nothing_aside(client, kiosk_store, proxy,
+                                                                  central):
+    """A proxy whose body limit is below one event answers 413 to every event: the kiosk
+    keeps them all and says what is wrong, then delivers them once the limit is raised."""
+    proxy.default = over_limit(max_body_bytes=100)
+    taps = [check_in(kiosk_store, number) for number in (1, 2, 3)]
+
+    result = client.sync_once()
+
+    assert not result.ok and result.rejected == 0
+    assert "a proxy between this kiosk and the store" in result.error
+    assert "The batch is larger than 100 bytes." in result.error
+    assert kiosk_store.rejected_events() == [] and kiosk_store.sync_status().backlog == 3
+    assert proxy.batch_sizes() == [3, 1]
+    assert central.stored == []
+
+    proxy.default = answer
+    assert client.sync_once().stored == 3
+    assert [event["id"] for event in central.stored] == [tap.id for tap in taps]
 
 
 def test_a_hanging_server_is_bounded_by_the_read_timeout(client, kiosk_store, proxy):
