@@ -11,31 +11,62 @@ early poll, answered ``slow_down`` as any early poll is); a GET reads again. Onl
 when the previous answer from that same server left its connection open, and only when the
 socket was closed or reset (not when the server sent something unreadable): a server that
 really drops requests is still reported after one more try, with no wait added.
+
+Every answer's body is also read within bounds (``MAX_ANSWER_BYTES``, ``ANSWER_WITHIN_S``):
+the read timeout bounds each wait for the next bytes, not the whole body, so a server (or a
+proxy, a captive portal) that trickles a byte every few seconds, or sends megabytes, would
+otherwise hold the sync pass for ever or fill the kiosk's memory. The answers a kiosk reads
+(a batch's results, its settings, an enrolment step) are a few kilobytes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import socket
+import threading
 from urllib.parse import urlsplit
 
 import requests
 from urllib3.exceptions import ProtocolError
 
+# A batch of 1,000 events is answered in about 150 KB; settings and enrolment in less.
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+# From the answer's headers to its last byte.
+ANSWER_WITHIN_S = 30.0
+READ_CHUNK_BYTES = 64 * 1024
 log = logging.getLogger(__name__)
+
+
+class AnswerNotRead(requests.RequestException):
+    """An answer's body was not read: too large, or too slow in coming; a sentence."""
+
+
+class AnswerTooLarge(AnswerNotRead):
+    pass
+
+
+class AnswerTooSlow(AnswerNotRead):
+    pass
 
 
 class KeptAliveSession(requests.Session):
     """A ``requests.Session`` for one client that sends one request at a time, its body as
     ``json=`` or bytes (a stream could not be sent twice, so it is never sent again)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_answer_bytes: int = MAX_ANSWER_BYTES,
+                 answer_within_s: float = ANSWER_WITHIN_S) -> None:
         super().__init__()
+        self.max_answer_bytes = max_answer_bytes
+        self.answer_within_s = answer_within_s
         # The server (scheme and address) whose last answer left its connection open, if any.
         self._left_open_by: tuple[str, str] | None = None
 
     def request(self, method, url, *args, **kwargs) -> requests.Response:
         server = _server_of(url)
         reused, self._left_open_by = self._left_open_by == server, None
+        kwargs["stream"] = True  # the body is read here, within bounds
         try:
             response = super().request(method, url, *args, **kwargs)
         except requests.ConnectionError as error:
@@ -43,9 +74,66 @@ class KeptAliveSession(requests.Session):
                 raise
             log.info("the server closed a kept-alive connection as it was reused; sending again")
             response = super().request(method, url, *args, **kwargs)
+        self._read_body(response)
         if _left_open(response):
             self._left_open_by = server
         return response
+
+    def _read_body(self, response: requests.Response) -> None:
+        """Read the whole body into ``response.content``, or close the connection and raise
+        AnswerTooLarge or AnswerTooSlow."""
+        # Each read waits at most the read timeout; a watchdog bounds them all together by
+        # shutting the socket down under them (its own duplicate descriptor, so the number
+        # cannot have gone to another socket by then), which ends a read that is waiting.
+        watched = _duplicate_socket(response)
+        cut = threading.Event()
+        watchdog = threading.Timer(self.answer_within_s, _shut, [watched, cut])
+        watchdog.daemon = True
+        watchdog.start()
+        chunks, size = [], 0
+        try:
+            for chunk in response.iter_content(READ_CHUNK_BYTES):
+                size += len(chunk)
+                if size > self.max_answer_bytes:
+                    raise AnswerTooLarge(
+                        f"the answer from {response.url} is over "
+                        f"{self.max_answer_bytes // 1024:,} KiB, far more than any answer "
+                        "to a kiosk; it was not read"
+                    )
+                chunks.append(chunk)
+        except Exception:
+            response.close()  # the connection is not reused: the rest of the body is in it
+            if cut.is_set():
+                raise AnswerTooSlow(
+                    f"the answer from {response.url} did not arrive whole within "
+                    f"{self.answer_within_s:g} s (it came in too slowly)"
+                ) from None
+            raise  # as requests raises it when it reads the body itself
+        finally:
+            watchdog.cancel()
+            if watched is not None:
+                watched.close()
+        # requests keeps a read body here; .content, .text and .json() read it from there.
+        response._content = b"".join(chunks)
+
+
+def _duplicate_socket(response: requests.Response) -> socket.socket | None:
+    """A socket object on a duplicate of the answer's descriptor, or None when the body is
+    already all read (nothing left to wait for)."""
+    try:
+        descriptor = response.raw.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+    return socket.socket(fileno=os.dup(descriptor))
+
+
+def _shut(watched: socket.socket | None, cut: threading.Event) -> None:
+    cut.set()
+    if watched is not None:
+        # The TCP stream's end under the waiting read (an EOF), a TLS one's too: shutdown
+        # acts on the socket itself, whichever descriptor names it.
+        with contextlib.suppress(OSError):  # closed meanwhile: nothing is waiting on it
+            watched.shutdown(socket.SHUT_RDWR)
 
 
 def _server_of(url: str) -> tuple[str, str]:

@@ -80,16 +80,55 @@ class Forwarder:
 # -- actions -----------------------------------------------------------------------------
 
 
+def head_of(reply: Reply, keep_alive: bool = False, version: str = "1.1",
+            length: int | None = None) -> bytes:
+    """The status line and headers of ``reply`` (its body ``length`` bytes long, by default
+    its own body's)."""
+    head = [f"HTTP/{version} {reply.status} {REASONS.get(reply.status, 'Status')}",
+            f"Content-Length: {len(reply.body) if length is None else length}"]
+    if not keep_alive and version == "1.1":
+        head.append("Connection: close")
+    head += [f"{name}: {value}" for name, value in reply.headers.items()]
+    return ("\r\n".join(head) + "\r\n\r\n").encode()
+
+
 def send(conn: socket.socket, reply: Reply, keep_alive: bool = False,
          version: str = "1.1") -> None:
     """The reply; ``Connection: close`` unless ``keep_alive`` (an HTTP/1.0 reply says neither,
     and is closed all the same)."""
-    head = [f"HTTP/{version} {reply.status} {REASONS.get(reply.status, 'Status')}",
-            f"Content-Length: {len(reply.body)}"]
-    if not keep_alive and version == "1.1":
-        head.append("Connection: close")
-    head += [f"{name}: {value}" for name, value in reply.headers.items()]
-    conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + reply.body)
+    conn.sendall(head_of(reply, keep_alive, version) + reply.body)
+
+
+def trickled(every_s: float) -> Action:
+    """The backend's answer (it commits the batch), its headers at once and its body a byte
+    every ``every_s`` seconds: each byte comes well within any read timeout, the whole body
+    never in time. Stops when the client goes or the server closes."""
+    def act(server: ScriptedServer, conn: socket.socket, request: Request) -> None:
+        honest = server.backend(request)
+        conn.sendall(head_of(honest))
+        for index in range(len(honest.body)):
+            if server.released.wait(every_s):
+                return
+            try:
+                conn.sendall(honest.body[index:index + 1])
+            except OSError:
+                return
+    return act
+
+
+def oversized(total_bytes: int) -> Action:
+    """A 200 whose body is ``total_bytes`` of JSON-looking filler, sent as fast as it is read
+    (a captive portal's page, a proxy's log); the backend never sees the request."""
+    def act(server: ScriptedServer, conn: socket.socket, request: Request) -> None:
+        conn.sendall(head_of(Reply(200, headers={"Content-Type": "application/json"}),
+                             length=total_bytes))
+        piece = b" " * 65536
+        try:
+            for _ in range(total_bytes // len(piece)):
+                conn.sendall(piece)
+        except OSError:
+            return  # the client stopped reading and closed
+    return act
 
 
 def answer(server: ScriptedServer, conn: socket.socket, request: Request) -> None:

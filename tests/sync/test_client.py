@@ -25,9 +25,11 @@ from tests.sync.scripted_server import (
     hang,
     kept_alive_then,
     over_limit,
+    oversized,
     reply,
     reset,
     tamper,
+    trickled,
 )
 
 
@@ -188,6 +190,39 @@ def test_a_proxy_refusing_even_one_small_event_sets_nothing_aside(client, kiosk_
     proxy.default = answer
     assert client.sync_once().stored == 3
     assert [event["id"] for event in central.stored] == [tap.id for tap in taps]
+
+
+def test_an_answer_trickling_in_is_given_up_after_its_deadline(client, kiosk_store, proxy,
+                                                               central):
+    """A byte every 0.2 s keeps every read within the 2 s read timeout, and the whole answer
+    would take minutes: the pass ends at the answer's own deadline, and the batch (which the
+    store did take) goes again as a duplicate."""
+    client.session.answer_within_s = 1.0
+    event = tap(kiosk_store)
+    proxy.script(trickled(every_s=0.2))
+    started = time.monotonic()
+
+    result = client.sync_once()
+
+    assert time.monotonic() - started < 1.0 + TEST_TIMEOUTS[1]
+    assert "did not arrive whole within 1 s" in result.error
+    assert kiosk_store.sync_status().backlog == 1
+    again = client.sync_once()
+    assert (again.ok, again.duplicate, kiosk_store.sync_status().backlog) == (True, 1, 0)
+    assert [stored["id"] for stored in central.stored] == [event.id]
+
+
+def test_an_answer_far_too_large_is_not_read(client, kiosk_store, proxy, central):
+    client.session.max_answer_bytes = 64 * 1024
+    event = tap(kiosk_store)
+    proxy.script(oversized(50 * 1024 * 1024))
+
+    result = client.sync_once()
+
+    assert "is over 64 KiB, far more than any answer to a kiosk" in result.error
+    assert kiosk_store.sync_status().backlog == 1
+    assert client.sync_once().stored == 1
+    assert [stored["id"] for stored in central.stored] == [event.id]
 
 
 def test_a_hanging_server_is_bounded_by_the_read_timeout(client, kiosk_store, proxy):

@@ -19,7 +19,7 @@ import pytest
 from sync.client import SyncClient
 from tests.support.waiting import wait_until
 from tests.sync.conftest import TEST_TIMEOUTS, tap
-from tests.sync.scripted_server import Forwarder, ScriptedServer, dropped_when_reused
+from tests.sync.scripted_server import Forwarder, ScriptedServer, dropped_when_reused, trickled
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -176,3 +176,28 @@ def test_a_kept_alive_tls_connection_closed_as_it_is_reused_is_sent_again(
     assert len(scripted.event_posts()) == 3
     assert [row["id"] for row in central_server.rows("SELECT id FROM events ORDER BY device_seq")
             ] == [first.id, second.id]
+
+
+def test_a_tls_answer_trickling_in_is_given_up_after_its_deadline(
+    kiosk_store, device, central_server, certificates
+):
+    """The answer's deadline ends a read waiting inside TLS too, and says why (not a
+    certificate problem); the batch the store took goes again as a duplicate."""
+    scripted = ScriptedServer(Forwarder(central_server.base_url))
+    scripted.script(trickled(every_s=0.2))
+    proxy = TlsProxy(certificates, scripted.url)
+    client = SyncClient(kiosk_store, proxy.url, device.token, timeouts=TEST_TIMEOUTS,
+                        ca_file=str(certificates / "ca.pem"))
+    client.session.answer_within_s = 1.0
+    try:
+        sent = tap(kiosk_store)
+        result = client.sync_once()
+        again = client.sync_once()
+    finally:
+        client.close()
+        proxy.close()
+        scripted.close()
+    assert "did not arrive whole within 1 s" in result.error
+    assert "certificate" not in result.error
+    assert (again.ok, again.duplicate) == (True, 1), again.error
+    assert central_server.rows("SELECT id FROM events") == [{"id": sent.id}]
