@@ -20,6 +20,9 @@ from kiosk.sync_status import SyncStatus
 from sync.loop import SyncLoop, sync_loop_for
 
 EMBEDDED_PORT = 8700
+# The embedded store's daily backups kept (in <its folder>/backups): a week's, so a damaged
+# file has a recent copy to put back (the sentence of EmbeddedStoreFailed says how).
+EMBEDDED_BACKUP_KEEP = 7
 # Every sync pass would otherwise print its HTTP requests in the kiosk's console log.
 for _chatty in ("urllib3", "asyncio"):
     logging.getLogger(_chatty).setLevel(logging.WARNING)
@@ -105,7 +108,7 @@ class KioskSync:
         # The kiosk's own retention governs its store's copy: purged on both sides alike.
         retention = RetentionPolicy(settings.retention_days, settings.comment_retention_days)
         self.central = start_embedded(self.embedded_data_dir, port=self.port,
-                                      retention=retention)
+                                      retention=retention, backup_keep=EMBEDDED_BACKUP_KEEP)
         self.central.seed_site(settings)
         return self.central.enrol(settings.site, settings.device_name)
 
@@ -155,12 +158,13 @@ def _why_not(data_dir: Path, error: Exception) -> str:
     when it is the store's file (the kiosk's own database is another file, untouched)."""
     import sqlite3
 
+    from sync.central.backup_schedule import BACKUP_FOLDER
     from sync.central.storage import DATABASE_FILE, StoreUnavailable
 
     reason = (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(".")
     sentence = f"the embedded central store in {data_dir} cannot start: {reason}."
     if isinstance(error, (StoreUnavailable, sqlite3.DatabaseError)):
         sentence += (f" If {data_dir / DATABASE_FILE} is damaged, move it aside or put a backup "
-                     f"back (python3 main.py restore --from FILE --data {data_dir} --force), "
-                     "then start again.")
+                     f"back (python3 main.py restore --from FILE --data {data_dir} --force; "
+                     f"the daily ones are in {data_dir / BACKUP_FOLDER}), then start again.")
     return sentence + " Nothing the kiosk recorded was touched."

@@ -79,7 +79,8 @@ def test_a_damaged_embedded_central_store_is_a_sentence_and_nothing_is_touched(t
     assert "Traceback" not in run.stderr
     assert f"kiosk: the embedded central store in {central} cannot start: " in run.stderr
     assert f"If {damaged} is damaged, move it aside or put a backup back (python3 main.py " \
-           f"restore --from FILE --data {central} --force)" in run.stderr
+           f"restore --from FILE --data {central} --force; the daily ones are in " \
+           f"{central / 'backups'})" in run.stderr
     assert "Nothing the kiosk recorded was touched." in run.stderr
     assert damaged.read_bytes() == b"not a database, a power cut's leftovers " * 100
 

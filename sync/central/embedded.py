@@ -16,6 +16,7 @@ from pathlib import Path
 from sync.central import audit
 from sync.central.app import create_app
 from sync.central.auth import add_device, token_digest
+from sync.central.backup_schedule import DailyBackups
 from sync.central.retention_schedule import RetentionPolicy
 from sync.central.serving import PORT_TRIES, bind_socket, bound_port, make_server, url_for
 
@@ -139,15 +140,20 @@ def start_embedded(
     database_url: str | None = None,
     read_database_url: str | None = None,
     retention: RetentionPolicy | None = None,
+    backup_keep: int = 0,
 ) -> EmbeddedCentral:
     """Serve the store over ``data_dir`` on ``port`` (or the next free one; 0 = any) and return
     once it accepts requests. Raises EmbeddedStartFailed or serving.PortUnavailable.
     ``proxies`` and ``limits``: as for ``serving.make_server`` (the kiosk's own store listens
     on 127.0.0.1 and needs neither; tests use them). ``retention``: the daily purge to run
-    while serving (``python main.py`` gives the kiosk's own retention settings)."""
+    while serving (``python main.py`` gives the kiosk's own retention settings);
+    ``backup_keep``: a daily backup into ``<data_dir>/backups`` keeping the newest N (0: none)."""
     data_dir = Path(data_dir)
+    backups = None
+    if backup_keep and database_url is None:
+        backups = DailyBackups(data_dir, keep=backup_keep)
     app = create_app(data_dir, database_url=database_url, read_database_url=read_database_url,
-                     retention=retention)
+                     retention=retention, backups=backups)
     sock = bind_socket(host, port, tries=PORT_TRIES)
     actual_port = bound_port(sock)
     server = make_server(

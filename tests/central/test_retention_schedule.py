@@ -121,6 +121,29 @@ def test_the_embedded_store_of_main_py_purges_by_the_kiosks_retention(tmp_path):
     assert not runner.central.running
 
 
+def test_the_embedded_store_of_main_py_backs_itself_up_daily(tmp_path):
+    """So the sentence for a damaged store ("put a backup back") has a backup to name; a
+    restore from it gives the store back."""
+    from sync.central.backup import engine_for
+    from sync.central.backup_schedule import backups_in
+    from sync.central.migrations import SCHEMA_VERSION
+
+    central_dir = tmp_path / "central"
+    settings = load_settings(environ={}, data_dir=str(tmp_path), site="North",
+                             device_name="desk-1")
+    runner = KioskSync(embedded=True, embedded_data_dir=central_dir, port=0,
+                       announce=lambda _text: None)
+    runner.prepare(settings)
+    try:
+        made = wait_until(lambda: backups_in(central_dir / "backups"))
+    finally:
+        runner.stop()
+    (_moment, backup), = made
+    report = engine_for(central_dir).restore(backup, force=True)
+    assert report.check.integrity == "ok"
+    assert report.check.schema_version == SCHEMA_VERSION
+
+
 def test_a_failing_purge_is_logged_and_the_thread_lives_on(central_server, caplog):
     store = central_server.embedded.store
     calls = []
