@@ -87,7 +87,9 @@ class FrontDesk:
         target = self.settings.target_wait_min
         entries = []
         # Open across the local midnight too (metrics.QUEUE_HORIZON), as on the dashboard.
-        for row in self.store.queue(to_rfc3339(now - metrics.QUEUE_HORIZON)):
+        since = now - metrics.QUEUE_HORIZON
+        from_day = metrics.local_today(since, self.settings.timezone).isoformat()
+        for row in self.store.queue(to_rfc3339(since), from_day):
             checked_in = parse_rfc3339(row["checked_in_at"])
             called = parse_optional(row["called_at"])
             wait = metrics.minutes_between(checked_in, called or now)

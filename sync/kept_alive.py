@@ -82,14 +82,7 @@ class KeptAliveSession(requests.Session):
     def _read_body(self, response: requests.Response) -> None:
         """Read the whole body into ``response.content``, or close the connection and raise
         AnswerTooLarge or AnswerTooSlow."""
-        # Each read waits at most the read timeout; a watchdog bounds them all together by
-        # shutting the socket down under them (its own duplicate descriptor, so the number
-        # cannot have gone to another socket by then), which ends a read that is waiting.
-        watched = _duplicate_socket(response)
-        cut = threading.Event()
-        watchdog = threading.Timer(self.answer_within_s, _shut, [watched, cut])
-        watchdog.daemon = True
-        watchdog.start()
+        watchdog = _Watchdog(response, self.answer_within_s)
         chunks, size = [], 0
         try:
             for chunk in response.iter_content(READ_CHUNK_BYTES):
@@ -102,38 +95,70 @@ class KeptAliveSession(requests.Session):
                     )
                 chunks.append(chunk)
         except Exception:
+            watchdog.finish()
             response.close()  # the connection is not reused: the rest of the body is in it
-            if cut.is_set():
-                raise AnswerTooSlow(
-                    f"the answer from {response.url} did not arrive whole within "
-                    f"{self.answer_within_s:g} s (it came in too slowly)"
-                ) from None
+            if watchdog.fired:
+                raise self._too_slow(response) from None
             raise  # as requests raises it when it reads the body itself
-        finally:
-            watchdog.cancel()
-            if watched is not None:
-                watched.close()
+        watchdog.finish()
+        if watchdog.fired:
+            # A body that ends when the connection closes (no length given) ended at the
+            # watchdog's shutdown: what was read is only its beginning.
+            response.close()
+            raise self._too_slow(response)
         # requests keeps a read body here; .content, .text and .json() read it from there.
         response._content = b"".join(chunks)
 
+    def _too_slow(self, response: requests.Response) -> AnswerTooSlow:
+        return AnswerTooSlow(
+            f"the answer from {response.url} did not arrive whole within "
+            f"{self.answer_within_s:g} s (it came in too slowly)"
+        )
+
+
+class _Watchdog:
+    """Bounds the reads of one answer's body together: each waits at most the read timeout,
+    and at the deadline the socket is shut down under them (an EOF ends a waiting read, a TLS
+    one too). It shuts a duplicate descriptor of its own, so the number cannot have gone to
+    another socket meanwhile, and the lock keeps it from acting once the reading is over."""
+
+    def __init__(self, response: requests.Response, within_s: float):
+        self.fired = False
+        self._lock = threading.Lock()
+        self._finished = False
+        self._socket = _duplicate_socket(response)
+        self._timer = threading.Timer(within_s, self._fire)
+        self._timer.daemon = True
+        try:
+            self._timer.start()
+        except RuntimeError:  # no thread to be had: the reads keep their own timeouts only
+            log.warning("the answer is read without its deadline (no thread could start)")
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self.fired = True
+            if self._socket is not None:
+                with contextlib.suppress(OSError):  # closed meanwhile: nothing waits on it
+                    self._socket.shutdown(socket.SHUT_RDWR)
+
+    def finish(self) -> None:
+        self._timer.cancel()
+        with self._lock:
+            self._finished = True
+            if self._socket is not None:
+                self._socket.close()
+                self._socket = None
+
 
 def _duplicate_socket(response: requests.Response) -> socket.socket | None:
-    """A socket object on a duplicate of the answer's descriptor, or None when the body is
-    already all read (nothing left to wait for)."""
+    """A socket object on a duplicate of the answer's descriptor; None when the body is
+    already all read (nothing left to wait for) or no descriptor is left to duplicate."""
     try:
-        descriptor = response.raw.fileno()
+        return socket.socket(fileno=os.dup(response.raw.fileno()))
     except (AttributeError, OSError, ValueError):
         return None
-    return socket.socket(fileno=os.dup(descriptor))
-
-
-def _shut(watched: socket.socket | None, cut: threading.Event) -> None:
-    cut.set()
-    if watched is not None:
-        # The TCP stream's end under the waiting read (an EOF), a TLS one's too: shutdown
-        # acts on the socket itself, whichever descriptor names it.
-        with contextlib.suppress(OSError):  # closed meanwhile: nothing is waiting on it
-            watched.shutdown(socket.SHUT_RDWR)
 
 
 def _server_of(url: str) -> tuple[str, str]:

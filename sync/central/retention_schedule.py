@@ -9,7 +9,8 @@ timer ``install --central`` writes): both retentions in one transaction with the
 practice too. "Due" is read from the audit trail, not from memory: no ``data.purge`` entry
 from the last day (none, only older ones, or one stamped in the future by a wrong clock) means
 a purge now. So a kiosk restarted every hour still purges once a day, and one switched off
-for a week purges as soon as it is on again.
+for a week purges soon after it is on again (the first check waits a few minutes, so a long
+first purge does not hold up the kiosk's start).
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from kiosk.shared.timeutil import Clock, parse_rfc3339, utc_now
+from kiosk.shared.timeutil import Clock, parse_rfc3339, to_rfc3339, utc_now
 from sync.central import audit
 from sync.central.comments import purge_comments
 from sync.central.retention import purge
 
 PURGE_EVERY = timedelta(days=1)
 CHECK_EVERY_S = 600.0
+# The first check waits this long after the store starts: a first purge of years of data holds
+# the store's writer, and the kiosk enrols itself and sends its backlog at start.
+FIRST_CHECK_AFTER_S = 300.0
 PURGE_ACTION = "data.purge"
 log = logging.getLogger(__name__)
 
@@ -54,11 +58,15 @@ def purge_and_record(store, policy: RetentionPolicy, now: datetime, actor: audit
     return deleted
 
 
-def last_purge(store) -> datetime | None:
-    """When the newest recorded purge ran, from the audit trail; None before the first."""
+def last_purge(store, now: datetime) -> datetime | None:
+    """When the newest recorded purge up to ``now`` ran, from the audit trail; None before
+    the first. One stamped later (a clock that was wrong, then put right) is not counted: it
+    would hold every purge off until the clock caught up with it, and being the newest it
+    would hide the purges made since."""
     # The primary (store.db), not a replica that may not have the last purge yet.
     row = store.db.execute(
-        "SELECT MAX(at) FROM audit WHERE action = ?", [PURGE_ACTION]
+        "SELECT MAX(at) FROM audit WHERE action = ? AND at <= ?",
+        [PURGE_ACTION, to_rfc3339(now)],
     ).fetchone()
     return parse_rfc3339(row[0]) if row and row[0] else None
 
@@ -67,11 +75,13 @@ class DailyRetention:
     """Purges ``store`` by ``policy`` once a day while it serves (``start``/``stop``)."""
 
     def __init__(self, store, policy: RetentionPolicy, clock: Clock = utc_now,
-                 check_every_s: float = CHECK_EVERY_S, by: str = "embedded store"):
+                 check_every_s: float = CHECK_EVERY_S,
+                 first_check_after_s: float | None = None, by: str = "embedded store"):
         self.store = store
         self.policy = policy
         self.clock = clock
         self.check_every_s = check_every_s
+        self.first_check_after_s = first_check_after_s  # None: FIRST_CHECK_AFTER_S, at start
         self.by = by
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -79,10 +89,8 @@ class DailyRetention:
     def run_if_due(self) -> dict[str, int] | None:
         """Purge now if no purge is recorded from the last day; the rows deleted, or None."""
         now = self.clock()
-        latest = last_purge(self.store)
-        # One stamped in the future (the clock was wrong, then put right) does not count: it
-        # would hold every purge off until the clock caught up with it.
-        if latest is not None and timedelta(0) <= now - latest < PURGE_EVERY:
+        latest = last_purge(self.store, now)
+        if latest is not None and now - latest < PURGE_EVERY:
             return None
         deleted = purge_and_record(self.store, self.policy, now, audit.command_actor(), self.by)
         if any(deleted.values()):
@@ -101,6 +109,9 @@ class DailyRetention:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        first = self.first_check_after_s
+        if self._stop.wait(FIRST_CHECK_AFTER_S if first is None else first):
+            return
         while not self._stop.is_set():
             try:
                 self.run_if_due()

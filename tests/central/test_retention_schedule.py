@@ -71,9 +71,12 @@ def test_a_purge_stamped_in_the_future_does_not_hold_the_next_one_off(central_se
     with store.write() as db:  # a clock a week ahead, then put right
         audit.record(db, audit.command_actor(), PURGE_ACTION, after={"deleted": {}},
                      now=now + timedelta(days=7))
-    daily = DailyRetention(store, RetentionPolicy(400, 90), clock=FakeClock(now))
+    clock = FakeClock(now)
+    daily = DailyRetention(store, RetentionPolicy(400, 90), clock=clock)
 
     assert daily.run_if_due() is not None
+    clock.advance(minutes=10)  # the next check: today's purge counts, the future one not
+    assert daily.run_if_due() is None
     assert len(_purges(central_server.rows("SELECT action, after_json FROM audit"))) == 2
 
 
@@ -89,7 +92,8 @@ def test_a_purge_recorded_by_the_nightly_command_counts_as_the_days_purge(centra
     assert daily.run_if_due() is None
 
 
-def test_the_embedded_store_of_main_py_purges_by_the_kiosks_retention(tmp_path):
+def test_the_embedded_store_of_main_py_purges_by_the_kiosks_retention(tmp_path, monkeypatch):
+    monkeypatch.setattr("sync.central.retention_schedule.FIRST_CHECK_AFTER_S", 0.0)
     central_dir = tmp_path / "central"
     now = utc_now()
     with start_embedded(central_dir, port=0) as before:  # what an earlier version left
@@ -109,7 +113,7 @@ def test_the_embedded_store_of_main_py_purges_by_the_kiosks_retention(tmp_path):
     runner.prepare(settings)
     try:
         store = runner.central.store
-        wait_until(lambda: last_purge(store) is not None)
+        wait_until(lambda: last_purge(store, utc_now()) is not None)
         rows = store.db.execute("SELECT occurred_at FROM ratings").fetchall()
         entry = store.db.execute(
             "SELECT after_json FROM audit WHERE action = ?", [PURGE_ACTION]).fetchone()[0]
@@ -153,7 +157,7 @@ def test_a_failing_purge_is_logged_and_the_thread_lives_on(central_server, caplo
             calls.append(1)
             raise RuntimeError("disk gone")
 
-    daily = Broken(store, RetentionPolicy(400, 90), check_every_s=0.01)
+    daily = Broken(store, RetentionPolicy(400, 90), check_every_s=0.01, first_check_after_s=0)
     daily.start()
     try:
         wait_until(lambda: len(calls) >= 3)

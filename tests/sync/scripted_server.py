@@ -81,11 +81,13 @@ class Forwarder:
 
 
 def head_of(reply: Reply, keep_alive: bool = False, version: str = "1.1",
-            length: int | None = None) -> bytes:
+            length: int | None = None, with_length: bool = True) -> bytes:
     """The status line and headers of ``reply`` (its body ``length`` bytes long, by default
-    its own body's)."""
-    head = [f"HTTP/{version} {reply.status} {REASONS.get(reply.status, 'Status')}",
-            f"Content-Length: {len(reply.body) if length is None else length}"]
+    its own body's; without ``with_length``, no length at all: the body ends when the
+    connection closes)."""
+    head = [f"HTTP/{version} {reply.status} {REASONS.get(reply.status, 'Status')}"]
+    if with_length:
+        head.append(f"Content-Length: {len(reply.body) if length is None else length}")
     if not keep_alive and version == "1.1":
         head.append("Connection: close")
     head += [f"{name}: {value}" for name, value in reply.headers.items()]
@@ -99,13 +101,14 @@ def send(conn: socket.socket, reply: Reply, keep_alive: bool = False,
     conn.sendall(head_of(reply, keep_alive, version) + reply.body)
 
 
-def trickled(every_s: float) -> Action:
+def trickled(every_s: float, with_length: bool = True) -> Action:
     """The backend's answer (it commits the batch), its headers at once and its body a byte
     every ``every_s`` seconds: each byte comes well within any read timeout, the whole body
-    never in time. Stops when the client goes or the server closes."""
+    never in time. Without ``with_length`` the body's end is the connection's close. Stops
+    when the client goes or the server closes."""
     def act(server: ScriptedServer, conn: socket.socket, request: Request) -> None:
         honest = server.backend(request)
-        conn.sendall(head_of(honest))
+        conn.sendall(head_of(honest, with_length=with_length))
         for index in range(len(honest.body)):
             if server.released.wait(every_s):
                 return

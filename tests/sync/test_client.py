@@ -192,14 +192,16 @@ def test_a_proxy_refusing_even_one_small_event_sets_nothing_aside(client, kiosk_
     assert [event["id"] for event in central.stored] == [tap.id for tap in taps]
 
 
+@pytest.mark.parametrize("with_length", [True, False], ids=["length given", "close-delimited"])
 def test_an_answer_trickling_in_is_given_up_after_its_deadline(client, kiosk_store, proxy,
-                                                               central):
+                                                               central, with_length):
     """A byte every 0.2 s keeps every read within the 2 s read timeout, and the whole answer
     would take minutes: the pass ends at the answer's own deadline, and the batch (which the
-    store did take) goes again as a duplicate."""
+    store did take) goes again as a duplicate. A body whose end is the connection's close
+    is not taken for whole when the deadline's shutdown ends it."""
     client.session.answer_within_s = 1.0
     event = tap(kiosk_store)
-    proxy.script(trickled(every_s=0.2))
+    proxy.script(trickled(every_s=0.2, with_length=with_length))
     started = time.monotonic()
 
     result = client.sync_once()
