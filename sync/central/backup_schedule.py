@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from sync.central.backup import (
     BackupFailed,
     engine_for,
 )
+from sync.central.daily_check import DailyCheck
 from sync.central.storage import database_path
 
 BACKUP_EVERY = timedelta(days=1)
@@ -50,8 +50,11 @@ def backups_in(folder: Path) -> list[tuple[datetime, Path]]:
     return sorted(found)
 
 
-class DailyBackups:
+class DailyBackups(DailyCheck):
     """Backs the store in ``data_dir`` up into ``folder`` once a day; keeps the newest ``keep``."""
+
+    thread_name = "daily-backup"
+    what = "the daily backup"
 
     def __init__(self, data_dir: Path, folder: Path | None = None, keep: int = DEFAULT_KEEP,
                  clock: Clock = utc_now, check_every_s: float = CHECK_EVERY_S,
@@ -59,16 +62,14 @@ class DailyBackups:
                  margin_bytes: int = SPACE_MARGIN_BYTES):
         if keep < 1:
             raise ValueError(f"keep = {keep}: keep at least 1 backup (or do not schedule any)")
+        super().__init__(check_every_s)
         self.data_dir = Path(data_dir)
         self.folder = Path(folder) if folder else self.data_dir / BACKUP_FOLDER
         self.keep = keep
         self.clock = clock
-        self.check_every_s = check_every_s
         self.free_bytes = free_bytes  # a parameter so a test can give a full disk
         self.margin_bytes = margin_bytes
         self._skip_logged = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def run_if_due(self) -> Path | None:
         """Make today's backup if it is due, then prune; the new file's path, or None."""
@@ -106,22 +107,8 @@ class DailyBackups:
             self._skip_logged = True
         return False
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="daily-backup", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_if_due()
-            except (BackupFailed, OSError) as error:  # tried again at the next check
-                log.error("the daily backup failed: %s", error)
-            except Exception:  # noqa: BLE001 - the thread must outlive one bad day
-                log.exception("the daily backup failed")
-            self._stop.wait(self.check_every_s)
+    def failed(self, error: Exception) -> None:
+        if isinstance(error, (BackupFailed, OSError)):  # tried again at the next check
+            log.error("the daily backup failed: %s", error)
+        else:
+            log.exception("the daily backup failed")

@@ -16,13 +16,13 @@ first purge does not hold up the kiosk's start).
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kiosk.shared.timeutil import Clock, parse_rfc3339, to_rfc3339, utc_now
 from sync.central import audit
 from sync.central.comments import purge_comments
+from sync.central.daily_check import DailyCheck
 from sync.central.retention import purge
 
 PURGE_EVERY = timedelta(days=1)
@@ -71,20 +71,22 @@ def last_purge(store, now: datetime) -> datetime | None:
     return parse_rfc3339(row[0]) if row and row[0] else None
 
 
-class DailyRetention:
+class DailyRetention(DailyCheck):
     """Purges ``store`` by ``policy`` once a day while it serves (``start``/``stop``)."""
+
+    thread_name = "daily-retention"
+    what = "the daily retention purge"
 
     def __init__(self, store, policy: RetentionPolicy, clock: Clock = utc_now,
                  check_every_s: float = CHECK_EVERY_S,
                  first_check_after_s: float | None = None, by: str = "embedded store"):
+        # None: the module's FIRST_CHECK_AFTER_S as it is now (a test shortens it).
+        first = FIRST_CHECK_AFTER_S if first_check_after_s is None else first_check_after_s
+        super().__init__(check_every_s, first)
         self.store = store
         self.policy = policy
         self.clock = clock
-        self.check_every_s = check_every_s
-        self.first_check_after_s = first_check_after_s  # None: FIRST_CHECK_AFTER_S, at start
         self.by = by
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def run_if_due(self) -> dict[str, int] | None:
         """Purge now if no purge is recorded from the last day; the rows deleted, or None."""
@@ -97,24 +99,3 @@ class DailyRetention:
             log.info("retention purge (%d days, comments %d days): %s", self.policy.days,
                      self.policy.comment_days, deleted)
         return deleted
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="daily-retention", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        first = self.first_check_after_s
-        if self._stop.wait(FIRST_CHECK_AFTER_S if first is None else first):
-            return
-        while not self._stop.is_set():
-            try:
-                self.run_if_due()
-            except Exception:  # noqa: BLE001 - the thread must outlive one bad day
-                log.exception("the daily retention purge failed (tried again at the next check)")
-            self._stop.wait(self.check_every_s)
