@@ -156,8 +156,13 @@ def _duplicate_socket(response: requests.Response) -> socket.socket | None:
     """A socket object on a duplicate of the answer's descriptor; None when the body is
     already all read (nothing left to wait for) or no descriptor is left to duplicate."""
     try:
-        return socket.socket(fileno=os.dup(response.raw.fileno()))
+        descriptor = os.dup(response.raw.fileno())
     except (AttributeError, OSError, ValueError):
+        return None
+    try:
+        return socket.socket(fileno=descriptor)
+    except OSError:
+        os.close(descriptor)  # not left open for the life of the process
         return None
 
 

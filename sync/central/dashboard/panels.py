@@ -52,8 +52,6 @@ from sync.central.sites import SiteConfig
 
 SILENT_AFTER = timedelta(minutes=5)
 
-QUEUE_HORIZON = metrics.QUEUE_HORIZON
-
 
 THRESHOLD = metrics.SMALL_NUMBER_THRESHOLD
 
@@ -61,12 +59,12 @@ THRESHOLD = metrics.SMALL_NUMBER_THRESHOLD
 def today(db: Database, sites: list[SiteConfig], device: str | None, now: datetime,
           lang: str | None = None) -> dict:
     """Today's figures (each site's own local today) and its longest current wait: the
-    metrics API's figures for those ranges, less visits left waiting past ``QUEUE_HORIZON``;
+    metrics API's figures for those ranges, less visits left waiting past ``metrics.QUEUE_HORIZON``;
     with ``lang``, the rating figures of the ratings given in that language only."""
     spans = [Span(w.site.name, w.start_dt, w.end_dt) for w in today_windows(sites, now)]
     target = target_of(sites)
     result = figures.range_figures(
-        db, spans, target, now, device, waiting_since=now - QUEUE_HORIZON, lang=lang
+        db, spans, target, now, device, waiting_since=now - metrics.QUEUE_HORIZON, lang=lang
     )
     del result["by_wait_bucket"]
     result["target_wait_min"] = target
@@ -79,9 +77,10 @@ QUEUE_COLUMNS = ("ticket", "status", "checked_in_at", "called_at", "site", "desk
 
 def queue_rows(db: Database, wins: list[Window], device: str | None, now: datetime) -> list[dict]:
     """Visits waiting or in the chair right now, oldest check-in first: those checked in
-    within ``QUEUE_HORIZON``, also before the site's local midnight (``wins`` name the sites)."""
+    within ``metrics.QUEUE_HORIZON``, also before the site's local midnight (``wins`` name
+    the sites)."""
     extra, extra_params = device_clause(device)
-    horizon = to_rfc3339(now - QUEUE_HORIZON)
+    horizon = to_rfc3339(now - metrics.QUEUE_HORIZON)
     # Every window in one statement (batched.each), not one per site.
     found = each(db, [(
         "SELECT v.ticket, v.status, v.checked_in_at, v.called_at, v.site, d.name AS desk, "
